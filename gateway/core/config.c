@@ -1,0 +1,904 @@
+/* Local configuration: an INI file read through one declarative table.
+ *
+ * inih does the tokenising; everything else (types, defaults, bounds, paths,
+ * required keys, messages) is driven from cfg_keys[] below, so the parser,
+ * `config_print_keys` and the reload check can never disagree.
+ *
+ * Debian's inih (r55) is built without line numbers in the handler and with a
+ * 200-byte line buffer, so we feed it through our own reader: the reader
+ * counts lines (the handler runs right after the reader returned the line it
+ * belongs to) and refuses over-long lines instead of letting inih split them
+ * into two bogus lines. inih's knobs are process globals; we leave them
+ * alone. */
+#include "core/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "proto/xrd_id.h"
+
+#ifdef AILGATE_SOURCE_DIR
+#define CFG_SHARE_DIR AILGATE_SOURCE_DIR
+#define CFG_XSD_DEFAULT AILGATE_SOURCE_DIR "/config/globalconf.xsd"
+#else
+#define CFG_SHARE_DIR "/usr/share/ailgate"
+#define CFG_XSD_DEFAULT CFG_SHARE_DIR "/globalconf.xsd"
+#endif
+
+#define CFG_FILE_MAX (1024 * 1024)   /* a config file is small; refuse anything bigger */
+#define CFG_ERRORS_MAX 10            /* report at most this many problems at once */
+#define CFG_REPEAT_MAX 4096          /* is_cert lines, adapter keys */
+#define CFG_NAME_MAX 64              /* section and key names we keep for messages */
+
+_Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
+
+enum cfg_type { CFG_STRING, CFG_PATH, CFG_INT, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG_ENUM,
+		CFG_HOSTPORT, CFG_REPEAT };
+
+#define CFG_REQUIRED 1u   /* must appear in the file */
+#define CFG_RELOAD 2u     /* takes effect on reload; otherwise needs a restart */
+
+struct cfg_parse;
+
+struct cfg_key {
+	const char *section;
+	const char *key;
+	enum cfg_type type;
+	size_t offset;                /* into struct config */
+	size_t size;                  /* of that field */
+	const char *def;              /* default, parsed like file text; NULL = none */
+	long long min, max;           /* numeric bounds */
+	unsigned flags;
+	const char *const *names;     /* CFG_ENUM: value i is names[i] */
+	/* CFG_REPEAT: adds one value; 0 or -1 with msg */
+	int (*add)(struct cfg_parse *p, const char *value, char *msg, size_t msglen);
+	const char *help;
+};
+
+struct cfg_parse {
+	struct config *cfg;
+	const char *name;             /* the file as given, for messages */
+	char dir[CFG_PATH_MAX];       /* absolute directory of the file */
+	const char *pos, *end;        /* reader position in the file text */
+	int line;                     /* line last handed to inih */
+	int indented;                 /* that line started with a blank */
+	int *set_line;                /* per cfg_keys[] entry: line it was set on */
+	char prev_section[CFG_NAME_MAX], prev_key[CFG_NAME_MAX];
+	char bad_section[CFG_NAME_MAX];   /* unknown section already reported */
+	struct buf err;
+	int n_err;
+};
+
+static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+
+static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t msglen);
+
+#define FLD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define KB 1024LL
+#define MB (1024LL * 1024)
+#define GB (1024LL * 1024 * 1024)
+#define MS_MAX 3600000LL   /* no timeout beyond an hour */
+
+/* The table. Order is the order of `config keys` and of the example file. */
+static const struct cfg_key cfg_keys[] = {
+	{ "gateway", "code", CFG_STRING, FLD(gateway_code), NULL, 0, 0, CFG_REQUIRED, NULL, NULL,
+	  "this gateway's code in the global configuration (<gateway code=...>)" },
+	{ "gateway", "workers", CFG_INT, FLD(workers), "1", 1, 64, 0, NULL, NULL,
+	  "worker threads, each with its own event loop" },
+	{ "gateway", "log_level", CFG_ENUM, FLD(log_level), "info", 0, 0, CFG_RELOAD,
+	  log_level_names, NULL, "error, warn, info or debug" },
+	{ "gateway", "data_dir", CFG_PATH, FLD(data_dir), ".", 0, 0, 0, NULL, NULL,
+	  "directory for the message log, the OCSP cache and adapter data" },
+	{ "gateway", "globalconf", CFG_PATH, FLD(globalconf), NULL, 0, 0, CFG_REQUIRED | CFG_RELOAD,
+	  NULL, NULL, "the global configuration (XML)" },
+	{ "gateway", "globalconf_xsd", CFG_PATH, FLD(globalconf_xsd), CFG_XSD_DEFAULT, 0, 0,
+	  CFG_RELOAD, NULL, NULL, "schema the global configuration is validated against" },
+	{ "gateway", "wsdl_dir", CFG_PATH, FLD(wsdl_dir), CFG_SHARE_DIR "/wsdl", 0, 0, CFG_RELOAD,
+	  NULL, NULL, "directory of the service descriptions (WSDL, OpenAPI)" },
+
+	{ "client", "listen", CFG_HOSTPORT, FLD(client_listen), NULL, 0, 0, CFG_REQUIRED, NULL, NULL,
+	  "plain HTTP listener for local information systems (host:port)" },
+	{ "client", "tls_listen", CFG_HOSTPORT, FLD(client_tls_listen), "", 0, 0, 0, NULL, NULL,
+	  "HTTPS listener for information systems; empty = none" },
+	{ "client", "tls_cert", CFG_PATH, FLD(client_tls_cert), "", 0, 0, 0, NULL, NULL,
+	  "certificate (PEM) of the HTTPS listener" },
+	{ "client", "tls_key", CFG_PATH, FLD(client_tls_key), "", 0, 0, 0, NULL, NULL,
+	  "private key (PEM) of the HTTPS listener" },
+	{ "client", "tls_client_ca", CFG_PATH, FLD(client_tls_client_ca), "", 0, 0, 0, NULL, NULL,
+	  "CA bundle for information system certificates; empty = no client certificates" },
+	{ "client", "is_cert", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_is_cert,
+	  "repeatable: \"INST/CLASS/CODE/SUB /path/cert.pem\" binds a client id to the "
+	  "certificate its information system must present" },
+
+	{ "server", "listen", CFG_HOSTPORT, FLD(server_listen), NULL, 0, 0, CFG_REQUIRED, NULL, NULL,
+	  "gateway-to-gateway listener (mutual TLS), host:port" },
+	{ "server", "tls_cert", CFG_PATH, FLD(server_tls_cert), "", 0, 0, 0, NULL, NULL,
+	  "this gateway's authentication certificate (PEM); its SHA-256 is authCertHash" },
+	{ "server", "tls_key", CFG_PATH, FLD(server_tls_key), "", 0, 0, 0, NULL, NULL,
+	  "private key of the authentication certificate" },
+	{ "server", "tls_ca", CFG_PATH, FLD(server_tls_ca), "", 0, 0, 0, NULL, NULL,
+	  "CA(s) that issue gateway authentication certificates" },
+
+	{ "limits", "max_body", CFG_SIZE, FLD(max_body), "10M", KB, GB, CFG_RELOAD, NULL, NULL,
+	  "largest request or response body accepted" },
+	{ "limits", "max_head", CFG_SIZE, FLD(max_head), "64K", KB, MB, CFG_RELOAD, NULL, NULL,
+	  "largest request line plus headers" },
+	{ "limits", "max_headers", CFG_UINT, FLD(max_headers), "100", 8, 1000, CFG_RELOAD, NULL, NULL,
+	  "most header fields in one message" },
+	{ "limits", "max_conns", CFG_UINT, FLD(max_conns), "1024", 1, 100000, 0, NULL, NULL,
+	  "most open connections per listener" },
+	{ "limits", "header_timeout_ms", CFG_UINT, FLD(header_timeout_ms), "10000", 100, MS_MAX,
+	  CFG_RELOAD, NULL, NULL, "time allowed to receive the request head" },
+	{ "limits", "body_timeout_ms", CFG_UINT, FLD(body_timeout_ms), "30000", 100, MS_MAX,
+	  CFG_RELOAD, NULL, NULL, "time allowed between body reads" },
+	{ "limits", "idle_timeout_ms", CFG_UINT, FLD(idle_timeout_ms), "60000", 100, MS_MAX,
+	  CFG_RELOAD, NULL, NULL, "keep-alive connection idle time" },
+	{ "limits", "write_timeout_ms", CFG_UINT, FLD(write_timeout_ms), "30000", 100, MS_MAX,
+	  CFG_RELOAD, NULL, NULL, "time allowed for a blocked write" },
+
+	{ "outbound", "connect_timeout_ms", CFG_UINT, FLD(connect_timeout_ms), "5000", 100, 600000,
+	  CFG_RELOAD, NULL, NULL, "connect (and TLS handshake) timeout towards gateways and providers" },
+	{ "outbound", "timeout_ms", CFG_UINT, FLD(timeout_ms), "30000", 100, MS_MAX, CFG_RELOAD,
+	  NULL, NULL, "whole-request timeout towards gateways and providers" },
+	{ "outbound", "max_response", CFG_SIZE, FLD(max_response), "10M", KB, GB, CFG_RELOAD, NULL,
+	  NULL, "largest response accepted from a gateway or provider" },
+};
+
+#define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+
+static const char *const type_names[] = {
+	[CFG_STRING] = "string", [CFG_PATH] = "path", [CFG_INT] = "int", [CFG_UINT] = "uint",
+	[CFG_SIZE] = "size", [CFG_BOOL] = "bool", [CFG_ENUM] = "enum",
+	[CFG_HOSTPORT] = "host:port", [CFG_REPEAT] = "repeatable",
+};
+
+const char *log_level_name(enum log_level l)
+{
+	if ((int)l < 0 || (size_t)l >= sizeof(log_level_names) / sizeof(log_level_names[0]) - 1)
+		return "?";
+	return log_level_names[l];
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void cfg_error(struct cfg_parse *p, int line, const char *section, const char *key,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Appends one "file:line: [section] key: message" line. Only the first few
+ * are kept; that is enough to fix a file and keeps *err bounded. */
+static void cfg_error(struct cfg_parse *p, int line, const char *section, const char *key,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	int rc = 0;
+
+	if (p->n_err++ >= CFG_ERRORS_MAX)
+		return;
+	if (p->err.len)
+		rc |= buf_puts(&p->err, "\n");
+	rc |= line > 0 ? buf_printf(&p->err, "%s:%d: ", p->name, line)
+		       : buf_printf(&p->err, "%s: ", p->name);
+	if (section)
+		rc |= buf_printf(&p->err, "[%s]%s%s: ", section, key ? " " : "", key ? key : "");
+	va_start(ap, fmt);
+	rc |= buf_vprintf(&p->err, fmt, ap);
+	va_end(ap);
+	(void)rc;   /* a message cut short by the cap is still a failure reported */
+}
+
+/* Edit distance, for "did you mean". Names are short (< CFG_NAME_MAX). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strnlen(a, CFG_NAME_MAX - 1), lb = strnlen(b, CFG_NAME_MAX - 1);
+	size_t row[CFG_NAME_MAX];
+
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The closest known section (key == NULL) or key of section, if close enough
+ * to be a plausible typo; NULL otherwise. */
+static const char *closest_name(const char *section, const char *key)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	const char *want = key ? key : section;
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const char *cand = key ? cfg_keys[i].key : cfg_keys[i].section;
+		size_t d;
+
+		if (key && strcmp(cfg_keys[i].section, section) != 0)
+			continue;
+		d = edit_distance(want, cand);
+		if (d < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	if (!best || best_d > 2 || best_d * 3 > strlen(want) + 2)
+		return NULL;
+	return best;
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static int parse_ll(const char *s, long long *out)
+{
+	char *end;
+
+	if (!*s)
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return (errno || *end) ? -1 : 0;
+}
+
+/* "64K", "10M", "1g" or plain bytes; 1024-based. */
+static int parse_size(const char *s, long long *out)
+{
+	char *end;
+	long long mult = 1;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mult = KB; end++; break;
+	case 'm': case 'M': mult = MB; end++; break;
+	case 'g': case 'G': mult = GB; end++; break;
+	default: return -1;
+	}
+	if (*end || v > (unsigned long long)LLONG_MAX / (unsigned long long)mult)
+		return -1;
+	*out = (long long)v * mult;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = 1, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+static int host_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+static int v6_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') ||
+	       c == ':' || c == '.';
+}
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *h = s, *colon;
+	size_t hl;
+	long v = 0;
+	int v6 = 0;
+
+	if (!s || !host || !port || hostlen == 0)
+		return -1;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+		v6 = 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	for (size_t i = 0; i < hl; i++)
+		if (v6 ? !v6_char_ok(h[i]) : !host_char_ok(h[i]))
+			return -1;
+	if (!colon[1] || strlen(colon + 1) > 5)
+		return -1;
+	for (const char *d = colon + 1; *d; d++) {
+		if (*d < '0' || *d > '9')
+			return -1;
+		v = v * 10 + (*d - '0');
+	}
+	if (v > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)v;
+	return 0;
+}
+
+/* Relative paths are relative to the config file's directory, so a gateway
+ * can be started from anywhere. Empty stays empty ("not configured"). */
+static int resolve_path(const struct cfg_parse *p, const char *v, char *out, size_t outlen)
+{
+	int n;
+
+	if (!*v || *v == '/')
+		n = snprintf(out, outlen, "%s", v);
+	else if (strcmp(v, ".") == 0)
+		n = snprintf(out, outlen, "%s", p->dir);
+	else
+		n = snprintf(out, outlen, "%s/%s", p->dir, v);
+	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+static int store_text(const struct cfg_key *k, char *field, const char *v, char *msg, size_t msglen)
+{
+	if (strlen(v) >= k->size) {
+		snprintf(msg, msglen, "value is longer than %zu bytes", k->size - 1);
+		return -1;
+	}
+	memcpy(field, v, strlen(v) + 1);
+	return 0;
+}
+
+static int check_bounds(const struct cfg_key *k, long long v, char *msg, size_t msglen)
+{
+	if (v < k->min) {
+		snprintf(msg, msglen, "value %lld is below the minimum %lld", v, k->min);
+		return -1;
+	}
+	if (v > k->max) {
+		snprintf(msg, msglen, "value %lld is above the maximum %lld", v, k->max);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_number(const struct cfg_key *k, char *field, const char *v, char *msg,
+			size_t msglen)
+{
+	long long n;
+	int bad = k->type == CFG_SIZE ? parse_size(v, &n) : parse_ll(v, &n);
+
+	if (bad) {
+		snprintf(msg, msglen, k->type == CFG_SIZE ? "'%s' is not a size (bytes, or with K, M, G)"
+							  : "'%s' is not an integer", v);
+		return -1;
+	}
+	if (check_bounds(k, n, msg, msglen))
+		return -1;
+	if (k->type == CFG_INT) {
+		int i = (int)n;
+		memcpy(field, &i, sizeof(i));
+	} else if (k->type == CFG_UINT) {
+		unsigned u = (unsigned)n;
+		memcpy(field, &u, sizeof(u));
+	} else {
+		size_t z = (size_t)n;
+		memcpy(field, &z, sizeof(z));
+	}
+	return 0;
+}
+
+static int parse_enum(const struct cfg_key *k, char *field, const char *v, char *msg,
+		      size_t msglen)
+{
+	size_t off = 0;
+
+	for (int i = 0; k->names[i]; i++) {
+		if (strcmp(v, k->names[i]) == 0) {
+			memcpy(field, &i, sizeof(i));
+			return 0;
+		}
+	}
+	off = (size_t)snprintf(msg, msglen, "'%s' is not one of", v);
+	for (int i = 0; k->names[i] && off < msglen; i++)
+		off += (size_t)snprintf(msg + off, msglen - off, "%s %s", i ? "," : "", k->names[i]);
+	return -1;
+}
+
+/* Parses v as key k into the config. 0, or -1 with msg. */
+static int parse_value(struct cfg_parse *p, const struct cfg_key *k, const char *v, char *msg,
+		       size_t msglen)
+{
+	char *field = (char *)p->cfg + k->offset;
+	char host[256];
+	int port, b;
+
+	if ((k->flags & CFG_REQUIRED) && !*v) {
+		snprintf(msg, msglen, "must not be empty");
+		return -1;
+	}
+	switch (k->type) {
+	case CFG_STRING:
+		return store_text(k, field, v, msg, msglen);
+	case CFG_PATH:
+		if (resolve_path(p, v, field, k->size) == 0)
+			return 0;
+		snprintf(msg, msglen, "path is longer than %zu bytes", k->size - 1);
+		return -1;
+	case CFG_HOSTPORT:
+		if (*v && config_split_hostport(v, host, sizeof(host), &port) != 0) {
+			snprintf(msg, msglen, "'%s' is not host:port (e.g. 127.0.0.1:8080 or [::1]:8080)", v);
+			return -1;
+		}
+		return store_text(k, field, v, msg, msglen);
+	case CFG_INT: case CFG_UINT: case CFG_SIZE:
+		return parse_number(k, field, v, msg, msglen);
+	case CFG_BOOL:
+		if (parse_bool(v, &b) == 0) {
+			memcpy(field, &b, sizeof(b));
+			return 0;
+		}
+		snprintf(msg, msglen, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", v);
+		return -1;
+	case CFG_ENUM:
+		return parse_enum(k, field, v, msg, msglen);
+	case CFG_REPEAT:
+		return k->add(p, v, msg, msglen);
+	}
+	snprintf(msg, msglen, "internal: unknown type");
+	return -1;
+}
+
+/* ---- repeatable and free-form entries ---------------------------------- */
+
+/* "INST/CLASS/CODE/SUB /path/cert.pem" */
+static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t msglen)
+{
+	struct config *cfg = p->cfg;
+	struct cfg_is_cert *n, *e;
+	struct xrd_id id;
+	char idtext[sizeof(e->client)], perr[128];
+	const char *sp = strpbrk(value, " \t"), *file;
+	size_t idlen = sp ? (size_t)(sp - value) : 0;
+
+	file = sp ? sp + strspn(sp, " \t") : "";
+	if (!sp || !*file || strpbrk(file, " \t") || idlen >= sizeof(idtext)) {
+		snprintf(msg, msglen, "expected \"INST/CLASS/CODE/SUB /path/cert.pem\"");
+		return -1;
+	}
+	memcpy(idtext, value, idlen);
+	idtext[idlen] = '\0';
+	if (xrd_id_parse_path(idtext, &id, perr, sizeof(perr)) != 0) {
+		snprintf(msg, msglen, "bad client id '%s': %s", idtext, perr);
+		return -1;
+	}
+	if (cfg->n_is_certs >= CFG_REPEAT_MAX) {
+		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+		return -1;
+	}
+	n = realloc(cfg->is_certs, (cfg->n_is_certs + 1) * sizeof(*n));
+	if (!n) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	cfg->is_certs = n;
+	e = &n[cfg->n_is_certs];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->client, idtext, idlen + 1);
+	if (resolve_path(p, file, e->cert_file, sizeof(e->cert_file)) != 0) {
+		snprintf(msg, msglen, "path is longer than %zu bytes", sizeof(e->cert_file) - 1);
+		return -1;
+	}
+	cfg->n_is_certs++;
+	return 0;
+}
+
+static int adapter_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(((struct cfg_adapter_kv *)0)->adapter))
+		return 0;
+	for (; *s; s++)
+		if (!host_char_ok(*s))
+			return 0;
+	return 1;
+}
+
+/* [adapter.NAME] key = value: kept verbatim for the adapter. */
+static void add_adapter_kv(struct cfg_parse *p, const char *section, const char *key,
+			   const char *value)
+{
+	struct config *cfg = p->cfg;
+	const char *name = section + strlen("adapter.");
+	struct cfg_adapter_kv *n, *e;
+
+	if (!adapter_name_ok(name)) {
+		cfg_error(p, p->line, section, key, "adapter name must be 1..63 of A-Z a-z 0-9 . - _");
+		return;
+	}
+	if (strlen(key) >= sizeof(e->key) || strlen(value) >= sizeof(e->value)) {
+		cfg_error(p, p->line, section, key, "key or value too long");
+		return;
+	}
+	if (config_adapter_get(cfg, name, key)) {
+		cfg_error(p, p->line, section, key, "given twice");
+		return;
+	}
+	if (cfg->n_adapter_kv >= CFG_REPEAT_MAX ||
+	    !(n = realloc(cfg->adapter_kv, (cfg->n_adapter_kv + 1) * sizeof(*n)))) {
+		cfg_error(p, p->line, section, key, "too many adapter keys or out of memory");
+		return;
+	}
+	cfg->adapter_kv = n;
+	e = &n[cfg->n_adapter_kv++];
+	snprintf(e->adapter, sizeof(e->adapter), "%s", name);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	snprintf(e->value, sizeof(e->value), "%s", value);
+}
+
+const char *config_adapter_get(const struct config *cfg, const char *adapter, const char *key)
+{
+	if (!cfg || !adapter || !key)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_adapter_kv; i++)
+		if (strcmp(cfg->adapter_kv[i].adapter, adapter) == 0 &&
+		    strcmp(cfg->adapter_kv[i].key, key) == 0)
+			return cfg->adapter_kv[i].value;
+	return NULL;
+}
+
+/* ---- inih glue ---------------------------------------------------------- */
+
+static int section_known(const char *section)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(cfg_keys[i].section, section) == 0)
+			return 1;
+	return 0;
+}
+
+static const struct cfg_key *find_key(const char *section, const char *key, size_t *idx)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(cfg_keys[i].section, section) == 0 && strcmp(cfg_keys[i].key, key) == 0) {
+			*idx = i;
+			return &cfg_keys[i];
+		}
+	}
+	return NULL;
+}
+
+static void unknown_name(struct cfg_parse *p, const char *section, const char *key)
+{
+	const char *hint;
+
+	if (!section_known(section)) {
+		/* One message per unknown section, not one per key in it. */
+		if (strcmp(p->bad_section, section) == 0)
+			return;
+		snprintf(p->bad_section, sizeof(p->bad_section), "%s", section);
+		hint = *section ? closest_name(section, NULL) : NULL;
+		if (!*section)
+			cfg_error(p, p->line, NULL, NULL, "%s: key outside any [section]", key);
+		else if (hint)
+			cfg_error(p, p->line, section, key, "unknown section (did you mean [%s]?)", hint);
+		else
+			cfg_error(p, p->line, section, key, "unknown section");
+		return;
+	}
+	hint = closest_name(section, key);
+	if (hint)
+		cfg_error(p, p->line, section, key, "unknown key (did you mean '%s'?)", hint);
+	else
+		cfg_error(p, p->line, section, key, "unknown key");
+}
+
+/* Called by inih for every name = value; always returns 1 so inih keeps
+ * going and we report every problem (syntax errors come back as its return
+ * value). */
+static int on_value(void *user, const char *section, const char *key, const char *value)
+{
+	struct cfg_parse *p = user;
+	const struct cfg_key *k;
+	char msg[512];
+	size_t idx;
+
+	/* inih joins an indented line to the previous key; that silently turns
+	 * "  max_body = 1M" into part of another value, so refuse it. */
+	if (p->indented && strcmp(section, p->prev_section) == 0 && strcmp(key, p->prev_key) == 0) {
+		cfg_error(p, p->line, section, key,
+			  "indented line would continue the previous value; remove the indent");
+		return 1;
+	}
+	snprintf(p->prev_section, sizeof(p->prev_section), "%s", section);
+	snprintf(p->prev_key, sizeof(p->prev_key), "%s", key);
+	if (strncmp(section, "adapter.", 8) == 0) {
+		add_adapter_kv(p, section, key, value);
+		return 1;
+	}
+	k = find_key(section, key, &idx);
+	if (!k) {
+		unknown_name(p, section, key);
+		return 1;
+	}
+	if (k->type != CFG_REPEAT && p->set_line[idx]) {
+		cfg_error(p, p->line, section, key, "given twice (first on line %d)", p->set_line[idx]);
+		return 1;
+	}
+	p->set_line[idx] = p->line;
+	if (parse_value(p, k, value, msg, sizeof(msg)) != 0)
+		cfg_error(p, p->line, section, key, "%s", msg);
+	return 1;
+}
+
+/* fgets-like reader over the file text that counts lines. A line that does
+ * not fit inih's buffer is reported and replaced by a blank line. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct cfg_parse *p = stream;
+	const char *nl;
+	size_t len;
+
+	if (p->pos >= p->end || num < 4)
+		return NULL;
+	nl = memchr(p->pos, '\n', (size_t)(p->end - p->pos));
+	len = nl ? (size_t)(nl - p->pos) + 1 : (size_t)(p->end - p->pos);
+	p->line++;
+	p->indented = (*p->pos == ' ' || *p->pos == '\t');
+	/* the line, its newline and a NUL must fit inih's buffer */
+	if (len + 1 > (size_t)num) {
+		cfg_error(p, p->line, NULL, NULL, "line is longer than %d bytes", num - 2);
+		memcpy(str, "\n", 2);
+	} else {
+		memcpy(str, p->pos, len);
+		str[len] = '\0';
+	}
+	p->pos += len;
+	return str;
+}
+
+/* ---- load --------------------------------------------------------------- */
+
+static int apply_defaults(struct cfg_parse *p)
+{
+	char msg[256];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		if (!k->def)
+			continue;
+		if (parse_value(p, k, k->def, msg, sizeof(msg)) != 0) {
+			cfg_error(p, 0, k->section, k->key, "internal: bad default: %s", msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void check_required(struct cfg_parse *p)
+{
+	const struct config *c = p->cfg;
+
+	for (size_t i = 0; i < N_KEYS; i++)
+		if ((cfg_keys[i].flags & CFG_REQUIRED) && !p->set_line[i])
+			cfg_error(p, 0, cfg_keys[i].section, cfg_keys[i].key, "required key is missing");
+	if (c->client_tls_listen[0] && (!c->client_tls_cert[0] || !c->client_tls_key[0]))
+		cfg_error(p, 0, "client", "tls_listen", "needs tls_cert and tls_key in [client]");
+	if (!c->server_tls_cert[0] != !c->server_tls_key[0])
+		cfg_error(p, 0, "server", "tls_cert", "tls_cert and tls_key go together");
+}
+
+/* Reads the whole file (capped) and fills p->dir with its absolute directory. */
+static int read_file(struct cfg_parse *p, const char *path, char **text, size_t *len)
+{
+	char real[PATH_MAX], *slash;
+	FILE *f = NULL;
+	int rc = -1;
+
+	if (!realpath(path, real) || !(f = fopen(real, "r"))) {
+		cfg_error(p, 0, NULL, NULL, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	slash = strrchr(real, '/');
+	*slash = '\0';
+	if (snprintf(p->dir, sizeof(p->dir), "%s", real[0] ? real : "/") >= (int)sizeof(p->dir)) {
+		cfg_error(p, 0, NULL, NULL, "directory path too long");
+		goto out;
+	}
+	*text = malloc(CFG_FILE_MAX + 1);
+	if (!*text) {
+		cfg_error(p, 0, NULL, NULL, "out of memory");
+		goto out;
+	}
+	*len = fread(*text, 1, CFG_FILE_MAX + 1, f);
+	if (ferror(f) || *len > CFG_FILE_MAX) {
+		cfg_error(p, 0, NULL, NULL, ferror(f) ? "read error" : "larger than %d bytes",
+			  CFG_FILE_MAX);
+		goto out;
+	}
+	if (memchr(*text, '\0', *len)) {
+		cfg_error(p, 0, NULL, NULL, "contains a NUL byte (not a text file)");
+		goto out;
+	}
+	(*text)[*len] = '\0';
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+int config_load(const char *path, struct config **out, char **err)
+{
+	struct cfg_parse p;
+	int set_line[N_KEYS] = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1, syntax;
+
+	memset(&p, 0, sizeof(p));
+	buf_init(&p.err, 16 * 1024);
+	p.name = path ? path : "(null)";
+	p.set_line = set_line;
+	*out = NULL;
+	if (err)
+		*err = NULL;
+	if (!path || !(p.cfg = calloc(1, sizeof(*p.cfg)))) {
+		cfg_error(&p, 0, NULL, NULL, "out of memory");
+		goto out;
+	}
+	snprintf(p.cfg->path, sizeof(p.cfg->path), "%s", path);
+	if (read_file(&p, path, &text, &len) != 0 || apply_defaults(&p) != 0)
+		goto out;
+	p.pos = text;
+	p.end = text + len;
+	syntax = ini_parse_stream(read_line, &p, on_value, &p);
+	if (syntax > 0)
+		cfg_error(&p, syntax, NULL, NULL, "syntax error: expected [section] or key = value");
+	else if (syntax < 0)
+		cfg_error(&p, 0, NULL, NULL, "cannot parse (out of memory)");
+	if (p.n_err == 0)
+		check_required(&p);
+	if (p.n_err == 0) {
+		*out = p.cfg;
+		p.cfg = NULL;
+		rc = 0;
+	}
+out:
+	if (rc != 0 && err)
+		*err = buf_steal(&p.err, NULL);
+	buf_free(&p.err);
+	free(text);
+	config_free(&p.cfg);
+	return rc;
+}
+
+void config_free(struct config **cfg)
+{
+	if (!cfg || !*cfg)
+		return;
+	free((*cfg)->is_certs);
+	free((*cfg)->adapter_kv);
+	free(*cfg);
+	*cfg = NULL;
+}
+
+/* ---- reload check and help ---------------------------------------------- */
+
+static int field_equal(const struct cfg_key *k, const struct config *a, const struct config *b)
+{
+	const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case CFG_STRING: case CFG_PATH: case CFG_HOSTPORT:
+		return strcmp(fa, fb) == 0;
+	case CFG_REPEAT:   /* is_cert: the only repeatable key */
+		return a->n_is_certs == b->n_is_certs &&
+		       (a->n_is_certs == 0 ||
+			memcmp(a->is_certs, b->is_certs, a->n_is_certs * sizeof(*a->is_certs)) == 0);
+	default:
+		return memcmp(fa, fb, k->size) == 0;
+	}
+}
+
+static int adapters_equal(const struct config *a, const struct config *b)
+{
+	if (a->n_adapter_kv != b->n_adapter_kv)
+		return 0;
+	for (size_t i = 0; i < a->n_adapter_kv; i++) {
+		const char *v = config_adapter_get(b, a->adapter_kv[i].adapter, a->adapter_kv[i].key);
+
+		if (!v || strcmp(v, a->adapter_kv[i].value) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int config_reload_check(const struct config *old, const struct config *cur, char **err)
+{
+	struct buf b;
+	int n = 0, rc = 0;
+
+	buf_init(&b, 4096);
+	if (err)
+		*err = NULL;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		if ((k->flags & CFG_RELOAD) || field_equal(k, old, cur))
+			continue;
+		rc |= buf_printf(&b, "%s[%s] %s", n++ ? ", " : "", k->section, k->key);
+	}
+	if (!adapters_equal(old, cur))
+		rc |= buf_printf(&b, "%s[adapter.*]", n++ ? ", " : "");
+	if (n)
+		rc |= buf_puts(&b, ": changed, takes effect only after a restart");
+	(void)rc;   /* the 4 KiB cap only shortens the list */
+	if (n && err)
+		*err = buf_steal(&b, NULL);
+	buf_free(&b);
+	return n ? -1 : 0;
+}
+
+static void print_bound(FILE *out, const struct cfg_key *k, long long v)
+{
+	if (k->type == CFG_SIZE && v >= GB && v % GB == 0)
+		fprintf(out, "%lldG", v / GB);
+	else if (k->type == CFG_SIZE && v >= MB && v % MB == 0)
+		fprintf(out, "%lldM", v / MB);
+	else if (k->type == CFG_SIZE && v >= KB && v % KB == 0)
+		fprintf(out, "%lldK", v / KB);
+	else
+		fprintf(out, "%lld", v);
+}
+
+void config_print_keys(FILE *out)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		fprintf(out, "[%s] %s  (%s", k->section, k->key, type_names[k->type]);
+		if (k->type == CFG_INT || k->type == CFG_UINT || k->type == CFG_SIZE) {
+			fputs(", ", out);
+			print_bound(out, k, k->min);
+			fputs("..", out);
+			print_bound(out, k, k->max);
+		}
+		if (k->flags & CFG_REQUIRED)
+			fputs(", required", out);
+		else if (k->def)
+			fprintf(out, ", default \"%s\"", k->def);
+		fprintf(out, ", %s)\n    %s\n", (k->flags & CFG_RELOAD) ? "reloadable" : "restart",
+			k->help);
+	}
+	fputs("[adapter.NAME] KEY  (string)\n    free-form settings handed to adapter NAME\n", out);
+}

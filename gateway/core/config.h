@@ -1,0 +1,107 @@
+/* Local configuration: one INI file per gateway, read through a declarative
+ * table (key, type, default, bounds, reloadable, help). Every error names the
+ * file, line and key. `ailgate config keys` prints the table.
+ *
+ * Sections and keys (see config/ailgate.ini for the annotated example):
+ *   [gateway]  code, workers, log_level, data_dir, globalconf, globalconf_xsd, wsdl_dir
+ *   [client]   listen, tls_listen, tls_cert, tls_key, tls_client_ca, is_cert (repeatable:
+ *              "INST/CLASS/CODE/SUB /path/cert.pem": a client system's certificate)
+ *   [server]   listen, tls_cert, tls_key, tls_ca
+ *   [limits]   max_body, max_head, max_headers, max_conns, header_timeout_ms,
+ *              body_timeout_ms, idle_timeout_ms, write_timeout_ms
+ *   [outbound] connect_timeout_ms, timeout_ms, max_response
+ *   [adapter.NAME]  free-form keys handed to adapter NAME
+ */
+#ifndef AILGATE_CORE_CONFIG_H
+#define AILGATE_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CFG_PATH_MAX 1024
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct cfg_is_cert {
+	char client[512];            /* "INST/CLASS/CODE/SUB" */
+	char cert_file[CFG_PATH_MAX];
+};
+
+struct cfg_adapter_kv {
+	char adapter[64];
+	char key[64];
+	char value[CFG_PATH_MAX];
+};
+
+struct config {
+	char path[CFG_PATH_MAX];     /* the file it was read from */
+
+	/* [gateway] */
+	char gateway_code[128];      /* this gateway's code in global configuration (required) */
+	int workers;                 /* 1..64, default 1 */
+	enum log_level log_level;    /* error|warn|info|debug, default info */
+	char data_dir[CFG_PATH_MAX]; /* default "." */
+	char globalconf[CFG_PATH_MAX];     /* path (required) */
+	char globalconf_xsd[CFG_PATH_MAX]; /* default: <source dir>/config/globalconf.xsd or /usr/share/ailgate/globalconf.xsd */
+	char wsdl_dir[CFG_PATH_MAX];       /* default: <source dir>/wsdl */
+
+	/* [client] */
+	char client_listen[256];     /* "127.0.0.1:8080" (required) */
+	char client_tls_listen[256]; /* "" = none */
+	char client_tls_cert[CFG_PATH_MAX];
+	char client_tls_key[CFG_PATH_MAX];
+	char client_tls_client_ca[CFG_PATH_MAX];
+	struct cfg_is_cert *is_certs;
+	size_t n_is_certs;
+
+	/* [server] */
+	char server_listen[256];     /* "127.0.0.1:5500" (required) */
+	char server_tls_cert[CFG_PATH_MAX];  /* this gateway's authentication certificate */
+	char server_tls_key[CFG_PATH_MAX];
+	char server_tls_ca[CFG_PATH_MAX];    /* CA(s) that issue gateway auth certificates */
+
+	/* [limits] */
+	size_t max_body;             /* default 10 MiB, 1 KiB..1 GiB */
+	size_t max_head;             /* default 64 KiB, 1 KiB..1 MiB */
+	unsigned max_headers;        /* default 100, 8..1000 */
+	unsigned max_conns;          /* default 1024, 1..100000 */
+	unsigned header_timeout_ms;  /* default 10000 */
+	unsigned body_timeout_ms;    /* default 30000 */
+	unsigned idle_timeout_ms;    /* default 60000 */
+	unsigned write_timeout_ms;   /* default 30000 */
+
+	/* [outbound] */
+	unsigned connect_timeout_ms; /* default 5000 */
+	unsigned timeout_ms;         /* default 30000 */
+	size_t max_response;         /* default 10 MiB */
+
+	/* [adapter.*] */
+	struct cfg_adapter_kv *adapter_kv;
+	size_t n_adapter_kv;
+};
+
+/* Reads path into a new config (caller frees with config_free). Returns 0, or
+ * -1 with *err (caller frees) like "ailgate.ini:12: [limits] max_body: value
+ * 5 is below the minimum 1024". Relative paths in the file are resolved
+ * against the file's directory. */
+int config_load(const char *path, struct config **out, char **err) __attribute__((warn_unused_result));
+void config_free(struct config **cfg);
+
+/* The value of key in [adapter.NAME], or NULL. */
+const char *config_adapter_get(const struct config *cfg, const char *adapter, const char *key);
+
+/* For a reload: 0 if every key that differs between old and cur is marked
+ * reloadable in the table, else -1 with *err (caller frees) listing the keys
+ * that need a restart ("[client] listen, [adapter.*]: changed, ..."). */
+int config_reload_check(const struct config *old, const struct config *cur, char **err)
+	__attribute__((warn_unused_result));
+
+/* Prints every known key with type, default, bounds and help (for --help). */
+void config_print_keys(FILE *out);
+
+/* "host:port" -> parts. Returns 0 or -1. host is at most hostlen bytes. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+const char *log_level_name(enum log_level l);
+
+#endif

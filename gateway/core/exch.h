@@ -1,0 +1,128 @@
+/* One exchange (request/response) as it passes through the gateway.
+ *
+ * The same struct serves both roles:
+ *  - client side: a request from an information system (SOAP or REST) is
+ *    checked, then handed to the provider's gateway over mutual TLS, or to the
+ *    provider pipeline in-process when this gateway hosts the service (same
+ *    checks, no network hop); the answer is checked and relayed.
+ *  - server side: a request from a peer gateway is checked (TLS peer is the
+ *    gateway global configuration names for the client), access rights
+ *    applied, then the service called (adapter or provider URL).
+ * Every exchange ends in exactly one exch_finish(). */
+#ifndef AILGATE_CORE_EXCH_H
+#define AILGATE_CORE_EXCH_H
+
+#include <time.h>
+
+#include "adapters/adapter.h"
+#include "core/gw.h"
+#include "lib/buf.h"
+#include "lib/crypto.h"
+#include "proto/fault.h"
+#include "proto/rest.h"
+#include "proto/soap.h"
+
+enum exch_side { EXCH_CLIENT_SIDE, EXCH_SERVER_SIDE };
+enum exch_proto { EXCH_SOAP, EXCH_REST, EXCH_OTHER };
+
+#define HLIST_MAX 48
+
+/* Owned header list (names/values copied). */
+struct hlist {
+	struct http_hdr h[HLIST_MAX];
+	size_t n;
+};
+int hlist_add(struct hlist *l, const char *name, const char *value);
+void hlist_clear(struct hlist *l);
+
+/* A response as produced by a provider (in-process or remote). */
+struct exch_resp {
+	long status;
+	const struct http_hdr *hdrs;
+	size_t nhdrs;
+	const unsigned char *body;
+	size_t body_len;
+};
+
+struct exch;
+typedef void (*exch_provider_done_fn)(struct exch *ex, const struct exch_resp *resp);
+
+struct exch {
+	struct worker *w;
+	struct gconf *gc;               /* reference held for the whole exchange */
+	struct http_req *req;           /* NULL once answered or aborted */
+	enum exch_side side;
+	enum exch_proto proto;
+	char reqid[UUID_STR_LEN];       /* this gateway's id: log lines and fault detail */
+	struct timespec t0;
+
+	const unsigned char *body;      /* request body (borrowed from req) */
+	size_t body_len;
+	char method[16];
+	struct soap_msg soap;           /* EXCH_SOAP */
+	struct rest_req *rest;          /* EXCH_REST (heap: it is large) */
+	struct hlist fwd;               /* REST: headers forwarded to the provider */
+	char target[REST_TARGET_MAX];   /* REST: request-target forwarded */
+	char hash[B64_SHA512_LEN];      /* request hash */
+	struct xrd_id client;
+	struct xrd_id service;
+	const struct gc_service *svc;   /* NULL for metaservices */
+	const char *meta;               /* metaservice name, or NULL */
+	char peer[128];                 /* provider gateway (client side) / caller gateway (server side) */
+	int local;                      /* client side: the provider is this gateway */
+
+	struct out_handle *out;         /* outbound call in flight */
+	exch_provider_done_fn provider_done;
+	int aborted;                    /* the caller went away */
+	int adapter_pending;            /* an adapter has not called back yet */
+	/* If set, called with the checked answer instead of relaying it as is. */
+	void (*relay_hook)(struct exch *ex, long status, const struct hlist *h, const unsigned char *body,
+			   size_t len);
+	char http_host[256];            /* Host header (for addresses in WSDL/OpenAPI) */
+};
+
+/* A new exchange for req (takes a global configuration reference, sets the
+ * abort callback). NULL on allocation failure. */
+struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side side);
+
+/* Entry points, one per listener (httpd handlers and reject callbacks). */
+void exch_client_handler(struct http_req *req, void *arg);
+void exch_server_handler(struct http_req *req, void *arg);
+void exch_reject(struct http_req *req, int status, const char *why, void *arg);
+
+/* Client side, after the caller is identified: route to the provider
+ * (in-process or its gateway) and relay the checked answer. */
+void exch_client_dispatch(struct exch *ex);
+/* REST: fills ex->fwd from the request (hop-by-hop dropped, X-Road-Id set)
+ * and computes ex->hash over what is forwarded. */
+int exch_rest_forward_headers(struct exch *ex) __attribute__((warn_unused_result));
+int exch_rest_hash(struct exch *ex, const struct http_hdr *h, size_t n) __attribute__((warn_unused_result));
+
+/* Ends an exchange with a fault (in the protocol of the exchange). */
+void exch_fault(struct exch *ex, const struct fault *f);
+/* Ends an exchange with a response; frees ex. */
+void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size_t n,
+		 const void *body, size_t len, const char *fault_code);
+
+/* Server side (provider.c): checks access and calls the service; the result
+ * goes to ex->provider_done (remote: answer the peer; local: back to the
+ * client side). */
+void provider_dispatch(struct exch *ex);
+/* Converts a fault into a provider response and hands it to provider_done. */
+void provider_fault(struct exch *ex, const struct fault *f);
+
+/* Metaservices (meta.c). */
+int meta_is_soap(const char *service_code);
+int meta_is_rest(const char *service_code);
+void meta_soap(struct exch *ex);            /* listMethods, allowedMethods, getWsdl */
+void meta_rest(struct exch *ex);            /* listMethods, allowedMethods, getOpenAPI */
+void meta_list_clients(struct exch *ex);    /* GET /listClients (client side) */
+void meta_health(struct exch *ex);          /* GET /health */
+void meta_wsdl_get(struct exch *ex);        /* GET /wsdl?... (client side) */
+
+/* render.c: adapter JSON <-> protocol forms. */
+int render_json_to_xml(const json_t *v, const char *name, struct buf *out) __attribute__((warn_unused_result));
+/* Adds query parameters (a=b&c=d, percent-decoded) to params. -1 on bad encoding. */
+int render_query_params(const char *query, json_t *params) __attribute__((warn_unused_result));
+
+#endif

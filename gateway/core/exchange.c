@@ -1,0 +1,595 @@
+/* The client side of an exchange: requests from information systems.
+ *
+ * Order of checks (architecture.md steps 1-4 and 10-11): parse and validate
+ * the message, identify the calling system (it must be a client of this
+ * gateway; with HTTPS its certificate must be the one configured for it),
+ * find the service and the gateway that provides it, then either call the
+ * provider pipeline in-process (this gateway hosts the service) or send the
+ * request to the provider's gateway over mutual TLS. The answer is checked
+ * (requestHash, repeated headers) before it is relayed. */
+#include "core/exch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "trust/tls.h"
+
+int hlist_add(struct hlist *l, const char *name, const char *value)
+{
+	char *n, *v;
+
+	if (l->n >= HLIST_MAX)
+		return -1;
+	n = strdup(name);
+	v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -1;
+	}
+	l->h[l->n].name = n;
+	l->h[l->n].value = v;
+	l->n++;
+	return 0;
+}
+
+void hlist_clear(struct hlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free((char *)l->h[i].name);
+		free((char *)l->h[i].value);
+	}
+	l->n = 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void exch_on_abort(void *arg)
+{
+	struct exch *ex = arg;
+
+	ex->req = NULL;
+	ex->aborted = 1;
+	if (ex->out) {
+		outbound_cancel(ex->out);
+		ex->out = NULL;
+	}
+	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"",
+		 ex->reqid);
+	if (!ex->adapter_pending)
+		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
+}
+
+struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side side)
+{
+	struct exch *ex = calloc(1, sizeof(*ex));
+	size_t len;
+
+	if (!ex)
+		return NULL;
+	ex->w = w;
+	ex->req = req;
+	ex->side = side;
+	ex->proto = EXCH_OTHER;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t0);
+	uuid4(ex->reqid);
+	ex->gc = gw_gconf(w->gw);
+	ex->body = http_req_body(req, &len);
+	ex->body_len = len;
+	snprintf(ex->method, sizeof(ex->method), "%s", http_req_method(req));
+	const char *host = http_req_header(req, "Host");
+	snprintf(ex->http_host, sizeof(ex->http_host), "%s", host ? host : "localhost");
+	http_req_on_abort(req, exch_on_abort, ex);
+	return ex;
+}
+
+static void exch_free(struct exch *ex)
+{
+	soap_msg_free(&ex->soap);
+	free(ex->rest);
+	hlist_clear(&ex->fwd);
+	gconf_unref(&ex->gc);
+	free(ex);
+}
+
+static const char *proto_name(enum exch_proto p)
+{
+	return p == EXCH_SOAP ? "soap" : p == EXCH_REST ? "rest" : "http";
+}
+
+void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size_t n,
+		 const void *body, size_t len, const char *fault_code)
+{
+	char cl[XRD_ID_TEXT_MAX] = "-", sv[XRD_ID_TEXT_MAX] = "-";
+	const char *msgid = ex->proto == EXCH_SOAP ? ex->soap.id :
+			    ex->rest ? ex->rest->id : "";
+
+	if (ex->client.type != XRD_NONE)
+		xrd_id_format(&ex->client, cl, sizeof(cl));
+	if (ex->service.type != XRD_NONE)
+		xrd_id_format(&ex->service, sv, sizeof(sv));
+	log_info("event=request reqid=%s side=%s proto=%s method=%s client=%s service=%s "
+		 "msgid=%s peer=%s status=%ld fault=%s bytes_in=%zu bytes_out=%zu dur_ms=%.2f%s",
+		 ex->reqid, ex->side == EXCH_CLIENT_SIDE ? "client" : "server",
+		 proto_name(ex->proto), ex->method, cl, sv, msgid[0] ? msgid : "-",
+		 ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), status,
+		 fault_code ? fault_code : "-", ex->body_len, len, ms_since(&ex->t0),
+		 ex->aborted ? " aborted=1" : "");
+	if (ex->req) {
+		http_req_respond(ex->req, (int)status, hdrs, n, body, len);
+		ex->req = NULL;
+		ex->w->served++;
+	}
+	exch_free(ex);
+}
+
+static int wants_xml(struct exch *ex)
+{
+	const char *acc = ex->req ? http_req_header(ex->req, "Accept") : NULL;
+
+	return acc && strstr(acc, "xml") && !strstr(acc, "json");
+}
+
+void exch_fault(struct exch *ex, const struct fault *f)
+{
+	struct buf b = BUF_INIT;
+	struct hlist h = { .n = 0 };
+	const char *ctype = "text/xml; charset=utf-8";
+	int rc;
+
+	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
+	if (ex->proto == EXCH_REST || (ex->proto == EXCH_OTHER && !wants_xml(ex) &&
+				       strncmp(ex->method, "POST", 4) != 0)) {
+		rc = rest_build_error(f, ex->reqid, wants_xml(ex), &b, &ctype);
+		if (hlist_add(&h, "X-Road-Error", f->code) < 0)
+			rc = -1;
+	} else {
+		rc = soap_build_fault(f, ex->reqid, &b);
+	}
+	if (rc < 0 || hlist_add(&h, "Content-Type", ctype) < 0) {
+		/* Out of memory: a bare answer still tells the caller something. */
+		hlist_clear(&h);
+		exch_finish(ex, 500, NULL, 0, "internal error\n", 15, f->code);
+		buf_free(&b);
+		return;
+	}
+	exch_finish(ex, f->http_status, h.h, h.n, b.data, b.len, f->code);
+	hlist_clear(&h);
+	buf_free(&b);
+}
+
+/* ---- identifying the calling system ---------------------------------- */
+
+static const struct is_cert *find_is_cert(const struct gw *g, const struct xrd_id *client)
+{
+	for (size_t i = 0; i < g->n_is_certs; i++)
+		if (xrd_id_same_subsystem(&g->is_certs[i].client, client))
+			return &g->is_certs[i];
+	return NULL;
+}
+
+/* The client must exist, be hosted here, and (if a certificate is configured
+ * for it) have connected over HTTPS with that certificate. */
+static int client_identify(struct exch *ex, struct fault *f)
+{
+	const struct gc_gateway *self = gconf_gateway(ex->gc, ex->w->gw->cfg->gateway_code);
+	const struct is_cert *ic;
+	char id[XRD_ID_TEXT_MAX];
+
+	xrd_id_format(&ex->client, id, sizeof(id));
+	if (strcmp(ex->client.instance, gconf_instance(ex->gc)) != 0)
+		return fault_set(f, F_CLIENT, "InvalidClientIdentifier",
+				 "client %s names instance '%s'; this exchange is '%s'", id,
+				 ex->client.instance, gconf_instance(ex->gc));
+	if (!gconf_client_exists(ex->gc, &ex->client))
+		return fault_set(f, F_CPROXY, "UnknownMember",
+				 "client %s is not registered in global configuration", id);
+	if (!self || !gconf_gateway_hosts(self, &ex->client))
+		return fault_set(f, F_CPROXY, "UnknownMember",
+				 "client %s is not a client of this gateway ('%s'); send the request "
+				 "to the gateway that hosts it", id, ex->w->gw->cfg->gateway_code);
+	ic = find_is_cert(ex->w->gw, &ex->client);
+	if (ic) {
+		X509 *peer = ex->req ? http_req_peer_cert(ex->req) : NULL;
+		unsigned char h[32];
+		if (!peer)
+			return fault_set(f, F_CPROXY, "SslAuthenticationFailed",
+					 "client %s must connect over HTTPS with its certificate", id);
+		if (tls_cert_sha256(peer, h) < 0 || memcmp(h, ic->sha256, 32) != 0)
+			return fault_set(f, F_CPROXY, "SslAuthenticationFailed",
+					 "the TLS client certificate is not the one registered for %s", id);
+	}
+	return 0;
+}
+
+/* Finds the service (or metaservice) and the gateway providing it. */
+static const struct gc_gateway *client_route(struct exch *ex, struct fault *f)
+{
+	struct xrd_id owner;
+	const struct gc_gateway *gw;
+	char id[XRD_ID_TEXT_MAX];
+
+	xrd_id_format(&ex->service, id, sizeof(id));
+	if (strcmp(ex->service.instance, gconf_instance(ex->gc)) != 0) {
+		fault_set(f, F_CLIENT, "InvalidServiceIdentifier",
+			  "service %s names instance '%s'; this exchange is '%s'", id,
+			  ex->service.instance, gconf_instance(ex->gc));
+		return NULL;
+	}
+	if ((ex->proto == EXCH_SOAP && meta_is_soap(ex->service.service_code)) ||
+	    (ex->proto == EXCH_REST && meta_is_rest(ex->service.service_code))) {
+		ex->meta = ex->service.service_code;
+	} else {
+		ex->svc = gconf_service(ex->gc, &ex->service);
+		if (!ex->svc) {
+			fault_set(f, F_CPROXY, "UnknownService",
+				  "service %s is not in global configuration", id);
+			return NULL;
+		}
+	}
+	xrd_id_service_owner(&ex->service, &owner);
+	gw = gconf_gateway_of(ex->gc, &owner);
+	if (!gw) {
+		xrd_id_format(&owner, id, sizeof(id));
+		fault_set(f, F_CPROXY, "UnknownMember", "no gateway hosts the provider %s", id);
+		return NULL;
+	}
+	snprintf(ex->peer, sizeof(ex->peer), "%s", gw->code);
+	return gw;
+}
+
+/* ---- the answer from the provider side -------------------------------- */
+
+static int is_hop_or_framing(const char *name)
+{
+	return !rest_header_forwarded(name, NULL) || strcasecmp(name, "Date") == 0 ||
+	       strcasecmp(name, "Content-Length") == 0;
+}
+
+static void client_relay(struct exch *ex, const struct exch_resp *r)
+{
+	struct hlist h = { .n = 0 };
+
+	for (size_t i = 0; i < r->nhdrs; i++) {
+		if (is_hop_or_framing(r->hdrs[i].name))
+			continue;
+		if (ex->proto == EXCH_SOAP && strcasecmp(r->hdrs[i].name, "Content-Type") != 0)
+			continue;  /* SOAP: only Content-Type of the response passes */
+		if (hlist_add(&h, r->hdrs[i].name, r->hdrs[i].value) < 0)
+			break;
+	}
+	if (ex->relay_hook)
+		ex->relay_hook(ex, r->status, &h, r->body, r->body_len);
+	else
+		exch_finish(ex, r->status, h.h, h.n, r->body, r->body_len, NULL);
+	hlist_clear(&h);
+}
+
+static void client_check_soap(struct exch *ex, const struct exch_resp *r)
+{
+	struct soap_msg resp = { 0 };
+	struct fault f = { 0 };
+
+	if (r->body_len == 0) {
+		fault_set(&f, F_CPROXY, "InconsistentResponse", "the provider's gateway sent an empty answer");
+		exch_fault(ex, &f);
+		return;
+	}
+	if (soap_parse(r->body, r->body_len, SOAP_RESPONSE, F_CPROXY, &resp, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
+	}
+	if (!resp.is_fault && soap_check_response(&ex->soap, &resp, ex->hash, &f) < 0) {
+		soap_msg_free(&resp);
+		exch_fault(ex, &f);
+		return;
+	}
+	soap_msg_free(&resp);
+	client_relay(ex, r);
+}
+
+static void client_check_rest(struct exch *ex, const struct exch_resp *r)
+{
+	const char *h = http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Request-Hash");
+	struct fault f = { 0 };
+
+	/* An error raised by the exchange itself carries no hash: pass it on. */
+	if (!http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error")) {
+		if (!h) {
+			fault_set(&f, F_CPROXY, "InconsistentResponse",
+				  "the provider's answer has no X-Road-Request-Hash");
+			exch_fault(ex, &f);
+			return;
+		}
+		if (strcmp(h, ex->hash) != 0) {
+			fault_set(&f, F_CPROXY, "InconsistentResponse",
+				  "X-Road-Request-Hash of the answer does not match the request sent");
+			exch_fault(ex, &f);
+			return;
+		}
+	}
+	client_relay(ex, r);
+}
+
+/* Both the in-process provider and a remote gateway's answer arrive here. */
+static void client_on_provider(struct exch *ex, const struct exch_resp *r)
+{
+	if (ex->aborted) {
+		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
+		return;
+	}
+	if (ex->proto == EXCH_SOAP)
+		client_check_soap(ex, r);
+	else
+		client_check_rest(ex, r);
+}
+
+static void client_on_outbound(const struct out_resp *o, void *arg)
+{
+	struct exch *ex = arg;
+	struct fault f = { 0 };
+	struct exch_resp r;
+
+	ex->out = NULL;
+	switch (o->err) {
+	case OUT_OK:
+		r.status = o->status;
+		r.hdrs = o->hdrs;
+		r.nhdrs = o->nhdrs;
+		r.body = o->body;
+		r.body_len = o->body_len;
+		client_on_provider(ex, &r);
+		return;
+	case OUT_ERR_PEER_CERT:
+	case OUT_ERR_TLS:
+		fault_set(&f, F_CPROXY, "SslAuthenticationFailed",
+			  "TLS with the provider's gateway '%s' failed: %s", ex->peer, o->errmsg);
+		break;
+	case OUT_ERR_TIMEOUT:
+		fault_set(&f, F_CPROXY, "NetworkError",
+			  "the provider's gateway '%s' did not answer in time: %s", ex->peer, o->errmsg);
+		break;
+	default:
+		fault_set(&f, F_CPROXY, "NetworkError",
+			  "cannot reach the provider's gateway '%s': %s", ex->peer, o->errmsg);
+		break;
+	}
+	exch_fault(ex, &f);
+}
+
+static void client_send(struct exch *ex, const struct gc_gateway *gw)
+{
+	struct gw *g = ex->w->gw;
+	struct out_req o = { 0 };
+	struct out_tls tls = g->peer_tls;
+	struct hlist h = { .n = 0 };
+	char url[REST_TARGET_MAX + 300];
+	struct fault f = { 0 };
+
+	tls.pin_sha256 = gw->auth_cert_sha256;
+	if (ex->proto == EXCH_SOAP) {
+		const char *ct = http_req_header(ex->req, "Content-Type");
+		const char *sa = http_req_header(ex->req, "SOAPAction");
+		snprintf(url, sizeof(url), "https://%s/", gw->address);
+		if (hlist_add(&h, "Content-Type", ct ? ct : "text/xml; charset=utf-8") < 0 ||
+		    (sa && hlist_add(&h, "SOAPAction", sa) < 0))
+			goto oom;
+		o.hdrs = h.h;
+		o.nhdrs = h.n;
+	} else {
+		snprintf(url, sizeof(url), "https://%s%s", gw->address, ex->target);
+		o.hdrs = ex->fwd.h;
+		o.nhdrs = ex->fwd.n;
+	}
+	o.method = ex->method;
+	o.url = url;
+	o.body = ex->body;
+	o.body_len = ex->body_len;
+	o.tls = &tls;
+	o.connect_timeout_ms = g->cfg->connect_timeout_ms;
+	o.timeout_ms = g->cfg->timeout_ms;
+	o.max_response = g->cfg->max_response;
+	ex->out = outbound_send(ex->w->out, &o, client_on_outbound, ex);
+	hlist_clear(&h);
+	if (!ex->out) {
+		fault_set(&f, F_CPROXY, "NetworkError", "cannot start the call to gateway '%s'", gw->code);
+		exch_fault(ex, &f);
+	}
+	return;
+oom:
+	hlist_clear(&h);
+	fault_set(&f, F_CPROXY, "InternalError", "out of memory");
+	exch_fault(ex, &f);
+}
+
+void exch_client_dispatch(struct exch *ex)
+{
+	struct fault f = { 0 };
+	const struct gc_gateway *gw = client_route(ex, &f);
+
+	if (!gw) {
+		exch_fault(ex, &f);
+		return;
+	}
+	if (strcmp(gw->code, ex->w->gw->cfg->gateway_code) == 0) {
+		/* Hosted here: same checks as a remote provider, no network hop. */
+		ex->local = 1;
+		ex->peer[0] = '\0';
+		ex->provider_done = client_on_provider;
+		provider_dispatch(ex);
+		return;
+	}
+	client_send(ex, gw);
+}
+
+static void client_forward(struct exch *ex)
+{
+	struct fault f = { 0 };
+
+	if (client_identify(ex, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
+	}
+	exch_client_dispatch(ex);
+}
+
+/* ---- SOAP and REST entry ---------------------------------------------- */
+
+static void client_soap(struct exch *ex)
+{
+	struct fault f = { 0 };
+
+	ex->proto = EXCH_SOAP;
+	if (strcmp(ex->method, "POST") != 0) {
+		fault_set(&f, F_CLIENT, "InvalidHttpMethod",
+			  "SOAP requests must use POST, not %s", ex->method);
+		exch_fault(ex, &f);
+		return;
+	}
+	if (soap_parse(ex->body, ex->body_len, SOAP_REQUEST, F_CLIENT, &ex->soap, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
+	}
+	ex->client = ex->soap.client;
+	ex->service = ex->soap.service;
+	if (soap_request_hash(ex->body, ex->body_len, ex->hash) < 0) {
+		fault_set(&f, F_CPROXY, "InternalError", "cannot hash the request");
+		exch_fault(ex, &f);
+		return;
+	}
+	client_forward(ex);
+}
+
+/* The headers forwarded to the provider and hashed: everything but hop-by-hop. */
+int exch_rest_forward_headers(struct exch *ex)
+{
+	size_t n;
+	const struct http_hdr *h = http_req_headers(ex->req, &n);
+	const char *conn = http_req_header(ex->req, "Connection");
+
+	for (size_t i = 0; i < n; i++) {
+		if (!rest_header_forwarded(h[i].name, conn) || strcasecmp(h[i].name, "X-Road-Id") == 0)
+			continue;
+		if (hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
+			return -1;
+	}
+	/* curl would add a form Content-Type to a POST that has none: the
+	 * provider must see (and hash) what the client sent. */
+	if (!http_hdr_get(h, n, "Content-Type") && hlist_add(&ex->fwd, "Content-Type", "") < 0)
+		return -1;
+	if (hlist_add(&ex->fwd, "Expect", "") < 0)
+		return -1;
+	return hlist_add(&ex->fwd, "X-Road-Id", ex->rest->id);
+}
+
+/* The hash over exactly what is forwarded (empty Content-Type means "none"). */
+int exch_rest_hash(struct exch *ex, const struct http_hdr *h, size_t n)
+{
+	struct http_hdr tmp[HLIST_MAX];
+	size_t m = 0;
+
+	for (size_t i = 0; i < n && m < HLIST_MAX; i++)
+		if (h[i].value[0] != '\0')
+			tmp[m++] = h[i];
+	return rest_request_hash(ex->method, ex->target, tmp, m, ex->body, ex->body_len, ex->hash);
+}
+
+static void client_rest(struct exch *ex)
+{
+	struct fault f = { 0 };
+	size_t n;
+	const struct http_hdr *h;
+
+	ex->proto = EXCH_REST;
+	ex->rest = calloc(1, sizeof(*ex->rest));
+	if (!ex->rest) {
+		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
+		exch_fault(ex, &f);
+		return;
+	}
+	snprintf(ex->target, sizeof(ex->target), "%s", http_req_target(ex->req));
+	h = http_req_headers(ex->req, &n);
+	if (rest_parse_target(ex->target, ex->rest, &f) < 0 ||
+	    rest_parse_headers(h, n, ex->rest, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
+	}
+	if (!ex->rest->id[0])
+		uuid4(ex->rest->id);
+	ex->client = ex->rest->client;
+	ex->service = ex->rest->service;
+	if (exch_rest_forward_headers(ex) < 0 || exch_rest_hash(ex, ex->fwd.h, ex->fwd.n) < 0) {
+		fault_set(&f, F_CPROXY, "InternalError", "cannot prepare the request");
+		exch_fault(ex, &f);
+		return;
+	}
+	client_forward(ex);
+}
+
+static int path_is(const char *target, const char *path)
+{
+	size_t n = strlen(path);
+
+	return strncmp(target, path, n) == 0 && (target[n] == '\0' || target[n] == '?');
+}
+
+void exch_client_handler(struct http_req *req, void *arg)
+{
+	struct worker *w = arg;
+	struct exch *ex = exch_alloc(w, req, EXCH_CLIENT_SIDE);
+	const char *target = http_req_target(req);
+
+	if (!ex) {
+		http_req_respond(req, 503, NULL, 0, "out of memory\n", 14);
+		return;
+	}
+	if (strncmp(target, "/r1/", 4) == 0)
+		client_rest(ex);
+	else if (path_is(target, "/health") && strcmp(ex->method, "GET") == 0)
+		meta_health(ex);
+	else if (path_is(target, "/listClients") && strcmp(ex->method, "GET") == 0)
+		meta_list_clients(ex);
+	else if (path_is(target, "/wsdl") && strcmp(ex->method, "GET") == 0)
+		meta_wsdl_get(ex);
+	else
+		client_soap(ex);
+}
+
+void exch_reject(struct http_req *req, int status, const char *why, void *arg)
+{
+	struct worker *w = arg;
+	struct exch *ex = exch_alloc(w, req, EXCH_CLIENT_SIDE);
+	struct fault f = { 0 };
+	const char *target = http_req_target(req);
+
+	if (!ex) {
+		http_req_respond(req, status, NULL, 0, why, strlen(why));
+		return;
+	}
+	ex->proto = strncmp(target, "/r1/", 4) == 0 ? EXCH_REST : EXCH_SOAP;
+	ex->body = NULL;
+	ex->body_len = 0;
+	switch (status) {
+	case 413:
+		fault_set(&f, F_CLIENT, "BadRequest", "request body is larger than the limit of %zu bytes (%s)",
+			  w->gw->cfg->max_body, why);
+		break;
+	case 408:
+		fault_set(&f, F_CLIENT, "BadRequest", "request did not arrive in time: %s", why);
+		break;
+	default:
+		fault_set(&f, F_CLIENT, "BadRequest", "malformed HTTP request: %s", why);
+		break;
+	}
+	f.http_status = status;
+	exch_fault(ex, &f);
+}

@@ -1,0 +1,556 @@
+/* The provider side of an exchange (architecture.md steps 5-9).
+ *
+ * A request from a peer gateway is accepted only if the TLS peer is a
+ * gateway of global configuration and that gateway hosts the calling client.
+ * Then, for requests from peers and for in-process calls alike: the service
+ * must exist and be provided here, the client must be allowed (deny by
+ * default), and the service is called: an in-process adapter, or the
+ * provider system's URL. The answer gets the request hash and goes to
+ * ex->provider_done. */
+#include "core/exch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/acl.h"
+#include "core/log.h"
+#include "trust/tls.h"
+
+/* Adds the X-Road-* answer headers of REST (protocol.md) to h. */
+static int rest_answer_headers(struct exch *ex, struct hlist *h)
+{
+	char id[XRD_ID_TEXT_MAX];
+
+	if (hlist_add(h, "X-Road-Client", xrd_id_format_path(&ex->client, id, sizeof(id))) < 0 ||
+	    hlist_add(h, "X-Road-Service", xrd_id_format_path(&ex->service, id, sizeof(id))) < 0 ||
+	    hlist_add(h, "X-Road-Id", ex->rest->id) < 0 ||
+	    hlist_add(h, "X-Road-Request-Id", ex->reqid) < 0 ||
+	    hlist_add(h, "X-Road-Request-Hash", ex->hash) < 0)
+		return -1;
+	return 0;
+}
+
+static void provider_complete(struct exch *ex, long status, struct hlist *h, const void *body,
+			      size_t len)
+{
+	struct exch_resp r = { status, h->h, h->n, body, len };
+
+	ex->provider_done(ex, &r);
+}
+
+void provider_fault(struct exch *ex, const struct fault *f)
+{
+	struct buf b = BUF_INIT;
+	struct hlist h = { .n = 0 };
+	const char *ctype = "text/xml; charset=utf-8";
+	int rc;
+
+	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
+	if (ex->proto == EXCH_REST) {
+		rc = rest_build_error(f, ex->reqid, 0, &b, &ctype);
+		if (rc == 0)
+			rc = hlist_add(&h, "X-Road-Error", f->code);
+	} else {
+		rc = soap_build_fault(f, ex->reqid, &b);
+	}
+	if (rc < 0 || hlist_add(&h, "Content-Type", ctype) < 0) {
+		buf_free(&b);
+		hlist_clear(&h);
+		exch_fault(ex, f);
+		return;
+	}
+	provider_complete(ex, f->http_status, &h, b.data, b.len);
+	hlist_clear(&h);
+	buf_free(&b);
+}
+
+/* ---- adapters ----------------------------------------------------------- */
+
+static int soap_param_cb(const char *name, const char *value, void *arg)
+{
+	return json_object_set_new(arg, name, json_string(value)) < 0;
+}
+
+/* REST: path segments after the service code are named by the adapter's
+ * service description; the query adds the rest. */
+static int rest_params(struct exch *ex, const struct adapter_service *as, json_t *params)
+{
+	const char *p = ex->rest->path;
+	size_t i = 0;
+
+	while (*p == '/') {
+		const char *seg = p + 1, *end = strchr(seg, '/');
+		size_t len = end ? (size_t)(end - seg) : strlen(seg);
+		char val[1024];
+		long n;
+
+		if (len == 0)
+			break;
+		if (!as->path_params || !as->path_params[i])
+			return -1;
+		n = rest_pct_decode(seg, len, val, sizeof(val));
+		if (n < 0)
+			return -1;
+		if (json_object_set_new(params, as->path_params[i], json_string(val)) < 0)
+			return -1;
+		i++;
+		p = seg + len;
+	}
+	return render_query_params(ex->rest->query, params);
+}
+
+static const char *status_code_name(enum adapter_status s)
+{
+	return adapter_status_name(s);
+}
+
+static int rest_status_of(enum adapter_status s)
+{
+	switch (s) {
+	case ADAPTER_OK: return 200;
+	case ADAPTER_INVALID_INPUT: return 400;
+	case ADAPTER_NOT_FOUND: return 404;
+	case ADAPTER_NOT_IN_REGISTER: return 404;
+	case ADAPTER_UNAVAILABLE: return 503;
+	case ADAPTER_FAILED: return 500;
+	}
+	return 500;
+}
+
+static void adapter_answer_rest(struct exch *ex, struct adapter_result *res)
+{
+	struct hlist h = { .n = 0 };
+	char *body = NULL;
+	json_t *err = NULL;
+
+	if (res->status == ADAPTER_OK && res->data) {
+		body = json_dumps(res->data, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+	} else {
+		err = json_pack("{s:s,s:s,s:s}", "error", status_code_name(res->status),
+				"message", res->message, "request_id", ex->reqid);
+		body = err ? json_dumps(err, JSON_COMPACT) : NULL;
+	}
+	json_decref(err);
+	if (!body || hlist_add(&h, "Content-Type", "application/json; charset=utf-8") < 0 ||
+	    rest_answer_headers(ex, &h) < 0) {
+		struct fault f = { 0 };
+		free(body);
+		hlist_clear(&h);
+		fault_set(&f, F_SPROXY, "InternalError", "cannot render the answer");
+		provider_fault(ex, &f);
+		return;
+	}
+	provider_complete(ex, rest_status_of(res->status), &h, body, strlen(body));
+	free(body);
+	hlist_clear(&h);
+}
+
+static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
+{
+	struct buf inner = BUF_INIT, out = BUF_INIT;
+	struct hlist h = { .n = 0 };
+	struct fault f = { 0 };
+	int rc;
+
+	if (res->status == ADAPTER_UNAVAILABLE || res->status == ADAPTER_FAILED) {
+		fault_set(&f, F_SPROXY, "ServiceFailed", "%s: %s", status_code_name(res->status),
+			  res->message);
+		provider_fault(ex, &f);
+		return;
+	}
+	if (res->status == ADAPTER_OK) {
+		rc = res->data ? render_json_to_xml(res->data, NULL, &inner) : 0;
+	} else {
+		/* Business errors belong in a normal response body. */
+		rc = buf_printf(&inner, "<error><code>%s</code><message>", status_code_name(res->status));
+		if (rc == 0)
+			rc = buf_xml_escape(&inner, res->message);
+		if (rc == 0)
+			rc = buf_puts(&inner, "</message></error>");
+	}
+	if (rc < 0 || soap_build_response(&ex->soap, ex->hash, inner.data ? inner.data : "", inner.len,
+					  &out) < 0 ||
+	    hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") < 0) {
+		fault_set(&f, F_SPROXY, "InternalError", "cannot render the answer");
+		provider_fault(ex, &f);
+	} else {
+		provider_complete(ex, 200, &h, out.data, out.len);
+	}
+	hlist_clear(&h);
+	buf_free(&inner);
+	buf_free(&out);
+}
+
+static void provider_on_adapter(struct adapter_result *res, void *arg)
+{
+	struct exch *ex = arg;
+
+	ex->adapter_pending = 0;
+	if (ex->aborted) {
+		json_decref(res->data);
+		res->data = NULL;
+		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
+		return;
+	}
+	if (ex->proto == EXCH_REST)
+		adapter_answer_rest(ex, res);
+	else
+		adapter_answer_soap(ex, res);
+	json_decref(res->data);
+	res->data = NULL;
+}
+
+static void call_adapter(struct exch *ex)
+{
+	const struct adapter_ops *a = NULL;
+	const struct adapter_service *as = NULL;
+	struct adapter_call call = { 0 };
+	struct fault f = { 0 };
+	char client[XRD_ID_TEXT_MAX];
+	void *ctx = NULL;
+	json_t *params;
+
+	for (size_t i = 0; i < adapter_count(); i++)
+		if (strcmp(adapter_at(i)->name, ex->svc->adapter) == 0) {
+			a = adapter_at(i);
+			ctx = ex->w->adapter_ctx[i];
+		}
+	if (a)
+		as = adapter_service(a, ex->service.service_code);
+	if (!a || !ctx || !as) {
+		fault_set(&f, F_SPROXY, "ServiceFailed", "adapter '%s' cannot serve '%s' now",
+			  ex->svc->adapter, ex->service.service_code);
+		provider_fault(ex, &f);
+		return;
+	}
+	params = json_object();
+	if (!params) {
+		fault_set(&f, F_SPROXY, "InternalError", "out of memory");
+		provider_fault(ex, &f);
+		return;
+	}
+	if (ex->proto == EXCH_SOAP) {
+		soap_body_params(&ex->soap, soap_param_cb, params);
+		call.method = "POST";
+		call.message_id = ex->soap.id;
+		call.user_id = ex->soap.user_id;
+	} else {
+		if (rest_params(ex, as, params) < 0) {
+			json_decref(params);
+			fault_set(&f, F_CLIENT, "BadRequest",
+				  "the path or query does not fit service '%s' (expected %s/{%s})",
+				  as->code, as->code, as->path_params && as->path_params[0] ?
+				  as->path_params[0] : "");
+			provider_fault(ex, &f);
+			return;
+		}
+		call.method = ex->method;
+		call.message_id = ex->rest->id;
+		call.user_id = ex->rest->user_id;
+		call.body = (const char *)ex->body;
+		call.body_len = ex->body_len;
+	}
+	call.service_code = ex->service.service_code;
+	call.client = xrd_id_format_path(&ex->client, client, sizeof(client));
+	call.params = params;
+	ex->adapter_pending = 1;
+	a->handle(ctx, &call, provider_on_adapter, ex);
+	json_decref(params);
+}
+
+/* ---- provider system URL ---------------------------------------------- */
+
+static void url_answer_soap(struct exch *ex, const struct out_resp *o)
+{
+	struct soap_msg resp = { 0 };
+	struct buf out = BUF_INIT;
+	struct hlist h = { .n = 0 };
+	struct fault f = { 0 };
+
+	if (o->body_len == 0) {
+		fault_set(&f, F_SPROXY, "ServiceFailed.MissingBody",
+			  "the provider system answered HTTP %ld with no body", o->status);
+		provider_fault(ex, &f);
+		return;
+	}
+	if (soap_parse(o->body, o->body_len, SOAP_RESPONSE, F_SPROXY, &resp, &f) < 0) {
+		if (o->status >= 400)
+			fault_set(&f, F_SPROXY, "ServiceFailed.HttpError",
+				  "the provider system answered HTTP %ld without a SOAP message", o->status);
+		provider_fault(ex, &f);
+		return;
+	}
+	if (resp.is_fault) {
+		/* A fault from the provider system goes back as it is. */
+		if (hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") == 0)
+			provider_complete(ex, 500, &h, o->body, o->body_len);
+	} else if (soap_set_request_hash(&resp, ex->hash, &out) < 0 ||
+		   hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") < 0) {
+		fault_set(&f, F_SPROXY, "InternalError", "cannot add the request hash");
+		provider_fault(ex, &f);
+	} else {
+		provider_complete(ex, 200, &h, out.data, out.len);
+	}
+	soap_msg_free(&resp);
+	hlist_clear(&h);
+	buf_free(&out);
+}
+
+static void url_answer_rest(struct exch *ex, const struct out_resp *o)
+{
+	struct hlist h = { .n = 0 };
+
+	for (size_t i = 0; i < o->nhdrs; i++) {
+		const char *n = o->hdrs[i].name;
+		if (!rest_header_forwarded(n, NULL) || strncasecmp(n, "X-Road-", 7) == 0 ||
+		    strcasecmp(n, "Date") == 0)
+			continue;
+		if (hlist_add(&h, n, o->hdrs[i].value) < 0)
+			break;
+	}
+	if (rest_answer_headers(ex, &h) < 0) {
+		struct fault f = { 0 };
+		hlist_clear(&h);
+		fault_set(&f, F_SPROXY, "InternalError", "out of memory");
+		provider_fault(ex, &f);
+		return;
+	}
+	/* The provider's own answer, errors included, passes through unchanged. */
+	provider_complete(ex, o->status, &h, o->body, o->body_len);
+	hlist_clear(&h);
+}
+
+static void provider_on_url(const struct out_resp *o, void *arg)
+{
+	struct exch *ex = arg;
+	struct fault f = { 0 };
+
+	ex->out = NULL;
+	switch (o->err) {
+	case OUT_OK:
+		if (ex->proto == EXCH_SOAP)
+			url_answer_soap(ex, o);
+		else
+			url_answer_rest(ex, o);
+		return;
+	case OUT_ERR_TIMEOUT:
+		fault_set(&f, F_SPROXY, "ServiceFailed.Timeout",
+			  "the provider system did not answer within %u ms", ex->w->gw->cfg->timeout_ms);
+		break;
+	case OUT_ERR_TOO_LARGE:
+		fault_set(&f, F_SPROXY, "ServiceFailed.IOError",
+			  "the provider system's answer is larger than %zu bytes", ex->w->gw->cfg->max_response);
+		break;
+	default:
+		fault_set(&f, F_SPROXY, "ServiceFailed.IOError", "cannot reach the provider system: %s",
+			  o->errmsg);
+		break;
+	}
+	provider_fault(ex, &f);
+}
+
+static void call_url(struct exch *ex)
+{
+	struct gw *g = ex->w->gw;
+	struct out_req o = { 0 };
+	struct hlist h = { .n = 0 };
+	struct fault f = { 0 };
+	char *url = NULL;
+	int rc;
+
+	if (ex->proto == EXCH_SOAP) {
+		const char *ct = ex->req ? http_req_header(ex->req, "Content-Type") : NULL;
+		const char *sa = ex->req ? http_req_header(ex->req, "SOAPAction") : NULL;
+		rc = asprintf(&url, "%s", ex->svc->url);
+		if (hlist_add(&h, "Content-Type", ct ? ct : "text/xml; charset=utf-8") < 0 ||
+		    (sa && hlist_add(&h, "SOAPAction", sa) < 0))
+			rc = -1;
+	} else {
+		const char *base = ex->svc->url;
+		size_t bl = strlen(base);
+		rc = asprintf(&url, "%.*s%s%s%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base,
+			      ex->rest->path, ex->rest->query[0] ? "?" : "", ex->rest->query);
+		for (size_t i = 0; rc >= 0 && i < ex->fwd.n; i++)
+			if (hlist_add(&h, ex->fwd.h[i].name, ex->fwd.h[i].value) < 0)
+				rc = -1;
+	}
+	if (rc < 0) {
+		free(url);
+		hlist_clear(&h);
+		fault_set(&f, F_SPROXY, "InternalError", "out of memory");
+		provider_fault(ex, &f);
+		return;
+	}
+	o.method = ex->method;
+	o.url = url;
+	o.hdrs = h.h;
+	o.nhdrs = h.n;
+	o.body = ex->body;
+	o.body_len = ex->body_len;
+	o.connect_timeout_ms = g->cfg->connect_timeout_ms;
+	o.timeout_ms = g->cfg->timeout_ms;
+	o.max_response = g->cfg->max_response;
+	ex->out = outbound_send(ex->w->out, &o, provider_on_url, ex);
+	free(url);
+	hlist_clear(&h);
+	if (!ex->out) {
+		fault_set(&f, F_SPROXY, "ServiceFailed.IOError", "cannot start the call to %s", ex->svc->url);
+		provider_fault(ex, &f);
+	}
+}
+
+/* ---- checks common to local and remote requests ------------------------ */
+
+void provider_dispatch(struct exch *ex)
+{
+	const struct gc_gateway *self = gconf_gateway(ex->gc, ex->w->gw->cfg->gateway_code);
+	struct xrd_id owner;
+	struct fault f = { 0 };
+	char sid[XRD_ID_TEXT_MAX], cid[XRD_ID_TEXT_MAX];
+
+	xrd_id_format(&ex->service, sid, sizeof(sid));
+	xrd_id_format(&ex->client, cid, sizeof(cid));
+	xrd_id_service_owner(&ex->service, &owner);
+	if (!self || !gconf_gateway_hosts(self, &owner)) {
+		fault_set(&f, F_SPROXY, "UnknownService", "service %s is not provided by this gateway", sid);
+		provider_fault(ex, &f);
+		return;
+	}
+	if (ex->meta) {
+		if (ex->proto == EXCH_SOAP)
+			meta_soap(ex);
+		else
+			meta_rest(ex);
+		return;
+	}
+	if (!ex->svc)
+		ex->svc = gconf_service(ex->gc, &ex->service);
+	if (!ex->svc) {
+		fault_set(&f, F_SPROXY, "UnknownService", "service %s is not known", sid);
+		provider_fault(ex, &f);
+		return;
+	}
+	if ((ex->svc->type == GC_SVC_SOAP) != (ex->proto == EXCH_SOAP)) {
+		fault_set(&f, F_SPROXY, "UnknownService", "service %s is a %s service; call it with %s",
+			  sid, ex->svc->type == GC_SVC_SOAP ? "SOAP" : "REST",
+			  ex->svc->type == GC_SVC_SOAP ? "a SOAP POST" : "/r1/ REST");
+		provider_fault(ex, &f);
+		return;
+	}
+	if (!acl_allows(ex->gc, ex->svc, &ex->client)) {
+		fault_set(&f, F_SPROXY, "AccessDenied", "request is not allowed: client %s may not call %s",
+			  cid, sid);
+		provider_fault(ex, &f);
+		return;
+	}
+	if (ex->svc->binding == GC_BIND_ADAPTER)
+		call_adapter(ex);
+	else
+		call_url(ex);
+}
+
+/* ---- requests from peer gateways -------------------------------------- */
+
+static void server_on_provider(struct exch *ex, const struct exch_resp *r)
+{
+	exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len,
+		    http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error"));
+}
+
+/* The TLS peer must be a gateway of global configuration. */
+static const struct gc_gateway *server_peer(struct exch *ex, struct fault *f)
+{
+	X509 *peer = http_req_peer_cert(ex->req);
+	unsigned char h[32];
+	const struct gc_gateway *gw;
+
+	if (!peer || tls_cert_sha256(peer, h) < 0) {
+		fault_set(f, F_SPROXY, "SslAuthenticationFailed", "no verified TLS client certificate");
+		return NULL;
+	}
+	gw = gconf_gateway_by_cert(ex->gc, h);
+	if (!gw) {
+		char hex[65];
+		hex_encode(h, 32, hex);
+		fault_set(f, F_SPROXY, "SslAuthenticationFailed",
+			  "the TLS certificate (sha256 %s) is not the authentication certificate of any "
+			  "gateway in global configuration", hex);
+		return NULL;
+	}
+	snprintf(ex->peer, sizeof(ex->peer), "%s", gw->code);
+	return gw;
+}
+
+static int server_parse(struct exch *ex, struct fault *f)
+{
+	const char *target = http_req_target(ex->req);
+
+	if (strncmp(target, "/r1/", 4) == 0) {
+		size_t n;
+		const struct http_hdr *h = http_req_headers(ex->req, &n);
+		const char *conn = http_req_header(ex->req, "Connection");
+
+		ex->proto = EXCH_REST;
+		ex->rest = calloc(1, sizeof(*ex->rest));
+		if (!ex->rest)
+			return fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		snprintf(ex->target, sizeof(ex->target), "%s", target);
+		if (rest_parse_target(target, ex->rest, f) < 0 || rest_parse_headers(h, n, ex->rest, f) < 0)
+			return -1;
+		if (!ex->rest->id[0])
+			return fault_set(f, F_SPROXY, "MissingHeaderField", "X-Road-Id is required between gateways");
+		for (size_t i = 0; i < n; i++)
+			if (rest_header_forwarded(h[i].name, conn) &&
+			    hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
+				return fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		if (rest_request_hash(ex->method, ex->target, ex->fwd.h, ex->fwd.n, ex->body,
+				      ex->body_len, ex->hash) < 0)
+			return fault_set(f, F_SPROXY, "InternalError", "cannot hash the request");
+		ex->client = ex->rest->client;
+		ex->service = ex->rest->service;
+		return 0;
+	}
+	ex->proto = EXCH_SOAP;
+	if (strcmp(ex->method, "POST") != 0)
+		return fault_set(f, F_SPROXY, "InvalidHttpMethod", "gateways exchange SOAP with POST");
+	if (soap_parse(ex->body, ex->body_len, SOAP_REQUEST, F_SPROXY, &ex->soap, f) < 0)
+		return -1;
+	if (soap_request_hash(ex->body, ex->body_len, ex->hash) < 0)
+		return fault_set(f, F_SPROXY, "InternalError", "cannot hash the request");
+	ex->client = ex->soap.client;
+	ex->service = ex->soap.service;
+	return 0;
+}
+
+void exch_server_handler(struct http_req *req, void *arg)
+{
+	struct worker *w = arg;
+	struct exch *ex;
+	const struct gc_gateway *peer;
+	struct fault f = { 0 };
+	char cid[XRD_ID_TEXT_MAX];
+
+	ex = exch_alloc(w, req, EXCH_SERVER_SIDE);
+	if (!ex) {
+		http_req_respond(req, 503, NULL, 0, "out of memory\n", 14);
+		return;
+	}
+	ex->provider_done = server_on_provider;
+	if (server_parse(ex, &f) < 0 || !(peer = server_peer(ex, &f))) {
+		exch_fault(ex, &f);
+		return;
+	}
+	if (!gconf_gateway_hosts(peer, &ex->client)) {
+		fault_set(&f, F_SPROXY, "SslAuthenticationFailed",
+			  "client %s is not hosted by gateway '%s', which sent the request",
+			  xrd_id_format(&ex->client, cid, sizeof(cid)), peer->code);
+		exch_fault(ex, &f);
+		return;
+	}
+	if ((ex->proto == EXCH_SOAP && meta_is_soap(ex->service.service_code)) ||
+	    (ex->proto == EXCH_REST && meta_is_rest(ex->service.service_code)))
+		ex->meta = ex->service.service_code;
+	provider_dispatch(ex);
+}

@@ -1,0 +1,126 @@
+/* Adapter answers in protocol form: JSON stays JSON for REST; for SOAP the
+ * same value becomes XML by one fixed rule (documented in adapters/adapter.h
+ * users' READMEs and matched by the WSDLs in wsdl/):
+ *   object -> its keys become child elements (unqualified)
+ *   array under key K -> repeated <K> elements
+ *   string/number/boolean -> text ("true"/"false")
+ *   null -> <K xsi:nil="true"/> */
+#include "core/exch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int xml_name_ok(const char *s)
+{
+	if (!*s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return 0;
+	return 1;
+}
+
+static int render_scalar(const json_t *v, struct buf *out)
+{
+	char num[64];
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return buf_xml_escape(out, json_string_value(v));
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf_puts(out, num);
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		return buf_puts(out, num);
+	case JSON_TRUE:
+		return buf_puts(out, "true");
+	case JSON_FALSE:
+		return buf_puts(out, "false");
+	default:
+		return -1;
+	}
+}
+
+static int render_children(const json_t *obj, struct buf *out, int depth);
+
+static int render_named(const json_t *v, const char *name, struct buf *out, int depth)
+{
+	if (depth > 32 || !xml_name_ok(name))
+		return -1;
+	if (json_is_array(v)) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(v, i, item)
+			if (render_named(item, name, out, depth + 1) < 0)
+				return -1;
+		return 0;
+	}
+	if (json_is_null(v))
+		return buf_printf(out, "<%s xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+				  "xsi:nil=\"true\"/>", name);
+	if (buf_printf(out, "<%s>", name) < 0)
+		return -1;
+	if (json_is_object(v) ? render_children(v, out, depth + 1) : render_scalar(v, out))
+		return -1;
+	return buf_printf(out, "</%s>", name);
+}
+
+static int render_children(const json_t *obj, struct buf *out, int depth)
+{
+	const char *key;
+	json_t *val;
+
+	json_object_foreach((json_t *)obj, key, val)
+		if (render_named(val, key, out, depth) < 0)
+			return -1;
+	return 0;
+}
+
+int render_json_to_xml(const json_t *v, const char *name, struct buf *out)
+{
+	if (name)
+		return render_named(v, name, out, 0);
+	if (json_is_object(v))
+		return render_children(v, out, 0);
+	return render_named(v, "value", out, 0);
+}
+
+int render_query_params(const char *query, json_t *params)
+{
+	const char *p = query;
+
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		char key[256], val[2048], raw[2048];
+		long kn, vn;
+		size_t klen = eq ? (size_t)(eq - p) : len;
+		size_t vlen = eq ? len - klen - 1 : 0;
+
+		if (klen > 0) {
+			if (klen >= sizeof(raw) || vlen >= sizeof(raw))
+				return -1;
+			/* '+' means space in query strings */
+			memcpy(raw, p, klen);
+			for (size_t i = 0; i < klen; i++)
+				if (raw[i] == '+')
+					raw[i] = ' ';
+			kn = rest_pct_decode(raw, klen, key, sizeof(key));
+			memcpy(raw, eq ? eq + 1 : "", vlen);
+			for (size_t i = 0; i < vlen; i++)
+				if (raw[i] == '+')
+					raw[i] = ' ';
+			vn = rest_pct_decode(raw, vlen, val, sizeof(val));
+			if (kn < 0 || vn < 0)
+				return -1;
+			if (json_object_set_new(params, key, json_string(val)) < 0)
+				return -1;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}

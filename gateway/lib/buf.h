@@ -1,0 +1,41 @@
+/* buf: a growable byte buffer with a hard size cap.
+ *
+ * Every buffer that holds input has a cap (style rule 5): appends that would
+ * pass it fail with -1 and leave the buffer as it was. The data is always
+ * NUL-terminated (not counted in len) so text can be used as a C string.
+ * The caller owns the struct; buf_free() releases the storage and resets it. */
+#ifndef AILGATE_LIB_BUF_H
+#define AILGATE_LIB_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define BUF_NOCAP ((size_t)-1)
+
+struct buf {
+	char *data;     /* NULL until the first append */
+	size_t len;
+	size_t cap;     /* allocated */
+	size_t limit;   /* hard cap on len; BUF_NOCAP for none */
+};
+
+#define BUF_INIT { NULL, 0, 0, BUF_NOCAP }
+
+void buf_init(struct buf *b, size_t limit);
+/* 0 on success, -1 on allocation failure or when the cap would be passed. */
+int buf_append(struct buf *b, const void *data, size_t len) __attribute__((warn_unused_result));
+int buf_puts(struct buf *b, const char *s) __attribute__((warn_unused_result));
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), warn_unused_result));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0), warn_unused_result));
+/* Appends s with XML text escaping (& < > " '). */
+int buf_xml_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
+/* Appends s as the inside of a JSON string (quotes not added). */
+int buf_json_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
+void buf_reset(struct buf *b);            /* len = 0, keeps storage */
+/* Hands the storage to the caller (caller frees with free()); buf is reset. */
+char *buf_steal(struct buf *b, size_t *len);
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,121 @@
+/* SOAP 1.1 with the X-Road message protocol 4.0 headers: parse, check, build.
+ *
+ * No I/O. Parsing is hardened: no network, no DTD (a DOCTYPE is refused, so
+ * no external or internal entities, no "billion laughs"), libxml2's default
+ * depth limit, and the caller caps the input size.
+ *
+ * Namespaces: env http://schemas.xmlsoap.org/soap/envelope/,
+ * xrd http://x-road.eu/xsd/xroad.xsd, id http://x-road.eu/xsd/identifiers,
+ * repr http://x-road.eu/xsd/representation.xsd */
+#ifndef AILGATE_PROTO_SOAP_H
+#define AILGATE_PROTO_SOAP_H
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+#include "lib/buf.h"
+#include "lib/crypto.h"
+#include "proto/fault.h"
+#include "proto/xrd_id.h"
+
+#define NS_SOAPENV "http://schemas.xmlsoap.org/soap/envelope/"
+#define NS_XRD "http://x-road.eu/xsd/xroad.xsd"
+#define NS_XRDID "http://x-road.eu/xsd/identifiers"
+#define NS_REPR "http://x-road.eu/xsd/representation.xsd"
+#define XRD_PROTOCOL_VERSION "4.0"
+#define XRD_HASH_SHA512 "http://www.w3.org/2001/04/xmlenc#sha512"
+
+#define SOAP_FIELD_MAX 256
+
+enum soap_kind { SOAP_REQUEST, SOAP_RESPONSE };
+
+struct soap_msg {
+	xmlDocPtr doc;          /* owned; freed by soap_msg_free() */
+	xmlNodePtr header;      /* borrowed from doc; NULL if no Header */
+	xmlNodePtr body;        /* the Body element */
+	xmlNodePtr body_elem;   /* first element child of Body (the wrapper), or NULL */
+
+	struct xrd_id client;   /* xrd:client (MEMBER or SUBSYSTEM) */
+	struct xrd_id service;  /* xrd:service (SERVICE); type XRD_NONE if absent */
+	char id[SOAP_FIELD_MAX];
+	char user_id[SOAP_FIELD_MAX];          /* "" if absent */
+	char issue[SOAP_FIELD_MAX];            /* "" if absent */
+	char protocol_version[SOAP_FIELD_MAX];
+	int has_represented_party;
+	char party_class[XRD_PART_MAX];        /* "" if absent */
+	char party_code[XRD_PART_MAX];
+	char request_hash[SOAP_FIELD_MAX];     /* "" if absent */
+	char request_hash_alg[SOAP_FIELD_MAX];
+
+	int is_fault;                          /* Body holds a SOAP Fault */
+	char fault_code[FAULT_CODE_MAX];       /* as received, prefix stripped */
+	char fault_string[FAULT_MSG_MAX];
+	char fault_detail[SOAP_FIELD_MAX];     /* detail/faultDetail text (the uuid) */
+};
+
+/* Parses bytes as a SOAP envelope and reads the X-Road headers.
+ *
+ * For SOAP_REQUEST: client, service, id, protocolVersion are required,
+ * protocolVersion must be exactly "4.0", objectType must fit (client MEMBER or
+ * SUBSYSTEM, service SERVICE), each header at most once, and the body wrapper
+ * must be named after the service code. For SOAP_RESPONSE the same headers are
+ * read but a Fault body is accepted without them (is_fault set).
+ *
+ * Failures fill f with prefix + reason: InvalidSoap / InvalidXml for bad XML,
+ * MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion,
+ * InvalidClientIdentifier, InvalidServiceIdentifier, InconsistentHeaders...
+ * prefix is F_CLIENT when the bytes came from a client system, F_CPROXY when
+ * a client-side gateway parses a response.
+ * Returns 0, or -1 with f set (out is then freed and zeroed). */
+int soap_parse(const void *bytes, size_t len, enum soap_kind kind, const char *prefix,
+	       struct soap_msg *out, struct fault *f) __attribute__((warn_unused_result));
+void soap_msg_free(struct soap_msg *m);
+
+/* base64(SHA-512(bytes)), the requestHash of a SOAP request. out: B64_SHA512_LEN. */
+int soap_request_hash(const void *bytes, size_t len, char *out) __attribute__((warn_unused_result));
+
+/* The response to req from an in-process service: an envelope whose Header
+ * repeats every element of the request's Header in order, with the same
+ * values, followed by <xrd:requestHash algorithmId="...sha512">hash</...>;
+ * the Body holds <P:SERVICECODEResponse> in the namespace of the request's
+ * wrapper, containing inner_xml (a well-formed fragment, may be empty).
+ * Appends to out. Returns 0 or -1 (out of memory / cap). */
+int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
+			const char *inner_xml, size_t inner_len, struct buf *out)
+	__attribute__((warn_unused_result));
+
+/* Sets (adds or replaces) xrd:requestHash in a parsed response from a
+ * provider system and serialises the whole document to out. */
+int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, struct buf *out)
+	__attribute__((warn_unused_result));
+
+/* A SOAP 1.1 Fault: faultcode f->code (env-qualified as X-Road does),
+ * faultstring f->message, empty faultactor, detail/faultDetail = detail_uuid. */
+int soap_build_fault(const struct fault *f, const char *detail_uuid, struct buf *out)
+	__attribute__((warn_unused_result));
+
+/* Checks a (non-fault) response against its request: every request header
+ * is repeated in the same order with the same values (prefixes may differ),
+ * and requestHash equals expected_hash_b64. Fails with
+ * Server.ClientProxy.InconsistentResponse naming the first difference. */
+int soap_check_response(const struct soap_msg *req, const struct soap_msg *resp,
+			const char *expected_hash_b64, struct fault *f)
+	__attribute__((warn_unused_result));
+
+/* A request envelope, as a client system would send it (used by the gateway
+ * for its own calls and by tests). user_id may be NULL. inner_xml goes inside
+ * <m:SERVICECODE xmlns:m="ns">. */
+int soap_build_request(const struct xrd_id *client, const struct xrd_id *service,
+		       const char *id, const char *user_id, const char *ns,
+		       const char *inner_xml, struct buf *out) __attribute__((warn_unused_result));
+
+/* The text of every element child of the body wrapper, as name/value pairs
+ * (one level deep; used to turn a request body into adapter parameters).
+ * cb is called for each; return nonzero from cb to stop. */
+void soap_body_params(const struct soap_msg *m, int (*cb)(const char *name, const char *value, void *arg),
+		      void *arg);
+
+/* Call once at start-up: silences libxml2's stderr output and initialises it. */
+void soap_global_init(void);
+
+#endif

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Runs the integration scenarios: every tests/integration/test_*.py (or the
+ones named on the command line). A scenario module defines setup() -> fixture,
+test_* functions taking the fixture, and teardown(fixture) -> {gw: problem}
+(crashes or sanitizer reports found after the run; each counts as a failure).
+Prints one line per test and closes with 'N passed, N failed'."""
+import importlib.util
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def load(path):
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(argv):
+    files = argv or sorted(os.path.join(HERE, f) for f in os.listdir(HERE)
+                           if f.startswith("test_") and f.endswith(".py"))
+    passed = failed = 0
+    for path in files:
+        mod = load(path)
+        name = os.path.basename(path)
+        t0 = time.time()
+        try:
+            fixture = mod.setup() if hasattr(mod, "setup") else None
+        except Exception:
+            print("FAIL %s setup\n%s" % (name, traceback.format_exc()), flush=True)
+            failed += 1
+            continue
+        try:
+            for tname in [n for n in dir(mod) if n.startswith("test_")]:
+                t1 = time.time()
+                try:
+                    getattr(mod, tname)(fixture)
+                    passed += 1
+                    print("ok   %s::%s (%.2fs)" % (name, tname, time.time() - t1), flush=True)
+                except Exception:
+                    failed += 1
+                    print("FAIL %s::%s\n%s" % (name, tname, traceback.format_exc()), flush=True)
+        finally:
+            problems = mod.teardown(fixture) if hasattr(mod, "teardown") else {}
+            for gw, what in (problems or {}).items():
+                failed += 1
+                print("FAIL %s: gateway %s: %s" % (name, gw, what), flush=True)
+        print("---- %s done in %.1fs" % (name, time.time() - t0), flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
