@@ -6,9 +6,11 @@
 #include <string.h>
 
 extern const struct adapter_ops household_adapter;
+extern const struct adapter_ops population_adapter;
 
 static const struct adapter_ops *const adapters[] = {
 	&household_adapter,
+	&population_adapter,
 };
 
 size_t adapter_count(void)

@@ -27,7 +27,6 @@
 
 #define POP_SQL_MAX (4u << 20)     /* schema/seed files larger than this are refused */
 #define POP_PARAM_MAX 64           /* longest parameter we look at (bytes) */
-#define POP_DUP_MAX 16             /* persons listed for one (duplicated) PIN: see ST_PERSON */
 #define POP_BUSY_MS_DEFAULT 1000   /* we block a loop thread: keep the wait short */
 
 enum pop_stmt { ST_PERSON, ST_PASSPORT, ST_DOC, ST_ACTS, ST_COUNT };
@@ -35,9 +34,9 @@ enum pop_stmt { ST_PERSON, ST_PASSPORT, ST_DOC, ST_ACTS, ST_COUNT };
 static const char *const pop_sql[ST_COUNT] = {
 	[ST_PERSON] =
 		"SELECT id, pin, surname, name, patronymic, birth_date, birth_place, sex,"
-		" citizenship, death_date, addr_region, addr_district, addr_aiyl_okmotu,"
-		" addr_settlement, addr_street, addr_house, addr_flat, addr_registered_on"
-		" FROM person WHERE pin = ?1 ORDER BY id LIMIT 16",  /* POP_DUP_MAX */
+		" citizenship, death_date, addr_region, addr_district, addr_ayil_okmotu,"
+		" addr_village, addr_street, addr_house, addr_flat, addr_registered_on"
+		" FROM person WHERE pin = ?1 ORDER BY id LIMIT 16",  /* holders of one PIN listed */
 	/* The current document first; else the most recent one. */
 	[ST_PASSPORT] =
 		"SELECT series, number, issue_date, valid_until, authority, status"
@@ -66,6 +65,7 @@ struct pop_ctx {
 	sqlite3 *db;                   /* NULL while closed */
 	sqlite3_stmt *st[ST_COUNT];
 	int db_failed;                 /* an SQLite error happened in this call */
+	int down;                      /* the last open failed (logged once, not per call) */
 	const char *reqid;             /* of the call in progress, for logs */
 };
 
@@ -152,19 +152,27 @@ static int pop_exec_file(struct pop_ctx *c, const char *name, char *why, size_t 
 static int pop_create_if_empty(struct pop_ctx *c, char *why, size_t wlen)
 {
 	sqlite3_stmt *q = NULL;
-	int rc, have = 0;
+	int rc, tables = 0, have = 0;
 
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(why, wlen, "cannot lock the database: %s", sqlite3_errmsg(c->db));
 		return -1;
 	}
-	rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				" AND name = 'person'", -1, &q, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
-		have = sqlite3_column_int(q, 0);
+	rc = sqlite3_prepare_v2(c->db, "SELECT count(*), count(name = 'person' OR NULL)"
+				" FROM sqlite_master WHERE type = 'table'", -1, &q, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		tables = sqlite3_column_int(q, 0);
+		have = sqlite3_column_int(q, 1);
+	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW) {
 		snprintf(why, wlen, "cannot read the database: %s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	/* A db key pointing at some other database must not get our tables. */
+	if (tables > 0 && !have) {
+		snprintf(why, wlen, "%s has tables but no 'person': not a population registry",
+			 c->db_path);
 		goto fail;
 	}
 	if (!have) {
@@ -234,9 +242,15 @@ static int pop_ready(struct pop_ctx *c, struct adapter_result *res)
 {
 	char why[PATH_MAX + 256];
 
-	if (pop_open(c, why, sizeof(why)) == 0)
+	if (pop_open(c, why, sizeof(why)) == 0) {
+		if (c->down)
+			pop_log(c, ADAPTER_LOG_INFO, "population: %s is available again", c->db_path);
+		c->down = 0;
 		return 0;
-	pop_log(c, ADAPTER_LOG_ERROR, "population: %s", why);
+	}
+	/* Every call retries; the log says it once per outage, not per call. */
+	pop_log(c, c->down ? ADAPTER_LOG_DEBUG : ADAPTER_LOG_ERROR, "population: %s", why);
+	c->down = 1;
 	adapter_result_error(res, ADAPTER_UNAVAILABLE,
 			     "the population registry cannot answer now (database unavailable); "
 			     "try again later");
@@ -302,7 +316,7 @@ static json_t *person_identity(sqlite3_stmt *st)
 
 static json_t *address_json(sqlite3_stmt *st)
 {
-	static const char *const keys[] = { "region", "district", "aiyl_okmotu", "settlement",
+	static const char *const keys[] = { "region", "district", "ayil_okmotu", "village",
 					    "street", "house", "flat", "registered_on" };
 	static const int cols[] = { P_ADDR_FIRST, P_ADDR_FIRST + 1, P_ADDR_FIRST + 2,
 				    P_ADDR_FIRST + 3, P_ADDR_FIRST + 4, P_ADDR_FIRST + 5,
@@ -520,16 +534,20 @@ static void persons_by_pin(struct pop_ctx *c, const char *pin, person_fn fn,
 			   struct adapter_result *res)
 {
 	sqlite3_stmt *st = pop_stmt(c, ST_PERSON, 1, &pin);
-	json_t *list = json_array();
+	json_t *list;
 	int step = SQLITE_ERROR, dberr = 0;
 
-	while (st && list && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	if (!st) {
+		pop_db_error(c, res, "person lookup");
+		return;
+	}
+	list = json_array();
+	while (list && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (json_array_append_new(list, fn(c, st, &dberr)) < 0)
 			break;
 	}
-	if (st)
-		sqlite3_reset(st);
-	if (dberr || (st && step != SQLITE_ROW && step != SQLITE_DONE)) {
+	sqlite3_reset(st);
+	if (dberr || (list && step != SQLITE_ROW && step != SQLITE_DONE)) {
 		json_decref(list);
 		pop_db_error(c, res, "person lookup");
 		return;
@@ -693,6 +711,9 @@ static void pop_handle(void *vctx, const struct adapter_call *call, adapter_done
 	if (i == sizeof(pop_dispatch) / sizeof(pop_dispatch[0]))
 		adapter_result_error(&res, ADAPTER_FAILED, "the population registry has no service '%s'",
 				     call->service_code ? call->service_code : "");
+	else if (call->method && strcmp(call->method, "GET") != 0 && strcmp(call->method, "POST") != 0)
+		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP), not %s",
+				     pop_dispatch[i].code, call->method);
 	else if (!json_is_object(call->params))
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "the request has no parameters");
 	else
@@ -747,8 +768,10 @@ static int pop_init(const struct adapter_host *host, void **out, char **err)
 	}
 	/* A registry that cannot be opened now is reported, not fatal: calls
 	 * retry and answer "unavailable" meanwhile. */
-	if (pop_open(c, why, sizeof(why)) < 0)
+	if (pop_open(c, why, sizeof(why)) < 0) {
 		pop_log(c, ADAPTER_LOG_ERROR, "population: %s (will retry on each call)", why);
+		c->down = 1;
+	}
 	*out = c;
 	return 0;
 toolong:

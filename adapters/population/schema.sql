@@ -17,8 +17,8 @@ CREATE TABLE person (
 	-- registered address (propiska)
 	addr_region       TEXT,
 	addr_district     TEXT,
-	addr_aiyl_okmotu  TEXT,
-	addr_settlement   TEXT,
+	addr_ayil_okmotu  TEXT,
+	addr_village      TEXT,
 	addr_street       TEXT,
 	addr_house        TEXT,
 	addr_flat         TEXT,

@@ -4,8 +4,9 @@
  * matches that subsystem only, or a MEMBER, which matches the member itself
  * and every one of its subsystems. Identifiers compare by every part,
  * instance included, so a client of another instance or member class never
- * matches. The service version plays no part: the caller passes the
- * gc_service it already looked up. */
+ * matches. The service version plays no part: the rights of a service are
+ * the union of the allow lists of all its versions, so a caller that
+ * looked up "v1", "v2" or no version gets the same answer. */
 #include "core/acl.h"
 
 #include <string.h>
@@ -26,8 +27,24 @@ static int list_matches(const struct xrd_id *list, size_t n, const struct xrd_id
 	return 0;
 }
 
+static int service_lists_match(const struct gconf *g, const struct gc_service *svc,
+			       const struct xrd_id *client)
+{
+	if (list_matches(svc->allow, svc->n_allow, client))
+		return 1;
+	for (size_t i = 0; i < svc->n_allow_groups; i++) {
+		const struct gc_group *gr = gconf_group(g, svc->allow_groups[i]);
+
+		if (gr && list_matches(gr->members, gr->n_members, client))
+			return 1;
+	}
+	return 0;
+}
+
 int acl_allows(const struct gconf *g, const struct gc_service *svc, const struct xrd_id *client)
 {
+	size_t n;
+
 	if (!g || !svc || !client)
 		return 0;
 	if (client->type != XRD_MEMBER && client->type != XRD_SUBSYSTEM)
@@ -36,12 +53,16 @@ int acl_allows(const struct gconf *g, const struct gc_service *svc, const struct
 	 * makes up under that member. */
 	if (!gconf_client_exists(g, client))
 		return 0;
-	if (list_matches(svc->allow, svc->n_allow, client))
+	if (service_lists_match(g, svc, client))
 		return 1;
-	for (size_t i = 0; i < svc->n_allow_groups; i++) {
-		const struct gc_group *gr = gconf_group(g, svc->allow_groups[i]);
+	/* Other versions of the same service: only reached on the way to a
+	 * denial, so the linear scan stays off the common path. */
+	n = gconf_n_services(g);
+	for (size_t i = 0; i < n; i++) {
+		const struct gc_service *o = gconf_service_at(g, i);
 
-		if (gr && list_matches(gr->members, gr->n_members, client))
+		if (o != svc && xrd_id_same_service(&o->id, &svc->id) &&
+		    service_lists_match(g, o, client))
 			return 1;
 	}
 	return 0;

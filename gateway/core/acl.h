@@ -1,6 +1,8 @@
 /* Access rights: deny by default. A client may call a service if the
  * service's allow list names the client subsystem (or its member), or a
- * global group that contains it. The service version is ignored. */
+ * global group that contains it. The service version is ignored: the allow
+ * lists of every version of the service count. The client must exist in g
+ * (a MEMBER entry covers the member's declared subsystems only). */
 #ifndef AILGATE_CORE_ACL_H
 #define AILGATE_CORE_ACL_H
 

@@ -7,9 +7,9 @@
  * Debian's inih (r55) is built without line numbers in the handler and with a
  * 200-byte line buffer, so we feed it through our own reader: the reader
  * counts lines (the handler runs right after the reader returned the line it
- * belongs to) and refuses over-long lines instead of letting inih split them
- * into two bogus lines. inih's knobs are process globals; we leave them
- * alone. */
+ * belongs to) and passes long values around inih instead of letting it split
+ * a line into two bogus ones. inih's knobs are process globals; we leave
+ * them alone. */
 #include "core/config.h"
 
 #include <errno.h>
@@ -34,6 +34,7 @@
 #define CFG_ERRORS_MAX 10            /* report at most this many problems at once */
 #define CFG_REPEAT_MAX 4096          /* is_cert lines, adapter keys */
 #define CFG_NAME_MAX 64              /* section and key names we keep for messages */
+#define LONG_MARK "\x01"             /* stands for p->long_value in a shortened line */
 
 _Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
 
@@ -70,6 +71,8 @@ struct cfg_parse {
 	int *set_line;                /* per cfg_keys[] entry: line it was set on */
 	char prev_section[CFG_NAME_MAX], prev_key[CFG_NAME_MAX];
 	char bad_section[CFG_NAME_MAX];   /* unknown section already reported */
+	int long_pending;             /* the current line's value is in long_value */
+	char long_value[2 * CFG_PATH_MAX];
 	struct buf err;
 	int n_err;
 };
@@ -499,6 +502,12 @@ static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t
 		snprintf(msg, msglen, "bad client id '%s': %s", idtext, perr);
 		return -1;
 	}
+	/* Three parts would parse as a MEMBER with the instance left out; an
+	 * information system is a subsystem, so insist on all four. */
+	if (id.type != XRD_SUBSYSTEM) {
+		snprintf(msg, msglen, "bad client id '%s': expected INST/CLASS/CODE/SUB", idtext);
+		return -1;
+	}
 	if (cfg->n_is_certs >= CFG_REPEAT_MAX) {
 		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
 		return -1;
@@ -600,15 +609,17 @@ static void unknown_name(struct cfg_parse *p, const char *section, const char *k
 {
 	const char *hint;
 
+	if (!*section) {
+		cfg_error(p, p->line, NULL, NULL, "%s: key outside any [section]", key);
+		return;
+	}
 	if (!section_known(section)) {
 		/* One message per unknown section, not one per key in it. */
 		if (strcmp(p->bad_section, section) == 0)
 			return;
 		snprintf(p->bad_section, sizeof(p->bad_section), "%s", section);
-		hint = *section ? closest_name(section, NULL) : NULL;
-		if (!*section)
-			cfg_error(p, p->line, NULL, NULL, "%s: key outside any [section]", key);
-		else if (hint)
+		hint = closest_name(section, NULL);
+		if (hint)
 			cfg_error(p, p->line, section, key, "unknown section (did you mean [%s]?)", hint);
 		else
 			cfg_error(p, p->line, section, key, "unknown section");
@@ -638,6 +649,9 @@ static int on_value(void *user, const char *section, const char *key, const char
 			  "indented line would continue the previous value; remove the indent");
 		return 1;
 	}
+	if (p->long_pending && strcmp(value, LONG_MARK) == 0)
+		value = p->long_value;
+	p->long_pending = 0;
 	snprintf(p->prev_section, sizeof(p->prev_section), "%s", section);
 	snprintf(p->prev_key, sizeof(p->prev_key), "%s", key);
 	if (strncmp(section, "adapter.", 8) == 0) {
@@ -659,27 +673,72 @@ static int on_value(void *user, const char *section, const char *key, const char
 	return 1;
 }
 
-/* fgets-like reader over the file text that counts lines. A line that does
- * not fit inih's buffer is reported and replaced by a blank line. */
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A "key = value" line too long for inih's buffer: inih gets "key = MARK"
+ * and the value (trimmed, inline comment cut, as inih would) waits in
+ * p->long_value. Returns 0, or -1 if the line is not of that form. */
+static int shorten_line(struct cfg_parse *p, const char *line, size_t len, char *str, int num)
+{
+	const char *end = line + len, *eq, *k = line, *v, *ve;
+	size_t klen;
+
+	while (k < end && is_blank(*k))
+		k++;
+	eq = k;
+	while (eq < end && *eq != '=' && *eq != ':')
+		eq++;
+	if (eq == end || *k == '[')
+		return -1;
+	klen = (size_t)(eq - k);
+	while (klen && is_blank(k[klen - 1]))
+		klen--;
+	for (v = eq + 1; v < end && is_blank(*v); v++)
+		;
+	for (ve = v; ve < end && *ve != '\n' && !(*ve == ';' && is_blank(ve[-1])); ve++)
+		;
+	while (ve > v && is_blank(ve[-1]))
+		ve--;
+	if ((size_t)(ve - v) >= sizeof(p->long_value) || klen + 8 > (size_t)num)
+		return -1;
+	memcpy(p->long_value, v, (size_t)(ve - v));
+	p->long_value[ve - v] = '\0';
+	snprintf(str, (size_t)num, "%.*s = " LONG_MARK "\n", (int)klen, k);
+	p->long_pending = 1;
+	return 0;
+}
+
+/* fgets-like reader over the file text that counts lines. Lines that do not
+ * fit inih's buffer: comments are dropped, key = value lines shortened (see
+ * above), anything else is reported. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
-	const char *nl;
+	const char *nl, *t;
 	size_t len;
 
-	if (p->pos >= p->end || num < 4)
+	if (p->pos >= p->end || num < 16)
 		return NULL;
 	nl = memchr(p->pos, '\n', (size_t)(p->end - p->pos));
 	len = nl ? (size_t)(nl - p->pos) + 1 : (size_t)(p->end - p->pos);
 	p->line++;
 	p->indented = (*p->pos == ' ' || *p->pos == '\t');
+	p->long_pending = 0;
 	/* the line, its newline and a NUL must fit inih's buffer */
-	if (len + 1 > (size_t)num) {
-		cfg_error(p, p->line, NULL, NULL, "line is longer than %d bytes", num - 2);
-		memcpy(str, "\n", 2);
-	} else {
+	if (len + 1 <= (size_t)num) {
 		memcpy(str, p->pos, len);
 		str[len] = '\0';
+	} else {
+		for (t = p->pos; t < p->pos + len && is_blank(*t); t++)
+			;
+		if (*t != ';' && *t != '#' && shorten_line(p, p->pos, len, str, num) != 0)
+			cfg_error(p, p->line, NULL, NULL, "line is too long (values up to %zu bytes)",
+				  sizeof(p->long_value) - 1);
+		if (*t == ';' || *t == '#' || !p->long_pending)
+			memcpy(str, "\n", 2);
 	}
 	p->pos += len;
 	return str;

@@ -82,8 +82,10 @@ struct config {
 
 /* Reads path into a new config (caller frees with config_free). Returns 0, or
  * -1 with *err (caller frees) like "ailgate.ini:12: [limits] max_body: value
- * 5 is below the minimum 1024". Relative paths in the file are resolved
- * against the file's directory. */
+ * 5 is below the minimum 1024" (up to 10 such lines, separated by '\n').
+ * Relative paths in the file are resolved against the file's directory.
+ * A value may be up to 2047 bytes even though Debian's inih reads at most
+ * 198 per line (long lines are passed around it). */
 int config_load(const char *path, struct config **out, char **err) __attribute__((warn_unused_result));
 void config_free(struct config **cfg);
 

@@ -482,25 +482,13 @@ int exch_rest_forward_headers(struct exch *ex)
 		if (hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
 			return -1;
 	}
-	/* curl would add a form Content-Type to a POST that has none: the
-	 * provider must see (and hash) what the client sent. */
-	if (!http_hdr_get(h, n, "Content-Type") && hlist_add(&ex->fwd, "Content-Type", "") < 0)
-		return -1;
-	if (hlist_add(&ex->fwd, "Expect", "") < 0)
-		return -1;
 	return hlist_add(&ex->fwd, "X-Road-Id", ex->rest->id);
 }
 
-/* The hash over exactly what is forwarded (empty Content-Type means "none"). */
+/* Both sides hash what travels between them: the forwarded headers. */
 int exch_rest_hash(struct exch *ex, const struct http_hdr *h, size_t n)
 {
-	struct http_hdr tmp[HLIST_MAX];
-	size_t m = 0;
-
-	for (size_t i = 0; i < n && m < HLIST_MAX; i++)
-		if (h[i].value[0] != '\0')
-			tmp[m++] = h[i];
-	return rest_request_hash(ex->method, ex->target, tmp, m, ex->body, ex->body_len, ex->hash);
+	return rest_request_hash(ex->method, ex->target, h, n, ex->body, ex->body_len, ex->hash);
 }
 
 static void client_rest(struct exch *ex)

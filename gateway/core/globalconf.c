@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "lib/buf.h"
@@ -597,7 +598,8 @@ static int index_gateways(struct gc_build *b)
 		}
 	}
 	g->n_hosted = total;
-	qsort(g->hosted, total, sizeof(*g->hosted), hosted_order);
+	if (total)   /* qsort wants a non-NULL base even for zero items */
+		qsort(g->hosted, total, sizeof(*g->hosted), hosted_order);
 	for (size_t i = 1; i < total; i++) {
 		const struct gc_hosted *x = &g->hosted[i - 1], *y = &g->hosted[i];
 
@@ -836,12 +838,17 @@ static void libxml_error(void *ctx, xmlErrorPtr e)
 
 static int validate(struct gc_build *b, xmlDocPtr doc, const char *xsd_path)
 {
-	xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd_path);
+	xmlSchemaParserCtxtPtr pc = NULL;
 	xmlSchemaPtr schema = NULL;
 	xmlSchemaValidCtxtPtr vc = NULL;
 	int rc = -1;
 
-	if (!pc)
+	/* libxml2 would only print a warning for a missing schema file */
+	if (access(xsd_path, R_OK) != 0) {
+		gc_errf(b, xsd_path, 0, "cannot read the schema: %s", strerror(errno));
+		goto out;
+	}
+	if (!(pc = xmlSchemaNewParserCtxt(xsd_path)))
 		goto out;
 	xmlSchemaSetParserStructuredErrors(pc, libxml_error, b);
 	schema = xmlSchemaParse(pc);

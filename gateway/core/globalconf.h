@@ -57,8 +57,9 @@ struct gc_group {
 
 /* Loads and validates. xsd_path may be NULL to skip schema validation (tests
  * only). Returns 0, or -1 with *err (caller frees): "globalconf.xml:42:
- * <service code='x'>: allow 'GOV/1/foo' names no subsystem". The document is
- * parsed with the same hardened options as SOAP (no DTD, no network). */
+ * <service code='x'>: allow 'GOV/1/foo' names no subsystem" (up to 10 such
+ * lines, separated by '\n'). The document is parsed with the same hardened
+ * options as SOAP (no DTD, no network). */
 int gconf_load(const char *path, const char *xsd_path, struct gconf **out, char **err)
 	__attribute__((warn_unused_result));
 /* The same from memory (name used in messages). */
@@ -85,7 +86,9 @@ int gconf_client_exists(const struct gconf *g, const struct xrd_id *id);
 size_t gconf_n_gateways(const struct gconf *g);
 const struct gc_gateway *gconf_gateway_at(const struct gconf *g, size_t i);
 const struct gc_gateway *gconf_gateway(const struct gconf *g, const char *code);
-/* The gateway that hosts the subsystem (or member) id, or NULL. */
+/* The gateway that hosts the subsystem id, or NULL. A SERVICE id means its
+ * owner subsystem; a MEMBER id, the first gateway (file order) that hosts
+ * any of its subsystems. */
 const struct gc_gateway *gconf_gateway_of(const struct gconf *g, const struct xrd_id *client);
 /* The gateway whose auth certificate has this SHA-256, or NULL. */
 const struct gc_gateway *gconf_gateway_by_cert(const struct gconf *g, const unsigned char *sha256);

@@ -39,6 +39,12 @@ void log_line(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	if (m < 0)
 		m = 0;
+	if ((size_t)m > sizeof(line) - (size_t)n - 2)
+		m = (int)(sizeof(line) - (size_t)n - 2);
+	/* One event, one line: multi-line messages (config errors) are folded. */
+	for (int i = n; i < n + m; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
 	n += m;
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;

@@ -455,6 +455,8 @@ void meta_health(struct exch *ex)
 	for (size_t i = 0; i < adapter_count(); i++) {
 		const char *err = ex->w->adapter_err[i];
 		char name[96];
+		if (!err && !ex->w->adapter_ctx[i])
+			continue;   /* not used by this gateway */
 		snprintf(name, sizeof(name), "adapter.%s", adapter_at(i)->name);
 		rc |= health_check(&checks, name, err == NULL, err ? err : "ready");
 		ok &= err == NULL;
@@ -544,7 +546,7 @@ void meta_wsdl_get(struct exch *ex)
 	ex->service = ex->rest->service;
 	uuid4(ex->rest->id);
 	if (hlist_add(&ex->fwd, "X-Road-Client", xrd_id_format_path(&ex->client, cid, sizeof(cid))) < 0 ||
-	    hlist_add(&ex->fwd, "X-Road-Id", ex->rest->id) < 0 || hlist_add(&ex->fwd, "Expect", "") < 0 ||
+	    hlist_add(&ex->fwd, "X-Road-Id", ex->rest->id) < 0 ||
 	    exch_rest_hash(ex, ex->fwd.h, ex->fwd.n) < 0) {
 		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
 		goto fail;

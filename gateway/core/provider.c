@@ -505,8 +505,7 @@ static int server_parse(struct exch *ex, struct fault *f)
 			if (rest_header_forwarded(h[i].name, conn) &&
 			    hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
 				return fault_set(f, F_SPROXY, "InternalError", "out of memory");
-		if (rest_request_hash(ex->method, ex->target, ex->fwd.h, ex->fwd.n, ex->body,
-				      ex->body_len, ex->hash) < 0)
+		if (exch_rest_hash(ex, ex->fwd.h, ex->fwd.n) < 0)
 			return fault_set(f, F_SPROXY, "InternalError", "cannot hash the request");
 		ex->client = ex->rest->client;
 		ex->service = ex->rest->service;

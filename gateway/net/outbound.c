@@ -103,6 +103,8 @@ struct outbound {
 	struct out_sock *socks;
 	CURL *spare[OUT_SPARE_MAX];
 	unsigned nspare;
+	int dispatching;            /* inside one of our event callbacks */
+	int dying;                  /* outbound_free ran meanwhile: finish on the way out */
 };
 
 /* Process-wide, written once under pthread_once before any outbound exists. */
@@ -127,16 +129,21 @@ static void out_pin_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx
 static void out_global_init_once(void)
 {
 	const curl_version_info_data *v;
+	CURLsslset set;
 
-	/* The pin check is an OpenSSL callback: make sure curl's TLS is OpenSSL
-	 * (and select it, should libcurl be a MultiSSL build). */
-	if (curl_global_sslset(CURLSSLBACKEND_OPENSSL, NULL, NULL) != CURLSSLSET_OK)
+	/* The pin check is an OpenSSL callback handed curl's SSL_CTX: curl must
+	 * use OpenSSL (selected here should libcurl be a MultiSSL build; TOO_LATE
+	 * means someone initialised curl already, the version check decides) and
+	 * the same major version we are linked with. */
+	set = curl_global_sslset(CURLSSLBACKEND_OPENSSL, NULL, NULL);
+	if (set != CURLSSLSET_OK && set != CURLSSLSET_TOO_LATE)
 		return;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return;
 	v = curl_version_info(CURLVERSION_NOW);
 	if (!v || !(v->features & CURL_VERSION_SSL) || !v->ssl_version ||
-	    strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
+	    strncmp(v->ssl_version, "OpenSSL/", 8) != 0 ||
+	    strtoul(v->ssl_version + 8, NULL, 10) != OPENSSL_version_major())
 		return;
 	out_pin_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, out_pin_ex_free);
 	if (out_pin_idx < 0)
@@ -227,6 +234,9 @@ static CURLcode out_ssl_ctx_cb(CURL *easy, void *sslctx, void *arg)
 	p->h = h;
 	h->pin_ctx = p;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, out_verify_cb);
+	/* A renegotiation would verify against this connection's first pin, long
+	 * after the request that set it; our peers never need one. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	return CURLE_OK;
 }
 
@@ -424,10 +434,20 @@ static int out_req_check(const struct out_req *r)
 	return 0;
 }
 
+/* curl_slist_append keeps the list when it fails; so does this. */
+static int out_slist_add(struct out_handle *h, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(h->hdrs, line);
+
+	if (!l)
+		return -1;
+	h->hdrs = l;
+	return 0;
+}
+
 static int out_add_hdr(struct out_handle *h, const char *name, const char *value)
 {
 	struct buf line = BUF_INIT;
-	struct curl_slist *l;
 	int rc = -1;
 
 	buf_init(&line, OUT_REQ_HDR_MAX);
@@ -435,10 +455,8 @@ static int out_add_hdr(struct out_handle *h, const char *name, const char *value
 	if (*value ? buf_printf(&line, "%s: %s", name, value) < 0 :
 		     buf_printf(&line, "%s;", name) < 0)
 		goto out;
-	l = curl_slist_append(h->hdrs, line.data);
-	if (!l)
+	if (out_slist_add(h, line.data) < 0)
 		goto out;
-	h->hdrs = l;
 	rc = 0;
 out:
 	buf_free(&line);
@@ -451,12 +469,11 @@ static int out_setopt_headers(struct out_handle *h, const struct out_req *r)
 		if (out_add_hdr(h, r->hdrs[i].name, r->hdrs[i].value) < 0)
 			return -1;
 	/* Our peers answer at once; waiting for 100 Continue only adds a round trip. */
-	if (!http_hdr_get(r->hdrs, r->nhdrs, "Expect") &&
-	    !(h->hdrs = curl_slist_append(h->hdrs, "Expect:")))
+	if (!http_hdr_get(r->hdrs, r->nhdrs, "Expect") && out_slist_add(h, "Expect:") < 0)
 		return -1;
 	/* POSTFIELDS would otherwise claim application/x-www-form-urlencoded. */
 	if (h->body && !http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") &&
-	    !(h->hdrs = curl_slist_append(h->hdrs, "Content-Type:")))
+	    out_slist_add(h, "Content-Type:") < 0)
 		return -1;
 	return SETOPT(h->easy, CURLOPT_HTTPHEADER, h->hdrs) ? -1 : 0;
 }
@@ -668,7 +685,7 @@ static void out_check_done(struct outbound *o)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(o->multi, &left))) {
+	while (!o->dying && (m = curl_multi_info_read(o->multi, &left))) {
 		char *priv = NULL;
 		CURLcode rc = m->data.result;
 
@@ -680,24 +697,31 @@ static void out_check_done(struct outbound *o)
 	}
 }
 
-static void out_event_cb(evutil_socket_t fd, short kind, void *arg)
-{
-	struct outbound *o = arg;
-	int running = 0;
-	int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
-		     ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+static void out_destroy(struct outbound *o);
 
+/* Lets curl act on fd (or its timers), then reports finished transfers. A
+ * done callback may free o: that is completed here, after it returned. */
+static void out_dispatch(struct outbound *o, curl_socket_t fd, int action)
+{
+	int running = 0;
+
+	o->dispatching = 1;
 	curl_multi_socket_action(o->multi, fd, action, &running);
 	out_check_done(o);
+	o->dispatching = 0;
+	if (o->dying)
+		out_destroy(o);
+}
+
+static void out_event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	out_dispatch(arg, fd, ((kind & EV_READ) ? CURL_CSELECT_IN : 0) |
+			      ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0));
 }
 
 static void out_timer_cb(evutil_socket_t fd, short kind, void *arg)
 {
-	struct outbound *o = arg;
-	int running = 0;
-
-	curl_multi_socket_action(o->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	out_check_done(o);
+	out_dispatch(arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_TIMERFUNCTION: only (re)arms the timer, never acts from here. */
@@ -821,16 +845,8 @@ out:
 	return NULL;
 }
 
-void outbound_free(struct outbound *o)
+static void out_destroy(struct outbound *o)
 {
-	if (!o)
-		return;
-	while (o->active) {
-		struct out_handle *h = o->active;
-
-		out_unlink(h);
-		out_handle_free(h);
-	}
 	while (o->nspare)
 		curl_easy_cleanup(o->spare[--o->nspare]);
 	if (o->multi)   /* closes cached connections; may call out_sock_cb */
@@ -844,12 +860,28 @@ void outbound_free(struct outbound *o)
 	free(o);
 }
 
+void outbound_free(struct outbound *o)
+{
+	if (!o)
+		return;
+	while (o->active) {
+		struct out_handle *h = o->active;
+
+		out_unlink(h);
+		out_handle_free(h);
+	}
+	if (o->dispatching)
+		o->dying = 1;   /* called from a done callback: out_dispatch finishes */
+	else
+		out_destroy(o);
+}
+
 struct out_handle *outbound_send(struct outbound *o, const struct out_req *req,
 				 outbound_done_fn done, void *arg)
 {
 	struct out_handle *h;
 
-	if (!o || !req || !done || out_req_check(req) < 0)
+	if (!o || o->dying || !req || !done || out_req_check(req) < 0)
 		return NULL;
 	h = calloc(1, sizeof(*h));
 	if (!h)

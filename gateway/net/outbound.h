@@ -77,7 +77,9 @@ int outbound_global_init(void) __attribute__((warn_unused_result));
  * failure. */
 struct outbound *outbound_new(struct event_base *base, char **err);
 /* Cancels everything in flight (their callbacks are not called) and closes
- * the cached connections. Not from inside a done callback of o. */
+ * the cached connections. May be called from a done callback of o: the rest
+ * of the teardown then happens once that callback returns, and o must not be
+ * used any more (outbound_send on it returns NULL meanwhile). */
 void outbound_free(struct outbound *o);
 
 /* Starts a request; everything in req is copied. Returns a handle, or NULL if

@@ -92,7 +92,7 @@ static int read_segments(const char *p, const char *end, struct xrd_id *svc, con
 
 int rest_parse_target(const char *target, struct rest_req *out, struct fault *f)
 {
-	const char *q, *end, *rest;
+	const char *q, *end, *rest = NULL;
 	size_t tlen;
 
 	memset(&out->service, 0, sizeof(out->service));

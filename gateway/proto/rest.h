@@ -31,16 +31,23 @@ struct rest_req {
 	char party_code[XRD_PART_MAX];
 };
 
-/* Parses the request-target. A target that does not start with "/r1/" or
- * whose identifier parts are missing/invalid fails with Client.BadRequest
- * (or Client.InvalidServiceIdentifier) naming the part. */
+/* Parses the request-target into out->service, path and query (other
+ * fields untouched). A target that does not start with "/r1/", is
+ * REST_TARGET_MAX bytes or longer, or whose identifier parts are missing,
+ * empty or badly escaped fails with Client.BadRequest naming the part and
+ * the expected form; a decoded part outside the identifier alphabet with
+ * Client.InvalidServiceIdentifier. Metaservices (".../listMethods") parse
+ * like any service. */
 int rest_parse_target(const char *target, struct rest_req *out, struct fault *f)
 	__attribute__((warn_unused_result));
 
 /* Reads X-Road-Client (required: Client.MissingHeaderField if absent,
  * Client.InvalidClientIdentifier if malformed), X-Road-Id, X-Road-UserId,
- * X-Road-Issue, X-Road-Represented-Party. A repeated X-Road-* header fails
- * with Client.DuplicateHeaderField. */
+ * X-Road-Issue, X-Road-Represented-Party. Names match case-insensitively;
+ * other X-Road-* headers are ignored. A repeated one of these five fails with
+ * Client.DuplicateHeaderField; a value longer than REST_FIELD_MAX-1 or a
+ * malformed Represented-Party with Client.BadRequest. Clears the header
+ * fields of out first (not the target fields). */
 int rest_parse_headers(const struct http_hdr *h, size_t n, struct rest_req *out, struct fault *f)
 	__attribute__((warn_unused_result));
 
@@ -63,11 +70,16 @@ int rest_request_hash(const char *method, const char *target, const struct http_
 
 /* Error body from the exchange itself:
  * {"type":"<code>","message":"...","detail":"<uuid>"}, or the same as
- * <error><type/><message/><detail/></error> when want_xml. Sets *content_type. */
+ * <error><type/><message/><detail/></error> when want_xml (with an XML
+ * declaration). Text is made valid UTF-8 and escaped. Sets *content_type to
+ * "application/json" or "application/xml" (static strings). Appends to out;
+ * unchanged on failure. */
 int rest_build_error(const struct fault *f, const char *detail_uuid, int want_xml,
 		     struct buf *out, const char **content_type) __attribute__((warn_unused_result));
 
-/* Percent-decodes in into out (cap bytes). Refuses "%00", malformed escapes.
+/* Percent-decodes len bytes of in into out (cap bytes including a
+ * terminating NUL, which is written). '+' is kept (path semantics). Refuses
+ * "%00", a NUL byte, malformed escapes and output that does not fit.
  * Returns decoded length or -1. */
 long rest_pct_decode(const char *in, size_t len, char *out, size_t cap);
 

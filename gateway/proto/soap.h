@@ -61,11 +61,33 @@ struct soap_msg {
  * must be named after the service code. For SOAP_RESPONSE the same headers are
  * read but a Fault body is accepted without them (is_fault set).
  *
- * Failures fill f with prefix + reason: InvalidSoap / InvalidXml for bad XML,
- * MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion,
- * InvalidClientIdentifier, InvalidServiceIdentifier, InconsistentHeaders...
+ * Failures fill f with prefix + reason:
+ *   InvalidXml              not well-formed ("malformed XML at line N: <libxml2's text>"),
+ *                           including libxml2's depth limit (256 levels)
+ *   InvalidSoap             a DOCTYPE ("DTD is not allowed in a SOAP message": refused
+ *                           at "<!DOCTYPE", before any entity is declared); root not a
+ *                           SOAP 1.1 Envelope; Envelope children other than [Header] Body;
+ *                           an unknown element in the xrd or repr namespace (elements in
+ *                           other namespaces are tolerated and echoed in responses); a
+ *                           header value with element children or longer than 255 bytes;
+ *                           a request whose body wrapper is not named after the service
+ *                           code (we chose InvalidSoap over InconsistentHeaders: the
+ *                           message itself is malformed); a Fault in a request
+ *   MissingHeaderField      client, service, id (non-empty), protocolVersion;
+ *                           representedParty without partyCode
+ *   DuplicateHeaderField    any X-Road header (or party child) twice
+ *   InvalidProtocolVersion  protocolVersion other than exactly "4.0"
+ *   InvalidClientIdentifier / InvalidServiceIdentifier
+ *                           objectType missing or not fitting, children missing,
+ *                           duplicated, unknown or not allowed for the type (a SERVICE
+ *                           needs a subsystemCode), a part outside the alphabet
+ *   MissingBody             Body has no element
+ * Header values are read without surrounding whitespace. xrd:requestHash is
+ * read in either kind. A Fault response is passed on as it is: header
+ * problems in it are ignored (fields left empty).
  * prefix is F_CLIENT when the bytes came from a client system, F_CPROXY when
- * a client-side gateway parses a response.
+ * a client-side gateway parses a response; the gateway's own failures (out
+ * of memory) use F_CPROXY instead of F_CLIENT.
  * Returns 0, or -1 with f set (out is then freed and zeroed). */
 int soap_parse(const void *bytes, size_t len, enum soap_kind kind, const char *prefix,
 	       struct soap_msg *out, struct fault *f) __attribute__((warn_unused_result));
@@ -79,7 +101,13 @@ int soap_request_hash(const void *bytes, size_t len, char *out) __attribute__((w
  * values, followed by <xrd:requestHash algorithmId="...sha512">hash</...>;
  * the Body holds <P:SERVICECODEResponse> in the namespace of the request's
  * wrapper, containing inner_xml (a well-formed fragment, may be empty).
- * Appends to out. Returns 0 or -1 (out of memory / cap). */
+ * P is the request wrapper's prefix, or "m" if it used a default namespace,
+ * so unprefixed elements of inner_xml are always unqualified whatever the
+ * request looked like (declare xmlns inside inner_xml to qualify them).
+ * A requestHash in the request is not echoed. Output starts with
+ * <?xml version="1.0" encoding="UTF-8"?>.
+ * Appends to out. Returns 0 or -1 (inner_xml not well-formed, out of
+ * memory, cap); out is unchanged on failure. */
 int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
 			const char *inner_xml, size_t inner_len, struct buf *out)
 	__attribute__((warn_unused_result));
@@ -89,33 +117,48 @@ int soap_build_response(const struct soap_msg *req, const char *request_hash_b64
 int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, struct buf *out)
 	__attribute__((warn_unused_result));
 
-/* A SOAP 1.1 Fault: faultcode f->code (env-qualified as X-Road does),
- * faultstring f->message, empty faultactor, detail/faultDetail = detail_uuid. */
+/* A SOAP 1.1 Fault: faultcode f->code as plain text (X-Road writes
+ * "Server.ServerProxy.AccessDenied" unqualified; soap_parse strips a
+ * "prefix:" if a peer qualifies it), faultstring f->message, empty
+ * faultactor, detail/faultDetail = detail_uuid (xmlns=""). Text is made
+ * valid UTF-8 and escaped. Appends to out; unchanged on failure. */
 int soap_build_fault(const struct fault *f, const char *detail_uuid, struct buf *out)
 	__attribute__((warn_unused_result));
 
 /* Checks a (non-fault) response against its request: every request header
  * is repeated in the same order with the same values (prefixes may differ),
- * and requestHash equals expected_hash_b64. Fails with
- * Server.ClientProxy.InconsistentResponse naming the first difference. */
+ * and requestHash equals expected_hash_b64 (algorithmId, if present, must be
+ * sha512). Headers are compared by namespace and local name, attributes, and
+ * the trimmed text of leaves, recursively. Extra response headers outside
+ * the xrd/repr namespaces are allowed (a provider may add its own); extra
+ * X-Road ones are not. Fails with Server.ClientProxy.InconsistentResponse
+ * naming the first difference. A Fault response is not checked (returns 0). */
 int soap_check_response(const struct soap_msg *req, const struct soap_msg *resp,
 			const char *expected_hash_b64, struct fault *f)
 	__attribute__((warn_unused_result));
 
 /* A request envelope, as a client system would send it (used by the gateway
  * for its own calls and by tests). user_id may be NULL. inner_xml goes inside
- * <m:SERVICECODE xmlns:m="ns">. */
+ * <m:SERVICECODE xmlns:m="ns"> (<SERVICECODE> if ns is NULL) as it is: it
+ * must be well-formed, it is not checked. client must be MEMBER/SUBSYSTEM,
+ * service SERVICE, id non-empty, else -1. Appends; unchanged on failure. */
 int soap_build_request(const struct xrd_id *client, const struct xrd_id *service,
 		       const char *id, const char *user_id, const char *ns,
 		       const char *inner_xml, struct buf *out) __attribute__((warn_unused_result));
 
 /* The text of every element child of the body wrapper, as name/value pairs
  * (one level deep; used to turn a request body into adapter parameters).
- * cb is called for each; return nonzero from cb to stop. */
+ * name is the local name; an empty element gives ""; children that have
+ * element children themselves are skipped (not flattened). Strings are
+ * valid only during the call. cb is called for each; return nonzero from
+ * cb to stop. */
 void soap_body_params(const struct soap_msg *m, int (*cb)(const char *name, const char *value, void *arg),
 		      void *arg);
 
-/* Call once at start-up: silences libxml2's stderr output and initialises it. */
+/* Call at start-up, before creating threads: initialises libxml2 and
+ * silences its error output (libxml2 keeps error handlers per thread; this
+ * sets the default for new threads and the calling thread). Idempotent.
+ * soap_parse() is silent even without it; other libxml2 users are not. */
 void soap_global_init(void);
 
 #endif

@@ -80,9 +80,61 @@ static int put_request_hash(xmlDocPtr doc, xmlNodePtr hdr, const char *hash)
 	return 0;
 }
 
-/* Copies every request header except requestHash, in order. xmlDocCopyNode
- * declares on each copy the namespaces it used from outside itself, so the
- * copies mean the same wherever they land. */
+/* Points every reference to from in the subtree n at to. */
+static void remap_ns(xmlNodePtr n, xmlNsPtr from, xmlNsPtr to)
+{
+	if (n->type != XML_ELEMENT_NODE)
+		return;
+	if (n->ns == from)
+		n->ns = to;
+	for (xmlAttrPtr a = n->properties; a; a = a->next)
+		if (a->ns == from)
+			a->ns = to;
+	for (xmlNodePtr c = n->children; c; c = c->next)
+		remap_ns(c, from, to);
+}
+
+/* xmlDocCopyNode declares on a copy every namespace it used from outside
+ * itself. Those the Envelope already declares (same prefix, same URI) are
+ * dropped again, so the echoed headers look like the request's. */
+static void drop_redundant_ns(xmlNodePtr copy, xmlNodePtr parent)
+{
+	xmlNsPtr *pp = &copy->nsDef;
+
+	while (*pp) {
+		xmlNsPtr d = *pp;
+		xmlNsPtr e = d->prefix ? xmlSearchNs(copy->doc, parent, d->prefix) : NULL;
+		if (e && e != d && xmlStrEqual(e->href, d->href)) {
+			remap_ns(copy, d, e);
+			*pp = d->next;
+			d->next = NULL;
+			xmlFreeNs(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+/* Declares on env the prefixed namespaces in scope at the request's Header
+ * (not a default namespace: that would capture unprefixed inner_xml). */
+static int declare_request_ns(const struct soap_msg *req, xmlNodePtr env)
+{
+	xmlNsPtr *list = req->header ? xmlGetNsList(req->doc, req->header) : NULL;
+
+	for (size_t i = 0; list && list[i]; i++) {
+		const xmlChar *p = list[i]->prefix;
+		if (!p || xmlStrEqual(p, BAD_CAST "SOAP-ENV") || xmlStrEqual(p, BAD_CAST "xml"))
+			continue;
+		if (!xmlNewNs(env, list[i]->href, p)) {
+			xmlFree(list);
+			return -1;
+		}
+	}
+	xmlFree(list);
+	return 0;
+}
+
+/* Copies every request header except requestHash, in order. */
 static int copy_headers(const struct soap_msg *req, xmlDocPtr doc, xmlNodePtr hdr)
 {
 	if (!req->header)
@@ -96,6 +148,7 @@ static int copy_headers(const struct soap_msg *req, xmlDocPtr doc, xmlNodePtr hd
 			xmlFreeNode(copy);
 			return -1;
 		}
+		drop_redundant_ns(copy, hdr);
 	}
 	return 0;
 }
@@ -152,7 +205,7 @@ int soap_build_response(const struct soap_msg *req, const char *request_hash_b64
 		goto out;
 	xmlDocSetRootElement(doc, env);
 	ns = xmlNewNs(env, BAD_CAST NS_SOAPENV, BAD_CAST "SOAP-ENV");
-	if (!ns || !xmlNewNs(env, BAD_CAST NS_XRD, BAD_CAST "xrd"))
+	if (!ns || declare_request_ns(req, env) < 0)
 		goto out;
 	xmlSetNs(env, ns);
 	hdr = xmlNewChild(env, ns, BAD_CAST "Header", NULL);
