@@ -634,18 +634,22 @@ static int read_binding(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
 	return 0;
 }
 
-/* The description is joined to wsdl_dir, so it must be a plain file name. */
-static int read_description(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
+/* A description is joined to wsdl_dir, so it must be a plain file name. */
+static int read_file_attr(struct gc_build *b, xmlNodePtr n, const char *attr, char *d, size_t len)
 {
-	const char *d = s->description;
-
-	if (get_attr(b, n, "description", 0, s->description, sizeof(s->description)) != 0)
+	if (get_attr(b, n, attr, 0, d, len) != 0)
 		return -1;
 	if (d[0] && (d[0] == '.' || strchr(d, '/') || strchr(d, '\\'))) {
-		gc_err(b, n, n, "description '%s' must be a file name under wsdl/, not a path", d);
+		gc_err(b, n, n, "%s '%s' must be a file name under wsdl/, not a path", attr, d);
 		return -1;
 	}
 	return 0;
+}
+
+static int read_description(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
+{
+	return read_file_attr(b, n, "description", s->description, sizeof(s->description)) ||
+	       read_file_attr(b, n, "openapi", s->openapi, sizeof(s->openapi));
 }
 
 static int read_allow_groups(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
@@ -692,11 +696,16 @@ static int read_service(struct gc_build *b, xmlNodePtr n)
 	    get_attr(b, n, "title", 0, s->title, sizeof(s->title)) != 0 ||
 	    read_binding(b, n, s) != 0 || read_description(b, n, s) != 0)
 		return -1;
-	if (strcmp(type, "soap") != 0 && strcmp(type, "rest") != 0) {
-		gc_err(b, n, n, "type '%s' is not soap or rest", type);
+	if (!strcmp(type, "soap"))
+		s->type = GC_SVC_SOAP;
+	else if (!strcmp(type, "rest"))
+		s->type = GC_SVC_REST;
+	else if (!strcmp(type, "both"))
+		s->type = GC_SVC_BOTH;
+	else {
+		gc_err(b, n, n, "type '%s' is not soap, rest or both", type);
 		return -1;
 	}
-	s->type = type[0] == 's' ? GC_SVC_SOAP : GC_SVC_REST;
 	if (read_refs(b, n, "allow", "allow", 0, &s->allow, &s->n_allow) != 0 ||
 	    read_allow_groups(b, n, s) != 0)
 		return -1;

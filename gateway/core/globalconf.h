@@ -32,7 +32,8 @@ struct gc_gateway {
 };
 
 enum gc_binding { GC_BIND_ADAPTER, GC_BIND_URL };
-enum gc_svc_type { GC_SVC_SOAP, GC_SVC_REST };
+/* Bit flags: a service may be offered over SOAP, REST or both. */
+enum gc_svc_type { GC_SVC_SOAP = 1, GC_SVC_REST = 2, GC_SVC_BOTH = 3 };
 
 struct gc_service {
 	struct xrd_id id;            /* SERVICE, with version ("" if none) */
@@ -40,7 +41,8 @@ struct gc_service {
 	enum gc_binding binding;
 	char adapter[64];            /* GC_BIND_ADAPTER: adapter name */
 	char url[1024];              /* GC_BIND_URL: provider base URL */
-	char description[256];       /* WSDL or OpenAPI file name under wsdl/, "" if none */
+	char description[256];       /* WSDL (or, for REST only, OpenAPI) file name under wsdl/, "" if none */
+	char openapi[256];           /* OpenAPI file name under wsdl/ for REST access, "" if none */
 	char title[256];
 	struct xrd_id *allow;        /* client subsystems (or members) allowed */
 	size_t n_allow;

@@ -92,7 +92,7 @@ static int each_service(struct exch *ex, int only_allowed, enum gc_svc_type type
 		const struct gc_service *s = gconf_service_at(ex->gc, i);
 		struct xrd_id so;
 		xrd_id_service_owner(&s->id, &so);
-		if (s->type != type || !xrd_id_same_subsystem(&so, &owner))
+		if (!(s->type & type) || !xrd_id_same_subsystem(&so, &owner))
 			continue;
 		if (only_allowed && !acl_allows(ex->gc, s, &ex->client))
 			continue;
@@ -187,8 +187,19 @@ out:
 	return out;
 }
 
+/* The WSDL, or the OpenAPI document, of a service ("" if it has none). */
+static const char *desc_file(const struct gc_service *s, int wsdl)
+{
+	size_t n = strlen(s->description);
+	int is_wsdl = n > 5 && !strcmp(s->description + n - 5, ".wsdl");
+
+	if (wsdl)
+		return is_wsdl ? s->description : "";
+	return s->openapi[0] ? s->openapi : is_wsdl ? "" : s->description;
+}
+
 static const struct gc_service *find_described(struct exch *ex, const char *code, const char *version,
-					       struct fault *f)
+					       int wsdl, struct fault *f)
 {
 	struct xrd_id id = ex->service;
 	const struct gc_service *s;
@@ -205,8 +216,9 @@ static const struct gc_service *find_described(struct exch *ex, const char *code
 			  id.member_class, id.member_code, id.subsystem);
 		return NULL;
 	}
-	if (!s->description[0]) {
-		fault_set(f, F_SPROXY, "UnknownService", "service '%s' has no description", code);
+	if (!desc_file(s, wsdl)[0]) {
+		fault_set(f, F_SPROXY, "UnknownService", "service '%s' has no %s description", code,
+			  wsdl ? "WSDL" : "OpenAPI");
 		return NULL;
 	}
 	return s;
@@ -233,9 +245,9 @@ static void meta_get_wsdl_soap(struct exch *ex)
 		else if (!strcmp((const char *)n->name, "serviceVersion"))
 			version = (const char *)n->children->content;
 	}
-	if (!(s = find_described(ex, code, version, &f)))
+	if (!(s = find_described(ex, code, version, 1, &f)))
 		goto fail;
-	if (!(wsdl = read_description(ex, s->description, &wlen)) ||
+	if (!(wsdl = read_description(ex, desc_file(s, 1), &wlen)) ||
 	    !(hidden = wsdl_set_address(wsdl, wlen, HIDDEN_ADDRESS, &hlen))) {
 		fault_set(&f, F_SPROXY, "InternalError", "the WSDL of '%s' cannot be read", code);
 		goto fail;
@@ -312,11 +324,11 @@ static void meta_rest_description(struct exch *ex, int wsdl)
 
 	query_get(ex->rest->query, "serviceCode", code, sizeof(code));
 	query_get(ex->rest->query, "version", version, sizeof(version));
-	if (!(s = find_described(ex, code, version, &f))) {
+	if (!(s = find_described(ex, code, version, wsdl, &f))) {
 		provider_fault(ex, &f);
 		return;
 	}
-	if (!(data = read_description(ex, s->description, &len))) {
+	if (!(data = read_description(ex, desc_file(s, wsdl), &len))) {
 		fault_set(&f, F_SPROXY, "InternalError", "the description of '%s' cannot be read", code);
 		provider_fault(ex, &f);
 		return;
@@ -332,7 +344,7 @@ static void meta_rest_description(struct exch *ex, int wsdl)
 		}
 		xmlFree(h);
 	} else {
-		provider_reply(ex, 200, strstr(s->description, ".json") ? "application/json" : "application/yaml",
+		provider_reply(ex, 200, strstr(desc_file(s, 0), ".json") ? "application/json" : "application/yaml",
 			       data, len, 1);
 	}
 	free(data);

@@ -432,8 +432,8 @@ void provider_dispatch(struct exch *ex)
 		provider_fault(ex, &f);
 		return;
 	}
-	if ((ex->svc->type == GC_SVC_SOAP) != (ex->proto == EXCH_SOAP)) {
-		fault_set(&f, F_SPROXY, "UnknownService", "service %s is a %s service; call it with %s",
+	if (!(ex->svc->type & (ex->proto == EXCH_SOAP ? GC_SVC_SOAP : GC_SVC_REST))) {
+		fault_set(&f, F_SPROXY, "UnknownService", "service %s is offered over %s only; call it with %s",
 			  sid, ex->svc->type == GC_SVC_SOAP ? "SOAP" : "REST",
 			  ex->svc->type == GC_SVC_SOAP ? "a SOAP POST" : "/r1/ REST");
 		provider_fault(ex, &f);

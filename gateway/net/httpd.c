@@ -41,6 +41,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "lib/buf.h"
@@ -762,6 +763,9 @@ static void conn_linger(struct httpd_conn *c)
 		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 		if (ssl)
 			(void)SSL_shutdown(ssl);    /* close_notify; best effort */
+		/* bufferevent_openssl reads ERR_peek_error() to tell a dirty
+		 * shutdown from a failure: leave it no stale entries. */
+		ERR_clear_error();
 	}
 	if (fd >= 0)
 		(void)shutdown(fd, SHUT_WR);
@@ -891,8 +895,10 @@ static struct bufferevent *conn_new_bev(struct httpd *h, evutil_socket_t fd)
 
 	if (!h->tls)
 		return bufferevent_socket_new(h->base, fd, opts);
-	if (!(ssl = SSL_new(h->tls)))
+	if (!(ssl = SSL_new(h->tls))) {
+		ERR_clear_error();
 		return NULL;
+	}
 	bev = bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
 	/* On failure libevent 2.1 may or may not have freed ssl already; a
 	 * leak on out-of-memory beats a double free. */

@@ -18,7 +18,17 @@
  * A request is handed to the handler once complete. The handler answers with
  * http_req_respond(), now or later (asynchronously). If the connection dies
  * first, the abort callback (if set) runs and the request is freed after it
- * returns. */
+ * returns.
+ *
+ * Notes for callers:
+ * - An asynchronous handler must set an abort callback: once the connection
+ *   is gone the request is freed, and using it afterwards (even calling
+ *   http_req_respond) is a use-after-free. A client that half-closes
+ *   (shutdown(SHUT_WR)) while its request is with the handler counts as gone.
+ * - Writes can raise SIGPIPE (libevent and OpenSSL write with write()): the
+ *   process must ignore SIGPIPE.
+ * - A refused request's answer is followed by a lingering close (write side
+ *   shut, input discarded for up to 2 s), so the client gets to read it. */
 #ifndef AILGATE_NET_HTTPD_H
 #define AILGATE_NET_HTTPD_H
 
@@ -70,10 +80,15 @@ int httpd_port(const struct httpd *h);        /* port of the first listener */
 unsigned httpd_conn_count(const struct httpd *h);
 /* Stops accepting; open connections finish their current request. */
 void httpd_stop_accepting(struct httpd *h);
-/* Closes everything. In-flight requests get their abort callback. */
+/* Closes everything. In-flight requests get their abort callback. May be
+ * called from a handler or callback. libevent finishes releasing the
+ * connections' buffers on the next pass of the loop: before event_base_free(),
+ * run event_base_loop(base, EVLOOP_NONBLOCK) once, or they leak. */
 void httpd_free(struct httpd *h);
 
-/* Request accessors. Strings are owned by the request and valid until respond/abort. */
+/* Request accessors. Strings are owned by the request and valid until respond/abort.
+ * In the reject callback, method and target are "" if the request line was not
+ * parsed yet, the headers are those parsed so far, and the body is empty. */
 const char *http_req_method(const struct http_req *r);
 const char *http_req_target(const struct http_req *r);   /* as received, e.g. "/r1/a/b?c" */
 const char *http_req_header(const struct http_req *r, const char *name); /* first, case-insensitive */
@@ -91,7 +106,11 @@ void http_req_on_abort(struct http_req *r, void (*fn)(void *arg), void *arg);
 
 /* Sends the answer and releases the request (r is invalid afterwards).
  * Content-Length, Date and Connection are added by the server; hdrs must not
- * hold them. body/hdrs are copied. */
+ * hold them. body/hdrs are copied. Headers with such reserved names, or with
+ * a name that is not a token or a value holding CR, LF or other control
+ * characters, are dropped. A status outside 200..599 is sent as 500; 204 and
+ * 304 go out without body or Content-Length; HEAD answers carry the
+ * Content-Length of body but not the body. */
 void http_req_respond(struct http_req *r, int status, const struct http_hdr *hdrs, size_t nhdrs,
 		      const void *body, size_t body_len);
 

@@ -228,11 +228,12 @@ static int split_part(const struct scan *s, size_t start, size_t end, struct mim
 	const char *b = s->b;
 	size_t i = start;
 
-	if (b[i] == '\r' && i + 1 < end && b[i + 1] == '\n') {
+	if (end - start >= 2 && b[i] == '\r' && b[i + 1] == '\n') {
 		i += 2; /* no headers */
-	} else if (b[i] == '\n') {
+	} else if (end - start >= 1 && b[i] == '\n') {
 		i += 1;
 	} else {
+		/* the first "\n\n" or "\n\r\n" ends the headers */
 		for (; i + 1 < end; i++) {
 			if (b[i] != '\n')
 				continue;

@@ -64,6 +64,8 @@ class Exchange:
         e.update(env or {})
         subprocess.run(args, check=True, env=e, stdout=subprocess.DEVNULL)
         self.pki = os.path.join(self.dir, "pki")
+        self.problems = {}   # from gateways stopped by restart(); stop() reports them
+        self.log_offset = {}
 
     def port(self, gw):
         return self.client_base + GATEWAYS.index(gw)
@@ -74,15 +76,22 @@ class Exchange:
     def url(self, gw, path="/"):
         return "http://127.0.0.1:%d%s" % (self.port(gw), path)
 
-    def start(self, gateways=GATEWAYS, wait=True):
+    def config_path(self, gw):
+        return os.path.join(self.dir, "%s.ini" % gw)
+
+    def start(self, gateways=GATEWAYS, wait=True, configs=None):
+        """Starts gateways; configs maps a gateway to another .ini to use."""
         for gw in gateways:
             logpath = os.path.join(self.dir, "%s.log" % gw)
             self.logs[gw] = logpath
+            # A restarted gateway appends to its log: scan only its own run.
+            self.log_offset[gw] = os.path.getsize(logpath) if os.path.exists(logpath) else 0
             env = dict(os.environ)
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+            cfg = (configs or {}).get(gw) or self.config_path(gw)
             self.procs[gw] = subprocess.Popen(
-                [binary(), "serve", "--config", os.path.join(self.dir, "%s.ini" % gw)],
+                [binary(), "serve", "--config", cfg],
                 stdout=open(logpath, "ab"), stderr=subprocess.STDOUT, env=env)
         if wait:
             for gw in gateways:
@@ -110,13 +119,43 @@ class Exchange:
         except OSError:
             return ""
 
+    def log_since(self, gw, offset):
+        """The log of gw from byte offset on."""
+        try:
+            with open(self.logs[gw], "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def request_lines(self, reqid, wait=2.0):
+        """[(gw, line)] of every `event=request reqid=<reqid>` log line in any
+        gateway's log; waits up to `wait` s for at least one to appear (a
+        gateway writes its line as it answers, but the file may lag)."""
+        needle = "event=request reqid=%s " % reqid
+        deadline = time.time() + wait
+        while True:
+            found = [(gw, line) for gw in self.logs for line in self.log(gw).splitlines()
+                     if needle in line]
+            if found or time.time() >= deadline:
+                return found
+            time.sleep(0.05)
+
     def alive(self, gw):
         return self.procs[gw].poll() is None
 
+    def restart(self, gw, config=None):
+        """Stops gw (its problems are kept for the final stop()) and starts
+        it again, with config (an .ini path) if given."""
+        for k, v in self.stop([gw]).items():
+            self.problems["%s (before restart)" % k] = v
+        return self.start([gw], configs={gw: config} if config else None)
+
     def stop(self, gateways=None):
         """Stops gateways; returns {gw: problem} for any that crashed or
-        reported a sanitizer error."""
-        problems = {}
+        reported a sanitizer error (stop() with no argument also returns
+        those found by restart())."""
+        problems = {} if gateways else dict(self.problems)
         for gw in list(gateways or self.procs):
             p = self.procs.pop(gw)
             if p.poll() is None:
@@ -129,7 +168,7 @@ class Exchange:
                     problems[gw] = "did not stop on SIGTERM"
             if p.returncode not in (0, -signal.SIGTERM) and gw not in problems:
                 problems[gw] = "exit code %s" % p.returncode
-            text = self.log(gw)
+            text = self.log_since(gw, self.log_offset.get(gw, 0))
             for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
                 if marker in text:
                     i = text.index(marker)
@@ -185,3 +224,136 @@ def soap_request(client, service, body_xml, msg_id="0b6a7d4e-1f6c-4a8e-9d7a-4f0e
 </SOAP-ENV:Envelope>
 """ % (ci, cc, cm, cs, si, sc, sm, ss, code, version, msg_id, user_id, proto, extra_headers,
        code, ns, body_xml, code)).encode()
+
+
+# ---- helpers for the scenarios (faults, hashes, headers, HTTPS) -------------
+
+UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def soap_fault(body):
+    """Parses a SOAP 1.1 Fault: {"code", "string", "actor", "detail"}, or
+    None if body is not a Fault. actor is "" for an empty <faultactor/> and
+    None when the element is missing."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(body)
+    f = root.find("{%s}Body/{%s}Fault" % (SOAP_NS["soap"], SOAP_NS["soap"]))
+    if f is None:
+        return None
+    actor = f.find("faultactor")
+    detail = f.find("detail/faultDetail")
+    return {"code": (f.findtext("faultcode") or "").strip(),
+            "string": (f.findtext("faultstring") or "").strip(),
+            "actor": None if actor is None else (actor.text or ""),
+            "detail": None if detail is None else (detail.text or "").strip()}
+
+
+def soap_header_leaves(body, skip=("requestHash",)):
+    """The Header of a SOAP message as a list of (namespace, localname path,
+    text) for every leaf element, in document order; elements whose local
+    name is in skip (and their children) are left out. Prefixes do not
+    matter; values are compared as text (stripped)."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(body)
+    hdr = root.find("{%s}Header" % SOAP_NS["soap"])
+    out = []
+
+    def split(tag):
+        ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        return ns, local
+
+    def walk(el, path):
+        ns, local = split(el.tag)
+        if local in skip:
+            return
+        p = path + "/" + local
+        kids = list(el)
+        if not kids:
+            out.append((ns, p, (el.text or "").strip()))
+        attrs = tuple(sorted((k, v) for k, v in el.attrib.items()))
+        if attrs:
+            out.append((ns, p + "@", attrs))
+        for k in kids:
+            walk(k, p)
+
+    if hdr is not None:
+        for el in hdr:
+            walk(el, "")
+    return out
+
+
+def soap_header_value(body, local):
+    """Text of the first Header child element named local (any namespace)."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(body)
+    hdr = root.find("{%s}Header" % SOAP_NS["soap"])
+    for el in (hdr if hdr is not None else []):
+        if el.tag.endswith("}" + local) or el.tag == local:
+            return el.text, dict(el.attrib)
+    return None, None
+
+
+REST_HASHED = ("x-road-client", "x-road-id", "x-road-userid", "x-road-issue",
+               "x-road-represented-party", "content-type")
+
+
+def rest_request_hash(method, target, headers, body=b""):
+    """X-Road-Request-Hash as gateway/proto/rest.h defines it, computed
+    independently: H = METHOD SP target LF, then for each of REST_HASHED
+    present (first value) lowercase-name ": " value LF; the hash is
+    base64(SHA-512(SHA-512(H))) without a body, else
+    base64(SHA-512(SHA-512(H) || SHA-512(body))). headers: [(name, value)]
+    as the client gateway forwards them."""
+    h = "%s %s\n" % (method, target)
+    for name in REST_HASHED:
+        for k, v in headers:
+            if k.lower() == name:
+                h += "%s: %s\n" % (name, v)
+                break
+    inner = hashlib.sha512(h.encode()).digest()
+    if body:
+        inner += hashlib.sha512(body).digest()
+    return base64.b64encode(hashlib.sha512(inner).digest()).decode()
+
+
+def https_request(method, url, body=None, headers=None, cert=None, key=None, cafile=None,
+                  timeout=15):
+    """Like request() over HTTPS, with an optional client certificate;
+    the server is verified against cafile (hostname check on 127.0.0.1)."""
+    import ssl
+    u = urllib.parse.urlsplit(url)
+    ctx = ssl.create_default_context(cafile=cafile)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    c = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+    target = u.path + ("?" + u.query if u.query else "")
+    c.request(method, target, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def request_raw(method, url, body=None, headers=(), timeout=15, skip_host=False):
+    """One HTTP request with a header list (repeats allowed, sent in order);
+    returns (status, [(name, value)] as received, body bytes)."""
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    target = u.path + ("?" + u.query if u.query else "")
+    c.putrequest(method, target, skip_host=skip_host, skip_accept_encoding=True)
+    for k, v in headers:
+        c.putheader(k, v)
+    if body is not None:
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+    r = c.getresponse()
+    data = r.read()
+    hdrs = r.getheaders()
+    c.close()
+    return r.status, hdrs, data
+
+
+def header_values(hdrs, name):
+    """All values of name in a header list (case-insensitive)."""
+    return [v for k, v in hdrs if k.lower() == name.lower()]

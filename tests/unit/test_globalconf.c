@@ -417,7 +417,7 @@ static void test_cross_checks(void **state)
 		  "description '../../etc/passwd' must be a file name under wsdl/" },
 		{ NULL, NULL, NULL, NULL,
 		  "<service client=\"GOV/70000005/passport-service\" code=\"x\" type=\"grpc\" adapter=\"a\"/>", 0,
-		  "type 'grpc' is not soap or rest" },
+		  "type 'grpc' is not soap, rest or both" },
 		{ NULL, NULL, NULL, NULL,
 		  "<service client=\"GOV/70000005\" code=\"x\" type=\"soap\" adapter=\"a\"/>", 0,
 		  "client 'GOV/70000005' is not CLASS/CODE/SUBSYSTEM" },
@@ -524,7 +524,9 @@ static void test_service_versions(void **state)
 		"<service client=\"GOV/70000005/passport-service\" code=\"a\" type=\"soap\" adapter=\"none\"/>"
 		"<service client=\"GOV/70000005/passport-service\" code=\"a\" version=\"v1\" type=\"soap\" adapter=\"y\"/>"
 		"<service client=\"GOV/70000005/passport-service\" code=\"b\" version=\"v2\" type=\"soap\" adapter=\"b2\"/>"
-		"<service client=\"GOV/70000005/passport-service\" code=\"b\" version=\"v1\" type=\"soap\" adapter=\"b1\"/>",
+		"<service client=\"GOV/70000005/passport-service\" code=\"b\" version=\"v1\" type=\"soap\" adapter=\"b1\"/>"
+		"<service client=\"GOV/70000005/passport-service\" code=\"d\" type=\"both\" adapter=\"d\" "
+		"description=\"d.wsdl\" openapi=\"d.openapi.json\"/>",
 	};
 	static const struct { const char *id, *adapter; } cases[] = {
 		{ "SERVICE:central-server/GOV/70000005/passport-service/a", "none" },
@@ -553,6 +555,18 @@ static void test_service_versions(void **state)
 			fail_msg("%s not found", cases[i].id);
 		else
 			assert_string_equal(s->adapter, cases[i].adapter);
+	}
+	{
+		/* type="both": one service offered over SOAP and REST, one description each */
+		struct xrd_id id = svc_id("SERVICE:central-server/GOV/70000005/passport-service/d");
+		const struct gc_service *s = gconf_service(g, &id);
+
+		assert_non_null(s);
+		assert_int_equal(s->type, GC_SVC_BOTH);
+		assert_true(s->type & GC_SVC_SOAP);
+		assert_true(s->type & GC_SVC_REST);
+		assert_string_equal(s->description, "d.wsdl");
+		assert_string_equal(s->openapi, "d.openapi.json");
 	}
 	{
 		struct xrd_id m = id_path("central-server/GOV/70000005/passport-service");

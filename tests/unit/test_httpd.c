@@ -450,7 +450,7 @@ struct fx {
 	struct cl *cls[MAX_CLS];
 	char fail[256];             /* first failed CHECK in the client */
 	/* what the server side saw; atomics as the client polls them */
-	atomic_int handled, rejects, last_reject, aborts, held, freed;
+	atomic_int handled, rejects, last_reject, aborts, held, freed, conns;
 	struct http_req *parked;    /* loop thread only */
 	char reject_method[32];     /* loop thread; read after join */
 	char reject_target[64];
@@ -578,6 +578,11 @@ static void on_request(struct http_req *req, void *arg)
 		fx->parked = req;
 		http_req_on_abort(req, on_abort, fx);
 		atomic_store(&fx->held, 1);
+	} else if (!strcmp(t, "/shutdown")) {
+		/* Allowed from inside a handler; req goes with the server. */
+		httpd_free(fx->h);
+		fx->h = NULL;
+		atomic_store(&fx->freed, 1);
 	} else if (!strcmp(t, "/whoami")) {
 		whoami(req);
 	} else if (!strcmp(t, "/inject")) {
@@ -586,6 +591,18 @@ static void on_request(struct http_req *req, void *arg)
 			{ "Bad Name", "x" }, { "X-Good", "yes" },
 		};
 		http_req_respond(req, 201, bad, 4, "ok", 2);
+	} else if (!strcmp(t, "/big")) {
+		/* More than loopback socket buffers hold, for a client that
+		 * does not read. */
+		size_t n = 32u << 20;
+		char *big = malloc(n);
+		if (big) {
+			memset(big, 'b', n);
+			http_req_respond(req, 200, NULL, 0, big, n);
+			free(big);
+		} else {
+			respond_text(req, 500, "oom");
+		}
 	} else if (!strcmp(t, "/nocontent")) {
 		http_req_respond(req, 204, NULL, 0, "ignored", 7);
 	} else {
@@ -1425,6 +1442,39 @@ static void test_max_conns(void **state)
 	fx_done(&fx);
 }
 
+static void cl_write_timeout(struct fx *fx)
+{
+	struct cl *c = cl_open(fx);
+
+	CHECK(fx, c);
+	CHECK(fx, !cl_send(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, wait_atomic(&fx->handled, 1, 2000));
+	/* Not reading: the server must give up after write_timeout_ms. */
+	sleep_ms(900);
+	client_signal(fx, 'R');
+	CHECK(fx, wait_atomic(&fx->freed, 1, 2000));
+	CHECK(fx, atomic_load(&fx->conns) == 0);
+}
+
+static void count_conns(struct fx *fx)
+{
+	atomic_store(&fx->conns, (int)httpd_conn_count(fx->h));
+	atomic_store(&fx->freed, 1);
+}
+
+static void test_write_timeout(void **state)
+{
+	struct httpd_limits lim = fast_limits;
+	struct fx fx;
+
+	lim.write_timeout_ms = 300;
+	fx_init(&fx, &lim, NULL, 1);
+	fx.on_ready = count_conns;
+	fx_run(&fx, cl_write_timeout);
+	assert_int_equal(httpd_conn_count(fx.h), 0);
+	fx_done(&fx);
+}
+
 static void cl_async(struct fx *fx)
 {
 	struct cl *c = cl_open(fx);
@@ -1504,6 +1554,31 @@ static void test_free_in_flight(void **state)
 	fx_run(&fx, cl_free_in_flight);
 	assert_null(fx.h);
 	assert_int_equal(atomic_load(&fx.aborts), 1);
+	fx_done(&fx);
+}
+
+static void cl_free_from_handler(struct fx *fx)
+{
+	struct cl *a = cl_open(fx), *b = cl_open(fx);
+
+	CHECK(fx, a && b);
+	CHECK(fx, !cl_send(a, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, wait_atomic(&fx->held, 1, 2000));
+	CHECK(fx, !cl_send(b, "GET /shutdown HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, wait_atomic(&fx->freed, 1, 2000));
+	CHECK(fx, cl_closed(b));    /* no answer: the server is gone */
+	CHECK(fx, cl_closed(a));
+	CHECK(fx, atomic_load(&fx->aborts) == 1);
+}
+
+static void test_free_from_handler(void **state)
+{
+	struct fx fx;
+
+	fx_init(&fx, NULL, NULL, 1);
+	fx_run(&fx, cl_free_from_handler);
+	assert_null(fx.h);
+	assert_int_equal(atomic_load(&fx.handled), 2);
 	fx_done(&fx);
 }
 
@@ -1726,9 +1801,11 @@ int main(void)
 		cmocka_unit_test(test_silent_and_idle),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_max_conns),
+		cmocka_unit_test(test_write_timeout),
 		cmocka_unit_test(test_async_respond),
 		cmocka_unit_test(test_abort_on_client_close),
 		cmocka_unit_test(test_free_in_flight),
+		cmocka_unit_test(test_free_from_handler),
 		cmocka_unit_test(test_stop_accepting),
 		cmocka_unit_test(test_answer_hygiene),
 		cmocka_unit_test(test_no_reject_callback),
