@@ -365,8 +365,11 @@ static void worker_free(struct worker *w)
 	free(w->adapter_ctx);
 	free(w->adapter_err);
 	free(w->adapter_slots);
-	if (w->base)
+	if (w->base) {
+		/* Let deferred bufferevent callbacks run so their memory is released. */
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
 		event_base_free(w->base);
+	}
 }
 
 void gw_free(struct gw *g)

@@ -608,6 +608,7 @@ static size_t conn_take_body(struct httpd_conn *c, uint64_t max)
 {
 	struct evbuffer *in = conn_in(c);
 	size_t n = evbuffer_get_length(in);
+	int got;
 
 	if (n > max)
 		n = (size_t)max;
@@ -615,10 +616,12 @@ static size_t conn_take_body(struct httpd_conn *c, uint64_t max)
 		n = 1u << 30;
 	if (!n)
 		return 0;
-	n = (size_t)evbuffer_remove_buffer(in, c->req.body, n);
-	c->req.body_len += n;
+	got = evbuffer_remove_buffer(in, c->req.body, n);
+	if (got <= 0)
+		return 0;    /* out of memory: the body timer ends it */
+	c->req.body_len += (size_t)got;
 	c->scan_off = 0;
-	return n;
+	return (size_t)got;
 }
 
 /* Peeks at one framing line of a chunked body (size line, CRLF after the

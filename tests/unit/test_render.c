@@ -1,0 +1,83 @@
+/* render.c: adapter JSON -> SOAP XML (the one fixed rule the WSDLs follow),
+ * and REST query strings -> adapter parameters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/exch.h"
+
+static void xml_case(const char *json, const char *want)
+{
+	json_error_t e;
+	json_t *v = json_loads(json, 0, &e);
+	struct buf b = BUF_INIT;
+
+	assert_non_null(v);
+	assert_int_equal(render_json_to_xml(v, NULL, &b), 0);
+	assert_string_equal(b.data ? b.data : "", want);
+	buf_free(&b);
+	json_decref(v);
+}
+
+static void test_json_to_xml(void **state)
+{
+	static const struct { const char *json, *xml; } cases[] = {
+		{ "{}", "" },
+		{ "{\"a\":\"x\"}", "<a>x</a>" },
+		{ "{\"a\":1,\"b\":true,\"c\":false}", "<a>1</a><b>true</b><c>false</c>" },
+		{ "{\"a\":{\"b\":\"c\"}}", "<a><b>c</b></a>" },
+		{ "{\"m\":[{\"n\":\"1\"},{\"n\":\"2\"}]}", "<m><n>1</n></m><m><n>2</n></m>" },
+		{ "{\"t\":[\"a\",\"b\"]}", "<t>a</t><t>b</t>" },
+		{ "{\"x\":null}",
+		  "<x xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:nil=\"true\"/>" },
+		{ "{\"s\":\"<&>\\\"'\"}", "<s>&lt;&amp;&gt;&quot;&apos;</s>" },
+		{ "{\"name\":\"Өмүрбек Ңң\"}", "<name>Өмүрбек Ңң</name>" },
+		{ "{\"r\":1.5}", "<r>1.5</r>" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		xml_case(cases[i].json, cases[i].xml);
+}
+
+static void test_json_to_xml_refuses_bad_names(void **state)
+{
+	static const char *const bad[] = { "{\"1a\":\"x\"}", "{\"a b\":\"x\"}", "{\"\":\"x\"}", "{\"a<\":1}" };
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *v = json_loads(bad[i], 0, NULL);
+		struct buf b = BUF_INIT;
+		assert_int_equal(render_json_to_xml(v, NULL, &b), -1);
+		buf_free(&b);
+		json_decref(v);
+	}
+}
+
+static void test_query_params(void **state)
+{
+	json_t *p = json_object();
+	(void)state;
+
+	assert_int_equal(render_query_params("a=1&b=x%20y&c=d+e&flag&e=%D0%B0", p), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "a")), "1");
+	assert_string_equal(json_string_value(json_object_get(p, "b")), "x y");
+	assert_string_equal(json_string_value(json_object_get(p, "c")), "d e");
+	assert_string_equal(json_string_value(json_object_get(p, "flag")), "");
+	assert_string_equal(json_string_value(json_object_get(p, "e")), "а");
+	assert_int_equal(render_query_params("", p), 0);
+	assert_int_equal(render_query_params("a=%zz", p), -1);
+	assert_int_equal(render_query_params("a=%00", p), -1);
+	json_decref(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_to_xml),
+		cmocka_unit_test(test_json_to_xml_refuses_bad_names),
+		cmocka_unit_test(test_query_params),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
