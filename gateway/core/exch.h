@@ -98,6 +98,12 @@ void exch_client_dispatch(struct exch *ex);
 int exch_rest_forward_headers(struct exch *ex) __attribute__((warn_unused_result));
 int exch_rest_hash(struct exch *ex, const struct http_hdr *h, size_t n) __attribute__((warn_unused_result));
 
+/* The SOAP envelope of a body: the root part of multipart/related (SOAP with
+ * attachments, MTOM), else the whole body. Points into body. 0, or -1 with f
+ * set to prefix + MimeParsingFailed. */
+int exch_soap_part(const char *ctype, const void *body, size_t len, const char *prefix,
+		   const void **part, size_t *part_len, struct fault *f) __attribute__((warn_unused_result));
+
 /* Ends an exchange with a fault (in the protocol of the exchange). */
 void exch_fault(struct exch *ex, const struct fault *f);
 /* Ends an exchange with a response; frees ex. */

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "proto/mime.h"
 #include "trust/tls.h"
 
 int hlist_add(struct hlist *l, const char *name, const char *value)
@@ -167,6 +168,23 @@ void exch_fault(struct exch *ex, const struct fault *f)
 	buf_free(&b);
 }
 
+int exch_soap_part(const char *ctype, const void *body, size_t len, const char *prefix,
+		   const void **part, size_t *part_len, struct fault *f)
+{
+	struct mime_part mp;
+
+	if (!ctype || !mime_is_multipart(ctype)) {
+		*part = body;
+		*part_len = len;
+		return 0;
+	}
+	if (mime_soap_part(ctype, body, len, prefix, &mp, f) < 0)
+		return -1;
+	*part = mp.data;
+	*part_len = mp.len;
+	return 0;
+}
+
 /* ---- identifying the calling system ---------------------------------- */
 
 static const struct is_cert *find_is_cert(const struct gw *g, const struct xrd_id *client)
@@ -278,13 +296,17 @@ static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 {
 	struct soap_msg resp = { 0 };
 	struct fault f = { 0 };
+	const void *part;
+	size_t plen;
 
 	if (r->body_len == 0) {
 		fault_set(&f, F_CPROXY, "InconsistentResponse", "the provider's gateway sent an empty answer");
 		exch_fault(ex, &f);
 		return;
 	}
-	if (soap_parse(r->body, r->body_len, SOAP_RESPONSE, F_CPROXY, &resp, &f) < 0) {
+	if (exch_soap_part(http_hdr_get(r->hdrs, r->nhdrs, "Content-Type"), r->body, r->body_len, F_CPROXY,
+			   &part, &plen, &f) < 0 ||
+	    soap_parse(part, plen, SOAP_RESPONSE, F_CPROXY, &resp, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
@@ -447,6 +469,8 @@ static void client_forward(struct exch *ex)
 static void client_soap(struct exch *ex)
 {
 	struct fault f = { 0 };
+	const void *part;
+	size_t plen;
 
 	ex->proto = EXCH_SOAP;
 	if (strcmp(ex->method, "POST") != 0) {
@@ -455,13 +479,16 @@ static void client_soap(struct exch *ex)
 		exch_fault(ex, &f);
 		return;
 	}
-	if (soap_parse(ex->body, ex->body_len, SOAP_REQUEST, F_CLIENT, &ex->soap, &f) < 0) {
+	/* With attachments the SOAP part is parsed and hashed; all parts travel on. */
+	if (exch_soap_part(http_req_header(ex->req, "Content-Type"), ex->body, ex->body_len, F_CLIENT, &part,
+			   &plen, &f) < 0 ||
+	    soap_parse(part, plen, SOAP_REQUEST, F_CLIENT, &ex->soap, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
 	ex->client = ex->soap.client;
 	ex->service = ex->soap.service;
-	if (soap_request_hash(ex->body, ex->body_len, ex->hash) < 0) {
+	if (soap_request_hash(part, plen, ex->hash) < 0) {
 		fault_set(&f, F_CPROXY, "InternalError", "cannot hash the request");
 		exch_fault(ex, &f);
 		return;

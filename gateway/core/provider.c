@@ -486,6 +486,8 @@ static const struct gc_gateway *server_peer(struct exch *ex, struct fault *f)
 static int server_parse(struct exch *ex, struct fault *f)
 {
 	const char *target = http_req_target(ex->req);
+	const void *part;
+	size_t plen;
 
 	if (strncmp(target, "/r1/", 4) == 0) {
 		size_t n;
@@ -514,9 +516,11 @@ static int server_parse(struct exch *ex, struct fault *f)
 	ex->proto = EXCH_SOAP;
 	if (strcmp(ex->method, "POST") != 0)
 		return fault_set(f, F_SPROXY, "InvalidHttpMethod", "gateways exchange SOAP with POST");
-	if (soap_parse(ex->body, ex->body_len, SOAP_REQUEST, F_SPROXY, &ex->soap, f) < 0)
+	if (exch_soap_part(http_req_header(ex->req, "Content-Type"), ex->body, ex->body_len, F_SPROXY, &part,
+			   &plen, f) < 0 ||
+	    soap_parse(part, plen, SOAP_REQUEST, F_SPROXY, &ex->soap, f) < 0)
 		return -1;
-	if (soap_request_hash(ex->body, ex->body_len, ex->hash) < 0)
+	if (soap_request_hash(part, plen, ex->hash) < 0)
 		return fault_set(f, F_SPROXY, "InternalError", "cannot hash the request");
 	ex->client = ex->soap.client;
 	ex->service = ex->soap.service;

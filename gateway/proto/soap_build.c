@@ -198,7 +198,7 @@ int soap_build_response(const struct soap_msg *req, const char *request_hash_b64
 	xmlNsPtr ns;
 	int rc = -1;
 
-	if (!doc || !req->doc)
+	if (!doc || !req->doc || req->service.type != XRD_SERVICE)
 		goto out;
 	env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
 	if (!env)

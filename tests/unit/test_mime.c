@@ -124,6 +124,9 @@ static const struct body_case body_cases[] = {
 	{ "junk after boundary", CT, "--MIMEBoundaryX\r\n\r\nx\r\n--MIMEBoundary--", NULL,
 	  "not followed by a line end", NULL },
 	{ "empty body", CT, "", NULL, "boundary not found", NULL },
+	/* found by fuzzing: an empty part right after the boundary line */
+	{ "empty part", CT, "--MIMEBoundary\n\n--MIMEBoundary--", NULL, "no blank line", NULL },
+	{ "empty part CRLF", CT, "--MIMEBoundary\r\n\r\n--MIMEBoundary--", NULL, "no blank line", NULL },
 };
 
 static void test_soap_part(void **state)
