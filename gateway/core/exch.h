@@ -74,6 +74,7 @@ struct exch {
 	struct out_handle *out;         /* outbound call in flight */
 	exch_provider_done_fn provider_done;
 	int aborted;                    /* the caller went away */
+	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */
 	int adapter_pending;            /* an adapter has not called back yet */
 	/* If set, called with the checked answer instead of relaying it as is. */
 	void (*relay_hook)(struct exch *ex, long status, const struct hlist *h, const unsigned char *body,

@@ -114,6 +114,8 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 	const char *msgid = ex->proto == EXCH_SOAP ? ex->soap.id :
 			    ex->rest ? ex->rest->id : "";
 
+	if (!fault_code && ex->fault_code[0])
+		fault_code = ex->fault_code;
 	if (ex->client.type != XRD_NONE)
 		xrd_id_format(&ex->client, cl, sizeof(cl));
 	if (ex->service.type != XRD_NONE)
@@ -285,6 +287,9 @@ static void client_relay(struct exch *ex, const struct exch_resp *r)
 		if (hlist_add(&h, r->hdrs[i].name, r->hdrs[i].value) < 0)
 			break;
 	}
+	if (!ex->fault_code[0] && http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error"))
+		snprintf(ex->fault_code, sizeof(ex->fault_code), "%s",
+			 http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error"));
 	if (ex->relay_hook)
 		ex->relay_hook(ex, r->status, &h, r->body, r->body_len);
 	else
@@ -310,6 +315,9 @@ static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 		exch_fault(ex, &f);
 		return;
 	}
+	if (resp.is_fault && !ex->fault_code[0] &&
+	    fault_code_normalize(resp.fault_code, ex->fault_code, sizeof(ex->fault_code)) < 0)
+		ex->fault_code[0] = '\0';
 	if (!resp.is_fault && soap_check_response(&ex->soap, &resp, ex->hash, &f) < 0) {
 		soap_msg_free(&resp);
 		exch_fault(ex, &f);
@@ -418,7 +426,9 @@ static void client_send(struct exch *ex, const struct gc_gateway *gw)
 	o.body_len = ex->body_len;
 	o.tls = &tls;
 	o.connect_timeout_ms = g->cfg->connect_timeout_ms;
-	o.timeout_ms = g->cfg->timeout_ms;
+	/* The provider's gateway gives its service timeout_ms; wait a little
+	 * longer so its ServiceFailed.Timeout reaches the client, not ours. */
+	o.timeout_ms = (long)g->cfg->timeout_ms + (long)g->cfg->connect_timeout_ms + 2000;
 	o.max_response = g->cfg->max_response;
 	ex->out = outbound_send(ex->w->out, &o, client_on_outbound, ex);
 	hlist_clear(&h);
@@ -528,6 +538,12 @@ static void client_rest(struct exch *ex)
 	ex->rest = calloc(1, sizeof(*ex->rest));
 	if (!ex->rest) {
 		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
+		exch_fault(ex, &f);
+		return;
+	}
+	if (strlen(http_req_target(ex->req)) >= sizeof(ex->target)) {
+		fault_set(&f, F_CLIENT, "BadRequest", "the request target is longer than %zu bytes",
+			  sizeof(ex->target) - 1);
 		exch_fault(ex, &f);
 		return;
 	}

@@ -48,6 +48,7 @@ void provider_fault(struct exch *ex, const struct fault *f)
 	int rc;
 
 	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
+	snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", f->code);
 	if (ex->proto == EXCH_REST) {
 		rc = rest_build_error(f, ex->reqid, 0, &b, &ctype);
 		if (rc == 0)
@@ -284,6 +285,7 @@ static void url_answer_soap(struct exch *ex, const struct out_resp *o)
 	}
 	if (resp.is_fault) {
 		/* A fault from the provider system goes back as it is. */
+		snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", resp.fault_code);
 		if (hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") == 0)
 			provider_complete(ex, 500, &h, o->body, o->body_len);
 	} else if (soap_set_request_hash(&resp, ex->hash, &out) < 0 ||
@@ -498,6 +500,8 @@ static int server_parse(struct exch *ex, struct fault *f)
 		ex->rest = calloc(1, sizeof(*ex->rest));
 		if (!ex->rest)
 			return fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		if (strlen(target) >= sizeof(ex->target))
+			return fault_set(f, F_SPROXY, "BadRequest", "the request target is too long");
 		snprintf(ex->target, sizeof(ex->target), "%s", target);
 		if (rest_parse_target(target, ex->rest, f) < 0 || rest_parse_headers(h, n, ex->rest, f) < 0)
 			return -1;

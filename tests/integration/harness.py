@@ -151,6 +151,15 @@ class Exchange:
             self.problems["%s (before restart)" % k] = v
         return self.start([gw], configs={gw: config} if config else None)
 
+    def cleanup(self):
+        """Removes the exchange's directory (PKI, configuration, logs) unless
+        AILGATE_KEEP_TMP is set; call after stop()."""
+        import shutil
+        if self.procs:
+            raise RuntimeError("cleanup() with gateways still running: %s" % ", ".join(self.procs))
+        if not os.environ.get("AILGATE_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
     def stop(self, gateways=None):
         """Stops gateways; returns {gw: problem} for any that crashed or
         reported a sanitizer error (stop() with no argument also returns
@@ -357,3 +366,13 @@ def request_raw(method, url, body=None, headers=(), timeout=15, skip_host=False)
 def header_values(hdrs, name):
     """All values of name in a header list (case-insensitive)."""
     return [v for k, v in hdrs if k.lower() == name.lower()]
+
+
+def stop_and_clean(ex):
+    """teardown() helper: stops every gateway, removes the exchange's
+    directory (kept with AILGATE_KEEP_TMP=1), returns the problems found."""
+    if ex is None:
+        return {}
+    problems = ex.stop()
+    ex.cleanup()
+    return problems

@@ -11,6 +11,9 @@ URL (global configuration <service ... url="http://127.0.0.1:PORT/...">):
   POST /soapfault...   a SOAP Fault from the provider system itself (HTTP 500)
   ANY  /rest...        REST: 200 application/json {"method","path","query",
                        "body"} plus a response header X-Provider: stand-in
+  POST /soapmismatch   a SOAP response whose xrd:id differs from the request's
+  ANY  /restforge      200 JSON with X-Road-* response headers of its own
+  ANY  /redirect       302 to /rest/redirected (a gateway must not follow it)
   ANY  /slow...        sleeps SLOW_SECONDS, then answers like /soap or /rest
                        (by the request's Content-Type)
   ANY  /fail500...     HTTP 500, text/plain, not SOAP
@@ -129,6 +132,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(500, FAIL_BODY, "text/plain; charset=utf-8")
         elif path.startswith("/empty"):
             self._send(200, b"", "text/xml; charset=utf-8")
+        elif path.startswith("/soapmismatch"):
+            # a "response" whose headers do not repeat the request's
+            out = soap_echo_response(body, self.path).replace(b"<xrd:id>", b"<xrd:id>changed-", 1)
+            self._send(200, out, "text/xml; charset=utf-8")
+        elif path.startswith("/restforge"):
+            # tries to pass off X-Road headers of its own
+            self._send(200, b'{"forged":true}', "application/json",
+                       extra=(("X-Road-Request-Hash", "Zm9yZ2Vk"), ("X-Road-Error", "Server.Fake"),
+                              ("X-Road-Id", "forged-id"), ("X-Road-Request-Id", "forged-rid"),
+                              ("X-Provider", "stand-in")))
+        elif path.startswith("/redirect"):
+            self._send(302, b"moved\n", "text/plain",
+                       extra=(("Location", self.server.owner.base("/rest/redirected")),))
         elif path.startswith("/soapfault"):
             self._send(500, SOAP_FAULT, "text/xml; charset=utf-8")
         elif path.startswith("/soap") or (path.startswith("/slow") and
