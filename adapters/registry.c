@@ -7,10 +7,20 @@
 
 extern const struct adapter_ops household_adapter;
 extern const struct adapter_ops population_adapter;
+extern const struct adapter_ops cadastre_adapter;
+extern const struct adapter_ops veterinary_adapter;
+extern const struct adapter_ops bank_adapter;
+extern const struct adapter_ops social_passport_adapter;
+extern const struct adapter_ops e_kyzmat_adapter;
 
 static const struct adapter_ops *const adapters[] = {
 	&household_adapter,
 	&population_adapter,
+	&cadastre_adapter,
+	&veterinary_adapter,
+	&bank_adapter,
+	&social_passport_adapter,
+	&e_kyzmat_adapter,
 };
 
 size_t adapter_count(void)
