@@ -58,12 +58,17 @@ def check_request(client, tns, service_name, port_name, op_name, op):
         raise ValueError("no xrd:protocolVersion 4.0 header")
 
 
-def check_examples(client, ns, op_name):
-    """Parses wsdl/examples/OP*.response.xml with the output element."""
+def check_examples(client, ns, subsystem, op_name):
+    """Parses wsdl/examples/OP.*response.xml and SUBSYSTEM-OP.*response.xml
+    with the operation's output element (only those in the WSDL's namespace)."""
     elem = client.get_element("{%s}%sResponse" % (ns, op_name))
     n = 0
-    for path in sorted(glob.glob(os.path.join(EXAMPLES, op_name + ".*response.xml"))):
+    paths = set(glob.glob(os.path.join(EXAMPLES, op_name + ".*response.xml")))
+    paths |= set(glob.glob(os.path.join(EXAMPLES, "%s-%s.*response.xml" % (subsystem, op_name))))
+    for path in sorted(paths):
         node = etree.parse(path).getroot()
+        if etree.QName(node).namespace != ns:
+            continue
         value = elem.parse(node, client.wsdl.types)
         keys = [k for k in value if value[k] is not None]
         print("    parsed %s: %s" % (os.path.basename(path), ", ".join(keys)))
@@ -81,7 +86,8 @@ def check(path):
                 n_ops += 1
                 print("  %s(%s)" % (op_name, op.input.signature(as_output=False)))
                 check_request(client, tns, service.name, port.name, op_name, op)
-                if check_examples(client, tns, op_name) == 0:
+                subsystem = os.path.splitext(os.path.basename(path))[0]
+                if check_examples(client, tns, subsystem, op_name) == 0:
                     print("    (no example responses)")
     if n_ops == 0:
         raise ValueError("no operations")
