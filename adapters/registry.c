@@ -12,6 +12,8 @@ extern const struct adapter_ops veterinary_adapter;
 extern const struct adapter_ops bank_adapter;
 extern const struct adapter_ops social_passport_adapter;
 extern const struct adapter_ops e_kyzmat_adapter;
+extern const struct adapter_ops edocs_adapter;
+extern const struct adapter_ops billing_adapter;
 
 static const struct adapter_ops *const adapters[] = {
 	&household_adapter,
@@ -21,6 +23,8 @@ static const struct adapter_ops *const adapters[] = {
 	&bank_adapter,
 	&social_passport_adapter,
 	&e_kyzmat_adapter,
+	&edocs_adapter,
+	&billing_adapter,
 };
 
 size_t adapter_count(void)
