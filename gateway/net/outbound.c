@@ -42,6 +42,7 @@
 
 #define OUT_SPARE_MAX 16              /* idle easy handles kept for reuse */
 #define OUT_MAX_HOST_CONNS 64L
+#define OUT_MAX_CACHED_CONNS 512L
 #define OUT_HDR_MAX_BYTES (64 * 1024) /* response header names and values */
 #define OUT_HDR_MAX_COUNT 200
 #define OUT_REQ_HDR_MAX (16 * 1024)   /* one request header line */
@@ -808,6 +809,10 @@ static int out_multi_setup(struct outbound *o)
 	bad |= curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o) != CURLM_OK;
 	bad |= curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 				 OUT_MAX_HOST_CONNS) != CURLM_OK;
+	/* The cache defaults to 4 x the transfers in flight, so after a burst it
+	 * shrinks and closes warm TLS connections; a new handshake per request
+	 * then costs more than the exchange. Keep enough for every peer. */
+	bad |= curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, OUT_MAX_CACHED_CONNS) != CURLM_OK;
 	/* Single-threaded per outbound: the share needs no lock callbacks. */
 	bad |= curl_share_setopt(o->share, CURLSHOPT_SHARE,
 				 CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK;
