@@ -22,6 +22,8 @@ Usage: ops/mkexchange.sh OUTDIR [options]
   --extra-services F  XML fragment added to the global configuration's services
   --extra-members F   XML fragment added to its members
   --extra-gateways F  XML fragment added to its gateways
+  --extra-clients-municipality F, --extra-clients-state F
+                      <client> lines added to that gateway's hosted clients
   --extra-ini GW:F    lines appended to gateway GW's local configuration
 Values @PROVIDER_PORT@ etc. in the fragments are filled in from the environment
 variables of the same name.
@@ -29,7 +31,7 @@ EOF2
 }
 
 OUT=""; CB=8080; SB=5500; TLSP=8443; WORKERS=1; MAXBODY=10M; HTO=10000; OTO=30000; ALG=ec
-XS=""; XM=""; XG=""; XI=()
+XS=""; XM=""; XG=""; XCM=""; XCS=""; XI=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h|--help) usage; exit 0 ;;
@@ -44,6 +46,8 @@ while [ $# -gt 0 ]; do
 	--extra-services) XS=$2; shift 2 ;;
 	--extra-members) XM=$2; shift 2 ;;
 	--extra-gateways) XG=$2; shift 2 ;;
+	--extra-clients-municipality) XCM=$2; shift 2 ;;
+	--extra-clients-state) XCS=$2; shift 2 ;;
 	--extra-ini) XI+=("$2"); shift 2 ;;
 	-*) echo "mkexchange: unknown option $1" >&2; usage >&2; exit 2 ;;
 	*) [ -z "$OUT" ] || { echo "mkexchange: one OUTDIR only" >&2; exit 2; }; OUT=$1; shift ;;
@@ -82,6 +86,11 @@ for v in $(env | sed -n 's/^\([A-Z_0-9]*\)=.*/\1/p' | grep -v '^T_'); do
 done
 export T_EXTRA_SERVICES T_EXTRA_MEMBERS T_EXTRA_GATEWAYS
 T_EXTRA_SERVICES=$(frag "$XS"); T_EXTRA_MEMBERS=$(frag "$XM"); T_EXTRA_GATEWAYS=$(frag "$XG")
+# Hosted clients: from the option's file, else the EXTRA_CLIENTS_* variable, else none.
+export T_EXTRA_CLIENTS_MUNICIPALITY T_EXTRA_CLIENTS_STATE
+[ -z "$XCM" ] || T_EXTRA_CLIENTS_MUNICIPALITY=$(frag "$XCM")
+[ -z "$XCS" ] || T_EXTRA_CLIENTS_STATE=$(frag "$XCS")
+T_EXTRA_CLIENTS_MUNICIPALITY=${T_EXTRA_CLIENTS_MUNICIPALITY-}; T_EXTRA_CLIENTS_STATE=${T_EXTRA_CLIENTS_STATE-}
 fill "$ROOT/config/demo/globalconf.xml.in" > "$OUT/globalconf.xml.tmp"
 mv "$OUT/globalconf.xml.tmp" "$OUT/globalconf.xml"
 

@@ -129,7 +129,9 @@ void meta_wsdl_get(struct exch *ex);        /* GET /wsdl?... (client side) */
 
 /* render.c: adapter JSON <-> protocol forms. */
 int render_json_to_xml(const json_t *v, const char *name, struct buf *out) __attribute__((warn_unused_result));
-/* Adds query parameters (a=b&c=d, percent-decoded) to params. -1 on bad encoding. */
-int render_query_params(const char *query, json_t *params) __attribute__((warn_unused_result));
+/* Adds query parameters (a=b&c=d, percent-decoded) to params. -1 with why
+ * set on bad encoding, an over-long value, or a key params already holds. */
+int render_query_params(const char *query, json_t *params, char *why, size_t whylen)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -306,7 +306,9 @@ static int query_get(const char *query, const char *key, char *out, size_t len)
 	const char *v;
 	int rc = -1;
 
-	if (p && render_query_params(query, p) == 0 && (v = json_string_value(json_object_get(p, key)))) {
+	char why[128];
+
+	if (p && render_query_params(query, p, why, sizeof(why)) == 0 && (v = json_string_value(json_object_get(p, key)))) {
 		snprintf(out, len, "%s", v);
 		rc = 0;
 	}

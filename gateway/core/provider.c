@@ -69,14 +69,29 @@ void provider_fault(struct exch *ex, const struct fault *f)
 
 /* ---- adapters ----------------------------------------------------------- */
 
+struct soap_params {
+	json_t *params;
+	char dup[64];   /* a parameter that appeared twice, "" if none */
+};
+
+/* A body element names a parameter once; a repeat stops the walk and is
+ * refused rather than letting the last one win. */
 static int soap_param_cb(const char *name, const char *value, void *arg)
 {
-	return json_object_set_new(arg, name, json_string(value)) < 0;
+	struct soap_params *sp = arg;
+
+	if (json_object_get(sp->params, name)) {
+		snprintf(sp->dup, sizeof(sp->dup), "%s", name);
+		return 1;
+	}
+	return json_object_set_new(sp->params, name, json_string(value)) < 0;
 }
 
 /* REST: path segments after the service code are named by the adapter's
- * service description; the query adds the rest. */
-static int rest_params(struct exch *ex, const struct adapter_service *as, json_t *params)
+ * service description; the query adds the rest. Every parameter has exactly
+ * one value: an empty or extra segment, or a repeated name, is refused. */
+static int rest_params(struct exch *ex, const struct adapter_service *as, json_t *params, char *why,
+		       size_t whylen)
 {
 	const char *p = ex->rest->path;
 	size_t i = 0;
@@ -85,21 +100,35 @@ static int rest_params(struct exch *ex, const struct adapter_service *as, json_t
 		const char *seg = p + 1, *end = strchr(seg, '/');
 		size_t len = end ? (size_t)(end - seg) : strlen(seg);
 		char val[1024];
-		long n;
 
-		if (len == 0)
-			break;
-		if (!as->path_params || !as->path_params[i])
+		if (len == 0 && !end)
+			break;   /* one trailing '/' */
+		if (len == 0 || !as->path_params || !as->path_params[i]) {
+			snprintf(why, whylen, len == 0 ? "an empty path segment" : "more path segments than the service takes");
 			return -1;
-		n = rest_pct_decode(seg, len, val, sizeof(val));
-		if (n < 0)
+		}
+		if (rest_pct_decode(seg, len, val, sizeof(val)) < 0) {
+			snprintf(why, whylen, "malformed percent-encoding in the path");
 			return -1;
-		if (json_object_set_new(params, as->path_params[i], json_string(val)) < 0)
+		}
+		if (json_object_set_new(params, as->path_params[i], json_string(val)) < 0) {
+			snprintf(why, whylen, "out of memory");
 			return -1;
+		}
 		i++;
 		p = seg + len;
 	}
-	return render_query_params(ex->rest->query, params);
+	return render_query_params(ex->rest->query, params, why, whylen);
+}
+
+/* "family-members/{pin}" for messages. */
+static const char *expected_path(const struct adapter_service *as, char *out, size_t len)
+{
+	size_t o = (size_t)snprintf(out, len, "%s", as->code);
+
+	for (size_t i = 0; as->path_params && as->path_params[i] && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "/{%s}", as->path_params[i]);
+	return out;
 }
 
 static const char *status_code_name(enum adapter_status s)
@@ -233,19 +262,28 @@ static void call_adapter(struct exch *ex)
 		return;
 	}
 	if (ex->proto == EXCH_SOAP) {
-		soap_body_params(&ex->soap, soap_param_cb, params);
+		struct soap_params sp = { params, "" };
+		soap_body_params(&ex->soap, soap_param_cb, &sp);
+		if (sp.dup[0]) {
+			fault_set(&f, F_CLIENT, "BadRequest", "parameter '%s' appears more than once in the body",
+				  sp.dup);
+			goto refuse;
+		}
 		call.method = "POST";
 		call.message_id = ex->soap.id;
 		call.user_id = ex->soap.user_id;
 	} else {
-		if (rest_params(ex, as, params) < 0) {
-			json_decref(params);
-			fault_set(&f, F_CLIENT, "BadRequest",
-				  "the path or query does not fit service '%s' (expected %s/{%s})",
-				  as->code, as->code, as->path_params && as->path_params[0] ?
-				  as->path_params[0] : "");
-			provider_fault(ex, &f);
-			return;
+		char why[160], exp[256];
+		if (as->method && strcmp(as->method, ex->method) != 0) {
+			fault_set(&f, F_CLIENT, "InvalidHttpMethod", "service '%s' answers %s, not %s", as->code,
+				  as->method, ex->method);
+			f.http_status = 405;
+			goto refuse;
+		}
+		if (rest_params(ex, as, params, why, sizeof(why)) < 0) {
+			fault_set(&f, F_CLIENT, "BadRequest", "%s; service '%s' takes %s", why, as->code,
+				  expected_path(as, exp, sizeof(exp)));
+			goto refuse;
 		}
 		call.method = ex->method;
 		call.message_id = ex->rest->id;
@@ -259,6 +297,10 @@ static void call_adapter(struct exch *ex)
 	ex->adapter_pending = 1;
 	a->handle(ctx, &call, provider_on_adapter, ex);
 	json_decref(params);
+	return;
+refuse:
+	json_decref(params);
+	provider_fault(ex, &f);
 }
 
 /* ---- provider system URL ---------------------------------------------- */

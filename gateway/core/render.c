@@ -88,7 +88,7 @@ int render_json_to_xml(const json_t *v, const char *name, struct buf *out)
 	return render_named(v, "value", out, 0);
 }
 
-int render_query_params(const char *query, json_t *params)
+int render_query_params(const char *query, json_t *params, char *why, size_t whylen)
 {
 	const char *p = query;
 
@@ -102,8 +102,10 @@ int render_query_params(const char *query, json_t *params)
 		size_t vlen = eq ? len - klen - 1 : 0;
 
 		if (klen > 0) {
-			if (klen >= sizeof(raw) || vlen >= sizeof(raw))
+			if (klen >= sizeof(raw) || vlen >= sizeof(raw)) {
+				snprintf(why, whylen, "a query parameter is longer than %zu bytes", sizeof(raw) - 1);
 				return -1;
+			}
 			/* '+' means space in query strings */
 			memcpy(raw, p, klen);
 			for (size_t i = 0; i < klen; i++)
@@ -115,10 +117,20 @@ int render_query_params(const char *query, json_t *params)
 				if (raw[i] == '+')
 					raw[i] = ' ';
 			vn = rest_pct_decode(raw, vlen, val, sizeof(val));
-			if (kn < 0 || vn < 0)
+			if (kn < 0 || vn < 0) {
+				snprintf(why, whylen, "malformed percent-encoding in the query");
 				return -1;
-			if (json_object_set_new(params, key, json_string(val)) < 0)
+			}
+			/* A parameter has one value: a repeat, or a query key that
+			 * names a path parameter, is refused rather than guessed. */
+			if (json_object_get(params, key)) {
+				snprintf(why, whylen, "parameter '%s' is given more than once", key);
 				return -1;
+			}
+			if (json_object_set_new(params, key, json_string(val)) < 0) {
+				snprintf(why, whylen, "out of memory");
+				return -1;
+			}
 		}
 		p = amp ? amp + 1 : NULL;
 	}

@@ -60,15 +60,21 @@ static void test_query_params(void **state)
 	json_t *p = json_object();
 	(void)state;
 
-	assert_int_equal(render_query_params("a=1&b=x%20y&c=d+e&flag&e=%D0%B0", p), 0);
+	char why[128];
+
+	assert_int_equal(render_query_params("a=1&b=x%20y&c=d+e&flag&e=%D0%B0", p, why, sizeof(why)), 0);
 	assert_string_equal(json_string_value(json_object_get(p, "a")), "1");
 	assert_string_equal(json_string_value(json_object_get(p, "b")), "x y");
 	assert_string_equal(json_string_value(json_object_get(p, "c")), "d e");
 	assert_string_equal(json_string_value(json_object_get(p, "flag")), "");
 	assert_string_equal(json_string_value(json_object_get(p, "e")), "а");
-	assert_int_equal(render_query_params("", p), 0);
-	assert_int_equal(render_query_params("a=%zz", p), -1);
-	assert_int_equal(render_query_params("a=%00", p), -1);
+	assert_int_equal(render_query_params("", p, why, sizeof(why)), 0);
+	assert_int_equal(render_query_params("z=%zz", p, why, sizeof(why)), -1);
+	assert_int_equal(render_query_params("z=%00", p, why, sizeof(why)), -1);
+	/* one value per name: a repeat, or a name already set (a path parameter), is refused */
+	assert_int_equal(render_query_params("a=2", p, why, sizeof(why)), -1);
+	assert_string_equal(why, "parameter 'a' is given more than once");
+	assert_int_equal(render_query_params("q=1&q=2", p, why, sizeof(why)), -1);
 	json_decref(p);
 }
 
