@@ -1,0 +1,422 @@
+/* logverify: offline verification of message log files (see logverify.h).
+ * Export: logverify_export.c. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/crypto.h"
+#include "store/logverify.h"
+#include "store/msglog_int.h"
+#include "store/tsa.h"
+
+#define DEFAULT_SKEW_MS 300000
+
+struct vstamp {
+	int64_t id, first_id, last_id, time_ms;
+	unsigned char root[MSGLOG_HASH_LEN];
+};
+
+struct vstate {
+	const struct logverify_opts *o;
+	struct logverify_result *res;
+	FILE *report;
+	struct tsa_trust *trust;
+	const struct msglog_backend_ops *ops;
+	void *conn;
+	const char *path;
+	int64_t now, skew;
+	/* the chain across files */
+	int64_t expect_id;
+	unsigned char prev[MSGLOG_HASH_LEN], prevprev[MSGLOG_HASH_LEN];
+	int have_prevprev;
+	/* this file's batches */
+	struct vstamp *st;
+	size_t nst, si, cap;
+	int64_t batch_max_time;
+	int64_t last_seen;               /* last record id of this file */
+	/* A batch is checked once the record after it has passed its own
+	 * checks: a forged last record is then named, not its batch. */
+	const struct vstamp *pend;
+	unsigned char pend_hash[MSGLOG_HASH_LEN];
+};
+
+static const char *const NAMES[] = {
+	"ok", "missing", "inserted", "link", "field", "body", "hash", "signature",
+	"stamp", "stamp-gap", "unstamped", "file-link", "io",
+};
+
+const char *logverify_problem_name(enum logverify_problem p)
+{
+	return (unsigned)p < sizeof(NAMES) / sizeof(NAMES[0]) ? NAMES[p] : "?";
+}
+
+/* Records the first problem; returns 1 so that iterations stop. */
+static int fail(struct vstate *v, enum logverify_problem p, int64_t id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct vstate *v, enum logverify_problem p, int64_t id, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (v->res->problem != LOGVERIFY_OK)
+		return 1;
+	v->res->problem = p;
+	v->res->bad_id = id;
+	va_start(ap, fmt);
+	vsnprintf(v->res->detail, sizeof(v->res->detail), fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+static void hex32(const unsigned char *h, char out[2 * MSGLOG_HASH_LEN + 1])
+{
+	hex_encode(h, MSGLOG_HASH_LEN, out);
+}
+
+/* ------------------------------------------------------------- batches */
+
+static int load_stamp(const struct msglog_stamp *s, void *arg)
+{
+	struct vstate *v = arg;
+
+	if (v->nst == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct vstamp *n = realloc(v->st, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		v->st = n;
+		v->cap = cap;
+	}
+	v->st[v->nst].id = s->id;
+	v->st[v->nst].first_id = s->first_id;
+	v->st[v->nst].last_id = s->last_id;
+	v->st[v->nst].time_ms = s->time_ms;
+	memcpy(v->st[v->nst].root, s->root, MSGLOG_HASH_LEN);
+	v->nst++;
+	return 0;
+}
+
+struct tokfetch {
+	int64_t id;
+	unsigned char *der;
+	size_t len;
+};
+
+static int fetch_token(const struct msglog_stamp *s, void *arg)
+{
+	struct tokfetch *t = arg;
+
+	if (s->id != t->id || t->der)
+		return 0;
+	if (s->token_len == 0 || s->token_len > TSA_MAX_RESPONSE)
+		return 0;   /* left NULL: reported as missing or oversized */
+	if (!(t->der = malloc(s->token_len)))
+		return -1;
+	memcpy(t->der, s->token, s->token_len);
+	t->len = s->token_len;
+	return 0;
+}
+
+/* Batch s ends at the record whose (verified) hash is h. */
+static int check_batch(struct vstate *v, const struct vstamp *s, const unsigned char *h)
+{
+	struct tokfetch t = { s->id, NULL, 0 };
+	int64_t gen = 0;
+	char *e = NULL;
+	int rc = 0;
+
+	v->res->bad_batch = s->id;
+	if (memcmp(s->root, h, MSGLOG_HASH_LEN) != 0)
+		return fail(v, LOGVERIFY_STAMP, s->first_id, "batch %lld (records %lld..%lld): stored "
+			    "root is not the hash of record %lld", (long long)s->id,
+			    (long long)s->first_id, (long long)s->last_id, (long long)s->last_id);
+	if (v->trust) {
+		if (v->ops->iterate_stamps(v->conn, s->first_id, s->first_id, 1, fetch_token, &t, &e) < 0 ||
+		    !t.der) {
+			rc = fail(v, LOGVERIFY_STAMP, s->first_id, "batch %lld: token missing or unreadable",
+				  (long long)s->id);
+		} else if (tsa_verify(v->trust, t.der, t.len, h, MSGLOG_HASH_LEN, &gen, &e) < 0) {
+			rc = fail(v, LOGVERIFY_STAMP, s->first_id, "batch %lld (records %lld..%lld): %s",
+				  (long long)s->id, (long long)s->first_id, (long long)s->last_id,
+				  e ? e : "token does not verify");
+		} else if (gen + v->skew < v->batch_max_time || gen > v->now + v->skew ||
+			   llabs(gen - s->time_ms) > 1000) {
+			rc = fail(v, LOGVERIFY_STAMP, s->first_id, "batch %lld: token time %lld is not "
+				  "plausible (records up to %lld, stored %lld)", (long long)s->id,
+				  (long long)gen, (long long)v->batch_max_time, (long long)s->time_ms);
+		}
+	}
+	free(t.der);
+	free(e);
+	if (rc == 0) {
+		v->res->bad_batch = 0;
+		v->res->batches++;
+	}
+	return rc;
+}
+
+/* Stamp bookkeeping for record r (already checked). */
+static int stamp_step(struct vstate *v, const struct msglog_row *r)
+{
+	struct vstamp *cur;
+
+	if (v->si >= v->nst) {
+		v->res->unstamped++;
+		if (v->o->require_stamped)
+			return fail(v, LOGVERIFY_UNSTAMPED, r->id, "record %lld has no time stamp",
+				    (long long)r->id);
+		return 0;
+	}
+	cur = &v->st[v->si];
+	if (r->id < cur->first_id || cur->last_id < cur->first_id)
+		return fail(v, LOGVERIFY_STAMP_GAP, r->id, "record %lld is not covered by a batch, "
+			    "but later records are (next batch starts at %lld)", (long long)r->id,
+			    (long long)cur->first_id);
+	if (r->id == cur->first_id || r->time_ms > v->batch_max_time)
+		v->batch_max_time = r->time_ms;
+	if (r->id != cur->last_id)
+		return 0;
+	v->pend = cur;
+	memcpy(v->pend_hash, r->hash, MSGLOG_HASH_LEN);
+	v->si++;
+	if (v->si < v->nst && v->st[v->si].first_id != cur->last_id + 1)
+		return fail(v, LOGVERIFY_STAMP_GAP, cur->last_id + 1, "batch %lld starts at %lld, "
+			    "not right after batch %lld (ends %lld)", (long long)v->st[v->si].id,
+			    (long long)v->st[v->si].first_id, (long long)cur->id, (long long)cur->last_id);
+	return 0;
+}
+
+/* ------------------------------------------------------------- records */
+
+static int check_fields(struct vstate *v, const struct msglog_row *r)
+{
+	unsigned char d[MSGLOG_HASH_LEN];
+
+	if ((r->dir != MSGLOG_REQUEST && r->dir != MSGLOG_RESPONSE) ||
+	    (r->side != MSGLOG_CLIENT && r->side != MSGLOG_SERVER) ||
+	    (r->body_mode != MSGLOG_BODY_FULL && r->body_mode != MSGLOG_BODY_DIGEST))
+		return fail(v, LOGVERIFY_FIELD, r->id, "record %lld: impossible direction, side or "
+			    "body mode", (long long)r->id);
+	if (r->body_mode == MSGLOG_BODY_FULL && !r->body)
+		return fail(v, LOGVERIFY_BODY, r->id, "record %lld: body logged in full is missing",
+			    (long long)r->id);
+	if (r->body_mode == MSGLOG_BODY_DIGEST && r->body)
+		return fail(v, LOGVERIFY_FIELD, r->id, "record %lld: a body is stored in "
+			    "metadata-only mode", (long long)r->id);
+	if (r->body && (sha256(r->body, r->body_len, d) < 0 ||
+			memcmp(d, r->body_sha256, MSGLOG_HASH_LEN) != 0))
+		return fail(v, LOGVERIFY_BODY, r->id, "record %lld: body does not match its SHA-256",
+			    (long long)r->id);
+	return 0;
+}
+
+static int hash_as(const struct msglog_row *r, int64_t id, unsigned char out[MSGLOG_HASH_LEN])
+{
+	struct msglog_row c = *r;
+
+	c.id = id;
+	return msglog_row_hash(&c, out);
+}
+
+/* r's contents do not give its stored hash: say what most likely happened,
+ * which the neighbours tell (README.md, "What the verifier names"). */
+static int bad_hash(struct vstate *v, const struct msglog_row *r)
+{
+	unsigned char h[MSGLOG_HASH_LEN];
+	long long id = (long long)r->id;
+
+	if (memcmp(r->hash, v->prev, MSGLOG_HASH_LEN) == 0)
+		return fail(v, LOGVERIFY_INSERTED, r->id, "record %lld was inserted: a copy of "
+			    "record %lld", id, id - 1);
+	if (hash_as(r, r->id - 1, h) == 0 && memcmp(h, r->hash, MSGLOG_HASH_LEN) == 0)
+		return fail(v, LOGVERIFY_INSERTED, r->id - 1, "record %lld was inserted: record "
+			    "%lld is the former record %lld, moved up", id - 1, id, id - 1);
+	if (hash_as(r, r->id + 1, h) == 0 && memcmp(h, r->hash, MSGLOG_HASH_LEN) == 0)
+		return fail(v, LOGVERIFY_LINK, r->id, "record %lld holds the contents of record "
+			    "%lld: records reordered, or one deleted and the rest renumbered", id,
+			    id + 1);
+	return fail(v, LOGVERIFY_HASH, r->id, "record %lld: contents do not match its hash", id);
+}
+
+static int check_link(struct vstate *v, const struct msglog_row *r)
+{
+	char a[2 * MSGLOG_HASH_LEN + 1];
+
+	if (memcmp(r->prev_hash, v->prev, MSGLOG_HASH_LEN) == 0)
+		return 0;
+	/* Linking past its predecessor means the predecessor was put in. */
+	if (v->have_prevprev && memcmp(r->prev_hash, v->prevprev, MSGLOG_HASH_LEN) == 0)
+		return fail(v, LOGVERIFY_INSERTED, r->id - 1, "record %lld was inserted: record %lld "
+			    "links to record %lld", (long long)(r->id - 1), (long long)r->id,
+			    (long long)(r->id - 2));
+	hex32(v->prev, a);
+	return fail(v, LOGVERIFY_LINK, r->id, "record %lld does not link to record %lld (expected "
+		    "prev_hash %s): reordered, replaced or altered", (long long)r->id,
+		    (long long)(r->id - 1), a);
+}
+
+/* Order matters for naming the right record: position, then the record's
+ * own consistency, then its link to the one before. */
+static int check_row(const struct msglog_row *r, void *arg)
+{
+	struct vstate *v = arg;
+	unsigned char h[MSGLOG_HASH_LEN];
+	char *why = NULL;
+
+	if (r->id > v->expect_id)
+		return fail(v, LOGVERIFY_MISSING, v->expect_id, "record %lld is missing (next is %lld)",
+			    (long long)v->expect_id, (long long)r->id);
+	if (check_fields(v, r))
+		return 1;
+	if (msglog_row_hash(r, h) < 0)
+		return fail(v, LOGVERIFY_IO, 0, "out of memory");
+	if (memcmp(h, r->hash, MSGLOG_HASH_LEN) != 0)
+		return bad_hash(v, r);
+	if (check_link(v, r))
+		return 1;
+	if (v->pend && check_batch(v, v->pend, v->pend_hash))
+		return 1;
+	v->pend = NULL;
+	if (v->o->sig_verify && v->o->sig_verify(r, v->o->sig_arg, &why) != 0) {
+		fail(v, LOGVERIFY_SIGNATURE, r->id, "record %lld: signature: %s", (long long)r->id,
+		     why ? why : "does not verify");
+		free(why);
+		return 1;
+	}
+	v->res->records++;
+	memcpy(v->prevprev, v->prev, MSGLOG_HASH_LEN);
+	v->have_prevprev = 1;
+	memcpy(v->prev, r->hash, MSGLOG_HASH_LEN);
+	v->expect_id = r->id + 1;
+	v->last_seen = r->id;
+	return stamp_step(v, r);
+}
+
+/* --------------------------------------------------------------- files */
+
+/* Start of a file: its base must be where the previous file ended. */
+static int check_base(struct vstate *v, size_t idx, const struct msglog_chain_state *st)
+{
+	char a[2 * MSGLOG_HASH_LEN + 1];
+
+	hex32(st->base_hash, a);
+	if (idx == 0) {
+		v->expect_id = st->base_id + 1;
+		memcpy(v->prev, st->base_hash, MSGLOG_HASH_LEN);
+		if (v->report && st->base_id)
+			fprintf(v->report, "%s: continues after record %lld (hash %s), archived\n",
+				v->path, (long long)st->base_id, a);
+		return 0;
+	}
+	if (st->base_id != v->expect_id - 1 || memcmp(st->base_hash, v->prev, MSGLOG_HASH_LEN))
+		return fail(v, LOGVERIFY_FILE_LINK, st->base_id + 1, "%s does not continue the "
+			    "previous file: its base is record %lld (hash %s), the previous file "
+			    "ends at %lld", v->path, (long long)st->base_id, a,
+			    (long long)(v->expect_id - 1));
+	return 0;
+}
+
+static int end_of_file(struct vstate *v)
+{
+	if (v->pend && check_batch(v, v->pend, v->pend_hash))
+		return 1;
+	v->pend = NULL;
+	if (v->si < v->nst)   /* a batch names records that are gone */
+		return fail(v, LOGVERIFY_MISSING, v->last_seen ? v->last_seen + 1 : v->expect_id,
+			    "record %lld is missing: batch %lld stamps records up to %lld",
+			    (long long)(v->last_seen ? v->last_seen + 1 : v->expect_id),
+			    (long long)v->st[v->si].id, (long long)v->st[v->si].last_id);
+	return 0;
+}
+
+static int verify_file(struct vstate *v, size_t idx)
+{
+	struct msglog_chain_state st;
+	char *e = NULL;
+	int rc;
+
+	v->nst = v->si = 0;
+	v->last_seen = 0;
+	v->pend = NULL;
+	if (v->ops->open(v->path, MSGLOG_OPEN_READONLY, &v->conn, &e) < 0 ||
+	    v->ops->state(v->conn, &st, &e) < 0) {
+		fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot open");
+		rc = -1;
+		goto out;
+	}
+	/* Batches first: records committed meanwhile only add unstamped ones. */
+	rc = check_base(v, idx, &st);
+	if (!rc && v->ops->iterate_stamps(v->conn, 0, 0, 0, load_stamp, v, &e) != 0) {
+		fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot read batches");
+		rc = -1;
+		goto out;
+	}
+	if (!rc) {
+		struct msglog_filter f = { .with_body = 1 };
+
+		rc = v->ops->iterate(v->conn, &f, check_row, v, &e);
+		if (rc < 0)
+			fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot read records");
+	}
+	if (!rc)
+		rc = end_of_file(v);
+out:
+	if (v->conn)
+		v->ops->close(v->conn);
+	v->conn = NULL;
+	free(e);
+	return rc;
+}
+
+static void report_end(struct vstate *v)
+{
+	struct logverify_result *r = v->res;
+
+	if (!v->report)
+		return;
+	if (r->problem == LOGVERIFY_OK) {
+		fprintf(v->report, "OK: %lld records, hash chain intact; %lld batches%s; %lld "
+			"records not yet stamped%s\n", (long long)r->records, (long long)r->batches,
+			v->trust ? ", every time-stamp token verified" : " (tokens NOT verified: no TSA CA given)",
+			(long long)r->unstamped,
+			v->o->sig_verify ? "; signatures verified" : "; signatures not checked");
+		return;
+	}
+	fprintf(v->report, "FAIL (%s): first bad record %lld: %s\n", logverify_problem_name(r->problem),
+		(long long)r->bad_id, r->detail);
+}
+
+int logverify_run(const char *const *paths, size_t npaths, const struct logverify_opts *opts,
+		  FILE *report, struct logverify_result *res)
+{
+	struct logverify_opts none = { 0 };
+	struct vstate v = { 0 };
+	char *e = NULL;
+	size_t i;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	v.o = opts ? opts : &none;
+	v.res = res;
+	v.report = report;
+	v.ops = &msglog_sqlite_ops;
+	v.now = msglog_now_ms();
+	v.skew = v.o->skew_ms ? v.o->skew_ms : DEFAULT_SKEW_MS;
+	if ((v.o->tsa_ca_pem || v.o->tsa_cert_pem) &&
+	    !(v.trust = tsa_trust_new(v.o->tsa_ca_pem, v.o->tsa_cert_pem, &e))) {
+		fail(&v, LOGVERIFY_IO, 0, "TSA trust: %s", e ? e : "cannot load");
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < npaths; i++) {
+		v.path = paths[i];
+		rc = verify_file(&v, i);
+	}
+	report_end(&v);
+	tsa_trust_free(v.trust);
+	free(v.st);
+	free(e);
+	if (res->problem == LOGVERIFY_IO)
+		return -1;
+	return res->problem == LOGVERIFY_OK ? 0 : 1;
+}

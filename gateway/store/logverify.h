@@ -1,0 +1,105 @@
+/* logverify: offline verification and export of the message log.
+ *
+ * Works on the files alone (a live SQLite log, archives made by
+ * msglog_archive, or a sequence of them), with no running gateway: it
+ * recomputes the hash chain, checks every batch's RFC 3161 token against
+ * the TSA's CA with OpenSSL's TS verification, and hands each signature
+ * document to a hook (the gateway's signature verifier). It stops at, and
+ * names, the first bad record. */
+#ifndef AILGATE_STORE_LOGVERIFY_H
+#define AILGATE_STORE_LOGVERIFY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/msglog.h"
+
+/* Checks one record's signature document (r->sigdoc, may be empty) against
+ * its body (r->body, NULL when only the digest was logged). Returns 0 if
+ * good, else -1 with *why (caller frees) saying what is wrong. */
+typedef int (*logverify_sig_fn)(const struct msglog_row *r, void *arg, char **why);
+
+struct logverify_opts {
+	const char *tsa_ca_pem;          /* anchors for the tokens; NULL: tokens are
+					    not checked (said in the report) */
+	const char *tsa_cert_pem;        /* if set, tokens must be signed by it */
+	logverify_sig_fn sig_verify;     /* NULL: signatures are not checked */
+	void *sig_arg;
+	int require_stamped;             /* records after the last batch fail */
+	int64_t skew_ms;                 /* clock tolerance for token times
+					    (0: 300000) */
+};
+
+enum logverify_problem {
+	LOGVERIFY_OK = 0,
+	LOGVERIFY_MISSING,       /* bad_id: the first missing record id */
+	LOGVERIFY_INSERTED,      /* bad_id: a record that does not belong (its
+				    successor links to its predecessor) */
+	LOGVERIFY_LINK,          /* bad_id's prev_hash is not its predecessor's hash
+				    (reordered, replaced or altered chain) */
+	LOGVERIFY_FIELD,         /* bad_id has an impossible field value */
+	LOGVERIFY_BODY,          /* bad_id's stored body does not match its digest */
+	LOGVERIFY_HASH,          /* bad_id's hash does not match its contents */
+	LOGVERIFY_SIGNATURE,     /* the signature hook refused bad_id */
+	LOGVERIFY_STAMP,         /* a batch token or root is bad; bad_id: the
+				    batch's first record, bad_batch: its stamp id */
+	LOGVERIFY_STAMP_GAP,     /* batches leave a gap or overlap; bad_id: the
+				    first record not properly covered */
+	LOGVERIFY_UNSTAMPED,     /* require_stamped: bad_id is the first unstamped */
+	LOGVERIFY_FILE_LINK,     /* a file does not continue the previous one;
+				    bad_id: its first record */
+	LOGVERIFY_IO,            /* a file could not be read (bad_id 0) */
+};
+
+struct logverify_result {
+	enum logverify_problem problem;
+	int64_t bad_id;                  /* the first bad record; 0 when all good */
+	int64_t bad_batch;               /* stamp id, for LOGVERIFY_STAMP */
+	char detail[300];                /* for a person */
+	int64_t records;                 /* records checked */
+	int64_t batches;                 /* batch tokens checked */
+	int64_t unstamped;               /* records after the last batch */
+};
+
+/* Short name of a problem ("body", "missing", ...). */
+const char *logverify_problem_name(enum logverify_problem p);
+
+/* Verifies the files in order (oldest archive first, the live log last;
+ * each must continue the chain of the one before). Writes a short report to
+ * report (may be NULL) and fills res. Returns 0 when everything checks, 1
+ * when a problem was found (res names the first bad record), -1 when a file
+ * could not be read. */
+int logverify_run(const char *const *paths, size_t npaths, const struct logverify_opts *opts,
+		  FILE *report, struct logverify_result *res) __attribute__((warn_unused_result));
+
+/* Which records to export: with message_id, every record of that message
+ * (request and response, both sides); otherwise time_ms in [from_ms, to_ms)
+ * (0: open). */
+struct logverify_export_sel {
+	int64_t from_ms, to_ms;
+	const char *message_id;
+	const char *tsa_ca_pem;          /* copied into the export as tsa-ca.pem */
+	const char *sign_trust_pem;      /* copied as sign-trust.pem: the anchor for
+					    xmlsec1 --trusted-pem (it reads one
+					    certificate per file) */
+	const char *sign_chain_pem;      /* copied as sign-chain.pem: intermediates
+					    for --untrusted-pem, optional */
+};
+
+/* Writes the selected records of the log file db into out_dir (created if
+ * missing; must be empty or new):
+ *   records/<id>/meta.json       every field, digests and hashes in hex
+ *   records/<id>/body.bin        the body, when it was logged
+ *   records/<id>/signature.xml   the signature document, when present
+ *   records/<id>/ocsp.der        the OCSP data, when present
+ *   batches/<first>-<last>/token.tsr   the RFC 3161 TimeStampResp
+ *   batches/<first>-<last>/root.bin    the 32 bytes it stamps
+ *   batches/<first>-<last>/chain.json  each record's prev_hash, canonical
+ *                                      encoding and hash, linking a record
+ *                                      to the root
+ *   README.txt                   the exact commands a third party runs
+ * Returns the number of records exported, or -1 with *err (caller frees). */
+long logverify_export(const char *db, const struct logverify_export_sel *sel, const char *out_dir,
+		      char **err) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,452 @@
+/* logverify_export: writes selected records and their batch time stamps as
+ * plain files that a third party checks with openssl, xmlsec1, sha256sum
+ * and a short python3 script (README.txt in the export says how). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lib/buf.h"
+#include "lib/crypto.h"
+#include "store/logverify.h"
+#include "store/msglog_int.h"
+
+struct xstamp {
+	int64_t id, first_id, last_id, time_ms;
+	int used;
+};
+
+struct xctx {
+	const struct msglog_backend_ops *ops;
+	void *conn;
+	const char *out;
+	const struct logverify_export_sel *sel;
+	struct xstamp *st;
+	size_t nst, cap;
+	struct buf cmds;                 /* per-item commands for README.txt */
+	long n;
+	char **err;
+};
+
+/* The checker a third party runs; also written as check.py. It parses the
+ * canonical encoding (README.md of gateway/store) rather than trusting
+ * meta.json, so a changed body or field shows. */
+static const char CHECK_PY[] =
+	"#!/usr/bin/env python3\n"
+	"# Checks this export: each record's body digest and hash, each batch's\n"
+	"# chain up to the stamped root. Time-stamp tokens: see README.txt.\n"
+	"import glob, hashlib, json, os, sys\n"
+	"os.chdir(os.path.dirname(os.path.abspath(__file__)))\n"
+	"def fields(canon):\n"
+	"    out, i = [], 0\n"
+	"    while i < len(canon):\n"
+	"        n = int.from_bytes(canon[i:i + 4], 'big'); out.append(canon[i + 4:i + 4 + n]); i += 4 + n\n"
+	"    return out\n"
+	"bad = 0\n"
+	"for m in sorted(glob.glob('records/*/meta.json')):\n"
+	"    meta = json.load(open(m)); d = os.path.dirname(m)\n"
+	"    canon = bytes.fromhex(meta['canon']); f = fields(canon)\n"
+	"    ok = f[0] == b'ailgate-msglog-1' and int.from_bytes(f[1], 'big') == meta['id']\n"
+	"    if os.path.exists(d + '/body.bin'):\n"
+	"        ok = ok and hashlib.sha256(open(d + '/body.bin', 'rb').read()).digest() == f[11]\n"
+	"    sig = open(d + '/signature.xml', 'rb').read() if os.path.exists(d + '/signature.xml') else b''\n"
+	"    ok = ok and hashlib.sha256(sig).digest() == f[12]\n"
+	"    h = hashlib.sha256(bytes.fromhex(meta['prev_hash']) + canon).hexdigest()\n"
+	"    ok = ok and h == meta['hash']\n"
+	"    print(('OK   ' if ok else 'BAD  ') + m); bad += not ok\n"
+	"for c in sorted(glob.glob('batches/*/chain.json')):\n"
+	"    chain = json.load(open(c))['chain']; prev = bytes.fromhex(chain[0]['prev_hash']); ok = True\n"
+	"    for e in chain:\n"
+	"        ok = ok and bytes.fromhex(e['prev_hash']) == prev\n"
+	"        prev = hashlib.sha256(prev + bytes.fromhex(e['canon'])).digest()\n"
+	"        ok = ok and prev.hex() == e['hash']\n"
+	"    ok = ok and prev == open(os.path.dirname(c) + '/root.bin', 'rb').read()\n"
+	"    print(('OK   ' if ok else 'BAD  ') + c); bad += not ok\n"
+	"sys.exit(1 if bad else 0)\n";
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -1;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int write_file(struct xctx *x, const char *rel, const void *data, size_t len)
+{
+	char path[4096];
+	FILE *f;
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", x->out, rel) >= (int)sizeof(path)) {
+		msglog_set_err(x->err, "export: path too long");
+		return -1;
+	}
+	if (!(f = fopen(path, "wb"))) {
+		msglog_set_err(x->err, "export: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = (len && fwrite(data, 1, len, f) != len) ? -1 : 0;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc < 0)
+		msglog_set_err(x->err, "export: writing %s failed", path);
+	return rc;
+}
+
+static int copy_file(struct xctx *x, const char *src, const char *rel)
+{
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+	FILE *f = fopen(src, "rb");
+	int rc = -1;
+
+	buf_init(&b, 16 << 20);
+	if (!f) {
+		msglog_set_err(x->err, "export: %s: %s", src, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, n) < 0)
+			goto out;
+	}
+	rc = write_file(x, rel, b.data, b.len);
+out:
+	if (rc < 0 && !*x->err)
+		msglog_set_err(x->err, "export: %s too large", src);
+	fclose(f);
+	buf_free(&b);
+	return rc;
+}
+
+static int write_json(struct xctx *x, const char *rel, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	int rc;
+
+	if (!s) {
+		json_decref(j);
+		msglog_set_err(x->err, "export: out of memory");
+		return -1;
+	}
+	rc = write_file(x, rel, s, strlen(s));
+	free(s);
+	json_decref(j);
+	return rc;
+}
+
+static json_t *hexj(const unsigned char *p, size_t n)
+{
+	char *h = malloc(2 * n + 1);
+	json_t *j;
+
+	if (!h)
+		return NULL;
+	hex_encode(p, n, h);
+	j = json_string(h);
+	free(h);
+	return j;
+}
+
+/* -------------------------------------------------------------- batches */
+
+static int load_xstamp(const struct msglog_stamp *s, void *arg)
+{
+	struct xctx *x = arg;
+
+	if (x->nst == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 64;
+		struct xstamp *n = realloc(x->st, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		x->st = n;
+		x->cap = cap;
+	}
+	x->st[x->nst] = (struct xstamp){ s->id, s->first_id, s->last_id, s->time_ms, 0 };
+	x->nst++;
+	return 0;
+}
+
+static struct xstamp *batch_of(struct xctx *x, int64_t id)
+{
+	size_t lo = 0, hi = x->nst;
+
+	while (lo < hi) {   /* batches are sorted and disjoint */
+		size_t mid = (lo + hi) / 2;
+
+		if (x->st[mid].last_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->nst && x->st[lo].first_id <= id ? &x->st[lo] : NULL;
+}
+
+struct chainctx {
+	json_t *arr;
+	unsigned char last[MSGLOG_HASH_LEN];
+};
+
+static int chain_row(const struct msglog_row *r, void *arg)
+{
+	struct chainctx *c = arg;
+	struct buf canon = BUF_INIT;
+	json_t *e;
+
+	if (msglog_canon(r, &canon) < 0)
+		return -1;
+	e = json_pack("{sI s o s o s o}", "id", (json_int_t)r->id, "prev_hash",
+		      hexj(r->prev_hash, MSGLOG_HASH_LEN), "canon",
+		      hexj((unsigned char *)canon.data, canon.len), "hash", hexj(r->hash, MSGLOG_HASH_LEN));
+	buf_free(&canon);
+	if (!e || json_array_append_new(c->arr, e) < 0)
+		return -1;
+	memcpy(c->last, r->hash, MSGLOG_HASH_LEN);
+	return 0;
+}
+
+struct tokout {
+	struct xctx *x;
+	const struct xstamp *s;
+	const char *dir;
+	int done;
+};
+
+static int token_out(const struct msglog_stamp *s, void *arg)
+{
+	struct tokout *t = arg;
+	char rel[256];
+
+	if (s->id != t->s->id)
+		return 0;
+	snprintf(rel, sizeof(rel), "%s/token.tsr", t->dir);
+	if (write_file(t->x, rel, s->token, s->token_len) < 0)
+		return -1;
+	snprintf(rel, sizeof(rel), "%s/root.bin", t->dir);
+	if (write_file(t->x, rel, s->root, MSGLOG_HASH_LEN) < 0)
+		return -1;
+	t->done = 1;
+	return 0;
+}
+
+static int export_batch(struct xctx *x, const struct xstamp *s)
+{
+	struct msglog_filter f = { .from_id = s->first_id, .to_id = s->last_id };
+	struct chainctx c = { json_array(), { 0 } };
+	char dir[128], rel[192];
+	struct tokout t = { x, s, dir, 0 };
+
+	snprintf(dir, sizeof(dir), "batches/%lld-%lld", (long long)s->first_id, (long long)s->last_id);
+	snprintf(rel, sizeof(rel), "%s/%s", x->out, dir);
+	if (!c.arr || mkdir_p(rel) < 0 ||
+	    x->ops->iterate_stamps(x->conn, s->first_id, s->first_id, 1, token_out, &t, x->err) != 0 ||
+	    !t.done || x->ops->iterate(x->conn, &f, chain_row, &c, x->err) != 0) {
+		json_decref(c.arr);
+		if (!*x->err)
+			msglog_set_err(x->err, "export: batch %lld unreadable", (long long)s->id);
+		return -1;
+	}
+	snprintf(rel, sizeof(rel), "%s/chain.json", dir);
+	if (write_json(x, rel, json_pack("{sI sI sI sI so}", "batch", (json_int_t)s->id, "first_id",
+					 (json_int_t)s->first_id, "last_id", (json_int_t)s->last_id,
+					 "time_ms", (json_int_t)s->time_ms, "chain", c.arr)) < 0)
+		return -1;
+	return buf_printf(&x->cmds, "openssl ts -verify -data %s/root.bin -in %s/token.tsr "
+			  "-CAfile tsa-ca.pem\n", dir, dir) < 0 ? -1 : 0;
+}
+
+/* -------------------------------------------------------------- records */
+
+static json_t *meta_json(const struct msglog_row *r, const struct xstamp *s)
+{
+	struct buf canon = BUF_INIT;
+	json_t *j;
+
+	if (msglog_canon(r, &canon) < 0)
+		return NULL;
+	j = json_pack("{sI sI ss ss ss ss ss ss ss ss sI so so so so so}",
+		      "id", (json_int_t)r->id, "time_ms", (json_int_t)r->time_ms,
+		      "direction", r->dir == MSGLOG_REQUEST ? "request" : "response",
+		      "side", r->side == MSGLOG_CLIENT ? "client" : "server",
+		      "reqid", r->reqid, "message_id", r->message_id, "client_id", r->client_id,
+		      "service_id", r->service_id, "request_hash", r->request_hash,
+		      "body_mode", r->body_mode == MSGLOG_BODY_FULL ? "full" : "digest",
+		      "body_len", (json_int_t)r->body_len,
+		      "body_sha256", hexj(r->body_sha256, MSGLOG_HASH_LEN),
+		      "prev_hash", hexj(r->prev_hash, MSGLOG_HASH_LEN),
+		      "hash", hexj(r->hash, MSGLOG_HASH_LEN),
+		      "canon", hexj((unsigned char *)canon.data, canon.len),
+		      "batch", s ? json_sprintf("batches/%lld-%lld", (long long)s->first_id,
+						(long long)s->last_id) : json_null());
+	buf_free(&canon);
+	return j;
+}
+
+static int record_cmds(struct xctx *x, const struct msglog_row *r, const char *dir)
+{
+	int rc = 0;
+
+	if (r->body)
+		rc |= buf_printf(&x->cmds, "sha256sum %s/body.bin   # = body_sha256 in %s/meta.json\n",
+				 dir, dir);
+	if (r->sigdoc_len)
+		rc |= buf_printf(&x->cmds, "xmlsec1 --verify --trusted-pem sign-trust.pem %s"
+				 "--id-attr:Id SignedProperties %s/signature.xml\n",
+				 x->sel->sign_chain_pem ? "--untrusted-pem sign-chain.pem " : "", dir);
+	return rc < 0 ? -1 : 0;
+}
+
+static int export_row(const struct msglog_row *r, void *arg)
+{
+	struct xctx *x = arg;
+	struct xstamp *s = batch_of(x, r->id);
+	char dir[64], rel[128];
+
+	snprintf(dir, sizeof(dir), "records/%lld", (long long)r->id);
+	snprintf(rel, sizeof(rel), "%s/%s", x->out, dir);
+	if (mkdir_p(rel) < 0) {
+		msglog_set_err(x->err, "export: mkdir %s: %s", rel, strerror(errno));
+		return -1;
+	}
+	snprintf(rel, sizeof(rel), "%s/meta.json", dir);
+	if (write_json(x, rel, meta_json(r, s)) < 0)
+		return -1;
+	snprintf(rel, sizeof(rel), "%s/body.bin", dir);
+	if (r->body && write_file(x, rel, r->body, r->body_len) < 0)
+		return -1;
+	snprintf(rel, sizeof(rel), "%s/signature.xml", dir);
+	if (r->sigdoc_len && write_file(x, rel, r->sigdoc, r->sigdoc_len) < 0)
+		return -1;
+	snprintf(rel, sizeof(rel), "%s/ocsp.der", dir);
+	if (r->ocsp_len && write_file(x, rel, r->ocsp, r->ocsp_len) < 0)
+		return -1;
+	if (s)
+		s->used = 1;
+	x->n++;
+	return record_cmds(x, r, dir);
+}
+
+/* ------------------------------------------------------------- the whole */
+
+static int write_readme(struct xctx *x)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	rc = buf_printf(&b,
+		"ailgate message log export\n==========================\n\n"
+		"%ld record(s) from the message log, with the RFC 3161 time stamps of their batches.\n\n"
+		"records/<id>/      meta.json (every field; digests and hashes in hex; `canon` is the\n"
+		"                   record's canonical encoding), body.bin (when the body was logged),\n"
+		"                   signature.xml (the signature document), ocsp.der (OCSP data)\n"
+		"batches/<a>-<b>/   token.tsr (RFC 3161 TimeStampResp), root.bin (the 32 bytes it\n"
+		"                   stamps: the hash of record <b>), chain.json (records a..b)\n\n"
+		"A record's hash is SHA-256(prev_hash || canon); canon is a sequence of fields, each\n"
+		"a 4-byte big-endian length and its bytes: tag \"ailgate-msglog-1\", id, time_ms (8-byte\n"
+		"big-endian each), direction, side (1 byte), reqid, message_id, client_id, service_id,\n"
+		"body_mode (1 byte), body_len (8 bytes), SHA-256 of body, of signature document, of\n"
+		"OCSP data, request_hash. Each hash is the next record's prev_hash, and the hash of a\n"
+		"batch's last record is what its token stamps, so the token fixes every record of the\n"
+		"batch (and before it) in time.\n\n"
+		"Check it (from this directory):\n\n"
+		"  python3 check.py     # body digests, record hashes, chains up to each root.bin\n\n"
+		"then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
+		"the exchange's global configuration), each body digest, each signature\n"
+		"(sign-trust.pem: the signing CA's root; sign-chain.pem: its intermediates):\n\n%s",
+		x->n, x->cmds.data ? x->cmds.data : "");
+	if (rc == 0)
+		rc = write_file(x, "README.txt", b.data, b.len);
+	if (rc == 0)
+		rc = write_file(x, "check.py", CHECK_PY, sizeof(CHECK_PY) - 1);
+	buf_free(&b);
+	return rc;
+}
+
+static int empty_or_new(const char *dir, char **err)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if (mkdir_p(dir) < 0 || !(d = opendir(dir))) {
+		msglog_set_err(err, "export: %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	if (n) {
+		msglog_set_err(err, "export: %s is not empty", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int export_all(struct xctx *x)
+{
+	struct msglog_filter f = { .from_ms = x->sel->from_ms, .to_ms = x->sel->to_ms,
+				   .message_id = x->sel->message_id, .with_body = 1 };
+	size_t i;
+
+	if (x->sel->message_id)
+		f.from_ms = f.to_ms = 0;
+	if (x->ops->iterate_stamps(x->conn, 0, 0, 0, load_xstamp, x, x->err) != 0 ||
+	    x->ops->iterate(x->conn, &f, export_row, x, x->err) != 0)
+		return -1;
+	for (i = 0; i < x->nst; i++) {
+		if (x->st[i].used && export_batch(x, &x->st[i]) < 0)
+			return -1;
+	}
+	if (x->sel->tsa_ca_pem && copy_file(x, x->sel->tsa_ca_pem, "tsa-ca.pem") < 0)
+		return -1;
+	if (x->sel->sign_trust_pem && copy_file(x, x->sel->sign_trust_pem, "sign-trust.pem") < 0)
+		return -1;
+	if (x->sel->sign_chain_pem && copy_file(x, x->sel->sign_chain_pem, "sign-chain.pem") < 0)
+		return -1;
+	return write_readme(x);
+}
+
+long logverify_export(const char *db, const struct logverify_export_sel *sel, const char *out_dir,
+		      char **err)
+{
+	char *e = NULL;
+	struct xctx x = { .ops = &msglog_sqlite_ops, .out = out_dir, .sel = sel, .err = &e };
+	long rc = -1;
+
+	buf_init(&x.cmds, 64 << 20);
+	if (empty_or_new(out_dir, &e) < 0 || x.ops->open(db, MSGLOG_OPEN_READONLY, &x.conn, &e) < 0)
+		goto out;
+	if (export_all(&x) < 0) {
+		if (!e)
+			msglog_set_err(&e, "export: failed");
+		goto out;
+	}
+	rc = x.n;
+out:
+	if (err)
+		*err = e;
+	else
+		free(e);
+	if (x.conn)
+		x.ops->close(x.conn);
+	free(x.st);
+	buf_free(&x.cmds);
+	return rc;
+}

@@ -1,0 +1,308 @@
+/* msglog: the tamper-evident message log.
+ *
+ * Every signed request and response lands here before the answer goes back.
+ * Records form a SHA-256 hash chain (each record's hash covers the previous
+ * hash and a canonical encoding of every field, README.md "Canonical
+ * encoding"); a background stamper gets an RFC 3161 token for the chain tip
+ * every ts_interval_ms, which fixes every record before it in time.
+ *
+ * Threads: msglog_append may be called from any thread (event-loop threads
+ * in the daemon). One writer thread commits whatever has queued in one
+ * transaction (group commit) and then hands each completion to the caller's
+ * event_base, where its callback runs. The stamper thread talks to the TSA
+ * and runs retention. Nothing here blocks an event loop except
+ * msglog_seen()'s fallback to the database for windows older than the
+ * in-memory replay window (see there).
+ *
+ * libevent must have been made thread-safe (evthread_use_pthreads()) before
+ * the event_bases handed to msglog_append were created; libcurl must have
+ * been initialised (outbound_global_init() or curl_global_init()) before
+ * msglog_open when time-stamping is configured.
+ *
+ * Storage sits behind struct msglog_backend_ops: SQLite (msglog_sqlite_ops)
+ * is the embedded default; a PostgreSQL backend implements the same table. */
+#ifndef AILGATE_STORE_MSGLOG_H
+#define AILGATE_STORE_MSGLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+struct event_base;
+struct msglog;
+
+#define MSGLOG_HASH_LEN 32
+
+enum msglog_dir { MSGLOG_REQUEST = 1, MSGLOG_RESPONSE = 2 };
+enum msglog_side { MSGLOG_CLIENT = 1, MSGLOG_SERVER = 2 };
+
+/* FULL stores the body; DIGEST (the subsystem's metadata-only logging mode)
+ * stores only its SHA-256 and length. Both go into the chain the same way. */
+enum msglog_body_mode { MSGLOG_BODY_FULL = 1, MSGLOG_BODY_DIGEST = 2 };
+
+/* One record to log. msglog_append copies everything; the caller keeps
+ * ownership of what it passed. NULL strings are logged as "". */
+struct msglog_rec {
+	int64_t time_ms;                 /* UTC milliseconds; 0: now */
+	enum msglog_dir dir;
+	enum msglog_side side;
+	const char *reqid;               /* the gateway's request id */
+	const char *message_id;          /* xrd:id / X-Road-Id */
+	const char *client_id;           /* "INST/CLASS/CODE[/SUB]" */
+	const char *service_id;          /* "INST/CLASS/CODE/SUB/CODE[/VER]" */
+	enum msglog_body_mode body_mode;
+	const void *body;                /* may be NULL when body_len is 0, or in
+					    DIGEST mode when body_sha256 is given */
+	size_t body_len;
+	const unsigned char *body_sha256; /* optional precomputed digest (32 bytes);
+					     required in DIGEST mode without body */
+	const void *sigdoc;              /* the signature document (XML), may be empty */
+	size_t sigdoc_len;
+	const void *ocsp;                /* OCSP responses as carried, may be empty */
+	size_t ocsp_len;
+	const char *request_hash;        /* base64 request hash, "" when none */
+};
+
+/* A stored record as read back. Pointers are valid only during the callback
+ * (or until the owner frees it); body is NULL when not stored. */
+struct msglog_row {
+	int64_t id;
+	int64_t time_ms;
+	int dir, side, body_mode;
+	const char *reqid, *message_id, *client_id, *service_id, *request_hash;
+	const unsigned char *body;       /* NULL in DIGEST mode */
+	size_t body_len;                 /* the message's length, stored or not */
+	unsigned char body_sha256[MSGLOG_HASH_LEN];
+	const unsigned char *sigdoc;
+	size_t sigdoc_len;
+	const unsigned char *ocsp;
+	size_t ocsp_len;
+	unsigned char prev_hash[MSGLOG_HASH_LEN];
+	unsigned char hash[MSGLOG_HASH_LEN];
+};
+
+/* One batch time stamp: an RFC 3161 TimeStampResp (DER) over root, which is
+ * the chain hash of record last_id (it binds every record before it). */
+struct msglog_stamp {
+	int64_t id;
+	int64_t first_id, last_id;
+	int64_t time_ms;                 /* the token's genTime */
+	unsigned char root[MSGLOG_HASH_LEN];
+	const unsigned char *token;      /* NULL when not asked for */
+	size_t token_len;
+};
+
+/* ------------------------------------------------------------ chain rules */
+
+/* Appends the canonical encoding of r (README.md) to out: every field as a
+ * 4-byte big-endian length and its bytes. Uses r's digests, not the blobs,
+ * except that sigdoc and ocsp are hashed here. 0, or -1 (out of memory). */
+int msglog_canon(const struct msglog_row *r, struct buf *out) __attribute__((warn_unused_result));
+/* out = SHA-256(r->prev_hash || canon(r)). 0 or -1. */
+int msglog_row_hash(const struct msglog_row *r, unsigned char out[MSGLOG_HASH_LEN])
+	__attribute__((warn_unused_result));
+
+/* ------------------------------------------------------------- backends */
+
+#define MSGLOG_OPEN_CREATE 1u   /* create the store (and schema) if missing */
+#define MSGLOG_OPEN_READONLY 2u
+#define MSGLOG_OPEN_ARCHIVE 4u  /* a new archive file: no WAL, marked as archive */
+
+/* Which records an iteration visits; zero fields do not restrict. Records
+ * come in id order. */
+struct msglog_filter {
+	int64_t from_id, to_id;          /* inclusive */
+	int64_t from_ms, to_ms;          /* time_ms in [from_ms, to_ms) */
+	const char *message_id;
+	int with_body;                   /* 0: the body is not read (NULL, body_len kept) */
+};
+
+/* Where the chain stands in one store. base_* is the record before the
+ * first one held (0 and zeros for a fresh log; after archiving, the last
+ * archived record). last_id is base_id and last_hash base_hash when empty. */
+struct msglog_chain_state {
+	int64_t base_id;
+	unsigned char base_hash[MSGLOG_HASH_LEN];
+	int64_t first_id;                /* 0 when empty */
+	int64_t last_id;
+	unsigned char last_hash[MSGLOG_HASH_LEN];
+	int64_t last_stamped_id;         /* base_id when nothing held is stamped */
+};
+
+/* Callbacks for iterations: return 0 to go on, anything else stops the
+ * iteration, which then returns that value. */
+typedef int (*msglog_row_fn)(const struct msglog_row *r, void *arg);
+typedef int (*msglog_stamp_fn)(const struct msglog_stamp *s, void *arg);
+
+/* Everything storage-specific. A connection (void *conn) is used by one
+ * thread at a time; the log opens one per thread that needs it. Fallible
+ * operations return 0, or -1 with *err set (caller frees). */
+struct msglog_backend_ops {
+	const char *name;
+	int (*open)(const char *target, unsigned flags, void **conn, char **err);
+	void (*close)(void *conn);
+	int (*begin)(void *conn, char **err);
+	int (*commit)(void *conn, char **err);   /* durable when it returns 0 */
+	void (*rollback)(void *conn);
+	int (*insert)(void *conn, const struct msglog_row *r, char **err);
+	int (*state)(void *conn, struct msglog_chain_state *st, char **err);
+	int (*insert_stamp)(void *conn, const struct msglog_stamp *s, char **err);
+	int (*iterate)(void *conn, const struct msglog_filter *f, msglog_row_fn fn,
+		       void *arg, char **err);
+	/* Stamps whose first_id is in [from_first, to_first] (0: open), by first_id. */
+	int (*iterate_stamps)(void *conn, int64_t from_first, int64_t to_first, int with_token,
+			      msglog_stamp_fn fn, void *arg, char **err);
+	/* Lowest record id with time_ms >= t, or 0 when none (*id). */
+	int (*first_id_since)(void *conn, int64_t t, int64_t *id, char **err);
+	/* Deletes records with id <= last_id and stamps with last_id <= last_id
+	 * and records (last_id, base_hash) as the new base, in the caller's
+	 * transaction. */
+	int (*cut)(void *conn, int64_t last_id, const unsigned char base_hash[MSGLOG_HASH_LEN],
+		   char **err);
+	/* Sets the base of an empty store (archives). */
+	int (*set_base)(void *conn, int64_t base_id, const unsigned char base_hash[MSGLOG_HASH_LEN],
+			char **err);
+	/* *found = 1 if a request record with this side, client and message id
+	 * has time_ms >= since_ms (served by an index). */
+	int (*seen)(void *conn, int side, const char *client_id, const char *message_id,
+		    int64_t since_ms, int *found, char **err);
+};
+
+extern const struct msglog_backend_ops msglog_sqlite_ops;
+
+/* ------------------------------------------------------------- the log */
+
+/* Zero numeric fields take the defaults given in brackets; the others
+ * (group_wait_ms, ts_sync, retention_days) mean what 0 says. */
+struct msglog_config {
+	const char *path;                /* SQLite file (or the backend's target) */
+	const struct msglog_backend_ops *backend; /* NULL: SQLite */
+	unsigned batch_max;              /* records per group commit (256) */
+	unsigned group_wait_ms;          /* wait this long for more records once one
+					    is queued (0: commit whatever is there) */
+	unsigned queue_max;              /* records waiting; more are refused (100000) */
+	size_t queue_max_bytes;          /* bytes waiting (256 MiB) */
+	size_t max_body;                 /* caps per record field (64 MiB) */
+	size_t max_sigdoc;               /* (4 MiB) */
+	size_t max_ocsp;                 /* (1 MiB) */
+	size_t max_id_len;               /* reqid/message/client/service/hash (1024) */
+	/* Time-stamping: without tsa_url nothing is stamped (development only). */
+	const char *tsa_url;
+	const char *tsa_cert_pem;        /* the approved TSA certificate (required) */
+	const char *tsa_ca_pem;          /* its issuer chain, optional */
+	unsigned ts_interval_ms;         /* batch period (1000) */
+	unsigned ts_timeout_ms;          /* one TSA request (10000) */
+	unsigned ts_retry_max_ms;        /* backoff cap after failures (60000) */
+	unsigned ts_max_unstamped_ms;    /* unhealthy when a record waits longer
+					    for a stamp (14400000, X-Road's default) */
+	int ts_sync;                     /* stamp each group before its callbacks */
+	/* Retention: with archive_dir and retention_days, the stamper archives
+	 * records older than retention_days every archive_interval_ms. */
+	const char *archive_dir;
+	unsigned retention_days;
+	unsigned archive_interval_ms;    /* (3600000) */
+	/* Replay window kept in memory (msglog_seen). */
+	unsigned replay_window_ms;       /* (600000) */
+	unsigned replay_max_entries;     /* (1000000) */
+};
+
+/* Fills c with the defaults above (path and tsa_* NULL). */
+void msglog_config_defaults(struct msglog_config *c);
+
+enum msglog_status {
+	MSGLOG_OK = 0,
+	MSGLOG_ERR_DB,          /* the record is not logged */
+	MSGLOG_ERR_STAMP,       /* logged, but ts_sync could not stamp it */
+};
+
+struct msglog_result {
+	enum msglog_status status;
+	int64_t id;                      /* 0 unless logged */
+	unsigned char hash[MSGLOG_HASH_LEN];
+	const char *errmsg;              /* "" when OK */
+};
+
+/* Called once per accepted append, on the thread of the event_base given
+ * to msglog_append (the writer thread when base was NULL). res is valid
+ * only during the call. */
+typedef void (*msglog_done_fn)(const struct msglog_result *res, void *arg);
+
+/* Opens (creating if missing) the log and starts its threads. cfg's strings
+ * are copied. NULL with *err set (caller frees) on failure. */
+struct msglog *msglog_open(const struct msglog_config *cfg, char **err);
+/* Commits everything already queued, stops the threads, tries one last
+ * stamp (bounded by ts_timeout_ms) and closes. No append may run during or
+ * after it. Call after the event loops that appended have stopped (or
+ * detached, below): completions not yet delivered are dropped without their
+ * callbacks. NULL is a no-op. */
+void msglog_close(struct msglog *log);
+
+/* Queues a copy of rec. Returns 0 (cb will be called once, on base's
+ * thread, after the record is durable, unless base is detached or the log
+ * closed first), or -1 with *err (caller
+ * frees) when nothing was queued and cb will not be called: a field over its
+ * cap, a bad dir/side/body_mode, the queue full, or the log closing. */
+int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_fn cb, void *arg,
+		  struct event_base *base, char **err) __attribute__((warn_unused_result));
+/* Same, waiting for the commit (tools, tests; never on an event loop).
+ * Returns 0 with *id (and hash, if not NULL) set, or -1 with *err. With
+ * ts_sync, a stamping failure returns -1 although the record is logged. */
+int msglog_append_sync(struct msglog *log, const struct msglog_rec *rec, int64_t *id,
+		       unsigned char hash[MSGLOG_HASH_LEN], char **err)
+	__attribute__((warn_unused_result));
+/* Call on base's thread before freeing an event_base that was given to
+ * msglog_append: completions still owed to it are dropped. */
+void msglog_detach_base(struct msglog *log, struct event_base *base);
+
+/* 1 when the log can take new exchanges; 0 with a reason for a person in
+ * why (if not NULL): a database write failed (until one succeeds), or a
+ * record has waited more than ts_max_unstamped_ms for a time stamp (until
+ * the backlog is stamped). */
+int msglog_is_healthy(struct msglog *log, char *why, size_t why_len);
+
+/* Replay window. Returns 1 if a request from client_id with message_id was
+ * logged (or queued, or claimed) on this side at or after since_ms, 0 if
+ * not, -1 on a database error (*err). Within replay_window_ms the answer
+ * comes from memory; an older since_ms asks the database (blocking). */
+int msglog_seen(struct msglog *log, enum msglog_side side, const char *client_id,
+		const char *message_id, int64_t since_ms, char **err)
+	__attribute__((warn_unused_result));
+/* Atomic check-and-remember in memory for the pipeline: 1 if already seen
+ * within the replay window (nothing changes), else remembers it at now and
+ * returns 0. -1 on a database error (only if the window reaches back past
+ * what memory holds). */
+int msglog_claim(struct msglog *log, enum msglog_side side, const char *client_id,
+		 const char *message_id, char **err) __attribute__((warn_unused_result));
+
+/* Moves records older than before_ms, in whole stamped batches, into a new
+ * archive file in dir (an SQLite file with the same schema, named
+ * msglog-<first>-<last>.db, which logverify checks), then deletes them
+ * from the live log; the live log's base becomes the last archived record
+ * so the chain continues. Unstamped records are never archived. Returns the
+ * number of records archived (0: nothing old enough), *path set to the
+ * file when > 0 (caller frees; may be NULL), or -1 with *err. Runs on the
+ * caller's thread (blocking). */
+long msglog_archive(struct msglog *log, int64_t before_ms, const char *dir, char **path,
+		    char **err) __attribute__((warn_unused_result));
+
+/* Counters since msglog_open, for metrics and tests. */
+struct msglog_stats {
+	uint64_t records;                /* committed */
+	uint64_t commits;                /* transactions (group commits) */
+	uint64_t stamps;                 /* batch tokens stored */
+	uint64_t stamp_failures;         /* TSA requests that failed */
+	uint64_t archive_failures;       /* retention runs that failed (retried) */
+	uint64_t queued;                 /* waiting for the writer now */
+};
+void msglog_get_stats(struct msglog *log, struct msglog_stats *st);
+
+/* Asks the stamper to stamp now (tests, shutdown). Does not wait. */
+void msglog_stamp_now(struct msglog *log);
+/* Number of records committed but not yet stamped. */
+int64_t msglog_unstamped(struct msglog *log);
+
+/* Milliseconds since the epoch (UTC). */
+int64_t msglog_now_ms(void);
+
+#endif

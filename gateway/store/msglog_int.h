@@ -1,0 +1,103 @@
+/* Internal to gateway/store/msglog*.c: the log's state, shared by the
+ * writer (msglog.c), the stamper and archiver (msglog_stamp.c) and the
+ * replay window (msglog_replay.c). Not for other modules. */
+#ifndef AILGATE_STORE_MSGLOG_INT_H
+#define AILGATE_STORE_MSGLOG_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "store/msglog.h"
+#include "store/tsa.h"
+
+struct pending;
+struct notifier;
+struct replay;
+
+struct msglog {
+	struct msglog_config cfg;        /* strings below are our copies */
+	char *path, *tsa_url, *tsa_cert_pem, *tsa_ca_pem, *archive_dir;
+	const struct msglog_backend_ops *ops;
+
+	/* queue (mu): appenders -> writer */
+	pthread_mutex_t mu;
+	pthread_cond_t qcond;
+	struct pending *qhead, *qtail;
+	unsigned qlen;
+	size_t qbytes;
+	int stopping;
+
+	/* writer thread only */
+	pthread_t writer;
+	void *wconn;
+	int64_t next_id;
+	unsigned char tip[MSGLOG_HASH_LEN];
+
+	/* per-event_base completion queues (nmu) */
+	pthread_mutex_t nmu;
+	struct notifier *notifiers;
+
+	/* health (hmu) */
+	pthread_mutex_t hmu;
+	int db_failed;
+	char db_err[200];
+	char ts_err[200];
+	int64_t committed_last;          /* highest committed id */
+	int64_t stamped_last;            /* highest stamped id */
+	int64_t unstamped_since;         /* monotonic ms since a record waits; 0: none */
+	uint64_t n_records, n_commits, n_stamps, n_stamp_fail, n_archive_fail;
+
+	/* stamping: stamp_mu serialises the stamper and ts_sync writer */
+	pthread_mutex_t stamp_mu;
+	struct tsa_client *tsa;
+	pthread_t stamper;
+	int have_stamper;
+	void *sconn;
+	pthread_mutex_t smu;             /* guards kick and the stamper's sleep */
+	pthread_cond_t scond;
+	int kick;
+	int sstop;                       /* the stamper should stop */
+	int64_t next_archive_ms;
+
+	pthread_mutex_t amu;             /* one archiver at a time */
+
+	/* replay window; rconn for windows older than memory holds (rmu) */
+	struct replay *replay;
+	pthread_mutex_t rmu;
+	void *rconn;
+};
+
+/* msglog.c */
+void msglog_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t msglog_mono_ms(void);
+/* Waits on cond (made with CLOCK_MONOTONIC) until deadline (monotonic ms). */
+void msglog_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline_ms);
+int msglog_cond_init(pthread_cond_t *cond);
+
+/* msglog_stamp.c */
+/* Stamps every committed record not yet stamped, on conn (the caller's
+ * connection). 0 (also when nothing waits), or -1 with *err. */
+int msglog_stamp_pending(struct msglog *log, void *conn, char **err);
+int msglog_stamper_start(struct msglog *log, char **err);
+void msglog_stamper_stop(struct msglog *log);
+
+/* msglog_replay.c: a hash set of (side, client, message id) -> time, for
+ * window_ms, at most max entries (the oldest go first). Thread-safe. Memory
+ * is complete only for times at or after its horizon: what expired or was
+ * evicted, and what happened before the log was opened, is not there. */
+struct replay *replay_new(unsigned window_ms, unsigned max);
+void replay_free(struct replay *r);
+/* Remembers a request seen at t. 0, or -1 out of memory (then the horizon
+ * moves past t so that lookups fall back to the database). */
+int replay_note(struct replay *r, int side, const char *client, const char *msgid, int64_t t);
+/* 1 if remembered with a time at or after since, else 0; with claim_now > 0
+ * a 0 answer also remembers the key at claim_now, under the same lock. */
+int replay_find(struct replay *r, int side, const char *client, const char *msgid, int64_t since,
+		int64_t claim_now);
+/* 1 when memory is complete for times at or after since. */
+int replay_covers(struct replay *r, int64_t since);
+/* Memory is complete from t on (raises the horizon only). */
+void replay_set_horizon(struct replay *r, int64_t t);
+
+#endif

@@ -1,0 +1,517 @@
+/* msglog_sqlite: the SQLite backend of the message log (msglog_sqlite_ops).
+ *
+ * WAL with synchronous=FULL: a COMMIT has reached the disk (the WAL is
+ * fsynced) when it returns, which is what "durable before the answer"
+ * needs, and readers never block the writer. Archive files use a rollback
+ * journal instead so that an archive is one self-contained file. */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/msglog.h"
+
+#define SQL_BUSY_MS 10000
+
+struct sqconn {
+	sqlite3 *db;
+	sqlite3_stmt *ins;               /* the hot path, prepared once */
+};
+
+static const char SCHEMA[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS records ("
+	" id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
+	" dir INTEGER NOT NULL, side INTEGER NOT NULL,"
+	" reqid TEXT NOT NULL, message_id TEXT NOT NULL,"
+	" client_id TEXT NOT NULL, service_id TEXT NOT NULL,"
+	" body_mode INTEGER NOT NULL, body BLOB, body_len INTEGER NOT NULL,"
+	" body_sha256 BLOB NOT NULL, sigdoc BLOB NOT NULL, ocsp BLOB NOT NULL,"
+	" request_hash TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS records_replay ON records(client_id, message_id, time_ms);"
+	"CREATE INDEX IF NOT EXISTS records_time ON records(time_ms);"
+	"CREATE TABLE IF NOT EXISTS timestamps ("
+	" id INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,"
+	" root BLOB NOT NULL, token BLOB NOT NULL, time_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS timestamps_first ON timestamps(first_id);"
+	"INSERT OR IGNORE INTO meta VALUES ('format', 1);"
+	"INSERT OR IGNORE INTO meta VALUES ('base_id', 0);"
+	"INSERT OR IGNORE INTO meta VALUES ('base_hash', zeroblob(32));";
+
+static const char COLS[] =
+	"id, time_ms, dir, side, reqid, message_id, client_id, service_id, body_mode, %s,"
+	" body_len, body_sha256, sigdoc, ocsp, request_hash, prev_hash, hash";
+
+static void sq_err(char **err, sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sq_err(char **err, sqlite3 *db, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!err)
+		return;
+	free(*err);
+	if (asprintf(err, "%s: %s", msg, db ? sqlite3_errmsg(db) : "out of memory") < 0)
+		*err = NULL;
+}
+
+static int exec(struct sqconn *c, const char *sql, char **err)
+{
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: %.40s", sql);
+		return -1;
+	}
+	return 0;
+}
+
+static void sq_close(void *conn)
+{
+	struct sqconn *c = conn;
+
+	if (!c)
+		return;
+	sqlite3_finalize(c->ins);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static int sq_open(const char *path, unsigned flags, void **conn, char **err)
+{
+	struct sqconn *c = calloc(1, sizeof(*c));
+	int oflags = (flags & MSGLOG_OPEN_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+
+	*conn = NULL;
+	if (!c) {
+		sq_err(err, NULL, "sqlite");
+		return -1;
+	}
+	if (flags & (MSGLOG_OPEN_CREATE | MSGLOG_OPEN_ARCHIVE))
+		oflags |= SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &c->db, oflags, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "cannot open %s", path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, SQL_BUSY_MS);
+	if (!(flags & MSGLOG_OPEN_READONLY)) {
+		if (exec(c, (flags & MSGLOG_OPEN_ARCHIVE) ? "PRAGMA journal_mode=DELETE"
+							   : "PRAGMA journal_mode=WAL", err) < 0 ||
+		    exec(c, "PRAGMA synchronous=FULL", err) < 0 || exec(c, SCHEMA, err) < 0)
+			goto fail;
+		if ((flags & MSGLOG_OPEN_ARCHIVE) &&
+		    exec(c, "INSERT OR REPLACE INTO meta VALUES ('kind', 'archive')", err) < 0)
+			goto fail;
+	}
+	*conn = c;
+	return 0;
+fail:
+	sq_close(c);
+	return -1;
+}
+
+static int sq_begin(void *conn, char **err)
+{
+	return exec(conn, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(void *conn, char **err)
+{
+	return exec(conn, "COMMIT", err);
+}
+
+static void sq_rollback(void *conn)
+{
+	struct sqconn *c = conn;
+
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	/* A zero-length blob, not NULL: the NOT NULL columns want it. */
+	return sqlite3_bind_blob64(st, i, p ? p : "", n, SQLITE_STATIC);
+}
+
+static int sq_insert(void *conn, const struct msglog_row *r, char **err)
+{
+	struct sqconn *c = conn;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (!c->ins && sqlite3_prepare_v2(c->db,
+			"INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+			&c->ins, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare insert");
+		return -1;
+	}
+	st = c->ins;
+	rc |= sqlite3_bind_int64(st, 1, r->id);
+	rc |= sqlite3_bind_int64(st, 2, r->time_ms);
+	rc |= sqlite3_bind_int(st, 3, r->dir);
+	rc |= sqlite3_bind_int(st, 4, r->side);
+	rc |= sqlite3_bind_text(st, 5, r->reqid, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 6, r->message_id, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 7, r->client_id, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 8, r->service_id, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 9, r->body_mode);
+	if (r->body)
+		rc |= bind_blob(st, 10, r->body, r->body_len);
+	else
+		rc |= sqlite3_bind_null(st, 10);
+	rc |= sqlite3_bind_int64(st, 11, (sqlite3_int64)r->body_len);
+	rc |= bind_blob(st, 12, r->body_sha256, MSGLOG_HASH_LEN);
+	rc |= bind_blob(st, 13, r->sigdoc, r->sigdoc_len);
+	rc |= bind_blob(st, 14, r->ocsp, r->ocsp_len);
+	rc |= sqlite3_bind_text(st, 15, r->request_hash, -1, SQLITE_STATIC);
+	rc |= bind_blob(st, 16, r->prev_hash, MSGLOG_HASH_LEN);
+	rc |= bind_blob(st, 17, r->hash, MSGLOG_HASH_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	else
+		rc = -1;
+	if (rc < 0)
+		sq_err(err, c->db, "sqlite: insert record %lld", (long long)r->id);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* Runs a one-row query of one integer (or NULL, giving dflt). */
+static int query_int(struct sqconn *c, const char *sql, int64_t arg, int64_t dflt, int64_t *out,
+		     char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: %.40s", sql);
+		return -1;
+	}
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		*out = dflt;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: %.40s", sql);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Copies a 32-byte blob column; anything else reads as zeros and fails. */
+static int col_hash(sqlite3_stmt *st, int i, unsigned char out[MSGLOG_HASH_LEN])
+{
+	const void *p = sqlite3_column_blob(st, i);
+
+	if (!p || sqlite3_column_bytes(st, i) != MSGLOG_HASH_LEN) {
+		memset(out, 0, MSGLOG_HASH_LEN);
+		return -1;
+	}
+	memcpy(out, p, MSGLOG_HASH_LEN);
+	return 0;
+}
+
+static int read_hash(struct sqconn *c, const char *sql, int64_t arg,
+		     unsigned char out[MSGLOG_HASH_LEN], char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: %.40s", sql);
+		return -1;
+	}
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, arg);
+	if (sqlite3_step(st) == SQLITE_ROW && col_hash(st, 0, out) == 0)
+		rc = 0;
+	else
+		sq_err(err, c->db, "sqlite: no 32-byte hash from %.40s", sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_state(void *conn, struct msglog_chain_state *s, char **err)
+{
+	struct sqconn *c = conn;
+
+	memset(s, 0, sizeof(*s));
+	if (query_int(c, "SELECT value FROM meta WHERE key='base_id'", 0, 0, &s->base_id, err) < 0 ||
+	    read_hash(c, "SELECT value FROM meta WHERE key='base_hash'", 0, s->base_hash, err) < 0 ||
+	    query_int(c, "SELECT MIN(id) FROM records", 0, 0, &s->first_id, err) < 0 ||
+	    query_int(c, "SELECT MAX(id) FROM records", 0, 0, &s->last_id, err) < 0 ||
+	    query_int(c, "SELECT MAX(last_id) FROM timestamps", 0, s->base_id,
+		      &s->last_stamped_id, err) < 0)
+		return -1;
+	if (s->last_id == 0) {
+		s->last_id = s->base_id;
+		memcpy(s->last_hash, s->base_hash, MSGLOG_HASH_LEN);
+		return 0;
+	}
+	return read_hash(c, "SELECT hash FROM records WHERE id=?", s->last_id, s->last_hash, err);
+}
+
+static int sq_insert_stamp(void *conn, const struct msglog_stamp *s, char **err)
+{
+	struct sqconn *c = conn;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(c->db, "INSERT INTO timestamps (first_id, last_id, root, token, time_ms)"
+			       " VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, s->first_id);
+	sqlite3_bind_int64(st, 2, s->last_id);
+	bind_blob(st, 3, s->root, MSGLOG_HASH_LEN);
+	bind_blob(st, 4, s->token, s->token_len);
+	sqlite3_bind_int64(st, 5, s->time_ms);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+out:
+	if (rc < 0)
+		sq_err(err, c->db, "sqlite: insert time stamp");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const unsigned char *col_blob(sqlite3_stmt *st, int i, size_t *len)
+{
+	*len = (size_t)sqlite3_column_bytes(st, i);
+	return sqlite3_column_blob(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? (const char *)t : "";
+}
+
+/* Fills r from the current row (column order of COLS). Damaged columns
+ * (a hash of the wrong size) are read as zeros: the verifier then names the
+ * record, which is what it is for. */
+static void read_row(sqlite3_stmt *st, struct msglog_row *r)
+{
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	r->time_ms = sqlite3_column_int64(st, 1);
+	r->dir = sqlite3_column_int(st, 2);
+	r->side = sqlite3_column_int(st, 3);
+	r->reqid = col_text(st, 4);
+	r->message_id = col_text(st, 5);
+	r->client_id = col_text(st, 6);
+	r->service_id = col_text(st, 7);
+	r->body_mode = sqlite3_column_int(st, 8);
+	r->body = col_blob(st, 9, &n);
+	if (sqlite3_column_type(st, 9) == SQLITE_NULL)
+		r->body = NULL;
+	else if (!r->body)
+		r->body = (const unsigned char *)"";   /* stored, empty */
+	r->body_len = (size_t)sqlite3_column_int64(st, 10);
+	if (r->body && n != r->body_len)
+		r->body_len = n;   /* what is there is what gets checked */
+	(void)col_hash(st, 11, r->body_sha256);
+	r->sigdoc = col_blob(st, 12, &r->sigdoc_len);
+	r->ocsp = col_blob(st, 13, &r->ocsp_len);
+	r->request_hash = col_text(st, 14);
+	(void)col_hash(st, 15, r->prev_hash);
+	(void)col_hash(st, 16, r->hash);
+}
+
+static int build_iter_sql(const struct msglog_filter *f, char *sql, size_t cap)
+{
+	char cols[320];
+	int n;
+
+	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL");
+	n = snprintf(sql, cap,
+		     "SELECT %s FROM records WHERE (?1 = 0 OR id >= ?1) AND (?2 = 0 OR id <= ?2)"
+		     " AND (?3 = 0 OR time_ms >= ?3) AND (?4 = 0 OR time_ms < ?4)"
+		     " AND (?5 IS NULL OR message_id = ?5) ORDER BY id", cols);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static int sq_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn fn, void *arg,
+		      char **err)
+{
+	struct sqconn *c = conn;
+	struct msglog_row r;
+	sqlite3_stmt *st = NULL;
+	char sql[768];
+	int rc;
+
+	if (build_iter_sql(f, sql, sizeof(sql)) < 0 ||
+	    sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare iteration");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, f->from_id);
+	sqlite3_bind_int64(st, 2, f->to_id);
+	sqlite3_bind_int64(st, 3, f->from_ms);
+	sqlite3_bind_int64(st, 4, f->to_ms);
+	if (f->message_id)
+		sqlite3_bind_text(st, 5, f->message_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop;
+
+		read_row(st, &r);
+		if ((stop = fn(&r, arg)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: iteration");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int sq_iterate_stamps(void *conn, int64_t from_first, int64_t to_first, int with_token,
+			     msglog_stamp_fn fn, void *arg, char **err)
+{
+	struct sqconn *c = conn;
+	struct msglog_stamp s;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, with_token
+			? "SELECT id, first_id, last_id, root, token, time_ms FROM timestamps"
+			  " WHERE (?1 = 0 OR first_id >= ?1) AND (?2 = 0 OR first_id <= ?2)"
+			  " ORDER BY first_id, id"
+			: "SELECT id, first_id, last_id, root, NULL, time_ms FROM timestamps"
+			  " WHERE (?1 = 0 OR first_id >= ?1) AND (?2 = 0 OR first_id <= ?2)"
+			  " ORDER BY first_id, id", -1, &st, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare stamp iteration");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, from_first);
+	sqlite3_bind_int64(st, 2, to_first);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop;
+
+		memset(&s, 0, sizeof(s));
+		s.id = sqlite3_column_int64(st, 0);
+		s.first_id = sqlite3_column_int64(st, 1);
+		s.last_id = sqlite3_column_int64(st, 2);
+		(void)col_hash(st, 3, s.root);
+		s.token = col_blob(st, 4, &s.token_len);
+		s.time_ms = sqlite3_column_int64(st, 5);
+		if ((stop = fn(&s, arg)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: stamp iteration");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int sq_first_id_since(void *conn, int64_t t, int64_t *id, char **err)
+{
+	return query_int(conn, "SELECT MIN(id) FROM records WHERE time_ms >= ?", t, 0, id, err);
+}
+
+static int exec_id_hash(struct sqconn *c, const char *sql, int64_t id, const unsigned char *h,
+			char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	if (h)
+		bind_blob(st, 2, h, MSGLOG_HASH_LEN);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+out:
+	if (rc < 0)
+		sq_err(err, c->db, "sqlite: %.40s", sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_set_base(void *conn, int64_t base_id, const unsigned char h[MSGLOG_HASH_LEN],
+		       char **err)
+{
+	struct sqconn *c = conn;
+
+	if (exec_id_hash(c, "INSERT OR REPLACE INTO meta VALUES ('base_id', ?1),"
+			    " ('base_hash', ?2)", base_id, h, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int sq_cut(void *conn, int64_t last_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
+{
+	struct sqconn *c = conn;
+
+	if (exec_id_hash(c, "DELETE FROM records WHERE id <= ?", last_id, NULL, err) < 0 ||
+	    exec_id_hash(c, "DELETE FROM timestamps WHERE last_id <= ?", last_id, NULL, err) < 0)
+		return -1;
+	return sq_set_base(c, last_id, h, err);
+}
+
+static int sq_seen(void *conn, int side, const char *client_id, const char *message_id,
+		   int64_t since_ms, int *found, char **err)
+{
+	struct sqconn *c = conn;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM records WHERE client_id = ? AND message_id = ?"
+			       " AND time_ms >= ? AND dir = ? AND side = ? LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare replay query");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since_ms);
+	sqlite3_bind_int(st, 4, MSGLOG_REQUEST);
+	sqlite3_bind_int(st, 5, side);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: replay query");
+		return -1;
+	}
+	return 0;
+}
+
+const struct msglog_backend_ops msglog_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.insert = sq_insert,
+	.state = sq_state,
+	.insert_stamp = sq_insert_stamp,
+	.iterate = sq_iterate,
+	.iterate_stamps = sq_iterate_stamps,
+	.first_id_since = sq_first_id_since,
+	.cut = sq_cut,
+	.set_base = sq_set_base,
+	.seen = sq_seen,
+};

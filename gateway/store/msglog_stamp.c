@@ -1,0 +1,347 @@
+/* msglog_stamp: batch time stamps, the stamper thread, archiving.
+ *
+ * A batch is every committed record not yet stamped; its root is the chain
+ * hash of its last record, which binds every record before it, so one
+ * RFC 3161 token per batch fixes them all in time (README.md, "Batch time
+ * stamps"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/msglog_int.h"
+
+/* ---------------------------------------------------------- stamping */
+
+static void health_stamped(struct msglog *log, int64_t last_id, int64_t t0, int stamped)
+{
+	pthread_mutex_lock(&log->hmu);
+	log->n_stamps += (uint64_t)stamped;
+	if (last_id > log->stamped_last)
+		log->stamped_last = last_id;
+	log->ts_err[0] = 0;
+	/* What the writer committed after our snapshot has waited since t0 at most. */
+	log->unstamped_since = log->committed_last > log->stamped_last ? t0 : 0;
+	pthread_mutex_unlock(&log->hmu);
+}
+
+static void health_ts_failed(struct msglog *log, const char *why)
+{
+	pthread_mutex_lock(&log->hmu);
+	log->n_stamp_fail++;
+	snprintf(log->ts_err, sizeof(log->ts_err), "%s", why ? why : "unknown");
+	pthread_mutex_unlock(&log->hmu);
+}
+
+static int store_stamp(struct msglog *log, void *conn, const struct msglog_stamp *s, char **err)
+{
+	if (log->ops->begin(conn, err) < 0)
+		return -1;
+	if (log->ops->insert_stamp(conn, s, err) < 0 || log->ops->commit(conn, err) < 0) {
+		log->ops->rollback(conn);
+		return -1;
+	}
+	return 0;
+}
+
+int msglog_stamp_pending(struct msglog *log, void *conn, char **err)
+{
+	struct msglog_chain_state st;
+	struct msglog_stamp s = { 0 };
+	unsigned char *der = NULL;
+	int64_t t0 = msglog_mono_ms();
+	int rc = -1;
+
+	if (!log->tsa)
+		return 0;
+	pthread_mutex_lock(&log->stamp_mu);
+	if (log->ops->state(conn, &st, err) < 0)
+		goto out;
+	if (st.last_id <= st.last_stamped_id) {
+		health_stamped(log, st.last_id, t0, 0);
+		rc = 0;
+		goto out;
+	}
+	if (tsa_stamp(log->tsa, st.last_hash, MSGLOG_HASH_LEN, &der, &s.token_len, &s.time_ms,
+		      err) < 0)
+		goto out;
+	s.first_id = st.last_stamped_id + 1;
+	s.last_id = st.last_id;
+	memcpy(s.root, st.last_hash, MSGLOG_HASH_LEN);
+	s.token = der;
+	if (store_stamp(log, conn, &s, err) < 0)
+		goto out;
+	health_stamped(log, st.last_id, t0, 1);
+	rc = 0;
+out:
+	if (rc < 0)
+		health_ts_failed(log, err ? *err : NULL);
+	pthread_mutex_unlock(&log->stamp_mu);
+	free(der);
+	return rc;
+}
+
+/* ------------------------------------------------------ stamper thread */
+
+static void run_retention(struct msglog *log)
+{
+	int64_t now = msglog_now_ms();
+	char *e = NULL;
+
+	if (!log->archive_dir || !log->cfg.retention_days || now < log->next_archive_ms)
+		return;
+	log->next_archive_ms = now + log->cfg.archive_interval_ms;
+	/* A failure is retried next interval; traffic does not depend on it. */
+	if (msglog_archive(log, now - (int64_t)log->cfg.retention_days * 86400000, log->archive_dir,
+			   NULL, &e) < 0) {
+		pthread_mutex_lock(&log->hmu);
+		log->n_archive_fail++;
+		pthread_mutex_unlock(&log->hmu);
+	}
+	free(e);
+}
+
+static void *stamper_main(void *arg)
+{
+	struct msglog *log = arg;
+	int64_t backoff = 0, next = msglog_mono_ms() + log->cfg.ts_interval_ms;
+
+	pthread_mutex_lock(&log->smu);
+	while (!log->sstop) {
+		while (!log->sstop && !log->kick && msglog_mono_ms() < next)
+			msglog_cond_wait_until(&log->scond, &log->smu, next);
+		if (log->sstop)
+			break;
+		log->kick = 0;
+		pthread_mutex_unlock(&log->smu);
+		if (log->tsa) {
+			char *e = NULL;
+
+			if (msglog_stamp_pending(log, log->sconn, &e) == 0) {
+				backoff = 0;
+			} else {
+				backoff = backoff ? backoff * 2 : log->cfg.ts_interval_ms;
+				if (backoff > log->cfg.ts_retry_max_ms)
+					backoff = log->cfg.ts_retry_max_ms;
+			}
+			free(e);
+		}
+		next = msglog_mono_ms() + (backoff ? backoff : log->cfg.ts_interval_ms);
+		run_retention(log);
+		pthread_mutex_lock(&log->smu);
+	}
+	pthread_mutex_unlock(&log->smu);
+	return NULL;
+}
+
+int msglog_stamper_start(struct msglog *log, char **err)
+{
+	if (!log->tsa && !(log->archive_dir && log->cfg.retention_days))
+		return 0;
+	if (log->ops->open(log->path, 0, &log->sconn, err) < 0)
+		return -1;
+	if (pthread_create(&log->stamper, NULL, stamper_main, log)) {
+		msglog_set_err(err, "message log: cannot start the stamper thread");
+		return -1;
+	}
+	log->have_stamper = 1;
+	return 0;
+}
+
+void msglog_stamper_stop(struct msglog *log)
+{
+	if (!log->have_stamper)
+		return;
+	pthread_mutex_lock(&log->smu);
+	log->sstop = 1;
+	pthread_cond_signal(&log->scond);
+	pthread_mutex_unlock(&log->smu);
+	pthread_join(log->stamper, NULL);
+	log->have_stamper = 0;
+}
+
+/* ------------------------------------------------------------ archiving */
+
+struct cutfind {
+	int64_t young;      /* first record too young to archive; 0: none */
+	int64_t last;       /* end of the last whole batch before it */
+	int64_t expect;     /* batches must follow each other */
+};
+
+static int find_cut(const struct msglog_stamp *s, void *arg)
+{
+	struct cutfind *c = arg;
+
+	if (s->first_id != c->expect || (c->young && s->last_id >= c->young))
+		return 1;
+	c->last = s->last_id;
+	c->expect = s->last_id + 1;
+	return 0;
+}
+
+struct copyctx {
+	const struct msglog_backend_ops *ops;
+	void *dst;
+	int64_t upto;
+	long n;
+	unsigned char last_hash[MSGLOG_HASH_LEN];
+	char **err;
+};
+
+static int copy_row(const struct msglog_row *r, void *arg)
+{
+	struct copyctx *c = arg;
+
+	if (c->ops->insert(c->dst, r, c->err) < 0)
+		return -1;
+	memcpy(c->last_hash, r->hash, MSGLOG_HASH_LEN);
+	c->n++;
+	return 0;
+}
+
+static int copy_stamp(const struct msglog_stamp *s, void *arg)
+{
+	struct copyctx *c = arg;
+
+	if (s->last_id > c->upto)
+		return 0;
+	return msglog_sqlite_ops.insert_stamp(c->dst, s, c->err) < 0 ? -1 : 0;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Writes records [st->first_id, upto] and their stamps into tmp (a new
+ * SQLite archive). Returns the record count, -1 on error. */
+static long write_archive(struct msglog *log, void *src, const struct msglog_chain_state *st,
+			  int64_t upto, const char *tmp, unsigned char last_hash[MSGLOG_HASH_LEN],
+			  char **err)
+{
+	const struct msglog_backend_ops *aops = &msglog_sqlite_ops;
+	struct msglog_filter f = { .from_id = st->first_id, .to_id = upto, .with_body = 1 };
+	struct copyctx c = { aops, NULL, upto, 0, { 0 }, err };
+	long rc = -1;
+
+	unlink(tmp);
+	if (aops->open(tmp, MSGLOG_OPEN_ARCHIVE, &c.dst, err) < 0)
+		return -1;
+	if (aops->begin(c.dst, err) < 0)
+		goto out;
+	if (aops->set_base(c.dst, st->base_id, st->base_hash, err) < 0 ||
+	    log->ops->iterate(src, &f, copy_row, &c, err) != 0 ||
+	    log->ops->iterate_stamps(src, st->first_id, upto, 1, copy_stamp, &c, err) != 0 ||
+	    aops->commit(c.dst, err) < 0) {
+		aops->rollback(c.dst);
+		goto out;
+	}
+	memcpy(last_hash, c.last_hash, MSGLOG_HASH_LEN);
+	rc = c.n;
+out:
+	aops->close(c.dst);
+	if (rc >= 0 && fsync_path(tmp) < 0) {
+		msglog_set_err(err, "message log: fsync %s: %s", tmp, strerror(errno));
+		rc = -1;
+	}
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* Finds the end of the last whole stamped batch older than before_ms. */
+static int archive_cut(struct msglog *log, void *src, const struct msglog_chain_state *st,
+		       int64_t before_ms, int64_t *upto, char **err)
+{
+	struct cutfind c = { 0, 0, st->base_id + 1 };
+
+	*upto = 0;
+	if (!st->first_id)
+		return 0;
+	if (log->ops->first_id_since(src, before_ms, &c.young, err) < 0 ||
+	    log->ops->iterate_stamps(src, 0, 0, 0, find_cut, &c, err) < 0)
+		return -1;
+	*upto = c.last;
+	return 0;
+}
+
+static int rename_in(const char *tmp, const char *path, const char *dir, char **err)
+{
+	if (rename(tmp, path) < 0 || fsync_path(dir) < 0) {
+		msglog_set_err(err, "message log: archive %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static long archive_locked(struct msglog *log, int64_t before_ms, const char *dir,
+			   char **path_out, char **err)
+{
+	struct msglog_chain_state st;
+	unsigned char last_hash[MSGLOG_HASH_LEN];
+	char *path = NULL, *tmp = NULL;
+	void *src = NULL;
+	int64_t upto;
+	long n = -1;
+
+	if (path_out)
+		*path_out = NULL;
+	if (log->ops->open(log->path, 0, &src, err) < 0)
+		return -1;
+	if (log->ops->state(src, &st, err) < 0 || archive_cut(log, src, &st, before_ms, &upto, err) < 0)
+		goto out;
+	if (upto < st.first_id || upto == 0) {
+		n = 0;
+		goto out;
+	}
+	if (asprintf(&path, "%s/msglog-%lld-%lld.db", dir, (long long)st.first_id,
+		     (long long)upto) < 0 || asprintf(&tmp, "%s.tmp", path) < 0) {
+		msglog_set_err(err, "message log: out of memory");
+		goto out;
+	}
+	if ((n = write_archive(log, src, &st, upto, tmp, last_hash, err)) < 0 ||
+	    rename_in(tmp, path, dir, err) < 0)
+		goto fail;
+	/* Only now that the archive is on disk do the records leave the log. */
+	if (log->ops->begin(src, err) < 0)
+		goto fail;
+	if (log->ops->cut(src, upto, last_hash, err) < 0 || log->ops->commit(src, err) < 0) {
+		log->ops->rollback(src);
+		goto fail;
+	}
+	if (path_out) {
+		*path_out = path;
+		path = NULL;
+	}
+	goto out;
+fail:
+	if (tmp)
+		unlink(tmp);
+	n = -1;
+out:
+	free(path);
+	free(tmp);
+	log->ops->close(src);
+	return n;
+}
+
+/* The retention run (stamper thread) and an operator's call may overlap:
+ * one archiver at a time keeps the cut and the file names consistent. */
+long msglog_archive(struct msglog *log, int64_t before_ms, const char *dir, char **path_out,
+		    char **err)
+{
+	long n;
+
+	pthread_mutex_lock(&log->amu);
+	n = archive_locked(log, before_ms, dir, path_out, err);
+	pthread_mutex_unlock(&log->amu);
+	return n;
+}

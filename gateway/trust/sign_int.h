@@ -1,0 +1,109 @@
+/* sign_int.h: what sign.c, sign_verify.c and sign_trust.c share. Not for
+ * other modules: use trust/sign.h. */
+#ifndef AILGATE_TRUST_SIGN_INT_H
+#define AILGATE_TRUST_SIGN_INT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "lib/buf.h"
+#include "trust/sign.h"
+
+#define SIG_NS_DS "http://www.w3.org/2000/09/xmldsig#"
+#define SIG_NS_XADES "http://uri.etsi.org/01903/v1.3.2#"
+#define SIG_ALG_EXC_C14N "http://www.w3.org/2001/10/xml-exc-c14n#"
+#define SIG_ALG_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+#define SIG_ALG_SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
+#define SIG_ALG_ECDSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define SIG_ALG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define SIG_TYPE_PROPS "http://uri.etsi.org/01903#SignedProperties"
+
+/* Length of "2026-11-22T05:00:00.123Z". */
+#define SIG_TIME_LEN 24
+/* Longest base64 certificate we accept in KeyInfo. */
+#define SIG_CERT_B64_MAX (12 * 1024)
+
+/* SHA-256 with a digest fetched once (thread-safe); 0 or -1. */
+int sig_sha256(const void *data, size_t len, unsigned char *out);
+const EVP_MD *sig_md_sha256(void);
+
+/* 1 once sig_global_init() succeeded (and no shutdown since). */
+int sig_ready(void);
+
+/* 1 if s is 1..max-1 bytes of UTF-8 made of XML characters >= U+0020
+ * (no control characters). */
+int sig_text_ok(const char *s, size_t max);
+/* 1 if s is 1..max-1 bytes of printable ASCII. */
+int sig_ascii_ok(const char *s, size_t max);
+/* 1 if s is 1..max-1 bytes of the base64 alphabet, length a multiple of 4. */
+int sig_b64_ok(const char *s, size_t max);
+
+/* b64_decode that also refuses non-zero spare bits before the padding (so
+ * each text has one meaning). Length decoded, or -1. */
+long sig_b64_decode(const char *s, size_t len, unsigned char *out, size_t cap);
+
+/* P-256 ECDSA s (32 bytes, big-endian): 1 if s <= n/2. normalize turns a
+ * high s into n - s in place (the same signature); 0 or -1. */
+int sig_ecdsa_low_s(const unsigned char *s);
+int sig_ecdsa_normalize(unsigned char *s);
+
+/* The one time format of the document; 0 or -1. out holds SIG_TIME_LEN + 1. */
+int sig_time_format(const struct timespec *t, char *out, size_t outlen);
+int sig_time_parse(const char *s, struct timespec *out);
+
+/* The values the signed parts of a SignedMessage are made of. The signer
+ * fills it from sig_meta and its key; the verifier from the parsed document
+ * (after the strict walk), and then rebuilds the very bytes that were
+ * digested with the same functions (README-sign.md, "Verification"). */
+struct sig_parts {
+	const char *root_id, *sig_id, *props_id;
+	const char *kind, *client, *service, *message_id, *time;
+	const char *request_hash;               /* NULL: none (requests) */
+	const char *body_digest, *content_type;
+	const char *sig_alg;                    /* SignatureMethod URI */
+	const char *msg_digest, *props_digest;  /* the two Reference DigestValues */
+	const char *signing_time, *cert_digest, *issuer_serial;
+};
+
+/* Appends the root start tag and every field before the Signature (the
+ * enveloped reference covers these + "</sm:SignedMessage>"). 0 or -1. */
+int sig_put_message_part(struct buf *b, const struct sig_parts *p);
+/* SHA-256 of b->data[start..] + "</sm:SignedMessage>". 0 or -1. */
+int sig_digest_message_part(const struct buf *b, size_t start, unsigned char *out);
+/* Appends SignedProperties / SignedInfo, each in exclusive-c14n form. */
+int sig_put_signed_props(struct buf *b, const struct sig_parts *p);
+int sig_put_signed_info(struct buf *b, const struct sig_parts *p);
+
+enum sig_trust_rc {
+	SIG_TRUST_OK = 0,
+	SIG_TRUST_BAD_CERT = -1,   /* not base64 / not DER / too many: MalformedSignature */
+	SIG_TRUST_REFUSED = -2,    /* chain, validity or key usage: CertValidation */
+	SIG_TRUST_ERROR = -3,      /* out of memory and the like */
+};
+
+/* IssuerSerialV2 DER we accept (issuer name + serial), and its base64. */
+#define SIG_IS_DER_MAX 1024
+#define SIG_IS_B64_MAX (4 * (SIG_IS_DER_MAX / 3 + 1) + 1)
+
+/* A validated signer: what verification needs from the certificate, worked
+ * out once per certificate and kept in the store's cache. */
+struct sig_signer {
+	X509 *leaf;                               /* a reference: X509_free */
+	int alg;                                  /* enum key_alg */
+	unsigned char cert_sha256[32];            /* of the DER */
+	char issuer_serial_b64[SIG_IS_B64_MAX];   /* XAdES IssuerSerialV2 */
+	char member_class[XRD_PART_MAX];          /* "" if it names no member */
+	char member_code[XRD_PART_MAX];
+};
+
+/* Validates the KeyInfo certificates (base64 texts, leaf first) against st at
+ * time now, through the store's cache when it has one. On SIG_TRUST_OK *out
+ * holds the signer (caller frees out->leaf); otherwise why says what is wrong
+ * and out->leaf is NULL. */
+enum sig_trust_rc sig_trust_check(X509_STORE *st, const char *const *certs_b64, size_t n,
+				  time_t now, struct sig_signer *out, char *why, size_t whylen);
+
+#endif

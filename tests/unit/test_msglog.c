@@ -1,0 +1,1363 @@
+/* Tests for store/msglog and store/logverify: group commit, callbacks on
+ * the caller's loop after the record is durable, batch time stamps from a
+ * real TSA (tests/integration/tsa_server.py running `openssl ts -reply`
+ * on 127.0.0.1), TSA outage and recovery, metadata-only mode, archiving
+ * across the chain, replay window, offline verification naming the first
+ * bad record for each kind of tampering (the SQLite file edited directly),
+ * and export checked with openssl, xmlsec1 and the export's own check.py.
+ *
+ * MSGLOG_BENCH=N also runs a benchmark: N records with group commit and
+ * with one commit per record, records/s printed. */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sqlite3.h>
+
+#include "lib/crypto.h"
+#include "store/logverify.h"
+#include "store/msglog.h"
+
+#ifndef AILGATE_SOURCE_DIR
+#define AILGATE_SOURCE_DIR "."
+#endif
+
+#define CLIENT "central-server/GOV/70000050/household-register"
+#define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+static struct {
+	char dir[256];
+	char pki[320];
+	char down[320];
+	char url[64];
+	char tsa_cert[400], trust[400];
+	char tamper_src[400];            /* a closed, stamped log of 10 records */
+	pid_t srv;
+	int ntmp;
+} E;
+
+/* ---------------------------------------------------------- environment */
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("AILGATE_SOURCE_DIR");
+
+	return s && *s ? s : AILGATE_SOURCE_DIR;
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static pid_t start_tsa(const char *tsa_dir, const char *port_file, const char *down_file, int *port)
+{
+	char script[512];
+	pid_t pid;
+	int i;
+
+	snprintf(script, sizeof(script), "%s/tests/integration/tsa_server.py", srcdir());
+	unlink(port_file);
+	pid = fork();
+	if (pid == 0) {
+		/* Dies with the test, even when the test crashes. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execlp("python3", "python3", script, "--tsa-dir", tsa_dir, "--port-file", port_file,
+		       "--down-file", down_file, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && pid > 0; i++) {
+		FILE *f = fopen(port_file, "r");
+
+		if (f) {
+			int ok = fscanf(f, "%d", port) == 1;
+
+			fclose(f);
+			if (ok)
+				return pid;
+		}
+		usleep(50000);
+	}
+	return -1;
+}
+
+/* A fresh directory under the group's mkdtemp directory. */
+static void newdir(char *out, size_t n)
+{
+	snprintf(out, n, "%s/t%d", E.dir, ++E.ntmp);
+	mkdir(out, 0700);
+}
+
+static void mono_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
+{
+	msglog_config_defaults(c);
+	c->path = db;
+	if (with_tsa) {
+		c->tsa_url = E.url;
+		c->tsa_cert_pem = E.tsa_cert;
+		c->tsa_ca_pem = E.trust;
+		c->ts_interval_ms = 100000;   /* tests stamp with msglog_stamp_now */
+		c->ts_timeout_ms = 5000;
+	}
+}
+
+static struct msglog *open_log(const struct msglog_config *c)
+{
+	char *err = NULL;
+	struct msglog *log = msglog_open(c, &err);
+
+	if (!log)
+		print_message("msglog_open: %s\n", err ? err : "?");
+	free(err);
+	return log;
+}
+
+/* Record i of a test exchange: odd i requests, even responses. */
+struct recbuf {
+	char msgid[64], reqid[64], body[128], sig[128], ocsp[32];
+};
+
+static void make_rec(struct msglog_rec *r, struct recbuf *b, int i)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(b->msgid, sizeof(b->msgid), "msg-%d", (i + 1) / 2);
+	snprintf(b->reqid, sizeof(b->reqid), "req-%d", i);
+	snprintf(b->body, sizeof(b->body), "<Envelope><Body>record %d</Body></Envelope>", i);
+	snprintf(b->sig, sizeof(b->sig), "<Signature>%d</Signature>", i);
+	snprintf(b->ocsp, sizeof(b->ocsp), "ocsp-%d", i);
+	r->dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
+	r->side = MSGLOG_SERVER;
+	r->reqid = b->reqid;
+	r->message_id = b->msgid;
+	r->client_id = CLIENT;
+	r->service_id = SERVICE;
+	r->body_mode = MSGLOG_BODY_FULL;
+	r->body = b->body;
+	r->body_len = strlen(b->body);
+	r->sigdoc = b->sig;
+	r->sigdoc_len = strlen(b->sig);
+	r->ocsp = b->ocsp;
+	r->ocsp_len = strlen(b->ocsp);
+	r->request_hash = i % 2 ? "" : "aGFzaA==";
+}
+
+static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
+{
+	int64_t id = 0;
+	int i;
+
+	for (i = from; i < from + n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, i);
+		r.time_ms = time_ms;
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			print_message("append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	return id;
+}
+
+/* Asks for a stamp and waits (up to 5 s) until nothing is unstamped. */
+static int stamp_all(struct msglog *log)
+{
+	int i;
+
+	msglog_stamp_now(log);
+	for (i = 0; i < 500; i++) {
+		if (msglog_unstamped(log) == 0)
+			return 0;
+		mono_sleep_ms(10);
+	}
+	return -1;
+}
+
+static int verify(const char *const *paths, size_t n, int require_stamped,
+		  struct logverify_result *res)
+{
+	struct logverify_opts o = { .tsa_ca_pem = E.trust, .tsa_cert_pem = E.tsa_cert,
+				    .require_stamped = require_stamped };
+
+	return logverify_run(paths, n, &o, NULL, res);
+}
+
+static int verify1(const char *db, struct logverify_result *res)
+{
+	return verify(&db, 1, 0, res);
+}
+
+static int64_t count_rows(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+static int exec_sql(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		return -1;
+	}
+	rc = sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	if (rc < 0)
+		print_message("sql: %s: %s\n", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
+	return rc;
+}
+
+/* Builds the log that the tampering cases copy: 10 records in two batches
+ * (1..5 and 6..10). */
+static int make_tamper_src(void)
+{
+	char d[320];
+	struct msglog_config c;
+	struct msglog *log;
+	int rc = -1;
+
+	newdir(d, sizeof(d));
+	snprintf(E.tamper_src, sizeof(E.tamper_src), "%s/src.db", d);
+	cfg_init(&c, E.tamper_src, 1);
+	if (!(log = open_log(&c)))
+		return -1;
+	if (append_n(log, 1, 5, 0) == 5 && stamp_all(log) == 0 && append_n(log, 6, 5, 0) == 10 &&
+	    stamp_all(log) == 0)
+		rc = 0;
+	msglog_close(log);
+	return rc;
+}
+
+static int group_setup(void **state)
+{
+	char pf[320], tsa_dir[400];
+	int port = 0;
+
+	snprintf(E.dir, sizeof(E.dir), "/tmp/test_msglog.XXXXXX");
+	if (!mkdtemp(E.dir))
+		return -1;
+	snprintf(E.pki, sizeof(E.pki), "%s/pki", E.dir);
+	snprintf(E.down, sizeof(E.down), "%s/tsa-down", E.dir);
+	snprintf(pf, sizeof(pf), "%s/tsa-port", E.dir);
+	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", E.pki);
+	snprintf(E.tsa_cert, sizeof(E.tsa_cert), "%s/tsa/tsa.pem", E.pki);
+	snprintf(E.trust, sizeof(E.trust), "%s/ca/trust.pem", E.pki);
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
+	       ">/dev/null 2>&1", srcdir(), E.pki) != 0)
+		return -1;
+	if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -1;
+	if ((E.srv = start_tsa(tsa_dir, pf, E.down, &port)) < 0)
+		return -1;
+	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
+	return make_tamper_src();
+}
+
+static int group_teardown(void **state)
+{
+	if (E.srv > 0) {
+		kill(E.srv, SIGTERM);
+		waitpid(E.srv, NULL, 0);
+	}
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	if (*E.dir)
+		sh("rm -rf '%s'", E.dir);
+	return 0;
+}
+
+/* --------------------------------------------------------- chain rules */
+
+static void test_canon_layout(void **state)
+{
+	struct msglog_row r = { 0 };
+	struct buf b = BUF_INIT;
+	const unsigned char *p;
+	size_t off = 0, nf = 0;
+
+	r.id = 0x0102030405060708LL;
+	r.time_ms = 1700000000000LL;
+	r.dir = MSGLOG_REQUEST;
+	r.side = MSGLOG_CLIENT;
+	r.reqid = "r";
+	r.message_id = "m";
+	r.client_id = "c";
+	r.service_id = "s";
+	r.body_mode = MSGLOG_BODY_DIGEST;
+	r.body_len = 5;
+	r.request_hash = "";
+	assert_int_equal(msglog_canon(&r, &b), 0);
+	p = (const unsigned char *)b.data;
+	/* Every field: 4-byte big-endian length, then its bytes. */
+	while (off + 4 <= b.len) {
+		size_t n = (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
+
+		off += 4 + n;
+		nf++;
+	}
+	assert_int_equal(off, b.len);
+	assert_int_equal(nf, 15);
+	assert_memory_equal(p, "\0\0\0\x10" "ailgate-msglog-1", 20);
+	assert_memory_equal(p + 20, "\0\0\0\x08\x01\x02\x03\x04\x05\x06\x07\x08", 12);
+	/* tag 20 + id 12 + time 12 + dir 5 + side 5 + 4 strings 5 each + mode 5 +
+	 * len 12 + three digests 36 each + empty request hash 4 */
+	assert_int_equal(b.len, 20 + 12 + 12 + 5 + 5 + 20 + 5 + 12 + 108 + 4);
+	buf_free(&b);
+}
+
+static void mut_id(struct msglog_row *r) { r->id++; }
+static void mut_time(struct msglog_row *r) { r->time_ms++; }
+static void mut_dir(struct msglog_row *r) { r->dir = MSGLOG_RESPONSE; }
+static void mut_side(struct msglog_row *r) { r->side = MSGLOG_SERVER; }
+static void mut_reqid(struct msglog_row *r) { r->reqid = "r2"; }
+static void mut_msgid(struct msglog_row *r) { r->message_id = "m2"; }
+static void mut_client(struct msglog_row *r) { r->client_id = "c2"; }
+static void mut_service(struct msglog_row *r) { r->service_id = "s2"; }
+static void mut_mode(struct msglog_row *r) { r->body_mode = MSGLOG_BODY_FULL; }
+static void mut_len(struct msglog_row *r) { r->body_len++; }
+static void mut_digest(struct msglog_row *r) { r->body_sha256[31] ^= 1; }
+static void mut_sig(struct msglog_row *r) { r->sigdoc = (const unsigned char *)"x"; r->sigdoc_len = 1; }
+static void mut_ocsp(struct msglog_row *r) { r->ocsp = (const unsigned char *)"x"; r->ocsp_len = 1; }
+static void mut_rhash(struct msglog_row *r) { r->request_hash = "h"; }
+static void mut_prev(struct msglog_row *r) { r->prev_hash[0] ^= 1; }
+/* Field boundaries are in the encoding: moving a byte between fields changes it. */
+static void mut_shift(struct msglog_row *r) { r->reqid = "rm"; r->message_id = ""; }
+
+/* Every field is bound by the hash. */
+static void test_hash_binds_every_field(void **state)
+{
+	static void (*const muts[])(struct msglog_row *) = {
+		mut_id, mut_time, mut_dir, mut_side, mut_reqid, mut_msgid, mut_client, mut_service,
+		mut_mode, mut_len, mut_digest, mut_sig, mut_ocsp, mut_rhash, mut_prev, mut_shift,
+	};
+	struct msglog_row base = { .id = 7, .time_ms = 1, .dir = 1, .side = 1, .reqid = "r",
+				   .message_id = "m", .client_id = "c", .service_id = "s",
+				   .body_mode = MSGLOG_BODY_DIGEST, .request_hash = "" };
+	unsigned char h0[32], h1[32];
+	size_t i;
+
+	assert_int_equal(msglog_row_hash(&base, h0), 0);
+	for (i = 0; i < sizeof(muts) / sizeof(muts[0]); i++) {
+		struct msglog_row r = base;
+
+		muts[i](&r);
+		assert_int_equal(msglog_row_hash(&r, h1), 0);
+		if (memcmp(h0, h1, 32) == 0)
+			fail_msg("mutation %zu does not change the hash", i);
+	}
+}
+
+/* ---------------------------------------------- append, callbacks, commit */
+
+struct loopctx {
+	struct event_base *base;
+	pthread_t loop_thread;
+	const char *db;
+	int64_t ids[100];
+	int n, want, wrong_thread, not_durable;
+};
+
+static void on_done_loop(const struct msglog_result *res, void *arg)
+{
+	struct loopctx *c = arg;
+	char sql[128];
+
+	if (!pthread_equal(pthread_self(), c->loop_thread))
+		c->wrong_thread++;
+	/* Durable before the callback: a separate connection sees it now. */
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM records WHERE id = %lld", (long long)res->id);
+	if (res->status != MSGLOG_OK || count_rows(c->db, sql) != 1)
+		c->not_durable++;
+	c->ids[c->n++] = res->id;
+	if (c->n == c->want)
+		event_base_loopbreak(c->base);
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static void test_append_callbacks_on_loop(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct loopctx ctx = { 0 };
+	struct timeval tv = { 10, 0 };
+	struct event *guard;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.batch_max = 16;
+	assert_non_null(log = open_log(&c));
+	ctx.base = event_base_new();
+	ctx.loop_thread = pthread_self();
+	ctx.db = db;
+	ctx.want = 100;
+	guard = evtimer_new(ctx.base, on_guard, ctx.base);
+	evtimer_add(guard, &tv);   /* keeps the loop alive; ends a hung test */
+	for (i = 0; i < 100; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, i + 1);
+		assert_int_equal(msglog_append(log, &r, on_done_loop, &ctx, ctx.base, &err), 0);
+	}
+	event_base_dispatch(ctx.base);
+	assert_int_equal(ctx.n, 100);
+	assert_int_equal(ctx.wrong_thread, 0);
+	assert_int_equal(ctx.not_durable, 0);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(ctx.ids[i], i + 1);   /* in append order */
+	msglog_detach_base(log, ctx.base);
+	msglog_close(log);
+	event_free(guard);
+	event_base_free(ctx.base);
+}
+
+struct mtctx {
+	struct msglog *log;
+	int tid;
+	pthread_mutex_t mu;
+	atomic_int done;
+	unsigned char seen[1001];
+	int bad;
+};
+
+struct mtarg {
+	struct mtctx *c;
+	int tid;
+};
+
+static void on_done_mt(const struct msglog_result *res, void *arg)
+{
+	struct mtctx *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	if (res->status != MSGLOG_OK || res->id < 1 || res->id > 1000 || c->seen[res->id]++)
+		c->bad++;
+	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add(&c->done, 1);
+}
+
+static void *mt_appender(void *arg)
+{
+	struct mtarg *a = arg;
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, a->tid * 1000 + i);
+		if (msglog_append(a->c->log, &r, on_done_mt, a->c, NULL, &err) < 0) {
+			free(err);
+			pthread_mutex_lock(&a->c->mu);
+			a->c->bad++;
+			pthread_mutex_unlock(&a->c->mu);
+			atomic_fetch_add(&a->c->done, 1);
+		}
+	}
+	return NULL;
+}
+
+/* 4 threads append at once: every record logged once, in far fewer
+ * transactions than records, and the chain verifies. */
+static void test_group_commit_threads(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct mtctx ctx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct mtarg args[4];
+	pthread_t th[4];
+	struct msglog_stats st;
+	struct logverify_result res;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(ctx.log = open_log(&c));
+	for (i = 0; i < 4; i++) {
+		args[i] = (struct mtarg){ &ctx, i };
+		assert_int_equal(pthread_create(&th[i], NULL, mt_appender, &args[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 1000 && atomic_load(&ctx.done) < 1000; i++)
+		mono_sleep_ms(10);
+	assert_int_equal(atomic_load(&ctx.done), 1000);
+	assert_int_equal(ctx.bad, 0);
+	msglog_get_stats(ctx.log, &st);
+	assert_int_equal(st.records, 1000);
+	print_message("group commit: 1000 records in %llu transactions\n",
+		      (unsigned long long)st.commits);
+	assert_true(st.commits < 500);
+	msglog_close(ctx.log);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 1000);
+}
+
+static void on_done_count(const struct msglog_result *res, void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static double bench_once(const char *db, unsigned batch_max, int n)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct timespec t0, t1;
+	atomic_int done = 0;
+	int i;
+
+	cfg_init(&c, db, 0);
+	c.batch_max = batch_max;
+	c.queue_max = (unsigned)n + 1;
+	if (!(log = open_log(&c)))
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, i);
+		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
+			free(err);
+			atomic_fetch_add(&done, 1);
+		}
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	msglog_close(log);
+	return n / ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+static void test_bench(void **state)
+{
+	const char *env = getenv("MSGLOG_BENCH");
+	char d[320], db1[400], db2[400];
+	int n = env ? atoi(env) : 0;
+	double g, one;
+
+	if (n <= 0)
+		skip();
+	newdir(d, sizeof(d));
+	snprintf(db1, sizeof(db1), "%s/group.db", d);
+	snprintf(db2, sizeof(db2), "%s/single.db", d);
+	g = bench_once(db1, 256, n);
+	one = bench_once(db2, 1, n);
+	print_message("msglog bench: %d records: group commit %.0f records/s, one commit per "
+		      "record %.0f records/s (x%.1f)\n", n, g, one, one > 0 ? g / one : 0);
+	assert_true(g > 0 && one > 0);
+}
+
+static void noop_done(const struct msglog_result *res, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Records that are refused are not queued and get no callback. */
+static void test_append_refused(void **state)
+{
+	static const char big[64];
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	int calls = 0;
+	size_t i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.max_body = 16;
+	c.max_id_len = 8;
+	assert_non_null(log = open_log(&c));
+	for (i = 0; i < 7; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, 1);
+		r.body_len = 10;
+		r.client_id = "C";
+		r.message_id = "M";
+		switch (i) {
+		case 0: r.dir = 0; break;
+		case 1: r.side = 3; break;
+		case 2: r.body_mode = 9; break;
+		case 3: r.body = big; r.body_len = sizeof(big); break;   /* over max_body */
+		case 4: r.client_id = "far-too-long-for-eight"; break;
+		case 5: r.body = NULL; break;                             /* length, no data */
+		case 6: r.body = NULL; r.body_mode = MSGLOG_BODY_DIGEST; break; /* no digest either */
+		}
+		assert_int_equal(msglog_append(log, &r, noop_done, &calls, NULL, &err), -1);
+		assert_non_null(err);
+		free(err);
+	}
+	msglog_close(log);
+	assert_int_equal(calls, 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 0);
+}
+
+/* Closing and reopening continues the chain. */
+static void test_reopen_continues(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	msglog_close(log);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 4, 3, 0), 6);
+	msglog_close(log);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 6);
+}
+
+/* ------------------------------------------------------------- stamping */
+
+static void test_batches_stamped(void **state)
+{
+	struct logverify_result res;
+	const char *p = E.tamper_src;
+
+	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps"), 2);
+	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
+				       "last_id = 5"), 1);
+	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 6 AND "
+				       "last_id = 10"), 1);
+	/* The root of a batch is the hash of its last record. */
+	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps t JOIN records r ON "
+				       "r.id = t.last_id AND r.hash = t.root"), 2);
+	assert_int_equal(verify(&p, 1, 1, &res), 0);
+	assert_int_equal(res.records, 10);
+	assert_int_equal(res.batches, 2);
+	assert_int_equal(res.unstamped, 0);
+}
+
+static void test_ts_sync(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	c.ts_sync = 1;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= 3; i++) {
+		assert_int_equal(append_n(log, i, 1, 0), i);
+		/* Stamped before the append returned (its callback fired). */
+		assert_int_equal(msglog_unstamped(log), 0);
+	}
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps"), 3);
+	assert_int_equal(verify(&(const char *){ db }, 1, 1, &res), 0);
+	assert_int_equal(res.batches, 3);
+}
+
+/* TSA down: appends go on, health fails after ts_max_unstamped_ms with a
+ * reason; TSA back: healthy again by itself, backlog stamped. */
+static void test_tsa_outage_and_recovery(void **state)
+{
+	char d[320], db[400], why[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct msglog_stats st;
+	struct logverify_result res;
+	FILE *f;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	c.ts_interval_ms = 50;
+	c.ts_retry_max_ms = 100;
+	c.ts_max_unstamped_ms = 400;
+	assert_non_null(f = fopen(E.down, "w"));
+	fclose(f);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
+	for (i = 0; i < 300 && msglog_is_healthy(log, why, sizeof(why)); i++)
+		mono_sleep_ms(10);
+	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "without a time stamp"));
+	assert_non_null(strstr(why, "503"));
+	assert_int_equal(msglog_unstamped(log), 3);
+	msglog_get_stats(log, &st);
+	assert_true(st.stamp_failures >= 2);   /* it kept retrying */
+	assert_int_equal(append_n(log, 4, 2, 0), 5);   /* logging itself goes on */
+
+	unlink(E.down);
+	for (i = 0; i < 300 && !msglog_is_healthy(log, why, sizeof(why)); i++)
+		mono_sleep_ms(10);
+	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
+	assert_int_equal(msglog_unstamped(log), 0);
+	msglog_close(log);
+	assert_int_equal(verify(&(const char *){ db }, 1, 1, &res), 0);
+	assert_int_equal(res.records, 5);
+}
+
+/* ts_sync with the TSA down: the record is logged but the caller hears of
+ * the stamping failure; the next append stamps the backlog too. */
+static void test_ts_sync_outage(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct msglog_rec r;
+	struct recbuf b;
+	int64_t id = 0;
+	char *err = NULL;
+	FILE *f;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	c.ts_sync = 1;
+	assert_non_null(log = open_log(&c));
+	assert_non_null(f = fopen(E.down, "w"));
+	fclose(f);
+	make_rec(&r, &b, 1);
+	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "503"));
+	assert_int_equal(id, 1);
+	free(err);
+	err = NULL;
+	unlink(E.down);
+	make_rec(&r, &b, 2);
+	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
+	assert_int_equal(msglog_unstamped(log), 0);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
+				       "last_id = 2"), 1);
+}
+
+/* --------------------------------------------------------- metadata only */
+
+static void test_metadata_only(void **state)
+{
+	char d[320], db[400], sql[256], hex[65];
+	unsigned char dg[32];
+	struct msglog_config c;
+	struct msglog *log;
+	struct msglog_rec r;
+	struct recbuf b;
+	struct logverify_result res;
+	int64_t id;
+	char *err = NULL;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	make_rec(&r, &b, 1);
+	r.body_mode = MSGLOG_BODY_DIGEST;   /* body given: hashed, not kept */
+	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
+	assert_int_equal(sha256(b.body, strlen(b.body), dg), 0);
+	make_rec(&r, &b, 2);
+	r.body = NULL;                      /* only the digest is given */
+	r.body_len = 1234;
+	r.body_sha256 = dg;
+	r.body_mode = MSGLOG_BODY_DIGEST;
+	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
+	msglog_close(log);
+	hex_encode(dg, 32, hex);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE body IS NULL"), 2);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM records WHERE lower(hex(body_sha256)) = '%s'",
+		 hex);
+	assert_int_equal(count_rows(db, sql), 2);
+	assert_int_equal(count_rows(db, "SELECT body_len FROM records WHERE id = 2"), 1234);
+	assert_int_equal(verify1(db, &res), 0);
+	/* Putting a body back in, or dropping a full one, is tampering too. */
+	assert_int_equal(exec_sql(db, "UPDATE records SET body = x'00' WHERE id = 2"), 0);
+	assert_int_equal(verify1(db, &res), 1);
+	assert_int_equal(res.bad_id, 2);
+}
+
+/* ------------------------------------------------------------ tampering */
+
+static int flip_blob(const char *db, const char *table, const char *col, int64_t id, int from_end)
+{
+	char sql[256];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	unsigned char *copy = NULL;
+	int n = 0, rc = -1;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		goto out;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = %lld", col, table, (long long)id);
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	n = sqlite3_column_bytes(st, 0);
+	if (n < from_end + 1 || !(copy = malloc((size_t)n)))
+		goto out;
+	memcpy(copy, sqlite3_column_blob(st, 0), (size_t)n);
+	sqlite3_finalize(st);
+	st = NULL;
+	copy[n - 1 - from_end] ^= 0x01;
+	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ? WHERE id = %lld", table, col, (long long)id);
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, copy, n, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(copy);
+	return rc;
+}
+
+static int t_body(const char *db) { return flip_blob(db, "records", "body", 5, 3); }
+static int t_token(const char *db) { return flip_blob(db, "timestamps", "token", 2, 40); }
+
+static int t_delete(const char *db) { return exec_sql(db, "DELETE FROM records WHERE id = 5"); }
+static int t_delete_last(const char *db) { return exec_sql(db, "DELETE FROM records WHERE id = 10"); }
+
+/* Moves records id >= from up by one, leaving a hole at from. */
+static int shift_up(const char *db, int64_t from)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "UPDATE records SET id = id + 100000 WHERE id >= %lld;"
+		 "UPDATE records SET id = id - 99999 WHERE id >= 100000", (long long)from);
+	return exec_sql(db, sql);
+}
+
+/* The strong forger: a well-formed record at 5 linking to 4, hash right. */
+static int insert_forged(const struct msglog_row *r4, void *arg)
+{
+	void *conn = arg;
+	struct msglog_row f = *r4;
+	char *err = NULL;
+	int rc;
+
+	f.id = 5;
+	f.message_id = "forged";
+	memcpy(f.prev_hash, r4->hash, 32);
+	if (msglog_row_hash(&f, f.hash) < 0)
+		return -1;
+	rc = msglog_sqlite_ops.insert(conn, &f, &err);
+	free(err);
+	return rc;
+}
+
+static int t_insert(const char *db)
+{
+	struct msglog_filter f = { .from_id = 4, .to_id = 4, .with_body = 1 };
+	void *conn = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (shift_up(db, 5) < 0 || msglog_sqlite_ops.open(db, 0, &conn, &err) < 0)
+		return -1;
+	rc = msglog_sqlite_ops.iterate(conn, &f, insert_forged, conn, &err);
+	msglog_sqlite_ops.close(conn);
+	free(err);
+	return rc;
+}
+
+static int t_insert_copy(const char *db)
+{
+	return shift_up(db, 5) < 0 ? -1 :
+	       exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
+			"client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp, "
+			"request_hash, prev_hash, hash FROM records WHERE id = 4");
+}
+
+static int t_reorder(const char *db)
+{
+	return exec_sql(db, "UPDATE records SET id = -1 WHERE id = 6; UPDATE records SET id = 6 "
+			"WHERE id = 7; UPDATE records SET id = 7 WHERE id = -1");
+}
+
+static int t_token_replaced(const char *db)
+{
+	return exec_sql(db, "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE "
+			"id = 2) WHERE id = 1");
+}
+
+static int t_root(const char *db)
+{
+	return exec_sql(db, "UPDATE timestamps SET root = zeroblob(32) WHERE id = 2");
+}
+
+static int t_stamp_time(const char *db)
+{
+	return exec_sql(db, "UPDATE timestamps SET time_ms = time_ms - 3600000 WHERE id = 1");
+}
+
+static int t_stamp_deleted(const char *db)
+{
+	return exec_sql(db, "DELETE FROM timestamps WHERE id = 1");
+}
+
+static int t_field(const char *db)
+{
+	return exec_sql(db, "UPDATE records SET client_id = 'central-server/GOV/1' WHERE id = 3");
+}
+
+static int t_sigdoc(const char *db) { return flip_blob(db, "records", "sigdoc", 8, 2); }
+
+static int t_body_dropped(const char *db)
+{
+	return exec_sql(db, "UPDATE records SET body = NULL WHERE id = 4");
+}
+
+static int t_time(const char *db)
+{
+	return exec_sql(db, "UPDATE records SET time_ms = time_ms + 1 WHERE id = 9");
+}
+
+static void test_tampering_named(void **state)
+{
+	static const struct {
+		const char *name;
+		int (*tamper)(const char *db);
+		enum logverify_problem problem;
+		int64_t bad_id;
+	} cases[] = {
+		{ "flipped byte in a body", t_body, LOGVERIFY_BODY, 5 },
+		{ "deleted record", t_delete, LOGVERIFY_MISSING, 5 },
+		{ "deleted last record", t_delete_last, LOGVERIFY_MISSING, 10 },
+		{ "inserted well-formed record", t_insert, LOGVERIFY_INSERTED, 5 },
+		{ "inserted copy", t_insert_copy, LOGVERIFY_INSERTED, 5 },
+		{ "two records reordered", t_reorder, LOGVERIFY_LINK, 6 },
+		{ "token of another batch", t_token_replaced, LOGVERIFY_STAMP, 1 },
+		{ "altered token", t_token, LOGVERIFY_STAMP, 6 },
+		{ "altered batch root", t_root, LOGVERIFY_STAMP, 6 },
+		{ "altered stamp time", t_stamp_time, LOGVERIFY_STAMP, 1 },
+		{ "deleted stamp", t_stamp_deleted, LOGVERIFY_STAMP_GAP, 1 },
+		{ "altered client id", t_field, LOGVERIFY_HASH, 3 },
+		{ "altered signature document", t_sigdoc, LOGVERIFY_HASH, 8 },
+		{ "dropped body", t_body_dropped, LOGVERIFY_BODY, 4 },
+		{ "altered time", t_time, LOGVERIFY_HASH, 9 },
+	};
+	char d[320], db[400];
+	size_t i;
+
+	newdir(d, sizeof(d));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct logverify_result res;
+		char report[1024] = "";
+		FILE *rf = fmemopen(report, sizeof(report) - 1, "w");
+		struct logverify_opts o = { .tsa_ca_pem = E.trust };
+		const char *p = db;
+		int rc;
+
+		snprintf(db, sizeof(db), "%s/case%zu.db", d, i);
+		assert_int_equal(sh("cp '%s' '%s'", E.tamper_src, db), 0);
+		assert_int_equal(verify1(db, &res), 0);
+		assert_int_equal(cases[i].tamper(db), 0);
+		rc = logverify_run(&p, 1, &o, rf, &res);
+		fclose(rf);
+		if (rc != 1 || res.problem != cases[i].problem || res.bad_id != cases[i].bad_id)
+			fail_msg("%s: rc %d, %s at %lld, want %s at %lld: %s", cases[i].name, rc,
+				 logverify_problem_name(res.problem), (long long)res.bad_id,
+				 logverify_problem_name(cases[i].problem), (long long)cases[i].bad_id,
+				 res.detail);
+		/* The report names it too. */
+		assert_non_null(strstr(report, "FAIL"));
+	}
+}
+
+static int refuse_3(const struct msglog_row *r, void *arg, char **why)
+{
+	(*(int *)arg)++;
+	if (r->id != 3)
+		return 0;
+	*why = strdup("signature value does not verify");
+	return -1;
+}
+
+static void test_signature_hook(void **state)
+{
+	struct logverify_result res;
+	struct logverify_opts o = { .sig_verify = refuse_3 };
+	const char *p = E.tamper_src;
+	int calls = 0;
+
+	o.sig_arg = &calls;
+	assert_int_equal(logverify_run(&p, 1, &o, NULL, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_SIGNATURE);
+	assert_int_equal(res.bad_id, 3);
+	assert_int_equal(calls, 3);
+	assert_non_null(strstr(res.detail, "does not verify"));
+}
+
+/* -------------------------------------------------------------- archive */
+
+static int dir_count(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name), s = strlen(suffix);
+
+		n += l > s && strcmp(e->d_name + l - s, suffix) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_archive_across_boundary(void **state)
+{
+	char d[320], db[400], arch[400], *path = NULL, *err = NULL;
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	const char *both[2], *wrong[2];
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 4, old), 4);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 5, 2, old), 6);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 7, 3, 0), 9);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 10, 1, old), 10);   /* old but unstamped: stays */
+
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 6);
+	assert_non_null(path);
+	assert_non_null(strstr(path, "msglog-1-6.db"));
+	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 7);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps"), 1);
+	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM records"), 6);
+	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM timestamps"), 2);
+	/* Nothing more is old enough and stamped. */
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
+	assert_int_equal(append_n(log, 11, 2, 0), 12);   /* the chain goes on */
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+
+	both[0] = path;
+	both[1] = db;
+	assert_int_equal(verify(both, 2, 1, &res), 0);
+	assert_int_equal(res.records, 12);
+	assert_int_equal(res.batches, 4);
+	assert_int_equal(verify(&both[0], 1, 1, &res), 0);   /* each alone, too */
+	assert_int_equal(verify(&both[1], 1, 1, &res), 0);
+	assert_int_equal(res.records, 6);
+	wrong[0] = db;
+	wrong[1] = path;
+	assert_int_equal(verify(wrong, 2, 0, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
+	/* The live log's base is what ties it to the archive. */
+	assert_int_equal(exec_sql(db, "UPDATE meta SET value = zeroblob(32) WHERE key = 'base_hash'"), 0);
+	assert_int_equal(verify(both, 2, 0, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
+	assert_int_equal(res.bad_id, 7);
+	free(path);
+}
+
+/* retention_days: the stamper archives by itself. */
+static void test_retention(void **state)
+{
+	char d[320], db[400], arch[400];
+	struct msglog_config c;
+	struct msglog *log;
+	int64_t old = (int64_t)time(NULL) * 1000 - 2 * 86400000LL;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	c.ts_interval_ms = 50;
+	c.archive_dir = arch;
+	c.retention_days = 1;
+	c.archive_interval_ms = 50;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 3, old), 3);
+	assert_int_equal(stamp_all(log), 0);   /* a batch of old records only */
+	assert_int_equal(append_n(log, 4, 1, 0), 4);
+	for (i = 0; i < 300 && dir_count(arch, ".db") < 1; i++)
+		mono_sleep_ms(10);
+	msglog_close(log);
+	assert_int_equal(dir_count(arch, ".db"), 1);
+	assert_true(count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
+}
+
+/* --------------------------------------------------------------- replay */
+
+static void test_replay_window(void **state)
+{
+	char d[320], db[400], *err = NULL;
+	struct msglog_config c;
+	struct msglog *log;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3600000;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.replay_window_ms = 60000;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 2, 0), 2);      /* msg-1: request and response */
+	assert_int_equal(append_n(log, 3, 1, old), 3);    /* msg-2, an hour ago */
+	/* From memory. */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now - 1000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_CLIENT, CLIENT, "msg-1", now - 1000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, "other", "msg-1", now - 1000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-9", now - 1000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 1000, &err), 0);
+	/* Older than memory holds: the database (by its index) answers. */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", old - 1000, &err), 1);
+	/* Claims are atomic check-and-remember. */
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "new-id", &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "new-id", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-1", &err), 1);
+	msglog_close(log);
+	/* After a restart the window is loaded from the log. */
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now - 1000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "new-id", now - 1000, &err), 0);
+	msglog_close(log);
+	assert_null(err);
+}
+
+/* --------------------------------------------------------------- export */
+
+static const char SIG_TEMPLATE[] =
+	"<?xml version=\"1.0\"?>\n<doc xmlns=\"urn:test\"><data>%s</data>"
+	"<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo>"
+	"<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
+	"<SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
+	"<Reference URI=\"\"><Transforms><Transform "
+	"Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/></Transforms>"
+	"<DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><DigestValue/>"
+	"</Reference></SignedInfo><SignatureValue/><KeyInfo><X509Data><X509Certificate/>"
+	"</X509Data></KeyInfo></Signature></doc>\n";
+
+/* A real XML-DSig made with xmlsec1 and the member's signing key. */
+static char *make_sigdoc(const char *d, const char *what, size_t *len)
+{
+	char tmpl[400], out[400];
+	FILE *f;
+	char *buf = NULL;
+	long n;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/tmpl.xml", d);
+	snprintf(out, sizeof(out), "%s/signed.xml", d);
+	if (!(f = fopen(tmpl, "w")))
+		return NULL;
+	fprintf(f, SIG_TEMPLATE, what);
+	fclose(f);
+	if (sh("xmlsec1 --sign --privkey-pem '%s/members/GOV_70000050/sign.key,%s/members/GOV_70000050/"
+	       "sign.pem' --output '%s' '%s' >/dev/null 2>&1", E.pki, E.pki, out, tmpl) != 0)
+		return NULL;
+	if (!(f = fopen(out, "rb")))
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	if (n > 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Runs every command line of README.txt that starts with one of the tools. */
+static int run_readme(const char *out, int *ran)
+{
+	char p[512], line[1024];
+	FILE *f;
+	int fails = 0;
+
+	snprintf(p, sizeof(p), "%s/README.txt", out);
+	if (!(f = fopen(p, "r")))
+		return -1;
+	*ran = 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *l = line + strspn(line, " ");
+
+		if (strncmp(l, "openssl ", 8) && strncmp(l, "xmlsec1 ", 8) && strncmp(l, "python3 ", 8) &&
+		    strncmp(l, "sha256sum ", 10))
+			continue;
+		line[strcspn(line, "\n#")] = 0;   /* the comment would swallow the redirection */
+		(*ran)++;
+		if (sh("cd '%s' && %s >/dev/null 2>&1", out, l) != 0) {
+			print_message("README command failed: %s\n", l);
+			fails++;
+		}
+	}
+	fclose(f);
+	return fails;
+}
+
+static void test_export_third_party(void **state)
+{
+	char d[320], db[400], out[400], out2[400], chain[420];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_export_sel sel = { 0 };
+	char *err = NULL, *sig;
+	size_t siglen = 0;
+	int i, ran = 0;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	snprintf(out2, sizeof(out2), "%s/export-range", d);
+	snprintf(chain, sizeof(chain), "%s/ca/sign/cert.pem", E.pki);
+	assert_non_null(sig = make_sigdoc(d, "exchange 2", &siglen));
+	cfg_init(&c, db, 1);
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= 6; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		int64_t id;
+
+		make_rec(&r, &b, i);
+		r.sigdoc = sig;              /* a real signature document */
+		r.sigdoc_len = siglen;
+		if (i == 4)
+			r.body_mode = MSGLOG_BODY_DIGEST;
+		assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
+		if (i == 2 || i == 6)
+			assert_int_equal(stamp_all(log), 0);
+	}
+	msglog_close(log);
+
+	sel.message_id = "msg-2";
+	sel.tsa_ca_pem = E.trust;
+	sel.sign_trust_pem = E.trust;
+	sel.sign_chain_pem = chain;
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+	assert_int_equal(sh("test -f '%s/records/3/body.bin' && test ! -e '%s/records/4/body.bin' && "
+			    "test -f '%s/records/4/signature.xml' && test -f '%s/batches/3-6/token.tsr'"
+			    " && test -f '%s/batches/3-6/root.bin' && test -f '%s/tsa-ca.pem'",
+			    out, out, out, out, out, out), 0);
+	/* Every command the README gives succeeds. */
+	assert_int_equal(run_readme(out, &ran), 0);
+	assert_true(ran >= 5);   /* openssl, 2x xmlsec1, sha256sum, python3 */
+	/* ... and fails on a changed byte. */
+	assert_int_equal(sh("cd '%s' && sed -i 's/record 3/record 9/' records/3/body.bin && "
+			    "python3 check.py >/dev/null", out), 1);
+	assert_int_not_equal(sh("cd '%s' && sed -i 's/exchange 2/exchange 9/' records/4/signature.xml"
+				" && xmlsec1 --verify --trusted-pem sign-trust.pem --untrusted-pem "
+				"sign-chain.pem records/4/signature.xml >/dev/null 2>&1", out), 0);
+	assert_int_not_equal(sh("cd '%s' && printf x >> batches/3-6/root.bin && openssl ts -verify "
+				"-data batches/3-6/root.bin -in batches/3-6/token.tsr -CAfile tsa-ca.pem"
+				" >/dev/null 2>&1", out), 0);
+
+	/* By time: everything; into a non-empty directory: refused. */
+	sel.message_id = NULL;
+	sel.from_ms = 1;
+	sel.to_ms = (int64_t)time(NULL) * 1000 + 60000;
+	assert_int_equal(logverify_export(db, &sel, out2, &err), 6);
+	assert_int_equal(run_readme(out2, &ran), 0);
+	assert_int_equal(logverify_export(db, &sel, out2, &err), -1);
+	assert_non_null(err);
+	free(err);
+	free(sig);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_canon_layout),
+		cmocka_unit_test(test_hash_binds_every_field),
+		cmocka_unit_test(test_append_callbacks_on_loop),
+		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_bench),
+		cmocka_unit_test(test_append_refused),
+		cmocka_unit_test(test_reopen_continues),
+		cmocka_unit_test(test_batches_stamped),
+		cmocka_unit_test(test_ts_sync),
+		cmocka_unit_test(test_tsa_outage_and_recovery),
+		cmocka_unit_test(test_ts_sync_outage),
+		cmocka_unit_test(test_metadata_only),
+		cmocka_unit_test(test_tampering_named),
+		cmocka_unit_test(test_signature_hook),
+		cmocka_unit_test(test_archive_across_boundary),
+		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_replay_window),
+		cmocka_unit_test(test_export_third_party),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
