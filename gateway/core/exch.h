@@ -62,7 +62,7 @@ struct exch {
 	struct soap_msg soap;           /* EXCH_SOAP */
 	struct rest_req *rest;          /* EXCH_REST (heap: it is large) */
 	struct hlist fwd;               /* REST: headers forwarded to the provider */
-	char target[REST_TARGET_MAX];   /* REST: request-target forwarded */
+	char *target;                   /* REST: request-target forwarded (REST_TARGET_MAX bytes; NULL for SOAP) */
 	char hash[B64_SHA512_LEN];      /* request hash */
 	struct xrd_id client;
 	struct xrd_id service;

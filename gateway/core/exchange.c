@@ -97,6 +97,7 @@ static void exch_free(struct exch *ex)
 {
 	soap_msg_free(&ex->soap);
 	free(ex->rest);
+	free(ex->target);
 	hlist_clear(&ex->fwd);
 	gconf_unref(&ex->gc);
 	free(ex);
@@ -536,18 +537,19 @@ static void client_rest(struct exch *ex)
 
 	ex->proto = EXCH_REST;
 	ex->rest = calloc(1, sizeof(*ex->rest));
-	if (!ex->rest) {
+	ex->target = malloc(REST_TARGET_MAX);
+	if (!ex->rest || !ex->target) {
 		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
 		exch_fault(ex, &f);
 		return;
 	}
-	if (strlen(http_req_target(ex->req)) >= sizeof(ex->target)) {
+	if (strlen(http_req_target(ex->req)) >= REST_TARGET_MAX) {
 		fault_set(&f, F_CLIENT, "BadRequest", "the request target is longer than %zu bytes",
-			  sizeof(ex->target) - 1);
+			  (size_t)REST_TARGET_MAX - 1);
 		exch_fault(ex, &f);
 		return;
 	}
-	snprintf(ex->target, sizeof(ex->target), "%s", http_req_target(ex->req));
+	snprintf(ex->target, REST_TARGET_MAX, "%s", http_req_target(ex->req));
 	h = http_req_headers(ex->req, &n);
 	if (rest_parse_target(ex->target, ex->rest, &f) < 0 ||
 	    rest_parse_headers(h, n, ex->rest, &f) < 0) {

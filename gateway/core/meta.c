@@ -538,7 +538,8 @@ void meta_wsdl_get(struct exch *ex)
 
 	ex->proto = EXCH_REST;
 	ex->rest = calloc(1, sizeof(*ex->rest));
-	if (!ex->rest) {
+	ex->target = malloc(REST_TARGET_MAX);
+	if (!ex->rest || !ex->target) {
 		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
 		goto fail;
 	}
@@ -552,9 +553,9 @@ void meta_wsdl_get(struct exch *ex)
 	query_get(q + 1, "version", version, sizeof(version));
 	if (wsdl_owner(ex, &f) < 0)
 		goto fail;
-	n = snprintf(ex->target, sizeof(ex->target), "/r1/%s/%s/%s/%s/getWsdl?serviceCode=%s%s%s", v[0], v[1],
+	n = snprintf(ex->target, REST_TARGET_MAX, "/r1/%s/%s/%s/%s/getWsdl?serviceCode=%s%s%s", v[0], v[1],
 		     v[2], v[3], v[4], version[0] ? "&version=" : "", version);
-	if (n < 0 || (size_t)n >= sizeof(ex->target) || rest_parse_target(ex->target, ex->rest, &f) < 0)
+	if (n < 0 || (size_t)n >= REST_TARGET_MAX || rest_parse_target(ex->target, ex->rest, &f) < 0)
 		goto fail;
 	ex->rest->client = ex->client;
 	ex->service = ex->rest->service;

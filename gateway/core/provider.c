@@ -540,11 +540,12 @@ static int server_parse(struct exch *ex, struct fault *f)
 
 		ex->proto = EXCH_REST;
 		ex->rest = calloc(1, sizeof(*ex->rest));
-		if (!ex->rest)
+		ex->target = malloc(REST_TARGET_MAX);
+		if (!ex->rest || !ex->target)
 			return fault_set(f, F_SPROXY, "InternalError", "out of memory");
-		if (strlen(target) >= sizeof(ex->target))
+		if (strlen(target) >= REST_TARGET_MAX)
 			return fault_set(f, F_SPROXY, "BadRequest", "the request target is too long");
-		snprintf(ex->target, sizeof(ex->target), "%s", target);
+		snprintf(ex->target, REST_TARGET_MAX, "%s", target);
 		if (rest_parse_target(target, ex->rest, f) < 0 || rest_parse_headers(h, n, ex->rest, f) < 0)
 			return -1;
 		if (!ex->rest->id[0])
