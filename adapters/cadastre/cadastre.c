@@ -1,36 +1,27 @@
 /* The real-estate cadastre adapter (dkrpni-service): a property by its ENI,
  * the properties and rights of a person, of a foreign owner, of a household.
  *
- * Backed by SQLite like the other registries: one connection per worker
- * thread, statements prepared once and reused, parameters always bound. The
- * database is created from schema.sql + seed.sql when it has no tables. A
- * database that cannot be opened does not stop the gateway: init logs it and
- * each call retries the open, answering ADAPTER_UNAVAILABLE until it works;
- * an SQLite error during a call closes the connection after the call, so
- * the next one starts clean. ENIs go through adapters/common/eni.h, PINs
- * through adapters/common/pin.h. Answer shapes: README.md beside this file. */
+ * Backed by SQLite like the other registries (adapters/common/sqlreg): one
+ * connection per worker thread, statements prepared once and reused,
+ * parameters always bound; the database is created from schema.sql +
+ * seed.sql when it has no tables. A database that cannot be opened does not
+ * stop the gateway: each call retries the open, answering
+ * ADAPTER_UNAVAILABLE until it works; an SQLite error during a call closes
+ * the connection after the call, so the next one starts clean. ENIs go
+ * through adapters/common/eni.h, PINs through adapters/common/pin.h. Answer
+ * shapes: README.md beside this file. */
 #include "adapters/adapter.h"
 #include "adapters/common/eni.h"
+#include "adapters/common/params.h"
 #include "adapters/common/pin.h"
+#include "adapters/common/sqlreg.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
-
-#define CAD_PATH_MAX 1024
-#define CAD_SQL_MAX (4u << 20)      /* schema.sql / seed.sql */
 #define CAD_PARAM_MAX 64            /* longest parameter looked at (bytes) */
 #define CAD_KEY_MAX 32              /* household id, document number */
-#define CAD_BUSY_MS_DEFAULT 1000
-#define CAD_BUSY_MS_MAX 60000
 #define CAD_LIST_MAX 200            /* properties in one answer */
 
 enum cad_stmt {
@@ -63,253 +54,31 @@ static const char *const cad_sql[ST_COUNT] = {
 	[ST_BY_HOUSEHOLD] = "SELECT eni FROM properties WHERE household_id = ?1 ORDER BY eni",
 };
 
-/* Per worker thread. */
-struct cad_ctx {
-	struct adapter_host host;      /* copied; its strings stay borrowed */
-	char db_path[CAD_PATH_MAX];
-	char sql_dir[CAD_PATH_MAX];
-	int busy_ms;
-	sqlite3 *db;                   /* NULL while closed */
-	sqlite3_stmt *st[ST_COUNT];
-	int db_failed;                 /* an SQLite error in this call: close after it */
-	int down;                      /* the last open failed (logged once per outage) */
-	const char *reqid;             /* of the call in progress, for logs */
+static const struct sqlreg_desc cad_db = {
+	.name = "cadastre",
+	.db_file = "cadastre.db",
+	.label = "cadastre",
+	.kind = "a cadastre",
+	.ours = "properties",
+	.sql = cad_sql,
+	.n_sql = ST_COUNT,
+	.query_only = 1,                 /* the adapter only reads */
+	.reopen_on_any_error = 1,
+	.unavailable = "the cadastre database is unavailable; try again later",
 };
 
-#define cad_log(c, lvl, ...)                                                       \
-	do {                                                                       \
-		if ((c)->host.log != NULL)                                         \
-			(c)->host.log((c)->host.ctx, (lvl), (c)->reqid, __VA_ARGS__); \
-	} while (0)
-
-static const char cad_unavailable[] = "the cadastre database is unavailable; try again later";
-
-/* ---- the database ------------------------------------------------------ */
-
-static void cad_close(struct cad_ctx *c)
-{
-	for (size_t i = 0; i < ST_COUNT; i++) {
-		sqlite3_finalize(c->st[i]);
-		c->st[i] = NULL;
-	}
-	sqlite3_close(c->db);
-	c->db = NULL;
-	c->db_failed = 0;
-}
-
-/* Reads dir/name into a NUL-terminated buffer (caller frees), at most
- * CAD_SQL_MAX bytes. NULL with why set. */
-static char *cad_read_sql(const char *dir, const char *name, char *why, size_t wlen)
-{
-	char path[CAD_PATH_MAX + 32];
-	char *buf = NULL;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(why, wlen, "cannot read %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(CAD_SQL_MAX + 1);
-	if (buf == NULL) {
-		snprintf(why, wlen, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, CAD_SQL_MAX + 1, f);
-	if (ferror(f) || n > CAD_SQL_MAX) {
-		snprintf(why, wlen, "cannot read %s: %s", path, ferror(f) ? "read error" : "too large");
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
-out:
-	fclose(f);
-	return buf;
-}
-
-static int cad_exec_file(struct cad_ctx *c, const char *name, char *why, size_t wlen)
-{
-	char *sql = cad_read_sql(c->sql_dir, name, why, wlen);
-	char *msg = NULL;
-	int rc;
-
-	if (sql == NULL)
-		return -1;
-	/* Trusted files shipped with the gateway, never request data. */
-	rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK)
-		snprintf(why, wlen, "%s/%s: %s", c->sql_dir, name, msg ? msg : sqlite3_errstr(rc));
-	sqlite3_free(msg);
-	free(sql);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* Creates the tables and the demo data if the database has none, inside one
- * IMMEDIATE transaction so that workers starting together do it once. A
- * database with other tables is somebody else's: left alone, refused. */
-static int cad_create_if_empty(struct cad_ctx *c, char *why, size_t wlen)
-{
-	sqlite3_stmt *q = NULL;
-	int rc, tables = 0, ours = 0;
-
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(why, wlen, "cannot lock %s: %s", c->db_path, sqlite3_errmsg(c->db));
-		return -1;
-	}
-	rc = sqlite3_prepare_v2(c->db, "SELECT count(*), count(name = 'properties' OR NULL)"
-				" FROM sqlite_master WHERE type = 'table'", -1, &q, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		tables = sqlite3_column_int(q, 0);
-		ours = sqlite3_column_int(q, 1);
-	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_ROW) {
-		snprintf(why, wlen, "cannot read %s: %s", c->db_path, sqlite3_errmsg(c->db));
-		goto fail;
-	}
-	if (tables > 0 && !ours) {
-		snprintf(why, wlen, "%s has tables but no 'properties': not a cadastre", c->db_path);
-		goto fail;
-	}
-	if (!ours) {
-		if (cad_exec_file(c, "schema.sql", why, wlen) != 0 ||
-		    cad_exec_file(c, "seed.sql", why, wlen) != 0)
-			goto fail;
-		cad_log(c, ADAPTER_LOG_INFO, "cadastre: created %s from %s/{schema,seed}.sql",
-			c->db_path, c->sql_dir);
-	}
-	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return 0;
-	snprintf(why, wlen, "cannot commit %s: %s", c->db_path, sqlite3_errmsg(c->db));
-fail:
-	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-/* Opens the connection if it is closed. 0, or -1 with why set (closed). */
-static int cad_open(struct cad_ctx *c, char *why, size_t wlen)
-{
-	int rc;
-
-	if (c->db != NULL)
-		return 0;
-	rc = sqlite3_open_v2(c->db_path, &c->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(why, wlen, "cannot open %s: %s", c->db_path,
-			 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	sqlite3_busy_timeout(c->db, c->busy_ms);
-	/* WAL: readers (every worker) never wait for a writer. */
-	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail_msg;
-	if (cad_create_if_empty(c, why, wlen) != 0)
-		goto fail;
-	/* The adapter only reads from here on: the connection cannot write. */
-	if (sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail_msg;
-	for (size_t i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(c->db, cad_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-				       NULL) != SQLITE_OK)
-			goto fail_msg;
-	return 0;
-fail_msg:
-	snprintf(why, wlen, "%s: %s", c->db_path, sqlite3_errmsg(c->db));
-fail:
-	cad_close(c);
-	return -1;
-}
-
-/* Opens the database if needed. 0, or -1 with res set to unavailable. */
-static int cad_ready(struct cad_ctx *c, struct adapter_result *res)
-{
-	char why[CAD_PATH_MAX + 256];
-
-	if (cad_open(c, why, sizeof(why)) == 0) {
-		if (c->down)
-			cad_log(c, ADAPTER_LOG_INFO, "cadastre: %s is available again", c->db_path);
-		c->down = 0;
-		return 0;
-	}
-	/* Every call retries; the log says it once per outage, not per call. */
-	cad_log(c, c->down ? ADAPTER_LOG_DEBUG : ADAPTER_LOG_ERROR, "cadastre unavailable: %s", why);
-	c->down = 1;
-	adapter_result_error(res, ADAPTER_UNAVAILABLE, "%s", cad_unavailable);
-	return -1;
-}
-
-/* A query failed: the caller hears "unavailable", the log gets why. */
-static void cad_db_error(struct cad_ctx *c, struct adapter_result *res)
-{
-	cad_log(c, ADAPTER_LOG_ERROR, "cadastre db %s: %s", c->db_path,
-		c->db ? sqlite3_errmsg(c->db) : "no connection");
-	c->db_failed = 1;
-	json_decref(res->data);
-	adapter_result_error(res, ADAPTER_UNAVAILABLE, "%s", cad_unavailable);
-}
-
-/* Resets statement s and binds up to 4 text parameters (NULL binds NULL).
- * The values must outlive the statement's use. */
-static sqlite3_stmt *cad_bind(struct cad_ctx *c, enum cad_stmt s, const char *a, const char *b,
-			      const char *d, const char *e)
-{
-	const char *v[4] = { a, b, d, e };
-	sqlite3_stmt *st = c->st[s];
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	for (int i = 0; i < 4 && i < sqlite3_bind_parameter_count(st); i++)
-		if (v[i] != NULL && sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC) != SQLITE_OK)
-			return NULL;
-	return st;
-}
-
-/* Steps st: 1 row, 0 done, -1 error (res set, st reset). */
-static int cad_step(struct cad_ctx *c, sqlite3_stmt *st, struct adapter_result *res)
-{
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	cad_db_error(c, res);
-	if (st != NULL)
-		sqlite3_reset(st);
-	return -1;
-}
-
-/* ---- JSON from rows ---------------------------------------------------- */
-
-/* Text column as a JSON string, SQL NULL as null; NULL if not UTF-8. */
-static json_t *cad_col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	if (t == NULL)
-		return json_null();
-	return json_stringn((const char *)t, (size_t)sqlite3_column_bytes(st, i));
-}
-
-/* Sets keys[i] from columns first..first+n-1. 0 or -1. */
-static int cad_cols(json_t *o, sqlite3_stmt *st, const char *const *keys, int first, int n)
-{
-	int bad = 0;
-
-	for (int i = 0; i < n; i++)
-		bad |= json_object_set_new(o, keys[i], cad_col(st, first + i));
-	return bad ? -1 : 0;
-}
+/* Per worker thread. */
+struct cad_ctx {
+	struct sqlreg *reg;
+};
 
 static void cad_oom(struct adapter_result *res)
 {
 	json_decref(res->data);
 	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
 }
+
+/* ---- JSON from rows ---------------------------------------------------- */
 
 /* One row of ST_RIGHTS (caller owns), or NULL. */
 static json_t *cad_right(sqlite3_stmt *st)
@@ -318,21 +87,22 @@ static json_t *cad_right(sqlite3_stmt *st)
 	long long num = sqlite3_column_int64(st, 8), den = sqlite3_column_int64(st, 9);
 	json_t *o = json_object();
 	char share[48];
-	int bad = o == NULL || cad_cols(o, st, keys, 0, 5) != 0;
+	int bad = o == NULL || sqlreg_cols(o, st, keys, 0, 5) != 0;
 
 	if (!bad && sqlite3_column_type(st, 6) == SQLITE_NULL)
 		bad |= json_object_set_new(o, "document", json_null());
 	else if (!bad)
-		bad |= json_object_set_new(o, "document", json_pack("{s:o,s:o}", "type", cad_col(st, 5),
-								    "number", cad_col(st, 6)));
+		bad |= json_object_set_new(o, "document", json_pack("{s:o,s:o}",
+								    "type", sqlreg_col(st, 5),
+								    "number", sqlreg_col(st, 6)));
 	snprintf(share, sizeof(share), "%lld/%lld", num, den);
 	if (!bad)
-		bad |= json_object_set_new(o, "right_type", cad_col(st, 7)) |
+		bad |= json_object_set_new(o, "right_type", sqlreg_col(st, 7)) |
 		       json_object_set_new(o, "share", json_string(share)) |
 		       json_object_set_new(o, "share_numerator", json_integer(num)) |
 		       json_object_set_new(o, "share_denominator", json_integer(den)) |
-		       json_object_set_new(o, "registered_on", cad_col(st, 10)) |
-		       json_object_set_new(o, "basis", cad_col(st, 11));
+		       json_object_set_new(o, "registered_on", sqlreg_col(st, 10)) |
+		       json_object_set_new(o, "basis", sqlreg_col(st, 11));
 	if (bad) {
 		json_decref(o);
 		return NULL;
@@ -346,7 +116,7 @@ static json_t *cad_encumbrance(sqlite3_stmt *st)
 					    "valid_until", "basis" };
 	json_t *o = json_object();
 
-	if (o == NULL || cad_cols(o, st, keys, 0, 6) != 0) {
+	if (o == NULL || sqlreg_cols(o, st, keys, 0, 6) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -363,7 +133,7 @@ static int cad_rows(struct cad_ctx *c, sqlite3_stmt *st, json_t *(*fn)(sqlite3_s
 
 	if (arr == NULL || json_object_set_new(out, key, arr) != 0)
 		goto oom;
-	while ((rc = cad_step(c, st, res)) == 1)
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1)
 		if (json_array_append_new(arr, fn(st)) != 0)
 			goto oom;
 	if (rc < 0)
@@ -402,9 +172,10 @@ static json_t *cad_property_row(sqlite3_stmt *st)
 	bad = bad || json_object_set_new(o, "eni", json_string(e.digits)) != 0 ||
 	      json_object_set_new(o, "eni_dashed", json_string(e.dashed)) != 0 ||
 	      json_object_set_new(o, "eni_kind", json_string(e.kind)) != 0 ||
-	      cad_cols(o, st, type_keys, 1, 6) != 0 || cad_cols(addr, st, addr_keys, 7, 7) != 0;
+	      sqlreg_cols(o, st, type_keys, 1, 6) != 0 || sqlreg_cols(addr, st, addr_keys, 7, 7) != 0;
 	if (!bad) {
-		bad = json_object_set(o, "address", addr) != 0 || cad_cols(o, st, tail_keys, 14, 4) != 0;
+		bad = json_object_set(o, "address", addr) != 0 ||
+		      sqlreg_cols(o, st, tail_keys, 14, 4) != 0;
 	}
 	json_decref(addr);
 	if (bad) {
@@ -419,9 +190,9 @@ static json_t *cad_property_row(sqlite3_stmt *st)
 static int cad_property(struct cad_ctx *c, const char *eni, const struct cad_filter *f,
 			json_t **out, struct adapter_result *res)
 {
-	sqlite3_stmt *st = cad_bind(c, ST_PROPERTY, eni, NULL, NULL, NULL);
+	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PROPERTY, eni);
 	json_t *o;
-	int rc = cad_step(c, st, res), n;
+	int rc = sqlreg_step(c->reg, st, res), n;
 
 	if (rc <= 0) {
 		if (rc == 0)
@@ -436,14 +207,14 @@ static int cad_property(struct cad_ctx *c, const char *eni, const struct cad_fil
 	}
 	/* "encumbered" goes before the list (set again below: jansson keeps a
 	 * replaced key in its place), so a reader sees the answer first. */
-	if (cad_rows(c, cad_bind(c, ST_RIGHTS, eni, f->pin, f->citizenship, f->document),
+	if (cad_rows(c, SQLREG_BIND(c->reg, ST_RIGHTS, eni, f->pin, f->citizenship, f->document),
 		     cad_right, o, "rights", res) < 0)
 		goto fail;
 	if (json_object_set_new(o, "encumbered", json_false()) != 0) {
 		cad_oom(res);
 		goto fail;
 	}
-	n = cad_rows(c, cad_bind(c, ST_ENCUMBRANCES, eni, NULL, NULL, NULL), cad_encumbrance, o,
+	n = cad_rows(c, SQLREG_BIND(c->reg, ST_ENCUMBRANCES, eni), cad_encumbrance, o,
 		     "encumbrances", res);
 	if (n < 0)
 		goto fail;
@@ -455,92 +226,6 @@ static int cad_property(struct cad_ctx *c, const char *eni, const struct cad_fil
 	return 1;
 fail:
 	json_decref(o);
-	return -1;
-}
-
-/* ---- parameters ------------------------------------------------------- */
-
-static const char *cad_param(const struct adapter_call *call, const char *name)
-{
-	json_t *v = call->params ? json_object_get(call->params, name) : NULL;
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int cad_space(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-/* Copies s without surrounding whitespace (SOAP bodies are often indented)
- * into out[cap], truncating: the validators then see the over-long value. */
-static void cad_trim(const char *s, char *out, size_t cap)
-{
-	size_t n;
-
-	if (s == NULL) {
-		out[0] = '\0';
-		return;
-	}
-	while (cad_space(*s))
-		s++;
-	n = strnlen(s, cap - 1);
-	while (n > 0 && cad_space(s[n - 1]))
-		n--;
-	memcpy(out, s, n);
-	out[n] = '\0';
-}
-
-/* Household ids and document numbers: 1-32 ASCII letters, digits and '-',
- * folded to upper case in place. 1 if valid. */
-static int cad_key_ok(char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CAD_KEY_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= 'a' && s[i] <= 'z')
-			s[i] = (char)(s[i] - 'a' + 'A');
-		else if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-/* ISO 3166-1: the register stores alpha-3; clerks often type alpha-2 for
- * the neighbours (the same map as the household register's). */
-static const char *const cad_alpha2[][2] = {
-	{ "KG", "KGZ" }, { "KZ", "KAZ" }, { "UZ", "UZB" }, { "TJ", "TJK" }, { "TM", "TKM" },
-	{ "RU", "RUS" }, { "CN", "CHN" }, { "TR", "TUR" }, { "AF", "AFG" }, { "UA", "UKR" },
-	{ "BY", "BLR" }, { "KR", "KOR" }, { "DE", "DEU" }, { "US", "USA" },
-};
-
-/* Upper-cased alpha-3 code into out[4]; 0, or -1 if it is not one. */
-static int cad_citizenship(const char *in, char *out)
-{
-	size_t n = strlen(in);
-
-	if (n != 2 && n != 3)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char ch = in[i];
-
-		if (ch >= 'a' && ch <= 'z')
-			ch = (char)(ch - 'a' + 'A');
-		if (ch < 'A' || ch > 'Z')
-			return -1;
-		out[i] = ch;
-	}
-	out[n] = '\0';
-	if (n == 3)
-		return 0;
-	for (size_t i = 0; i < sizeof(cad_alpha2) / sizeof(cad_alpha2[0]); i++) {
-		if (strcmp(out, cad_alpha2[i][0]) == 0) {
-			memcpy(out, cad_alpha2[i][1], 4);
-			return 0;
-		}
-	}
 	return -1;
 }
 
@@ -558,7 +243,7 @@ static int cad_collect(struct cad_ctx *c, sqlite3_stmt *st, struct cad_list *l,
 	int rc;
 
 	l->n = 0;
-	while ((rc = cad_step(c, st, res)) == 1) {
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
 
 		if (l->n == CAD_LIST_MAX) {
@@ -626,7 +311,7 @@ static void cad_get_property_info(struct cad_ctx *c, const struct adapter_call *
 	json_t *o = NULL;
 	int rc;
 
-	cad_trim(cad_param(call, "eni"), in, sizeof(in));
+	params_trimmed(call->params, "eni", in, sizeof(in));
 	if (eni_parse(in, &e, why, sizeof(why)) != 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return;
@@ -644,8 +329,8 @@ static void cad_get_property_info(struct cad_ctx *c, const struct adapter_call *
  * put someone else's property on a certificate. */
 static int cad_one_holder(struct cad_ctx *c, const char *pin, struct adapter_result *res)
 {
-	sqlite3_stmt *st = cad_bind(c, ST_PIN_HOLDERS, pin, NULL, NULL, NULL);
-	int rc = cad_step(c, st, res), holders;
+	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PIN_HOLDERS, pin);
+	int rc = sqlreg_step(c->reg, st, res), holders;
 
 	if (rc < 0)
 		return -1;
@@ -668,7 +353,7 @@ static void cad_person_properties(struct cad_ctx *c, const struct adapter_call *
 	struct cad_list *l = NULL;
 	json_t *o = NULL;
 
-	cad_trim(cad_param(call, "pin"), pin, sizeof(pin));
+	params_trimmed(call->params, "pin", pin, sizeof(pin));
 	if (pin_check(pin, why, sizeof(why)) != 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return;
@@ -681,7 +366,7 @@ static void cad_person_properties(struct cad_ctx *c, const struct adapter_call *
 		cad_oom(res);
 		goto out;
 	}
-	if (cad_collect(c, cad_bind(c, ST_BY_PIN, pin, NULL, NULL, NULL), l, res) != 0 ||
+	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_PIN, pin), l, res) != 0 ||
 	    cad_list_answer(c, l, &f, 1, o, res) != 0)
 		goto out;
 	res->data = o;
@@ -699,14 +384,14 @@ static void cad_person_properties_by_document(struct cad_ctx *c, const struct ad
 	struct cad_list *l = NULL;
 	json_t *o = NULL;
 
-	cad_trim(cad_param(call, "citizenship"), cit_in, sizeof(cit_in));
-	cad_trim(cad_param(call, "document"), doc, sizeof(doc));
-	if (cad_citizenship(cit_in, cit) != 0) {
+	params_trimmed(call->params, "citizenship", cit_in, sizeof(cit_in));
+	params_trimmed(call->params, "document", doc, sizeof(doc));
+	if (params_citizenship(cit_in, cit) != 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "citizenship must be an ISO 3166 alpha-3 country code, e.g. KAZ");
 		return;
 	}
-	if (!cad_key_ok(doc)) {
+	if (!params_key_ok(doc, CAD_KEY_MAX)) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "document number must be 1-%d letters, digits or '-', e.g. N1234567",
 				     CAD_KEY_MAX);
@@ -718,7 +403,7 @@ static void cad_person_properties_by_document(struct cad_ctx *c, const struct ad
 		cad_oom(res);
 		goto out;
 	}
-	if (cad_collect(c, cad_bind(c, ST_BY_DOC, cit, doc, NULL, NULL), l, res) != 0 ||
+	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_DOC, cit, doc), l, res) != 0 ||
 	    cad_list_answer(c, l, &f, 1, o, res) != 0)
 		goto out;
 	res->data = o;
@@ -736,8 +421,8 @@ static void cad_household_property(struct cad_ctx *c, const struct adapter_call 
 	struct cad_list *l = NULL;
 	json_t *o = NULL;
 
-	cad_trim(cad_param(call, "household_id"), id, sizeof(id));
-	if (!cad_key_ok(id)) {
+	params_trimmed(call->params, "household_id", id, sizeof(id));
+	if (!params_key_ok(id, CAD_KEY_MAX)) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "household id must be 1-%d letters, digits or '-', e.g. LBD-0001",
 				     CAD_KEY_MAX);
@@ -749,7 +434,7 @@ static void cad_household_property(struct cad_ctx *c, const struct adapter_call 
 		cad_oom(res);
 		goto out;
 	}
-	if (cad_collect(c, cad_bind(c, ST_BY_HOUSEHOLD, id, NULL, NULL, NULL), l, res) != 0 ||
+	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_HOUSEHOLD, id), l, res) != 0 ||
 	    cad_list_answer(c, l, &all, 0, o, res) != 0)
 		goto out;
 	res->data = o;
@@ -795,7 +480,7 @@ static void cad_handle(void *vctx, const struct adapter_call *call, adapter_done
 	size_t i;
 
 	memset(&res, 0, sizeof(res));
-	c->reqid = call->message_id;
+	sqlreg_call_begin(c->reg, call->message_id);
 	for (i = 0; i < CAD_N_SERVICES; i++)
 		if (call->service_code != NULL && strcmp(call->service_code, cad_services[i].code) == 0)
 			break;
@@ -806,58 +491,10 @@ static void cad_handle(void *vctx, const struct adapter_call *call, adapter_done
 		 strcmp(call->method, "POST") != 0)
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
 				     cad_services[i].code);
-	else if (cad_ready(c, &res) == 0)
+	else if (sqlreg_ready(c->reg, &res) == 0)
 		cad_handlers[i](c, call, &res);
-	/* Close only after the statements are done with: the next call opens
-	 * the file afresh. */
-	if (c->db_failed)
-		cad_close(c);
-	if (res.status != ADAPTER_OK)
-		cad_log(c, ADAPTER_LOG_DEBUG, "%s: %s", call->service_code ? call->service_code : "-",
-			adapter_status_name(res.status));
+	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
-	c->reqid = NULL;
-}
-
-/* A config value, or def when unset; -1 if it does not fit out[cap]. */
-static int cad_config_str(const struct adapter_host *host, const char *key, const char *def,
-			  char *out, size_t cap)
-{
-	const char *v = host->config ? host->config(host->ctx, key) : NULL;
-
-	if (v == NULL || v[0] == '\0')
-		v = def;
-	return snprintf(out, cap, "%s", v) < (int)cap ? 0 : -1;
-}
-
-static int cad_config(struct cad_ctx *c, const struct adapter_host *host, char **err)
-{
-	char def[CAD_PATH_MAX];
-	const char *v;
-	char *end;
-	long ms;
-
-	snprintf(def, sizeof(def), "%s/cadastre.db", host->data_dir ? host->data_dir : ".");
-	if (cad_config_str(host, "db", def, c->db_path, sizeof(c->db_path)) != 0 ||
-	    cad_config_str(host, "sql_dir", AILGATE_SOURCE_DIR "/adapters/cadastre", c->sql_dir,
-			   sizeof(c->sql_dir)) != 0) {
-		*err = strdup("[adapter.cadastre] db, sql_dir: path too long (max 1023 bytes)");
-		return -1;
-	}
-	c->busy_ms = CAD_BUSY_MS_DEFAULT;
-	v = host->config ? host->config(host->ctx, "busy_timeout_ms") : NULL;
-	if (v != NULL && v[0] != '\0') {
-		errno = 0;
-		ms = strtol(v, &end, 10);
-		if (errno != 0 || *end != '\0' || ms < 0 || ms > CAD_BUSY_MS_MAX) {
-			if (asprintf(err, "[adapter.cadastre] busy_timeout_ms: '%.32s' is not a "
-				     "number of milliseconds 0..%d", v, CAD_BUSY_MS_MAX) < 0)
-				*err = NULL;
-			return -1;
-		}
-		c->busy_ms = (int)ms;
-	}
-	return 0;
 }
 
 /* Config errors fail init; a database that cannot be opened does not: the
@@ -865,20 +502,19 @@ static int cad_config(struct cad_ctx *c, const struct adapter_host *host, char *
 static int cad_init(const struct adapter_host *host, void **vctx, char **err)
 {
 	struct cad_ctx *c = calloc(1, sizeof(*c));
-	struct adapter_result res;
 
 	*err = NULL;
+	*vctx = NULL;
 	if (c == NULL) {
 		*err = strdup("out of memory");
 		return -1;
 	}
-	c->host = *host;
-	if (cad_config(c, host, err) != 0) {
+	if (sqlreg_new(&cad_db, host, &c->reg, err) != 0) {
+		sqlreg_free(&c->reg);
 		free(c);
 		return -1;
 	}
-	memset(&res, 0, sizeof(res));
-	(void)cad_ready(c, &res);
+	sqlreg_start(c->reg);
 	*vctx = c;
 	return 0;
 }
@@ -889,7 +525,7 @@ static void cad_free(void *vctx)
 
 	if (c == NULL)
 		return;
-	cad_close(c);
+	sqlreg_free(&c->reg);
 	free(c);
 }
 

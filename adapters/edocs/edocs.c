@@ -11,26 +11,16 @@
  * (triggers in schema.sql); only the execution mark changes later.
  * Keys of the answers are documented in README.md; keep them stable. */
 #include "adapters/adapter.h"
+#include "adapters/common/params.h"
+#include "adapters/common/sqlreg.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
-
-#define ED_PATH_MAX 1024
-#define ED_SQL_MAX (4u << 20)       /* schema.sql / seed.sql */
-#define ED_BUSY_MS_DEFAULT 1000
-#define ED_BUSY_MS_MAX 60000
 #define ED_BODY_MAX (128u << 10)    /* a REST body: 64 KB signature + the text fields */
 #define ED_SIG_MAX (64u << 10)      /* base64 text of a signature, as given */
 #define ED_REQID_MAX 64
@@ -88,260 +78,35 @@ static const char *const ed_sql[ST_COUNT] = {
 		" AND (executed_on IS NULL OR executed_on > ?1) ORDER BY due_date, id LIMIT ?2",
 };
 
+/* Registration numbers are handed out inside BEGIN IMMEDIATE on the file:
+ * synchronous stays FULL, because a number handed to a client must survive
+ * a power cut, or it would be handed out again. A failed query keeps the
+ * connection unless the file looks broken (a busy register is normal). */
+static const struct sqlreg_desc ed_db = {
+	.name = "edocs",
+	.db_file = "edocs.db",
+	.label = "document register",
+	.kind = "a document register",
+	.ours = "documents",
+	.sql = ed_sql,
+	.n_sql = ST_COUNT,
+	.pragmas = "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON",
+	.unavailable = "the document register database is unavailable; try again later",
+	.busy = "the document register is busy; try again later (repeating a registration "
+		"with the same request_id is safe)",
+};
+
 /* Per worker thread. */
 struct ed_ctx {
-	struct adapter_host host;
-	char db_path[ED_PATH_MAX];
-	char sql_dir[ED_PATH_MAX];
-	int busy_ms;
-	sqlite3 *db;                 /* NULL while the database cannot be opened */
-	sqlite3_stmt *st[ST_COUNT];
-	int reopen;                  /* a query hit a broken file: reopen next call */
+	struct sqlreg *reg;
 };
-
-/* "Today" and the registration clock, local time of the gateway. */
-struct ed_day {
-	char iso[11];                /* YYYY-MM-DD */
-	long days;                   /* days since 1970-01-01 */
-};
-
-#define ed_log(c, lvl, reqid, ...)                                               \
-	do {                                                                     \
-		if ((c)->host.log != NULL)                                       \
-			(c)->host.log((c)->host.ctx, (lvl), (reqid), __VA_ARGS__); \
-	} while (0)
-
-#define ED_UNAVAILABLE "the document register database is unavailable; try again later"
-
-/* ---- opening and creating the database ------------------------------- */
-
-static void ed_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ed_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
-static void ed_close(struct ed_ctx *c)
-{
-	for (size_t i = 0; i < ST_COUNT; i++) {
-		sqlite3_finalize(c->st[i]);
-		c->st[i] = NULL;
-	}
-	sqlite3_close(c->db);
-	c->db = NULL;
-	c->reopen = 0;
-}
-
-/* Reads dir/name into a new NUL-terminated buffer (caller frees *out). */
-static int ed_read_sql(const char *dir, const char *name, char **out, char *why, size_t len)
-{
-	char path[ED_PATH_MAX + 64];
-	char *buf = NULL;
-	size_t n;
-	int rc = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		ed_why(why, len, "cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf = malloc(ED_SQL_MAX + 1);
-	if (buf == NULL) {
-		ed_why(why, len, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, ED_SQL_MAX + 1, f);
-	if (ferror(f) || n > ED_SQL_MAX) {
-		ed_why(why, len, "cannot read %s: %s", path, ferror(f) ? "read error" : "too large");
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
-static int ed_exec_file(sqlite3 *db, const char *dir, const char *name, char *why, size_t len)
-{
-	char *sql = NULL, *msg = NULL;
-	int rc;
-
-	if (ed_read_sql(dir, name, &sql, why, len) != 0)
-		return -1;
-	/* Trusted files shipped with the gateway, never request data. */
-	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK)
-		ed_why(why, len, "%s/%s: %s", dir, name, msg ? msg : sqlite3_errstr(rc));
-	sqlite3_free(msg);
-	free(sql);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* Loads schema and seed into a database that has no tables. Several workers
- * may start at once on a new file: the immediate transaction serialises
- * them, and only the first one finds it empty. */
-static int ed_create(struct ed_ctx *c, sqlite3 *db, char *why, size_t len)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, empty;
-
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		ed_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		return -1;
-	}
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		ed_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	empty = sqlite3_column_int(st, 0) == 0;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (empty && (ed_exec_file(db, c->sql_dir, "schema.sql", why, len) != 0 ||
-		      ed_exec_file(db, c->sql_dir, "seed.sql", why, len) != 0))
-		goto fail;
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		ed_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (empty)
-		ed_log(c, ADAPTER_LOG_INFO, NULL, "created %s from %s/{schema,seed}.sql",
-		       c->db_path, c->sql_dir);
-	return 0;
-fail:
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-static int ed_prepare(struct ed_ctx *c, sqlite3 *db, char *why, size_t len)
-{
-	for (size_t i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(db, ed_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-				       NULL) != SQLITE_OK) {
-			ed_why(why, len, "%s is not a document register: %s", c->db_path,
-			       sqlite3_errmsg(db));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int ed_open(struct ed_ctx *c, char *why, size_t len)
-{
-	sqlite3 *db = NULL;
-	int rc;
-
-	rc = sqlite3_open_v2(c->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		ed_why(why, len, "cannot open %s: %s", c->db_path,
-		       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	sqlite3_busy_timeout(db, c->busy_ms);
-	/* WAL: readers never wait for the one writer. synchronous stays FULL:
-	 * a number handed to a client must survive a power cut, or it would be
-	 * handed out again. */
-	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK) {
-		ed_why(why, len, "cannot use %s: %s", c->db_path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (ed_create(c, db, why, len) != 0 || ed_prepare(c, db, why, len) != 0)
-		goto fail;
-	c->db = db;
-	return 0;
-fail:
-	c->db = db;
-	ed_close(c);
-	return -1;
-}
 
 /* ---- statements ------------------------------------------------------- */
 
-/* Resets st and binds texts vals[0..n-1] (NULL binds SQL NULL). */
-static sqlite3_stmt *ed_bind(struct ed_ctx *c, enum ed_stmt s, int n, const char *const *vals)
-{
-	sqlite3_stmt *st = c->st[s];
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	for (int i = 0; i < n; i++) {
-		int rc = vals[i] ? sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT) :
-				   sqlite3_bind_null(st, i + 1);
-
-		if (rc != SQLITE_OK)
-			return NULL;
-	}
-	return st;
-}
-
-/* A query failed: the caller is told "unavailable", the log gets why. */
-static void ed_db_error(struct ed_ctx *c, const struct adapter_call *call, struct adapter_result *res)
-{
-	int rc = sqlite3_errcode(c->db) & 0xff;
-
-	ed_log(c, ADAPTER_LOG_ERROR, call->message_id, "edocs db %s: %s", c->db_path,
-	       sqlite3_errmsg(c->db));
-	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN)
-		c->reopen = 1;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		adapter_result_error(res, ADAPTER_UNAVAILABLE,
-				     "the document register is busy; try again later (repeating a "
-				     "registration with the same request_id is safe)");
-	else
-		adapter_result_error(res, ADAPTER_UNAVAILABLE, ED_UNAVAILABLE);
-}
-
-/* Steps st once: 1 row, 0 done, -1 error (res set, st reset). */
-static int ed_step(struct ed_ctx *c, const struct adapter_call *call, sqlite3_stmt *st,
-		   struct adapter_result *res)
-{
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	ed_db_error(c, call, res);
-	if (st != NULL)
-		sqlite3_reset(st);
-	return -1;
-}
-
 /* Runs a statement that returns no rows. 0, or -1 with res set. */
-static int ed_run(struct ed_ctx *c, const struct adapter_call *call, sqlite3_stmt *st,
-		  struct adapter_result *res)
+static int ed_run(struct ed_ctx *c, sqlite3_stmt *st, struct adapter_result *res)
 {
-	int rc = ed_step(c, call, st, res);
-
-	if (rc < 0)
-		return -1;
-	sqlite3_reset(st);
-	return 0;
-}
-
-/* SQL NULL -> JSON null; text -> string (NULL if not valid UTF-8). */
-static json_t *ed_col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	if (t == NULL)
-		return json_null();
-	return json_stringn((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+	return sqlreg_step(c->reg, st, res) < 0 ? -1 : 0;
 }
 
 static const char *ed_text(sqlite3_stmt *st, int i)
@@ -380,29 +145,6 @@ static const char *ed_strip(const char *s, size_t *len)
 	return s;
 }
 
-/* A GET parameter, trimmed, into out[cap]; "" if absent. -1 if it is not a
- * string or is too long for out (the caller refuses it). */
-static int ed_param(const struct adapter_call *call, const char *name, char *out, size_t cap)
-{
-	json_t *v = call->params ? json_object_get(call->params, name) : NULL;
-	const char *s;
-	size_t n;
-
-	out[0] = '\0';
-	if (v == NULL || json_is_null(v))
-		return 0;
-	/* Refused values leave "?" so that callers can tell them from absent. */
-	snprintf(out, cap, "?");
-	if (!json_is_string(v))
-		return -1;
-	s = ed_strip(json_string_value(v), &n);
-	if (n >= cap)
-		return -1;
-	memcpy(out, s, n);
-	out[n] = '\0';
-	return 0;
-}
-
 /* Copies s into out[cap] for a message, which the core puts in JSON: control
  * characters become '?', and so does every non-ASCII byte unless utf8 says
  * s is valid UTF-8 (jansson keys are), in which case a cut never splits a
@@ -428,51 +170,6 @@ static void ed_echo(const char *s, int utf8, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil): date arithmetic without timegm and time zones. */
-static long ed_days_from_civil(int y, int m, int d)
-{
-	long era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* A strict YYYY-MM-DD (1900..9999, a real day) into days; 0 or -1. */
-static int ed_date(const char *s, long *days)
-{
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, d, leap;
-
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return -1;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return -1;
-	y = atoi(s);
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
-		return -1;
-	*days = ed_days_from_civil(y, m, d);
-	return 0;
-}
-
-static void ed_today(struct ed_day *day)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(day->iso, sizeof(day->iso), "%Y-%m-%d", &tm);
-	day->days = ed_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
-
 /* Execution control of a document as of day `on`: status and days late. */
 static json_t *ed_execution(sqlite3_stmt *st, int due_col, int exec_col, int by_col, long on)
 {
@@ -480,9 +177,9 @@ static json_t *ed_execution(sqlite3_stmt *st, int due_col, int exec_col, int by_
 	long due_d = 0, ex_d = 0, late = 0;
 	const char *status;
 
-	if (due == NULL || ed_date(due, &due_d) != 0) {
+	if (due == NULL || params_date_parse(due, &due_d) != 0) {
 		status = "not_controlled";
-	} else if (ex != NULL && ed_date(ex, &ex_d) == 0 && ex_d <= on) {
+	} else if (ex != NULL && params_date_parse(ex, &ex_d) == 0 && ex_d <= on) {
 		status = "executed";
 		late = ex_d > due_d ? ex_d - due_d : 0;
 	} else if (on > due_d) {
@@ -491,8 +188,9 @@ static json_t *ed_execution(sqlite3_stmt *st, int due_col, int exec_col, int by_
 	} else {
 		status = "in_progress";
 	}
-	return json_pack("{s:s,s:o,s:o,s:o,s:I}", "status", status, "due_date", ed_col(st, due_col),
-			 "executed_on", ed_col(st, exec_col), "executed_by", ed_col(st, by_col),
+	return json_pack("{s:s,s:o,s:o,s:o,s:I}", "status", status,
+			 "due_date", sqlreg_col(st, due_col), "executed_on", sqlreg_col(st, exec_col),
+			 "executed_by", sqlreg_col(st, by_col),
 			 "days_overdue", (json_int_t)late);
 }
 
@@ -726,8 +424,8 @@ static int ed_doc_type_ok(const char *s)
 
 /* Validates one present, trimmed value v[0..n-1] (NUL-terminated copy in
  * buf) of field f; may rewrite buf into its normal form. 0, or -1 with res. */
-static int ed_check_field(const struct ed_field *f, char *buf, size_t n, const struct ed_day *today,
-			  struct adapter_result *res)
+static int ed_check_field(const struct ed_field *f, char *buf, size_t n,
+			  const struct params_day *today, struct adapter_result *res)
 {
 	char tmp[ED_REGNO_LEN];
 	long d;
@@ -784,7 +482,7 @@ static int ed_check_field(const struct ed_field *f, char *buf, size_t n, const s
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "related_to: " ED_REGNO_HINT);
 		return -1;
 	case K_DATE:
-		if (ed_date(buf, &d) != 0) {
+		if (params_date_parse(buf, &d) != 0) {
 			adapter_result_error(res, ADAPTER_INVALID_INPUT,
 					     "due_date must be a date YYYY-MM-DD, e.g. 2026-03-20");
 			return -1;
@@ -830,7 +528,7 @@ static int ed_check_keys(json_t *raw, struct adapter_result *res)
 
 /* One field of raw into norm. 0, or -1 with res. */
 static int ed_take_field(const struct ed_field *f, json_t *raw, json_t *norm,
-			 const struct ed_day *today, struct adapter_result *res)
+			 const struct params_day *today, struct adapter_result *res)
 {
 	json_t *v = json_object_get(raw, f->name);
 	const char *s;
@@ -869,7 +567,7 @@ static int ed_take_field(const struct ed_field *f, json_t *raw, json_t *norm,
 /* Validates the request object (JSON body or SOAP parameters, same rules)
  * into a new normalised object *norm (caller frees) that in points into.
  * 0, or -1 with res set. */
-static int ed_input_build(json_t *raw, const struct ed_day *today, json_t **norm,
+static int ed_input_build(json_t *raw, const struct params_day *today, json_t **norm,
 			  struct ed_input *in, struct adapter_result *res)
 {
 	json_t *o = json_object();
@@ -973,8 +671,8 @@ static json_t *ed_reg_answer(const char *number, const char *at, const char *sha
 /* A request_id seen before from this client: the same request gets the
  * first answer again, a different one is refused. 1 answered (res set),
  * 0 new, -1 error. */
-static int ed_replay(struct ed_ctx *c, const struct adapter_call *call, const struct ed_input *in,
-		     const struct ed_reg *r, struct adapter_result *res)
+static int ed_replay(struct ed_ctx *c, const struct ed_input *in, const struct ed_reg *r,
+		     struct adapter_result *res)
 {
 	const char *const v[] = { r->client, in->v[F_REQID] };
 	sqlite3_stmt *st;
@@ -982,15 +680,15 @@ static int ed_replay(struct ed_ctx *c, const struct adapter_call *call, const st
 
 	if (in->v[F_REQID] == NULL)
 		return 0;
-	st = ed_bind(c, ST_BY_REQUEST, 2, v);
-	if ((rc = ed_step(c, call, st, res)) <= 0)
+	st = sqlreg_bind(c->reg, ST_BY_REQUEST, 2, v);
+	if ((rc = sqlreg_step(c->reg, st, res)) <= 0)
 		return rc;
 	if (ed_text(st, 3) != NULL && strcmp(ed_text(st, 3), r->digest) == 0) {
 		res->data = ed_reg_answer(ed_text(st, 0), ed_text(st, 1), ed_text(st, 2));
 		if (res->data == NULL)
 			ed_oom(res);
 		else
-			ed_log(c, ADAPTER_LOG_INFO, call->message_id, "request_id %s repeated: answered "
+			sqlreg_log(c->reg, ADAPTER_LOG_INFO, "request_id %s repeated: answered "
 			       "%s again", in->v[F_REQID], ed_text(st, 0));
 	} else {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "request_id %s was already used for "
@@ -1004,8 +702,8 @@ static int ed_replay(struct ed_ctx *c, const struct adapter_call *call, const st
 /* Checks related_to; *closes is set if registering this document ends the
  * execution control of the related one: it is under control, not executed
  * yet, and this document goes the other way (a reply). 0, or -1 with res. */
-static int ed_related(struct ed_ctx *c, const struct adapter_call *call, const struct ed_input *in,
-		      int *closes, struct adapter_result *res)
+static int ed_related(struct ed_ctx *c, const struct ed_input *in, int *closes,
+		      struct adapter_result *res)
 {
 	const char *const v[] = { in->v[F_RELATED] };
 	sqlite3_stmt *st;
@@ -1014,8 +712,8 @@ static int ed_related(struct ed_ctx *c, const struct adapter_call *call, const s
 	*closes = 0;
 	if (in->v[F_RELATED] == NULL)
 		return 0;
-	st = ed_bind(c, ST_RELATED, 1, v);
-	if ((rc = ed_step(c, call, st, res)) < 0)
+	st = sqlreg_bind(c->reg, ST_RELATED, 1, v);
+	if ((rc = sqlreg_step(c->reg, st, res)) < 0)
 		return -1;
 	if (rc == 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "related_to %s is not in the register",
@@ -1029,16 +727,15 @@ static int ed_related(struct ed_ctx *c, const struct adapter_call *call, const s
 }
 
 /* Takes the next number of the register and year into r->number. */
-static int ed_next_number(struct ed_ctx *c, const struct adapter_call *call, const char *direction,
-			  struct ed_reg *r, struct adapter_result *res)
+static int ed_next_number(struct ed_ctx *c, const char *direction, struct ed_reg *r,
+			  struct adapter_result *res)
 {
-	sqlite3_stmt *st = c->st[ST_NEXT_SEQ];
+	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_NEXT_SEQ);
 
-	sqlite3_reset(st);
-	if (sqlite3_bind_text(st, 1, direction, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, r->year) != SQLITE_OK || ed_step(c, call, st, res) != 1) {
+	if (st == NULL || sqlite3_bind_text(st, 1, direction, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, r->year) != SQLITE_OK || sqlreg_step(c->reg, st, res) != 1) {
 		if (res->status == ADAPTER_OK)
-			ed_db_error(c, call, res);
+			sqlreg_fail(c->reg, res);
 		return -1;
 	}
 	r->seq = (long long)sqlite3_column_int64(st, 0);
@@ -1048,8 +745,8 @@ static int ed_next_number(struct ed_ctx *c, const struct adapter_call *call, con
 	return 0;
 }
 
-static int ed_insert(struct ed_ctx *c, const struct adapter_call *call, const struct ed_input *in,
-		     const struct ed_reg *r, struct adapter_result *res)
+static int ed_insert(struct ed_ctx *c, const struct ed_input *in, const struct ed_reg *r,
+		     struct adapter_result *res)
 {
 	/* NULL at ?3, ?4, ?12: the integers are bound after the texts. */
 	const char *const v[] = {
@@ -1058,73 +755,75 @@ static int ed_insert(struct ed_ctx *c, const struct adapter_call *call, const st
 		r->sig.sha256, NULL, in->v[F_DIGEST], in->v[F_RELATED], r->at, r->on, in->v[F_DUE],
 		r->client, r->user_id, in->v[F_REQID], in->v[F_REQID] ? r->digest : NULL,
 	};
-	sqlite3_stmt *st = ed_bind(c, ST_INSERT, (int)(sizeof(v) / sizeof(v[0])), v);
+	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_INSERT, (int)(sizeof(v) / sizeof(v[0])), v);
 
 	if (st != NULL && (sqlite3_bind_int(st, 3, r->year) != SQLITE_OK ||
 			   sqlite3_bind_int64(st, 4, r->seq) != SQLITE_OK ||
 			   sqlite3_bind_int64(st, 12, r->sig.size) != SQLITE_OK))
 		st = NULL;
-	return ed_run(c, call, st, res);
+	return ed_run(c, st, res);
 }
 
 /* The steps inside the transaction; 0 to commit, 1 answered without a
  * change (replay), -1 error (res set). */
-static int ed_register_steps(struct ed_ctx *c, const struct adapter_call *call,
-			     const struct ed_input *in, struct ed_reg *r, struct adapter_result *res)
+static int ed_register_steps(struct ed_ctx *c, const struct ed_input *in, struct ed_reg *r,
+			     struct adapter_result *res)
 {
 	int rc, closes;
 
-	if ((rc = ed_replay(c, call, in, r, res)) != 0)
+	if ((rc = ed_replay(c, in, r, res)) != 0)
 		return rc;
-	if (ed_related(c, call, in, &closes, res) != 0)
+	if (ed_related(c, in, &closes, res) != 0)
 		return -1;
 	ed_clock(r);
-	if (ed_next_number(c, call, in->v[F_DIRECTION], r, res) != 0 || ed_insert(c, call, in, r, res) != 0)
+	if (ed_next_number(c, in->v[F_DIRECTION], r, res) != 0 || ed_insert(c, in, r, res) != 0)
 		return -1;
 	if (closes) {
 		const char *const v[] = { in->v[F_RELATED], r->on, r->number };
 
-		if (ed_run(c, call, ed_bind(c, ST_EXECUTE, 3, v), res) != 0)
+		if (ed_run(c, sqlreg_bind(c->reg, ST_EXECUTE, 3, v), res) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-static void ed_register_tx(struct ed_ctx *c, const struct adapter_call *call,
-			   const struct ed_input *in, struct ed_reg *r, struct adapter_result *res)
+static void ed_register_tx(struct ed_ctx *c, const struct ed_input *in, struct ed_reg *r,
+			   struct adapter_result *res)
 {
 	int rc;
 
-	if (ed_run(c, call, c->st[ST_BEGIN], res) != 0)
+	if (ed_run(c, sqlreg_stmt(c->reg, ST_BEGIN), res) != 0)
 		return;
-	rc = ed_register_steps(c, call, in, r, res);
-	if (rc == 0 && ed_run(c, call, c->st[ST_COMMIT], res) == 0) {
+	rc = ed_register_steps(c, in, r, res);
+	if (rc == 0 && ed_run(c, sqlreg_stmt(c->reg, ST_COMMIT), res) == 0) {
 		res->data = ed_reg_answer(r->number, r->at, r->sig.sha256);
 		if (res->data == NULL)
 			ed_oom(res);   /* registered all the same: a retry with request_id gets it */
-		ed_log(c, ADAPTER_LOG_INFO, call->message_id, "registered %s for %s", r->number,
+		sqlreg_log(c->reg, ADAPTER_LOG_INFO, "registered %s for %s", r->number,
 		       r->client);
 		return;
 	}
 	/* Replay, refusal or failure: nothing of this call stays. */
-	if (sqlite3_get_autocommit(c->db) == 0) {
-		sqlite3_reset(c->st[ST_ROLLBACK]);
-		if (sqlite3_step(c->st[ST_ROLLBACK]) != SQLITE_DONE)
-			c->reopen = 1;   /* a fresh connection has no transaction open */
-		sqlite3_reset(c->st[ST_ROLLBACK]);
+	if (sqlreg_db(c->reg) != NULL && sqlite3_get_autocommit(sqlreg_db(c->reg)) == 0) {
+		sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_ROLLBACK);
+
+		if (sqlite3_step(st) != SQLITE_DONE)
+			sqlreg_reopen(c->reg);   /* a fresh connection has no transaction open */
+		sqlite3_reset(st);
 	}
 }
 
-static void ed_register(struct ed_ctx *c, const struct adapter_call *call, struct adapter_result *res)
+static void ed_register(struct ed_ctx *c, const struct adapter_call *call,
+			struct adapter_result *res)
 {
 	json_t *raw = NULL, *norm = NULL, *copy = NULL;
 	struct ed_input in;
 	struct ed_reg r;
-	struct ed_day today;
+	struct params_day today;
 	char *canon = NULL;
 
 	memset(&r, 0, sizeof(r));
-	ed_today(&today);
+	params_today(NULL, &today);
 	if (ed_raw_input(call, &raw, res) != 0 || ed_input_build(raw, &today, &norm, &in, res) != 0 ||
 	    ed_signature(in.v[F_SIGNATURE], &r.sig, res) != 0)
 		goto out;
@@ -1140,7 +839,7 @@ static void ed_register(struct ed_ctx *c, const struct adapter_call *call, struc
 	}
 	r.client = call->client ? call->client : "";
 	r.user_id = call->user_id ? call->user_id : "";
-	ed_register_tx(c, call, &in, &r, res);
+	ed_register_tx(c, &in, &r, res);
 out:
 	free(canon);
 	json_decref(copy);
@@ -1151,25 +850,24 @@ out:
 /* ---- reading ---------------------------------------------------------- */
 
 /* Numbers of the documents that name this one in related_to. */
-static json_t *ed_refs(struct ed_ctx *c, const struct adapter_call *call, const char *number,
-		       struct adapter_result *res)
+static json_t *ed_refs(struct ed_ctx *c, const char *number, struct adapter_result *res)
 {
 	const char *const v[] = { number };
-	sqlite3_stmt *st = ed_bind(c, ST_REFS, 1, v);
+	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_REFS, 1, v);
 	json_t *a = json_array();
 	int rc;
 
 	if (st == NULL || sqlite3_bind_int(st, 2, ED_REFS_MAX) != SQLITE_OK) {
 		json_decref(a);
-		ed_db_error(c, call, res);
+		sqlreg_fail(c->reg, res);
 		return NULL;
 	}
 	if (a == NULL) {
 		ed_oom(res);
 		return NULL;
 	}
-	while ((rc = ed_step(c, call, st, res)) == 1) {
-		if (json_array_append_new(a, ed_col(st, 0)) != 0) {
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
+		if (json_array_append_new(a, sqlreg_col(st, 0)) != 0) {
 			sqlite3_reset(st);
 			ed_oom(res);
 			rc = -1;
@@ -1197,10 +895,10 @@ static json_t *ed_document_json(sqlite3_stmt *st, long today)
 	int bad = o == NULL;
 
 	for (size_t i = 0; i < sizeof(ed_doc_keys) / sizeof(ed_doc_keys[0]); i++)
-		bad |= ed_set(o, ed_doc_keys[i], ed_col(st, (int)i));
+		bad |= ed_set(o, ed_doc_keys[i], sqlreg_col(st, (int)i));
 	bad |= ed_set(o, "signature_size", json_integer(sqlite3_column_int64(st, 13)));
-	bad |= ed_set(o, "signature", ed_col(st, 14));
-	bad |= ed_set(o, "related_to", ed_col(st, 15));
+	bad |= ed_set(o, "signature", sqlreg_col(st, 14));
+	bad |= ed_set(o, "related_to", sqlreg_col(st, 15));
 	bad |= ed_set(o, "execution", ed_execution(st, 16, 17, 18, today));
 	if (bad) {
 		json_decref(o);
@@ -1209,22 +907,24 @@ static json_t *ed_document_json(sqlite3_stmt *st, long today)
 	return o;
 }
 
-static void ed_document(struct ed_ctx *c, const struct adapter_call *call, struct adapter_result *res)
+static void ed_document(struct ed_ctx *c, const struct adapter_call *call,
+			struct adapter_result *res)
 {
 	char in[ED_REGNO_LEN], number[ED_REGNO_LEN];
-	struct ed_day today;
+	struct params_day today;
 	sqlite3_stmt *st;
 	json_t *o, *refs;
 	int rc;
 
-	if (ed_param(call, "number", in, sizeof(in)) != 0 || ed_regno(in, number, sizeof(number)) != 0) {
+	if (params_get(call->params, "number", in, sizeof(in)) != 0 ||
+	    ed_regno(in, number, sizeof(number)) != 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s" ED_REGNO_HINT,
 				     in[0] == '\0' ? "number is missing; " : "");
 		return;
 	}
-	ed_today(&today);
-	st = ed_bind(c, ST_DOCUMENT, 1, (const char *const[]){ number });
-	if ((rc = ed_step(c, call, st, res)) <= 0) {
+	params_today(NULL, &today);
+	st = sqlreg_bind(c->reg, ST_DOCUMENT, 1, (const char *const[]){ number });
+	if ((rc = sqlreg_step(c->reg, st, res)) <= 0) {
 		if (rc == 0)
 			adapter_result_error(res, ADAPTER_NOT_FOUND, "no document %s in the register", number);
 		sqlite3_reset(st);
@@ -1236,7 +936,7 @@ static void ed_document(struct ed_ctx *c, const struct adapter_call *call, struc
 		ed_oom(res);
 		return;
 	}
-	refs = ed_refs(c, call, number, res);
+	refs = ed_refs(c, number, res);
 	if (refs == NULL || ed_set(o, "referenced_by", refs) != 0) {
 		if (refs != NULL)
 			ed_oom(res);
@@ -1246,37 +946,16 @@ static void ed_document(struct ed_ctx *c, const struct adapter_call *call, struc
 	res->data = o;
 }
 
-/* A date parameter: required or defaulting to today, never after today
- * when not_future. 0, or -1 with res. */
-static int ed_date_param(const struct adapter_call *call, const char *name, int required,
-			 const struct ed_day *today, char *out, long *days, struct adapter_result *res)
-{
-	if (ed_param(call, name, out, 11) != 0 || (out[0] != '\0' && ed_date(out, days) != 0)) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s must be a date YYYY-MM-DD, "
-				     "e.g. 2026-03-01", name);
-		return -1;
-	}
-	if (out[0] == '\0' && required) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s is missing (a date YYYY-MM-DD)", name);
-		return -1;
-	}
-	if (out[0] == '\0') {
-		memcpy(out, today->iso, 11);
-		*days = today->days;
-	}
-	return 0;
-}
-
 /* Appends the rows of st (limit ED_LIST_MAX + 1 bound) to arr via fn;
  * sets *truncated. 0, or -1 with res. */
 typedef json_t *(*ed_row_fn)(sqlite3_stmt *st, long on);
-static int ed_rows(struct ed_ctx *c, const struct adapter_call *call, sqlite3_stmt *st, ed_row_fn fn,
-		   long on, json_t *arr, int *truncated, struct adapter_result *res)
+static int ed_rows(struct ed_ctx *c, sqlite3_stmt *st, ed_row_fn fn, long on, json_t *arr,
+		   int *truncated, struct adapter_result *res)
 {
 	int rc;
 
 	*truncated = 0;
-	while ((rc = ed_step(c, call, st, res)) == 1) {
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		if (json_array_size(arr) == ED_LIST_MAX) {
 			*truncated = 1;
 			break;
@@ -1297,9 +976,10 @@ static json_t *ed_list_row(sqlite3_stmt *st, long today)
 {
 	json_t *ex = ed_execution(st, 6, 7, 7, today);
 	json_t *o = ex ? json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:O}", "registration_number",
-				   ed_col(st, 0), "direction", ed_col(st, 1), "doc_type", ed_col(st, 2),
-				   "title", ed_col(st, 3), "correspondent", ed_col(st, 4),
-				   "registered_on", ed_col(st, 5), "due_date", ed_col(st, 6),
+				   sqlreg_col(st, 0), "direction", sqlreg_col(st, 1),
+				   "doc_type", sqlreg_col(st, 2),
+				   "title", sqlreg_col(st, 3), "correspondent", sqlreg_col(st, 4),
+				   "registered_on", sqlreg_col(st, 5), "due_date", sqlreg_col(st, 6),
 				   "execution_status", json_object_get(ex, "status")) : NULL;
 
 	json_decref(ex);
@@ -1308,12 +988,12 @@ static json_t *ed_list_row(sqlite3_stmt *st, long today)
 
 /* Runs st (its other parameters bound) with the list limit at ?limit_at
  * into a new array *arr (caller owns). 0, or -1 with res. */
-static int ed_list(struct ed_ctx *c, const struct adapter_call *call, sqlite3_stmt *st, int limit_at,
-		   ed_row_fn fn, long on, json_t **arr, int *truncated, struct adapter_result *res)
+static int ed_list(struct ed_ctx *c, sqlite3_stmt *st, int limit_at, ed_row_fn fn, long on,
+		   json_t **arr, int *truncated, struct adapter_result *res)
 {
 	*arr = NULL;
 	if (st == NULL || sqlite3_bind_int(st, limit_at, ED_LIST_MAX + 1) != SQLITE_OK) {
-		ed_db_error(c, call, res);
+		sqlreg_fail(c->reg, res);
 		return -1;
 	}
 	*arr = json_array();
@@ -1322,7 +1002,7 @@ static int ed_list(struct ed_ctx *c, const struct adapter_call *call, sqlite3_st
 		ed_oom(res);
 		return -1;
 	}
-	if (ed_rows(c, call, st, fn, on, *arr, truncated, res) != 0) {
+	if (ed_rows(c, st, fn, on, *arr, truncated, res) != 0) {
 		json_decref(*arr);
 		*arr = NULL;
 		return -1;
@@ -1330,34 +1010,38 @@ static int ed_list(struct ed_ctx *c, const struct adapter_call *call, sqlite3_st
 	return 0;
 }
 
-static void ed_documents(struct ed_ctx *c, const struct adapter_call *call, struct adapter_result *res)
+static void ed_documents(struct ed_ctx *c, const struct adapter_call *call,
+			 struct adapter_result *res)
 {
-	char from[11], to[11], dir[8];
-	long from_d, to_d;
-	struct ed_day today;
+	struct params_day today, from, to;
+	char dir[8], why[128];
 	sqlite3_stmt *st;
 	json_t *arr;
 	int truncated;
 
-	ed_today(&today);
-	if (ed_date_param(call, "from", 1, &today, from, &from_d, res) != 0 ||
-	    ed_date_param(call, "to", 1, &today, to, &to_d, res) != 0)
+	params_today(NULL, &today);
+	if (params_date_arg(call->params, "from", PARAMS_DATE_REQUIRED, &today, &from, why,
+			    sizeof(why)) != 0 ||
+	    params_date_arg(call->params, "to", PARAMS_DATE_REQUIRED, &today, &to, why,
+			    sizeof(why)) != 0) {
+		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return;
-	if (ed_param(call, "direction", dir, sizeof(dir)) != 0 ||
+	}
+	if (params_get(call->params, "direction", dir, sizeof(dir)) != 0 ||
 	    (dir[0] && strcmp(dir, "in") != 0 && strcmp(dir, "out") != 0)) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "direction must be in or out, or absent "
 				     "for both registers");
 		return;
 	}
-	if (to_d < from_d || to_d - from_d + 1 > ED_RANGE_DAYS_MAX) {
+	if (to.days < from.days || to.days - from.days + 1 > ED_RANGE_DAYS_MAX) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "from %s to %s is not a range of 1-%d "
-				     "days (to must not be before from)", from, to, ED_RANGE_DAYS_MAX);
+				     "days (to must not be before from)", from.iso, to.iso, ED_RANGE_DAYS_MAX);
 		return;
 	}
-	st = ed_bind(c, ST_LIST, 3, (const char *const[]){ from, to, dir[0] ? dir : NULL });
-	if (ed_list(c, call, st, 4, ed_list_row, today.days, &arr, &truncated, res) != 0)
+	st = SQLREG_BIND(c->reg, ST_LIST, from.iso, to.iso, dir[0] ? dir : NULL);
+	if (ed_list(c, st, 4, ed_list_row, today.days, &arr, &truncated, res) != 0)
 		return;
-	res->data = json_pack("{s:s,s:s,s:o,s:I,s:b,s:o}", "from", from, "to", to, "direction",
+	res->data = json_pack("{s:s,s:s,s:o,s:I,s:b,s:o}", "from", from.iso, "to", to.iso, "direction",
 			      dir[0] ? json_string(dir) : json_null(), "count",
 			      (json_int_t)json_array_size(arr), "truncated", truncated, "documents", arr);
 	if (res->data == NULL)
@@ -1368,12 +1052,13 @@ static json_t *ed_control_row(sqlite3_stmt *st, long on)
 {
 	long due = 0;
 	const char *d = ed_text(st, 6);
-	int overdue = d != NULL && ed_date(d, &due) == 0 && on > due;
+	int overdue = d != NULL && params_date_parse(d, &due) == 0 && on > due;
 
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:I}", "registration_number", ed_col(st, 0),
-			 "direction", ed_col(st, 1), "doc_type", ed_col(st, 2), "title", ed_col(st, 3),
-			 "correspondent", ed_col(st, 4), "registered_on", ed_col(st, 5),
-			 "due_date", ed_col(st, 6), "status", overdue ? "overdue" : "in_progress",
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:I}",
+			 "registration_number", sqlreg_col(st, 0), "direction", sqlreg_col(st, 1),
+			 "doc_type", sqlreg_col(st, 2), "title", sqlreg_col(st, 3),
+			 "correspondent", sqlreg_col(st, 4), "registered_on", sqlreg_col(st, 5),
+			 "due_date", sqlreg_col(st, 6), "status", overdue ? "overdue" : "in_progress",
 			 "days_overdue", (json_int_t)(overdue ? on - due : 0));
 }
 
@@ -1382,28 +1067,26 @@ static json_t *ed_control_row(sqlite3_stmt *st, long on)
 static void ed_execution_status(struct ed_ctx *c, const struct adapter_call *call,
 				struct adapter_result *res)
 {
-	char on[11];
-	long on_d;
-	struct ed_day today;
+	struct params_day today, on;
 	sqlite3_stmt *st;
 	json_t *arr, *row;
 	json_int_t overdue = 0;
+	char why[128];
 	int truncated;
 	size_t i;
 
-	ed_today(&today);
-	if (ed_date_param(call, "on", 0, &today, on, &on_d, res) != 0)
-		return;
-	if (on_d > today.days) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT, "on %s is after today (%s)", on, today.iso);
+	params_today(NULL, &today);
+	if (params_date_arg(call->params, "on", PARAMS_DATE_NOT_FUTURE, &today, &on, why,
+			    sizeof(why)) != 0) {
+		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return;
 	}
-	st = ed_bind(c, ST_CONTROL, 1, (const char *const[]){ on });
-	if (ed_list(c, call, st, 2, ed_control_row, on_d, &arr, &truncated, res) != 0)
+	st = SQLREG_BIND(c->reg, ST_CONTROL, on.iso);
+	if (ed_list(c, st, 2, ed_control_row, on.days, &arr, &truncated, res) != 0)
 		return;
 	json_array_foreach(arr, i, row)
 		overdue += strcmp(json_string_value(json_object_get(row, "status")), "overdue") == 0;
-	res->data = json_pack("{s:s,s:I,s:I,s:b,s:o}", "on", on, "overdue_count", overdue,
+	res->data = json_pack("{s:s,s:I,s:I,s:b,s:o}", "on", on.iso, "overdue_count", overdue,
 			      "in_progress_count", (json_int_t)json_array_size(arr) - overdue,
 			      "truncated", truncated, "documents", arr);
 	if (res->data == NULL)
@@ -1447,10 +1130,10 @@ static void ed_handle(void *vctx, const struct adapter_call *call, adapter_done_
 {
 	struct ed_ctx *c = vctx;
 	struct adapter_result res;
-	char why[512];
 	size_t i;
 
 	memset(&res, 0, sizeof(res));
+	sqlreg_call_begin(c->reg, call->message_id);
 	for (i = 0; i < ED_N_SERVICES; i++)
 		if (call->service_code != NULL && strcmp(call->service_code, ed_services[i].code) == 0)
 			break;
@@ -1460,61 +1143,11 @@ static void ed_handle(void *vctx, const struct adapter_call *call, adapter_done_
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers %s", ed_services[i].code,
 				     strcmp(ed_services[i].method, "GET") == 0 ?
 				     "GET (REST) or POST (SOAP)" : "POST");
-	} else if (c->db == NULL && ed_open(c, why, sizeof(why)) != 0) {
-		ed_log(c, ADAPTER_LOG_ERROR, call->message_id, "document register unavailable: %s", why);
-		adapter_result_error(&res, ADAPTER_UNAVAILABLE, ED_UNAVAILABLE);
-	} else {
+	} else if (sqlreg_ready(c->reg, &res) == 0) {
 		ed_handlers[i](c, call, &res);
 	}
-	/* Close only after the statements are done with, so the next call
-	 * opens the file afresh. */
-	if (c->reopen)
-		ed_close(c);
-	if (res.status != ADAPTER_OK)
-		ed_log(c, ADAPTER_LOG_DEBUG, call->message_id, "%s: %s", call->service_code ?
-		       call->service_code : "?", adapter_status_name(res.status));
+	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
-}
-
-/* A config value, or def when unset; -1 if it does not fit out[cap]. */
-static int ed_config_str(const struct adapter_host *host, const char *key, const char *def,
-			 char *out, size_t cap)
-{
-	const char *v = host->config ? host->config(host->ctx, key) : NULL;
-
-	if (v == NULL || v[0] == '\0')
-		v = def;
-	return snprintf(out, cap, "%s", v) < (int)cap ? 0 : -1;
-}
-
-static int ed_config(struct ed_ctx *c, const struct adapter_host *host, char **err)
-{
-	char def[ED_PATH_MAX];
-	const char *v;
-	char *end;
-	long ms;
-
-	snprintf(def, sizeof(def), "%s/edocs.db", host->data_dir ? host->data_dir : ".");
-	if (ed_config_str(host, "db", def, c->db_path, sizeof(c->db_path)) != 0 ||
-	    ed_config_str(host, "sql_dir", AILGATE_SOURCE_DIR "/adapters/edocs", c->sql_dir,
-			  sizeof(c->sql_dir)) != 0) {
-		*err = strdup("[adapter.edocs] db, sql_dir: path too long (max 1023 bytes)");
-		return -1;
-	}
-	c->busy_ms = ED_BUSY_MS_DEFAULT;
-	v = host->config ? host->config(host->ctx, "busy_timeout_ms") : NULL;
-	if (v != NULL && v[0] != '\0') {
-		errno = 0;
-		ms = strtol(v, &end, 10);
-		if (errno != 0 || *end != '\0' || ms < 0 || ms > ED_BUSY_MS_MAX) {
-			if (asprintf(err, "[adapter.edocs] busy_timeout_ms: '%.32s' is not a number of "
-				     "milliseconds 0..%d", v, ED_BUSY_MS_MAX) < 0)
-				*err = NULL;
-			return -1;
-		}
-		c->busy_ms = (int)ms;
-	}
-	return 0;
 }
 
 /* Config errors fail init; a database that cannot be opened does not: the
@@ -1522,20 +1155,19 @@ static int ed_config(struct ed_ctx *c, const struct adapter_host *host, char **e
 static int ed_init(const struct adapter_host *host, void **vctx, char **err)
 {
 	struct ed_ctx *c = calloc(1, sizeof(*c));
-	char why[512];
 
 	*err = NULL;
+	*vctx = NULL;
 	if (c == NULL) {
 		*err = strdup("out of memory");
 		return -1;
 	}
-	c->host = *host;
-	if (ed_config(c, host, err) != 0) {
+	if (sqlreg_new(&ed_db, host, &c->reg, err) != 0) {
+		sqlreg_free(&c->reg);
 		free(c);
 		return -1;
 	}
-	if (ed_open(c, why, sizeof(why)) != 0)
-		ed_log(c, ADAPTER_LOG_ERROR, NULL, "document register unavailable: %s", why);
+	sqlreg_start(c->reg);
 	*vctx = c;
 	return 0;
 }
@@ -1546,7 +1178,7 @@ static void ed_free(void *vctx)
 
 	if (c == NULL)
 		return;
-	ed_close(c);
+	sqlreg_free(&c->reg);
 	free(c);
 }
 

@@ -10,27 +10,18 @@
  * "unavailable" and retry the open; any SQLite error during a call closes
  * the connection so the next call starts clean. Answer keys: README.md. */
 #include "adapters/adapter.h"
+#include "adapters/common/params.h"
 #include "adapters/common/pin.h"
+#include "adapters/common/sqlreg.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
-
-#define SP_PATH_MAX 1024
-#define SP_SQL_MAX (4u << 20)      /* schema.sql / seed.sql */
 #define SP_CODE_MAX 32             /* category code */
 #define SP_PARAM_MAX 96            /* bytes of a parameter we look at */
-#define SP_BUSY_MS_DEFAULT 1000
-#define SP_BUSY_MS_MAX 60000
 #define SP_UNAVAILABLE "the social passport database is unavailable; try again later"
 
 enum sp_stmt { ST_RESIDENT, ST_CATEGORY, ST_CODES, ST_HISTORY, ST_PERIODS, ST_MEMBERS, ST_COUNT };
@@ -71,328 +62,49 @@ static const char *const sp_sql[ST_COUNT] = {
 		" ORDER BY holders > 1, r.household_id IS NULL, r.household_id, r.last_name, m.pin",
 };
 
-/* Per worker thread. */
-struct sp_ctx {
-	struct adapter_host host;
-	char db_path[SP_PATH_MAX];
-	char sql_dir[SP_PATH_MAX];
-	int busy_ms;
-	sqlite3 *db;                 /* NULL while the database cannot be opened */
-	sqlite3_stmt *st[ST_COUNT];
-	int db_failed;               /* a query failed in this call: close after it */
-	int down;                    /* the last open failed (logged once per outage) */
-	const char *reqid;           /* of the call in progress */
+static const struct sqlreg_desc sp_db = {
+	.name = "social-passport",
+	.db_file = "social-passport.db",
+	.label = "social passport",
+	.kind = "a social passport",
+	.ours = "memberships",
+	.sql = sp_sql,
+	.n_sql = ST_COUNT,
+	.pragmas = "PRAGMA foreign_keys=ON",
+	.reopen_on_any_error = 1,
+	.unavailable = SP_UNAVAILABLE,
 };
 
-#define sp_log(c, lvl, ...)                                                          \
-	do {                                                                         \
-		if ((c)->host.log != NULL)                                           \
-			(c)->host.log((c)->host.ctx, (lvl), (c)->reqid, __VA_ARGS__); \
-	} while (0)
-
-/* ---- opening and creating the database ------------------------------- */
-
-static void sp_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void sp_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
-static void sp_close(struct sp_ctx *c)
-{
-	for (size_t i = 0; i < ST_COUNT; i++) {
-		sqlite3_finalize(c->st[i]);
-		c->st[i] = NULL;
-	}
-	sqlite3_close(c->db);
-	c->db = NULL;
-}
-
-/* Reads dir/name into a new NUL-terminated buffer (caller frees *out). */
-static int sp_read_sql(const char *dir, const char *name, char **out, char *why, size_t len)
-{
-	char path[SP_PATH_MAX + 64];
-	char *buf = NULL;
-	size_t n;
-	int rc = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		sp_why(why, len, "cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf = malloc(SP_SQL_MAX + 1);
-	if (buf == NULL) {
-		sp_why(why, len, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, SP_SQL_MAX + 1, f);
-	if (ferror(f) || n > SP_SQL_MAX) {
-		sp_why(why, len, "cannot read %s: %s", path, ferror(f) ? "read error" : "too large");
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
-static int sp_exec_file(sqlite3 *db, const char *dir, const char *name, char *why, size_t len)
-{
-	char *sql = NULL, *msg = NULL;
-	int rc;
-
-	if (sp_read_sql(dir, name, &sql, why, len) != 0)
-		return -1;
-	/* Trusted files shipped with the gateway, never request data. */
-	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK)
-		sp_why(why, len, "%s/%s: %s", dir, name, msg ? msg : sqlite3_errstr(rc));
-	sqlite3_free(msg);
-	free(sql);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* Loads schema and seed into a database that has no tables. Several workers
- * may start at once on a new file: the immediate transaction serialises
- * them, and only the first one finds it empty. */
-static int sp_create(struct sp_ctx *c, sqlite3 *db, char *why, size_t len)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, empty;
-
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		sp_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		return -1;
-	}
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sp_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	empty = sqlite3_column_int(st, 0) == 0;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (empty && (sp_exec_file(db, c->sql_dir, "schema.sql", why, len) != 0 ||
-		      sp_exec_file(db, c->sql_dir, "seed.sql", why, len) != 0))
-		goto fail;
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sp_why(why, len, "%s: %s", c->db_path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (empty)
-		sp_log(c, ADAPTER_LOG_INFO, "created %s from %s/{schema,seed}.sql", c->db_path, c->sql_dir);
-	return 0;
-fail:
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-static int sp_prepare(struct sp_ctx *c, char *why, size_t len)
-{
-	for (size_t i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(c->db, sp_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-				       NULL) != SQLITE_OK) {
-			sp_why(why, len, "%s is not a social passport: %s", c->db_path,
-			       sqlite3_errmsg(c->db));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int sp_open(struct sp_ctx *c, char *why, size_t len)
-{
-	int rc;
-
-	rc = sqlite3_open_v2(c->db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		sp_why(why, len, "cannot open %s: %s", c->db_path,
-		       c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	sqlite3_busy_timeout(c->db, c->busy_ms);
-	/* WAL: readers (every worker) never wait for the one writer. */
-	if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK) {
-		sp_why(why, len, "cannot use %s: %s", c->db_path, sqlite3_errmsg(c->db));
-		goto fail;
-	}
-	if (sp_create(c, c->db, why, len) != 0 || sp_prepare(c, why, len) != 0)
-		goto fail;
-	return 0;
-fail:
-	sp_close(c);
-	return -1;
-}
-
-/* Opens the database if it is not open. 0, or -1 with res "unavailable". */
-static int sp_ready(struct sp_ctx *c, struct adapter_result *res)
-{
-	char why[SP_PATH_MAX + 256];
-
-	if (c->db != NULL)
-		return 0;
-	if (sp_open(c, why, sizeof(why)) == 0) {
-		if (c->down)
-			sp_log(c, ADAPTER_LOG_INFO, "social passport %s is available again", c->db_path);
-		c->down = 0;
-		return 0;
-	}
-	/* Every call retries; the log says it once per outage, not per call. */
-	sp_log(c, c->down ? ADAPTER_LOG_DEBUG : ADAPTER_LOG_ERROR, "social passport unavailable: %s", why);
-	c->down = 1;
-	adapter_result_error(res, ADAPTER_UNAVAILABLE, SP_UNAVAILABLE);
-	return -1;
-}
-
-/* ---- dates ------------------------------------------------------------ */
-
-static int sp_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int sp_mdays(int y, int m)
-{
-	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-	return m == 2 && sp_leap(y) ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil), so that "the next day" is n + 1 across months and
- * leap years. */
-static int sp_days(int y, int m, int d)
-{
-	int era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* Strict YYYY-MM-DD, year 1900..9999, a real calendar day: 0 and *days,
- * -1 if the shape is wrong, -2 if it is shaped right but no such day. */
-static int sp_parse_date(const char *s, int *days)
-{
-	int y, m, d;
-
-	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return -1;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return -1;
-	y = atoi(s);
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > sp_mdays(y, m))
-		return -2;
-	*days = sp_days(y, m, d);
-	return 0;
-}
-
-/* Today's date (local time, as pin_check uses) into out[11]. */
-static void sp_today(char *out)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (localtime_r(&now, &tm) == NULL || strftime(out, 11, "%Y-%m-%d", &tm) != 10)
-		memcpy(out, "1970-01-01", 11);
-}
+/* Per worker thread. */
+struct sp_ctx {
+	struct sqlreg *reg;
+};
 
 /* ---- parameters ------------------------------------------------------- */
-
-static const char *sp_param(const struct adapter_call *call, const char *name)
-{
-	json_t *v = call->params ? json_object_get(call->params, name) : NULL;
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int sp_space(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-/* The named parameter without surrounding whitespace (SOAP bodies are
- * indented) into out[cap], truncated; the validators then see the over-long
- * value. A missing parameter gives "". */
-static void sp_trimmed(const struct adapter_call *call, const char *name, char *out, size_t cap)
-{
-	const char *s = sp_param(call, name);
-	size_t n;
-
-	if (s == NULL) {
-		out[0] = '\0';
-		return;
-	}
-	while (sp_space(*s))
-		s++;
-	n = strnlen(s, cap - 1);
-	while (n > 0 && sp_space(s[n - 1]))
-		n--;
-	memcpy(out, s, n);
-	out[n] = '\0';
-}
 
 /* The "on" date into on[11]: today when absent or empty. Past and present
  * only: the register records what was decided, not what will be. 0, or -1
  * with res set. */
 static int sp_on(const struct adapter_call *call, char *on, struct adapter_result *res)
 {
-	char in[SP_PARAM_MAX], today[11];
-	int d, t, rc;
+	struct params_day d;
+	char why[256];
 
-	sp_today(today);
-	sp_trimmed(call, "on", in, sizeof(in));
-	if (in[0] == '\0') {
-		memcpy(on, today, 11);
-		return 0;
-	}
-	rc = sp_parse_date(in, &d);
-	if (rc == -1) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT,
-				     "on must be a date YYYY-MM-DD, e.g. 2024-03-01");
+	if (params_date_upto_today(call->params, "on", "the social passport answers for "
+				   "past and present dates only", &d, why, sizeof(why)) != 0) {
+		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return -1;
 	}
-	if (rc == -2) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT,
-				     "on: %s is not a calendar date between 1900-01-01 and today", in);
-		return -1;
-	}
-	if (sp_parse_date(today, &t) == 0 && d > t) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT,
-				     "on: %s is after today (%s); the social passport answers for past "
-				     "and present dates only", in, today);
-		return -1;
-	}
-	memcpy(on, in, 11);
+	memcpy(on, d.iso, sizeof(d.iso));
 	return 0;
 }
 
-static int sp_pin(const struct adapter_call *call, char *pin, size_t cap, struct adapter_result *res)
+static int sp_pin(const struct adapter_call *call, char *pin, size_t cap,
+		  struct adapter_result *res)
 {
 	char why[160];
 
-	sp_trimmed(call, "pin", pin, cap);
+	params_trimmed(call->params, "pin", pin, cap);
 	if (pin_check(pin, why, sizeof(why)) != 0) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "%s", why);
 		return -1;
@@ -417,56 +129,9 @@ static void sp_error(struct adapter_result *res, enum adapter_status st, const c
 	va_end(ap);
 }
 
-/* Logs the SQLite error; the caller is told "unavailable", and the
- * connection is closed after the call. */
-static void sp_db_error(struct sp_ctx *c, struct adapter_result *res)
-{
-	sp_log(c, ADAPTER_LOG_ERROR, "social passport db %s: %s", c->db_path,
-	       c->db ? sqlite3_errmsg(c->db) : "not open");
-	c->db_failed = 1;
-	sp_error(res, ADAPTER_UNAVAILABLE, SP_UNAVAILABLE);
-}
-
 static void sp_oom(struct adapter_result *res)
 {
 	sp_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
-/* Resets statement s and binds a (and b, if not NULL). */
-static sqlite3_stmt *sp_bind(struct sp_ctx *c, enum sp_stmt s, const char *a, const char *b)
-{
-	sqlite3_stmt *st = c->st[s];
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if ((a != NULL && sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT) != SQLITE_OK) ||
-	    (b != NULL && sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT) != SQLITE_OK))
-		return NULL;
-	return st;
-}
-
-/* Steps st once: 1 row, 0 done (st reset), -1 error (res set, st reset). */
-static int sp_step(struct sp_ctx *c, sqlite3_stmt *st, struct adapter_result *res)
-{
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc != SQLITE_DONE)
-		sp_db_error(c, res);   /* before the reset, which may change the message */
-	if (st != NULL)
-		sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* SQL NULL -> JSON null; text -> string (NULL if not valid UTF-8). */
-static json_t *sp_col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	if (t == NULL)
-		return json_null();
-	return json_stringn((const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
 static int sp_set(json_t *o, const char *key, json_t *v)
@@ -477,74 +142,57 @@ static int sp_set(json_t *o, const char *key, json_t *v)
 /* The basis document of a period, from columns i..i+3. */
 static json_t *sp_basis(sqlite3_stmt *st, int i)
 {
-	return json_pack("{s:o,s:o,s:o,s:o}", "document", sp_col(st, i), "number", sp_col(st, i + 1),
-			 "date", sp_col(st, i + 2), "issued_by", sp_col(st, i + 3));
+	return json_pack("{s:o,s:o,s:o,s:o}", "document", sqlreg_col(st, i),
+			 "number", sqlreg_col(st, i + 1),
+			 "date", sqlreg_col(st, i + 2), "issued_by", sqlreg_col(st, i + 3));
 }
 
 /* The valid category codes, for a message: into out[cap] ("?" if the
  * database cannot say). */
 static void sp_codes(struct sp_ctx *c, char *out, size_t cap, struct adapter_result *res)
 {
-	sqlite3_stmt *st = sp_bind(c, ST_CODES, NULL, NULL);
+	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_CODES);
 
 	snprintf(out, cap, "?");
-	if (sp_step(c, st, res) == 1) {
+	if (sqlreg_step(c->reg, st, res) == 1) {
 		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
 		sqlite3_reset(st);
 	}
 }
 
-/* Folds a category code to its stored form (lower case, '-' as '_').
- * 1 if it has that form then, 0 if not. */
-static int sp_code_ok(char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > SP_CODE_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= 'A' && s[i] <= 'Z')
-			s[i] = (char)(s[i] - 'A' + 'a');
-		else if (s[i] == '-')
-			s[i] = '_';
-		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
-			return 0;
-	}
-	return 1;
-}
-
 /* The "category" parameter: its code into code[SP_CODE_MAX + 1] and its
  * names into a new object {category, category_ky, category_ru} (caller
  * owns). 0, or -1 with res set (an unknown code lists the valid ones). */
-static int sp_category(struct sp_ctx *c, const struct adapter_call *call, char *code,
-		       json_t **out, struct adapter_result *res)
+static int sp_category(struct sp_ctx *c, const struct adapter_call *call, char *code, json_t **out,
+		       struct adapter_result *res)
 {
 	char in[SP_PARAM_MAX], codes[512];
 	sqlite3_stmt *st;
 	size_t n;
 	int rc;
 
-	sp_trimmed(call, "category", in, sizeof(in));
-	if (sp_code_ok(in)) {
-		st = sp_bind(c, ST_CATEGORY, in, NULL);
-		if ((rc = sp_step(c, st, res)) < 0)
+	params_trimmed(call->params, "category", in, sizeof(in));
+	if (params_code_ok(in, SP_CODE_MAX)) {
+		st = SQLREG_BIND(c->reg, ST_CATEGORY, in);
+		if ((rc = sqlreg_step(c->reg, st, res)) < 0)
 			return -1;
 		if (rc == 1) {
-			*out = json_pack("{s:s,s:o,s:o}", "category", in, "category_ky", sp_col(st, 0),
-					 "category_ru", sp_col(st, 1));
+			*out = json_pack("{s:s,s:o,s:o}", "category", in,
+					 "category_ky", sqlreg_col(st, 0),
+					 "category_ru", sqlreg_col(st, 1));
 			sqlite3_reset(st);
 			if (*out == NULL) {
 				sp_oom(res);
 				return -1;
 			}
-			n = strnlen(in, SP_CODE_MAX);   /* sp_code_ok: at most that */
+			n = strnlen(in, SP_CODE_MAX);   /* params_code_ok: at most that */
 			memcpy(code, in, n);
 			code[n] = '\0';
 			return 0;
 		}
 	}
 	sp_codes(c, codes, sizeof(codes), res);
-	if (res->status == ADAPTER_OK && sp_code_ok(in))
+	if (res->status == ADAPTER_OK && params_code_ok(in, SP_CODE_MAX))
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "unknown social category '%s'; valid codes: %s", in, codes);
 	else if (res->status == ADAPTER_OK)
@@ -559,8 +207,8 @@ static int sp_category(struct sp_ctx *c, const struct adapter_call *call, char *
  * database. */
 static int sp_resident(struct sp_ctx *c, const char *pin, json_t **out, struct adapter_result *res)
 {
-	sqlite3_stmt *st = sp_bind(c, ST_RESIDENT, pin, NULL);
-	int rc = sp_step(c, st, res);
+	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_RESIDENT, pin);
+	int rc = sqlreg_step(c->reg, st, res);
 
 	if (rc <= 0) {
 		if (rc == 0)
@@ -569,10 +217,10 @@ static int sp_resident(struct sp_ctx *c, const char *pin, json_t **out, struct a
 					     "the household register nor on its population list)", pin);
 		return -1;
 	}
-	*out = json_pack("{s:s,s:o,s:o,s:o,s:o}", "pin", pin, "last_name", sp_col(st, 0),
-			 "first_name", sp_col(st, 1), "patronymic", sp_col(st, 2),
-			 "household_id", sp_col(st, 3));
-	rc = sp_step(c, st, res);
+	*out = json_pack("{s:s,s:o,s:o,s:o,s:o}", "pin", pin, "last_name", sqlreg_col(st, 0),
+			 "first_name", sqlreg_col(st, 1), "patronymic", sqlreg_col(st, 2),
+			 "household_id", sqlreg_col(st, 3));
+	rc = sqlreg_step(c->reg, st, res);
 	if (rc == 1)
 		sqlite3_reset(st);
 	if (rc == 0 && *out != NULL)
@@ -596,10 +244,11 @@ static int sp_resident(struct sp_ctx *c, const char *pin, json_t **out, struct a
 static json_t *sp_period(sqlite3_stmt *st)
 {
 	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o}",
-			 "category", sp_col(st, 0), "category_ky", sp_col(st, 1),
-			 "category_ru", sp_col(st, 2), "disability_group", sp_col(st, 3),
-			 "cause", sp_col(st, 4), "cause_ky", sp_col(st, 5), "cause_ru", sp_col(st, 6),
-			 "start_date", sp_col(st, 7), "end_date", sp_col(st, 8),
+			 "category", sqlreg_col(st, 0), "category_ky", sqlreg_col(st, 1),
+			 "category_ru", sqlreg_col(st, 2), "disability_group", sqlreg_col(st, 3),
+			 "cause", sqlreg_col(st, 4), "cause_ky", sqlreg_col(st, 5),
+			 "cause_ru", sqlreg_col(st, 6),
+			 "start_date", sqlreg_col(st, 7), "end_date", sqlreg_col(st, 8),
 			 "active", sqlite3_column_int(st, 9), "basis", sp_basis(st, 10));
 }
 
@@ -619,8 +268,8 @@ static void sp_social_categories(struct sp_ctx *c, const struct adapter_call *ca
 	arr = json_array();
 	if (sp_set(o, "on", json_string(on)) != 0 || arr == NULL)
 		goto oom;
-	st = sp_bind(c, ST_HISTORY, pin, on);
-	while ((rc = sp_step(c, st, res)) == 1) {
+	st = SQLREG_BIND(c->reg, ST_HISTORY, pin, on);
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		active += sqlite3_column_int(st, 9) != 0;
 		if (json_array_append_new(arr, sp_period(st)) != 0) {
 			sqlite3_reset(st);
@@ -648,23 +297,23 @@ out:
  * before, or the day, the next starts) form one run. The periods come in
  * order of start, so a run is done when a period starts after its end + 1. */
 struct sp_run {
-	int start, end;              /* days; end INT_MAX: open */
+	long start, end;             /* days; end LONG_MAX: open */
 	char since[11], until[11];   /* until "": open */
 };
 
 struct sp_walk {
-	int on;                      /* the day asked for */
+	long on;                     /* the day asked for */
 	int have;                    /* run holds a run being built */
 	struct sp_run run;
 	int found;                   /* hit holds the run that holds on */
 	struct sp_run hit;
 };
 
-static void sp_run_end(struct sp_run *run, sqlite3_stmt *st, int e)
+static void sp_run_end(struct sp_run *run, sqlite3_stmt *st, long e)
 {
 	run->end = e;
 	run->until[0] = '\0';
-	if (e != INT_MAX)
+	if (e != LONG_MAX)
 		snprintf(run->until, sizeof(run->until), "%s", (const char *)sqlite3_column_text(st, 1));
 }
 
@@ -678,15 +327,15 @@ static void sp_run_check(struct sp_walk *w)
 }
 
 /* Adds the period (s, e) of row st: it extends the run, or starts a new one. */
-static void sp_run_add(struct sp_walk *w, sqlite3_stmt *st, int s, int e)
+static void sp_run_add(struct sp_walk *w, sqlite3_stmt *st, long s, long e)
 {
-	if (!w->have || (w->run.end != INT_MAX && s > w->run.end + 1)) {
+	if (!w->have || (w->run.end != LONG_MAX && s > w->run.end + 1)) {
 		sp_run_check(w);
 		w->have = 1;
 		w->run.start = s;
 		snprintf(w->run.since, sizeof(w->run.since), "%s", (const char *)sqlite3_column_text(st, 0));
 		sp_run_end(&w->run, st, e);
-	} else if (e == INT_MAX || (w->run.end != INT_MAX && e > w->run.end)) {
+	} else if (e == LONG_MAX || (w->run.end != LONG_MAX && e > w->run.end)) {
 		sp_run_end(&w->run, st, e);
 	}
 }
@@ -697,35 +346,36 @@ static int sp_status_detail(json_t *o, sqlite3_stmt *st)
 {
 	int bad = 0;
 
-	bad |= sp_set(o, "disability_group", sp_col(st, 2));
-	bad |= sp_set(o, "cause", sp_col(st, 3));
-	bad |= sp_set(o, "cause_ky", sp_col(st, 4));
-	bad |= sp_set(o, "cause_ru", sp_col(st, 5));
+	bad |= sp_set(o, "disability_group", sqlreg_col(st, 2));
+	bad |= sp_set(o, "cause", sqlreg_col(st, 3));
+	bad |= sp_set(o, "cause_ky", sqlreg_col(st, 4));
+	bad |= sp_set(o, "cause_ru", sqlreg_col(st, 5));
 	bad |= sp_set(o, "basis", sp_basis(st, 6));
 	return bad;
 }
 
 /* Walks the person's periods in the category: sets o's since/until and
  * details. 0, or -1 with res set. */
-static int sp_status_walk(struct sp_ctx *c, const char *pin, const char *code, int on, json_t *o,
+static int sp_status_walk(struct sp_ctx *c, const char *pin, const char *code, long on, json_t *o,
 			  struct adapter_result *res)
 {
 	struct sp_walk w = { .on = on };
-	int rc, s, e, bad = 0;
-	sqlite3_stmt *st = sp_bind(c, ST_PERIODS, pin, code);
+	int rc, bad = 0;
+	long s, e;
+	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PERIODS, pin, code);
 
-	while ((rc = sp_step(c, st, res)) == 1) {
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		const char *end = (const char *)sqlite3_column_text(st, 1);
 
-		if (sp_parse_date((const char *)sqlite3_column_text(st, 0), &s) != 0 ||
-		    (end != NULL && sp_parse_date(end, &e) != 0)) {
+		if (params_date_parse((const char *)sqlite3_column_text(st, 0), &s) != 0 ||
+		    (end != NULL && params_date_parse(end, &e) != 0)) {
 			sqlite3_reset(st);
 			sp_error(res, ADAPTER_FAILED, "a period of PIN %s in %s has a malformed date; "
 				 "the municipality has to correct it", pin, code);
 			return -1;
 		}
 		if (end == NULL)
-			e = INT_MAX;
+			e = LONG_MAX;
 		sp_run_add(&w, st, s, e);
 		if (s <= on && on <= e)
 			bad |= sp_status_detail(o, st);
@@ -762,7 +412,7 @@ static void sp_category_status(struct sp_ctx *c, const struct adapter_call *call
 {
 	char pin[SP_PARAM_MAX], on[11], code[SP_CODE_MAX + 1];
 	json_t *cat = NULL, *o = NULL;
-	int day;
+	long day;
 
 	if (sp_pin(call, pin, sizeof(pin), res) != 0 || sp_on(call, on, res) != 0 ||
 	    sp_category(c, call, code, &cat, res) != 0)
@@ -770,7 +420,7 @@ static void sp_category_status(struct sp_ctx *c, const struct adapter_call *call
 	if (sp_resident(c, pin, &o, res) != 0)
 		goto out;
 	res->data = o;
-	if (sp_status_skeleton(o, cat, on) != 0 || sp_parse_date(on, &day) != 0) {
+	if (sp_status_skeleton(o, cat, on) != 0 || params_date_parse(on, &day) != 0) {
 		sp_oom(res);
 		goto out;
 	}
@@ -788,15 +438,15 @@ static json_t *sp_member(sqlite3_stmt *st)
 	int dup = sqlite3_column_int(st, 5) > 1;
 
 	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,s:o}",
-			 "pin", sp_col(st, 0),
-			 "last_name", dup ? json_null() : sp_col(st, 1),
-			 "first_name", dup ? json_null() : sp_col(st, 2),
-			 "patronymic", dup ? json_null() : sp_col(st, 3),
-			 "household_id", dup ? json_null() : sp_col(st, 4),
+			 "pin", sqlreg_col(st, 0),
+			 "last_name", dup ? json_null() : sqlreg_col(st, 1),
+			 "first_name", dup ? json_null() : sqlreg_col(st, 2),
+			 "patronymic", dup ? json_null() : sqlreg_col(st, 3),
+			 "household_id", dup ? json_null() : sqlreg_col(st, 4),
 			 "duplicate_pin", dup,
-			 "disability_group", sp_col(st, 6), "cause", sp_col(st, 7),
-			 "cause_ky", sp_col(st, 8), "cause_ru", sp_col(st, 9),
-			 "start_date", sp_col(st, 10), "end_date", sp_col(st, 11));
+			 "disability_group", sqlreg_col(st, 6), "cause", sqlreg_col(st, 7),
+			 "cause_ky", sqlreg_col(st, 8), "cause_ru", sqlreg_col(st, 9),
+			 "start_date", sqlreg_col(st, 10), "end_date", sqlreg_col(st, 11));
 }
 
 static void sp_category_members(struct sp_ctx *c, const struct adapter_call *call,
@@ -813,8 +463,8 @@ static void sp_category_members(struct sp_ctx *c, const struct adapter_call *cal
 	arr = json_array();
 	if (arr == NULL || sp_set(o, "on", json_string(on)) != 0)
 		goto oom;
-	st = sp_bind(c, ST_MEMBERS, code, on);
-	while ((rc = sp_step(c, st, res)) == 1) {
+	st = SQLREG_BIND(c->reg, ST_MEMBERS, code, on);
+	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		if (json_array_append_new(arr, sp_member(st)) != 0) {
 			sqlite3_reset(st);
 			goto oom;
@@ -868,8 +518,7 @@ static void sp_handle(void *vctx, const struct adapter_call *call, adapter_done_
 	size_t i;
 
 	memset(&res, 0, sizeof(res));
-	c->reqid = call->message_id;
-	c->db_failed = 0;
+	sqlreg_call_begin(c->reg, call->message_id);
 	for (i = 0; i < SP_N_SERVICES; i++)
 		if (call->service_code != NULL && strcmp(call->service_code, sp_services[i].code) == 0)
 			break;
@@ -879,58 +528,10 @@ static void sp_handle(void *vctx, const struct adapter_call *call, adapter_done_
 		 strcmp(call->method, "POST") != 0)
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
 				     sp_services[i].code);
-	else if (sp_ready(c, &res) == 0)
+	else if (sqlreg_ready(c->reg, &res) == 0)
 		sp_handlers[i](c, call, &res);
-	/* Close only after the statements are done with, so the next call
-	 * opens the file afresh. */
-	if (c->db_failed)
-		sp_close(c);
-	if (res.status != ADAPTER_OK)
-		sp_log(c, ADAPTER_LOG_DEBUG, "%s: %s", call->service_code ? call->service_code : "?",
-		       adapter_status_name(res.status));
-	c->reqid = NULL;
+	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
-}
-
-/* A config value, or def when unset; -1 if it does not fit out[cap]. */
-static int sp_config_str(const struct adapter_host *host, const char *key, const char *def,
-			 char *out, size_t cap)
-{
-	const char *v = host->config ? host->config(host->ctx, key) : NULL;
-
-	if (v == NULL || v[0] == '\0')
-		v = def;
-	return snprintf(out, cap, "%s", v) < (int)cap ? 0 : -1;
-}
-
-static int sp_config(struct sp_ctx *c, const struct adapter_host *host, char **err)
-{
-	char def[SP_PATH_MAX];
-	const char *v;
-	char *end;
-	long ms;
-
-	snprintf(def, sizeof(def), "%s/social-passport.db", host->data_dir ? host->data_dir : ".");
-	if (sp_config_str(host, "db", def, c->db_path, sizeof(c->db_path)) != 0 ||
-	    sp_config_str(host, "sql_dir", AILGATE_SOURCE_DIR "/adapters/social-passport",
-			  c->sql_dir, sizeof(c->sql_dir)) != 0) {
-		*err = strdup("[adapter.social-passport] db, sql_dir: path too long (max 1023 bytes)");
-		return -1;
-	}
-	c->busy_ms = SP_BUSY_MS_DEFAULT;
-	v = host->config ? host->config(host->ctx, "busy_timeout_ms") : NULL;
-	if (v != NULL && v[0] != '\0') {
-		errno = 0;
-		ms = strtol(v, &end, 10);
-		if (errno != 0 || *end != '\0' || ms < 0 || ms > SP_BUSY_MS_MAX) {
-			if (asprintf(err, "[adapter.social-passport] busy_timeout_ms: '%.32s' is not a "
-				     "number of milliseconds 0..%d", v, SP_BUSY_MS_MAX) < 0)
-				*err = NULL;
-			return -1;
-		}
-		c->busy_ms = (int)ms;
-	}
-	return 0;
 }
 
 /* Config errors fail init; a database that cannot be opened does not: the
@@ -938,7 +539,6 @@ static int sp_config(struct sp_ctx *c, const struct adapter_host *host, char **e
 static int sp_init(const struct adapter_host *host, void **vctx, char **err)
 {
 	struct sp_ctx *c = calloc(1, sizeof(*c));
-	char why[SP_PATH_MAX + 256];
 
 	*err = NULL;
 	*vctx = NULL;
@@ -946,16 +546,12 @@ static int sp_init(const struct adapter_host *host, void **vctx, char **err)
 		*err = strdup("out of memory");
 		return -1;
 	}
-	c->host = *host;
-	if (sp_config(c, host, err) != 0) {
+	if (sqlreg_new(&sp_db, host, &c->reg, err) != 0) {
+		sqlreg_free(&c->reg);
 		free(c);
 		return -1;
 	}
-	if (sp_open(c, why, sizeof(why)) != 0) {
-		sp_log(c, ADAPTER_LOG_ERROR, "social passport unavailable: %s (will retry on each call)",
-		       why);
-		c->down = 1;
-	}
+	sqlreg_start(c->reg);
 	*vctx = c;
 	return 0;
 }
@@ -966,7 +562,7 @@ static void sp_free(void *vctx)
 
 	if (c == NULL)
 		return;
-	sp_close(c);
+	sqlreg_free(&c->reg);
 	free(c);
 }
 

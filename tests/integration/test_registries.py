@@ -87,16 +87,16 @@ CASES = {
     "zagsDataByPin": ({"pin": PENDING}, [PENDING], {},
                       {"pin": PENDING, "person.0.surname": "Калыков",
                        "person.0.marriage.0.dissolved": True}),
-    "family-members": (None, [BAKYT], {},
+    "family-members": ({"pin": BAKYT}, [BAKYT], {},
                        {"pin": BAKYT, "household_id": "LBD-0001", "member_count": 5,
                         "members.0.pin": BAKYT}),
-    "address-fact": (None, [BAKYT], {},
+    "address-fact": ({"pin": BAKYT}, [BAKYT], {},
                      {"pin": BAKYT, "household_id": "LBD-0001", "cadastral_code": "7100600330016",
                       "registered_on": "2001-06-20"}),
-    "household": (None, ["LBD-0003"], {},
+    "household": ({"id": "LBD-0003"}, ["LBD-0003"], {},
                   {"household_id": "LBD-0003", "cadastral_code": None,
                    "house_registered": False}),
-    "household-by-document": (None, ["KAZ", "N1234567"], {},
+    "household-by-document": ({"citizenship": "KAZ", "document": "N1234567"}, ["KAZ", "N1234567"], {},
                               {"household_id": "LBD-0002", "members.0.pin": None,
                                "members.0.document.number": "N1234567"}),
     "GetPropertyInfo": ({"eni": "7100600330016"}, ["7100600330016"], {},
@@ -564,7 +564,7 @@ def body_wrapper_bytes(resp):
 
 def test_get_wsdl_and_wsdl_endpoint_validate(fx):
     svcs = wsdl_services(fx)
-    assert len(svcs) == 9, sorted(svcs)
+    assert len(svcs) == 10, sorted(svcs)
     for name, svc in sorted(svcs.items()):
         client, gw = fx.gc.pick_client(svc)
         soap_params = CASES[svc.code][0]
@@ -987,11 +987,11 @@ def test_readme_documents_the_clerk_sequence(fx):
 
 # (service code, expected error, REST path segments, REST query, SOAP params)
 ERRORS = [
-    # household register (REST only)
-    ("family-members", "invalid_input", [SHORT], {}, None),
-    ("family-members", "not_found", [NOBODY], {}, None),
-    ("family-members", "not_in_register", [PENDING], {}, None),
-    ("household", "invalid_input", ["LBD-0001" + INJECT], {}, None),
+    # household register
+    ("family-members", "invalid_input", [SHORT], {}, {"pin": SHORT}),
+    ("family-members", "not_found", [NOBODY], {}, {"pin": NOBODY}),
+    ("family-members", "not_in_register", [PENDING], {}, {"pin": PENDING}),
+    ("household", "invalid_input", ["LBD-0001" + INJECT], {}, {"id": "LBD-0001" + INJECT}),
     # population registry
     ("passportDataByPSN", "invalid_input", [SHORT], {}, {"pin": SHORT}),
     ("passportDataByPSN", "not_found", [NOBODY], {}, {"pin": NOBODY}),

@@ -18,79 +18,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xmlschemas.h>
-#include <libxml/xpath.h>
-#include <libxml/xpathInternals.h>
-
 #include "adapters/adapter.h"
-#include "core/exch.h"   /* render_json_to_xml: the core's SOAP rendering */
-
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
+#include "adapter_test.h"
 
 extern const struct adapter_ops population_adapter;
 
 /* ---- fake host ------------------------------------------------------------ */
 
-struct fake_host {
+/* The config values live in buffers a test fills before the adapter's init
+ * ("" for a key not set); the shared fake host reads them from there. */
+struct pop_host {
 	char dir[64];             /* mkdtemp */
 	char db[256];             /* config "db", "" for the default */
 	char sql_dir[256];        /* config "sql_dir" */
 	char busy[16];            /* config "busy_timeout_ms", "" for none */
-	int n_errors;             /* ADAPTER_LOG_ERROR lines seen */
+	struct fake_host fh;      /* log sink (fh.n_errors) and config table */
 	struct adapter_host host;
 	void *ctx;                /* the adapter's */
 };
 
-static void fake_log(void *ctx, enum adapter_log_level lvl, const char *reqid, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void fake_log(void *ctx, enum adapter_log_level lvl, const char *reqid, const char *fmt, ...)
+static struct pop_host *host_new(void)
 {
-	struct fake_host *f = ctx;
-
-	if (lvl == ADAPTER_LOG_ERROR)
-		f->n_errors++;
-	if (getenv("TEST_VERBOSE")) {
-		va_list ap;
-
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-}
-
-static const char *fake_config(void *ctx, const char *key)
-{
-	struct fake_host *f = ctx;
-
-	if (strcmp(key, "db") == 0)
-		return f->db[0] ? f->db : NULL;
-	if (strcmp(key, "sql_dir") == 0)
-		return f->sql_dir;
-	if (strcmp(key, "busy_timeout_ms") == 0)
-		return f->busy[0] ? f->busy : NULL;
-	return NULL;
-}
-
-static struct fake_host *host_new(void)
-{
-	struct fake_host *f = calloc(1, sizeof(*f));
+	struct pop_host *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_population.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(temp_dir(f->dir, sizeof(f->dir), "population"), 0);
 	snprintf(f->sql_dir, sizeof(f->sql_dir), "%s/adapters/population", AILGATE_SOURCE_DIR);
-	f->host = (struct adapter_host){ .ctx = f, .log = fake_log, .config = fake_config,
+	fake_set(&f->fh, "db", f->db);
+	fake_set(&f->fh, "sql_dir", f->sql_dir);
+	fake_set(&f->fh, "busy_timeout_ms", f->busy);
+	f->host = (struct adapter_host){ .ctx = &f->fh, .log = fake_log, .config = fake_config,
 					 .data_dir = f->dir };
 	return f;
 }
 
-static void host_init(struct fake_host *f)
+static void pop_start(struct pop_host *f)
 {
 	char *err = NULL;
 
@@ -99,36 +61,18 @@ static void host_init(struct fake_host *f)
 	assert_non_null(f->ctx);
 }
 
-static void rm_rf(const char *dir)
-{
-	static const char *const names[] = { "population.db", "population.db-wal",
-					     "population.db-shm", "other.db", "other.db-wal",
-					     "other.db-shm", "junk.db" };
-	char p[512];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/later/%s", dir, names[i]);
-		unlink(p);
-	}
-	snprintf(p, sizeof(p), "%s/later", dir);
-	rmdir(p);
-	rmdir(dir);
-}
-
 static int setup(void **state)
 {
-	struct fake_host *f = host_new();
+	struct pop_host *f = host_new();
 
-	host_init(f);
+	pop_start(f);
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fake_host *f = *state;
+	struct pop_host *f = *state;
 
 	population_adapter.free(f->ctx);
 	rm_rf(f->dir);
@@ -138,48 +82,17 @@ static int teardown(void **state)
 
 /* ---- calling -------------------------------------------------------------- */
 
-struct answer {
-	int calls;
-	enum adapter_status status;
-	json_t *data;
-	char message[512];
-};
-
-static void on_done(struct adapter_result *res, void *arg)
-{
-	struct answer *a = arg;
-
-	a->calls++;
-	a->status = res->status;
-	a->data = res->data;     /* ownership passes to us, as to the core */
-	res->data = NULL;
-	snprintf(a->message, sizeof(a->message), "%s", res->message);
-}
-
 /* Calls service with params given as "name", "value" pairs, NULL-terminated.
  * Caller json_decref()s a->data. */
-static struct answer call(struct fake_host *f, const char *service, ...)
+static struct outcome call(struct pop_host *f, const char *service, ...)
 {
-	struct answer a = { 0 };
-	json_t *params = json_object();
-	struct adapter_call c = { .service_code = service, .method = "GET",
-				  .message_id = "test-msg-1", .client = "central-server/COM/60000001/bank",
-				  .user_id = "" };
-	const char *k;
+	struct outcome a;
 	va_list ap;
 
 	va_start(ap, service);
-	while ((k = va_arg(ap, const char *)) != NULL)
-		json_object_set_new(params, k, json_string(va_arg(ap, const char *)));
+	a = vcall(&population_adapter, f->ctx, service, "GET", "central-server/COM/60000001/bank", "",
+		  NULL, ap);
 	va_end(ap);
-	c.params = params;
-	population_adapter.handle(f->ctx, &c, on_done, &a);
-	json_decref(params);
-	assert_int_equal(a.calls, 1);
-	if (a.status != ADAPTER_OK)
-		assert_null(a.data);
-	else
-		assert_non_null(a.data);
 	return a;
 }
 
@@ -192,7 +105,7 @@ static const char *str_at(const json_t *o, const char *path)
 }
 
 /* The only person of a passportDataByPSN / zagsDataByPin answer. */
-static json_t *only_person(struct answer *a)
+static json_t *only_person(struct outcome *a)
 {
 	json_t *list = json_object_get(a->data, "person");
 
@@ -206,7 +119,7 @@ static json_t *only_person(struct answer *a)
 
 static void test_passport_happy(void **state)
 {
-	struct answer a = call(*state, "passportDataByPSN", "pin", "21205197500417", NULL);
+	struct outcome a = call(*state, "passportDataByPSN", "pin", "21205197500417", NULL);
 	json_t *p = only_person(&a), *doc, *addr;
 
 	assert_string_equal(str_at(a.data, "pin"), "21205197500417");
@@ -246,7 +159,7 @@ static void test_passport_key_order(void **state)
 	static const char *const person[] = { "pin", "surname", "name", "patronymic", "birth_date",
 					      "birth_place", "sex", "citizenship", "alive",
 					      "death_date", "passport", "address" };
-	struct answer a = call(*state, "passportDataByPSN", "pin", "21205197500417", NULL);
+	struct outcome a = call(*state, "passportDataByPSN", "pin", "21205197500417", NULL);
 	const char *k;
 	json_t *v;
 	size_t i = 0;
@@ -263,7 +176,7 @@ static void test_passport_key_order(void **state)
 
 static void test_passport_cases(void **state)
 {
-	struct answer a;
+	struct outcome a;
 	json_t *p;
 
 	/* Kyrgyz letters survive; trimmed white space around the PIN is fine */
@@ -298,7 +211,7 @@ static void test_passport_cases(void **state)
 
 static void test_deceased(void **state)
 {
-	struct answer a = call(*state, "passportDataByPSN", "pin", "21003194800215", NULL);
+	struct outcome a = call(*state, "passportDataByPSN", "pin", "21003194800215", NULL);
 	json_t *p = only_person(&a), *deaths;
 
 	assert_true(json_is_false(json_object_get(p, "alive")));
@@ -326,7 +239,7 @@ static void test_deceased(void **state)
 
 static void test_duplicate_pin(void **state)
 {
-	struct answer a = call(*state, "passportDataByPSN", "pin", "21503199200011", NULL);
+	struct outcome a = call(*state, "passportDataByPSN", "pin", "21503199200011", NULL);
 	json_t *list = json_object_get(a.data, "person");
 
 	assert_int_equal(a.status, ADAPTER_OK);
@@ -355,7 +268,7 @@ static void test_duplicate_pin(void **state)
 
 static void test_zags_happy(void **state)
 {
-	struct answer a = call(*state, "zagsDataByPin", "pin", "21205197500417", NULL);
+	struct outcome a = call(*state, "zagsDataByPin", "pin", "21205197500417", NULL);
 	json_t *p = only_person(&a), *birth, *mar;
 
 	assert_string_equal(str_at(p, "surname"), "Осмонов");
@@ -379,7 +292,7 @@ static void test_zags_happy(void **state)
 
 static void test_zags_divorce_and_incomplete(void **state)
 {
-	struct answer a = call(*state, "zagsDataByPin", "pin", "20202198000123", NULL);
+	struct outcome a = call(*state, "zagsDataByPin", "pin", "20202198000123", NULL);
 	json_t *p = only_person(&a), *mar = json_object_get(p, "marriage"), *birth;
 
 	assert_int_equal(json_array_size(mar), 2);
@@ -421,7 +334,7 @@ static void test_bank(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct answer a = call(*state, "bankPinService", "pin", cases[i].pin, "series",
+		struct outcome a = call(*state, "bankPinService", "pin", cases[i].pin, "series",
 				       cases[i].series, "number", cases[i].number, NULL);
 
 		assert_int_equal(a.status, ADAPTER_OK);
@@ -447,7 +360,7 @@ static void test_bank_invalid(void **state)
 		{ "ID", "23456a1", "number" },
 		{ "ID", "", "missing" },
 	};
-	struct answer a;
+	struct outcome a;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		a = call(*state, "bankPinService", "pin", "21205197500417", "series", cases[i].series,
@@ -487,7 +400,7 @@ static void test_invalid_pins(void **state)
 
 	for (size_t s = 0; s < 2; s++)
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			struct answer a = call(*state, services[s], "pin", cases[i].pin, NULL);
+			struct outcome a = call(*state, services[s], "pin", cases[i].pin, NULL);
 
 			assert_int_equal(a.status, ADAPTER_INVALID_INPUT);
 			if (!strstr(a.message, cases[i].want))
@@ -498,8 +411,8 @@ static void test_invalid_pins(void **state)
 
 static void test_missing_and_odd_params(void **state)
 {
-	struct fake_host *f = *state;
-	struct answer a = call(f, "passportDataByPSN", NULL);
+	struct pop_host *f = *state;
+	struct outcome a = call(f, "passportDataByPSN", NULL);
 	char longpin[300];
 	json_t *params = json_pack("{s:i}", "pin", 42);
 	struct adapter_call c = { .service_code = "passportDataByPSN", .method = "POST",
@@ -540,7 +453,7 @@ static void test_unknown_pin(void **state)
 	static const char *const services[] = { "passportDataByPSN", "zagsDataByPin" };
 
 	for (size_t s = 0; s < 2; s++) {
-		struct answer a = call(*state, services[s], "pin", "21001199000999", NULL);
+		struct outcome a = call(*state, services[s], "pin", "21001199000999", NULL);
 
 		assert_int_equal(a.status, ADAPTER_NOT_FOUND);
 		assert_non_null(strstr(a.message, "21001199000999"));
@@ -563,10 +476,10 @@ static int count_rows(const char *db_path, const char *sql)
 
 static void test_injection(void **state)
 {
-	struct fake_host *f = *state;
+	struct pop_host *f = *state;
 	char path[256];
 	int persons, docs;
-	struct answer a;
+	struct outcome a;
 
 	snprintf(path, sizeof(path), "%s/population.db", f->dir);
 	persons = count_rows(path, "SELECT count(*) FROM person");
@@ -591,80 +504,6 @@ static void test_injection(void **state)
 }
 
 /* ---- SOAP rendering against the WSDL ------------------------------------------ */
-
-/* The inline schema of wsdl/FILE whose targetNamespace is ns, compiled. */
-static xmlSchemaPtr wsdl_schema(const char *file, const char *ns)
-{
-	char path[512], xp[256];
-	xmlDocPtr wsdl, xsd;
-	xmlXPathContextPtr xc;
-	xmlXPathObjectPtr r;
-	xmlSchemaParserCtxtPtr pc;
-	xmlSchemaPtr schema;
-
-	snprintf(path, sizeof(path), "%s/wsdl/%s", AILGATE_SOURCE_DIR, file);
-	wsdl = xmlReadFile(path, NULL, XML_PARSE_NONET);
-	assert_non_null(wsdl);
-	xc = xmlXPathNewContext(wsdl);
-	xmlXPathRegisterNs(xc, BAD_CAST "xsd", BAD_CAST "http://www.w3.org/2001/XMLSchema");
-	snprintf(xp, sizeof(xp), "//xsd:schema[@targetNamespace='%s']", ns);
-	r = xmlXPathEvalExpression(BAD_CAST xp, xc);
-	assert_true(r && r->nodesetval && r->nodesetval->nodeNr == 1);
-	xsd = xmlNewDoc(BAD_CAST "1.0");
-	xmlDocSetRootElement(xsd, xmlDocCopyNode(r->nodesetval->nodeTab[0], xsd, 1));
-	pc = xmlSchemaNewDocParserCtxt(xsd);
-	schema = xmlSchemaParse(pc);
-	assert_non_null(schema);
-	xmlSchemaFreeParserCtxt(pc);
-	xmlXPathFreeObject(r);
-	xmlXPathFreeContext(xc);
-	xmlFreeDoc(xsd);
-	xmlFreeDoc(wsdl);
-	return schema;
-}
-
-/* Renders data (or the error body the core writes) inside <p:WRAPPER> the
- * way the core does and validates it. Returns 0 if valid. */
-#if LIBXML_VERSION >= 21200
-static void schema_error(void *arg, const xmlError *e)
-#else
-static void schema_error(void *arg, xmlErrorPtr e)
-#endif
-{
-	if (arg)
-		fprintf(stderr, "schema: line %d: %s", e->line, e->message);
-}
-
-static int soap_valid(xmlSchemaPtr schema, const char *ns, const char *wrapper, const json_t *data,
-		      const struct answer *err, int expect_valid)
-{
-	struct buf b = BUF_INIT;
-	xmlSchemaValidCtxtPtr vc;
-	xmlDocPtr doc;
-	int rc;
-
-	assert_int_equal(buf_printf(&b, "<p:%s xmlns:p=\"%s\">", wrapper, ns), 0);
-	if (data) {
-		assert_int_equal(render_json_to_xml(data, NULL, &b), 0);
-	} else {
-		assert_int_equal(buf_printf(&b, "<error><code>%s</code><message>",
-					    adapter_status_name(err->status)), 0);
-		assert_int_equal(buf_xml_escape(&b, err->message), 0);
-		assert_int_equal(buf_puts(&b, "</message></error>"), 0);
-	}
-	assert_int_equal(buf_printf(&b, "</p:%s>", wrapper), 0);
-	doc = xmlReadMemory(b.data, (int)b.len, "answer.xml", NULL, XML_PARSE_NONET);
-	assert_non_null(doc);
-	vc = xmlSchemaNewValidCtxt(schema);
-	xmlSchemaSetValidStructuredErrors(vc, schema_error, expect_valid ? (void *)1 : NULL);
-	rc = xmlSchemaValidateDoc(vc, doc);
-	if ((rc != 0 && expect_valid) || getenv("TEST_VERBOSE"))
-		fprintf(stderr, "%s: %.*s\n", rc ? "INVALID" : "valid", (int)b.len, b.data);
-	xmlSchemaFreeValidCtxt(vc);
-	xmlFreeDoc(doc);
-	buf_free(&b);
-	return rc;
-}
 
 static void test_soap_matches_wsdl(void **state)
 {
@@ -701,7 +540,7 @@ static void test_soap_matches_wsdl(void **state)
 	json_t *bad;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct answer a = cases[i].series ?
+		struct outcome a = cases[i].series ?
 			call(*state, cases[i].service, "pin", cases[i].pin, "series", cases[i].series,
 			     "number", cases[i].number, NULL) :
 			call(*state, cases[i].service, "pin", cases[i].pin, NULL);
@@ -745,16 +584,16 @@ static void test_services_table(void **state)
 /* A second worker on the same file neither fails nor seeds it again. */
 static void test_two_workers(void **state)
 {
-	struct fake_host *f = *state;
-	struct fake_host *g = host_new();
+	struct pop_host *f = *state;
+	struct pop_host *g = host_new();
 	char path[256];
-	struct answer a;
+	struct outcome a;
 	int n;
 
 	snprintf(path, sizeof(path), "%s/population.db", f->dir);
 	n = count_rows(path, "SELECT count(*) FROM person");
 	snprintf(g->db, sizeof(g->db), "%s", path);
-	host_init(g);
+	pop_start(g);
 	a = call(g, "passportDataByPSN", "pin", "21205197500417", NULL);
 	assert_int_equal(a.status, ADAPTER_OK);
 	json_decref(a.data);
@@ -769,14 +608,14 @@ static void test_two_workers(void **state)
  * appears the next call opens and seeds the database. */
 static void test_unavailable_then_back(void **state)
 {
-	struct fake_host *f = host_new();
-	struct answer a;
+	struct pop_host *f = host_new();
+	struct outcome a;
 	char later[128];
 
 	snprintf(later, sizeof(later), "%s/later", f->dir);
 	snprintf(f->db, sizeof(f->db), "%s/population.db", later);
-	host_init(f);
-	assert_true(f->n_errors >= 1);
+	pop_start(f);
+	assert_true(f->fh.n_errors >= 1);
 	a = call(f, "passportDataByPSN", "pin", "21205197500417", NULL);
 	assert_int_equal(a.status, ADAPTER_UNAVAILABLE);
 	assert_non_null(strstr(a.message, "try again"));
@@ -788,7 +627,7 @@ static void test_unavailable_then_back(void **state)
 	a = call(f, "passportDataByPSN", "pin", "123", NULL);
 	assert_int_equal(a.status, ADAPTER_INVALID_INPUT);
 
-	assert_int_equal(f->n_errors, 1);     /* one log line per outage, not per call */
+	assert_int_equal(f->fh.n_errors, 1);     /* one log line per outage, not per call */
 
 	assert_int_equal(mkdir(later, 0700), 0);
 	a = call(f, "passportDataByPSN", "pin", "21205197500417", NULL);
@@ -801,8 +640,8 @@ static void test_unavailable_then_back(void **state)
 
 static void test_not_a_database(void **state)
 {
-	struct fake_host *f = host_new();
-	struct answer a;
+	struct pop_host *f = host_new();
+	struct outcome a;
 	FILE *fp;
 
 	snprintf(f->db, sizeof(f->db), "%s/junk.db", f->dir);
@@ -811,7 +650,7 @@ static void test_not_a_database(void **state)
 	for (int i = 0; i < 200; i++)
 		fputs("this is not an SQLite database file at all. ", fp);
 	fclose(fp);
-	host_init(f);
+	pop_start(f);
 	a = call(f, "passportDataByPSN", "pin", "21205197500417", NULL);
 	assert_int_equal(a.status, ADAPTER_UNAVAILABLE);
 	population_adapter.free(f->ctx);
@@ -822,8 +661,8 @@ static void test_not_a_database(void **state)
 /* db pointing at some other application's database: left alone. */
 static void test_foreign_database(void **state)
 {
-	struct fake_host *f = host_new();
-	struct answer a;
+	struct pop_host *f = host_new();
+	struct outcome a;
 	sqlite3 *db;
 
 	snprintf(f->db, sizeof(f->db), "%s/other.db", f->dir);
@@ -831,7 +670,7 @@ static void test_foreign_database(void **state)
 	assert_int_equal(sqlite3_exec(db, "CREATE TABLE households (id TEXT)", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
-	host_init(f);
+	pop_start(f);
 	a = call(f, "passportDataByPSN", "pin", "21205197500417", NULL);
 	assert_int_equal(a.status, ADAPTER_UNAVAILABLE);
 	assert_int_equal(count_rows(f->db, "SELECT count(*) FROM sqlite_master"), 1);
@@ -843,13 +682,13 @@ static void test_foreign_database(void **state)
 /* A new database with no schema files to build it from. */
 static void test_missing_sql_dir(void **state)
 {
-	struct fake_host *f = host_new();
-	struct answer a;
+	struct pop_host *f = host_new();
+	struct outcome a;
 	char path[256];
 
 	snprintf(f->sql_dir, sizeof(f->sql_dir), "%s/no-such-dir", f->dir);
 	snprintf(f->db, sizeof(f->db), "%s/other.db", f->dir);
-	host_init(f);
+	pop_start(f);
 	a = call(f, "passportDataByPSN", "pin", "21205197500417", NULL);
 	assert_int_equal(a.status, ADAPTER_UNAVAILABLE);
 	/* nothing half-built was left behind */
@@ -862,11 +701,11 @@ static void test_missing_sql_dir(void **state)
 
 static void test_config(void **state)
 {
-	struct fake_host *f = host_new();
+	struct pop_host *f = host_new();
 	struct adapter_host h = f->host;
 	void *ctx = NULL;
 	char *err = NULL;
-	struct answer a;
+	struct outcome a;
 
 	/* a bad busy_timeout_ms is a configuration error, refused at init */
 	snprintf(f->busy, sizeof(f->busy), "soon");
