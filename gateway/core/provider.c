@@ -588,7 +588,9 @@ void exch_server_handler(struct http_req *req, void *arg)
 		return;
 	}
 	ex->provider_done = server_on_provider;
-	if (server_parse(ex, &f) < 0 || !(peer = server_peer(ex, &f))) {
+	/* Authenticate the peer before reading a byte of what it sent. */
+	ex->proto = strncmp(http_req_target(req), "/r1/", 4) == 0 ? EXCH_REST : EXCH_SOAP;
+	if (!(peer = server_peer(ex, &f)) || server_parse(ex, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}

@@ -1,0 +1,868 @@
+#!/usr/bin/env python3
+"""Helpers for ops/bench/run.sh (one subcommand each; all bounded in time).
+
+  body OUT                     the SOAP request the benchmark posts (the same
+                               message as tests/integration/harness.soap_request)
+  start --port P --log F --ready-out J -- CMD...
+                               runs CMD (stdout+stderr to F), polls
+                               http://127.0.0.1:P/health every ms, writes JSON
+                               {pid, ready_ms, startup_ms} to J, and stays CMD's
+                               parent until SIGTERM, which it passes on
+  startup-series --n N --port P --log F -- CMD...
+                               N cold starts and stops; JSON min/median/max
+  sample --pids A,B --names a,b --seconds S --peer-port P --out F
+                               samples VmRSS/VmHWM and CPU time of each pid
+                               and the distinct TCP connections to P
+  drive --port P --body F --n N --conc C
+                               N POSTs over keep-alive (for the profiler run)
+  logcheck --log F [--from B]  counts event=request lines by status (from byte B)
+  nginx-conf TEMPLATE OUT KEY=VALUE...
+                               fills @KEY@ in an nginx template
+  reply-conf BODYFILE          prints the body as an nginx `return` string
+  meta OUT KEY=VALUE...        the run's description, machine and versions
+  profile-md --work W --out F  summarises perf and callgrind output in W
+  report --dir D [--results MD] [--profile F] [--notes F]
+                               prints the figures (from the files run.sh left
+                               in D); rewrites RESULTS.md if asked
+"""
+import glob
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+# ---- body --------------------------------------------------------------------
+
+def cmd_body(args):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from harness import soap_request
+    body = soap_request(("central-server", "GOV", "70000050", "household-register"),
+                        ("central-server", "GOV", "70000005", "passport-service",
+                         "passportDataByPSN", "v1"),
+                        "<pin>21205197500417</pin>")
+    with open(args[0], "wb") as f:
+        f.write(body)
+
+
+# ---- start: exec to /health 200 ----------------------------------------------
+
+def health_ok(port):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+    except OSError:
+        return False
+    try:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = s.recv(64)
+        return data.startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def startup_ms_from_log(path, deadline):
+    pat = re.compile(r"event=ready .*startup_ms=([0-9.]+)")
+    while time.monotonic() < deadline:
+        try:
+            with open(path, errors="replace") as f:
+                m = pat.search(f.read())
+            if m:
+                return float(m.group(1))
+        except OSError:
+            pass
+        time.sleep(0.005)
+    return None
+
+
+def start_one(port, log, cmd, timeout, started=None):
+    """Starts cmd and waits for /health; started (a list) gets the Popen at
+    once, so a caller interrupted meanwhile can still stop the process."""
+    out = open(log, "ab")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    out.close()
+    if started is not None:
+        started.append(p)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError("%s exited with %s during start-up (log %s)"
+                             % (cmd[0], p.returncode, log))
+        if health_ok(port):
+            ready = (time.perf_counter() - t0) * 1e3
+            return p, ready, startup_ms_from_log(log, time.monotonic() + 2)
+        time.sleep(0.001)
+    p.kill()
+    p.wait()
+    raise RuntimeError("%s not ready on port %d within %.0f s (log %s)"
+                     % (cmd[0], port, timeout, log))
+
+
+def split_cmd(args):
+    i = args.index("--")
+    return args[:i], args[i + 1:]
+
+
+def opts(args, **defaults):
+    o = dict(defaults)
+    it = iter(args)
+    for a in it:
+        assert a.startswith("--"), "bad option %s" % a
+        o[a[2:].replace("-", "_")] = next(it)
+    return o
+
+
+class Stop(Exception):
+    pass
+
+
+def on_term(*_):
+    raise Stop()
+
+
+def cmd_start(args):
+    """Starts the gateway, writes {pid, ready_ms, startup_ms} to --ready-out
+    once /health answers 200, then stays its parent until SIGTERM (passed
+    on to the gateway) so that it is reaped and stopped cleanly."""
+    own, cmd = split_cmd(args)
+    o = opts(own, timeout="60")
+    signal.signal(signal.SIGTERM, on_term)
+    started = []
+    try:
+        try:
+            p, ready, startup = start_one(int(o["port"]), o["log"], cmd, float(o["timeout"]),
+                                          started)
+        except RuntimeError as e:
+            print("bench: %s" % e, file=sys.stderr)
+            return 1
+        tmp = o["ready_out"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"pid": p.pid, "ready_ms": round(ready, 1), "startup_ms": startup}, f)
+        os.rename(tmp, o["ready_out"])
+        p.wait()
+    except Stop:
+        pass
+    finally:
+        for p in started:
+            if p.poll() is None:
+                stop(p, timeout=30)
+    return 0
+
+
+def stop(p, timeout=10):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def cmd_startup_series(args):
+    own, cmd = split_cmd(args)
+    o = opts(own, n="5", timeout="30")
+    ready, startup = [], []
+    for _ in range(int(o["n"])):
+        open(o["log"], "w").close()
+        p, r, s = start_one(int(o["port"]), o["log"], cmd, float(o["timeout"]))
+        stop(p)
+        ready.append(r)
+        if s is not None:
+            startup.append(s)
+
+    def stats(v):
+        return {"min": round(min(v), 1), "median": round(statistics.median(v), 1),
+                "max": round(max(v), 1), "n": len(v)} if v else None
+    print(json.dumps({"ready_ms": stats(ready), "startup_ms": stats(startup)}))
+
+
+# ---- sample: memory, CPU, connections --------------------------------------------
+
+def status_kb(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cpu_ticks(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])   # utime + stime
+    except OSError:
+        return None
+
+
+def peer_conns(port):
+    """Remote ports of ESTABLISHED connections whose local port is port."""
+    seen = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, remote, st = parts[1], parts[2], parts[3]
+                    if st == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                        seen.add(remote)
+        except OSError:
+            pass
+    return seen
+
+
+def time_wait(port):
+    """TCP connections to or from port in TIME-WAIT: each is one closed in
+    the last 60 s (the side that closed first keeps it)."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] != "06":
+                        continue
+                    ports = {int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16)}
+                    n += port in ports
+        except OSError:
+            pass
+    return n
+
+
+def machine_busy():
+    """Busy ticks of all CPUs since boot (everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4]
+
+
+def cmd_sample(args):
+    o = opts(args, interval="0.05", peer_port="0")
+    pids = [int(p) for p in o["pids"].split(",")]
+    names = o["names"].split(",")
+    hz = os.sysconf("SC_CLK_TCK")
+    busy0 = machine_busy()
+    tw0 = time_wait(int(o["peer_port"])) if int(o["peer_port"]) else 0
+    t_end = time.monotonic() + float(o["seconds"])
+    peak = {p: 0 for p in pids}
+    cpu0 = {p: cpu_ticks(p) for p in pids}
+    t0 = time.monotonic()
+    conns = set()
+    port = int(o["peer_port"])
+    last_cpu, hwm = dict(cpu0), {p: None for p in pids}
+    while time.monotonic() < t_end:
+        for p in pids:
+            v = status_kb(p, "VmRSS")
+            if v:
+                peak[p] = max(peak[p], v)
+            # kept from the last sample in case the process ends first (wrk)
+            c, h = cpu_ticks(p), status_kb(p, "VmHWM")
+            last_cpu[p] = c if c is not None else last_cpu[p]
+            hwm[p] = h if h is not None else hwm[p]
+        if port:
+            conns |= peer_conns(port)
+        time.sleep(float(o["interval"]))
+    wall = time.monotonic() - t0
+    busy = (machine_busy() - busy0) / hz
+    out = {"wall_s": round(wall, 2), "peer_connections_seen": len(conns), "procs": {},
+           "peer_connections_closed": time_wait(port) - tw0 if port else 0,
+           "machine_busy_cores": round(busy / wall, 2)}
+    for p, n in zip(pids, names):
+        c1 = cpu_ticks(p)
+        c1 = c1 if c1 is not None else last_cpu[p]
+        h = status_kb(p, "VmHWM")
+        out["procs"][n] = {
+            "pid": p, "peak_rss_kb": peak[p], "hwm_kb": h if h is not None else hwm[p],
+            "cpu_s": round((c1 - cpu0[p]) / hz, 2) if c1 is not None and cpu0[p] is not None
+            else None,
+        }
+    with open(o["out"], "w") as f:
+        json.dump(out, f)
+
+
+# ---- drive: a few hundred requests (profiling) --------------------------------------
+
+def cmd_drive(args):
+    o = opts(args, n="300", conc="4", timeout="120")
+    body = open(o["body"], "rb").read()
+    port, n, conc = int(o["port"]), int(o["n"]), int(o["conc"])
+    deadline = time.monotonic() + float(o["timeout"])
+    counts = {}
+    lock = threading.Lock()
+    left = [n]
+
+    def worker():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < deadline:
+            with lock:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+            try:
+                c.request("POST", "/", body=body,
+                          headers={"Content-Type": "text/xml; charset=utf-8"})
+                r = c.getresponse()
+                r.read()
+                st = r.status
+            except Exception as e:     # counted, not fatal: the profile still says something
+                st = type(e).__name__
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            with lock:
+                counts[st] = counts.get(st, 0) + 1
+        c.close()
+
+    ts = [threading.Thread(target=worker, daemon=True) for _ in range(conc)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(max(0.1, deadline - time.monotonic()))
+    print(json.dumps({"counts": {str(k): v for k, v in counts.items()},
+                      "seconds": round(time.monotonic() - t0, 2)}))
+
+
+# ---- logcheck --------------------------------------------------------------------
+
+def cmd_logcheck(args):
+    o = opts(args, **{"from": "0"})
+    by = {}
+    with open(o["log"], "rb") as f:
+        f.seek(int(o["from"]))
+        for line in f.read().decode("utf-8", "replace").splitlines():
+            if "event=request " in line and " side=client " in line and "proto=soap" in line:
+                m = re.search(r" status=(\d+)", line)
+                if m:
+                    k = "aborted" if " aborted=1" in line else m.group(1)
+                    by[k] = by.get(k, 0) + 1
+    print(json.dumps(by))
+
+
+# ---- nginx -----------------------------------------------------------------------
+
+def cmd_nginx_conf(args):
+    tmpl, out = args[0], args[1]
+    vals = dict(a.split("=", 1) for a in args[2:])
+    text = open(tmpl).read()
+
+    def sub(m):
+        if m.group(1) not in vals:
+            raise SystemExit("bench: %s: no value for @%s@" % (tmpl, m.group(1)))
+        return vals[m.group(1)]
+    with open(out, "w") as f:
+        f.write(re.sub(r"@([A-Z_0-9]+)@", sub, text))
+
+
+def cmd_reply_conf(args):
+    """The static reply as an nginx single-quoted string. nginx expands $ in
+    `return` text and has no escape for it; a body with $ (the population
+    answer has none) falls back to filler of the same length."""
+    body = open(args[0], "rb").read().decode("utf-8")
+    if "$" in body:
+        body = "x" * len(body.encode())
+    print("'" + body.replace("\\", "\\\\").replace("'", "\\'") + "'", end="")
+
+
+# ---- report ----------------------------------------------------------------------
+
+TARGET_RATIO, TARGET_RSS_MB, TARGET_READY_MS = 0.5, 64, 200
+
+
+def fmt_ms(us):
+    return "%.2f ms" % (us / 1000.0)
+
+
+def mb(kb):
+    return "%.1f MB" % (kb / 1024.0) if kb else "-"
+
+
+def run_rows(r):
+    """One table row per system of a comparison."""
+    rows = []
+    for key, label in (("gateway", "ailgate: municipality -> state (2 gateways)"),
+                       ("nginx", "nginx A -> nginx B (mutual-TLS proxy pair)")):
+        w = r[key]["wrk"]
+        rows.append("| %s | %d | %.0f | %s | %s | %s | %d | %d |" % (
+            label, r[key]["workers"], w["rps"], fmt_ms(w["latency_us"]["p50"]),
+            fmt_ms(w["latency_us"]["p99"]), fmt_ms(w["latency_us"]["max"]), w["requests"],
+            sum(w["errors"].values())))
+    return rows
+
+
+def proc_rows(r):
+    rows = []
+    for key in ("gateway", "nginx"):
+        s = r[key]["sample"]
+        reqs = max(1, r[key]["wrk"]["requests"])
+        for name, p in s["procs"].items():
+            rows.append("| %s (workers %d) | %s | %s | %s | %s |" % (
+                name, r[key]["workers"], mb(p["peak_rss_kb"]), mb(p["hwm_kb"]),
+                "%.2f s" % p["cpu_s"] if p["cpu_s"] is not None else "-",
+                "%.0f us" % (p["cpu_s"] * 1e6 / reqs) if p["cpu_s"] is not None else "-"))
+    return rows
+
+
+def verdict(ok):
+    return "met" if ok else "**NOT met**"
+
+
+def render(d):
+    main = d["runs"][0]
+    g, n = main["gateway"], main["nginx"]
+    ratio = g["wrk"]["rps"] / n["wrk"]["rps"] if n["wrk"]["rps"] else 0
+    rss = max(p["hwm_kb"] or 0 for p in g["sample"]["procs"].values())
+    series = d.get("startup_series") or {}
+    L = []
+    L.append("# Benchmark results\n")
+    L.append("Written by `ops/bench/run.sh` (see README.md for the method); re-run it to "
+             "refresh. Last run:\n")
+    L.append("- command: `%s`" % d["command"])
+    L.append("- date: %s" % d["date"])
+    L.append("- machine: %s, %s CPUs (nproc), %s RAM, kernel %s; load average before the "
+             "run: %s" % (d["cpu"], d["nproc"], d["mem"], d["kernel"], d["loadavg"]))
+    L.append("- tree: %s; ailgate release build (gcc, RelWithDebInfo); %s; %s; %s"
+             % (d["git"], d["nginx_version"], d["wrk_version"], d["openssl_version"]))
+    L.append("- load: wrk, %d threads, %d connections, %d s per system, POST of the %d-byte "
+             "SOAP request (`ops/bench/soap.lua`); answers %d bytes (the nginx pair returns "
+             "the gateway's own answer as a static body of the same size)"
+             % (d["threads"], d["connections"], d["duration"], d["request_bytes"],
+                d["response_bytes"]))
+    L.append("- everything on one machine over loopback: wrk, both gateways (or both nginx) "
+             "share the same %s CPUs\n" % d["nproc"])
+    L.append("## Targets\n")
+    L.append("| target | figure | |")
+    L.append("| --- | --- | --- |")
+    L.append("| throughput ratio gateway/nginx >= %.1f (same resources: each gateway "
+             "`workers = %d`, each nginx `worker_processes %d`) | %.2f | %s |"
+             % (TARGET_RATIO, g["workers"], n["workers"], ratio, verdict(ratio >= TARGET_RATIO)))
+    L.append("| peak RSS per gateway under load <= %d MB | %s | %s |"
+             % (TARGET_RSS_MB, mb(rss), verdict(rss <= TARGET_RSS_MB * 1024)))
+    first, restart = startup_worst(d)
+    L.append("| start-up to ready (exec to /health 200) < %d ms, restart with its data in "
+             "place | worst %.1f ms (of %d starts) | %s |"
+             % (TARGET_READY_MS, restart[0], restart[1], verdict(restart[0] < TARGET_READY_MS)))
+    L.append("| the same, first start on an empty `data_dir` (the adapters create their "
+             "SQLite databases from the seed files) | %.1f ms (slower gateway) | %s |"
+             % (first, verdict(first < TARGET_READY_MS)))
+    L.append("")
+    L.append("## Throughput and latency\n")
+    L.append("| system | workers each | req/s | p50 | p99 | max | requests | errors |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in d["runs"]:
+        L.extend(run_rows(r))
+    L.append("")
+    for r in d["runs"]:
+        gr, nr = r["gateway"]["wrk"]["rps"], r["nginx"]["wrk"]["rps"]
+        log = r["gateway"].get("log", {})
+        L.append("- workers %d: gateway/nginx throughput ratio **%.2f**; p99 ratio %.2f; "
+                 "gateway-to-gateway TLS connections closed during the run: %d, seen: %d "
+                 "(nginx upstream: %d closed, %d seen; closed = new TIME-WAIT entries, seen = "
+                 "distinct ones in 50-ms samples); gateway log: %s%s"
+                 % (r["gateway"]["workers"], gr / nr if nr else 0,
+                    r["gateway"]["wrk"]["latency_us"]["p99"] /
+                    max(1, r["nginx"]["wrk"]["latency_us"]["p99"]),
+                    r["gateway"]["sample"].get("peer_connections_closed", 0),
+                    r["gateway"]["sample"]["peer_connections_seen"],
+                    r["nginx"]["sample"].get("peer_connections_closed", 0),
+                    r["nginx"]["sample"]["peer_connections_seen"],
+                    ", ".join("%s x HTTP %s" % (v, k) for k, v in sorted(log.items())
+                              if k != "aborted"),
+                    "; %d aborted (in flight when wrk closed its connections at the end)"
+                    % log["aborted"] if log.get("aborted") else ""))
+    L.append("")
+    L.append("CPU in use during each run, in cores (of %s): the measured processes, wrk, and "
+             "the whole machine (the difference is other work on the machine, which makes "
+             "the figures less reliable):\n" % d["nproc"])
+    L.append("| run | measured servers | wrk | whole machine | other |")
+    L.append("| --- | --- | --- | --- | --- |")
+    for r in d["runs"]:
+        for key in ("gateway", "nginx"):
+            smp = r[key]["sample"]
+            wall = max(0.01, smp["wall_s"])
+            srv = sum(p["cpu_s"] or 0 for n, p in smp["procs"].items() if n != "wrk") / wall
+            wrk = (smp["procs"].get("wrk", {}).get("cpu_s") or 0) / wall
+            L.append("| %s, workers %d | %.2f | %.2f | %.2f | %.2f |"
+                     % (key, r[key]["workers"], srv, wrk, smp.get("machine_busy_cores", 0),
+                        other_cores(smp)))
+    L.append("")
+    L.append("## Memory and CPU under load\n")
+    L.append("Peak VmRSS sampled every 50 ms during the run; VmHWM read at its end; CPU = "
+             "user+system time during the run.\n")
+    L.append("| process | peak VmRSS | VmHWM | CPU | CPU per request |")
+    L.append("| --- | --- | --- | --- | --- |")
+    for r in d["runs"]:
+        L.extend(proc_rows(r))
+    L.append("")
+    L.append("## Start-up\n")
+    L.append("Exec to the first 200 from /health (polled every millisecond), and the "
+             "`startup_ms` of the gateway's `event=ready` line (its own clock, from `main` to "
+             "the listeners being up).\n")
+    L.append("| gateway, start | exec to /health 200 | startup_ms |")
+    L.append("| --- | --- | --- |")
+    for i, r in enumerate(d["runs"]):
+        what = "first start, empty data_dir" if i == 0 else "restart"
+        for name, v in sorted(r["gateway"]["start"].items()):
+            L.append("| %s, %s, workers %d | %.1f ms | %s |" % (
+                name, what, r["gateway"]["workers"], v["ready_ms"],
+                "%.1f ms" % v["startup_ms"] if v["startup_ms"] is not None else "-"))
+    for gw, ser in sorted(series.items()):
+        s, t = ser.get("ready_ms"), ser.get("startup_ms")
+        if s:
+            L.append("| %s, %d restarts, workers 1 (min / median / max) | %.1f / %.1f / %.1f ms "
+                     "| %s |"
+                     % (gw, s["n"], s["min"], s["median"], s["max"],
+                        "%.1f / %.1f / %.1f ms" % (t["min"], t["median"], t["max"]) if t
+                        else "-"))
+    L.append("")
+    prof = d.get("profile_md")
+    if prof:
+        L.append(prof.rstrip() + "\n")
+    L.append(NOTES_BEGIN)
+    L.append((d.get("notes_md") or "## Notes\n\n(hand-written analysis goes here; run.sh keeps "
+              "this section across runs)\n").strip("\n"))
+    L.append(NOTES_END + "\n")
+    L.append("## History\n")
+    L.append("| date | mode | gateway req/s | nginx req/s | ratio | gateway peak RSS | "
+             "ready: restart / first start | other load (cores) |")
+    L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    L.extend(d.get("history", []))
+    return "\n".join(L) + "\n"
+
+
+def startup_worst(d):
+    """(first start's worst ready_ms, (restarts' worst ready_ms, number of restarts))."""
+    first = max(v["ready_ms"] for v in d["runs"][0]["gateway"]["start"].values())
+    rs = [v["ready_ms"] for r in d["runs"][1:] for v in r["gateway"]["start"].values()]
+    rs += [v["ready_ms"]["max"] for v in (d.get("startup_series") or {}).values()
+           if v.get("ready_ms")]
+    n = sum(len(r["gateway"]["start"]) for r in d["runs"][1:]) + sum(
+        v["ready_ms"]["n"] for v in (d.get("startup_series") or {}).values() if v.get("ready_ms"))
+    return first, (max(rs) if rs else first, n)
+
+
+def history_row(d):
+    main = d["runs"][0]
+    g, n = main["gateway"], main["nginx"]
+    rss = max(p["hwm_kb"] or 0 for p in g["sample"]["procs"].values())
+    first, restart = startup_worst(d)
+    return "| %s | %s, workers %d | %.0f | %.0f | %.2f | %s | %.1f / %.1f ms | %.2f |" % (
+        d["date"], d["mode"], g["workers"], g["wrk"]["rps"], n["wrk"]["rps"],
+        g["wrk"]["rps"] / n["wrk"]["rps"] if n["wrk"]["rps"] else 0, mb(rss),
+        restart[0], first, max(other_cores(main[k]["sample"]) for k in ("gateway", "nginx")))
+
+
+def other_cores(smp):
+    """Cores busy with work other than the measured servers and wrk."""
+    wall = max(0.01, smp["wall_s"])
+    mine = sum(p["cpu_s"] or 0 for p in smp["procs"].values()) / wall
+    return max(0.0, smp.get("machine_busy_cores", 0) - mine)
+
+
+NOTES_BEGIN = "<!-- notes: hand-written, kept by run.sh across runs -->"
+NOTES_END = "<!-- /notes -->"
+
+
+def old_notes(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    if NOTES_BEGIN in text and NOTES_END in text:
+        return text.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0]
+    return None
+
+
+def old_history(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return []
+    _, _, tail = text.partition("## History\n")
+    return [ln for ln in tail.splitlines() if ln.startswith("| 20")]
+
+
+def cmd_report(args):
+    o = opts(args, results="", profile="")
+    d = assemble(o["dir"])
+    if o["profile"] and os.path.exists(o["profile"]):
+        d["profile_md"] = open(o["profile"]).read()
+    if o["results"]:
+        d["notes_md"] = old_notes(o["results"])
+    d["history"] = old_history(o["results"]) + [history_row(d)] if o["results"] else \
+        [history_row(d)]
+    text = render(d)
+    # The figures on the terminal: everything up to the profile.
+    print(text.split("## Profile")[0].split("## History")[0].rstrip())
+    if o["results"]:
+        with open(o["results"], "w") as f:
+            f.write(text)
+        print("\nbench: wrote %s" % o["results"])
+    main = d["runs"][0]
+    g, n = main["gateway"], main["nginx"]
+    first, restart = startup_worst(d)
+    ok = (g["wrk"]["rps"] >= TARGET_RATIO * n["wrk"]["rps"]
+          and max(p["hwm_kb"] or 0 for p in g["sample"]["procs"].values()) <= TARGET_RSS_MB * 1024
+          and restart[0] < TARGET_READY_MS and first < TARGET_READY_MS)
+    return 0 if ok else 3
+
+
+def load_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def assemble(out):
+    """The run's figures from the files run.sh left in out/ (see run.sh)."""
+    d = load_json(os.path.join(out, "meta.json"), {})
+    d["startup_series"] = load_json(os.path.join(out, "startup-series.json"), {})
+    d.update(load_json(os.path.join(out, "sizes.json"), {}))
+    d["runs"] = []
+    for rdir in sorted(glob.glob(os.path.join(out, "run-w*"))):
+        workers = int(rdir.rsplit("-w", 1)[1])
+        r = {}
+        for key in ("gateway", "nginx"):
+            k = os.path.join(rdir, key)
+            r[key] = {"workers": workers, "wrk": load_json(os.path.join(k, "wrk.json")),
+                      "sample": load_json(os.path.join(k, "sample.json")),
+                      "log": load_json(os.path.join(k, "log.json"), {}), "start": {}}
+            for f in sorted(glob.glob(os.path.join(k, "start-*.json"))):
+                r[key]["start"][os.path.basename(f)[6:-5]] = load_json(f)
+            w = r[key]["wrk"]
+            if not w or not r[key]["sample"]:
+                raise SystemExit("bench: incomplete figures in %s" % k)
+            w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+        d["runs"].append(r)
+    if not d["runs"]:
+        raise SystemExit("bench: no runs in %s" % out)
+    return d
+
+
+def cmd_meta(args):
+    """meta OUT KEY=VALUE...: the run's description, machine and versions."""
+    d = dict(a.split("=", 1) for a in args[1:])
+    for k in ("duration", "threads", "connections", "request_bytes", "response_bytes"):
+        if k in d:
+            d[k] = int(d[k])
+
+    def sh(cmd):
+        try:
+            r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except Exception:
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    d.update(cpu=cpu, nproc=os.cpu_count(), mem="%.1f GB" % (mem_kb / 1048576.0),
+             kernel=os.uname().release, loadavg=open("/proc/loadavg").read().split()[0:3],
+             date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+             nginx_version=sh("nginx -v"), wrk_version=sh("wrk -v").split(" Copyright")[0],
+             openssl_version=sh("openssl version"))
+    d["loadavg"] = " ".join(d["loadavg"])
+    rev = sh("git -C %s rev-parse --short HEAD" % ROOT)
+    dirty = subprocess.run("git -C %s status --porcelain --untracked-files=no" % ROOT, shell=True,
+                           capture_output=True, text=True).stdout.strip()
+    d["git"] = "commit %s%s" % (rev, " with uncommitted changes" if dirty else "")
+    with open(args[0], "w") as f:
+        json.dump(d, f, indent=1)
+
+
+# ---- profile summary ------------------------------------------------------------
+
+CG_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$")
+
+
+def cg_top(path, inclusive, n):
+    """(total Ir, [(Ir, percent, function)]) from callgrind_annotate."""
+    cmd = ["callgrind_annotate", "--inclusive=%s" % ("yes" if inclusive else "no"), path]
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0, []
+    total, rows = 0, []
+    for line in text.splitlines():
+        m = CG_LINE.match(line)
+        if not m:
+            continue
+        ir, pct, what = int(m.group(1).replace(",", "")), float(m.group(2)), m.group(3)
+        if "PROGRAM TOTALS" in what:
+            total = ir
+        elif len(rows) < n:
+            name = cg_name(what)
+            if all(name != r[2] for r in rows):
+                rows.append((ir, pct, name))
+    return total, rows
+
+
+def cg_name(what):
+    """"./malloc/./malloc/malloc.c:_int_free [/usr/lib/.../libc.so.6]" ->
+    "_int_free (libc.so.6)"; our own functions keep their source file."""
+    m = re.match(r"^(?:(.*?):)?([^:\[\s]+)(?:\s+\[(.*)\])?$", what.strip())
+    if not m:
+        return what
+    path, fn, obj = m.group(1) or "", m.group(2), m.group(3) or ""
+    obj = os.path.basename(obj)
+    src = re.sub(r"^.*?/(gateway|adapters)/", r"\1/", path) if "/" in path or path.startswith(
+        ("gateway", "adapters")) else ""
+    if src.startswith(("gateway/", "adapters/")):
+        return "%s (%s)" % (fn, src)
+    return "%s (%s)" % (fn, obj) if obj else fn
+
+
+def cg_calls(path):
+    """{function: calls} summed over every call site in a callgrind file
+    (names are compressed: "(id) name" the first time, "(id)" after)."""
+    names, calls, cfn = {}, {}, None
+    pat = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith(("fn=", "cfn=")):
+                m = pat.match(line.rstrip("\n"))
+                if not m:
+                    continue
+                if m.group(2):
+                    names[m.group(1)] = m.group(2)
+                cfn = names.get(m.group(1)) if line.startswith("cfn=") else None
+            elif line.startswith("calls=") and cfn:
+                n = int(line[6:].split()[0])
+                calls[cfn] = calls.get(cfn, 0) + n
+    return calls
+
+
+# Functions whose count per request says what a request costs beyond parsing:
+# TLS contexts and handshakes, key and certificate loading, XML documents,
+# database statements, allocations.
+WATCH = ("SSL_CTX_new_ex", "SSL_new", "SSL_do_handshake", "SSL_connect", "SSL_accept",
+         "X509_STORE_load_file", "X509_STORE_load_locations", "X509_load_cert_crl_file",
+         "PEM_read_bio_PrivateKey", "PEM_X509_INFO_read_bio_ex", "OSSL_DECODER_CTX_new_for_pkey",
+         "EVP_DigestSignInit", "EVP_DigestVerifyInit", "ECDSA_do_sign", "ECDSA_do_verify",
+         "EVP_PKEY_sign", "EVP_PKEY_verify", "EVP_PKEY_derive", "curl_easy_init",
+         "curl_easy_duphandle", "curl_easy_reset", "curl_easy_cleanup",
+         "xmlCreateMemoryParserCtxt", "xmlReadMemory", "xmlParseDocument", "xmlFreeDoc",
+         "xmlSchemaValidateDoc", "sqlite3_open_v2", "sqlite3_prepare_v2", "sqlite3_prepare_v3",
+         "sqlite3_step", "json_dumps", "malloc", "free", "write", "writev", "sendmsg", "send",
+         "recv", "read", "epoll_wait", "epoll_ctl")
+
+
+def cmd_profile_md(args):
+    o = opts(args)
+    w = o["work"]
+    L = ["## Profile\n"]
+    pdir = os.path.join(w, "prof-perf")
+    if os.path.exists(os.path.join(pdir, "skipped")):
+        L.append("perf: %s\n" % open(os.path.join(pdir, "skipped")).read().strip())
+    elif os.path.exists(os.path.join(pdir, "dso.txt")):
+        wrk = load_json(os.path.join(pdir, "wrk.json"), {})
+        rps = wrk["requests"] / (wrk["duration_us"] / 1e6) if wrk else 0
+        m = re.search(r"(\d+) connections", open(os.path.join(pdir, "wrk.txt")).read())
+        conns = int(m.group(1)) if m else 0
+        # perf's "pid" column is the thread id: map threads to gateways.
+        owner = dict(ln.split() for ln in open(os.path.join(pdir, "threads")) if ln.strip())
+        by = {}
+        for ln in open(os.path.join(pdir, "dso.txt")):
+            m = re.match(r"\s*([\d.]+)%\s+(\d+):\S+\s+(.*\S)", ln)
+            if m and m.group(2) in owner:
+                g = by.setdefault(owner[m.group(2)], {})
+                g[m.group(3)] = g.get(m.group(3), 0) + float(m.group(1))
+        L.append("### Where the time goes under load (perf)\n")
+        L.append("`perf record -e cpu-clock -F 999` on both gateways (workers 1) for 4 s of a "
+                 "6-s wrk run (%d connections, %.0f req/s while sampled; the hardware "
+                 "`instructions` counter is not available on this machine, the software clock "
+                 "is). Self time by library, as a share of each gateway's samples:\n"
+                 % (conns, rps))
+        L.append("| library | municipality | state |")
+        L.append("| --- | --- | --- |")
+        tot = {gw: sum(v.values()) or 1 for gw, v in by.items()}
+        libs = sorted({k for v in by.values() for k in v},
+                      key=lambda k: -sum(by.get(g, {}).get(k, 0) for g in by))
+        for lib in libs[:12]:
+            L.append("| %s | %s |" % (lib, " | ".join(
+                "%.1f%%" % (100.0 * by.get(gw, {}).get(lib, 0) / tot.get(gw, 1))
+                for gw in ("municipality", "state"))))
+        L.append("")
+        L.append("Hottest symbols (both gateways together; libcrypto has no symbols for its "
+                 "internal functions, hence addresses):\n")
+        L.append("```")
+        L.extend(ln.rstrip() for ln in open(os.path.join(pdir, "sym.txt")))
+        L.append("```\n")
+    cdir = os.path.join(w, "prof-cg")
+    if os.path.exists(os.path.join(cdir, "skipped")):
+        L.append("callgrind: %s\n" % open(os.path.join(cdir, "skipped")).read().strip())
+    else:
+        drive = load_json(os.path.join(cdir, "drive.json"), {})
+        nreq = sum(v for k, v in drive.get("counts", {}).items())
+        L.append("### Instructions per request (callgrind)\n")
+        L.append("Both gateways under `valgrind --tool=callgrind` (instrumentation switched on after "
+                 "start-up), %d SOAP requests over 4 keep-alive connections (%s). "
+                 "Exclusive instruction counts; `Ir/req` divides by the requests.\n"
+                 % (nreq, ", ".join("%s x %s" % (v, k)
+                                    for k, v in sorted(drive.get("counts", {}).items()))))
+        for gw in ("municipality", "state"):
+            path = os.path.join(cdir, "callgrind.%s.out" % gw)
+            if not os.path.exists(path):
+                L.append("%s: no callgrind output.\n" % gw)
+                continue
+            total, excl = cg_top(path, False, 20)
+            _, incl = cg_top(path, True, 30)
+            L.append("#### %s gateway: %s Ir in all, %s Ir per request\n"
+                     % (gw, "{:,}".format(total), "{:,}".format(total // max(1, nreq))))
+            L.append("Exclusive (top 20):\n")
+            L.append("```")
+            L.extend("%6.2f%%  %12s Ir/req  %s" % (pct, "{:,}".format(ir // max(1, nreq)), f[:110])
+                     for ir, pct, f in excl)
+            L.append("```\n")
+            L.append("Inclusive (top 30):\n")
+            L.append("```")
+            L.extend("%6.2f%%  %12s Ir/req  %s" % (pct, "{:,}".format(ir // max(1, nreq)), f[:110])
+                     for ir, pct, f in incl)
+            L.append("```\n")
+            calls = cg_calls(path)
+            picked = []
+            for want in WATCH:
+                got = sum(v for k, v in calls.items() if k.split(" ")[0].split("'")[0] == want)
+                if got:
+                    picked.append("%s %.2f" % (want, got / max(1, nreq)))
+            L.append("Calls per request of selected functions: %s.\n" % (
+                ", ".join(picked) or "none found"))
+    with open(o["out"], "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def main(argv):
+    cmds = {"body": cmd_body, "start": cmd_start, "startup-series": cmd_startup_series,
+            "sample": cmd_sample, "drive": cmd_drive, "logcheck": cmd_logcheck,
+            "nginx-conf": cmd_nginx_conf, "reply-conf": cmd_reply_conf,
+            "report": cmd_report, "meta": cmd_meta,
+            "profile-md": cmd_profile_md}
+    if len(argv) < 1 or argv[0] not in cmds:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return cmds[argv[0]](argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,591 @@
+"""Scenario: hostile and broken input never takes a gateway down.
+
+Two real gateways (municipality = client side, state = provider side) with
+small limits (max_body 64k, header_timeout 1000 ms, body_timeout 1500 ms).
+Every refusal must be the gateway's own fault (SOAP Fault, or REST JSON for
+/r1/ targets) with the right HTTP status and a detail UUID that the gateway
+logged as `event=request reqid=<uuid>`; after every case a valid SOAP
+request crossing both gateways must still succeed; at teardown neither
+gateway may have crashed or reported a sanitizer error.
+
+Ports: client 26080.., peer 26500.., municipality HTTPS 26443."""
+import http.client
+import os
+import random
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import badinput_util as U
+from harness import Exchange, request, soap_request
+
+CLIENT = ("central-server", "GOV", "70000050", "household-register")
+SERVICE = ("central-server", "GOV", "70000005", "passport-service", "passportDataByPSN", "v1")
+PIN = "21205197500417"
+VALID = soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
+XML_CT = {"Content-Type": "text/xml; charset=utf-8"}
+REST_CLIENT = {"X-Road-Client": "central-server/GOV/70000050/household-register"}
+# A REST service bound to a URL (a recording listener of this test), so a
+# test can tell whether a request was forwarded at all.
+ECHO = "/r1/central-server/GOV/70000005/passport-service/echo"
+EXTRA_SERVICES = """
+  <service client="GOV/70000005/passport-service" code="echo" type="rest"
+           url="http://127.0.0.1:@PROVIDER_PORT@/echo" title="badinput test provider">
+    <allowGroup>municipalities</allowGroup>
+  </service>"""
+
+MAX_BODY = 64 * 1024
+HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.5
+SOAP_FAMILY = {"Client.InvalidXml", "Client.InvalidSoap"}
+
+
+class Fixture:
+    pass
+
+
+def setup():
+    fx = Fixture()
+    fx.trap = U.Recorder()        # XML tricks try to reach it: must stay untouched
+    fx.provider = U.Recorder()    # the echo service's provider system
+    fx.ex = Exchange("badinput", 26080, 26500, tls_port=26443, max_body="64k",
+                     header_timeout=int(HEADER_TIMEOUT * 1000), out_timeout=5000,
+                     extra_services=EXTRA_SERVICES,
+                     env={"PROVIDER_PORT": str(fx.provider.port)})
+    for gw in ("municipality", "state"):
+        U.set_ini(os.path.join(fx.ex.dir, gw + ".ini"), "body_timeout_ms",
+                  int(BODY_TIMEOUT * 1000))
+    try:
+        fx.ex.start(gateways=("municipality", "state"))
+    except Exception:
+        # run.py calls no teardown after a failed setup: stop what started.
+        fx.ex.stop()
+        fx.trap.close()
+        fx.provider.close()
+        raise
+    fx.port = fx.ex.port("municipality")
+    fx.peer_port = fx.ex.server_port("state")
+    fx.pki = fx.ex.pki
+    return fx
+
+
+def teardown(fx):
+    if fx is None:
+        return {}
+    problems = fx.ex.stop()
+    fx.trap.close()
+    fx.provider.close()
+    if not problems and not os.environ.get("AILGATE_KEEP"):
+        shutil.rmtree(fx.ex.dir, ignore_errors=True)
+    return problems
+
+
+def pid(fx, gw):
+    return fx.ex.procs[gw].pid
+
+
+def serving(fx, limit=2.0):
+    """A valid SOAP request crossing both gateways succeeds; returns seconds."""
+    for gw in ("municipality", "state"):
+        assert fx.ex.alive(gw), "gateway %s died: %s" % (gw, fx.ex.log(gw)[-2000:])
+    t0 = time.monotonic()
+    status, _, body = request("POST", fx.ex.url("municipality", "/"), VALID, XML_CT, timeout=5)
+    dt = time.monotonic() - t0
+    assert status == 200, "valid request failed: %s %r" % (status, body[:500])
+    assert b"<surname>" in body and PIN.encode() in body, body[:500]
+    assert dt < limit, "valid request took %.2f s" % dt
+    return dt
+
+
+def post(fx, body, gw="municipality"):
+    return request("POST", fx.ex.url(gw, "/"), body, XML_CT, timeout=5)
+
+
+def with_doctype(doctype, pin_text=PIN):
+    """The valid request with a DOCTYPE before the envelope and pin_text in <pin>."""
+    decl, rest = VALID.split(b"\n", 1)
+    rest = rest.replace(("<pin>%s</pin>" % PIN).encode(), ("<pin>%s</pin>" % pin_text).encode())
+    return decl + b"\n" + doctype.encode() + b"\n" + rest
+
+
+def passwd_leaked(answer):
+    with open("/etc/passwd", "rb") as f:
+        lines = [ln for ln in f.read().splitlines() if len(ln) > 8]
+    return any(ln in answer for ln in lines) or b"root:x:0:0" in answer
+
+
+# ---- malformed XML -----------------------------------------------------------
+
+MALFORMED = [
+    ("truncated envelope", VALID[:len(VALID) // 2], "Client.InvalidXml"),
+    ("garbage bytes", bytes(random.Random(7).randrange(256) for _ in range(4096)),
+     "Client.InvalidXml"),
+    ("every byte value", bytes(range(256)) * 4, "Client.InvalidXml"),
+    ("non-UTF-8 in text", VALID.replace(PIN.encode(), b"\xe9\xff\xfe2120519"),
+     "Client.InvalidXml"),
+    ("overlong UTF-8 '/'", VALID.replace(PIN.encode(), b"\xc0\xaf" + PIN.encode()),
+     "Client.InvalidXml"),
+    ("UTF-16 surrogate in UTF-8", VALID.replace(PIN.encode(), b"\xed\xa0\x80"),
+     "Client.InvalidXml"),
+    ("NUL inside the envelope", VALID.replace(b"<pin>", b"<pin>\x00"), "Client.InvalidXml"),
+    ("empty body", b"", "Client.InvalidSoap"),
+    ("whitespace only", b"  \r\n\t ", "Client.InvalidXml"),
+    ("text, not XML", b"hello, gateway", "Client.InvalidXml"),
+    ("XML, not SOAP", b'<?xml version="1.0"?><a><b/></a>', "Client.InvalidSoap"),
+    ("two root elements", VALID + b"<x/>", "Client.InvalidXml"),
+    ("unbound prefix", VALID.replace(b"<m:passportDataByPSN", b"<q:passportDataByPSN", 1),
+     "Client.InvalidXml"),
+]
+
+
+def test_malformed_xml(fx):
+    for name, body, want in MALFORMED:
+        status, hdrs, answer = post(fx, body)
+        try:
+            code, _, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400,
+                                      SOAP_FAMILY)
+            assert code == want, "faultcode %s, expected %s" % (code, want)
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (name, e))
+        serving(fx)
+
+
+# ---- entities: external, expanding ---------------------------------------------
+
+def test_external_entities_refused(fx):
+    trap = "http://127.0.0.1:%d" % fx.trap.port
+    cases = [
+        ("file entity", '<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+         "&xxe;"),
+        ("http entity", '<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY xxe SYSTEM "%s/x">]>' % trap,
+         "&xxe;"),
+        ("external DTD subset", '<!DOCTYPE SOAP-ENV:Envelope SYSTEM "%s/subset.dtd">' % trap, PIN),
+        ("PUBLIC DTD", '<!DOCTYPE SOAP-ENV:Envelope PUBLIC "-//X//Y//EN" "%s/pub.dtd">' % trap,
+         PIN),
+        ("parameter entity", '<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY %% p SYSTEM "%s/p.dtd"> %%p;]>'
+         % trap, PIN),
+        ("file parameter entity", '<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY % p SYSTEM '
+         '"file:///etc/passwd"> %p;]>', PIN),
+    ]
+    for name, doctype, pin_text in cases:
+        status, hdrs, answer = post(fx, with_doctype(doctype, pin_text))
+        try:
+            code, msg, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400,
+                                        {"Client.InvalidSoap"})
+            assert "DTD" in msg, msg
+            assert not passwd_leaked(answer), "content of /etc/passwd in the answer"
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (name, e))
+        serving(fx)
+    time.sleep(0.3)
+    assert fx.trap.count() == 0, "the gateway connected to the trap: %r" % fx.trap.hits
+
+
+def test_xinclude_not_processed(fx):
+    """XInclude needs no DTD: it must simply not be processed (the request
+    may be answered, but nothing is fetched and nothing leaks)."""
+    for href in ("file:///etc/passwd", "http://127.0.0.1:%d/xi" % fx.trap.port):
+        pin = ('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="%s" parse="text"/>'
+               % href)
+        status, hdrs, answer = post(fx, VALID.replace(PIN.encode(), pin.encode()))
+        assert status < 600 and not passwd_leaked(answer), (status, answer[:300])
+        serving(fx)
+    time.sleep(0.3)
+    assert fx.trap.count() == 0, "XInclude was fetched: %r" % fx.trap.hits
+
+
+def test_external_entity_from_peer_gateway(fx):
+    """The provider side parses what a peer sends with the same rules: a
+    request from the municipality's own certificate carrying a DTD."""
+    ctx = U.tls_context(os.path.join(fx.pki, "ca", "trust.pem"),
+                        os.path.join(fx.pki, "gw", "municipality", "auth-fullchain.pem"),
+                        os.path.join(fx.pki, "gw", "municipality", "auth.key"))
+    body = with_doctype('<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
+                        '<!ENTITY web SYSTEM "http://127.0.0.1:%d/peer">]>' % fx.trap.port,
+                        "&xxe;&web;")
+    c = http.client.HTTPSConnection("127.0.0.1", fx.peer_port, context=ctx, timeout=5)
+    c.request("POST", "/", body=body, headers=XML_CT)
+    r = c.getresponse()
+    answer = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    U.soap_fault(fx.ex, "state", r.status, hdrs, answer, 500, {"Server.ServerProxy.InvalidSoap"})
+    assert not passwd_leaked(answer)
+    time.sleep(0.3)
+    assert fx.trap.count() == 0, fx.trap.hits
+    serving(fx)
+
+
+LAUGHS = ('<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY lol "lol">'
+          + "".join('<!ENTITY lol%d "%s">' % (i, ("&lol%s;" % (i - 1 if i > 1 else "")) * 10)
+                    for i in range(1, 10)) + "]>")
+QUADRATIC = '<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY a "%s">]>' % ("a" * 20000)
+
+
+def test_entity_expansion_refused(fx):
+    for name, doctype, pin_text in (("billion laughs", LAUGHS, "&lol9;"),
+                                    ("quadratic blowup", QUADRATIC, "&a;" * 4000)):
+        body = with_doctype(doctype, pin_text)
+        assert len(body) < MAX_BODY, len(body)
+        p = pid(fx, "municipality")
+        rss0 = U.proc_status_kb(p, "VmRSS")
+        t0 = time.monotonic()
+        status, hdrs, answer = post(fx, body)
+        dt = time.monotonic() - t0
+        rss1 = U.proc_status_kb(p, "VmRSS")
+        U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400, {"Client.InvalidSoap"})
+        assert dt < 1.0, "%s took %.2f s" % (name, dt)
+        assert rss1 - rss0 < 8 * 1024, "%s: RSS grew by %d kB" % (name, rss1 - rss0)
+        serving(fx)
+
+
+def test_deep_nesting_refused(fx):
+    # 10,000 levels opened; as many closing tags as the 64k cap leaves room
+    # for (libxml2 stops at its depth limit of 256 long before either end).
+    head, tail = VALID.split(PIN.encode())
+    closers = (MAX_BODY - len(VALID) - 30000 - 64) // 4
+    body = head + b"<a>" * 10000 + b"</a>" * closers + tail
+    assert len(body) <= MAX_BODY
+    status, hdrs, answer = post(fx, body)
+    code, msg, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400,
+                                {"Client.InvalidXml"})
+    assert "depth" in msg.lower(), "not refused for its depth: %s" % msg
+    serving(fx)
+
+
+# ---- bodies over the cap ----------------------------------------------------------
+
+def test_content_length_over_cap_answered_before_body(fx):
+    """Only the head is sent: the 413 must come without the body (so the
+    gateway did not wait for, or buffer, a body past the cap)."""
+    for target, kind in (("/", "soap"), (ECHO + "/x", "rest")):
+        for expect in ("", "Expect: 100-continue\r\n"):
+            s = U.connect(fx.port)
+            s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                       "X-Road-Client: central-server/GOV/70000050/household-register\r\n"
+                       "Content-Length: %d\r\n%s\r\n" % (target, 50 << 20, expect)).encode())
+            status, hdrs, body, dt = U.read_response(s, timeout=3)
+            check = U.soap_fault if kind == "soap" else U.rest_fault
+            check(fx.ex, "municipality", status, hdrs, body, 413, {"Client.BadRequest"})
+            assert dt < 1.0, "413 took %.2f s" % dt
+            assert U.wait_closed(s, 3.0) is not None, "connection left open after the 413"
+            s.close()
+    serving(fx)
+
+
+def test_chunked_body_over_cap(fx):
+    p = pid(fx, "municipality")
+    rss0 = U.proc_status_kb(p, "VmRSS")
+    peak = [rss0]
+    attempt = 50 << 20
+    piece = b"<a>" * (65536 // 3)
+    chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+
+    def chunks():
+        for i in range(attempt // len(piece) + 1):
+            if i % 8 == 0:
+                peak[0] = max(peak[0], U.proc_status_kb(p, "VmRSS"))
+            yield chunk
+
+    s = U.connect(fx.port, timeout=10)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n")
+    sent = U.send_until_answered(s, chunks(), attempt)
+    status, hdrs, body, _ = U.read_response(s, timeout=5)
+    s.close()
+    peak[0] = max(peak[0], U.proc_status_kb(p, "VmRSS"))
+    U.soap_fault(fx.ex, "municipality", status, hdrs, body, 413, {"Client.BadRequest"})
+    assert sent < attempt // 4, "the gateway took %d bytes before refusing" % sent
+    grew = peak[0] - rss0
+    assert grew < 16 * 1024, "RSS grew by %d kB while %d bytes were offered" % (grew, sent)
+    serving(fx)
+
+
+BAD_FRAMING = [
+    ("negative Content-Length", b"Content-Length: -1\r\n\r\n", 400),
+    ("Content-Length not a number", b"Content-Length: 12abc\r\n\r\n", 400),
+    ("two different Content-Lengths", b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+     400),
+    ("bad chunk size", b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400),
+    ("unsupported Transfer-Encoding", b"Transfer-Encoding: gzip\r\n\r\n", 501),
+    ("HTTP/2.0 request line", None, 505),
+    ("header without colon", b"This is not a header\r\n\r\n", 400),
+]
+
+
+def test_bad_http_framing(fx):
+    for name, rest, want in BAD_FRAMING:
+        if rest is None:
+            data = b"POST / HTTP/2.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        else:
+            data = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n" + rest
+        try:
+            status, hdrs, body = U.raw_request(fx.port, data, timeout=3)
+            U.soap_fault(fx.ex, "municipality", status, hdrs, body, want, {"Client.BadRequest"})
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (name, e))
+    serving(fx)
+
+
+# ---- slow and idle clients --------------------------------------------------------
+
+def stall(port, data, result, trickle=None):
+    """Sends data at once (or `trickle` one byte per 100 ms) and waits for
+    the answer. result gets status, hdrs, body, took (seconds from connect to
+    the answer) and closed (seconds until the gateway closed after it, or
+    None)."""
+    try:
+        s = U.connect(port, timeout=10)
+        t0 = time.monotonic()
+        if trickle:
+            for b in trickle:
+                r, _, _ = select.select([s], [], [], 0.1)
+                if r:
+                    break
+                s.sendall(bytes([b]))
+        else:
+            s.sendall(data)
+        status, hdrs, body, _ = U.read_response(s, timeout=6)
+        result.update(status=status, hdrs=hdrs, body=body, took=time.monotonic() - t0,
+                      closed=U.wait_closed(s, 3.0))
+        s.close()
+    except Exception as e:   # reported by the main thread
+        result["error"] = repr(e)
+
+
+def test_stalled_requests(fx):
+    half_body = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(VALID)) + VALID[:len(VALID) // 2]
+    cases = [
+        ("half head", b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty", None,
+         HEADER_TIMEOUT, "soap"),
+        ("half head, REST", ("GET %s/x HTTP/1.1\r\nX-Road-Cli" % ECHO).encode(), None,
+         HEADER_TIMEOUT, "rest"),
+        ("full head, half body", half_body, None, BODY_TIMEOUT, "soap"),
+        ("head trickled at 10 bytes/s", None, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         + b"X-Padding: " + b"x" * 200 + b"\r\n\r\n", HEADER_TIMEOUT, "soap"),
+    ]
+    results = [dict() for _ in cases]
+    threads = [threading.Thread(target=stall, args=(fx.port, c[1], r, c[2]), daemon=True)
+               for c, r in zip(cases, results)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    # While four clients stall, others are served at once.
+    during = [serving(fx, limit=0.5) for _ in range(3)]
+    for t in threads:
+        t.join(timeout=10)
+    for (name, _, _, timeout, kind), r in zip(cases, results):
+        try:
+            assert "error" not in r, r.get("error")
+            check = U.soap_fault if kind == "soap" else U.rest_fault
+            check(fx.ex, "municipality", r["status"], r["hdrs"], r["body"], 408,
+                  {"Client.BadRequest"})
+            assert timeout * 0.8 <= r["took"] <= timeout + 1.5, \
+                "408 after %.2f s, timeout %.1f s" % (r["took"], timeout)
+            assert r["closed"] is not None, "connection not closed after the 408"
+        except AssertionError as e:
+            raise AssertionError("%s: %s (valid requests meanwhile: %s)" % (name, e, during))
+    serving(fx)
+
+
+def test_many_idle_connections(fx):
+    p = pid(fx, "municipality")
+    fds0 = U.fd_count(p)
+    idle = [U.connect(fx.port) for _ in range(200)]
+    peers = [U.connect(fx.peer_port) for _ in range(50)]
+    # keep-alive connections that made one request and now sit idle
+    kept = []
+    for _ in range(20):
+        s = U.connect(fx.port)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert U.read_response(s, 3)[0] == 200
+        kept.append(s)
+    time.sleep(0.2)
+    assert U.fd_count(p) >= fds0 + 200, "the idle connections were not accepted"
+    for _ in range(3):
+        serving(fx, limit=0.5)
+    # Silent connections are dropped after header_timeout, without an answer.
+    closed = sum(U.wait_closed(s, HEADER_TIMEOUT + 2.0) is not None for s in idle + peers)
+    assert closed == len(idle) + len(peers), "%d of %d silent connections still open" % (
+        len(idle) + len(peers) - closed, len(idle) + len(peers))
+    for s in idle + peers + kept:
+        s.close()
+    time.sleep(0.3)
+    assert U.fd_count(p) <= fds0 + 5, "fds %d, before %d" % (U.fd_count(p), fds0)
+    serving(fx)
+
+
+# ---- the peer (mutual TLS) port -------------------------------------------------
+
+def selfsigned(fx):
+    d = os.path.join(fx.ex.dir, "intruder")
+    os.makedirs(d, exist_ok=True)
+    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=intruder", "-days", "1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def test_peer_port_garbage(fx):
+    cases = [
+        ("plain HTTP", b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"),
+        ("random bytes", bytes(random.Random(11).randrange(256) for _ in range(4096))),
+        ("TLS record header claiming 16 kB", b"\x16\x03\x01\x40\x00" + b"\x01" * 100),
+    ]
+    for name, data in cases:
+        s = U.connect(fx.peer_port)
+        s.sendall(data)
+        got = b""
+        s.settimeout(HEADER_TIMEOUT + 2.5)
+        try:
+            while True:
+                c = s.recv(4096)
+                if not c:
+                    break
+                got += c
+        except socket.timeout:
+            raise AssertionError("%s: peer port kept the connection open" % name)
+        except OSError:
+            pass
+        s.close()
+        assert not got.startswith(b"HTTP/"), "%s: answered in plain HTTP: %r" % (name, got[:100])
+        serving(fx)
+
+
+def test_peer_port_tls_without_gateway_cert(fx):
+    trust = os.path.join(fx.pki, "ca", "trust.pem")
+    req = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n" \
+          b"Content-Length: %d\r\n\r\n" % len(VALID) + VALID
+    cert, key = selfsigned(fx)
+    for name, ctx in (
+            ("no client certificate (TLS 1.3)", U.tls_context(trust)),
+            ("no client certificate (TLS 1.2)",
+             U.tls_context(trust, max_version=ssl.TLSVersion.TLSv1_2)),
+            ("self-signed client certificate", U.tls_context(trust, cert, key)),
+            ("self-signed client certificate (TLS 1.2)",
+             U.tls_context(trust, cert, key, max_version=ssl.TLSVersion.TLSv1_2))):
+        what, detail = U.tls_try_request(fx.peer_port, ctx, req)
+        assert what in ("handshake", "refused"), "%s: got an answer: %r" % (name, detail[:300])
+        if "TLS 1.2" in name:
+            assert what == "handshake", "%s: handshake completed (%s)" % (name, detail)
+        serving(fx)
+
+
+def test_peer_port_cert_of_no_gateway(fx):
+    """A certificate from the right CA that is not a gateway's: TLS may
+    succeed, the request must not (SslAuthenticationFailed)."""
+    isdir = os.path.join(fx.pki, "is", "COM_60000001_bank-is")
+    ctx = U.tls_context(os.path.join(fx.pki, "ca", "trust.pem"),
+                        os.path.join(isdir, "client-fullchain.pem"),
+                        os.path.join(isdir, "client.key"))
+    c = http.client.HTTPSConnection("127.0.0.1", fx.peer_port, context=ctx, timeout=5)
+    try:
+        c.request("POST", "/", body=VALID, headers=XML_CT)
+        r = c.getresponse()
+    except (ssl.SSLError, ConnectionError):
+        c.close()     # refused at the TLS layer: also acceptable
+        serving(fx)
+        return
+    answer = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    U.soap_fault(fx.ex, "state", r.status, hdrs, answer, 500,
+                 {"Server.ServerProxy.SslAuthenticationFailed"})
+    assert b"<surname>" not in answer
+    # The peer is authenticated before its bytes are parsed: garbage from a
+    # non-gateway certificate is an authentication failure, not an XML error.
+    c = http.client.HTTPSConnection("127.0.0.1", fx.peer_port, context=ctx, timeout=5)
+    c.request("POST", "/", body=b"<not-xml", headers=XML_CT)
+    r = c.getresponse()
+    answer = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    U.soap_fault(fx.ex, "state", r.status, hdrs, answer, 500,
+                 {"Server.ServerProxy.SslAuthenticationFailed"})
+    serving(fx)
+
+
+# ---- REST -------------------------------------------------------------------
+
+def rest_get(fx, target, headers=None):
+    h = dict(REST_CLIENT)
+    h.update(headers or {})
+    return request("GET", fx.ex.url("municipality", target), None, h, timeout=5)
+
+
+def test_rest_echo_reachable(fx):
+    """Control for the REST cases: the echo provider is reached normally, so
+    'provider not contacted' below means something."""
+    n = fx.provider.count()
+    status, _, body = rest_get(fx, ECHO + "/hello?x=1")
+    assert status == 200 and b'"ok"' in body, (status, body[:300])
+    assert fx.provider.count() == n + 1
+
+
+REST_BAD = [
+    ("bad percent escape", "/r1/central-server/GOV/700%zz05/passport-service/echo/x",
+     "Client.BadRequest"),
+    ("truncated escape", "/r1/central-server/GOV/70000005/passport-service/echo%2",
+     "Client.BadRequest"),
+    ("encoded NUL", "/r1/central-server/GOV/70000005%00/passport-service/echo/x",
+     "Client.BadRequest"),
+    ("'@' in member code", "/r1/central-server/GOV/700@05/passport-service/echo/x",
+     "Client.InvalidServiceIdentifier"),
+    ("encoded '/' in a part", "/r1/central-server/GOV%2F70000005/passport-service/echo/x",
+     "Client.InvalidServiceIdentifier"),
+    ("encoded space", "/r1/central-server/GOV/70000005/passport%20service/echo/x",
+     "Client.InvalidServiceIdentifier"),
+    ("non-ASCII part", "/r1/central-server/GOV/%D0%90%D0%91/passport-service/echo/x",
+     "Client.InvalidServiceIdentifier"),
+]
+
+
+def test_rest_bad_targets(fx):
+    n = fx.provider.count()
+    for name, target, want in REST_BAD:
+        status, hdrs, body = rest_get(fx, target)
+        try:
+            U.rest_fault(fx.ex, "municipality", status, hdrs, body, 400, {want})
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (name, e))
+    status, hdrs, body = rest_get(fx, ECHO + "/x",
+                                  {"X-Road-Client": "central-server/GOV/700@50/household-register"})
+    U.rest_fault(fx.ex, "municipality", status, hdrs, body, 400, {"Client.InvalidClientIdentifier"})
+    # A control byte in the request target (http.client would refuse to send it).
+    status, hdrs, body = U.raw_request(fx.port, b"GET /r1/central-server/\x01/x HTTP/1.1\r\n"
+                                       b"Host: 127.0.0.1\r\n\r\n", timeout=3)
+    assert status == 400, (status, body[:300])
+    assert fx.provider.count() == n, "a refused request reached the provider: %r" % (
+        fx.provider.hits[n:],)
+    serving(fx)
+
+
+def test_rest_huge_url(fx):
+    n = fx.provider.count()
+    target = ECHO + "/" + "a" * 20000
+    status, hdrs, body = rest_get(fx, target)
+    forwarded = fx.provider.hits[n:]
+    assert not forwarded, ("a 20 KB URL was forwarded to the provider as a %d-byte request "
+                           "line (truncated?): gateway answered %s %r" % (
+                               len(forwarded[0].split(b"\r\n", 1)[0]), status, body[:200]))
+    typ, msg, line = U.rest_fault(fx.ex, "municipality", status, hdrs, body, (400, 414, 431),
+                                  {"Client.BadRequest"})
+    assert "long" in msg or "large" in msg, "not refused for its length: %s" % msg
+    serving(fx)
+
+
+def test_rest_too_many_or_too_big_headers(fx):
+    many = {"X-Filler-%03d" % i: "v" for i in range(200)}
+    status, hdrs, body = rest_get(fx, ECHO + "/x", many)
+    U.rest_fault(fx.ex, "municipality", status, hdrs, body, (400, 431), {"Client.BadRequest"})
+    big = {"X-Filler": "v" * (70 * 1024)}     # over max_head (64K)
+    status, hdrs, body = rest_get(fx, ECHO + "/x", big)
+    U.rest_fault(fx.ex, "municipality", status, hdrs, body, (400, 431), {"Client.BadRequest"})
+    serving(fx)
