@@ -2,9 +2,30 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* OpenSSL 3 looks up the provider's implementation on every use of
+ * EVP_sha256() and friends; on the request path that lookup costs more than
+ * hashing a small message. Fetch each algorithm once per process. */
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md_sha256, *md_sha512;
+
+static void md_fetch(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
+}
+
+const EVP_MD *crypto_md(int bits)
+{
+	pthread_once(&md_once, md_fetch);
+	if (bits == 256)
+		return md_sha256 ? md_sha256 : EVP_sha256();
+	return md_sha512 ? md_sha512 : EVP_sha512();
+}
 
 static int digest(const EVP_MD *md, const void *data, size_t len, unsigned char *out)
 {
@@ -15,12 +36,12 @@ static int digest(const EVP_MD *md, const void *data, size_t len, unsigned char 
 
 int sha512(const void *data, size_t len, unsigned char *out)
 {
-	return digest(EVP_sha512(), data, len, out);
+	return digest(crypto_md(512), data, len, out);
 }
 
 int sha256(const void *data, size_t len, unsigned char *out)
 {
-	return digest(EVP_sha256(), data, len, out);
+	return digest(crypto_md(256), data, len, out);
 }
 
 static const char b64tab[] =

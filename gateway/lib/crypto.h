@@ -10,6 +10,10 @@
 #define B64_SHA512_LEN 89
 #define UUID_STR_LEN 37
 
+struct evp_md_st;
+/* SHA-256 (bits 256) or SHA-512 (512), fetched once per process. Borrowed. */
+const struct evp_md_st *crypto_md(int bits);
+
 /* out must hold SHA512_LEN bytes. Returns 0, or -1 if OpenSSL fails. */
 int sha512(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
 int sha256(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));

@@ -168,7 +168,7 @@ static int out_pin_check(X509 *cert, const unsigned char *pin, char *msg, size_t
 	unsigned int n = 0;
 	char got[2 * SHA256_LEN + 1] = "?", want[2 * SHA256_LEN + 1], subj[256] = "(none)";
 
-	if (cert && X509_digest(cert, EVP_sha256(), md, &n) == 1 && n == SHA256_LEN) {
+	if (cert && X509_digest(cert, crypto_md(256), md, &n) == 1 && n == SHA256_LEN) {
 		if (CRYPTO_memcmp(md, pin, SHA256_LEN) == 0)
 			return 1;
 		hex_encode(md, SHA256_LEN, got);

@@ -1,7 +1,10 @@
 #include "trust/tls.h"
 
+#include "lib/crypto.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +66,41 @@ fail:
 	return NULL;
 }
 
+/* The hash is kept on the certificate object itself (ex_data), so a peer
+ * certificate is hashed once per connection, not once per request; the
+ * cache dies with the object, so it can never describe another certificate. */
+static pthread_once_t hash_idx_once = PTHREAD_ONCE_INIT;
+static int hash_idx = -1;
+
+static void hash_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	free(ptr);
+}
+
+static void hash_idx_init(void)
+{
+	hash_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, hash_free);
+}
+
 int tls_cert_sha256(X509 *cert, unsigned char *out)
 {
 	unsigned int n = 0;
+	unsigned char *cached;
 
-	return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32 ? 0 : -1;
+	pthread_once(&hash_idx_once, hash_idx_init);
+	cached = hash_idx >= 0 ? X509_get_ex_data(cert, hash_idx) : NULL;
+	if (cached) {
+		memcpy(out, cached, 32);
+		return 0;
+	}
+	if (X509_digest(cert, crypto_md(256), out, &n) != 1 || n != 32)
+		return -1;
+	if (hash_idx >= 0 && (cached = malloc(32))) {
+		memcpy(cached, out, 32);
+		if (X509_set_ex_data(cert, hash_idx, cached) != 1)
+			free(cached);
+	}
+	return 0;
 }
 
 int tls_cert_file_sha256(const char *pem_file, unsigned char *out, char **err)
