@@ -200,8 +200,8 @@ static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 		if (rc == 0)
 			rc = buf_puts(&inner, "</message></error>");
 	}
-	if (rc < 0 || soap_build_response(&ex->soap, ex->hash, inner.data ? inner.data : "", inner.len,
-					  &out) < 0 ||
+	if (rc < 0 || soap_build_response_trusted(&ex->soap, ex->hash, inner.data ? inner.data : "",
+						  inner.len, &out) < 0 ||
 	    hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") < 0) {
 		fault_set(&f, F_SPROXY, "InternalError", "cannot render the answer");
 		provider_fault(ex, &f);

@@ -112,6 +112,14 @@ int soap_build_response(const struct soap_msg *req, const char *request_hash_b64
 			const char *inner_xml, size_t inner_len, struct buf *out)
 	__attribute__((warn_unused_result));
 
+/* The same, for a fragment the gateway rendered itself (render_json_to_xml:
+ * escaped text, checked names): it is inserted as text, not parsed, which
+ * saves a parse of every answer. inner_xml MUST be well-formed; the result is
+ * not checked. */
+int soap_build_response_trusted(const struct soap_msg *req, const char *request_hash_b64,
+				const char *inner_xml, size_t inner_len, struct buf *out)
+	__attribute__((warn_unused_result));
+
 /* Sets (adds or replaces) xrd:requestHash in a parsed response from a
  * provider system and serialises the whole document to out. */
 int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, struct buf *out)

@@ -190,8 +190,10 @@ static int add_wrapper(const struct soap_msg *req, xmlDocPtr doc, xmlNodePtr bod
 	return 0;
 }
 
-int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
-			const char *inner_xml, size_t inner_len, struct buf *out)
+#define INNER_MARK "ailgate-inner-fragment"
+
+static int build_response(const struct soap_msg *req, const char *request_hash_b64,
+			  const char *inner_xml, size_t inner_len, int trusted, struct buf *out)
 {
 	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
 	xmlNodePtr env, hdr, body;
@@ -212,12 +214,45 @@ int soap_build_response(const struct soap_msg *req, const char *request_hash_b64
 	body = hdr ? xmlNewChild(env, ns, BAD_CAST "Body", NULL) : NULL;
 	if (!body || copy_headers(req, doc, hdr) < 0 ||
 	    put_request_hash(doc, hdr, request_hash_b64) < 0 ||
-	    add_wrapper(req, doc, body, inner_xml, inner_len) < 0)
+	    add_wrapper(req, doc, body, trusted ? NULL : inner_xml, trusted ? 0 : inner_len) < 0)
 		goto out;
-	rc = serialise(doc, out);
+	if (trusted && inner_len > 0) {
+		/* A comment marks where the fragment goes; it is spliced into the
+		 * serialised text instead of being parsed into the tree. */
+		xmlNodePtr w = soap_first_el(body->children);
+		xmlNodePtr mark = xmlNewDocComment(doc, BAD_CAST INNER_MARK);
+		if (!w || !mark || !xmlAddChild(w, mark)) {
+			xmlFreeNode(mark);
+			goto out;
+		}
+	}
+	if (!trusted || inner_len == 0) {
+		rc = serialise(doc, out);
+	} else {
+		struct buf tmp = BUF_INIT;
+		const char *m;
+		if (serialise(doc, &tmp) == 0 && (m = strstr(tmp.data, "<!--" INNER_MARK "-->"))) {
+			size_t pre = (size_t)(m - tmp.data), mlen = sizeof("<!--" INNER_MARK "-->") - 1;
+			rc = buf_append(out, tmp.data, pre) < 0 || buf_append(out, inner_xml, inner_len) < 0 ||
+			     buf_append(out, m + mlen, tmp.len - pre - mlen) < 0 ? -1 : 0;
+		}
+		buf_free(&tmp);
+	}
 out:
 	xmlFreeDoc(doc);
 	return rc;
+}
+
+int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
+			const char *inner_xml, size_t inner_len, struct buf *out)
+{
+	return build_response(req, request_hash_b64, inner_xml, inner_len, 0, out);
+}
+
+int soap_build_response_trusted(const struct soap_msg *req, const char *request_hash_b64,
+				const char *inner_xml, size_t inner_len, struct buf *out)
+{
+	return build_response(req, request_hash_b64, inner_xml, inner_len, 1, out);
 }
 
 int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, struct buf *out)
