@@ -312,7 +312,7 @@ static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 	}
 	if (exch_soap_part(http_hdr_get(r->hdrs, r->nhdrs, "Content-Type"), r->body, r->body_len, F_CPROXY,
 			   &part, &plen, &f) < 0 ||
-	    soap_parse(part, plen, SOAP_RESPONSE, F_CPROXY, &resp, &f) < 0) {
+	    soap_parse(part, plen, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}

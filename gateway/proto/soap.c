@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <libxml/parser.h>
+#include <libxml/SAX2.h>
 #include <libxml/parserInternals.h> /* xmlCreateMemoryParserCtxt */
 #include <libxml/xmlerror.h>
 
@@ -170,7 +171,79 @@ struct parse_state {
 	int have_error;
 	int line;
 	char msg[200];
+	/* SOAP_RESPONSE_HEAD: the content of the Body's first element is
+	 * tokenised (so well-formedness is still checked) but no tree is built. */
+	int head_only;
+	int depth;       /* open elements */
+	int in_body;     /* the SOAP Body is open */
+	int skip_level;  /* content below this depth is not built (0: none) */
 };
+
+static int skipping(const struct parse_state *st)
+{
+	return st->skip_level && st->depth >= st->skip_level;
+}
+
+static void head_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+		       int nb_ns, const xmlChar **ns, int nb_attr, int nb_def, const xmlChar **attrs)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	struct parse_state *st = ctxt->_private;
+
+	if (skipping(st)) {
+		st->depth++;
+		return;
+	}
+	st->depth++;
+	xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_ns, ns, nb_attr, nb_def, attrs);
+	if (st->depth == 2 && uri && xmlStrEqual(uri, BAD_CAST NS_SOAPENV) &&
+	    xmlStrEqual(localname, BAD_CAST "Body"))
+		st->in_body = 1;
+	else if (st->depth == 3 && st->in_body &&
+		 !(uri && xmlStrEqual(uri, BAD_CAST NS_SOAPENV) && xmlStrEqual(localname, BAD_CAST "Fault")))
+		st->skip_level = 3;   /* keep the wrapper, not what it holds */
+}
+
+static void head_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	struct parse_state *st = ctxt->_private;
+
+	if (st->skip_level && st->depth > st->skip_level) {
+		st->depth--;
+		return;
+	}
+	xmlSAX2EndElementNs(ctx, localname, prefix, uri);
+	st->depth--;
+	if (st->depth < st->skip_level)
+		st->skip_level = 0;
+	if (st->depth < 2)
+		st->in_body = 0;
+}
+
+static void head_chars(void *ctx, const xmlChar *ch, int len)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+
+	if (!skipping(ctxt->_private))
+		xmlSAX2Characters(ctx, ch, len);
+}
+
+static void head_comment(void *ctx, const xmlChar *value)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+
+	if (!skipping(ctxt->_private))
+		xmlSAX2Comment(ctx, value);
+}
+
+static void head_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+
+	if (!skipping(ctxt->_private))
+		xmlSAX2ProcessingInstruction(ctx, target, data);
+}
 
 /* Keeps the first error: later ones are usually consequences of it. */
 static void on_parse_error(void *ctx, soap_xml_err e)
@@ -208,7 +281,8 @@ static const char *own_prefix(const char *prefix)
 	return strcmp(prefix, F_CLIENT) == 0 ? F_CPROXY : prefix;
 }
 
-static xmlDocPtr read_xml(const void *bytes, size_t len, const char *prefix, struct fault *f)
+static xmlDocPtr read_xml(const void *bytes, size_t len, const char *prefix, int head_only,
+			  struct fault *f)
 {
 	struct parse_state st;
 	xmlParserCtxtPtr ctxt;
@@ -232,6 +306,16 @@ static xmlDocPtr read_xml(const void *bytes, size_t len, const char *prefix, str
 	ctxt->_private = &st;
 	ctxt->sax->serror = on_parse_error;
 	ctxt->sax->internalSubset = on_internal_subset;
+	if (head_only) {
+		st.head_only = 1;
+		ctxt->sax->startElementNs = head_start;
+		ctxt->sax->endElementNs = head_end;
+		ctxt->sax->characters = head_chars;
+		ctxt->sax->ignorableWhitespace = head_chars;
+		ctxt->sax->cdataBlock = head_chars;
+		ctxt->sax->comment = head_comment;
+		ctxt->sax->processingInstruction = head_pi;
+	}
 	(void)xmlParseDocument(ctxt);
 	doc = ctxt->myDoc;
 	ctxt->myDoc = NULL;
@@ -577,7 +661,7 @@ int soap_parse(const void *bytes, size_t len, enum soap_kind kind, const char *p
 	unsigned seen;
 
 	memset(out, 0, sizeof(*out));
-	out->doc = read_xml(bytes, len, prefix, f);
+	out->doc = read_xml(bytes, len, prefix, kind == SOAP_RESPONSE_HEAD, f);
 	if (!out->doc)
 		return -1;
 	if (find_parts(out, prefix, f) < 0)

@@ -27,7 +27,11 @@
 
 #define SOAP_FIELD_MAX 256
 
-enum soap_kind { SOAP_REQUEST, SOAP_RESPONSE };
+/* SOAP_RESPONSE_HEAD reads a response like SOAP_RESPONSE but builds no tree
+ * for what the body wrapper holds (a Fault is read whole): enough to check a
+ * response (soap_check_response) without paying for its content. The whole
+ * document is still parsed and must be well-formed. */
+enum soap_kind { SOAP_REQUEST, SOAP_RESPONSE, SOAP_RESPONSE_HEAD };
 
 struct soap_msg {
 	xmlDocPtr doc;          /* owned; freed by soap_msg_free() */

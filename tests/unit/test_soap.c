@@ -581,6 +581,47 @@ static void test_response_trusted_same_bytes(void **state)
 	free(x);
 }
 
+/* SOAP_RESPONSE_HEAD: headers read and checked, the wrapper kept without its
+ * content; malformed content still fails; a Fault is read whole. */
+static void test_response_head_only(void **state)
+{
+	struct soap_msg req, resp;
+	struct buf out = BUF_INIT, bad = BUF_INIT, flt = BUF_INIT;
+	struct fault f = { 0 }, pf;
+	char *x, *cut;
+	size_t len;
+
+	(void)state;
+	parse_sample(&req, &x, &len);
+	assert_int_equal(soap_build_response(&req, SAMPLE_HASH, INNER, strlen(INNER), &out), 0);
+	assert_int_equal(soap_parse(out.data, out.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), 0);
+	assert_string_equal((const char *)resp.body_elem->name, "passportDataByPSNResponse");
+	assert_null(resp.body_elem->children);
+	assert_string_equal(resp.request_hash, SAMPLE_HASH);
+	assert_int_equal(soap_check_response(&req, &resp, SAMPLE_HASH, &f), 0);
+	soap_msg_free(&resp);
+	/* content that is not well-formed is refused although no tree is built for it */
+	assert_int_equal(buf_append(&bad, out.data, out.len), 0);
+	cut = strstr(bad.data, "</name>");
+	assert_non_null(cut);
+	memcpy(cut, "</nam!>", 7);
+	assert_int_equal(soap_parse(bad.data, bad.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), -1);
+	assert_string_equal(pf.code, "Server.ClientProxy.InvalidXml");
+	/* a fault is read whole */
+	fault_set(&f, F_SPROXY, "AccessDenied", "no");
+	assert_int_equal(soap_build_fault(&f, "d-1", &flt), 0);
+	assert_int_equal(soap_parse(flt.data, flt.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), 0);
+	assert_true(resp.is_fault);
+	assert_string_equal(resp.fault_code, "Server.ServerProxy.AccessDenied");
+	assert_string_equal(resp.fault_detail, "d-1");
+	soap_msg_free(&resp);
+	soap_msg_free(&req);
+	buf_free(&out);
+	buf_free(&bad);
+	buf_free(&flt);
+	free(x);
+}
+
 /* The header copies keep order and values: the first 7 header elements of the
  * response are the request's, then requestHash. */
 static void test_response_header_order(void **state)
@@ -913,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_response_roundtrip),
 		cmocka_unit_test(test_response_header_order),
 		cmocka_unit_test(test_response_trusted_same_bytes),
+		cmocka_unit_test(test_response_head_only),
 		cmocka_unit_test(test_check_response_fails),
 		cmocka_unit_test(test_check_response_tolerates),
 		cmocka_unit_test(test_response_inner_variants),
