@@ -105,6 +105,11 @@ int exch_rest_hash(struct exch *ex, const struct http_hdr *h, size_t n) __attrib
 int exch_soap_part(const char *ctype, const void *body, size_t len, const char *prefix,
 		   const void **part, size_t *part_len, struct fault *f) __attribute__((warn_unused_result));
 
+/* Renders a fault as the answer body (SOAP Fault, or REST JSON/XML error with
+ * X-Road-Error) plus Content-Type into b and h, logs it and records its code
+ * for the request's log line. 0, or -1 out of memory. */
+int exch_fault_render(struct exch *ex, const struct fault *f, int rest, int want_xml, struct buf *b,
+		      struct hlist *h) __attribute__((warn_unused_result));
 /* Ends an exchange with a fault (in the protocol of the exchange). */
 void exch_fault(struct exch *ex, const struct fault *f);
 /* Ends an exchange with a response; frees ex. */
@@ -115,6 +120,9 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
  * goes to ex->provider_done (remote: answer the peer; local: back to the
  * client side). */
 void provider_dispatch(struct exch *ex);
+/* Adds the X-Road-* answer headers of REST (protocol.md): X-Road-Client,
+ * -Service, -Id, -Request-Id, -Request-Hash. 0, or -1 if h is full. */
+int provider_rest_headers(struct exch *ex, struct hlist *h) __attribute__((warn_unused_result));
 /* Converts a fault into a provider response and hands it to provider_done. */
 void provider_fault(struct exch *ex, const struct fault *f);
 

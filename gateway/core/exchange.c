@@ -143,30 +143,35 @@ static int wants_xml(struct exch *ex)
 	return acc && strstr(acc, "xml") && !strstr(acc, "json");
 }
 
+int exch_fault_render(struct exch *ex, const struct fault *f, int rest, int want_xml, struct buf *b,
+		      struct hlist *h)
+{
+	const char *ctype = "text/xml; charset=utf-8";
+
+	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
+	snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", f->code);
+	if (rest) {
+		if (rest_build_error(f, ex->reqid, want_xml, b, &ctype) < 0 ||
+		    hlist_add(h, "X-Road-Error", f->code) < 0)
+			return -1;
+	} else if (soap_build_fault(f, ex->reqid, b) < 0) {
+		return -1;
+	}
+	return hlist_add(h, "Content-Type", ctype);
+}
+
 void exch_fault(struct exch *ex, const struct fault *f)
 {
 	struct buf b = BUF_INIT;
 	struct hlist h = { .n = 0 };
-	const char *ctype = "text/xml; charset=utf-8";
-	int rc;
+	int rest = ex->proto == EXCH_REST ||
+		   (ex->proto == EXCH_OTHER && !wants_xml(ex) && strncmp(ex->method, "POST", 4) != 0);
 
-	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
-	if (ex->proto == EXCH_REST || (ex->proto == EXCH_OTHER && !wants_xml(ex) &&
-				       strncmp(ex->method, "POST", 4) != 0)) {
-		rc = rest_build_error(f, ex->reqid, wants_xml(ex), &b, &ctype);
-		if (hlist_add(&h, "X-Road-Error", f->code) < 0)
-			rc = -1;
-	} else {
-		rc = soap_build_fault(f, ex->reqid, &b);
-	}
-	if (rc < 0 || hlist_add(&h, "Content-Type", ctype) < 0) {
+	if (exch_fault_render(ex, f, rest, wants_xml(ex), &b, &h) < 0)
 		/* Out of memory: a bare answer still tells the caller something. */
-		hlist_clear(&h);
 		exch_finish(ex, 500, NULL, 0, "internal error\n", 15, f->code);
-		buf_free(&b);
-		return;
-	}
-	exch_finish(ex, f->http_status, h.h, h.n, b.data, b.len, f->code);
+	else
+		exch_finish(ex, f->http_status, h.h, h.n, b.data, b.len, f->code);
 	hlist_clear(&h);
 	buf_free(&b);
 }

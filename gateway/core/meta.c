@@ -56,15 +56,9 @@ static void provider_reply(struct exch *ex, long status, const char *ctype, cons
 			   size_t len, int rest)
 {
 	struct hlist h = { .n = 0 };
-	char id[XRD_ID_TEXT_MAX];
 	struct exch_resp r;
 
-	if (hlist_add(&h, "Content-Type", ctype) < 0 ||
-	    (rest && (hlist_add(&h, "X-Road-Client", xrd_id_format_path(&ex->client, id, sizeof(id))) < 0 ||
-		      hlist_add(&h, "X-Road-Service", xrd_id_format_path(&ex->service, id, sizeof(id))) < 0 ||
-		      hlist_add(&h, "X-Road-Id", ex->rest->id) < 0 ||
-		      hlist_add(&h, "X-Road-Request-Id", ex->reqid) < 0 ||
-		      hlist_add(&h, "X-Road-Request-Hash", ex->hash) < 0))) {
+	if (hlist_add(&h, "Content-Type", ctype) < 0 || (rest && provider_rest_headers(ex, &h) < 0)) {
 		struct fault f = { 0 };
 		hlist_clear(&h);
 		fault_set(&f, F_SPROXY, "InternalError", "out of memory");

@@ -18,8 +18,7 @@
 #include "core/log.h"
 #include "trust/tls.h"
 
-/* Adds the X-Road-* answer headers of REST (protocol.md) to h. */
-static int rest_answer_headers(struct exch *ex, struct hlist *h)
+int provider_rest_headers(struct exch *ex, struct hlist *h)
 {
 	char id[XRD_ID_TEXT_MAX];
 
@@ -44,21 +43,10 @@ void provider_fault(struct exch *ex, const struct fault *f)
 {
 	struct buf b = BUF_INIT;
 	struct hlist h = { .n = 0 };
-	const char *ctype = "text/xml; charset=utf-8";
-	int rc;
 
-	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
-	snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", f->code);
-	if (ex->proto == EXCH_REST) {
-		rc = rest_build_error(f, ex->reqid, 0, &b, &ctype);
-		if (rc == 0)
-			rc = hlist_add(&h, "X-Road-Error", f->code);
-	} else {
-		rc = soap_build_fault(f, ex->reqid, &b);
-	}
-	if (rc < 0 || hlist_add(&h, "Content-Type", ctype) < 0) {
-		buf_free(&b);
+	if (exch_fault_render(ex, f, ex->proto == EXCH_REST, 0, &b, &h) < 0) {
 		hlist_clear(&h);
+		buf_free(&b);
 		exch_fault(ex, f);
 		return;
 	}
@@ -164,7 +152,7 @@ static void adapter_answer_rest(struct exch *ex, struct adapter_result *res)
 	}
 	json_decref(err);
 	if (!body || hlist_add(&h, "Content-Type", "application/json; charset=utf-8") < 0 ||
-	    rest_answer_headers(ex, &h) < 0) {
+	    provider_rest_headers(ex, &h) < 0) {
 		struct fault f = { 0 };
 		free(body);
 		hlist_clear(&h);
@@ -354,7 +342,7 @@ static void url_answer_rest(struct exch *ex, const struct out_resp *o)
 		if (hlist_add(&h, n, o->hdrs[i].value) < 0)
 			break;
 	}
-	if (rest_answer_headers(ex, &h) < 0) {
+	if (provider_rest_headers(ex, &h) < 0) {
 		struct fault f = { 0 };
 		hlist_clear(&h);
 		fault_set(&f, F_SPROXY, "InternalError", "out of memory");
