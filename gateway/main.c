@@ -4,6 +4,7 @@
  *   ailgate config check FILE          validate a local configuration
  *   ailgate config keys                list every configuration key
  *   ailgate globalconf check FILE      validate a global configuration
+ *   ailgate log verify|export          message-log tools (offline)
  *   ailgate version
  */
 #include <libxml/parser.h>
@@ -15,6 +16,7 @@
 #include "core/globalconf.h"
 #include "core/gw.h"
 #include "core/log.h"
+#include "core/logcli.h"
 #include "net/outbound.h"
 #include "proto/soap.h"
 
@@ -28,6 +30,7 @@ static const char usage_top[] =
 	"  config check FILE         check a local configuration file and exit\n"
 	"  config keys               list every local configuration key, its default and bounds\n"
 	"  globalconf check FILE     check a global configuration file (XSD and references)\n"
+	"  log verify|export ...     check message-log files offline; export records for third parties\n"
 	"  version                   print the version\n"
 	"\n"
 	"Run 'ailgate <command> --help' for the options of a command.\n";
@@ -181,6 +184,8 @@ int main(int argc, char **argv)
 		rc = cmd_config(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "globalconf"))
 		rc = cmd_gconf(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "log"))
+		rc = logcli_main(argc - 2, argv + 2);
 	else {
 		fprintf(stderr, "ailgate: unknown command '%s'\n\n%s", argv[1], usage_top);
 		rc = 2;
