@@ -106,14 +106,16 @@ echo "    person's household, by REST, through the bank's gateway:"
 URL="http://127.0.0.1:8082/r1/central-server/GOV/70000050/sanaripaymak-service/family-members/$PIN"
 note "curl -si -H 'X-Road-Client: central-server/COM/60000001/bank-is' $URL"
 out=$(curl -si -H 'X-Road-Client: central-server/COM/60000001/bank-is' "$URL" || true)
-show "$out"
+# headers as they came, the JSON body indented for reading
+show "$(printf '%s' "$out" | sed -n '1,/^\r\{0,1\}$/p')
+$(printf '%s' "$out" | sed '1,/^\r\{0,1\}$/d' | python3 -m json.tool --no-ensure-ascii 2>/dev/null | head -40)"
 check "household members returned with X-Road-Request-Hash" "X-Road-Request-Hash" "$out"
 
 echo "5c. What may the bank call at the household register? (allowedMethods, REST)"
 URL="http://127.0.0.1:8082/r1/central-server/GOV/70000050/sanaripaymak-service/allowedMethods"
 note "curl -s -H 'X-Road-Client: central-server/COM/60000001/bank-is' $URL"
 out=$(curl -s -H 'X-Road-Client: central-server/COM/60000001/bank-is' "$URL" || true)
-show "$out"
+show "$(printf '%s' "$out" | python3 -c 'import json,sys; [print("  ", s["service_code"]) for s in json.load(sys.stdin)["service"]]' 2>/dev/null || printf '%s' "$out")"
 check "allowedMethods lists family-members" "family-members" "$out"
 
 echo "5d. A refused request: the bank asks the population registry for passport data,"
@@ -132,7 +134,9 @@ fi
 echo "5e. Members and subsystems of the exchange (listClients):"
 note "curl -s -H 'Accept: application/json' http://127.0.0.1:8080/listClients"
 out=$(curl -s -H 'Accept: application/json' http://127.0.0.1:8080/listClients || true)
-show "$out"
+show "$(printf '%s' "$out" | python3 -c 'import json,sys
+for m in json.load(sys.stdin)["member"]:
+    i = m["id"]; print("  %-9s %s/%s/%s%s  %s" % (i["object_type"], i["xroad_instance"], i["member_class"], i["member_code"], "/" + i["subsystem_code"] if "subsystem_code" in i else "", m["name"]))' 2>/dev/null || printf '%s' "$out")"
 check "listClients names the bank" "60000001" "$out"
 
 say "tour: $pass passed, $fail failed"
