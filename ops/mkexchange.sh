@@ -73,8 +73,9 @@ PY
 }
 frag() { if [ -n "$1" ]; then fill "$1"; fi; }
 
-export T_GENERATED_AT; T_GENERATED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-export T_EXPIRES_AT; T_EXPIRES_AT=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)
+# GLOBALCONF_GENERATED_AT / GLOBALCONF_EXPIRES_AT override the validity (tests of expiry).
+export T_GENERATED_AT; T_GENERATED_AT=${GLOBALCONF_GENERATED_AT:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+export T_EXPIRES_AT; T_EXPIRES_AT=${GLOBALCONF_EXPIRES_AT:-$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)}
 export T_S_MUNICIPALITY=$SB T_S_STATE=$((SB + 1)) T_S_BANK=$((SB + 2))
 export T_C_MUNICIPALITY=$CB T_C_STATE=$((CB + 1)) T_C_BANK=$((CB + 2))
 export T_HASH_MUNICIPALITY T_HASH_STATE T_HASH_BANK

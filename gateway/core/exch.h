@@ -91,6 +91,9 @@ void exch_client_handler(struct http_req *req, void *arg);
 void exch_server_handler(struct http_req *req, void *arg);
 void exch_reject(struct http_req *req, int status, const char *why, void *arg);
 
+/* 0 while the exchange's global configuration is valid; otherwise -1 with
+ * f = prefix + OutdatedGlobalConf (X-Road refuses every exchange then). */
+int exch_gconf_fresh(struct exch *ex, const char *prefix, struct fault *f) __attribute__((warn_unused_result));
 /* Client side, after the caller is identified: route to the provider
  * (in-process or its gateway) and relay the checked answer. */
 void exch_client_dispatch(struct exch *ex);

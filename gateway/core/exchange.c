@@ -469,11 +469,22 @@ void exch_client_dispatch(struct exch *ex)
 	client_send(ex, gw);
 }
 
+int exch_gconf_fresh(struct exch *ex, const char *prefix, struct fault *f)
+{
+	time_t exp = gconf_expires(ex->gc), now = time(NULL);
+
+	if (exp && now >= exp)
+		return fault_set(f, prefix, "OutdatedGlobalConf",
+				 "global configuration expired %ld s ago; this gateway refuses exchanges "
+				 "until it gets a valid one", (long)(now - exp));
+	return 0;
+}
+
 static void client_forward(struct exch *ex)
 {
 	struct fault f = { 0 };
 
-	if (client_identify(ex, &f) < 0) {
+	if (exch_gconf_fresh(ex, F_CPROXY, &f) < 0 || client_identify(ex, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}

@@ -50,13 +50,24 @@ static int gconf_fits(struct gw *g, struct gconf *c, char **err)
 	return 0;
 }
 
+/* A reload never replaces the configuration in force by one already expired. */
+static int gconf_not_expired(struct gconf *c, char **err)
+{
+	time_t exp = gconf_expires(c);
+
+	if (exp && exp <= time(NULL))
+		return errf(err, "the new global configuration expired %ld s ago (expiresAt)",
+			    (long)(time(NULL) - exp));
+	return 0;
+}
+
 int gw_reload_gconf(struct gw *g)
 {
 	struct gconf *c = NULL, *old;
 	char *err = NULL;
 
 	if (gconf_load(g->cfg->globalconf, g->cfg->globalconf_xsd, &c, &err) < 0 ||
-	    gconf_fits(g, c, &err) < 0) {
+	    gconf_fits(g, c, &err) < 0 || gconf_not_expired(c, &err) < 0) {
 		snprintf(g->gc_error, sizeof(g->gc_error), "%s", err ? err : "unknown error");
 		log_error("event=globalconf_reload ok=0 why=\"%s\" keeping=previous", g->gc_error);
 		free(err);

@@ -578,7 +578,8 @@ void exch_server_handler(struct http_req *req, void *arg)
 	ex->provider_done = server_on_provider;
 	/* Authenticate the peer before reading a byte of what it sent. */
 	ex->proto = strncmp(http_req_target(req), "/r1/", 4) == 0 ? EXCH_REST : EXCH_SOAP;
-	if (!(peer = server_peer(ex, &f)) || server_parse(ex, &f) < 0) {
+	if (exch_gconf_fresh(ex, F_SPROXY, &f) < 0 || !(peer = server_peer(ex, &f)) ||
+	    server_parse(ex, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}

@@ -2,10 +2,14 @@
 
 A gateway swaps in a new global configuration atomically when told to, and
 keeps the last good one - saying so in /health - when the new file fails its
-checks. Ports: client 21680-21682, server 21880-21882, HTTPS 21643."""
+checks, and refuses exchanges once its configuration has expired. Ports: client
+21680-21682, server 21880-21882, HTTPS 21643; the expired exchange 21780/21980/21743."""
+import http.client
 import json
 import os
+import re
 import signal
+import ssl
 import time
 
 import harness as h
@@ -82,3 +86,61 @@ def test_reload_applies_and_bad_file_keeps_last_good(ex):
     assert "last reload failed" not in gc["detail"], hl
     for gw in ("municipality", "state", "bank"):
         assert ex.alive(gw), gw
+
+
+def test_reload_refuses_an_expired_file(ex):
+    path = os.path.join(ex.dir, "globalconf.xml")
+    with open(path, encoding="utf-8") as f:
+        good = f.read()
+    before = ex.log("state").count("event=globalconf_reload ok=0")
+    expired = re.sub(r"<generatedAt>[^<]*</generatedAt>", "<generatedAt>2020-01-01T00:00:00Z</generatedAt>", good)
+    expired = re.sub(r"<expiresAt>[^<]*</expiresAt>", "<expiresAt>2020-01-02T00:00:00Z</expiresAt>", expired)
+    reload(ex, ("state",), expired)
+    log = ex.log("state")
+    assert log.count("event=globalconf_reload ok=0") == before + 1 and "expired" in log, log[-600:]
+    st, body = ask(ex)
+    assert st == 200 and b"requestHash" in body, body[:300]
+    reload(ex, ("state",), good)
+
+
+def test_expired_configuration_refuses_exchanges(_ex):
+    """A gateway whose global configuration has expired refuses every
+    exchange with OutdatedGlobalConf (client side and provider side) and says
+    so in /health."""
+    env = {"GLOBALCONF_GENERATED_AT": "2020-01-01T00:00:00Z", "GLOBALCONF_EXPIRES_AT": "2020-01-02T00:00:00Z"}
+    old = h.Exchange("reload-expired", 21780, 21980, tls_port=21743, env=env)
+    try:
+        old.start(wait=False)
+        deadline = time.time() + 15
+        while True:
+            try:
+                st, hl = health(old, "state")
+                break
+            except OSError:
+                assert time.time() < deadline, old.log("state")[-800:]
+                time.sleep(0.05)
+        gc = [c for c in hl["checks"] if c["name"] == "globalconf"][0]
+        assert st == 503 and not gc["ok"] and "expired" in gc["detail"], hl
+        st, body = ask(old)
+        f = h.soap_fault(body)
+        assert f and f["code"] == "Server.ClientProxy.OutdatedGlobalConf", body[:400]
+        st, hdrs, body = h.request("GET", old.url("municipality", "/r1/central-server/GOV/70000050/"
+                                                  "sanaripaymak-service/family-members/" + PIN),
+                                   headers={"X-Road-Client": "central-server/GOV/70000050/household-register"})
+        assert st == 500 and json.loads(body)["type"] == "Server.ClientProxy.OutdatedGlobalConf", body
+        # the provider side refuses a peer's request too
+        pki = old.pki
+        ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca", "trust.pem"))
+        ctx.check_hostname = False
+        ctx.load_cert_chain(os.path.join(pki, "gw", "municipality", "auth-fullchain.pem"),
+                            os.path.join(pki, "gw", "municipality", "auth.key"))
+        c = http.client.HTTPSConnection("127.0.0.1", old.server_port("state"), context=ctx, timeout=5)
+        c.request("POST", "/", body=h.soap_request(CLERK, PASSPORT, "<pin>%s</pin>" % PIN),
+                  headers={"Content-Type": "text/xml"})
+        r = c.getresponse()
+        f = h.soap_fault(r.read())
+        c.close()
+        assert f and f["code"] == "Server.ServerProxy.OutdatedGlobalConf", f
+    finally:
+        problems = h.stop_and_clean(old)
+    assert not problems, problems
