@@ -53,9 +53,7 @@ static const struct sqlreg_desc bank_db = {
 };
 
 /* Per worker thread. */
-struct bank_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 static void bank_oom(struct adapter_result *res)
 {
@@ -117,7 +115,7 @@ static int bank_pin(const struct adapter_call *call, char *pin, size_t cap,
 }
 
 /* Adds "bank_name" and "bic" from meta to o. 0, or -1 with res set. */
-static int bank_meta(struct bank_ctx *c, json_t *o, struct adapter_result *res)
+static int bank_meta(struct sqlreg_ctx *c, json_t *o, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_META);
 	int rc;
@@ -135,7 +133,7 @@ static int bank_meta(struct bank_ctx *c, json_t *o, struct adapter_result *res)
 	return 0;
 }
 
-static void bank_benefit_account(struct bank_ctx *c, const struct adapter_call *call,
+static void bank_benefit_account(struct sqlreg_ctx *c, const struct adapter_call *call,
 				 struct adapter_result *res)
 {
 	static const char *const keys[] = { "currency", "opened_on", "status", "closed_on" };
@@ -173,7 +171,7 @@ static void bank_benefit_account(struct bank_ctx *c, const struct adapter_call *
 	res->data = o;
 }
 
-static void bank_account_check(struct bank_ctx *c, const struct adapter_call *call,
+static void bank_account_check(struct sqlreg_ctx *c, const struct adapter_call *call,
 			       struct adapter_result *res)
 {
 	char pin[BANK_PARAM_MAX + 2], in[BANK_PARAM_MAX + 2], number[BANK_ACCOUNT_LEN + 1];
@@ -208,7 +206,6 @@ static void bank_account_check(struct bank_ctx *c, const struct adapter_call *ca
 
 /* ---- the ops table ------------------------------------------------------ */
 
-typedef void (*bank_fn)(struct bank_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const bank_pin_params[] = { "pin", NULL };
 static const char *const bank_check_params[] = { "pin", "account", NULL };
@@ -220,67 +217,25 @@ static const struct adapter_service bank_services[] = {
 	  "Does this account belong to this PIN" },
 };
 
-static const bank_fn bank_handlers[] = { bank_benefit_account, bank_account_check };
+static const sqlreg_handler_fn bank_handlers[] = { bank_benefit_account, bank_account_check };
 
 #define BANK_N_SERVICES (sizeof(bank_services) / sizeof(bank_services[0]))
 _Static_assert(BANK_N_SERVICES == sizeof(bank_handlers) / sizeof(bank_handlers[0]),
 	       "one handler per service");
 
-static void bank_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done,
-			void *arg)
-{
-	struct bank_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
+static const struct sqlreg_dispatch bank_dispatch = {
+	bank_services, bank_handlers, BANK_N_SERVICES, ADAPTER_FAILED,
+	"the bank adapter has no service", 1,
+};
 
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < BANK_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, bank_services[i].code) == 0)
-			break;
-	if (i == BANK_N_SERVICES)
-		adapter_result_error(&res, ADAPTER_FAILED, "the bank adapter has no service '%.64s'",
-				     call->service_code ? call->service_code : "");
-	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		 strcmp(call->method, "POST") != 0)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     bank_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
-		bank_handlers[i](c, call, &res);
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+static void bank_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
+{
+	sqlreg_dispatch(&bank_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int bank_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct bank_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&bank_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void bank_free(void *vctx)
-{
-	struct bank_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&bank_db, host, vctx, err);
 }
 
 const struct adapter_ops bank_adapter = {
@@ -289,5 +244,5 @@ const struct adapter_ops bank_adapter = {
 	.n_services = BANK_N_SERVICES,
 	.init = bank_init,
 	.handle = bank_handle,
-	.free = bank_free,
+	.free = sqlreg_ctx_free,
 };

@@ -85,9 +85,7 @@ static const struct sqlreg_desc bl_db = {
 };
 
 /* Per worker thread. */
-struct bl_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 /* ---- small helpers: answers, parameters, dates, money ---------------- */
 
@@ -194,7 +192,7 @@ static json_t *bl_account_json(sqlite3_stmt *st, long today)
 
 /* The household row: {"household_id", "address"} (caller owns). 0, or -1
  * with res set (not found: "no household"). */
-static int bl_household(struct bl_ctx *c, const char *id, json_t **out, struct adapter_result *res)
+static int bl_household(struct sqlreg_ctx *c, const char *id, json_t **out, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_HOUSEHOLD, 1, (const char *const[]){ id });
 	int rc = sqlreg_step(c->reg, st, res);
@@ -219,7 +217,7 @@ static int bl_household(struct bl_ctx *c, const char *id, json_t **out, struct a
 }
 
 /* Adds "account_count" and "accounts" of household id to o. 0, or -1 with res. */
-static int bl_accounts_into(struct bl_ctx *c, const char *id, json_t *o, struct adapter_result *res)
+static int bl_accounts_into(struct sqlreg_ctx *c, const char *id, json_t *o, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_ACCOUNTS, 1, (const char *const[]){ id });
 	json_t *arr = json_array();
@@ -264,7 +262,7 @@ static int bl_household_param(const struct adapter_call *call, char *id, struct 
 	return 0;
 }
 
-static void bl_household_accounts(struct bl_ctx *c, const struct adapter_call *call,
+static void bl_household_accounts(struct sqlreg_ctx *c, const struct adapter_call *call,
 				  struct adapter_result *res)
 {
 	char id[BL_KEY_MAX + 1];
@@ -282,7 +280,7 @@ static void bl_household_accounts(struct bl_ctx *c, const struct adapter_call *c
 /* The one household of the resident with this PIN into hid[BL_KEY_MAX + 1].
  * 0, or -1 with res: not found, not in register (on the population list,
  * household not entered yet), or a duplicate PIN. */
-static int bl_resident(struct bl_ctx *c, const char *pin, char *hid, struct adapter_result *res)
+static int bl_resident(struct sqlreg_ctx *c, const char *pin, char *hid, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_RESIDENT, 1, (const char *const[]){ pin });
 	int rc = sqlreg_step(c->reg, st, res), null_household;
@@ -313,7 +311,7 @@ static int bl_resident(struct bl_ctx *c, const char *pin, char *hid, struct adap
 	return rc == 1 || null_household ? -1 : 0;
 }
 
-static void bl_accounts(struct bl_ctx *c, const struct adapter_call *call,
+static void bl_accounts(struct sqlreg_ctx *c, const struct adapter_call *call,
 			struct adapter_result *res)
 {
 	char pin[96], why[160], hid[BL_KEY_MAX + 1];
@@ -378,7 +376,7 @@ static json_t *bl_debt_row(sqlite3_stmt *st, long on, struct bl_totals *t)
 }
 
 /* The accounts' debts as of `on` into a new array *arr. 0, or -1 with res. */
-static int bl_debt_rows(struct bl_ctx *c, const char *id, const char *on, long on_d, json_t **arr,
+static int bl_debt_rows(struct sqlreg_ctx *c, const char *id, const char *on, long on_d, json_t **arr,
 			struct bl_totals *t, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_DEBT, 2, (const char *const[]){ id, on });
@@ -408,7 +406,7 @@ static int bl_debt_rows(struct bl_ctx *c, const char *id, const char *on, long o
 
 /* The last period accrued in the whole database ("2026-10"), so that a
  * certificate can say how fresh the enterprises' data is. */
-static json_t *bl_accruals_through(struct bl_ctx *c, struct adapter_result *res)
+static json_t *bl_accruals_through(struct sqlreg_ctx *c, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_META);
 	json_t *v;
@@ -423,7 +421,7 @@ static json_t *bl_accruals_through(struct bl_ctx *c, struct adapter_result *res)
 	return v;
 }
 
-static void bl_debt(struct bl_ctx *c, const struct adapter_call *call, struct adapter_result *res)
+static void bl_debt(struct sqlreg_ctx *c, const struct adapter_call *call, struct adapter_result *res)
 {
 	char id[BL_KEY_MAX + 1], on[11];
 	struct bl_totals t = { 0, 0, "" };
@@ -465,7 +463,7 @@ static void bl_debt(struct bl_ctx *c, const struct adapter_call *call, struct ad
 
 /* The rows of ST_ACCRUALS or ST_PAYMENTS for the range into a new array,
  * summing the amounts (column amount_col) into *sum. 0, or -1 with res. */
-static int bl_lines(struct bl_ctx *c, enum bl_stmt which, const char *const *acct_from_to,
+static int bl_lines(struct sqlreg_ctx *c, enum bl_stmt which, const char *const *acct_from_to,
 		    const char *unit, json_t **arr, long long *sum, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, which, 3, acct_from_to);
@@ -507,7 +505,7 @@ static int bl_lines(struct bl_ctx *c, enum bl_stmt which, const char *const *acc
 }
 
 /* The balance at the start of day `from`. 0, or -1 with res. */
-static int bl_opening(struct bl_ctx *c, const char *acct, const char *from, long long *balance,
+static int bl_opening(struct sqlreg_ctx *c, const char *acct, const char *from, long long *balance,
 		      struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_BEFORE, 2, (const char *const[]){ acct, from });
@@ -522,7 +520,7 @@ static int bl_opening(struct bl_ctx *c, const char *acct, const char *from, long
 
 /* The account row as the head of a statement: the account JSON with
  * household_id. 0, or -1 with res (not found). */
-static int bl_statement_head(struct bl_ctx *c, const char *acct, long today, json_t **o, char *unit,
+static int bl_statement_head(struct sqlreg_ctx *c, const char *acct, long today, json_t **o, char *unit,
 			     size_t unit_len, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_ACCOUNT, 1, (const char *const[]){ acct });
@@ -571,7 +569,7 @@ static int bl_statement_params(const struct adapter_call *call, const struct par
 	return 0;
 }
 
-static void bl_statement(struct bl_ctx *c, const struct adapter_call *call,
+static void bl_statement(struct sqlreg_ctx *c, const struct adapter_call *call,
 			 struct adapter_result *res)
 {
 	char acct[BL_KEY_MAX + 1], from[11], to[11], unit[32];
@@ -612,7 +610,6 @@ static void bl_statement(struct bl_ctx *c, const struct adapter_call *call,
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*bl_fn)(struct bl_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const bl_pin_params[] = { "pin", NULL };
 static const char *const bl_household_params[] = { "household_id", NULL };
@@ -628,67 +625,26 @@ static const struct adapter_service bl_services[] = {
 	  "Accruals and payments of one account between two dates (at most 366 days)" },
 };
 
-static const bl_fn bl_handlers[] = { bl_accounts, bl_household_accounts, bl_debt, bl_statement };
+static const sqlreg_handler_fn bl_handlers[] = { bl_accounts, bl_household_accounts, bl_debt, bl_statement };
 
 _Static_assert(sizeof(bl_services) / sizeof(bl_services[0]) ==
 	       sizeof(bl_handlers) / sizeof(bl_handlers[0]), "one handler per service");
 
 #define BL_N_SERVICES (sizeof(bl_services) / sizeof(bl_services[0]))
 
+static const struct sqlreg_dispatch bl_dispatch = {
+	bl_services, bl_handlers, BL_N_SERVICES, ADAPTER_INVALID_INPUT,
+	"utility billing has no such service", 0,
+};
+
 static void bl_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct bl_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
-
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < BL_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, bl_services[i].code) == 0)
-			break;
-	if (i == BL_N_SERVICES) {
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "utility billing has no such service");
-	} else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		   strcmp(call->method, "POST") != 0) {
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     bl_services[i].code);
-	} else if (sqlreg_ready(c->reg, &res) == 0) {
-		bl_handlers[i](c, call, &res);
-	}
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+	sqlreg_dispatch(&bl_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int bl_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct bl_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&bl_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void bl_free(void *vctx)
-{
-	struct bl_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&bl_db, host, vctx, err);
 }
 
 const struct adapter_ops billing_adapter = {
@@ -697,5 +653,5 @@ const struct adapter_ops billing_adapter = {
 	.n_services = BL_N_SERVICES,
 	.init = bl_init,
 	.handle = bl_handle,
-	.free = bl_free,
+	.free = sqlreg_ctx_free,
 };

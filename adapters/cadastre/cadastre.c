@@ -68,9 +68,7 @@ static const struct sqlreg_desc cad_db = {
 };
 
 /* Per worker thread. */
-struct cad_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 static void cad_oom(struct adapter_result *res)
 {
@@ -125,7 +123,7 @@ static json_t *cad_encumbrance(sqlite3_stmt *st)
 
 /* Appends one object per row of st (made by fn) to a new array set as
  * out[key]. The number of rows, or -1 with res set. */
-static int cad_rows(struct cad_ctx *c, sqlite3_stmt *st, json_t *(*fn)(sqlite3_stmt *),
+static int cad_rows(struct sqlreg_ctx *c, sqlite3_stmt *st, json_t *(*fn)(sqlite3_stmt *),
 		    json_t *out, const char *key, struct adapter_result *res)
 {
 	json_t *arr = json_array();
@@ -187,7 +185,7 @@ static json_t *cad_property_row(sqlite3_stmt *st)
 
 /* The property eni (canonical digits) with its rights (filtered by f) and
  * encumbrances into *out. 1 found, 0 no such property, -1 with res set. */
-static int cad_property(struct cad_ctx *c, const char *eni, const struct cad_filter *f,
+static int cad_property(struct sqlreg_ctx *c, const char *eni, const struct cad_filter *f,
 			json_t **out, struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PROPERTY, eni);
@@ -237,7 +235,7 @@ struct cad_list {
 };
 
 /* Reads the ENIs st lists into l. 0, or -1 with res set. */
-static int cad_collect(struct cad_ctx *c, sqlite3_stmt *st, struct cad_list *l,
+static int cad_collect(struct sqlreg_ctx *c, sqlite3_stmt *st, struct cad_list *l,
 		       struct adapter_result *res)
 {
 	int rc;
@@ -262,7 +260,7 @@ static int cad_collect(struct cad_ctx *c, sqlite3_stmt *st, struct cad_list *l,
 
 /* Sets out["owns_property"] (if owns), "property_count" and "properties":
  * the listed properties with the rights f selects. 0, or -1 with res set. */
-static int cad_list_answer(struct cad_ctx *c, const struct cad_list *l, const struct cad_filter *f,
+static int cad_list_answer(struct sqlreg_ctx *c, const struct cad_list *l, const struct cad_filter *f,
 			   int owns, json_t *out, struct adapter_result *res)
 {
 	json_t *arr = json_array(), *p = NULL, *r;
@@ -302,7 +300,7 @@ fail:
 	return -1;
 }
 
-static void cad_get_property_info(struct cad_ctx *c, const struct adapter_call *call,
+static void cad_get_property_info(struct sqlreg_ctx *c, const struct adapter_call *call,
 				  struct adapter_result *res)
 {
 	static const struct cad_filter all = { NULL, NULL, NULL };
@@ -327,7 +325,7 @@ static void cad_get_property_info(struct cad_ctx *c, const struct adapter_call *
 /* 0 if pin is one person's here, else -1 with res set: the old duplicate
  * PINs hold rights too, and listing both men's houses under one PIN would
  * put someone else's property on a certificate. */
-static int cad_one_holder(struct cad_ctx *c, const char *pin, struct adapter_result *res)
+static int cad_one_holder(struct sqlreg_ctx *c, const char *pin, struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PIN_HOLDERS, pin);
 	int rc = sqlreg_step(c->reg, st, res), holders;
@@ -345,7 +343,7 @@ static int cad_one_holder(struct cad_ctx *c, const char *pin, struct adapter_res
 	return -1;
 }
 
-static void cad_person_properties(struct cad_ctx *c, const struct adapter_call *call,
+static void cad_person_properties(struct sqlreg_ctx *c, const struct adapter_call *call,
 				  struct adapter_result *res)
 {
 	char pin[CAD_PARAM_MAX + 2], why[160];
@@ -376,7 +374,7 @@ out:
 	free(l);
 }
 
-static void cad_person_properties_by_document(struct cad_ctx *c, const struct adapter_call *call,
+static void cad_person_properties_by_document(struct sqlreg_ctx *c, const struct adapter_call *call,
 					      struct adapter_result *res)
 {
 	char cit_in[8], cit[4], doc[CAD_KEY_MAX + 2];
@@ -413,7 +411,7 @@ out:
 	free(l);
 }
 
-static void cad_household_property(struct cad_ctx *c, const struct adapter_call *call,
+static void cad_household_property(struct sqlreg_ctx *c, const struct adapter_call *call,
 				   struct adapter_result *res)
 {
 	static const struct cad_filter all = { NULL, NULL, NULL };
@@ -446,7 +444,6 @@ out:
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*cad_fn)(struct cad_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const cad_eni_params[] = { "eni", NULL };
 static const char *const cad_pin_params[] = { "pin", NULL };
@@ -464,7 +461,7 @@ static const struct adapter_service cad_services[] = {
 	  "The properties registered on a household book entry, by household id" },
 };
 
-static const cad_fn cad_handlers[] = {
+static const sqlreg_handler_fn cad_handlers[] = {
 	cad_get_property_info, cad_person_properties, cad_person_properties_by_document,
 	cad_household_property,
 };
@@ -473,60 +470,19 @@ static const cad_fn cad_handlers[] = {
 _Static_assert(CAD_N_SERVICES == sizeof(cad_handlers) / sizeof(cad_handlers[0]),
 	       "one handler per service");
 
+static const struct sqlreg_dispatch cad_dispatch = {
+	cad_services, cad_handlers, CAD_N_SERVICES, ADAPTER_FAILED,
+	"the cadastre adapter has no service", 1,
+};
+
 static void cad_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct cad_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
-
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < CAD_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, cad_services[i].code) == 0)
-			break;
-	if (i == CAD_N_SERVICES)
-		adapter_result_error(&res, ADAPTER_FAILED, "the cadastre adapter has no service '%.64s'",
-				     call->service_code ? call->service_code : "");
-	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		 strcmp(call->method, "POST") != 0)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     cad_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
-		cad_handlers[i](c, call, &res);
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+	sqlreg_dispatch(&cad_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int cad_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct cad_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&cad_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void cad_free(void *vctx)
-{
-	struct cad_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&cad_db, host, vctx, err);
 }
 
 const struct adapter_ops cadastre_adapter = {
@@ -535,5 +491,5 @@ const struct adapter_ops cadastre_adapter = {
 	.n_services = CAD_N_SERVICES,
 	.init = cad_init,
 	.handle = cad_handle,
-	.free = cad_free,
+	.free = sqlreg_ctx_free,
 };

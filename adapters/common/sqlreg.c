@@ -463,3 +463,60 @@ int sqlreg_cols(json_t *o, sqlite3_stmt *st, const char *const *keys, int first,
 		bad |= json_object_set_new(o, keys[k], sqlreg_col(st, first + k));
 	return bad ? -1 : 0;
 }
+
+int sqlreg_ctx_init(const struct sqlreg_desc *desc, const struct adapter_host *host, void **vctx,
+		    char **err)
+{
+	struct sqlreg_ctx *c = calloc(1, sizeof(*c));
+
+	*err = NULL;
+	*vctx = NULL;
+	if (c == NULL) {
+		*err = strdup("out of memory");
+		return -1;
+	}
+	if (sqlreg_new(desc, host, &c->reg, err) != 0) {
+		sqlreg_free(&c->reg);
+		free(c);
+		return -1;
+	}
+	sqlreg_start(c->reg);
+	*vctx = c;
+	return 0;
+}
+
+void sqlreg_ctx_free(void *vctx)
+{
+	struct sqlreg_ctx *c = vctx;
+
+	if (c == NULL)
+		return;
+	sqlreg_free(&c->reg);
+	free(c);
+}
+
+void sqlreg_dispatch(const struct sqlreg_dispatch *d, struct sqlreg_ctx *c, const struct adapter_call *call,
+		     adapter_done_fn done, void *arg)
+{
+	struct adapter_result res;
+	size_t i;
+
+	memset(&res, 0, sizeof(res));
+	sqlreg_call_begin(c->reg, call->message_id);
+	for (i = 0; i < d->n; i++)
+		if (call->service_code != NULL && strcmp(call->service_code, d->services[i].code) == 0)
+			break;
+	if (i == d->n && d->unknown_names_code)
+		adapter_result_error(&res, d->unknown_status, "%s '%.64s'", d->unknown,
+				     call->service_code ? call->service_code : "");
+	else if (i == d->n)
+		adapter_result_error(&res, d->unknown_status, "%s", d->unknown);
+	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
+		 strcmp(call->method, "POST") != 0)
+		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
+				     d->services[i].code);
+	else if (sqlreg_ready(c->reg, &res) == 0)
+		d->handlers[i](c, call, &res);
+	sqlreg_call_end(c->reg, call->service_code, &res);
+	done(&res, arg);
+}

@@ -100,6 +100,39 @@ void sqlreg_call_end(struct sqlreg *r, const char *service, const struct adapter
  * to ADAPTER_UNAVAILABLE with desc->unavailable. init calls it with NULL. */
 int sqlreg_ready(struct sqlreg *r, struct adapter_result *res) __attribute__((warn_unused_result));
 
+/* Per-worker state of an adapter that needs nothing beyond its register, and
+ * the ops table's init and free for it: init allocates the context, reads
+ * the configuration (a bad key fails init) and tries the open once (a
+ * database that cannot be opened does not: calls answer "unavailable" and
+ * retry). *vctx is NULL on failure; free takes NULL. */
+struct sqlreg_ctx {
+	struct sqlreg *reg;
+};
+int sqlreg_ctx_init(const struct sqlreg_desc *desc, const struct adapter_host *host, void **vctx,
+		    char **err) __attribute__((warn_unused_result));
+void sqlreg_ctx_free(void *vctx);
+
+/* A service of such an adapter: fills res for call (the register is open). */
+typedef void (*sqlreg_handler_fn)(struct sqlreg_ctx *c, const struct adapter_call *call,
+				  struct adapter_result *res);
+
+/* An adapter whose services all answer GET (REST) or POST (SOAP):
+ * handlers[i] serves services[i]. */
+struct sqlreg_dispatch {
+	const struct adapter_service *services;
+	const sqlreg_handler_fn *handlers;
+	size_t n;
+	enum adapter_status unknown_status;  /* for a service code it does not have */
+	const char *unknown;                 /* the sentence for it, e.g. "... has no such service" */
+	int unknown_names_code;              /* append " 'CODE'" to that sentence */
+};
+
+/* The ops table's handle for such an adapter: finds the service, refuses an
+ * unknown code or another method, opens the register, runs the handler and
+ * reports through done (once, before returning). */
+void sqlreg_dispatch(const struct sqlreg_dispatch *d, struct sqlreg_ctx *c, const struct adapter_call *call,
+		     adapter_done_fn done, void *arg);
+
 /* At init: tries the open once, so that a new file is created before the
  * first call and an outage is logged at start-up. Never fails: calls retry. */
 void sqlreg_start(struct sqlreg *r);

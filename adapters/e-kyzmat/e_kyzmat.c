@@ -76,9 +76,7 @@ static const struct sqlreg_desc ek_db = {
 };
 
 /* Per worker thread. */
-struct ek_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 /* ---- dates ------------------------------------------------------------ */
 
@@ -158,7 +156,7 @@ static int ek_set(json_t *o, const char *key, json_t *v)
 
 /* The employee with this PIN as a new object {pin, last_name, first_name,
  * patronymic, birth_date, sex} (caller owns). 0, or -1 with res set. */
-static int ek_employee_row(struct ek_ctx *c, const char *pin, json_t **out,
+static int ek_employee_row(struct sqlreg_ctx *c, const char *pin, json_t **out,
 			   struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_EMPLOYEE, pin);
@@ -245,7 +243,7 @@ static void ek_state_apply(struct ek_state *s, sqlite3_stmt *st, const char *tod
 
 /* Adds employed, hired_on, current_position and moves to o. 0, or -1 with
  * res set. */
-static int ek_moves(struct ek_ctx *c, const char *pin, json_t *o, struct adapter_result *res)
+static int ek_moves(struct sqlreg_ctx *c, const char *pin, json_t *o, struct adapter_result *res)
 {
 	struct ek_state s = { NULL, "", 0 };
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_MOVES, pin);
@@ -277,7 +275,7 @@ static int ek_moves(struct ek_ctx *c, const char *pin, json_t *o, struct adapter
 }
 
 /* Adds prior_service (the work-book periods) to o. 0, or -1 with res set. */
-static int ek_prior(struct ek_ctx *c, const char *pin, json_t *o, struct adapter_result *res)
+static int ek_prior(struct sqlreg_ctx *c, const char *pin, json_t *o, struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PRIOR, pin);
 	json_t *arr = json_array();
@@ -302,7 +300,7 @@ static int ek_prior(struct ek_ctx *c, const char *pin, json_t *o, struct adapter
 	return 0;
 }
 
-static void ek_employee(struct ek_ctx *c, const struct adapter_call *call,
+static void ek_employee(struct sqlreg_ctx *c, const struct adapter_call *call,
 			struct adapter_result *res)
 {
 	char pin[EK_PARAM_MAX];
@@ -340,7 +338,7 @@ static int ek_add_period(struct ek_periods *ps, long start, long end, int own, i
 /* The periods here, from the moves: a hire opens one, a dismissal closes it
  * on its date. 0, or -1 with res set (a record that does not add up is
  * refused rather than guessed at). */
-static int ek_own_periods(struct ek_ctx *c, const char *pin, struct ek_periods *ps,
+static int ek_own_periods(struct sqlreg_ctx *c, const char *pin, struct ek_periods *ps,
 			  struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_MOVES, pin);
@@ -380,7 +378,7 @@ static int ek_own_periods(struct ek_ctx *c, const char *pin, struct ek_periods *
 
 /* The work-book periods, their employers into ps->employers. 0, or -1 with
  * res set. */
-static int ek_book_periods(struct ek_ctx *c, const char *pin, struct ek_periods *ps,
+static int ek_book_periods(struct sqlreg_ctx *c, const char *pin, struct ek_periods *ps,
 			   struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_PRIOR, pin);
@@ -527,7 +525,7 @@ static int ek_runs(const struct ek_periods *ps, long on, json_t *o)
 }
 
 /* The employer's name for the periods here (JSON null if not recorded). */
-static json_t *ek_employer(struct ek_ctx *c, struct adapter_result *res)
+static json_t *ek_employer(struct sqlreg_ctx *c, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_EMPLOYER);
 	int rc = sqlreg_step(c->reg, st, res);
@@ -544,7 +542,7 @@ static json_t *ek_employer(struct ek_ctx *c, struct adapter_result *res)
 	return v;
 }
 
-static void ek_length_of_service(struct ek_ctx *c, const struct adapter_call *call,
+static void ek_length_of_service(struct sqlreg_ctx *c, const struct adapter_call *call,
 				 struct adapter_result *res)
 {
 	struct ek_periods ps;          /* 2 KiB */
@@ -584,7 +582,7 @@ out:
 
 /* The optional "department": its code into code[EK_CODE_MAX + 1] ("" for
  * all). 0, or -1 with res set (an unknown code lists the valid ones). */
-static int ek_department(struct ek_ctx *c, const struct adapter_call *call, char *code,
+static int ek_department(struct sqlreg_ctx *c, const struct adapter_call *call, char *code,
 			 struct adapter_result *res)
 {
 	char in[EK_PARAM_MAX], codes[512] = "?";
@@ -638,7 +636,7 @@ static json_t *ek_vacancy(sqlite3_stmt *st)
 			 "requirements", sqlreg_col(st, 10));
 }
 
-static void ek_vacancies(struct ek_ctx *c, const struct adapter_call *call,
+static void ek_vacancies(struct sqlreg_ctx *c, const struct adapter_call *call,
 			 struct adapter_result *res)
 {
 	char code[EK_CODE_MAX + 1];
@@ -671,7 +669,6 @@ static void ek_vacancies(struct ek_ctx *c, const struct adapter_call *call,
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*ek_fn)(struct ek_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const ek_pin_params[] = { "pin", NULL };
 static const char *const ek_no_params[] = { NULL };
@@ -684,66 +681,26 @@ static const struct adapter_service ek_services[] = {
 	{ "vacancies", "GET", ek_no_params, "Open vacancies (optional department)" },
 };
 
-static const ek_fn ek_handlers[] = { ek_employee, ek_length_of_service, ek_vacancies };
+static const sqlreg_handler_fn ek_handlers[] = { ek_employee, ek_length_of_service, ek_vacancies };
 
 _Static_assert(sizeof(ek_services) / sizeof(ek_services[0]) ==
 	       sizeof(ek_handlers) / sizeof(ek_handlers[0]), "one handler per service");
 
 #define EK_N_SERVICES (sizeof(ek_services) / sizeof(ek_services[0]))
 
+static const struct sqlreg_dispatch ek_dispatch = {
+	ek_services, ek_handlers, EK_N_SERVICES, ADAPTER_INVALID_INPUT,
+	"e-kyzmat has no such service", 0,
+};
+
 static void ek_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct ek_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
-
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < EK_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, ek_services[i].code) == 0)
-			break;
-	if (i == EK_N_SERVICES)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "e-kyzmat has no such service");
-	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		 strcmp(call->method, "POST") != 0)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     ek_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
-		ek_handlers[i](c, call, &res);
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+	sqlreg_dispatch(&ek_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int ek_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct ek_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&ek_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void ek_free(void *vctx)
-{
-	struct ek_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&ek_db, host, vctx, err);
 }
 
 const struct adapter_ops e_kyzmat_adapter = {
@@ -752,5 +709,5 @@ const struct adapter_ops e_kyzmat_adapter = {
 	.n_services = EK_N_SERVICES,
 	.init = ek_init,
 	.handle = ek_handle,
-	.free = ek_free,
+	.free = sqlreg_ctx_free,
 };

@@ -97,14 +97,12 @@ static const struct sqlreg_desc ed_db = {
 };
 
 /* Per worker thread. */
-struct ed_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 /* ---- statements ------------------------------------------------------- */
 
 /* Runs a statement that returns no rows. 0, or -1 with res set. */
-static int ed_run(struct ed_ctx *c, sqlite3_stmt *st, struct adapter_result *res)
+static int ed_run(struct sqlreg_ctx *c, sqlite3_stmt *st, struct adapter_result *res)
 {
 	return sqlreg_step(c->reg, st, res) < 0 ? -1 : 0;
 }
@@ -671,7 +669,7 @@ static json_t *ed_reg_answer(const char *number, const char *at, const char *sha
 /* A request_id seen before from this client: the same request gets the
  * first answer again, a different one is refused. 1 answered (res set),
  * 0 new, -1 error. */
-static int ed_replay(struct ed_ctx *c, const struct ed_input *in, const struct ed_reg *r,
+static int ed_replay(struct sqlreg_ctx *c, const struct ed_input *in, const struct ed_reg *r,
 		     struct adapter_result *res)
 {
 	const char *const v[] = { r->client, in->v[F_REQID] };
@@ -702,7 +700,7 @@ static int ed_replay(struct ed_ctx *c, const struct ed_input *in, const struct e
 /* Checks related_to; *closes is set if registering this document ends the
  * execution control of the related one: it is under control, not executed
  * yet, and this document goes the other way (a reply). 0, or -1 with res. */
-static int ed_related(struct ed_ctx *c, const struct ed_input *in, int *closes,
+static int ed_related(struct sqlreg_ctx *c, const struct ed_input *in, int *closes,
 		      struct adapter_result *res)
 {
 	const char *const v[] = { in->v[F_RELATED] };
@@ -727,7 +725,7 @@ static int ed_related(struct ed_ctx *c, const struct ed_input *in, int *closes,
 }
 
 /* Takes the next number of the register and year into r->number. */
-static int ed_next_number(struct ed_ctx *c, const char *direction, struct ed_reg *r,
+static int ed_next_number(struct sqlreg_ctx *c, const char *direction, struct ed_reg *r,
 			  struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_NEXT_SEQ);
@@ -745,7 +743,7 @@ static int ed_next_number(struct ed_ctx *c, const char *direction, struct ed_reg
 	return 0;
 }
 
-static int ed_insert(struct ed_ctx *c, const struct ed_input *in, const struct ed_reg *r,
+static int ed_insert(struct sqlreg_ctx *c, const struct ed_input *in, const struct ed_reg *r,
 		     struct adapter_result *res)
 {
 	/* NULL at ?3, ?4, ?12: the integers are bound after the texts. */
@@ -766,7 +764,7 @@ static int ed_insert(struct ed_ctx *c, const struct ed_input *in, const struct e
 
 /* The steps inside the transaction; 0 to commit, 1 answered without a
  * change (replay), -1 error (res set). */
-static int ed_register_steps(struct ed_ctx *c, const struct ed_input *in, struct ed_reg *r,
+static int ed_register_steps(struct sqlreg_ctx *c, const struct ed_input *in, struct ed_reg *r,
 			     struct adapter_result *res)
 {
 	int rc, closes;
@@ -787,7 +785,7 @@ static int ed_register_steps(struct ed_ctx *c, const struct ed_input *in, struct
 	return 0;
 }
 
-static void ed_register_tx(struct ed_ctx *c, const struct ed_input *in, struct ed_reg *r,
+static void ed_register_tx(struct sqlreg_ctx *c, const struct ed_input *in, struct ed_reg *r,
 			   struct adapter_result *res)
 {
 	int rc;
@@ -813,7 +811,7 @@ static void ed_register_tx(struct ed_ctx *c, const struct ed_input *in, struct e
 	}
 }
 
-static void ed_register(struct ed_ctx *c, const struct adapter_call *call,
+static void ed_register(struct sqlreg_ctx *c, const struct adapter_call *call,
 			struct adapter_result *res)
 {
 	json_t *raw = NULL, *norm = NULL, *copy = NULL;
@@ -850,7 +848,7 @@ out:
 /* ---- reading ---------------------------------------------------------- */
 
 /* Numbers of the documents that name this one in related_to. */
-static json_t *ed_refs(struct ed_ctx *c, const char *number, struct adapter_result *res)
+static json_t *ed_refs(struct sqlreg_ctx *c, const char *number, struct adapter_result *res)
 {
 	const char *const v[] = { number };
 	sqlite3_stmt *st = sqlreg_bind(c->reg, ST_REFS, 1, v);
@@ -907,7 +905,7 @@ static json_t *ed_document_json(sqlite3_stmt *st, long today)
 	return o;
 }
 
-static void ed_document(struct ed_ctx *c, const struct adapter_call *call,
+static void ed_document(struct sqlreg_ctx *c, const struct adapter_call *call,
 			struct adapter_result *res)
 {
 	char in[ED_REGNO_LEN], number[ED_REGNO_LEN];
@@ -949,7 +947,7 @@ static void ed_document(struct ed_ctx *c, const struct adapter_call *call,
 /* Appends the rows of st (limit ED_LIST_MAX + 1 bound) to arr via fn;
  * sets *truncated. 0, or -1 with res. */
 typedef json_t *(*ed_row_fn)(sqlite3_stmt *st, long on);
-static int ed_rows(struct ed_ctx *c, sqlite3_stmt *st, ed_row_fn fn, long on, json_t *arr,
+static int ed_rows(struct sqlreg_ctx *c, sqlite3_stmt *st, ed_row_fn fn, long on, json_t *arr,
 		   int *truncated, struct adapter_result *res)
 {
 	int rc;
@@ -988,7 +986,7 @@ static json_t *ed_list_row(sqlite3_stmt *st, long today)
 
 /* Runs st (its other parameters bound) with the list limit at ?limit_at
  * into a new array *arr (caller owns). 0, or -1 with res. */
-static int ed_list(struct ed_ctx *c, sqlite3_stmt *st, int limit_at, ed_row_fn fn, long on,
+static int ed_list(struct sqlreg_ctx *c, sqlite3_stmt *st, int limit_at, ed_row_fn fn, long on,
 		   json_t **arr, int *truncated, struct adapter_result *res)
 {
 	*arr = NULL;
@@ -1010,7 +1008,7 @@ static int ed_list(struct ed_ctx *c, sqlite3_stmt *st, int limit_at, ed_row_fn f
 	return 0;
 }
 
-static void ed_documents(struct ed_ctx *c, const struct adapter_call *call,
+static void ed_documents(struct sqlreg_ctx *c, const struct adapter_call *call,
 			 struct adapter_result *res)
 {
 	struct params_day today, from, to;
@@ -1064,7 +1062,7 @@ static json_t *ed_control_row(sqlite3_stmt *st, long on)
 
 /* The documents under execution control that are not executed as of `on`
  * (default today): what a clerk has to chase. */
-static void ed_execution_status(struct ed_ctx *c, const struct adapter_call *call,
+static void ed_execution_status(struct sqlreg_ctx *c, const struct adapter_call *call,
 				struct adapter_result *res)
 {
 	struct params_day today, on;
@@ -1095,7 +1093,7 @@ static void ed_execution_status(struct ed_ctx *c, const struct adapter_call *cal
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*ed_fn)(struct ed_ctx *c, const struct adapter_call *call, struct adapter_result *res);
+typedef void (*ed_fn)(struct sqlreg_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const ed_no_params[] = { NULL };
 static const char *const ed_number_params[] = { "number", NULL };
@@ -1128,7 +1126,7 @@ static int ed_method_ok(const struct adapter_service *s, const char *method)
 
 static void ed_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct ed_ctx *c = vctx;
+	struct sqlreg_ctx *c = vctx;
 	struct adapter_result res;
 	size_t i;
 
@@ -1150,36 +1148,9 @@ static void ed_handle(void *vctx, const struct adapter_call *call, adapter_done_
 	done(&res, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int ed_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct ed_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&ed_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void ed_free(void *vctx)
-{
-	struct ed_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&ed_db, host, vctx, err);
 }
 
 const struct adapter_ops edocs_adapter = {
@@ -1188,5 +1159,5 @@ const struct adapter_ops edocs_adapter = {
 	.n_services = ED_N_SERVICES,
 	.init = ed_init,
 	.handle = ed_handle,
-	.free = ed_free,
+	.free = sqlreg_ctx_free,
 };

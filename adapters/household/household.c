@@ -51,11 +51,9 @@ static const struct sqlreg_desc hh_db = {
 };
 
 /* Per worker thread. */
-struct hh_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
-static sqlite3_stmt *hh_bind(struct hh_ctx *c, enum hh_stmt s, const char *a, const char *b)
+static sqlite3_stmt *hh_bind(struct sqlreg_ctx *c, enum hh_stmt s, const char *a, const char *b)
 {
 	return b ? SQLREG_BIND(c->reg, s, a, b) : SQLREG_BIND(c->reg, s, a);
 }
@@ -121,7 +119,7 @@ static json_t *hh_member(sqlite3_stmt *st)
 
 /* Adds "members" (the head first, then in order of entry) and
  * "member_count" to out. 0, or -1 with res set. */
-static int hh_members(struct hh_ctx *c, const char *id, json_t *out, struct adapter_result *res)
+static int hh_members(struct sqlreg_ctx *c, const char *id, json_t *out, struct adapter_result *res)
 {
 	sqlite3_stmt *st = hh_bind(c, ST_MEMBERS, id, NULL);
 	json_t *arr = json_array();
@@ -143,7 +141,7 @@ oom:
 }
 
 /* The household row as JSON, without members. 0, or -1 with res set. */
-static int hh_household_row(struct hh_ctx *c, const char *id, json_t **out,
+static int hh_household_row(struct sqlreg_ctx *c, const char *id, json_t **out,
 			    struct adapter_result *res)
 {
 	sqlite3_stmt *st = hh_bind(c, ST_HOUSEHOLD, id, NULL);
@@ -175,7 +173,7 @@ static int hh_household_row(struct hh_ctx *c, const char *id, json_t **out,
 }
 
 /* A household with its members: res->data on success. */
-static void hh_household_answer(struct hh_ctx *c, const char *id, struct adapter_result *res)
+static void hh_household_answer(struct sqlreg_ctx *c, const char *id, struct adapter_result *res)
 {
 	json_t *o = NULL;
 
@@ -191,7 +189,7 @@ static void hh_household_answer(struct hh_ctx *c, const char *id, struct adapter
 
 /* A valid PIN that is in no household: "not in register" if the
  * municipality's population list has it, else "not found". Always -1. */
-static int hh_not_entered(struct hh_ctx *c, const char *pin, struct adapter_result *res)
+static int hh_not_entered(struct sqlreg_ctx *c, const char *pin, struct adapter_result *res)
 {
 	sqlite3_stmt *st = hh_bind(c, ST_PENDING_BY_PIN, pin, NULL);
 	int rc = sqlreg_step(c->reg, st, res);
@@ -214,7 +212,7 @@ static int hh_not_entered(struct hh_ctx *c, const char *pin, struct adapter_resu
  * and, if person is not NULL, their names into a new object (caller owns).
  * 0, or -1 with res set to the outcome a caller must tell apart: invalid PIN,
  * not in register, not found, duplicate PIN, unavailable. */
-static int hh_person(struct hh_ctx *c, const char *pin, char *hid, size_t hid_len, json_t **person,
+static int hh_person(struct sqlreg_ctx *c, const char *pin, char *hid, size_t hid_len, json_t **person,
 		     struct adapter_result *res)
 {
 	char why[160];
@@ -262,7 +260,7 @@ static int hh_person(struct hh_ctx *c, const char *pin, char *hid, size_t hid_le
 	return -1;
 }
 
-static void hh_address_fact(struct hh_ctx *c, const struct adapter_call *call,
+static void hh_address_fact(struct sqlreg_ctx *c, const struct adapter_call *call,
 			    struct adapter_result *res)
 {
 	char pin[96], hid[HH_KEY_MAX + 1];
@@ -286,7 +284,7 @@ out:
 	json_decref(person);
 }
 
-static void hh_family_members(struct hh_ctx *c, const struct adapter_call *call,
+static void hh_family_members(struct sqlreg_ctx *c, const struct adapter_call *call,
 			      struct adapter_result *res)
 {
 	char pin[96], hid[HH_KEY_MAX + 1];
@@ -301,7 +299,7 @@ static void hh_family_members(struct hh_ctx *c, const struct adapter_call *call,
 	}
 }
 
-static void hh_household(struct hh_ctx *c, const struct adapter_call *call,
+static void hh_household(struct sqlreg_ctx *c, const struct adapter_call *call,
 			 struct adapter_result *res)
 {
 	char id[HH_KEY_MAX + 2];
@@ -316,7 +314,7 @@ static void hh_household(struct hh_ctx *c, const struct adapter_call *call,
 	hh_household_answer(c, id, res);
 }
 
-static void hh_household_by_document(struct hh_ctx *c, const struct adapter_call *call,
+static void hh_household_by_document(struct sqlreg_ctx *c, const struct adapter_call *call,
 				     struct adapter_result *res)
 {
 	char cit_in[8], cit[4], doc[HH_KEY_MAX + 2], hid[HH_KEY_MAX + 1];
@@ -359,7 +357,6 @@ static void hh_household_by_document(struct hh_ctx *c, const struct adapter_call
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*hh_fn)(struct hh_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const hh_pin_params[] = { "pin", NULL };
 static const char *const hh_id_params[] = { "id", NULL };
@@ -374,7 +371,7 @@ static const struct adapter_service hh_services[] = {
 	  "The household of a person without a PIN, by citizenship and document number" },
 };
 
-static const hh_fn hh_handlers[] = {
+static const sqlreg_handler_fn hh_handlers[] = {
 	hh_address_fact, hh_family_members, hh_household, hh_household_by_document,
 };
 
@@ -383,57 +380,19 @@ _Static_assert(sizeof(hh_services) / sizeof(hh_services[0]) ==
 
 #define HH_N_SERVICES (sizeof(hh_services) / sizeof(hh_services[0]))
 
+static const struct sqlreg_dispatch hh_dispatch = {
+	hh_services, hh_handlers, HH_N_SERVICES, ADAPTER_INVALID_INPUT,
+	"the household register has no such service", 0,
+};
+
 static void hh_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct hh_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
-
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < HH_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, hh_services[i].code) == 0)
-			break;
-	if (i == HH_N_SERVICES)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "the household register has no such service");
-	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		 strcmp(call->method, "POST") != 0)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     hh_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
-		hh_handlers[i](c, call, &res);
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+	sqlreg_dispatch(&hh_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int hh_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct hh_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&hh_db, host, &c->reg, err) != 0) {
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void hh_free(void *vctx)
-{
-	struct hh_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&hh_db, host, vctx, err);
 }
 
 const struct adapter_ops household_adapter = {
@@ -442,5 +401,5 @@ const struct adapter_ops household_adapter = {
 	.n_services = HH_N_SERVICES,
 	.init = hh_init,
 	.handle = hh_handle,
-	.free = hh_free,
+	.free = sqlreg_ctx_free,
 };

@@ -76,9 +76,7 @@ static const struct sqlreg_desc sp_db = {
 };
 
 /* Per worker thread. */
-struct sp_ctx {
-	struct sqlreg *reg;
-};
+/* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
 /* ---- parameters ------------------------------------------------------- */
 
@@ -149,7 +147,7 @@ static json_t *sp_basis(sqlite3_stmt *st, int i)
 
 /* The valid category codes, for a message: into out[cap] ("?" if the
  * database cannot say). */
-static void sp_codes(struct sp_ctx *c, char *out, size_t cap, struct adapter_result *res)
+static void sp_codes(struct sqlreg_ctx *c, char *out, size_t cap, struct adapter_result *res)
 {
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_CODES);
 
@@ -163,7 +161,7 @@ static void sp_codes(struct sp_ctx *c, char *out, size_t cap, struct adapter_res
 /* The "category" parameter: its code into code[SP_CODE_MAX + 1] and its
  * names into a new object {category, category_ky, category_ru} (caller
  * owns). 0, or -1 with res set (an unknown code lists the valid ones). */
-static int sp_category(struct sp_ctx *c, const struct adapter_call *call, char *code, json_t **out,
+static int sp_category(struct sqlreg_ctx *c, const struct adapter_call *call, char *code, json_t **out,
 		       struct adapter_result *res)
 {
 	char in[SP_PARAM_MAX], codes[512];
@@ -205,7 +203,7 @@ static int sp_category(struct sp_ctx *c, const struct adapter_call *call, char *
  * first_name, patronymic, household_id} (caller owns). 0, or -1 with res:
  * not a resident (not found), a PIN two residents hold (failed), or the
  * database. */
-static int sp_resident(struct sp_ctx *c, const char *pin, json_t **out, struct adapter_result *res)
+static int sp_resident(struct sqlreg_ctx *c, const char *pin, json_t **out, struct adapter_result *res)
 {
 	sqlite3_stmt *st = SQLREG_BIND(c->reg, ST_RESIDENT, pin);
 	int rc = sqlreg_step(c->reg, st, res);
@@ -252,7 +250,7 @@ static json_t *sp_period(sqlite3_stmt *st)
 			 "active", sqlite3_column_int(st, 9), "basis", sp_basis(st, 10));
 }
 
-static void sp_social_categories(struct sp_ctx *c, const struct adapter_call *call,
+static void sp_social_categories(struct sqlreg_ctx *c, const struct adapter_call *call,
 				 struct adapter_result *res)
 {
 	char pin[SP_PARAM_MAX], on[11];
@@ -356,7 +354,7 @@ static int sp_status_detail(json_t *o, sqlite3_stmt *st)
 
 /* Walks the person's periods in the category: sets o's since/until and
  * details. 0, or -1 with res set. */
-static int sp_status_walk(struct sp_ctx *c, const char *pin, const char *code, long on, json_t *o,
+static int sp_status_walk(struct sqlreg_ctx *c, const char *pin, const char *code, long on, json_t *o,
 			  struct adapter_result *res)
 {
 	struct sp_walk w = { .on = on };
@@ -407,7 +405,7 @@ static int sp_status_skeleton(json_t *o, json_t *cat, const char *on)
 	return bad;
 }
 
-static void sp_category_status(struct sp_ctx *c, const struct adapter_call *call,
+static void sp_category_status(struct sqlreg_ctx *c, const struct adapter_call *call,
 			       struct adapter_result *res)
 {
 	char pin[SP_PARAM_MAX], on[11], code[SP_CODE_MAX + 1];
@@ -449,7 +447,7 @@ static json_t *sp_member(sqlite3_stmt *st)
 			 "start_date", sqlreg_col(st, 10), "end_date", sqlreg_col(st, 11));
 }
 
-static void sp_category_members(struct sp_ctx *c, const struct adapter_call *call,
+static void sp_category_members(struct sqlreg_ctx *c, const struct adapter_call *call,
 				struct adapter_result *res)
 {
 	char on[11], code[SP_CODE_MAX + 1];
@@ -487,7 +485,6 @@ out:
 
 /* ---- the ops table ---------------------------------------------------- */
 
-typedef void (*sp_fn)(struct sp_ctx *c, const struct adapter_call *call, struct adapter_result *res);
 
 static const char *const sp_pin_params[] = { "pin", NULL };
 static const char *const sp_category_params[] = { "category", NULL };
@@ -502,7 +499,7 @@ static const struct adapter_service sp_services[] = {
 	  "Is a resident in a social category on a date: yes/no with since and until" },
 };
 
-static const sp_fn sp_handlers[] = {
+static const sqlreg_handler_fn sp_handlers[] = {
 	sp_social_categories, sp_category_members, sp_category_status,
 };
 
@@ -511,59 +508,19 @@ _Static_assert(sizeof(sp_services) / sizeof(sp_services[0]) ==
 
 #define SP_N_SERVICES (sizeof(sp_services) / sizeof(sp_services[0]))
 
+static const struct sqlreg_dispatch sp_dispatch = {
+	sp_services, sp_handlers, SP_N_SERVICES, ADAPTER_INVALID_INPUT,
+	"the social passport has no such service", 0,
+};
+
 static void sp_handle(void *vctx, const struct adapter_call *call, adapter_done_fn done, void *arg)
 {
-	struct sp_ctx *c = vctx;
-	struct adapter_result res;
-	size_t i;
-
-	memset(&res, 0, sizeof(res));
-	sqlreg_call_begin(c->reg, call->message_id);
-	for (i = 0; i < SP_N_SERVICES; i++)
-		if (call->service_code != NULL && strcmp(call->service_code, sp_services[i].code) == 0)
-			break;
-	if (i == SP_N_SERVICES)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "the social passport has no such service");
-	else if (call->method != NULL && strcmp(call->method, "GET") != 0 &&
-		 strcmp(call->method, "POST") != 0)
-		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
-				     sp_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
-		sp_handlers[i](c, call, &res);
-	sqlreg_call_end(c->reg, call->service_code, &res);
-	done(&res, arg);
+	sqlreg_dispatch(&sp_dispatch, vctx, call, done, arg);
 }
 
-/* Config errors fail init; a database that cannot be opened does not: the
- * gateway starts, the adapter answers "unavailable" and retries per call. */
 static int sp_init(const struct adapter_host *host, void **vctx, char **err)
 {
-	struct sp_ctx *c = calloc(1, sizeof(*c));
-
-	*err = NULL;
-	*vctx = NULL;
-	if (c == NULL) {
-		*err = strdup("out of memory");
-		return -1;
-	}
-	if (sqlreg_new(&sp_db, host, &c->reg, err) != 0) {
-		sqlreg_free(&c->reg);
-		free(c);
-		return -1;
-	}
-	sqlreg_start(c->reg);
-	*vctx = c;
-	return 0;
-}
-
-static void sp_free(void *vctx)
-{
-	struct sp_ctx *c = vctx;
-
-	if (c == NULL)
-		return;
-	sqlreg_free(&c->reg);
-	free(c);
+	return sqlreg_ctx_init(&sp_db, host, vctx, err);
 }
 
 const struct adapter_ops social_passport_adapter = {
@@ -572,5 +529,5 @@ const struct adapter_ops social_passport_adapter = {
 	.n_services = SP_N_SERVICES,
 	.init = sp_init,
 	.handle = sp_handle,
-	.free = sp_free,
+	.free = sqlreg_ctx_free,
 };
