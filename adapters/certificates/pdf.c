@@ -1,0 +1,470 @@
+/* pdf: the certificate's PDF (libharu) with the verification QR code
+ * (libqrencode).
+ *
+ * A small line layouter on top of libharu: a cursor y on the current page,
+ * paragraphs wrapped at spaces (or inside a word that alone is wider than
+ * the line), a new page when the next line would cross the bottom margin.
+ * libharu reports errors through a callback; the first is kept and turned
+ * into the message. */
+#include "adapters/certificates/pdf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hpdf.h>
+#include <qrencode.h>
+
+#include "proto/xrd_id.h"
+
+#define PAGE_W 595.276f
+#define PAGE_H 841.89f
+#define MARGIN 56.0f
+#define TEXT_W (PAGE_W - 2 * MARGIN)
+#define BOTTOM (MARGIN + 14.0f)   /* room for the page number */
+#define QR_BOX 130.0f             /* the QR code with its quiet zone */
+#define FOOTER_H (QR_BOX + 10.0f)
+#define TEXT_LINE_BYTES 2048             /* bytes of one laid-out line */
+
+struct pw {
+	HPDF_Doc pdf;
+	HPDF_Font font;
+	HPDF_Page pages[PDF_MAX_PAGES];
+	int npages;
+	float y;                   /* top of the next line on the current page */
+	int overflow;              /* content needed more than PDF_MAX_PAGES */
+	HPDF_STATUS hpdf_err, hpdf_detail;
+};
+
+static void on_error(HPDF_STATUS e, HPDF_STATUS detail, void *user)
+{
+	struct pw *w = user;
+
+	if (!w->hpdf_err) {
+		w->hpdf_err = e;
+		w->hpdf_detail = detail;
+	}
+}
+
+static int failed(const struct pw *w)
+{
+	return w->hpdf_err != 0 || w->overflow;
+}
+
+static HPDF_Page page(struct pw *w)
+{
+	return w->pages[w->npages - 1];
+}
+
+static int new_page(struct pw *w)
+{
+	HPDF_Page p;
+
+	if (w->npages == PDF_MAX_PAGES) {
+		w->overflow = 1;
+		return -1;
+	}
+	if (!(p = HPDF_AddPage(w->pdf)))
+		return -1;
+	HPDF_Page_SetSize(p, HPDF_PAGE_SIZE_A4, HPDF_PAGE_PORTRAIT);
+	w->pages[w->npages++] = p;
+	w->y = PAGE_H - MARGIN;
+	return 0;
+}
+
+/* Room for h points below y, or a new page. */
+static int ensure(struct pw *w, float h)
+{
+	if (w->y - h >= BOTTOM)
+		return 0;
+	return new_page(w);
+}
+
+static float text_width(struct pw *w, const char *s, size_t len, float size)
+{
+	HPDF_TextWidth tw = HPDF_Font_TextWidth(w->font, (const HPDF_BYTE *)s, (HPDF_UINT)len);
+
+	return (float)tw.width * size / 1000.0f;
+}
+
+static void text_at(struct pw *w, float x, float baseline, float size, const char *s, size_t len)
+{
+	char line[TEXT_LINE_BYTES];
+	HPDF_Page p = page(w);
+
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	memcpy(line, s, len);
+	line[len] = '\0';
+	HPDF_Page_BeginText(p);
+	HPDF_Page_SetFontAndSize(p, w->font, size);
+	HPDF_Page_TextOut(p, x, baseline, line);
+	HPDF_Page_EndText(p);
+}
+
+/* Bytes of the UTF-8 character at s. */
+static size_t u8len(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+
+	return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
+}
+
+/* How many bytes of s[0..len) fit in width: whole words if possible, else
+ * as many characters as fit (at least one). Widths add up (libharu does no
+ * kerning), so each piece is measured once. */
+static size_t fit(struct pw *w, const char *s, size_t len, float width, float size)
+{
+	size_t best = 0, i = 0;
+	float acc = 0;
+
+	while (i < len) {
+		size_t end = i;
+		float seg;
+
+		while (end < len && s[end] == ' ')
+			end++;
+		while (end < len && s[end] != ' ')
+			end++;
+		seg = text_width(w, s + i, end - i, size);
+		if (acc + seg > width)
+			break;
+		acc += seg;
+		best = i = end;
+	}
+	if (best > 0)
+		return best;
+	for (i = 0, acc = 0; i < len;) {
+		size_t n = u8len(s + i);
+		float cw;
+
+		if (n > len - i)
+			n = len - i;
+		cw = text_width(w, s + i, n, size);
+		if (i > 0 && acc + cw > width)
+			break;
+		acc += cw;
+		i += n;
+	}
+	return i;
+}
+
+/* A wrapped paragraph at x, width wide; lead is the line height. */
+static int para(struct pw *w, float x, float width, float size, float lead, const char *s)
+{
+	size_t len = strlen(s), pos = 0;
+
+	while (pos < len && !failed(w)) {
+		size_t n;
+
+		while (pos < len && s[pos] == ' ')
+			pos++;
+		if (pos == len)
+			break;
+		n = fit(w, s + pos, len - pos, width, size);
+		if (ensure(w, lead) != 0)
+			return -1;
+		text_at(w, x, w->y - size, size, s + pos, n);
+		w->y -= lead;
+		pos += n;
+	}
+	return failed(w) ? -1 : 0;
+}
+
+/* "label" in a column, value wrapped beside it. */
+static int kv(struct pw *w, float x, float label_w, float size, const char *label,
+	      const char *value)
+{
+	float lead = size * 1.35f;
+
+	if (ensure(w, lead) != 0)
+		return -1;
+	text_at(w, x, w->y - size, size, label, strlen(label));
+	if (!*value) {
+		w->y -= lead;
+		return failed(w) ? -1 : 0;
+	}
+	return para(w, x + label_w, TEXT_W - (x - MARGIN) - label_w, size, lead, value);
+}
+
+static void gap(struct pw *w, float h)
+{
+	w->y -= h;
+}
+
+/* ---- the parts --------------------------------------------------------------------- */
+
+static int put_head(struct pw *w, const struct certdoc *d)
+{
+	char line[256], issued[32], until[32], subj[160];
+
+	certdoc_time_human(d->issued_at, issued, sizeof(issued));
+	certdoc_date_human(d->valid_until, until, sizeof(until));
+	if (para(w, MARGIN, TEXT_W, 10, 13, d->issuer_name) != 0)
+		return -1;
+	gap(w, 14);
+	if (para(w, MARGIN, TEXT_W, 15, 19, d->title) != 0)
+		return -1;
+	snprintf(line, sizeof(line), "№ %s от %s", d->number, issued);
+	if (para(w, MARGIN, TEXT_W, 11, 15, line) != 0)
+		return -1;
+	gap(w, 10);
+	if (d->subject_pin)
+		snprintf(subj, sizeof(subj), "%s", d->subject_pin);
+	else
+		snprintf(subj, sizeof(subj), "%s (гражданство %s)", d->subject_doc,
+			 d->subject_citizenship);
+	if (kv(w, MARGIN, 130, 10, "Выдана:", d->subject_name) != 0 ||
+	    kv(w, MARGIN, 130, 10, d->subject_pin ? "ПИН:" : "Документ:", subj) != 0 ||
+	    kv(w, MARGIN, 130, 10, "Цель:", d->purpose) != 0 ||
+	    kv(w, MARGIN, 130, 10, "Дата выдачи:", issued) != 0 ||
+	    kv(w, MARGIN, 130, 10, "Действительна до:", until) != 0)
+		return -1;
+	snprintf(line, sizeof(line), "%.200s (%s/%s)", d->issuer_name, d->issuer_class,
+		 d->issuer_code);
+	return kv(w, MARGIN, 130, 10, "Выдал:", line);
+}
+
+/* A row as "label: value; label: value". */
+static int put_row(struct pw *w, size_t idx, const struct certdoc_row *r)
+{
+	struct buf b;
+	char num[24];
+	int rc = 0;
+
+	buf_init(&b, 64 * 1024);
+	for (size_t i = 0; i < r->n && rc == 0; i++)
+		rc = buf_printf(&b, "%s%s: %s", i ? "; " : "", r->fields[i].label, r->fields[i].value);
+	snprintf(num, sizeof(num), "%zu.", idx + 1);
+	if (rc == 0 && ensure(w, 13) == 0) {
+		text_at(w, MARGIN + 8, w->y - 9.5f, 9.5f, num, strlen(num));
+		rc = para(w, MARGIN + 28, TEXT_W - 28, 9.5f, 13, b.data ? b.data : "");
+	} else {
+		rc = -1;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+static int put_content(struct pw *w, const struct certdoc *d)
+{
+	for (size_t s = 0; s < d->nsections; s++) {
+		const struct certdoc_section *sec = &d->sections[s];
+
+		gap(w, 10);
+		if (ensure(w, 40) != 0 || para(w, MARGIN, TEXT_W, 11.5f, 16, sec->title) != 0)
+			return -1;
+		for (size_t i = 0; i < sec->nfields; i++)
+			if (kv(w, MARGIN + 8, 170, 10, sec->fields[i].label, sec->fields[i].value) != 0)
+				return -1;
+		for (size_t r = 0; r < sec->nrows; r++)
+			if (put_row(w, r, &sec->rows[r]) != 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int put_sources(struct pw *w, const struct certdoc *d)
+{
+	char line[XRD_ID_TEXT_MAX + 300];
+
+	gap(w, 10);
+	if (para(w, MARGIN, TEXT_W, 7.5f, 10, "Сведения получены из реестров через систему "
+		 "межведомственного обмена (идентификаторы сообщений):") != 0)
+		return -1;
+	for (size_t i = 0; i < d->nsources; i++) {
+		snprintf(line, sizeof(line), "%s — %s", d->sources[i].service,
+			 d->sources[i].message_id);
+		if (para(w, MARGIN + 8, TEXT_W - 8, 7, 9.5f, line) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The QR code's dark modules as filled squares, one rectangle per run. */
+static int draw_qr(struct pw *w, const char *url, float x, float top)
+{
+	QRcode *q = QRcode_encodeString(url, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	HPDF_Page p = page(w);
+	float m;
+
+	if (!q)
+		return -1;
+	/* The quiet zone (4 modules each side) is the white around it. */
+	m = QR_BOX / (float)(q->width + 8);
+	top -= 4 * m;
+	HPDF_Page_SetRGBFill(p, 0, 0, 0);
+	for (int r = 0; r < q->width; r++) {
+		for (int c = 0; c < q->width;) {
+			int run = 0;
+
+			while (c + run < q->width && (q->data[r * q->width + c + run] & 1))
+				run++;
+			if (run)
+				HPDF_Page_Rectangle(p, x + (float)c * m, top - (float)(r + 1) * m,
+						    (float)run * m, m);
+			c += run ? run : 1;
+		}
+	}
+	HPDF_Page_Fill(p);
+	QRcode_free(q);
+	return 0;
+}
+
+static int put_footer(struct pw *w, const struct certdoc *d, const char *digest,
+		      const char *url)
+{
+	float tx = MARGIN + QR_BOX + 14, tw = TEXT_W - QR_BOX - 14, top;
+	char line[700];
+
+	gap(w, 14);
+	if (ensure(w, FOOTER_H) != 0)
+		return -1;
+	top = w->y;
+	if (draw_qr(w, url, MARGIN, top) != 0)
+		return -1;
+	snprintf(line, sizeof(line), "Юридическую силу имеет электронный документ (XML), "
+		 "подписанный электронной подписью %.300s с отметкой времени; эта страница — его "
+		 "изображение для чтения.", d->issuer_name);
+	if (para(w, tx, tw, 8.5f, 11, line) != 0 ||
+	    para(w, tx, tw, 8, 10.5f, "The legally valid form is the e-signed XML document; "
+		 "this page is a rendering of it. Verify at:") != 0)
+		return -1;
+	gap(w, 3);
+	if (para(w, tx, tw, 8, 10.5f, url) != 0)
+		return -1;
+	gap(w, 3);
+	snprintf(line, sizeof(line), "Номер / number: %s", d->number);
+	if (para(w, tx, tw, 8, 10.5f, line) != 0)
+		return -1;
+	snprintf(line, sizeof(line), "SHA-256 (XML): %s", digest);
+	if (para(w, tx, tw, 8, 10.5f, line) != 0)
+		return -1;
+	if (w->y > top - FOOTER_H)
+		w->y = top - FOOTER_H;
+	return 0;
+}
+
+static void page_numbers(struct pw *w)
+{
+	char s[64];
+
+	for (int i = 0; i < w->npages; i++) {
+		HPDF_Page p = w->pages[i];
+
+		snprintf(s, sizeof(s), "стр. %d из %d", i + 1, w->npages);
+		HPDF_Page_BeginText(p);
+		HPDF_Page_SetFontAndSize(p, w->font, 8);
+		HPDF_Page_TextOut(p, PAGE_W - MARGIN - HPDF_Page_TextWidth(p, s), MARGIN - 20, s);
+		HPDF_Page_EndText(p);
+	}
+}
+
+/* ---- the document ----------------------------------------------------------------------- */
+
+static int setup(struct pw *w, const char *font_path, const char *number, char **err)
+{
+	const char *name;
+
+	if (!(w->pdf = HPDF_New(on_error, w)))
+		return -1;
+	HPDF_SetCompressionMode(w->pdf, HPDF_COMP_ALL);
+	HPDF_UseUTFEncodings(w->pdf);
+	HPDF_SetCurrentEncoder(w->pdf, "UTF-8");
+	HPDF_SetInfoAttr(w->pdf, HPDF_INFO_CREATOR, "ailgate");
+	HPDF_SetInfoAttr(w->pdf, HPDF_INFO_TITLE, number);
+	if (!(name = HPDF_LoadTTFontFromFile(w->pdf, font_path, HPDF_TRUE)) ||
+	    !(w->font = HPDF_GetFont(w->pdf, name, "UTF-8"))) {
+		if (err && asprintf(err, "cannot load the font %s (libharu error 0x%04lX): is it a "
+				    "TrueType font?", font_path, (unsigned long)w->hpdf_err) < 0)
+			*err = NULL;
+		return -1;
+	}
+	return new_page(w);
+}
+
+static int save(struct pw *w, struct buf *out)
+{
+	HPDF_UINT32 size;
+	size_t old = out->len;
+
+	if (HPDF_SaveToStream(w->pdf) != HPDF_OK)
+		return -1;
+	size = HPDF_GetStreamSize(w->pdf);
+	if (size == 0 || size > PDF_MAX_BYTES)
+		return -1;
+	while (size > 0) {
+		HPDF_BYTE chunk[16384];
+		HPDF_UINT32 n = sizeof(chunk);
+		HPDF_STATUS st = HPDF_ReadFromStream(w->pdf, chunk, &n);
+
+		if ((st != HPDF_OK && st != HPDF_STREAM_EOF) || n == 0 || buf_append(out, chunk, n)) {
+			out->len = old;
+			return -1;
+		}
+		size -= n < size ? n : size;
+	}
+	return 0;
+}
+
+static int layout(struct pw *w, const struct certdoc *d, const char *digest, const char *url)
+{
+	if (put_head(w, d) != 0 || put_content(w, d) != 0 || put_sources(w, d) != 0 ||
+	    put_footer(w, d, digest, url) != 0)
+		return -1;
+	page_numbers(w);
+	return failed(w) ? -1 : 0;
+}
+
+int pdf_certificate(const struct certdoc *d, const char *digest, const struct pdf_opts *o,
+		    struct buf *out, char **err)
+{
+	const char *font = o && o->font_path ? o->font_path : PDF_DEFAULT_FONT;
+	char url[1024];
+	struct pw w;
+	size_t old = out->len;
+	int rc = -1;
+
+	if (err)
+		*err = NULL;
+	memset(&w, 0, sizeof(w));
+	if (!o || certdoc_verify_url(o->verify_base, d->number, digest, url, sizeof(url)) != 0) {
+		if (err && asprintf(err, "cannot make the PDF: the verification address '%s' is not "
+				    "an http(s) URL without '?' and '#'",
+				    o && o->verify_base ? o->verify_base : "(none)") < 0)
+			*err = NULL;
+		return -1;
+	}
+	if (access(font, R_OK) != 0) {
+		if (err && asprintf(err, "cannot make the PDF: font file %s not found or not "
+				    "readable (install fonts-dejavu-core: ops/deps.sh)", font) < 0)
+			*err = NULL;
+		return -1;
+	}
+	if (setup(&w, font, d->number, err) != 0)
+		goto out;
+	if (layout(&w, d, digest, url) != 0 || save(&w, out) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0 && err && !*err) {
+		if (w.overflow)
+			rc = asprintf(err, "cannot make the PDF: certificate %s needs more than %d "
+				      "pages", d->number, PDF_MAX_PAGES);
+		else
+			rc = asprintf(err, "cannot make the PDF: libharu error 0x%04lX (detail %lu)",
+				      (unsigned long)w.hpdf_err, (unsigned long)w.hpdf_detail);
+		if (rc < 0)
+			*err = NULL;
+		rc = -1;
+	}
+	if (rc != 0) {
+		out->len = old;
+		if (out->data)
+			out->data[old] = '\0';
+	}
+	if (w.pdf)
+		HPDF_Free(w.pdf);
+	return rc;
+}
