@@ -18,6 +18,38 @@
 
 enum adapter_log_level { ADAPTER_LOG_ERROR = 0, ADAPTER_LOG_WARN, ADAPTER_LOG_INFO, ADAPTER_LOG_DEBUG };
 
+/* A call an adapter makes to another service through the exchange, as a
+ * client subsystem of the gateway hosting it (so it is identified, checked,
+ * signed and logged like any other exchange). REST r1; strings borrowed for
+ * the duration of the call() only. */
+struct adapter_outcall {
+	const char *client;        /* "INST/CLASS/CODE/SUB": a subsystem hosted by this gateway */
+	const char *service;       /* "INST/CLASS/CODE/SUB/serviceCode[/version]" */
+	const char *method;        /* "GET", "POST", ... */
+	const char *path;          /* after the service code, already percent-encoded,
+				      starting with '/' (e.g. "/21204198700011"), or "" */
+	const char *query;         /* without '?', or NULL */
+	const char *user_id;       /* X-Road-UserId, or NULL */
+	const char *issue;         /* X-Road-Issue, or NULL */
+	const char *content_type;  /* with a body */
+	const void *body;          /* or NULL */
+	size_t body_len;
+	unsigned timeout_ms;       /* 0: the gateway's outbound timeout */
+};
+
+/* The answer to an outcall. Valid only during the callback. */
+struct adapter_outcall_result {
+	int ok;                    /* 1: an HTTP answer came (any status) */
+	long status;               /* HTTP status (0 when !ok) */
+	const char *message_id;    /* X-Road-Id the exchange used (never NULL) */
+	const char *error_code;    /* X-Road-Error of the answer, or NULL */
+	const char *content_type;  /* or NULL */
+	const unsigned char *body; /* the answer body (JSON for the registries) */
+	size_t body_len;
+	const char *errmsg;        /* when !ok: why, for a person; "" otherwise */
+};
+typedef void (*adapter_outcall_fn)(const struct adapter_outcall_result *r, void *arg);
+
 /* What the core offers an adapter. All strings returned are borrowed. */
 struct adapter_host {
 	void *ctx;
@@ -28,6 +60,17 @@ struct adapter_host {
 	const char *(*config)(void *ctx, const char *key);
 	/* Directory for the adapter's data files (the gateway's data_dir). */
 	const char *data_dir;
+	/* Calls a service through the exchange (see struct adapter_outcall).
+	 * Asynchronous: done is called exactly once, later, on the calling
+	 * worker's thread (never from inside call()). Returns 0, or -1 when the
+	 * call could not be started (done will not be called). May be NULL for
+	 * hosts that offer no outcalls (unit tests). */
+	int (*call)(void *ctx, const struct adapter_outcall *c, adapter_outcall_fn done, void *arg);
+	/* Runs work(arg) on a background thread (for blocking work: a TSA
+	 * request, a large PDF), then done(arg) on the calling worker's thread.
+	 * Returns 0, or -1 when it could not be queued (neither runs). May be
+	 * NULL (unit tests may run work and done inline). */
+	int (*run_blocking)(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 };
 
 /* Outcomes a caller must be able to tell apart (domain.md: "not in register"

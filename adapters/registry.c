@@ -14,6 +14,8 @@ extern const struct adapter_ops social_passport_adapter;
 extern const struct adapter_ops e_kyzmat_adapter;
 extern const struct adapter_ops edocs_adapter;
 extern const struct adapter_ops billing_adapter;
+extern const struct adapter_ops certificates_adapter;
+extern const struct adapter_ops consent_adapter;
 
 static const struct adapter_ops *const adapters[] = {
 	&household_adapter,
@@ -25,6 +27,8 @@ static const struct adapter_ops *const adapters[] = {
 	&e_kyzmat_adapter,
 	&edocs_adapter,
 	&billing_adapter,
+	&certificates_adapter,
+	&consent_adapter,
 };
 
 size_t adapter_count(void)

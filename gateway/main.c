@@ -3,7 +3,7 @@
  *   ailgate serve --config FILE        run a gateway
  *   ailgate config check FILE          validate a local configuration
  *   ailgate config keys                list every configuration key
- *   ailgate globalconf check FILE      validate a global configuration
+ *   ailgate globalconf check|sign|verify   validate, sign (operator), verify a global configuration
  *   ailgate log verify|export          message-log tools (offline)
  *   ailgate version
  */
@@ -11,14 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/config.h"
+#include "core/gconf_fetch.h"
 #include "core/globalconf.h"
 #include "core/gw.h"
 #include "core/log.h"
 #include "core/logcli.h"
+#include "lib/buf.h"
+#include "lib/crypto.h"
 #include "net/outbound.h"
 #include "proto/soap.h"
+#include "trust/gconf_sign.h"
 
 static const char usage_top[] =
 	"usage: ailgate <command> [options]\n"
@@ -30,6 +35,7 @@ static const char usage_top[] =
 	"  config check FILE         check a local configuration file and exit\n"
 	"  config keys               list every local configuration key, its default and bounds\n"
 	"  globalconf check FILE     check a global configuration file (XSD and references)\n"
+	"  globalconf sign|verify    sign one with the operator's key; verify one against the anchor\n"
 	"  log verify|export ...     check message-log files offline; export records for third parties\n"
 	"  version                   print the version\n"
 	"\n"
@@ -50,12 +56,6 @@ static const char usage_serve[] =
 static const char usage_config[] =
 	"usage: ailgate config check FILE\n"
 	"       ailgate config keys\n";
-
-static const char usage_gconf[] =
-	"usage: ailgate globalconf check FILE [--xsd XSD]\n"
-	"\n"
-	"Validates FILE against the schema (default: the installed globalconf.xsd)\n"
-	"and checks every reference in it.\n";
 
 static int want_help(int argc, char **argv)
 {
@@ -138,32 +138,263 @@ static int cmd_config(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_gconf(int argc, char **argv)
+static const char usage_gconf[] =
+	"usage: ailgate globalconf check [--xsd XSD] FILE\n"
+	"       ailgate globalconf sign --key KEY --cert CERT [-o OUT] [--replace] [--xsd XSD] IN\n"
+	"       ailgate globalconf verify --anchor CERT [--xsd XSD] FILE\n"
+	"\n"
+	"check   validates FILE against the schema (default: the installed globalconf.xsd)\n"
+	"        and checks every reference in it. A signature is not checked.\n"
+	"sign    for the exchange operator: adds an enveloped XML-DSig signature made with\n"
+	"        the operator's private key KEY and certificate CERT (PEM, unencrypted;\n"
+	"        ECDSA P-256 or RSA 2048..4096) as the last element of IN. Nothing else in\n"
+	"        the file changes: set generatedAt/expiresAt before signing. IN must pass\n"
+	"        'check'. Writes OUT atomically (default: standard output). --replace signs\n"
+	"        again a file that is already signed. The result verifies with\n"
+	"          xmlsec1 --verify --trusted-pem ROOT.pem OUT\n"
+	"verify  what a gateway does: FILE must be signed by exactly the certificate CERT\n"
+	"        (the anchor in its [globalconf] anchor), pass 'check' and not have\n"
+	"        expired. Prints generatedAt and expiresAt.\n"
+	"\n"
+	"Exit status: 0 valid; 1 refused (the reason on standard error); 2 usage.\n";
+
+struct gc_args {
+	const char *xsd, *key, *cert, *out, *anchor, *file;
+	int replace;
+};
+
+static const char **gc_opt(struct gc_args *a, const char *o)
 {
-	const char *xsd = AILGATE_SOURCE_DIR "/config/globalconf.xsd";
-	struct gconf *g = NULL;
+	if (!strcmp(o, "--xsd"))
+		return &a->xsd;
+	if (!strcmp(o, "--key"))
+		return &a->key;
+	if (!strcmp(o, "--cert"))
+		return &a->cert;
+	if (!strcmp(o, "-o") || !strcmp(o, "--out"))
+		return &a->out;
+	if (!strcmp(o, "--anchor"))
+		return &a->anchor;
+	return NULL;
+}
+
+/* argv[0] is the subcommand; options may stand anywhere. 0 or -1 (said). */
+static int gc_parse(int argc, char **argv, struct gc_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char **dst = gc_opt(a, argv[i]);
+		if (dst && i + 1 < argc) {
+			*dst = argv[++i];
+		} else if (dst) {
+			fprintf(stderr, "ailgate globalconf %s: %s needs a value\n", argv[0], argv[i]);
+			return -1;
+		} else if (!strcmp(argv[i], "--replace")) {
+			a->replace = 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "ailgate globalconf %s: unknown option '%s'\n", argv[0], argv[i]);
+			return -1;
+		} else if (a->file) {
+			fprintf(stderr, "ailgate globalconf %s: one file only ('%s' and '%s')\n", argv[0],
+				a->file, argv[i]);
+			return -1;
+		} else {
+			a->file = argv[i];
+		}
+	}
+	if (!a->file)
+		fprintf(stderr, "ailgate globalconf %s: the file is missing\n", argv[0]);
+	return a->file ? 0 : -1;
+}
+
+static void gc_time(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	if (!t || !gmtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, outlen, "(not set)");
+}
+
+/* Reads FILE and loads it (schema, references). 0, or 1 with the reason said. */
+static int gc_load(const char *file, const char *xsd, char **data, size_t *len, struct gconf **g)
+{
 	char *err = NULL;
 
-	if (want_help(argc, argv) || argc < 2 || strcmp(argv[0], "check") != 0) {
-		fputs(usage_gconf, want_help(argc, argv) ? stdout : stderr);
-		return want_help(argc, argv) ? 0 : 2;
-	}
-	if (argc == 4 && !strcmp(argv[2], "--xsd"))
-		xsd = argv[3];
-	else if (argc != 2) {
-		fputs(usage_gconf, stderr);
-		return 2;
-	}
-	soap_global_init();
-	if (gconf_load(argv[1], xsd, &g, &err) < 0) {
+	*g = NULL;
+	if (gcf_read_file(file, GCF_MAX_BYTES, data, len, &err) < 0 ||
+	    gconf_load_mem(*data, *len, file, xsd, g, &err) < 0) {
 		fprintf(stderr, "%s\n", err ? err : "invalid");
 		free(err);
 		return 1;
 	}
-	printf("%s: OK (instance %s, %zu members, %zu gateways, %zu services)\n", argv[1], gconf_instance(g),
-	       gconf_n_members(g), gconf_n_gateways(g), gconf_n_services(g));
-	gconf_unref(&g);
 	return 0;
+}
+
+static int gc_check(const struct gc_args *a)
+{
+	struct gconf *g = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc = gc_load(a->file, a->xsd, &data, &len, &g);
+
+	if (rc == 0)
+		printf("%s: OK (instance %s, %zu members, %zu gateways, %zu services)\n", a->file,
+		       gconf_instance(g), gconf_n_members(g), gconf_n_gateways(g), gconf_n_services(g));
+	gconf_unref(&g);
+	free(data);
+	return rc;
+}
+
+/* The signed bytes must verify with the signing certificate as the anchor
+ * and still pass the schema: what every gateway will do with them. */
+static int gc_self_check(const struct buf *signed_doc, const struct gc_args *a, struct gconf **g)
+{
+	struct gcsig_anchor *an = NULL;
+	char *err = NULL;
+	int rc = 1;
+
+	if (gcsig_anchor_load(a->cert, &an, &err) < 0 ||
+	    gcsig_verify(signed_doc->data, signed_doc->len, an, &err) != GCSIG_OK ||
+	    gconf_load_mem(signed_doc->data, signed_doc->len, a->file, a->xsd, g, &err) < 0)
+		fprintf(stderr, "ailgate globalconf sign: the signed result does not check: %s\n",
+			err ? err : "unknown reason");
+	else
+		rc = 0;
+	free(err);
+	gcsig_anchor_free(&an);
+	return rc;
+}
+
+static int gc_write(const struct buf *doc, const char *out)
+{
+	char *err = NULL;
+
+	if (!out || !strcmp(out, "-"))
+		return fwrite(doc->data, 1, doc->len, stdout) == doc->len && fflush(stdout) == 0 ? 0 : 1;
+	if (gcf_write_atomic(out, doc->data, doc->len, &err) == 0)
+		return 0;
+	fprintf(stderr, "ailgate globalconf sign: %s\n", err ? err : "cannot write");
+	free(err);
+	return 1;
+}
+
+static void gc_sign_summary(const struct gc_args *a, struct gconf *g)
+{
+	char gen[32], exp[32];
+	time_t e = gconf_expires(g);
+
+	gc_time(gconf_generated(g), gen, sizeof(gen));
+	gc_time(e, exp, sizeof(exp));
+	fprintf(stderr, "signed %s -> %s (generatedAt %s, expiresAt %s)\n", a->file,
+		a->out ? a->out : "standard output", gen, exp);
+	if (!e)
+		fprintf(stderr, "warning: no expiresAt: gateways will use this file until a newer one "
+			"arrives\n");
+	else if (e <= time(NULL))
+		fprintf(stderr, "warning: expiresAt has passed: gateways will refuse this file "
+			"(OutdatedGlobalConf); set a later expiresAt and sign again\n");
+}
+
+static int gc_sign(const struct gc_args *a)
+{
+	struct gconf *g = NULL;
+	struct buf out;
+	char *data = NULL, *err = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!a->key || !a->cert) {
+		fprintf(stderr, "ailgate globalconf sign: --key and --cert are required\n\n%s", usage_gconf);
+		return 2;
+	}
+	if ((rc = gc_load(a->file, a->xsd, &data, &len, &g)) != 0) {
+		fprintf(stderr, "ailgate globalconf sign: %s does not pass the checks above; not signed\n",
+			a->file);
+		goto out;
+	}
+	gconf_unref(&g);
+	buf_init(&out, GCF_MAX_BYTES);
+	if (gcsig_sign(data, len, a->key, a->cert, a->replace, &out, &err) < 0) {
+		fprintf(stderr, "ailgate globalconf sign: %s: %s\n", a->file, err ? err : "signing failed");
+		rc = 1;
+	} else if ((rc = gc_self_check(&out, a, &g)) == 0 && (rc = gc_write(&out, a->out)) == 0) {
+		gc_sign_summary(a, g);
+	}
+	buf_free(&out);
+	free(err);
+out:
+	gconf_unref(&g);
+	free(data);
+	return rc;
+}
+
+static int gc_verify(const struct gc_args *a)
+{
+	struct gcsig_anchor *an = NULL;
+	struct gconf *g = NULL;
+	char *data = NULL, *err = NULL, gen[32], exp[32], hex[65];
+	size_t len = 0;
+	enum gcsig_rc sr;
+	time_t e;
+	int rc = 1;
+
+	if (!a->anchor) {
+		fprintf(stderr, "ailgate globalconf verify: --anchor CERT is required\n\n%s", usage_gconf);
+		return 2;
+	}
+	if (gcsig_anchor_load(a->anchor, &an, &err) < 0 ||
+	    gcf_read_file(a->file, GCF_MAX_BYTES, &data, &len, &err) < 0) {
+		fprintf(stderr, "ailgate globalconf verify: %s\n", err ? err : "cannot read");
+		goto out;
+	}
+	if ((sr = gcsig_verify(data, len, an, &err)) != GCSIG_OK) {
+		fprintf(stderr, "%s: signature refused (%s): %s\n", a->file, gcsig_rc_name(sr), err ? err : "?");
+		goto out;
+	}
+	if (gconf_load_mem(data, len, a->file, a->xsd, &g, &err) < 0) {
+		fprintf(stderr, "%s\n", err ? err : "invalid");
+		goto out;
+	}
+	e = gconf_expires(g);
+	gc_time(gconf_generated(g), gen, sizeof(gen));
+	gc_time(e, exp, sizeof(exp));
+	hex_encode(gcsig_anchor_sha256(an), 32, hex);
+	printf("%s: signature OK (the anchor, sha256 %s)\ninstance %s\ngeneratedAt %s\nexpiresAt %s\n",
+	       a->file, hex, gconf_instance(g), gen, exp);
+	if (e && e <= time(NULL))
+		fprintf(stderr, "%s: expired %ld s ago: gateways refuse it (OutdatedGlobalConf)\n", a->file,
+			(long)(time(NULL) - e));
+	else
+		rc = 0;
+out:
+	gconf_unref(&g);
+	gcsig_anchor_free(&an);
+	free(data);
+	free(err);
+	return rc;
+}
+
+static int cmd_gconf(int argc, char **argv)
+{
+	struct gc_args a = { .xsd = AILGATE_SOURCE_DIR "/config/globalconf.xsd" };
+
+	if (want_help(argc, argv) || argc < 1) {
+		fputs(usage_gconf, argc < 1 ? stderr : stdout);
+		return argc < 1 ? 2 : 0;
+	}
+	if (strcmp(argv[0], "check") && strcmp(argv[0], "sign") && strcmp(argv[0], "verify")) {
+		fprintf(stderr, "ailgate globalconf: unknown command '%s'\n\n%s", argv[0], usage_gconf);
+		return 2;
+	}
+	if (gc_parse(argc, argv, &a) < 0) {
+		fprintf(stderr, "\n%s", usage_gconf);
+		return 2;
+	}
+	soap_global_init();
+	if (!strcmp(argv[0], "sign"))
+		return gc_sign(&a);
+	if (!strcmp(argv[0], "verify"))
+		return gc_verify(&a);
+	return gc_check(&a);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,8 @@
 #   municipality  8080  (HTTPS for information systems: 8443)   peer port 5500
 #   state         8081                                          peer port 5501
 #   bank          8082                                          peer port 5502
+# Trust services global configuration approves (loopback): TSA 5520 (RFC 3161,
+# OpenSSL's TS), OCSP responders 5521 (authentication CA) and 5522 (signing CA).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${AILGATE_DEMO_DIR:-$ROOT/run/demo}
@@ -30,7 +32,7 @@ say "2. build (gcc, warnings as errors)"
 "$ROOT/ops/build.sh" release
 BIN=$ROOT/build/release/ailgate
 
-for p in 8080 8081 8082 8443 5500 5501 5502; do
+for p in 8080 8081 8082 8443 5500 5501 5502 5520 5521 5522; do
 	if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 		echo "demo: port $p is already in use (another demo running? stop it first)" >&2
 		exit 1
@@ -52,7 +54,18 @@ stop_all() {
 trap 'stop_all' EXIT
 trap 'echo; echo "stopping the demo exchange"; stop_all; exit 0' INT TERM
 
-say "4. starting the gateways"
+say "4. starting the trust services and the gateways"
+/usr/bin/python3 "$ROOT/tests/integration/tsa_server.py" --tsa-dir "$RUN/pki/tsa" --port 5520 \
+	>>"$RUN/tsa.log" 2>&1 &
+PIDS+=($!)
+for ca in auth sign; do
+	port=$([ "$ca" = auth ] && echo 5521 || echo 5522)
+	openssl ocsp -index "$RUN/pki/ca/$ca/index.txt" -CA "$RUN/pki/ca/$ca/cert.pem" \
+		-rsigner "$RUN/pki/ocsp/$ca/ocsp.pem" -rkey "$RUN/pki/ocsp/$ca/ocsp.key" \
+		-port "$port" -nmin 60 >>"$RUN/ocsp-$ca.log" 2>&1 &
+	PIDS+=($!)
+done
+note "TSA http://127.0.0.1:5520/  OCSP http://127.0.0.1:5521/ (auth CA), :5522 (signing CA)"
 for gw in municipality state bank; do
 	"$BIN" serve --config "$RUN/$gw.ini" >>"$RUN/$gw.log" 2>&1 &
 	PIDS+=($!)
@@ -101,7 +114,27 @@ out=$(curl -s -H 'Content-Type: text/xml' --data-binary @"$RUN/clerk-request.xml
 show "$out"
 check "person found, headers repeated, requestHash added" "requestHash" "$out"
 
-echo "5b. The bank's system asks the household register (municipality gateway) for the"
+echo "5b. A bank reads a resident record only with the person's consent. The bank asks for it"
+echo "    (PIN, purpose, end date); the person gets a one-time code (here: printed to the"
+echo "    municipality gateway's console, $RUN/municipality.log) and confirms it on the portal:"
+CONSENT=http://127.0.0.1:8082/r1/central-server/GOV/70000050/consent
+END=$(date -u -d '+30 days' +%Y-%m-%d)
+note "curl -s -H 'X-Road-Client: central-server/COM/60000001/bank-is' -H 'Content-Type: application/json' \\"
+note "     -d '{\"pin\":\"$PIN\",\"purpose\":\"mortgage application\",\"end_date\":\"$END\"}' $CONSENT/consent-request"
+out=$(curl -s -H 'X-Road-Client: central-server/COM/60000001/bank-is' -H 'Content-Type: application/json' \
+	-d "{\"pin\":\"$PIN\",\"purpose\":\"mortgage application\",\"end_date\":\"$END\"}" "$CONSENT/consent-request" || true)
+show "$out"
+CID=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_id"])' 2>/dev/null || true)
+sleep 0.2
+CODE=$(grep -o "OTP for consent $CID to person $PIN: [0-9]*" "$RUN/municipality.log" | tail -1 | awk '{print $NF}')
+note "the person's code: $(grep "OTP for consent $CID " "$RUN/municipality.log" | tail -1)"
+out=$(curl -s -H 'X-Road-Client: central-server/GOV/70000073/portal' -H "X-Road-UserId: KG$PIN" \
+	-H 'Content-Type: application/json' -d "{\"consent_id\":\"$CID\",\"code\":\"$CODE\"}" \
+	http://127.0.0.1:8081/r1/central-server/GOV/70000050/consent/consent-confirm || true)
+show "$out"
+check "consent confirmed" "active" "$out"
+
+echo "    Now the bank's system asks the household register (municipality gateway) for the"
 echo "    person's household, by REST, through the bank's gateway:"
 URL="http://127.0.0.1:8082/r1/central-server/GOV/70000050/sanaripaymak-service/family-members/$PIN"
 note "curl -si -H 'X-Road-Client: central-server/COM/60000001/bank-is' $URL"
@@ -139,6 +172,31 @@ for m in json.load(sys.stdin)["member"]:
     i = m["id"]; print("  %-9s %s/%s/%s%s  %s" % (i["object_type"], i["xroad_instance"], i["member_class"], i["member_code"], "/" + i["subsystem_code"] if "subsystem_code" in i else "", m["name"]))' 2>/dev/null || printf '%s' "$out")"
 check "listClients names the bank" "60000001" "$out"
 
+echo "5f. A citizen asks for a certificate on the portal (state gateway): the municipality's"
+echo "    certificates service queries the registries through the exchange (signed and logged),"
+echo "    builds the document, signs it (XAdES) and has it time-stamped (RFC 3161) at once:"
+CERTS=http://127.0.0.1:8081/r1/central-server/GOV/70000050/certificates
+note "curl -s -H 'X-Road-Client: central-server/GOV/70000073/portal' -H 'X-Road-UserId: $PIN' \\"
+note "     -H 'Content-Type: application/json' -d '{\"kind\":\"household-composition\",\"pin\":\"$PIN\",\"purpose\":\"for the bank\"}' $CERTS/issue"
+out=$(curl -s -H 'X-Road-Client: central-server/GOV/70000073/portal' -H "X-Road-UserId: $PIN" \
+	-H 'Content-Type: application/json' \
+	-d "{\"kind\":\"household-composition\",\"pin\":\"$PIN\",\"purpose\":\"for the bank\"}" "$CERTS/issue" || true)
+printf '%s' "$out" > "$RUN/certificate.json"
+show "$(printf '%s' "$out" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+for k in ("number", "digest", "verify_url", "edocs_registration_number", "sources"):
+    print("  %s: %s" % (k, d.get(k)))' 2>/dev/null || printf '%s' "$out" | head -c 600)"
+check "certificate issued with a number and a verification address" "verify_url" "$out"
+python3 -c 'import json,sys; open(sys.argv[2], "w").write(json.load(open(sys.argv[1]))["document_xml"])' \
+	"$RUN/certificate.json" "$RUN/certificate.xml" 2>/dev/null || true
+VURL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify_url"])' "$RUN/certificate.json" 2>/dev/null || true)
+note "anyone checks it offline: xmlsec1 --verify --trusted-pem $RUN/pki/ca/root/cert.pem --id-attr:Id SignedProperties $RUN/certificate.xml"
+out=$(xmlsec1 --verify --trusted-pem "$RUN/pki/ca/root/cert.pem" --id-attr:Id SignedProperties "$RUN/certificate.xml" 2>&1 || true)
+check "xmlsec1 verifies the certificate offline" "OK" "$out"
+note "or on the verification page (works without JavaScript): $VURL"
+out=$(curl -s "$VURL" || true)
+check "the verification page says the certificate is valid" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["number"])' "$RUN/certificate.json" 2>/dev/null)" "$out"
+
 say "tour: $pass passed, $fail failed"
 cat <<EOF
 
@@ -153,6 +211,7 @@ Try:
        http://127.0.0.1:8082/r1/central-server/GOV/70000050/sanaripaymak-service/address-fact/$PIN
   curl -s 'http://127.0.0.1:8080/wsdl?xRoadInstance=central-server&memberClass=GOV&memberCode=70000005&subsystemCode=passport-service&serviceCode=passportDataByPSN&version=v1'
   curl -s -H 'Content-Type: text/xml' --data-binary @$RUN/clerk-request.xml http://127.0.0.1:8080/
+  open $VURL   (the certificate's public verification page)
 Logs: tail -f $RUN/*.log
 EOF
 if [ $ONCE -eq 1 ]; then

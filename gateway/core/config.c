@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/buf.h"
 #include "proto/xrd_id.h"
@@ -39,7 +40,7 @@
 _Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
 
 enum cfg_type { CFG_STRING, CFG_PATH, CFG_INT, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG_ENUM,
-		CFG_HOSTPORT, CFG_REPEAT };
+		CFG_HOSTPORT, CFG_REPEAT, CFG_SOURCE };
 
 #define CFG_REQUIRED 1u   /* must appear in the file */
 #define CFG_RELOAD 2u     /* takes effect on reload; otherwise needs a restart */
@@ -80,6 +81,8 @@ struct cfg_parse {
 static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
 
 static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t msglen);
+static int add_member_key(struct cfg_parse *p, const char *value, char *msg, size_t msglen);
+static int add_metadata_only(struct cfg_parse *p, const char *value, char *msg, size_t msglen);
 
 #define FLD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define KB 1024LL
@@ -144,6 +147,48 @@ static const struct cfg_key cfg_keys[] = {
 	{ "limits", "write_timeout_ms", CFG_UINT, FLD(write_timeout_ms), "30000", 100, MS_MAX,
 	  CFG_RELOAD, NULL, NULL, "time allowed for a blocked write" },
 
+	{ "signing", "member_key", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_member_key,
+	  "repeatable: \"CLASS/CODE /path/sign.key /path/sign-fullchain.pem\": the signing key "
+	  "and certificate (then its intermediates) of a member this gateway hosts" },
+
+	{ "msglog", "enabled", CFG_BOOL, FLD(msglog_enabled), "on", 0, 0, 0, NULL, NULL,
+	  "keep the message log (signed requests and responses, hash-chained, time-stamped)" },
+	{ "msglog", "path", CFG_PATH, FLD(msglog_path), "", 0, 0, 0, NULL, NULL,
+	  "SQLite file of the log; empty = <data_dir>/msglog.db" },
+	{ "msglog", "ts_interval_ms", CFG_UINT, FLD(ts_interval_ms), "1000", 50, MS_MAX, 0, NULL, NULL,
+	  "how often the records logged since the last time stamp get one RFC 3161 token" },
+	{ "msglog", "ts_sync", CFG_BOOL, FLD(ts_sync), "off", 0, 0, 0, NULL, NULL,
+	  "time-stamp every commit before answering (slower; no batch)" },
+	{ "msglog", "ts_max_unstamped_ms", CFG_UINT, FLD(ts_max_unstamped_ms), "600000", 100,
+	  86400000LL, 0, NULL, NULL,
+	  "when a record has waited this long for a time stamp (TSA unreachable), new exchanges are "
+	  "refused with LoggingFailed.TimestamperFailed until the TSA answers again" },
+	{ "msglog", "archive_dir", CFG_PATH, FLD(archive_dir), "", 0, 0, 0, NULL, NULL,
+	  "where records older than retention_days are archived (files ailgate log verify checks)" },
+	{ "msglog", "retention_days", CFG_UINT, FLD(retention_days), "0", 0, 36500, 0, NULL, NULL,
+	  "days records stay in the live log before archiving; 0 = never archive" },
+	{ "msglog", "replay_window_s", CFG_UINT, FLD(replay_window_s), "600", 1, 86400, 0, NULL, NULL,
+	  "a message id seen from the same client within this window is refused" },
+	{ "msglog", "metadata_only", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_metadata_only,
+	  "repeatable: \"INST/CLASS/CODE/SUB\": exchanges of this subsystem (as client or provider) "
+	  "are logged without bodies (digest and length only)" },
+
+	{ "ocsp", "freshness_s", CFG_UINT, FLD(ocsp_freshness_s), "3600", 10, 604800, 0, NULL, NULL,
+	  "an OCSP response older than this is not accepted (ours are refreshed before)" },
+	{ "ocsp", "timeout_ms", CFG_UINT, FLD(ocsp_timeout_ms), "5000", 100, 600000, 0, NULL, NULL,
+	  "one request to an OCSP responder" },
+
+	{ "globalconf", "anchor", CFG_PATH, FLD(gc_anchor), "", 0, 0, 0, NULL, NULL,
+	  "the exchange operator's certificate (PEM): a global configuration is accepted only "
+	  "when signed by exactly this certificate; empty = the signature is not checked" },
+	{ "globalconf", "source", CFG_SOURCE, FLD(gc_source), "", 0, 0, 0, NULL, NULL,
+	  "where updates come from: a file or an http(s) URL; empty = [gateway] globalconf. "
+	  "[gateway] globalconf stays the local copy: good downloads are written there" },
+	{ "globalconf", "refresh_s", CFG_UINT, FLD(gc_refresh_s), "60", 0, 86400, 0, NULL, NULL,
+	  "seconds between reads of the source (X-Road: 60); 0 = only at start and on SIGHUP" },
+	{ "globalconf", "download_timeout_ms", CFG_UINT, FLD(gc_download_timeout_ms), "10000", 100,
+	  600000, 0, NULL, NULL, "time allowed for one download of the source" },
+
 	{ "outbound", "connect_timeout_ms", CFG_UINT, FLD(connect_timeout_ms), "5000", 100, 600000,
 	  CFG_RELOAD, NULL, NULL, "connect (and TLS handshake) timeout towards gateways and providers" },
 	{ "outbound", "timeout_ms", CFG_UINT, FLD(timeout_ms), "30000", 100, MS_MAX, CFG_RELOAD,
@@ -157,7 +202,7 @@ static const struct cfg_key cfg_keys[] = {
 static const char *const type_names[] = {
 	[CFG_STRING] = "string", [CFG_PATH] = "path", [CFG_INT] = "int", [CFG_UINT] = "uint",
 	[CFG_SIZE] = "size", [CFG_BOOL] = "bool", [CFG_ENUM] = "enum",
-	[CFG_HOSTPORT] = "host:port", [CFG_REPEAT] = "repeatable",
+	[CFG_HOSTPORT] = "host:port", [CFG_REPEAT] = "repeatable", [CFG_SOURCE] = "path or URL",
 };
 
 const char *log_level_name(enum log_level l)
@@ -451,6 +496,13 @@ static int parse_value(struct cfg_parse *p, const struct cfg_key *k, const char 
 	case CFG_STRING:
 		return store_text(k, field, v, msg, msglen);
 	case CFG_PATH:
+		if (resolve_path(p, v, field, k->size) == 0)
+			return 0;
+		snprintf(msg, msglen, "path is longer than %zu bytes", k->size - 1);
+		return -1;
+	case CFG_SOURCE:   /* a URL as it is; a path like CFG_PATH */
+		if (strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0)
+			return store_text(k, field, v, msg, msglen);
 		if (resolve_path(p, v, field, k->size) == 0)
 			return 0;
 		snprintf(msg, msglen, "path is longer than %zu bytes", k->size - 1);
@@ -861,10 +913,78 @@ out:
 	return rc;
 }
 
+/* "CLASS/CODE KEYFILE CERTFILE" */
+static int add_member_key(struct cfg_parse *p, const char *value, char *msg, size_t msglen)
+{
+	struct config *cfg = p->cfg;
+	struct cfg_member_key *n, *e;
+	char member[256], key[CFG_PATH_MAX], cert[CFG_PATH_MAX], extra[2];
+	const char *slash;
+
+	if (sscanf(value, "%255s %1023s %1023s %1s", member, key, cert, extra) != 3 ||
+	    !(slash = strchr(member, '/')) || strchr(slash + 1, '/')) {
+		snprintf(msg, msglen, "expected \"CLASS/CODE /path/sign.key /path/sign-fullchain.pem\"");
+		return -1;
+	}
+	if (cfg->n_member_keys >= CFG_REPEAT_MAX) {
+		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_member_keys; i++)
+		if (strcmp(cfg->member_keys[i].member, member) == 0) {
+			snprintf(msg, msglen, "member %s already has a key", member);
+			return -1;
+		}
+	n = realloc(cfg->member_keys, (cfg->n_member_keys + 1) * sizeof(*n));
+	if (!n) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	cfg->member_keys = n;
+	e = &n[cfg->n_member_keys];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->member, sizeof(e->member), "%s", member);
+	if (resolve_path(p, key, e->key_file, sizeof(e->key_file)) != 0 ||
+	    resolve_path(p, cert, e->cert_file, sizeof(e->cert_file)) != 0) {
+		snprintf(msg, msglen, "path too long");
+		return -1;
+	}
+	cfg->n_member_keys++;
+	return 0;
+}
+
+static int add_metadata_only(struct cfg_parse *p, const char *value, char *msg, size_t msglen)
+{
+	struct config *cfg = p->cfg;
+	struct cfg_subsystem *n;
+	struct xrd_id id;
+	char perr[128];
+
+	if (xrd_id_parse_path(value, &id, perr, sizeof(perr)) != 0 || id.type != XRD_SUBSYSTEM) {
+		snprintf(msg, msglen, "expected INST/CLASS/CODE/SUB: %s", perr[0] ? perr : value);
+		return -1;
+	}
+	if (cfg->n_metadata_only >= CFG_REPEAT_MAX) {
+		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+		return -1;
+	}
+	n = realloc(cfg->metadata_only, (cfg->n_metadata_only + 1) * sizeof(*n));
+	if (!n) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	cfg->metadata_only = n;
+	snprintf(n[cfg->n_metadata_only].id, sizeof(n->id), "%s", value);
+	cfg->n_metadata_only++;
+	return 0;
+}
+
 void config_free(struct config **cfg)
 {
 	if (!cfg || !*cfg)
 		return;
+	free((*cfg)->member_keys);
+	free((*cfg)->metadata_only);
 	free((*cfg)->is_certs);
 	free((*cfg)->adapter_kv);
 	free(*cfg);
@@ -878,9 +998,19 @@ static int field_equal(const struct cfg_key *k, const struct config *a, const st
 	const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
 
 	switch (k->type) {
-	case CFG_STRING: case CFG_PATH: case CFG_HOSTPORT:
+	case CFG_STRING: case CFG_PATH: case CFG_HOSTPORT: case CFG_SOURCE:
 		return strcmp(fa, fb) == 0;
-	case CFG_REPEAT:   /* is_cert: the only repeatable key */
+	case CFG_REPEAT:
+		if (strcmp(k->key, "member_key") == 0)
+			return a->n_member_keys == b->n_member_keys &&
+			       (a->n_member_keys == 0 ||
+				memcmp(a->member_keys, b->member_keys,
+				       a->n_member_keys * sizeof(*a->member_keys)) == 0);
+		if (strcmp(k->key, "metadata_only") == 0)
+			return a->n_metadata_only == b->n_metadata_only &&
+			       (a->n_metadata_only == 0 ||
+				memcmp(a->metadata_only, b->metadata_only,
+				       a->n_metadata_only * sizeof(*a->metadata_only)) == 0);
 		return a->n_is_certs == b->n_is_certs &&
 		       (a->n_is_certs == 0 ||
 			memcmp(a->is_certs, b->is_certs, a->n_is_certs * sizeof(*a->is_certs)) == 0);

@@ -10,6 +10,8 @@
  *   [limits]   max_body, max_head, max_headers, max_conns, header_timeout_ms,
  *              body_timeout_ms, idle_timeout_ms, write_timeout_ms
  *   [outbound] connect_timeout_ms, timeout_ms, max_response
+ *   [globalconf] anchor, source, refresh_s, download_timeout_ms (the signed global
+ *              configuration and its updates; gw.c, core/gconf_fetch.h)
  *   [adapter.NAME]  free-form keys handed to adapter NAME
  */
 #ifndef AILGATE_CORE_CONFIG_H
@@ -25,6 +27,18 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 struct cfg_is_cert {
 	char client[512];            /* "INST/CLASS/CODE/SUB" */
 	char cert_file[CFG_PATH_MAX];
+};
+
+/* [signing] member_key: a hosted member's signing key. */
+struct cfg_member_key {
+	char member[256];            /* "CLASS/CODE" */
+	char key_file[CFG_PATH_MAX];
+	char cert_file[CFG_PATH_MAX];/* its certificate, then intermediates (a full chain) */
+};
+
+/* [msglog] metadata_only: a subsystem whose bodies are not logged. */
+struct cfg_subsystem {
+	char id[512];                /* "INST/CLASS/CODE/SUB" */
 };
 
 struct cfg_adapter_kv {
@@ -74,6 +88,32 @@ struct config {
 	unsigned connect_timeout_ms; /* default 5000 */
 	unsigned timeout_ms;         /* default 30000 */
 	size_t max_response;         /* default 10 MiB */
+
+	/* [signing] */
+	struct cfg_member_key *member_keys;
+	size_t n_member_keys;
+
+	/* [msglog] */
+	int msglog_enabled;          /* default on */
+	char msglog_path[CFG_PATH_MAX];   /* default <data_dir>/msglog.db */
+	unsigned ts_interval_ms;     /* batch time stamps, default 1000 */
+	int ts_sync;                 /* stamp each commit before answering, default off */
+	unsigned ts_max_unstamped_ms;/* refuse exchanges when records wait longer, default 600000 */
+	char archive_dir[CFG_PATH_MAX];
+	unsigned retention_days;     /* 0 = keep everything in the live log */
+	unsigned replay_window_s;    /* default 600 */
+	struct cfg_subsystem *metadata_only;
+	size_t n_metadata_only;
+
+	/* [ocsp] */
+	unsigned ocsp_freshness_s;   /* default 3600 */
+	unsigned ocsp_timeout_ms;    /* default 5000 */
+
+	/* [globalconf] */
+	char gc_anchor[CFG_PATH_MAX];      /* the operator's certificate (PEM); "" = signature not checked */
+	char gc_source[CFG_PATH_MAX];      /* file path or http(s) URL; "" = [gateway] globalconf */
+	unsigned gc_refresh_s;             /* seconds between reads of the source, default 60; 0 = SIGHUP only */
+	unsigned gc_download_timeout_ms;   /* one download, default 10000 */
 
 	/* [adapter.*] */
 	struct cfg_adapter_kv *adapter_kv;

@@ -80,6 +80,17 @@ struct exch {
 	void (*relay_hook)(struct exch *ex, long status, const struct hlist *h, const unsigned char *body,
 			   size_t len);
 	char http_host[256];            /* Host header (for addresses in WSDL/OpenAPI) */
+
+	/* The message log (core/sx.h): the answer waits for every record. */
+	int log_pending;                /* records queued, not yet durable */
+	char log_error[256];            /* why a record could not be logged */
+	int verified;                   /* server side: the request's signature checked */
+	int held;                       /* an answer waits in held_* */
+	long held_status;
+	struct hlist held_hdrs;
+	unsigned char *held_body;
+	size_t held_len;
+	char held_fault[FAULT_CODE_MAX];
 };
 
 /* A new exchange for req (takes a global configuration reference, sets the
@@ -115,7 +126,11 @@ int exch_fault_render(struct exch *ex, const struct fault *f, int rest, int want
 		      struct hlist *h) __attribute__((warn_unused_result));
 /* Ends an exchange with a fault (in the protocol of the exchange). */
 void exch_fault(struct exch *ex, const struct fault *f);
-/* Ends an exchange with a response; frees ex. */
+/* Called when the last log record of ex is durable: sends the held answer
+ * (or LoggingFailed if a record failed), or ends an aborted exchange. */
+void exch_release(struct exch *ex);
+/* Ends an exchange with a response; frees ex. While log records are pending
+ * the answer is copied and held until exch_release. */
 void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size_t n,
 		 const void *body, size_t len, const char *fault_code);
 
@@ -137,6 +152,7 @@ void meta_rest(struct exch *ex);            /* listMethods, allowedMethods, getO
 void meta_list_clients(struct exch *ex);    /* GET /listClients (client side) */
 void meta_health(struct exch *ex);          /* GET /health */
 void meta_wsdl_get(struct exch *ex);        /* GET /wsdl?... (client side) */
+void meta_verify_page(struct exch *ex);     /* GET|POST /verify: certificate verification page */
 
 /* render.c: adapter JSON <-> protocol forms. */
 int render_json_to_xml(const json_t *v, const char *name, struct buf *out) __attribute__((warn_unused_result));

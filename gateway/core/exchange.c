@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/sx.h"
 #include "proto/mime.h"
 #include "trust/tls.h"
 
@@ -66,7 +67,7 @@ static void exch_on_abort(void *arg)
 	}
 	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"",
 		 ex->reqid);
-	if (!ex->adapter_pending)
+	if (!ex->adapter_pending && !ex->log_pending)
 		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
 }
 
@@ -95,6 +96,8 @@ struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side s
 
 static void exch_free(struct exch *ex)
 {
+	hlist_clear(&ex->held_hdrs);
+	free(ex->held_body);
 	soap_msg_free(&ex->soap);
 	free(ex->rest);
 	free(ex->target);
@@ -115,6 +118,24 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 	const char *msgid = ex->proto == EXCH_SOAP ? ex->soap.id :
 			    ex->rest ? ex->rest->id : "";
 
+	if (ex->log_pending > 0) {
+		/* The answer waits until its log records are durable. */
+		if (ex->held)
+			return;
+		ex->held = 1;
+		ex->held_status = status;
+		for (size_t i = 0; i < n; i++)
+			if (hlist_add(&ex->held_hdrs, hdrs[i].name, hdrs[i].value) < 0 && !ex->log_error[0])
+				snprintf(ex->log_error, sizeof(ex->log_error), "out of memory");
+		if (len && !(ex->held_body = malloc(len)) && !ex->log_error[0])
+			snprintf(ex->log_error, sizeof(ex->log_error), "out of memory");
+		if (ex->held_body)
+			memcpy(ex->held_body, body, len);
+		ex->held_len = ex->held_body ? len : 0;
+		snprintf(ex->held_fault, sizeof(ex->held_fault), "%s",
+			 fault_code ? fault_code : ex->fault_code);
+		return;
+	}
 	if (!fault_code && ex->fault_code[0])
 		fault_code = ex->fault_code;
 	if (ex->client.type != XRD_NONE)
@@ -134,6 +155,32 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		ex->w->served++;
 	}
 	exch_free(ex);
+}
+
+void exch_release(struct exch *ex)
+{
+	struct fault f = { 0 };
+
+	if (ex->log_pending > 0)
+		return;
+	if (!ex->held) {
+		/* Aborted while records were pending; or not answered yet. */
+		if (ex->aborted && !ex->adapter_pending && !ex->out)
+			exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
+		return;
+	}
+	ex->held = 0;
+	if (ex->log_error[0]) {
+		int ts = strncmp(ex->log_error, "TimestamperFailed", 17) == 0;
+		fault_set(&f, ex->side == EXCH_SERVER_SIDE ? F_SPROXY : F_CPROXY,
+			  ts ? "LoggingFailed.TimestamperFailed" : "LoggingFailed",
+			  "the exchange could not be written to the message log, so its answer is withheld: %s",
+			  ex->log_error);
+		exch_fault(ex, &f);
+		return;
+	}
+	exch_finish(ex, ex->held_status, ex->held_hdrs.h, ex->held_hdrs.n, ex->held_body, ex->held_len,
+		    ex->held_fault[0] ? ex->held_fault : NULL);
 }
 
 static int wants_xml(struct exch *ex)
@@ -277,7 +324,8 @@ static const struct gc_gateway *client_route(struct exch *ex, struct fault *f)
 
 static int is_hop_or_framing(const char *name)
 {
-	return !rest_header_forwarded(name, NULL) || strcasecmp(name, "Date") == 0 ||
+	return !rest_header_forwarded(name, NULL) || strncasecmp(name, "X-Ailgate-", 10) == 0 ||
+	       strcasecmp(name, "Date") == 0 ||
 	       strcasecmp(name, "Content-Length") == 0;
 }
 
@@ -301,6 +349,15 @@ static void client_relay(struct exch *ex, const struct exch_resp *r)
 	else
 		exch_finish(ex, r->status, h.h, h.n, r->body, r->body_len, NULL);
 	hlist_clear(&h);
+}
+
+/* The answer passed the protocol checks: verify its signature (remote) and
+ * log it before it is relayed. */
+static int client_accept(struct exch *ex, const struct exch_resp *r, int is_fault, struct fault *f)
+{
+	if (ex->local)
+		return sx_log_local(ex, 2, r, f);
+	return sx_verify_response(ex, r, is_fault, f);
 }
 
 static void client_check_soap(struct exch *ex, const struct exch_resp *r)
@@ -329,6 +386,11 @@ static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 		exch_fault(ex, &f);
 		return;
 	}
+	if (client_accept(ex, r, resp.is_fault, &f) < 0) {
+		soap_msg_free(&resp);
+		exch_fault(ex, &f);
+		return;
+	}
 	soap_msg_free(&resp);
 	client_relay(ex, r);
 }
@@ -352,6 +414,10 @@ static void client_check_rest(struct exch *ex, const struct exch_resp *r)
 			exch_fault(ex, &f);
 			return;
 		}
+	}
+	if (client_accept(ex, r, http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error") != NULL, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
 	}
 	client_relay(ex, r);
 }
@@ -419,10 +485,15 @@ static void client_send(struct exch *ex, const struct gc_gateway *gw)
 		if (hlist_add(&h, "Content-Type", ct ? ct : "text/xml; charset=utf-8") < 0 ||
 		    (sa && hlist_add(&h, "SOAPAction", sa) < 0))
 			goto oom;
+		if (sx_sign_request(ex, &h, &f) < 0)
+			goto fail;
 		o.hdrs = h.h;
 		o.nhdrs = h.n;
 	} else {
 		snprintf(url, sizeof(url), "https://%s%s", gw->address, ex->target);
+		/* Signed over the forwarded headers; the signature headers follow them. */
+		if (sx_sign_request(ex, &ex->fwd, &f) < 0)
+			goto fail;
 		o.hdrs = ex->fwd.h;
 		o.nhdrs = ex->fwd.n;
 	}
@@ -444,8 +515,9 @@ static void client_send(struct exch *ex, const struct gc_gateway *gw)
 	}
 	return;
 oom:
-	hlist_clear(&h);
 	fault_set(&f, F_CPROXY, "InternalError", "out of memory");
+fail:
+	hlist_clear(&h);
 	exch_fault(ex, &f);
 }
 
@@ -463,6 +535,10 @@ void exch_client_dispatch(struct exch *ex)
 		ex->local = 1;
 		ex->peer[0] = '\0';
 		ex->provider_done = client_on_provider;
+		if (sx_claim(ex, F_CPROXY, &f) < 0 || sx_log_local(ex, 1, NULL, &f) < 0) {
+			exch_fault(ex, &f);
+			return;
+		}
 		provider_dispatch(ex);
 		return;
 	}
@@ -484,7 +560,8 @@ static void client_forward(struct exch *ex)
 {
 	struct fault f = { 0 };
 
-	if (exch_gconf_fresh(ex, F_CPROXY, &f) < 0 || client_identify(ex, &f) < 0) {
+	if (exch_gconf_fresh(ex, F_CPROXY, &f) < 0 || sx_ready(ex, F_CPROXY, &f) < 0 ||
+	    client_identify(ex, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
@@ -609,6 +686,8 @@ void exch_client_handler(struct http_req *req, void *arg)
 		meta_list_clients(ex);
 	else if (path_is(target, "/wsdl") && strcmp(ex->method, "GET") == 0)
 		meta_wsdl_get(ex);
+	else if (path_is(target, "/verify"))
+		meta_verify_page(ex);
 	else
 		client_soap(ex);
 }

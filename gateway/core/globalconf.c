@@ -14,6 +14,10 @@
  * certificate) use sorted index arrays and binary search. */
 #include "core/globalconf.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -29,6 +33,7 @@
 #include "core/config.h"
 #include "lib/buf.h"
 #include "lib/crypto.h"
+#include "trust/sign.h"
 
 #define GC_NS "urn:ailgate:globalconf:1"
 #define GC_NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
@@ -68,6 +73,11 @@ struct gconf {
 	size_t *cert_idx;           /* by auth_cert_sha256 */
 	struct gc_hosted *hosted;   /* by (class, code, sub) */
 	size_t n_hosted;
+	struct gc_ca *cas;
+	size_t n_cas;
+	struct gc_tsa *tsas;
+	size_t n_tsas;
+	X509_STORE *trust;          /* approved CAs, for signatures */
 };
 
 struct gc_build {
@@ -679,6 +689,93 @@ static int read_allow_groups(struct gc_build *b, xmlNodePtr n, struct gc_service
 	return 0;
 }
 
+/* subjectParam: a request parameter name (letters, digits, '_', '-',
+ * starting with a letter), as adapters name their parameters. */
+static int param_name_ok(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* 1 if the single-space separated list has the word w. */
+static int word_listed(const char *list, const char *w, size_t wlen)
+{
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, " ");
+
+		if (len == wlen && strncmp(p, w, wlen) == 0)
+			return 1;
+		p += len;
+		p += *p == ' ';
+	}
+	return 0;
+}
+
+/* consentRequiredFor="COM GOV": declared classes, each once, kept single-space
+ * separated in s->consent_classes. */
+static int read_consent_classes(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
+{
+	char raw[sizeof(s->consent_classes)];
+	size_t used = 0;
+
+	if (get_attr(b, n, "consentRequiredFor", 0, raw, sizeof(raw)) != 0)
+		return -1;
+	for (const char *p = raw; *p;) {
+		size_t len;
+		char cls[XRD_PART_MAX];
+
+		p += strspn(p, " \t\r\n");
+		len = strcspn(p, " \t\r\n");
+		if (len == 0)
+			break;
+		snprintf(cls, sizeof(cls), "%.*s", (int)(len < sizeof(cls) ? len : sizeof(cls) - 1), p);
+		if (len >= sizeof(cls) || !class_declared(b->g, cls)) {
+			gc_err(b, n, n, "consentRequiredFor: member class '%.*s' is not declared",
+			       (int)(len > 64 ? 64 : len), p);
+			return -1;
+		}
+		if (word_listed(s->consent_classes, cls, len)) {
+			gc_err(b, n, n, "consentRequiredFor: member class '%s' listed twice", cls);
+			return -1;
+		}
+		used += (size_t)snprintf(s->consent_classes + used, sizeof(s->consent_classes) - used,
+					 "%s%s", used ? " " : "", cls);
+		p += len;
+	}
+	return 0;
+}
+
+/* subjectParam and consentRequiredFor (issue 5: personal data). */
+static int read_personal(struct gc_build *b, xmlNodePtr n, struct gc_service *s)
+{
+	if (get_attr(b, n, "subjectParam", 0, s->subject_param, sizeof(s->subject_param)) != 0 ||
+	    read_consent_classes(b, n, s) != 0)
+		return -1;
+	if (s->subject_param[0] && !param_name_ok(s->subject_param)) {
+		gc_err(b, n, n, "subjectParam '%s' is not a parameter name (a letter, then letters, "
+		       "digits, '_' or '-')", s->subject_param);
+		return -1;
+	}
+	if (s->consent_classes[0] && !s->subject_param[0]) {
+		gc_err(b, n, n, "consentRequiredFor needs subjectParam: the parameter that names the "
+		       "person whose consent is checked (e.g. subjectParam=\"pin\")");
+		return -1;
+	}
+	return 0;
+}
+
+int gconf_consent_required(const struct gc_service *svc, const struct xrd_id *client)
+{
+	if (!svc || !client || !svc->consent_classes[0] || !client->member_class[0])
+		return 0;
+	return word_listed(svc->consent_classes, client->member_class, strlen(client->member_class));
+}
+
 static int read_service(struct gc_build *b, xmlNodePtr n)
 {
 	struct gconf *g = b->g;
@@ -694,7 +791,8 @@ static int read_service(struct gc_build *b, xmlNodePtr n)
 	    get_part(b, n, "version", 0, s->id.service_version) != 0 ||
 	    get_attr(b, n, "type", 1, type, sizeof(type)) != 0 ||
 	    get_attr(b, n, "title", 0, s->title, sizeof(s->title)) != 0 ||
-	    read_binding(b, n, s) != 0 || read_description(b, n, s) != 0)
+	    read_binding(b, n, s) != 0 || read_description(b, n, s) != 0 ||
+	    read_personal(b, n, s) != 0)
 		return -1;
 	if (!strcmp(type, "soap"))
 		s->type = GC_SVC_SOAP;
@@ -753,6 +851,198 @@ static int index_services(struct gc_build *b)
 		}
 	}
 	return rc;
+}
+
+/* ---- approved CAs and TSAs ------------------------------------------------- */
+
+/* The PEM of an approvedCA/approvedTSA: the <certificate> text, or the file
+ * named by the file attribute (relative to the configuration's directory). */
+static char *read_cert_pem(struct gc_build *b, xmlNodePtr n, size_t *len)
+{
+	char file[1024];
+	xmlChar *txt = NULL;
+	char *out = NULL;
+
+	for (xmlNodePtr c = n->children; c; c = c->next)
+		if (is_el(c, "certificate"))
+			txt = xmlNodeGetContent(c);
+	if (get_attr(b, n, "file", 0, file, sizeof(file)) != 0) {
+		xmlFree(txt);
+		return NULL;
+	}
+	if (txt) {
+		out = strdup((const char *)txt);
+		xmlFree(txt);
+		if (out)
+			*len = strlen(out);
+		return out;
+	}
+	if (!file[0]) {
+		gc_err(b, n, n, "needs a <certificate> (PEM text) or a file attribute");
+		return NULL;
+	}
+	{
+		char path[2048];
+		const char *slash = strrchr(b->name, '/');
+		FILE *f;
+		long sz;
+
+		if (file[0] == '/' || !slash)
+			snprintf(path, sizeof(path), "%s", file);
+		else
+			snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - b->name), b->name, file);
+		f = fopen(path, "rb");
+		if (!f || fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || sz > 256 * 1024 ||
+		    fseek(f, 0, SEEK_SET) != 0 || !(out = calloc(1, (size_t)sz + 1)) ||
+		    fread(out, 1, (size_t)sz, f) != (size_t)sz) {
+			gc_err(b, n, n, "cannot read certificate file '%s'", path);
+			free(out);
+			out = NULL;
+		} else {
+			*len = (size_t)sz;
+		}
+		if (f)
+			fclose(f);
+	}
+	return out;
+}
+
+static STACK_OF(X509) *pem_certs(const char *pem, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	X509 *x;
+
+	while (bio && sk && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+		if (!sk_X509_push(sk, x))
+			X509_free(x);
+	ERR_clear_error();
+	BIO_free(bio);
+	if (sk && sk_X509_num(sk) == 0) {
+		sk_X509_free(sk);
+		sk = NULL;
+	}
+	return sk;
+}
+
+static int read_ca(struct gc_build *b, xmlNodePtr n)
+{
+	struct gconf *g = b->g;
+	struct gc_ca *ca;
+	struct gc_ca *grown = realloc(g->cas, (g->n_cas + 1) * sizeof(*g->cas));
+	size_t len = 0, nurl = 0;
+	char *pem;
+
+	if (!grown) {
+		gc_err(b, n, n, "out of memory");
+		return -1;
+	}
+	g->cas = grown;
+	ca = &g->cas[g->n_cas];
+	memset(ca, 0, sizeof(*ca));
+	if (get_attr(b, n, "name", 1, ca->name, sizeof(ca->name)) != 0 || !(pem = read_cert_pem(b, n, &len)))
+		return -1;
+	ca->certs = pem_certs(pem, len);
+	free(pem);
+	if (!ca->certs) {
+		gc_err(b, n, n, "approvedCA '%s': no PEM certificate could be read", ca->name);
+		return -1;
+	}
+	g->n_cas++;
+	for (xmlNodePtr c = n->children; c; c = c->next)
+		nurl += is_el(c, "ocsp");
+	ca->ocsp_urls = calloc(nurl + 1, sizeof(char *));
+	if (!ca->ocsp_urls) {
+		gc_err(b, n, n, "out of memory");
+		return -1;
+	}
+	for (xmlNodePtr c = n->children; c; c = c->next) {
+		char url[1024];
+		if (!is_el(c, "ocsp"))
+			continue;
+		if (get_attr(b, c, "url", 1, url, sizeof(url)) != 0)
+			return -1;
+		if (!(ca->ocsp_urls[ca->n_ocsp] = strdup(url))) {
+			gc_err(b, c, c, "out of memory");
+			return -1;
+		}
+		ca->n_ocsp++;
+	}
+	return 0;
+}
+
+static int read_tsa(struct gc_build *b, xmlNodePtr n)
+{
+	struct gconf *g = b->g;
+	struct gc_tsa *grown = realloc(g->tsas, (g->n_tsas + 1) * sizeof(*g->tsas));
+	struct gc_tsa *t;
+	STACK_OF(X509) *sk;
+	size_t len = 0;
+	char *pem;
+
+	if (!grown) {
+		gc_err(b, n, n, "out of memory");
+		return -1;
+	}
+	g->tsas = grown;
+	t = &g->tsas[g->n_tsas];
+	memset(t, 0, sizeof(*t));
+	if (get_attr(b, n, "name", 1, t->name, sizeof(t->name)) != 0 ||
+	    get_attr(b, n, "url", 1, t->url, sizeof(t->url)) != 0 || !(pem = read_cert_pem(b, n, &len)))
+		return -1;
+	sk = pem_certs(pem, len);
+	if (!sk || len >= sizeof(t->cert_pem)) {
+		gc_err(b, n, n, "approvedTSA '%s': no PEM certificate could be read (or larger than %zu bytes)",
+		       t->name, sizeof(t->cert_pem) - 1);
+		sk_X509_pop_free(sk, X509_free);
+		free(pem);
+		return -1;
+	}
+	sk_X509_pop_free(sk, X509_free);
+	memcpy(t->cert_pem, pem, len);
+	t->cert_pem[len] = '\0';
+	free(pem);
+	g->n_tsas++;
+	return 0;
+}
+
+static int build_trust(struct gc_build *b)
+{
+	struct gconf *g = b->g;
+	char *err = NULL;
+
+	if (!g->n_cas)
+		return 0;
+	g->trust = sig_trust_new(&err);
+	if (!g->trust) {
+		gc_errf(b, b->name, 0, "cannot make the trust store: %s", err ? err : "?");
+		free(err);
+		return -1;
+	}
+	for (size_t i = 0; i < g->n_cas; i++)
+		for (int j = 0; j < sk_X509_num(g->cas[i].certs); j++)
+			if (X509_STORE_add_cert(g->trust, sk_X509_value(g->cas[i].certs, j)) != 1)
+				ERR_clear_error();  /* the same root listed twice */
+	return 0;
+}
+
+size_t gconf_n_cas(const struct gconf *g) { return g->n_cas; }
+const struct gc_ca *gconf_ca_at(const struct gconf *g, size_t i) { return i < g->n_cas ? &g->cas[i] : NULL; }
+size_t gconf_n_tsas(const struct gconf *g) { return g->n_tsas; }
+const struct gc_tsa *gconf_tsa_at(const struct gconf *g, size_t i) { return i < g->n_tsas ? &g->tsas[i] : NULL; }
+X509_STORE *gconf_trust(const struct gconf *g) { return g->trust; }
+
+const struct gc_ca *gconf_ca_of(const struct gconf *g, X509 *cert)
+{
+	for (size_t i = 0; cert && i < g->n_cas; i++) {
+		X509 *ca = sk_X509_value(g->cas[i].certs, 0);
+		EVP_PKEY *pk = ca ? X509_get0_pubkey(ca) : NULL;
+		if (pk && X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) == 0 &&
+		    X509_verify(cert, pk) == 1)
+			return &g->cas[i];
+		ERR_clear_error();
+	}
+	return NULL;
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -830,7 +1120,9 @@ static int build(struct gc_build *b)
 	    read_pass(b, "member", read_member) != 0 || index_members(b) != 0 ||
 	    read_pass(b, "group", read_group) != 0 ||
 	    read_pass(b, "gateway", read_gateway) != 0 || index_gateways(b) != 0 ||
-	    read_pass(b, "service", read_service) != 0 || index_services(b) != 0)
+	    read_pass(b, "service", read_service) != 0 || index_services(b) != 0 ||
+	    read_pass(b, "approvedCA", read_ca) != 0 || read_pass(b, "approvedTSA", read_tsa) != 0 ||
+	    build_trust(b) != 0)
 		return -1;
 	return 0;
 }
@@ -946,6 +1238,15 @@ static void gconf_free(struct gconf *g)
 			free(g->services[i].allow_groups[j]);
 		free(g->services[i].allow_groups);
 	}
+	for (size_t i = 0; g->cas && i < g->n_cas; i++) {
+		sk_X509_pop_free(g->cas[i].certs, X509_free);
+		for (size_t j = 0; j < g->cas[i].n_ocsp; j++)
+			free(g->cas[i].ocsp_urls[j]);
+		free(g->cas[i].ocsp_urls);
+	}
+	free(g->cas);
+	free(g->tsas);
+	X509_STORE_free(g->trust);
 	free(g->classes);
 	free(g->members);
 	free(g->groups);

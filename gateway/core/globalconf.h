@@ -14,6 +14,9 @@
 #include "proto/xrd_id.h"
 
 struct gconf;
+struct x509_st;
+struct x509_store_st;
+struct stack_st_X509;
 
 struct gc_member {
 	char member_class[XRD_PART_MAX];
@@ -48,6 +51,31 @@ struct gc_service {
 	size_t n_allow;
 	char **allow_groups;         /* global group codes allowed */
 	size_t n_allow_groups;
+	/* Personal data (issue 5; gateway/store/consent.h). subjectParam: the
+	 * request parameter that names the person ("pin"), "" if the service is
+	 * not about one person; when set, every call is recorded in the access
+	 * log. consentRequiredFor: the member classes whose calls need the
+	 * person's valid consent, single-space separated ("COM"), "" if none;
+	 * only with subject_param. */
+	char subject_param[64];
+	char consent_classes[256];
+};
+
+/* A certification authority approved by the operator: it may issue gateway
+ * authentication and member signing certificates. certs holds the CA
+ * certificate first, then its issuers up to the root (as given). */
+struct gc_ca {
+	char name[256];
+	struct stack_st_X509 *certs; /* STACK_OF(X509), owned */
+	char **ocsp_urls;            /* responders for certificates it issues */
+	size_t n_ocsp;
+};
+
+/* An approved RFC 3161 time-stamping authority. */
+struct gc_tsa {
+	char name[256];
+	char url[1024];
+	char cert_pem[8192];         /* its certificate (PEM text) */
 };
 
 struct gc_group {
@@ -102,6 +130,24 @@ const struct gc_service *gconf_service_at(const struct gconf *g, size_t i);
 /* The service with this id. If id has a version, it must match; if not, the
  * service with no version or else the first with that code. NULL if none. */
 const struct gc_service *gconf_service(const struct gconf *g, const struct xrd_id *id);
+
+/* Approved CAs and TSAs (empty lists when the configuration has none). */
+size_t gconf_n_cas(const struct gconf *g);
+const struct gc_ca *gconf_ca_at(const struct gconf *g, size_t i);
+size_t gconf_n_tsas(const struct gconf *g);
+const struct gc_tsa *gconf_tsa_at(const struct gconf *g, size_t i);
+/* The trust store of signatures: every approved CA's certificates, built once
+ * at load (a sig_trust_new() store, so it caches verified chains). NULL when
+ * no CA is approved. Borrowed: valid while the caller holds a reference. */
+struct x509_store_st *gconf_trust(const struct gconf *g);
+/* The approved CA that issued cert (its first certificate is cert's issuer
+ * and verifies cert's signature), or NULL. */
+const struct gc_ca *gconf_ca_of(const struct gconf *g, struct x509_st *cert);
+
+/* 1 if a call of svc by client (any id type; its member class counts)
+ * needs the person's consent: client's class is one of svc's
+ * consentRequiredFor. 0 otherwise, or if either is NULL. */
+int gconf_consent_required(const struct gc_service *svc, const struct xrd_id *client);
 
 size_t gconf_n_groups(const struct gconf *g);
 const struct gc_group *gconf_group(const struct gconf *g, const char *code);

@@ -10,14 +10,16 @@
 
 #include "adapters/adapter.h"
 #include "core/exch.h"
+#include "core/gconf_fetch.h"
+#include "core/host.h"
+#include "core/sx.h"
+#include "store/consent.h"
+#include "store/msglog.h"
 #include "core/log.h"
+#include "lib/crypto.h"
+#include "trust/gconf_sign.h"
 #include "trust/tls.h"
 
-struct adapter_host_ctx {
-	struct gw *gw;
-	const char *name;
-	int worker;
-};
 
 static int errf(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int errf(char **err, const char *fmt, ...)
@@ -41,12 +43,24 @@ struct gconf *gw_gconf(struct gw *g)
 	return c;
 }
 
+/* ---- global configuration: checks, swap, updates ----------------------------
+ * One path for every new configuration after start-up (SIGHUP and the
+ * fetcher, core/gconf_fetch.h): signature against the anchor -> schema and
+ * references -> this gateway still in it -> not expired -> not older than
+ * the one in force -> swap. reload_lock keeps two updates from interleaving;
+ * gc_lock guards only the pointer swap and the status fields. */
+
+const char *gw_gconf_source(const struct gw *g)
+{
+	return g->cfg->gc_source[0] ? g->cfg->gc_source : g->cfg->globalconf;
+}
+
 /* The new configuration must still name this gateway. */
-static int gconf_fits(struct gw *g, struct gconf *c, char **err)
+static int gconf_fits(struct gw *g, struct gconf *c, const char *name, char **err)
 {
 	if (!gconf_gateway(c, g->cfg->gateway_code))
 		return errf(err, "gateway '%s' (config [gateway] code) is not in global configuration %s",
-			    g->cfg->gateway_code, g->cfg->globalconf);
+			    g->cfg->gateway_code, name);
 	return 0;
 }
 
@@ -61,50 +75,243 @@ static int gconf_not_expired(struct gconf *c, char **err)
 	return 0;
 }
 
-int gw_reload_gconf(struct gw *g)
+static void iso_time(time_t t, char *out, size_t outlen)
 {
-	struct gconf *c = NULL, *old;
-	char *err = NULL;
+	struct tm tm;
 
-	if (gconf_load(g->cfg->globalconf, g->cfg->globalconf_xsd, &c, &err) < 0 ||
-	    gconf_fits(g, c, &err) < 0 || gconf_not_expired(c, &err) < 0) {
-		snprintf(g->gc_error, sizeof(g->gc_error), "%s", err ? err : "unknown error");
-		log_error("event=globalconf_reload ok=0 why=\"%s\" keeping=previous", g->gc_error);
-		free(err);
-		gconf_unref(&c);
+	if (!t || !gmtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, outlen, "(none)");
+}
+
+/* Never back in time: generatedAt at least that of the one in force. */
+static int gconf_not_older(struct gw *g, struct gconf *c, char **err)
+{
+	struct gconf *cur = gw_gconf(g);
+	time_t in_force = gconf_generated(cur), gen = gconf_generated(c);
+	char a[32], b[32];
+
+	gconf_unref(&cur);
+	if (!in_force || gen >= in_force)
+		return 0;
+	iso_time(gen, a, sizeof(a));
+	iso_time(in_force, b, sizeof(b));
+	return errf(err, "the new global configuration was generated at %s, before the one in force "
+		    "(%s): refusing to go back in time", a, b);
+}
+
+/* The operator's signature when an anchor is configured, then schema and
+ * references. */
+static int gconf_check(struct gw *g, const char *xml, size_t len, const char *name,
+		       struct gconf **out, char **err)
+{
+	char *why = NULL;
+	enum gcsig_rc rc;
+
+	*out = NULL;
+	if (g->gc_anchor && (rc = gcsig_verify(xml, len, g->gc_anchor, &why)) != GCSIG_OK) {
+		errf(err, "%s: signature refused (%s): %s", name, gcsig_rc_name(rc),
+		     why ? why : "unknown reason");
+		free(why);
 		return -1;
 	}
+	return gconf_load_mem(xml, len, name, g->cfg->globalconf_xsd, out, err);
+}
+
+/* Records a failed update for /health and the log; the one in force stays. */
+static void gconf_failed(struct gw *g, const char *event, const char *why)
+{
+	char msg[sizeof(g->gc_error)];
+
+	snprintf(msg, sizeof(msg), "%s", why ? why : "unknown error");
+	for (char *p = msg; *p; p++)   /* one log line, one health string */
+		if (*p == '\n' || *p == '"')
+			*p = *p == '\n' ? ';' : '\'';
+	pthread_mutex_lock(&g->gc_lock);
+	memcpy(g->gc_error, msg, sizeof(msg));
+	if (!g->gc_error_since)
+		g->gc_error_since = time(NULL);
+	pthread_mutex_unlock(&g->gc_lock);
+	log_error("event=%s ok=0 source=%s why=\"%s\" keeping=previous", event, gw_gconf_source(g), msg);
+}
+
+/* Puts c in force; requests in flight keep their own reference to the old. */
+static void gconf_swap(struct gw *g, struct gconf *c, const char *xml, size_t len)
+{
+	struct gconf *old;
+	unsigned char md[32];
+
+	if (sha256(xml, len, md) < 0)
+		memset(md, 0, sizeof(md));
 	pthread_mutex_lock(&g->gc_lock);
 	old = g->gc;
 	g->gc = c;
 	g->gc_loaded = time(NULL);
 	g->gc_error[0] = '\0';
+	g->gc_error_since = 0;
+	memcpy(g->gc_sha256, md, sizeof(md));
 	pthread_mutex_unlock(&g->gc_lock);
-	gconf_unref(&old);   /* requests in flight keep their own reference */
-	log_info("event=globalconf_reload ok=1 file=%s", g->cfg->globalconf);
+	gconf_unref(&old);
+	sx_gconf_changed(g, c);
+}
+
+/* When the source is elsewhere (a URL), the good bytes become the local
+ * copy, so a restart starts from the last good configuration. */
+static void gconf_keep_copy(struct gw *g, const char *xml, size_t len)
+{
+	char *err = NULL;
+
+	if (strcmp(gw_gconf_source(g), g->cfg->globalconf) == 0)
+		return;
+	if (gcf_write_atomic(g->cfg->globalconf, xml, len, &err) < 0) {
+		log_warn("event=globalconf_save ok=0 why=\"%s\" (the configuration is in force; a "
+			 "restart would start from the older local copy)", err ? err : "?");
+		free(err);
+	}
+}
+
+int gw_apply_gconf(struct gw *g, const char *xml, size_t len, const char *name)
+{
+	struct gconf *c = NULL;
+	char *err = NULL, gen[32], exp[32];
+	int rc = -1;
+
+	pthread_mutex_lock(&g->reload_lock);
+	if (gconf_check(g, xml, len, name, &c, &err) < 0 || gconf_fits(g, c, name, &err) < 0 ||
+	    gconf_not_expired(c, &err) < 0 || gconf_not_older(g, c, &err) < 0) {
+		gconf_failed(g, "globalconf_reload", err);
+		gconf_unref(&c);
+		goto out;
+	}
+	iso_time(gconf_generated(c), gen, sizeof(gen));
+	iso_time(gconf_expires(c), exp, sizeof(exp));
+	gconf_keep_copy(g, xml, len);   /* first: once it is in force, a restart has it too */
+	gconf_swap(g, c, xml, len);
+	log_info("event=globalconf_reload ok=1 file=%s generated=%s expires=%s signed=%s", name, gen, exp,
+		 g->gc_anchor ? "anchor" : "not-checked");
+	rc = 0;
+out:
+	pthread_mutex_unlock(&g->reload_lock);
+	free(err);
+	return rc;
+}
+
+int gw_reload_gconf(struct gw *g)
+{
+	const char *src = gw_gconf_source(g);
+	char *data = NULL, *err = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (gcf_get(src, GCF_MAX_BYTES, g->cfg->gc_download_timeout_ms, NULL, &data, &len, &err) < 0) {
+		gconf_failed(g, "globalconf_fetch", err);
+		free(err);
+		return -1;
+	}
+	rc = gw_apply_gconf(g, data, len, src);
+	free(data);
+	return rc;
+}
+
+void gw_gconf_status(struct gw *g, struct gw_gconf_status *st)
+{
+	pthread_mutex_lock(&g->gc_lock);
+	memcpy(st->error, g->gc_error, sizeof(st->error));
+	st->error_since = g->gc_error_since;
+	st->loaded = g->gc_loaded;
+	pthread_mutex_unlock(&g->gc_lock);
+	st->anchored = g->gc_anchor != NULL;
+}
+
+/* Fetcher hooks (its own thread). */
+static int fetch_apply(void *ctx, const char *data, size_t len)
+{
+	struct gw *g = ctx;
+
+	return gw_apply_gconf(g, data, len, gw_gconf_source(g));
+}
+
+static void fetch_failed(void *ctx, const char *why)
+{
+	gconf_failed(ctx, "globalconf_fetch", why);
+}
+
+static void gconf_fetch_start(struct gw *g)
+{
+	struct gcf_opts o = {
+		.source = gw_gconf_source(g), .refresh_s = g->cfg->gc_refresh_s,
+		.timeout_ms = g->cfg->gc_download_timeout_ms, .initial_sha256 = g->gc_sha256,
+	};
+	struct gcf_hooks hooks = { .apply = fetch_apply, .failed = fetch_failed, .ctx = g };
+	char *err = NULL;
+
+	g->gc_fetch = gcf_start(&o, &hooks, &err);
+	if (!g->gc_fetch) {
+		log_error("event=startup warning=\"%s; global configuration updates only on SIGHUP\"",
+			  err ? err : "cannot start the fetcher");
+		free(err);
+	}
+}
+
+/* Start-up: bytes of the first configuration. Not refused for expiry (the
+ * gateway then answers OutdatedGlobalConf and /health 503 until a good one
+ * arrives), but the signature, schema and this gateway's entry must hold. */
+static int gconf_first(struct gw *g, const char *xml, size_t len, const char *name, char **err)
+{
+	struct gconf *c = NULL;
+
+	if (gconf_check(g, xml, len, name, &c, err) < 0 || gconf_fits(g, c, name, err) < 0) {
+		gconf_unref(&c);
+		return -1;
+	}
+	g->gc = c;
+	g->gc_loaded = time(NULL);
+	if (sha256(xml, len, g->gc_sha256) < 0)
+		memset(g->gc_sha256, 0, sizeof(g->gc_sha256));
 	return 0;
 }
 
-static void host_log(void *ctx, enum adapter_log_level lvl, const char *reqid, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void host_log(void *ctx, enum adapter_log_level lvl, const char *reqid, const char *fmt, ...)
+/* The local copy first; if it is missing or refused and the source is
+ * elsewhere, the source (a download blocks start-up at most
+ * download_timeout_ms; no event loop runs yet). */
+static int gconf_initial(struct gw *g, char **err)
 {
-	struct adapter_host_ctx *h = ctx;
-	char msg[1024];
-	va_list ap;
+	const char *local = g->cfg->globalconf, *src = gw_gconf_source(g);
+	char *data = NULL, *e1 = NULL, *e2 = NULL;
+	size_t len = 0;
+	int rc = -1;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_line((enum log_level)lvl, "event=adapter adapter=%s reqid=%s msg=\"%s\"", h->name,
-		 reqid ? reqid : "-", msg);
+	if (gcf_read_file(local, GCF_MAX_BYTES, &data, &len, &e1) == 0 &&
+	    gconf_first(g, data, len, local, &e1) == 0) {
+		rc = 0;
+	} else if (strcmp(src, local) != 0) {
+		free(data);
+		data = NULL;
+		if (gcf_get(src, GCF_MAX_BYTES, g->cfg->gc_download_timeout_ms, NULL, &data, &len, &e2) == 0 &&
+		    gconf_first(g, data, len, src, &e2) == 0) {
+			gconf_keep_copy(g, data, len);
+			rc = 0;
+		}
+	}
+	if (rc < 0)
+		errf(err, "global configuration: %s%s%s", e1 ? e1 : "refused", e2 ? "; from the source: " : "",
+		     e2 ? e2 : "");
+	else if (e1)
+		log_warn("event=startup warning=\"local global configuration refused (%s); started from %s\"",
+			 e1, src);
+	free(e1);
+	free(e2);
+	free(data);
+	return rc;
 }
 
-static const char *host_config(void *ctx, const char *key)
+static int gconf_anchor(struct gw *g, char **err)
 {
-	struct adapter_host_ctx *h = ctx;
-
-	return config_adapter_get(h->gw->cfg, h->name, key);
+	if (!g->cfg->gc_anchor[0]) {
+		log_warn("event=startup warning=\"no [globalconf] anchor: the global configuration's "
+			 "signature is not checked\"");
+		return 0;
+	}
+	return gcsig_anchor_load(g->cfg->gc_anchor, &g->gc_anchor, err);
 }
 
 /* Adapters bound to services this gateway provides. */
@@ -145,13 +352,7 @@ static int worker_adapters(struct gw *g, struct worker *w)
 
 		if (!adapter_used(g, a->name))
 			continue;
-		slots[i].hctx.gw = g;
-		slots[i].hctx.name = a->name;
-		slots[i].hctx.worker = w->index;
-		slots[i].host.ctx = &slots[i].hctx;
-		slots[i].host.log = host_log;
-		slots[i].host.config = host_config;
-		slots[i].host.data_dir = g->cfg->data_dir;
+		host_init(&slots[i].host, &slots[i].hctx, g, w, a->name);
 		if (a->init(&slots[i].host, &w->adapter_ctx[i], &err) < 0) {
 			w->adapter_ctx[i] = NULL;
 			w->adapter_err[i] = err ? err : strdup("initialisation failed");
@@ -217,6 +418,17 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 		return -1;
 	if (worker_adapters(g, w) < 0)
 		return errf(err, "out of memory");
+	{
+		/* opens nothing yet: the files are opened by the first call that needs them */
+		char *cerr = NULL;
+		int rc = consent_gate_open(g->cfg->data_dir, &w->consent, &cerr);
+
+		if (rc < 0)
+			errf(err, "%s", cerr ? cerr : "consent gate: out of memory");
+		free(cerr);
+		if (rc < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -272,6 +484,21 @@ static int load_tls(struct gw *g, char **err)
 	return 0;
 }
 
+/* Every thread made from here on (worker loops, pools, log writers, the
+ * fetcher) inherits the mask, so SIGHUP/SIGINT/SIGTERM reach only gw_run's
+ * sigwait: delivered to a thread that does not block it, SIGHUP's default
+ * action would end the process. */
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 struct gw *gw_new(struct config *cfg, char **err)
 {
 	struct gw *g = calloc(1, sizeof(*g));
@@ -282,15 +509,21 @@ struct gw *gw_new(struct config *cfg, char **err)
 		return NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &g->started);
+	block_signals();
 	g->cfg = cfg;
 	pthread_mutex_init(&g->gc_lock, NULL);
+	pthread_mutex_init(&g->reload_lock, NULL);
 	log_set_level(cfg->log_level);
 	evthread_use_pthreads();
 	soap_global_init();
-	if (gconf_load(cfg->globalconf, cfg->globalconf_xsd, &g->gc, err) < 0 || gconf_fits(g, g->gc, err) < 0)
+	if (gconf_anchor(g, err) < 0 || gconf_initial(g, err) < 0)
 		goto fail;
-	g->gc_loaded = time(NULL);
 	if (load_tls(g, err) < 0 || load_is_certs(g, err) < 0)
+		goto fail;
+	if (sx_init(g, err) < 0)
+		goto fail;
+	g->pool = host_pool_new(2, err);
+	if (!g->pool)
 		goto fail;
 	g->n_workers = cfg->workers > 0 ? cfg->workers : 1;
 	g->workers = calloc((size_t)g->n_workers, sizeof(*g->workers));
@@ -334,6 +567,8 @@ int gw_run(struct gw *g)
 		}
 		started++;
 	}
+	if (started == g->n_workers)
+		gconf_fetch_start(g);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	log_info("event=ready gateway=%s client=%s server=%s workers=%d startup_ms=%.1f",
 		 g->cfg->gateway_code, g->cfg->client_listen, g->cfg->server_listen, started,
@@ -343,13 +578,17 @@ int gw_run(struct gw *g)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			gw_reload_gconf(g);
+			if (g->gc_fetch)
+				gcf_kick(g->gc_fetch);   /* reads the source now, even if unchanged */
+			else
+				gw_reload_gconf(g);
 			continue;
 		}
 		break;
 	}
 	log_info("event=stopping signal=%d", sig);
 	g->stopping = 1;
+	gcf_stop(&g->gc_fetch);   /* no swap while the workers wind down */
 	for (int i = 0; i < started; i++)
 		event_base_loopexit(g->workers[i].base, NULL);
 	for (int i = 0; i < started; i++)
@@ -376,6 +615,9 @@ static void worker_free(struct worker *w)
 	free(w->adapter_ctx);
 	free(w->adapter_err);
 	free(w->adapter_slots);
+	consent_gate_close(&w->consent);
+	if (w->base && w->gw && w->gw->sx)
+		sx_detach(w->gw, w->base);
 	if (w->base) {
 		/* Let deferred bufferevent callbacks run so their memory is released. */
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
@@ -387,14 +629,19 @@ void gw_free(struct gw *g)
 {
 	if (!g)
 		return;
+	host_pool_free(g->pool);   /* before the loops its results would go to */
 	for (int i = 0; g->workers && i < g->n_workers; i++)
 		worker_free(&g->workers[i]);
 	free(g->workers);
+	sx_free(g);
 	SSL_CTX_free(g->server_tls);
 	SSL_CTX_free(g->client_tls);
 	free(g->is_certs);
+	gcf_stop(&g->gc_fetch);
 	gconf_unref(&g->gc);
+	gcsig_anchor_free(&g->gc_anchor);
 	config_free(&g->cfg);
 	pthread_mutex_destroy(&g->gc_lock);
+	pthread_mutex_destroy(&g->reload_lock);
 	free(g);
 }

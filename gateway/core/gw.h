@@ -18,6 +18,9 @@
 #include "proto/xrd_id.h"
 
 struct gw;
+struct consent_gate;
+struct gcf;
+struct gcsig_anchor;
 
 struct is_cert {
 	struct xrd_id client;           /* SUBSYSTEM */
@@ -35,6 +38,7 @@ struct worker {
 	void **adapter_ctx;             /* per adapter_at(i); NULL if it failed */
 	char **adapter_err;             /* why it failed, or NULL */
 	void *adapter_slots;            /* host tables handed to the adapters (gw.c) */
+	struct consent_gate *consent;   /* consents + access log of data_dir (store/consent.h) */
 	pthread_t thread;
 	unsigned long served;           /* requests answered (this worker) */
 };
@@ -55,6 +59,15 @@ struct gw {
 	int client_port, server_port;   /* actual ports (after binding port 0) */
 	struct timespec started;
 	volatile int stopping;
+	struct host_pool *pool;         /* blocking work for adapters (core/host.h) */
+	struct sx_state *sx;            /* keys, message log, OCSP (core/sx.h) */
+	/* Global configuration updates (gw.c, core/gconf_fetch.h). gc_error,
+	 * gc_error_since, gc_loaded and gc_sha256 are under gc_lock. */
+	time_t gc_error_since;          /* when updates started failing; 0 = not failing */
+	unsigned char gc_sha256[32];    /* SHA-256 of the bytes in force */
+	struct gcsig_anchor *gc_anchor; /* the operator's certificate; NULL = not checked */
+	struct gcf *gc_fetch;           /* the fetcher thread (gw_run), or NULL */
+	pthread_mutex_t reload_lock;    /* one update at a time: SIGHUP, fetcher */
 };
 
 /* Builds the process from a loaded config (takes ownership of cfg): loads
@@ -69,8 +82,30 @@ void gw_free(struct gw *g);
 /* The current global configuration with a reference the caller must drop
  * with gconf_unref(). Never NULL after gw_new succeeded. */
 struct gconf *gw_gconf(struct gw *g);
-/* Reloads the global configuration file; keeps the old one on failure.
- * Returns 0 or -1 (reason in g->gc_error and the log). */
+/* Reads the global configuration's source now (file, or a blocking
+ * download: not for an event loop) and applies it as gw_apply_gconf does;
+ * keeps the one in force on failure. Returns 0 or -1 (reason in
+ * g->gc_error, /health and the log). */
 int gw_reload_gconf(struct gw *g);
+/* The one path for a new configuration after start-up (SIGHUP and the
+ * fetcher): signature against [globalconf] anchor (when set) -> schema and
+ * references -> this gateway still in it -> not expired -> generatedAt not
+ * before the one in force -> atomic swap (requests in flight keep the old
+ * one); when the source is not the local file, the bytes are then written
+ * atomically to [gateway] globalconf. xml is borrowed; name is for
+ * messages. Thread-safe (one update at a time). Returns 0, or -1 with the
+ * reason recorded for /health and logged. */
+int gw_apply_gconf(struct gw *g, const char *xml, size_t len, const char *name);
+/* [globalconf] source, or [gateway] globalconf when that is not set. */
+const char *gw_gconf_source(const struct gw *g);
+
+/* A consistent copy of the update status, for /health. */
+struct gw_gconf_status {
+	char error[512];                /* last update failure, "" if none */
+	time_t error_since;             /* when updates started failing, 0 if not */
+	time_t loaded;                  /* when the one in force was put in force */
+	int anchored;                   /* signatures are checked */
+};
+void gw_gconf_status(struct gw *g, struct gw_gconf_status *st);
 
 #endif

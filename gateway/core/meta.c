@@ -12,6 +12,7 @@
  *           getWsdl?serviceCode=X[&version=V] (what GET /wsdl uses between gateways)
  *  Internal addresses (provider URLs, adapter names) never leave the provider. */
 #include "core/exch.h"
+#include "core/sx.h"
 
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -439,22 +440,72 @@ static int health_check(struct buf *b, const char *name, int ok, const char *det
 	return buf_puts(b, "\"}");
 }
 
+/* A check that does not fail the gateway but says something is wrong. */
+static int health_warning(struct buf *b, const char *name, int warn, const char *detail)
+{
+	if (buf_printf(b, "%s{\"name\":\"%s\",\"ok\":true,\"warning\":%s,\"detail\":\"", sep(b), name,
+		       warn ? "true" : "false") < 0 || buf_json_escape(b, detail) < 0)
+		return -1;
+	return buf_puts(b, "\"}");
+}
+
+static void health_time(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	if (!t || !gmtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, outlen, "(none)");
+}
+
+/* "globalconf": the configuration in force (fails once it has expired);
+ * "globalconf_update": its updates (a warning while they fail: the gateway
+ * keeps serving on the one in force). */
+static int health_gconf(struct exch *ex, struct buf *checks, int *ok, int *warnings)
+{
+	struct gw *g = ex->w->gw;
+	struct gw_gconf_status st;
+	char detail[1400], gen[32], exp_s[32], since[32], loaded[32];
+	time_t now = time(NULL), exp = gconf_expires(ex->gc);
+	int gc_ok = !exp || exp > now, rc;
+
+	gw_gconf_status(g, &st);
+	health_time(gconf_generated(ex->gc), gen, sizeof(gen));
+	health_time(exp, exp_s, sizeof(exp_s));
+	health_time(st.loaded, loaded, sizeof(loaded));
+	if (gc_ok)
+		snprintf(detail, sizeof(detail), "instance %s, %zu members, %zu services, generatedAt %s, "
+			 "expiresAt %s, %s%s%s", gconf_instance(ex->gc), gconf_n_members(ex->gc),
+			 gconf_n_services(ex->gc), gen, exp_s, st.anchored ? "signed by the anchor" :
+			 "signature not checked (no [globalconf] anchor)",
+			 st.error[0] ? "; last reload failed: " : "", st.error);
+	else
+		snprintf(detail, sizeof(detail), "global configuration expired %ld s ago (generatedAt %s, "
+			 "expiresAt %s)%s%s", (long)(now - exp), gen, exp_s,
+			 st.error[0] ? "; last reload failed: " : "", st.error);
+	*ok &= gc_ok;
+	rc = health_check(checks, "globalconf", gc_ok, detail);
+	if (st.error[0]) {
+		health_time(st.error_since, since, sizeof(since));
+		snprintf(detail, sizeof(detail), "updates from %s failing since %s (%ld s): %s; in force: "
+			 "the configuration generated at %s, expiring at %s, in force since %s",
+			 gw_gconf_source(g), since, (long)(now - st.error_since), st.error, gen, exp_s, loaded);
+		(*warnings)++;
+	} else {
+		snprintf(detail, sizeof(detail), "source %s, read every %u s; in force: the configuration "
+			 "generated at %s, since %s", gw_gconf_source(g), g->cfg->gc_refresh_s, gen, loaded);
+	}
+	return rc | health_warning(checks, "globalconf_update", st.error[0] != 0, detail);
+}
+
 void meta_health(struct exch *ex)
 {
 	struct gw *g = ex->w->gw;
 	struct buf b = BUF_INIT, checks = BUF_INIT;
 	char detail[600];
-	time_t now = time(NULL), exp = gconf_expires(ex->gc);
-	int ok = 1, gc_ok = !exp || exp > now, rc;
+	int ok = 1, warnings = 0, rc;
 
 	rc = buf_puts(&checks, "[");
-	snprintf(detail, sizeof(detail), "instance %s, %zu members, %zu services%s%s",
-		 gconf_instance(ex->gc), gconf_n_members(ex->gc), gconf_n_services(ex->gc),
-		 g->gc_error[0] ? "; last reload failed: " : "", g->gc_error);
-	if (!gc_ok)
-		snprintf(detail, sizeof(detail), "global configuration expired %ld s ago", (long)(now - exp));
-	ok &= gc_ok;
-	rc |= health_check(&checks, "globalconf", gc_ok, detail);
+	rc |= health_gconf(ex, &checks, &ok, &warnings);
 	int self_ok = gconf_gateway(ex->gc, g->cfg->gateway_code) != NULL;
 	snprintf(detail, sizeof(detail), "gateway '%s' %s global configuration", g->cfg->gateway_code,
 		 self_ok ? "is in" : "is missing from");
@@ -469,18 +520,97 @@ void meta_health(struct exch *ex)
 		rc |= health_check(&checks, name, err == NULL, err ? err : "ready");
 		ok &= err == NULL;
 	}
+	{
+		struct sx_check sc[4];
+		size_t nsc = sx_health(g, sc, 4);
+		for (size_t i = 0; i < nsc; i++) {
+			rc |= health_check(&checks, sc[i].name, sc[i].ok, sc[i].detail);
+			ok &= sc[i].ok;
+		}
+	}
 	snprintf(detail, sizeof(detail), "%d worker(s), client port %d, server port %d", g->n_workers,
 		 g->client_port, g->server_port);
 	rc |= health_check(&checks, "listeners", 1, detail);
-	rc |= buf_printf(&b, "{\"status\":\"%s\",\"gateway\":\"%s\",\"version\":\"%s\",\"checks\":%s]}\n",
-			 ok ? "ok" : "fail", g->cfg->gateway_code, AILGATE_VERSION,
-			 checks.data ? checks.data : "[");
+	rc |= buf_printf(&b, "{\"status\":\"%s\",\"gateway\":\"%s\",\"version\":\"%s\",\"warnings\":%d,"
+			 "\"checks\":%s]}\n", ok ? "ok" : "fail", g->cfg->gateway_code, AILGATE_VERSION,
+			 warnings, checks.data ? checks.data : "[");
 	if (rc)
 		reply(ex, 500, "application/json", "{\"status\":\"fail\"}\n", 18);
 	else
 		reply(ex, ok ? 200 : 503, "application/json", b.data, b.len);
 	buf_free(&b);
 	buf_free(&checks);
+}
+
+/* ---- /verify: the public certificate verification page ---------------------- */
+
+static void verify_page_done(struct adapter_result *res, void *arg)
+{
+	struct exch *ex = arg;
+	const char *ctype = NULL, *html = NULL;
+	json_int_t status = 500;
+
+	ex->adapter_pending = 0;
+	if (ex->aborted) {
+		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
+		return;
+	}
+	if (res->status == ADAPTER_OK && json_unpack(res->data, "{s:s, s:I, s:s}", "content_type", &ctype,
+						     "status", &status, "html", &html) == 0) {
+		reply(ex, (long)status, ctype, html, strlen(html));
+	} else {
+		char msg[700];
+		int n = snprintf(msg, sizeof(msg), "the verification page cannot be shown now: %s\n",
+				 res->message[0] ? res->message : adapter_status_name(res->status));
+		reply(ex, res->status == ADAPTER_INVALID_INPUT ? 400 : 503, "text/plain; charset=utf-8", msg,
+		      n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : strlen(msg));
+	}
+	json_decref(res->data);
+	res->data = NULL;
+}
+
+/* GET /verify?n=NUMBER&d=DIGEST (what a certificate's QR code carries) and
+ * POST /verify (the page's upload form) on the client port: answered by the
+ * certificates adapter when this gateway runs it; works without JavaScript. */
+void meta_verify_page(struct exch *ex)
+{
+	const struct adapter_ops *a = adapter_find("certificates");
+	const char *target = http_req_target(ex->req), *q = strchr(target, '?');
+	struct adapter_call call = { 0 };
+	void *ctx = NULL;
+	json_t *params;
+	char why[160], id[UUID_STR_LEN];
+
+	for (size_t i = 0; a && i < adapter_count(); i++)
+		if (adapter_at(i) == a)
+			ctx = ex->w->adapter_ctx[i];
+	if (!ctx) {
+		reply(ex, 404, "text/plain; charset=utf-8",
+		      "this gateway issues no certificates; verify at the issuer's address\n", 68);
+		return;
+	}
+	if (strcmp(ex->method, "GET") != 0 && strcmp(ex->method, "POST") != 0) {
+		reply(ex, 405, "text/plain; charset=utf-8", "GET or POST\n", 12);
+		return;
+	}
+	params = json_object();
+	if (!params || (q && render_query_params(q + 1, params, why, sizeof(why)) < 0)) {
+		json_decref(params);
+		reply(ex, 400, "text/plain; charset=utf-8", "malformed query string\n", 23);
+		return;
+	}
+	uuid4(id);
+	call.service_code = strcmp(ex->method, "GET") == 0 ? "verify-page" : "verify-page-upload";
+	call.method = ex->method;
+	call.message_id = id;
+	call.client = "public";
+	call.user_id = "";
+	call.params = params;
+	call.body = (const char *)ex->body;
+	call.body_len = ex->body_len;
+	ex->adapter_pending = 1;
+	a->handle(ctx, &call, verify_page_done, ex);
+	json_decref(params);
 }
 
 /* ---- GET /wsdl ------------------------------------------------------------- */

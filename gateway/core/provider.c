@@ -16,6 +16,8 @@
 
 #include "core/acl.h"
 #include "core/log.h"
+#include "store/consent.h"
+#include "core/sx.h"
 #include "trust/tls.h"
 
 int provider_rest_headers(struct exch *ex, struct hlist *h)
@@ -220,6 +222,43 @@ static void provider_on_adapter(struct adapter_result *res, void *arg)
 	res->data = NULL;
 }
 
+/* Personal data (store/consent.h): the consent check and the access-log
+ * record for a service whose global configuration names a subjectParam.
+ * 0 to go on, -1 with f set (refused, or the store failed). */
+static int provider_personal(struct exch *ex, const char *client_id, const char *message_id,
+			     json_t *params, struct fault *f)
+{
+	const struct gc_member *m;
+	char why[CONSENT_WHY_MAX], sid[XRD_ID_TEXT_MAX], member[2 * XRD_PART_MAX + 2];
+	struct consent_query q = { 0 };
+
+	if (!ex->svc->subject_param[0])
+		return 0;
+	m = gconf_member(ex->gc, &ex->client);
+	snprintf(member, sizeof(member), "%s/%s", ex->client.member_class, ex->client.member_code);
+	q.subject_param = ex->svc->subject_param;
+	q.consent_required = gconf_consent_required(ex->svc, &ex->client);
+	q.client = client_id;
+	q.client_member = member;
+	q.client_name = m ? m->name : NULL;
+	q.service = xrd_id_format_path(&ex->service, sid, sizeof(sid));
+	q.params = params;
+	q.issue = ex->proto == EXCH_SOAP ? ex->soap.issue : ex->rest->issue;
+	q.message_id = message_id;
+	switch (consent_gate_check(ex->w->consent, &q, why, sizeof(why))) {
+	case 1:
+		return 0;
+	case 0:
+		fault_set(f, F_SPROXY, "AccessDenied", "%s", why);
+		return -1;
+	default:
+		log_error("event=consent reqid=%s ok=0 why=\"%s\"", ex->reqid, why);
+		fault_set(f, F_SPROXY, "DatabaseError", "the consent register or the access log cannot "
+			  "be used now; try again later");
+		return -1;
+	}
+}
+
 static void call_adapter(struct exch *ex)
 {
 	const struct adapter_ops *a = NULL;
@@ -282,6 +321,8 @@ static void call_adapter(struct exch *ex)
 	call.service_code = ex->service.service_code;
 	call.client = xrd_id_format_path(&ex->client, client, sizeof(client));
 	call.params = params;
+	if (provider_personal(ex, call.client, call.message_id, params, &f) < 0)
+		goto refuse;
 	ex->adapter_pending = 1;
 	a->handle(ctx, &call, provider_on_adapter, ex);
 	json_decref(params);
@@ -485,10 +526,30 @@ void provider_dispatch(struct exch *ex)
 
 /* ---- requests from peer gateways -------------------------------------- */
 
+/* The answer goes back signed by the service owner and logged. */
 static void server_on_provider(struct exch *ex, const struct exch_resp *r)
 {
-	exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len,
-		    http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error"));
+	const char *err = http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error");
+	struct hlist h = { .n = 0 };
+	struct fault f = { 0 };
+
+	if (ex->aborted || !ex->verified) {
+		exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
+		return;
+	}
+	if (sx_sign_response(ex, r, &h, &f) < 0) {
+		hlist_clear(&h);
+		log_error("event=sign_response reqid=%s why=\"%s\"", ex->reqid, f.message);
+		/* Our own error goes back unsigned (the client side accepts that
+		 * only for errors); an answer we cannot sign does not go back. */
+		if (err || ex->fault_code[0])
+			exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
+		else
+			exch_fault(ex, &f);
+		return;
+	}
+	exch_finish(ex, r->status, h.h, h.n, r->body, r->body_len, err);
+	hlist_clear(&h);
 }
 
 /* The TLS peer must be a gateway of global configuration. */
@@ -590,6 +651,11 @@ void exch_server_handler(struct http_req *req, void *arg)
 		exch_fault(ex, &f);
 		return;
 	}
+	if (sx_ready(ex, F_SPROXY, &f) < 0 || sx_verify_request(ex, &f) < 0) {
+		exch_fault(ex, &f);
+		return;
+	}
+	ex->verified = 1;
 	if ((ex->proto == EXCH_SOAP && meta_is_soap(ex->service.service_code)) ||
 	    (ex->proto == EXCH_REST && meta_is_rest(ex->service.service_code)))
 		ex->meta = ex->service.service_code;

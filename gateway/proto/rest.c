@@ -228,7 +228,8 @@ int rest_header_forwarded(const char *name, const char *connection_value)
 		"Host", "User-Agent", "Server", "Content-Length",
 	};
 
-	if (strncasecmp(name, "Proxy-", 6) == 0)
+	/* Proxy-*, and the signed exchange's own headers (set by gateways only). */
+	if (strncasecmp(name, "Proxy-", 6) == 0 || strncasecmp(name, "X-Ailgate-", 10) == 0)
 		return 0;
 	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
 		if (strcasecmp(name, dropped[i]) == 0)
@@ -242,6 +243,35 @@ static const char *const hashed_headers[] = {
 	"x-road-client", "x-road-id", "x-road-userid", "x-road-issue",
 	"x-road-represented-party", "content-type",
 };
+
+const char *const rest_signed_request_headers[] = {
+	"x-road-client", "x-road-id", "x-road-userid", "x-road-issue",
+	"x-road-represented-party", "content-type",
+};
+const size_t rest_n_signed_request_headers =
+	sizeof(rest_signed_request_headers) / sizeof(rest_signed_request_headers[0]);
+const char *const rest_signed_response_headers[] = {
+	"content-type", "x-road-client", "x-road-service", "x-road-id", "x-road-request-id",
+	"x-road-request-hash", "x-road-error",
+};
+const size_t rest_n_signed_response_headers =
+	sizeof(rest_signed_response_headers) / sizeof(rest_signed_response_headers[0]);
+
+int rest_canonical_message(const char *first_line, const struct http_hdr *h, size_t n,
+			   const char *const *names, size_t nnames, const void *body, size_t len,
+			   struct buf *out)
+{
+	if (buf_puts(out, first_line) < 0 || buf_puts(out, "\n") < 0)
+		return -1;
+	for (size_t i = 0; i < nnames; i++) {
+		const char *v = http_hdr_get(h, n, names[i]);
+		if (v && buf_printf(out, "%s: %s\n", names[i], v) < 0)
+			return -1;
+	}
+	if (buf_puts(out, "\n") < 0 || (len && buf_append(out, body, len) < 0))
+		return -1;
+	return 0;
+}
 
 /* SHA-512 of the canonical header serialisation H (see rest.h). */
 static int hash_headers(EVP_MD_CTX *c, const char *method, const char *target,

@@ -68,6 +68,24 @@ int rest_request_hash(const char *method, const char *target, const struct http_
 		      size_t n, const void *body, size_t body_len, char *out)
 	__attribute__((warn_unused_result));
 
+/* The form a REST message is signed and logged in between gateways (the
+ * signature's BodyDigest covers these bytes; README "Signed exchange"):
+ *     first-line LF
+ *     for each name of names present in h (first value, in the order of names):
+ *         lowercase-name ":" SP value LF
+ *     LF
+ *     body
+ * first-line is "METHOD SP request-target" for a request and the decimal
+ * status for a response. Appends to out; 0 or -1 (out of memory/cap). */
+int rest_canonical_message(const char *first_line, const struct http_hdr *h, size_t n,
+			   const char *const *names, size_t nnames, const void *body, size_t len,
+			   struct buf *out) __attribute__((warn_unused_result));
+/* The header sets: requests (those of the request hash) and responses. */
+extern const char *const rest_signed_request_headers[];
+extern const size_t rest_n_signed_request_headers;
+extern const char *const rest_signed_response_headers[];
+extern const size_t rest_n_signed_response_headers;
+
 /* Error body from the exchange itself:
  * {"type":"<code>","message":"...","detail":"<uuid>"}, or the same as
  * <error><type/><message/><detail/></error> when want_xml (with an XML

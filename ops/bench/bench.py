@@ -37,11 +37,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 # ---- body --------------------------------------------------------------------
+
+# The message id in the body file; soap.lua and drive put a new one in each
+# request (the gateways refuse a message id they have seen from the client).
+MSG_ID_MARK = "00000000-0000-4000-8000-000000000000"
+
 
 def cmd_body(args):
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -49,7 +55,7 @@ def cmd_body(args):
     body = soap_request(("central-server", "GOV", "70000050", "household-register"),
                         ("central-server", "GOV", "70000005", "passport-service",
                          "passportDataByPSN", "v1"),
-                        "<pin>21205197500417</pin>")
+                        "<pin>21205197500417</pin>", msg_id=MSG_ID_MARK)
     with open(args[0], "wb") as f:
         f.write(body)
 
@@ -315,7 +321,7 @@ def cmd_drive(args):
                     break
                 left[0] -= 1
             try:
-                c.request("POST", "/", body=body,
+                c.request("POST", "/", body=body.replace(MSG_ID_MARK.encode(), str(uuid.uuid4()).encode()),
                           headers={"Content-Type": "text/xml; charset=utf-8"})
                 r = c.getresponse()
                 r.read()

@@ -74,6 +74,7 @@ die() { log "$*"; exit 1; }
 
 # ---- processes: everything started is stopped on exit --------------------
 PIDS=()
+TRUST_PIDS=()
 alive() {
 	local st
 	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
@@ -98,6 +99,8 @@ W=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	stop_all
+	PIDS=("${TRUST_PIDS[@]+"${TRUST_PIDS[@]}"}")
 	stop_all
 	if [ -n "$W" ]; then
 		if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
@@ -147,6 +150,16 @@ log "work directory $W; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$ROOT/ops/mkexchange.sh" "$W/ex" --client-base "$C_PORT" --server-base "$S_PORT" \
 	--tls-port "$TLS_PORT" --workers 1 >/dev/null
 PKI=$W/ex/pki
+# The trust services the exchange's global configuration approves: the TSA
+# (batch time stamps of the message log) and the OCSP responders.
+"$PY" "$ROOT/tests/integration/tsa_server.py" --tsa-dir "$PKI/tsa" --port $((S_PORT + 20)) \
+	>"$W/tsa.log" 2>&1 &
+TRUST_PIDS+=($!)
+for ca in auth sign; do
+	"$PY" "$ROOT/tests/integration/ocsp_responder.py" serve "$PKI" --ca $ca \
+		--port $((S_PORT + $([ $ca = auth ] && echo 21 || echo 22))) >"$W/ocsp-$ca.log" 2>&1 &
+	TRUST_PIDS+=($!)
+done
 "$PY" "$BENCH/bench.py" body "$W/request.xml"
 for w in $WORKERS; do
 	for gw in state municipality; do

@@ -1,10 +1,29 @@
 -- wrk script: POSTs the SOAP request in $BODY_FILE and, when done, writes the
 -- summary as JSON to $WRK_JSON (latencies in microseconds) for run.sh.
+-- Each request gets its own message id (the gateways refuse a repeated one):
+-- the placeholder id of the body file is replaced per request.
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.method = "POST"
-wrk.body = f:read("*a")
+local body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
+local mark = "00000000%-0000%-4000%-8000%-000000000000"
+local pre, post = body:match("^(.-)" .. mark .. "(.*)$")
+assert(pre, "the body has no placeholder message id")
+tid = 0   -- set per thread by setup() (a global of that thread's interpreter)
+local n = 0
+local counter = 0
+
+function setup(thread)
+	counter = counter + 1
+	thread:set("tid", counter)
+end
+
+function request()
+	n = n + 1
+	local id = string.format("%08x-0000-4000-8000-%012x", tid, n)
+	return wrk.format(nil, nil, nil, pre .. id .. post)
+end
 
 function done(summary, latency, requests)
 	local path = os.getenv("WRK_JSON")

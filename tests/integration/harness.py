@@ -66,6 +66,50 @@ class Exchange:
         self.pki = os.path.join(self.dir, "pki")
         self.problems = {}   # from gateways stopped by restart(); stop() reports them
         self.log_offset = {}
+        self.trust_procs = {}  # the TSA and OCSP responders global configuration approves
+
+    def tsa_port(self):
+        return self.server_base + 20
+
+    def ocsp_port(self, ca):
+        return self.server_base + (21 if ca == "auth" else 22)
+
+    def start_trust(self):
+        """Starts the approved TSA (and OCSP responders, once available) if not running."""
+        if "tsa" not in self.trust_procs:
+            self.trust_procs["tsa"] = subprocess.Popen(
+                ["/usr/bin/python3", os.path.join(ROOT, "tests", "integration", "tsa_server.py"),
+                 "--tsa-dir", os.path.join(self.pki, "tsa"), "--port", str(self.tsa_port()),
+                 "--down-file", os.path.join(self.dir, "tsa.down")],
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "tsa.log"), "ab"))
+            wait_port(self.tsa_port())
+        import ocsp_responder
+        for ca in ("auth", "sign"):
+            if "ocsp-" + ca not in self.trust_procs:
+                self.trust_procs["ocsp-" + ca] = ocsp_responder.start(self.pki, ca=ca,
+                                                                      port=self.ocsp_port(ca))
+
+    def tsa_down(self, down=True):
+        """Takes the TSA down (answers 503) or brings it back."""
+        path = os.path.join(self.dir, "tsa.down")
+        if down:
+            open(path, "w").close()
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    def stop_trust(self):
+        for name, p in self.trust_procs.items():
+            if name.startswith("ocsp-"):
+                p.stop()
+                continue
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.trust_procs = {}
 
     def port(self, gw):
         return self.client_base + GATEWAYS.index(gw)
@@ -79,8 +123,11 @@ class Exchange:
     def config_path(self, gw):
         return os.path.join(self.dir, "%s.ini" % gw)
 
-    def start(self, gateways=GATEWAYS, wait=True, configs=None):
-        """Starts gateways; configs maps a gateway to another .ini to use."""
+    def start(self, gateways=GATEWAYS, wait=True, configs=None, trust=True):
+        """Starts gateways; configs maps a gateway to another .ini to use.
+        trust=False leaves the TSA and OCSP responders as they are."""
+        if trust:
+            self.start_trust()
         for gw in gateways:
             logpath = os.path.join(self.dir, "%s.log" % gw)
             self.logs[gw] = logpath
@@ -212,10 +259,14 @@ SOAP_NS = {
 }
 
 
-def soap_request(client, service, body_xml, msg_id="0b6a7d4e-1f6c-4a8e-9d7a-4f0e1c2b3a4d",
+def soap_request(client, service, body_xml, msg_id=None,
                  user_id="KG21203199000123", protocol="4.0", extra_headers="", ns="http://tunduk.kg/passport"):
     """A SOAP 4.0 request. client = (inst, class, code, sub); service = (inst,
-    class, code, sub, serviceCode, version)."""
+    class, code, sub, serviceCode, version). Without msg_id, a new UUID (the
+    gateways refuse a message id seen again from the same client)."""
+    if msg_id is None:
+        import uuid
+        msg_id = str(uuid.uuid4())
     ci, cc, cm, cs = client
     si, sc, sm, ss, code, ver = service
     version = "<id:serviceVersion>%s</id:serviceVersion>" % ver if ver else ""
@@ -368,11 +419,58 @@ def header_values(hdrs, name):
     return [v for k, v in hdrs if k.lower() == name.lower()]
 
 
+def grant_consent(ex, pin, purpose="integration test", days=30):
+    """The person pin consents to the demo bank's queries (issue 5): the bank
+    asks (consent-request), the one-time code reaches the person (the demo's
+    console channel: the municipality's log), the portal confirms it for the
+    person. Returns the consent id."""
+    import datetime
+    import json
+    import re
+    import uuid
+    inst = "central-server"
+    consent = "/r1/%s/GOV/70000050/consent" % inst
+    end = (datetime.date.today() + datetime.timedelta(days=days)).isoformat()
+    status, _, body = request("POST", ex.url("bank", consent + "/consent-request"),
+                              json.dumps({"pin": pin, "purpose": purpose, "end_date": end}).encode(),
+                              {"X-Road-Client": inst + "/COM/60000001/bank-is", "X-Road-Id": str(uuid.uuid4()),
+                               "Content-Type": "application/json"})
+    assert status == 200, (status, body[:500])
+    cid = str(json.loads(body)["consent_id"])
+    code, deadline = None, time.time() + 5
+    while code is None and time.time() < deadline:
+        m = re.findall(r"OTP for consent %s to person %s: (\d+)" % (re.escape(cid), pin), ex.log("municipality"))
+        code = m[-1] if m else None
+        if code is None:
+            time.sleep(0.05)
+    assert code, "no one-time code for consent %s in the municipality's log" % cid
+    status, _, body = request("POST", ex.url("state", consent + "/consent-confirm"),
+                              json.dumps({"consent_id": cid, "code": code}).encode(),
+                              {"X-Road-Client": inst + "/GOV/70000073/portal", "X-Road-Id": str(uuid.uuid4()),
+                               "X-Road-UserId": "KG" + pin, "Content-Type": "application/json"})
+    assert status == 200, (status, body[:500])
+    return cid
+
+
+def wait_port(port, timeout=10.0):
+    """Waits until something listens on 127.0.0.1:port."""
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on port %d after %.0f s" % (port, timeout))
+
+
 def stop_and_clean(ex):
     """teardown() helper: stops every gateway, removes the exchange's
     directory (kept with AILGATE_KEEP_TMP=1), returns the problems found."""
     if ex is None:
         return {}
     problems = ex.stop()
+    ex.stop_trust()
     ex.cleanup()
     return problems

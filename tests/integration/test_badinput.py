@@ -27,6 +27,11 @@ CLIENT = ("central-server", "GOV", "70000050", "household-register")
 SERVICE = ("central-server", "GOV", "70000005", "passport-service", "passportDataByPSN", "v1")
 PIN = "21205197500417"
 VALID = soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
+
+
+def valid():
+    """VALID with a new message id (a repeated id is refused as a replay)."""
+    return soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
 XML_CT = {"Content-Type": "text/xml; charset=utf-8"}
 REST_CLIENT = {"X-Road-Client": "central-server/GOV/70000050/household-register"}
 # A REST service bound to a URL (a recording listener of this test), so a
@@ -93,7 +98,7 @@ def serving(fx, limit=2.0):
     for gw in ("municipality", "state"):
         assert fx.ex.alive(gw), "gateway %s died: %s" % (gw, fx.ex.log(gw)[-2000:])
     t0 = time.monotonic()
-    status, _, body = request("POST", fx.ex.url("municipality", "/"), VALID, XML_CT, timeout=5)
+    status, _, body = request("POST", fx.ex.url("municipality", "/"), valid(), XML_CT, timeout=5)
     dt = time.monotonic() - t0
     assert status == 200, "valid request failed: %s %r" % (status, body[:500])
     assert b"<surname>" in body and PIN.encode() in body, body[:500]
@@ -191,7 +196,7 @@ def test_xinclude_not_processed(fx):
     for href in ("file:///etc/passwd", "http://127.0.0.1:%d/xi" % fx.trap.port):
         pin = ('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="%s" parse="text"/>'
                % href)
-        status, hdrs, answer = post(fx, VALID.replace(PIN.encode(), pin.encode()))
+        status, hdrs, answer = post(fx, valid().replace(PIN.encode(), pin.encode()))
         assert status < 600 and not passwd_leaked(answer), (status, answer[:300])
         serving(fx)
     time.sleep(0.3)
@@ -487,7 +492,7 @@ def test_peer_port_cert_of_no_gateway(fx):
                         os.path.join(isdir, "client.key"))
     c = http.client.HTTPSConnection("127.0.0.1", fx.peer_port, context=ctx, timeout=5)
     try:
-        c.request("POST", "/", body=VALID, headers=XML_CT)
+        c.request("POST", "/", body=valid(), headers=XML_CT)
         r = c.getresponse()
     except (ssl.SSLError, ConnectionError):
         c.close()     # refused at the TLS layer: also acceptable

@@ -178,6 +178,7 @@ def one(hdrs, name):
 
 
 def test_rest_cross_gateway_bank_to_municipality(ex):
+    h.grant_consent(ex, PIN)   # a bank reads a resident record only with the person's consent
     xid = "rest-cross-0001"
     sent, status, rh, body = rest_get(
         ex, "bank", FAMILY, BANK_IS, xid,

@@ -157,7 +157,7 @@ def test_soap_protocol_version_3_1(ex):
 
 
 def test_soap_missing_id(ex):
-    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, BODY)
+    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, BODY, msg_id=MSG_ID)
     req = req.replace(b"<xrd:id>%s</xrd:id>" % MSG_ID.encode(), b"")
     assert b"<xrd:id>" not in req
     f = soap_fault(ex, "municipality", req, "Client.MissingHeaderField", "municipality")

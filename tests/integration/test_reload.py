@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import ssl
+import subprocess
 import time
 
 import harness as h
@@ -41,10 +42,25 @@ def health(ex, gw):
     return st, json.loads(body)
 
 
-def reload(ex, gws, text):
-    path = os.path.join(ex.dir, "globalconf.xml")
-    with open(path, "w", encoding="utf-8") as f:
+def write_signed(ex, path, text):
+    """Writes text to path as the operator would publish it: signed with the
+    operator's key (the gateways' anchor). A text the signer refuses (it fails
+    the schema) is written as it is: the gateways refuse it either way."""
+    tmp = path + ".unsigned"
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+    op = os.path.join(ex.pki, "operator")
+    r = subprocess.run([h.binary(), "globalconf", "sign", "--replace", "--key", os.path.join(op, "operator.key"),
+                        "--cert", os.path.join(op, "operator.pem"), "-o", path, tmp],
+                       capture_output=True)
+    if r.returncode != 0:
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
+
+
+def reload(ex, gws, text):
+    write_signed(ex, os.path.join(ex.dir, "globalconf.xml"), text)
     for gw in gws:
         ex.procs[gw].send_signal(signal.SIGHUP)
     time.sleep(0.5)

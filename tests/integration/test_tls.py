@@ -104,7 +104,8 @@ def test_rogue_client_gateway_refused(ex):
         fault_of(ex, status, body, "Server.ServerProxy.SslAuthenticationFailed", "state")
     finally:
         ex.restart("bank")
-    # with its own certificate again, the same request works
+    # with its own certificate again (and the person's consent), the same request works
+    h.grant_consent(ex, FAMILY.rsplit("/", 1)[1])
     status, _, body = h.request_raw("GET", ex.url("bank", FAMILY),
                                     headers=[("X-Road-Client", "central-server/COM/60000001/bank-is")])
     assert status == 200, (status, body[:300])

@@ -577,6 +577,97 @@ static void test_service_versions(void **state)
 	free(doc);
 }
 
+/* subjectParam / consentRequiredFor: read, normalised, cross-checked; and
+ * gconf_consent_required by the caller's member class. */
+#define PS_SVC "<service client=\"GOV/70000005/passport-service\" code=\"p\" type=\"rest\" adapter=\"a\" "
+
+static const struct gc_service *personal_svc(const char *attrs, struct gconf **g)
+{
+	char svc[512], *err = NULL;
+	struct doc_case c = { NULL, NULL, NULL, NULL, svc, 1, NULL };
+	char *doc;
+	struct xrd_id id = svc_id("SERVICE:central-server/GOV/70000005/passport-service/p");
+
+	snprintf(svc, sizeof(svc), PS_SVC "%s/>", attrs);
+	doc = make_doc(&c);
+	if (gconf_load_mem(doc, strlen(doc), "t.xml", xsd, g, &err) != 0)
+		fail_msg("%s: %s", attrs, err);
+	free(doc);
+	return gconf_service(*g, &id);
+}
+
+static void test_personal_attributes(void **state)
+{
+	static const struct doc_case bad[] = {
+		{ NULL, NULL, NULL, NULL, PS_SVC "consentRequiredFor=\"COM\"/>", 1,
+		  "t.xml:17: <service client='GOV/70000005/passport-service' code='p'>: consentRequiredFor "
+		  "needs subjectParam" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "consentRequiredFor=\"COM\"/>", 0, "needs subjectParam" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"pin\" consentRequiredFor=\"COM MUN\"/>", 1,
+		  "consentRequiredFor: member class 'MUN' is not declared" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"pin\" consentRequiredFor=\"COM COM\"/>", 1,
+		  "consentRequiredFor: member class 'COM' listed twice" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"1pin\"/>", 0,
+		  "subjectParam '1pin' is not a parameter name" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"p n\"/>", 0,
+		  "subjectParam 'p n' is not a parameter name" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"1pin\"/>", 1, "attribute 'subjectParam'" },
+		{ NULL, NULL, NULL, NULL, PS_SVC "subjectParam=\"pin\" consentRequiredFor=\"\"/>", 1,
+		  "attribute 'consentRequiredFor'" },
+	};
+	struct xrd_id bank = id_path("central-server/COM/60000001/bank-is");
+	struct xrd_id bank_m = id_path("central-server/COM/60000001");
+	struct xrd_id clerk = id_path("central-server/GOV/70000050/household-register");
+	const struct gc_service *s;
+	struct gconf *g = NULL;
+
+	(void)state;
+	src_path(xsd, sizeof(xsd), "config/globalconf.xsd");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		run_doc_case(&bad[i], i);
+
+	s = personal_svc("subjectParam=\"pin\" consentRequiredFor=\"COM\"", &g);
+	assert_non_null(s);
+	assert_string_equal(s->subject_param, "pin");
+	assert_string_equal(s->consent_classes, "COM");
+	assert_int_equal(gconf_consent_required(s, &bank), 1);
+	assert_int_equal(gconf_consent_required(s, &bank_m), 1);
+	assert_int_equal(gconf_consent_required(s, &clerk), 0);
+	assert_int_equal(gconf_consent_required(NULL, &bank), 0);
+	assert_int_equal(gconf_consent_required(s, NULL), 0);
+	gconf_unref(&g);
+
+	/* white space of any kind between classes is one space; order kept */
+	s = personal_svc("subjectParam=\"pin\" consentRequiredFor=\"  GOV \t COM \"", &g);
+	assert_string_equal(s->consent_classes, "GOV COM");
+	assert_int_equal(gconf_consent_required(s, &clerk), 1);
+	assert_int_equal(gconf_consent_required(s, &bank), 1);
+	gconf_unref(&g);
+
+	/* a class that is a prefix of a listed one is not listed */
+	s = personal_svc("subjectParam=\"pin\" consentRequiredFor=\"GOV\"", &g);
+	{
+		struct xrd_id go = bank;
+
+		snprintf(go.member_class, sizeof(go.member_class), "GO");
+		assert_int_equal(gconf_consent_required(s, &go), 0);
+	}
+	gconf_unref(&g);
+
+	/* recorded, no consent needed */
+	s = personal_svc("subjectParam=\"pin\"", &g);
+	assert_string_equal(s->subject_param, "pin");
+	assert_string_equal(s->consent_classes, "");
+	assert_int_equal(gconf_consent_required(s, &bank), 0);
+	gconf_unref(&g);
+
+	/* neither */
+	s = personal_svc("", &g);
+	assert_string_equal(s->subject_param, "");
+	assert_int_equal(gconf_consent_required(s, &bank), 0);
+	gconf_unref(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_bad_documents),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_service_versions),
+		cmocka_unit_test(test_personal_attributes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

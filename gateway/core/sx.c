@@ -1,0 +1,871 @@
+/* The signed exchange: see core/sx.h. */
+#include "core/sx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "core/log.h"
+#include "store/msglog.h"
+#include "trust/keys.h"
+#include "trust/ocsp.h"
+#include "trust/sign.h"
+
+struct sx_key {
+	char member[256];               /* "CLASS/CODE" */
+	struct signing_key *key;
+};
+
+struct sx_state {
+	struct sx_key *keys;
+	size_t n_keys;
+	struct msglog *log;             /* NULL when [msglog] enabled = off */
+	char tsa_name[256];
+	char tsa_cert_file[CFG_PATH_MAX + 32];
+	struct ocsp_cache *ocsp;        /* our certificates' status, kept fresh */
+	X509 *auth_cert;                /* this gateway's TLS certificate */
+	unsigned char auth_sha256[32];
+};
+
+/* ---- start and stop --------------------------------------------------- */
+
+static int errf(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int errf(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*err = strdup(msg);
+	return -1;
+}
+
+static int load_keys(struct gw *g, struct sx_state *s, char **err)
+{
+	const struct config *c = g->cfg;
+
+	s->keys = calloc(c->n_member_keys + 1, sizeof(*s->keys));
+	if (!s->keys)
+		return errf(err, "out of memory");
+	for (size_t i = 0; i < c->n_member_keys; i++) {
+		char *e = NULL;
+		struct sx_key *k = &s->keys[s->n_keys];
+		char cls[XRD_PART_MAX], code[XRD_PART_MAX];
+
+		if (keys_load_pem(c->member_keys[i].key_file, c->member_keys[i].cert_file, NULL, &k->key, &e) < 0) {
+			int rc = errf(err, "%s: [signing] member_key %s: %s", c->path, c->member_keys[i].member,
+				      e ? e : "cannot load");
+			free(e);
+			return rc;
+		}
+		snprintf(k->member, sizeof(k->member), "%s", c->member_keys[i].member);
+		s->n_keys++;
+		/* The certificate must name the member it is configured for. */
+		if (sig_cert_member(k->key->cert, cls, sizeof(cls), code, sizeof(code)) < 0)
+			return errf(err, "%s: [signing] member_key %s: the certificate names no member "
+				    "(subject serialNumber must be CLASS/CODE and CN the code)",
+				    c->path, k->member);
+		char m[sizeof(cls) + sizeof(code) + 1];
+		snprintf(m, sizeof(m), "%s/%s", cls, code);
+		if (strcmp(m, k->member) != 0)
+			return errf(err, "%s: [signing] member_key %s: the certificate belongs to member %s",
+				    c->path, k->member, m);
+	}
+	return 0;
+}
+
+/* The TSA of global configuration, its certificate written where the
+ * message log's TSA client reads it. */
+static int tsa_from_gconf(struct gw *g, struct sx_state *s, struct msglog_config *mc, char **err)
+{
+	const struct gc_tsa *t = gconf_n_tsas(g->gc) ? gconf_tsa_at(g->gc, 0) : NULL;
+	FILE *f;
+
+	if (!t) {
+		log_warn("event=msglog why=\"global configuration approves no time-stamping authority: "
+			 "records are logged and chained but not time-stamped\"");
+		return 0;
+	}
+	snprintf(s->tsa_name, sizeof(s->tsa_name), "%s", t->name);
+	snprintf(s->tsa_cert_file, sizeof(s->tsa_cert_file), "%s/approved-tsa.pem", g->cfg->data_dir);
+	f = fopen(s->tsa_cert_file, "w");
+	if (!f || fputs(t->cert_pem, f) < 0) {
+		if (f)
+			fclose(f);
+		return errf(err, "cannot write %s", s->tsa_cert_file);
+	}
+	if (fclose(f) != 0)
+		return errf(err, "cannot write %s", s->tsa_cert_file);
+	mc->tsa_url = t->url;
+	mc->tsa_cert_pem = s->tsa_cert_file;
+	return 0;
+}
+
+static int open_log(struct gw *g, struct sx_state *s, char **err)
+{
+	const struct config *c = g->cfg;
+	struct msglog_config mc;
+	char path[CFG_PATH_MAX + 32];
+
+	if (!c->msglog_enabled) {
+		log_warn("event=msglog enabled=0 why=\"[msglog] enabled = off: exchanges are not logged "
+			 "(development only)\"");
+		return 0;
+	}
+	msglog_config_defaults(&mc);
+	if (c->msglog_path[0])
+		snprintf(path, sizeof(path), "%s", c->msglog_path);
+	else
+		snprintf(path, sizeof(path), "%s/msglog.db", c->data_dir);
+	mc.path = path;
+	mc.ts_interval_ms = c->ts_interval_ms;
+	mc.ts_sync = c->ts_sync;
+	mc.ts_max_unstamped_ms = c->ts_max_unstamped_ms;
+	mc.ts_timeout_ms = c->ts_interval_ms > 10000 ? 10000 : (c->ts_interval_ms < 2000 ? 2000 : c->ts_interval_ms);
+	mc.ts_retry_max_ms = 5000;
+	mc.replay_window_ms = c->replay_window_s * 1000u;
+	mc.max_body = c->max_body > c->max_response ? c->max_body : c->max_response;
+	mc.max_body += 64 * 1024;   /* REST: the canonical head comes on top */
+	if (c->archive_dir[0] && c->retention_days) {
+		mc.archive_dir = c->archive_dir;
+		mc.retention_days = c->retention_days;
+	}
+	if (tsa_from_gconf(g, s, &mc, err) < 0)
+		return -1;
+	s->log = msglog_open(&mc, err);
+	if (!s->log)
+		return -1;
+	log_info("event=msglog enabled=1 path=%s tsa=%s ts_interval_ms=%u ts_sync=%d", path,
+		 mc.tsa_url ? mc.tsa_url : "-", mc.ts_interval_ms, mc.ts_sync);
+	return 0;
+}
+
+/* Keeps cert's status fresh, asking the responders of its approved CA. */
+static int watch(struct gconf *gc, struct sx_state *s, X509 *cert, const char *what, char **err)
+{
+	const struct gc_ca *ca = gconf_ca_of(gc, cert);
+	char *e = NULL;
+
+	if (!ca)
+		return errf(err, "%s: its issuer is not a CA approved by global configuration", what);
+	if (ocsp_cache_watch(s->ocsp, cert, sk_X509_value(ca->certs, 0), (const char *const *)ca->ocsp_urls,
+			     ca->n_ocsp, &e) < 0) {
+		int rc = errf(err, "%s: %s", what, e ? e : "cannot watch its OCSP status");
+		free(e);
+		return rc;
+	}
+	return 0;
+}
+
+/* Our signing certificates and our TLS certificate: their OCSP responses
+ * travel with every message we send. */
+static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
+{
+	struct ocsp_cache_config oc = { 0 };
+	FILE *f;
+
+	if (!gconf_trust(g->gc)) {
+		log_warn("event=ocsp why=\"global configuration approves no CA: certificate status is not "
+			 "checked and no signature can be verified\"");
+		return 0;
+	}
+	oc.freshness_s = g->cfg->ocsp_freshness_s;
+	oc.timeout_ms = g->cfg->ocsp_timeout_ms;
+	oc.retry_min_ms = 500;
+	oc.retry_max_ms = 10000;
+	oc.trust = gconf_trust(g->gc);
+	s->ocsp = ocsp_cache_new(&oc, err);
+	if (!s->ocsp)
+		return -1;
+	for (size_t i = 0; i < s->n_keys; i++) {
+		char what[300];
+		snprintf(what, sizeof(what), "signing certificate of %s", s->keys[i].member);
+		if (watch(g->gc, s, s->keys[i].key->cert, what, err) < 0)
+			return -1;
+	}
+	f = g->cfg->server_tls_cert[0] ? fopen(g->cfg->server_tls_cert, "r") : NULL;
+	s->auth_cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	if (s->auth_cert) {
+		unsigned int n = 32;
+		X509_digest(s->auth_cert, EVP_sha256(), s->auth_sha256, &n);
+		if (watch(g->gc, s, s->auth_cert, "authentication certificate", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void sx_gconf_changed(struct gw *g, struct gconf *c)
+{
+	struct sx_state *s = g->sx;
+	uint64_t gen;
+	char *err = NULL;
+
+	if (!s || !s->ocsp || !gconf_trust(c))
+		return;
+	if (ocsp_cache_set_trust(s->ocsp, gconf_trust(c)) < 0)
+		log_warn("event=ocsp why=\"a kept OCSP response does not verify under the new approved CAs; "
+			 "fetching again\"");
+	gen = ocsp_cache_begin(s->ocsp);
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (watch(c, s, s->keys[i].key->cert, s->keys[i].member, &err) < 0) {
+			log_error("event=ocsp why=\"%s\"", err);
+			free(err);
+			err = NULL;
+		}
+	if (s->auth_cert && watch(c, s, s->auth_cert, "authentication certificate", &err) < 0) {
+		log_error("event=ocsp why=\"%s\"", err);
+		free(err);
+	}
+	ocsp_cache_sweep(s->ocsp, gen);
+}
+
+int sx_init(struct gw *g, char **err)
+{
+	struct sx_state *s = calloc(1, sizeof(*s));
+
+	*err = NULL;
+	if (!s)
+		return errf(err, "out of memory");
+	g->sx = s;
+	if (sig_global_init(err) < 0 || load_keys(g, s, err) < 0 || open_log(g, s, err) < 0 ||
+	    start_ocsp(g, s, err) < 0)
+		return -1;
+	return 0;
+}
+
+void sx_detach(struct gw *g, struct event_base *base)
+{
+	if (g->sx && g->sx->log)
+		msglog_detach_base(g->sx->log, base);
+}
+
+void sx_free(struct gw *g)
+{
+	struct sx_state *s = g ? g->sx : NULL;
+
+	if (!s)
+		return;
+	msglog_close(s->log);
+	ocsp_cache_free(s->ocsp);
+	X509_free(s->auth_cert);
+	for (size_t i = 0; i < s->n_keys; i++)
+		keys_free(&s->keys[i].key);
+	free(s->keys);
+	free(s);
+	g->sx = NULL;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const struct signing_key *member_key(struct gw *g, const struct xrd_id *id)
+{
+	char m[2 * XRD_PART_MAX + 1];
+
+	snprintf(m, sizeof(m), "%s/%s", id->member_class, id->member_code);
+	for (size_t i = 0; g->sx && i < g->sx->n_keys; i++)
+		if (strcmp(g->sx->keys[i].member, m) == 0)
+			return g->sx->keys[i].key;
+	return NULL;
+}
+
+static int metadata_only(struct gw *g, const struct xrd_id *id)
+{
+	char t[XRD_ID_TEXT_MAX];
+	struct xrd_id sub = *id;
+
+	if (id->type == XRD_SERVICE) {
+		sub.type = XRD_SUBSYSTEM;
+		sub.service_code[0] = sub.service_version[0] = '\0';
+	}
+	xrd_id_format_path(&sub, t, sizeof(t));
+	for (size_t i = 0; i < g->cfg->n_metadata_only; i++)
+		if (strcmp(g->cfg->metadata_only[i].id, t) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *msg_id(const struct exch *ex)
+{
+	return ex->proto == EXCH_SOAP ? ex->soap.id : ex->rest ? ex->rest->id : "";
+}
+
+/* The bytes of the request as signed and logged. SOAP: the body as is
+ * (*bytes points into ex). REST: the canonical form, built in tmp. */
+static int request_bytes(struct exch *ex, const struct http_hdr *h, size_t n, struct buf *tmp,
+			 const void **bytes, size_t *len)
+{
+	if (ex->proto == EXCH_SOAP) {
+		*bytes = ex->body;
+		*len = ex->body_len;
+		return 0;
+	}
+	char line[REST_TARGET_MAX + 32];
+	snprintf(line, sizeof(line), "%s %s", ex->method, ex->target);
+	if (rest_canonical_message(line, h, n, rest_signed_request_headers, rest_n_signed_request_headers,
+				   ex->body, ex->body_len, tmp) < 0)
+		return -1;
+	*bytes = tmp->data;
+	*len = tmp->len;
+	return 0;
+}
+
+static int response_bytes(struct exch *ex, const struct exch_resp *r, struct buf *tmp, const void **bytes,
+			  size_t *len)
+{
+	if (ex->proto == EXCH_SOAP) {
+		*bytes = r->body;
+		*len = r->body_len;
+		return 0;
+	}
+	char line[32];
+	snprintf(line, sizeof(line), "%ld", r->status);
+	if (rest_canonical_message(line, r->hdrs, r->nhdrs, rest_signed_response_headers,
+				   rest_n_signed_response_headers, r->body, r->body_len, tmp) < 0)
+		return -1;
+	*bytes = tmp->data;
+	*len = tmp->len;
+	return 0;
+}
+
+static void log_done(const struct msglog_result *res, void *arg)
+{
+	struct exch *ex = arg;
+
+	if (res->status != MSGLOG_OK && !ex->log_error[0])
+		snprintf(ex->log_error, sizeof(ex->log_error), "%s%s",
+			 res->status == MSGLOG_ERR_STAMP ? "TimestamperFailed: " : "", res->errmsg);
+	ex->log_pending--;
+	if (ex->log_pending == 0)
+		exch_release(ex);
+}
+
+/* Queues one record; the answer waits for it (ex->log_pending). */
+static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side side, const void *bytes,
+		      size_t len, const void *sigdoc, size_t siglen, const char *ocsp, const char *prefix,
+		      struct fault *f)
+{
+	struct gw *g = ex->w->gw;
+	struct msglog_rec rec = { 0 };
+	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
+	char *err = NULL;
+
+	if (!g->sx || !g->sx->log)
+		return 0;
+	rec.dir = dir;
+	rec.side = side;
+	rec.reqid = ex->reqid;
+	rec.message_id = msg_id(ex);
+	rec.client_id = xrd_id_format_path(&ex->client, cl, sizeof(cl));
+	rec.service_id = xrd_id_format_path(&ex->service, sv, sizeof(sv));
+	rec.body_mode = metadata_only(g, &ex->client) || metadata_only(g, &ex->service) ? MSGLOG_BODY_DIGEST
+											: MSGLOG_BODY_FULL;
+	rec.body = bytes;
+	rec.body_len = len;
+	rec.sigdoc = sigdoc;
+	rec.sigdoc_len = siglen;
+	rec.ocsp = ocsp;
+	rec.ocsp_len = ocsp ? strlen(ocsp) : 0;
+	rec.request_hash = dir == MSGLOG_RESPONSE ? ex->hash : "";
+	if (msglog_append(g->sx->log, &rec, log_done, ex, ex->w->base, &err) < 0) {
+		fault_set(f, prefix, "LoggingFailed", "the message log cannot take the %s: %s",
+			  dir == MSGLOG_REQUEST ? "request" : "response", err ? err : "?");
+		free(err);
+		return -1;
+	}
+	ex->log_pending++;
+	return 0;
+}
+
+/* ---- OCSP (certificate status carried with the message) --------------- */
+
+/* The current response for one of our certificates; refuses to go on when
+ * there is none fresh or it is not GOOD. */
+static int own_status(struct sx_state *s, const unsigned char sha[32], const char *what, unsigned char **der,
+		      size_t *len, const char *prefix, struct fault *f)
+{
+	struct ocsp_status st;
+	char why[OCSP_WHY_MAX];
+
+	if (ocsp_cache_get(s->ocsp, sha, der, len, &st, why, sizeof(why)) < 0)
+		return fault_set(f, prefix, "CertValidation",
+				 "the status of this gateway's %s is not known: %s (OCSP responder of the "
+				 "approved CA)", what, why);
+	if (st.state != OCSP_CERT_GOOD) {
+		free(*der);
+		*der = NULL;
+		return fault_set(f, prefix, "CertValidation", "this gateway's %s is %s%s%s", what,
+				 ocsp_cert_state_name(st.state), st.state == OCSP_CERT_REVOKED ? ": " : "",
+				 st.state == OCSP_CERT_REVOKED ? ocsp_reason_name(st.reason) : "");
+	}
+	return 0;
+}
+
+/* Adds X-Ailgate-Ocsp: the responses for the signing certificate and for
+ * this gateway's TLS certificate; carried (the header value) is logged. */
+static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct hlist *h, struct buf *carried,
+		       const char *prefix, struct fault *f)
+{
+	struct sx_state *s = ex->w->gw->sx;
+	unsigned char *der[2] = { NULL, NULL };
+	size_t len[2] = { 0, 0 }, n = 0;
+	int rc = -1;
+
+	if (!s->ocsp)
+		return 0;
+	if (own_status(s, k->cert_sha256, "signing certificate", &der[n], &len[n], prefix, f) < 0)
+		goto out;
+	n++;
+	if (s->auth_cert) {
+		if (own_status(s, s->auth_sha256, "TLS authentication certificate", &der[n], &len[n], prefix, f) < 0)
+			goto out;
+		n++;
+	}
+	buf_init(carried, OCSP_HEADER_MAX_LEN);
+	if (ocsp_encode_header((const unsigned char *const *)der, len, n, carried) < 0 ||
+	    buf_append(carried, "", 1) < 0 || hlist_add(h, SX_HDR_OCSP, carried->data) < 0) {
+		fault_set(f, prefix, "InternalError", "cannot attach the OCSP responses");
+		goto out;
+	}
+	carried->len--;   /* the NUL is not part of the value */
+	rc = 0;
+out:
+	free(der[0]);
+	free(der[1]);
+	return rc;
+}
+
+/* The carried responses must include a fresh GOOD one for cert. */
+static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const char *hdr, const char *prefix,
+		      struct fault *f)
+{
+	struct sx_state *s = ex->w->gw->sx;
+	const struct gc_ca *ca;
+	struct ocsp_check_opts o = { 0 };
+	struct ocsp_status st;
+	char why[OCSP_WHY_MAX];
+
+	if (!s->ocsp)
+		return 0;
+	if (!hdr)
+		return fault_set(f, prefix, "CertValidation", "no OCSP response came with the message for the %s",
+				 what);
+	ca = gconf_ca_of(ex->gc, cert);
+	if (!ca)
+		return fault_set(f, prefix, "CertValidation", "the %s was not issued by an approved CA", what);
+	o.freshness_s = ex->w->gw->cfg->ocsp_freshness_s;
+	if (ocsp_check_header(hdr, strlen(hdr), cert, sk_X509_value(ca->certs, 0), gconf_trust(ex->gc), &o,
+			      &st, why, sizeof(why)) < 0)
+		return fault_set(f, prefix, "CertValidation", "the OCSP response for the %s is not usable: %s",
+				 what, why);
+	if (st.state == OCSP_CERT_REVOKED) {
+		char when[32];
+		struct tm tm;
+		gmtime_r(&st.revoked_at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		return fault_set(f, prefix, "CertValidation", "the %s was revoked at %s (%s)", what, when,
+				 ocsp_reason_name(st.reason));
+	}
+	if (st.state != OCSP_CERT_GOOD)
+		return fault_set(f, prefix, "CertValidation", "the OCSP responder does not know the %s", what);
+	return 0;
+}
+
+static int ocsp_verify(struct exch *ex, X509 *signer, const char *hdr, const char *prefix, struct fault *f)
+{
+	if (ocsp_check(ex, signer, "signing certificate", hdr, prefix, f) < 0)
+		return -1;
+	/* Server side: the calling gateway's TLS certificate too. */
+	if (ex->side == EXCH_SERVER_SIDE && ex->req && http_req_peer_cert(ex->req))
+		return ocsp_check(ex, http_req_peer_cert(ex->req), "TLS certificate of the calling gateway", hdr,
+				  prefix, f);
+	return 0;
+}
+
+/* ---- the pipeline steps ------------------------------------------------ */
+
+int sx_ready(struct exch *ex, const char *prefix, struct fault *f)
+{
+	struct gw *g = ex->w->gw;
+	char why[300];
+
+	if (!g->sx || !g->sx->log || msglog_is_healthy(g->sx->log, why, sizeof(why)))
+		return 0;
+	if (strstr(why, "stamp"))
+		return fault_set(f, prefix, "LoggingFailed.TimestamperFailed",
+				 "the message log cannot get time stamps from the TSA '%s': %s; this gateway "
+				 "refuses exchanges until the TSA answers again", g->sx->tsa_name, why);
+	return fault_set(f, prefix, "LoggingFailed", "the message log cannot write: %s", why);
+}
+
+int sx_claim(struct exch *ex, const char *prefix, struct fault *f)
+{
+	struct gw *g = ex->w->gw;
+	char cl[XRD_ID_TEXT_MAX], *err = NULL;
+	int rc;
+
+	if (!g->sx || !g->sx->log)
+		return 0;
+	rc = msglog_claim(g->sx->log, ex->side == EXCH_SERVER_SIDE ? MSGLOG_SERVER : MSGLOG_CLIENT,
+			  xrd_id_format_path(&ex->client, cl, sizeof(cl)), msg_id(ex), &err);
+	if (rc == 0)
+		return 0;
+	if (rc > 0)
+		return fault_set(f, prefix, "DuplicateMessageId",
+				 "message id '%s' was already used by client %s within the last %u s; "
+				 "every request needs a new id", msg_id(ex), cl, g->cfg->replay_window_s);
+	fault_set(f, prefix, "DatabaseError", "replay check failed: %s", err ? err : "?");
+	free(err);
+	return -1;
+}
+
+static int b64_header(struct hlist *h, const char *name, const struct buf *doc)
+{
+	size_t cap = 4 * ((doc->len + 2) / 3) + 1;
+	char *b = malloc(cap);
+	int rc;
+
+	if (!b)
+		return -1;
+	b64_encode((const unsigned char *)doc->data, doc->len, b);
+	rc = hlist_add(h, name, b);
+	free(b);
+	return rc;
+}
+
+/* Decodes the signature header into out (NUL-terminated). */
+static int sig_from_header(const char *v, struct buf *out)
+{
+	size_t n = strlen(v);
+	long len;
+
+	if (n > 4 * (SIG_XML_MAX / 3) + 4)
+		return -1;
+	buf_init(out, SIG_XML_MAX + 1);
+	if (buf_append(out, "", 0) < 0)
+		return -1;
+	unsigned char *tmp = malloc(n / 4 * 3 + 4);
+	if (!tmp)
+		return -1;
+	len = b64_decode(v, n, tmp, n / 4 * 3 + 4);
+	if (len <= 0 || buf_append(out, tmp, (size_t)len) < 0) {
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+static int sign_message(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
+			const void *bytes, size_t len, struct buf *doc, const char *prefix, struct fault *f)
+{
+	struct sig_meta m = { 0 };
+	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
+	char *err = NULL;
+
+	m.kind = kind;
+	m.client = xrd_id_format(&ex->client, cl, sizeof(cl));
+	m.service = xrd_id_format(&ex->service, sv, sizeof(sv));
+	m.message_id = msg_id(ex);
+	clock_gettime(CLOCK_REALTIME, &m.time);
+	m.request_hash = kind == SIG_RESPONSE ? ex->hash : NULL;
+	m.content_type = ctype;
+	buf_init(doc, 64 * 1024);
+	if (sig_sign(k, &m, bytes, len, doc, &err) < 0) {
+		fault_set(f, prefix, "CannotCreateSignature", "signing the %s failed: %s",
+			  kind == SIG_REQUEST ? "request" : "response", err ? err : "?");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int no_key(struct exch *ex, const struct xrd_id *who, const char *prefix, struct fault *f)
+{
+	return fault_set(f, prefix, "CannotCreateSignature",
+			 "this gateway ('%s') has no signing key for member %s/%s ([signing] member_key)",
+			 ex->w->gw->cfg->gateway_code, who->member_class, who->member_code);
+}
+
+int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f)
+{
+	const struct signing_key *k = member_key(ex->w->gw, &ex->client);
+	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	const void *bytes;
+	size_t len;
+	const char *ctype;
+	struct buf carried = BUF_INIT;
+	int rc = -1;
+
+	if (!k)
+		return no_key(ex, &ex->client, F_CPROXY, f);
+	if (request_bytes(ex, ex->fwd.h, ex->fwd.n, &tmp, &bytes, &len) < 0) {
+		fault_set(f, F_CPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(h->h, h->n, "Content-Type") : SX_REST_CTYPE;
+	if (sign_message(ex, k, SIG_REQUEST, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc,
+			 F_CPROXY, f) < 0 ||
+	    ocsp_attach(ex, k, h, &carried, F_CPROXY, f) < 0)
+		goto out;
+	if (b64_header(h, SX_HDR_SIG, &doc) < 0) {
+		fault_set(f, F_CPROXY, "InternalError", "too many headers");
+		goto out;
+	}
+	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, carried.data, F_CPROXY,
+			f);
+out:
+	buf_free(&tmp);
+	buf_free(&doc);
+	buf_free(&carried);
+	return rc;
+}
+
+/* Verifies a SignedMessage header against the bytes; fills r. */
+static int verify_doc(struct exch *ex, const char *hdr, const void *bytes, size_t len, const char *prefix,
+		      struct buf *doc, struct sig_result *r, struct fault *f)
+{
+	struct sig_verify_opts o = { 0 };
+	X509_STORE *trust = gconf_trust(ex->gc);
+
+	if (sig_from_header(hdr, doc) < 0)
+		return fault_set(f, prefix, "MalformedSignature",
+				 "the %s header is not a base64 signature document of at most %d bytes",
+				 SX_HDR_SIG, SIG_XML_MAX);
+	if (!trust)
+		return fault_set(f, prefix, "CertValidation",
+				 "global configuration approves no certification authority, so no "
+				 "signature can be trusted");
+	o.prefix = prefix;
+	return sig_verify(doc->data, doc->len, bytes, len, trust, &o, r, f);
+}
+
+int sx_verify_request(struct exch *ex, struct fault *f)
+{
+	const char *hdr = http_req_header(ex->req, SX_HDR_SIG);
+	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct sig_result r = { 0 };
+	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
+	const void *bytes;
+	size_t n, len;
+	const struct http_hdr *hh = http_req_headers(ex->req, &n);
+	const char *ctype;
+	int rc = -1;
+
+	if (!hdr)
+		return fault_set(f, F_SPROXY, "MissingSignature",
+				 "the request from gateway '%s' carries no member signature (%s)", ex->peer,
+				 SX_HDR_SIG);
+	if (request_bytes(ex, hh, n, &tmp, &bytes, &len) < 0) {
+		fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	if (verify_doc(ex, hdr, bytes, len, F_SPROXY, &doc, &r, f) < 0 ||
+	    sig_check_binding(&r, SIG_REQUEST, xrd_id_format(&ex->client, cl, sizeof(cl)),
+			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), NULL, f) < 0)
+		goto out;
+	ctype = ex->proto == EXCH_SOAP ? http_req_header(ex->req, "Content-Type") : SX_REST_CTYPE;
+	if (!ctype || strcmp(ctype, r.content_type) != 0) {
+		fault_set(f, F_SPROXY, "InvalidSignatureValue",
+			  "the signature is for content type '%s', the request has '%s'", r.content_type,
+			  ctype ? ctype : "");
+		goto out;
+	}
+	if (ocsp_verify(ex, r.signer, http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f) < 0 ||
+	    sx_claim(ex, F_SPROXY, f) < 0)
+		goto out;
+	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, doc.data, doc.len,
+			http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f);
+out:
+	sig_result_free(&r);
+	buf_free(&tmp);
+	buf_free(&doc);
+	return rc;
+}
+
+int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *out, struct fault *f)
+{
+	struct xrd_id owner;
+	const struct signing_key *k;
+	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	const void *bytes;
+	size_t len;
+	const char *ctype;
+	struct buf carried = BUF_INIT;
+	int rc = -1;
+
+	for (size_t i = 0; i < r->nhdrs; i++)
+		if (hlist_add(out, r->hdrs[i].name, r->hdrs[i].value) < 0) {
+			fault_set(f, F_SPROXY, "InternalError", "too many headers");
+			return -1;
+		}
+	xrd_id_service_owner(&ex->service, &owner);
+	k = member_key(ex->w->gw, &owner);
+	if (!k)
+		return no_key(ex, &owner, F_SPROXY, f);
+	if (response_bytes(ex, r, &tmp, &bytes, &len) < 0) {
+		fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") : SX_REST_CTYPE;
+	if (sign_message(ex, k, SIG_RESPONSE, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc,
+			 F_SPROXY, f) < 0 ||
+	    ocsp_attach(ex, k, out, &carried, F_SPROXY, f) < 0)
+		goto out;
+	if (b64_header(out, SX_HDR_SIG, &doc) < 0) {
+		fault_set(f, F_SPROXY, "InternalError", "too many headers");
+		goto out;
+	}
+	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_SERVER, bytes, len, doc.data, doc.len, carried.data,
+			F_SPROXY, f);
+out:
+	buf_free(&tmp);
+	buf_free(&doc);
+	buf_free(&carried);
+	return rc;
+}
+
+int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault, struct fault *f)
+{
+	const char *hdr = http_hdr_get(r->hdrs, r->nhdrs, SX_HDR_SIG);
+	const char *ocsp = http_hdr_get(r->hdrs, r->nhdrs, SX_HDR_OCSP);
+	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct sig_result res = { 0 };
+	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
+	const void *bytes;
+	size_t len;
+	const char *ctype;
+	int rc = -1;
+
+	if (response_bytes(ex, r, &tmp, &bytes, &len) < 0) {
+		fault_set(f, F_CPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	if (!hdr) {
+		if (!is_fault) {
+			fault_set(f, F_CPROXY, "MissingSignature",
+				  "the answer of gateway '%s' carries no signature of the service provider",
+				  ex->peer);
+			goto out;
+		}
+		/* A gateway's own error it could not sign (it had not verified
+		 * the request yet): relayed, but it has no weight to log. */
+		log_info("event=unsigned_error reqid=%s peer=%s", ex->reqid, ex->peer);
+		rc = 0;
+		goto out;
+	}
+	if (verify_doc(ex, hdr, bytes, len, F_CPROXY, &doc, &res, f) < 0 ||
+	    sig_check_binding(&res, SIG_RESPONSE, xrd_id_format(&ex->client, cl, sizeof(cl)),
+			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), ex->hash, f) < 0)
+		goto out;
+	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") : SX_REST_CTYPE;
+	if (!ctype || strcmp(ctype, res.content_type) != 0) {
+		fault_set(f, F_CPROXY, "InvalidSignatureValue",
+			  "the signature is for content type '%s', the answer has '%s'", res.content_type,
+			  ctype ? ctype : "");
+		goto out;
+	}
+	if (ocsp_verify(ex, res.signer, ocsp, F_CPROXY, f) < 0)
+		goto out;
+	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, ocsp, F_CPROXY, f);
+out:
+	sig_result_free(&res);
+	buf_free(&tmp);
+	buf_free(&doc);
+	return rc;
+}
+
+/* Both members are hosted here: each message is signed with its sender's
+ * key (nothing to verify: the keys are ours) so the log holds the same
+ * evidence as for a remote exchange. */
+int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fault *f)
+{
+	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct xrd_id owner;
+	const struct signing_key *k;
+	const void *bytes;
+	size_t len;
+	const char *ctype;
+	int rc = -1;
+
+	if (!ex->w->gw->sx || !ex->w->gw->sx->log)
+		return 0;
+	xrd_id_service_owner(&ex->service, &owner);
+	k = member_key(ex->w->gw, dir == MSGLOG_REQUEST ? &ex->client : &owner);
+	if (!k)
+		return no_key(ex, dir == MSGLOG_REQUEST ? &ex->client : &owner, F_CPROXY, f);
+	if ((dir == MSGLOG_REQUEST ? request_bytes(ex, ex->fwd.h, ex->fwd.n, &tmp, &bytes, &len) :
+				     response_bytes(ex, r, &tmp, &bytes, &len)) < 0) {
+		fault_set(f, F_CPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	if (ex->proto == EXCH_SOAP)
+		ctype = dir == MSGLOG_REQUEST ? http_req_header(ex->req, "Content-Type") :
+						http_hdr_get(r->hdrs, r->nhdrs, "Content-Type");
+	else
+		ctype = SX_REST_CTYPE;
+	if (sign_message(ex, k, dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE,
+			 ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, F_CPROXY, f) < 0)
+		goto out;
+	rc = log_append(ex, (enum msglog_dir)dir, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, NULL, F_CPROXY,
+			f);
+out:
+	buf_free(&tmp);
+	buf_free(&doc);
+	return rc;
+}
+
+size_t sx_health(struct gw *g, struct sx_check *out, size_t max)
+{
+	struct sx_state *s = g->sx;
+	size_t n = 0;
+
+	if (!s || max < 2)
+		return 0;
+	snprintf(out[n].name, sizeof(out[n].name), "signing");
+	out[n].ok = s->n_keys > 0;
+	snprintf(out[n].detail, sizeof(out[n].detail), "%zu member signing key(s) loaded%s", s->n_keys,
+		 s->n_keys ? "" : ": exchanges with other gateways cannot be signed");
+	n++;
+	snprintf(out[n].name, sizeof(out[n].name), "msglog");
+	if (!s->log) {
+		out[n].ok = 1;
+		snprintf(out[n].detail, sizeof(out[n].detail), "disabled ([msglog] enabled = off)");
+	} else {
+		struct msglog_stats st;
+		char why[300];
+		msglog_get_stats(s->log, &st);
+		out[n].ok = msglog_is_healthy(s->log, why, sizeof(why));
+		snprintf(out[n].detail, sizeof(out[n].detail),
+			 "%s; %llu records, %llu time stamps (TSA %s), %lld waiting for a stamp",
+			 out[n].ok ? "writing" : why, (unsigned long long)st.records,
+			 (unsigned long long)st.stamps, s->tsa_name[0] ? s->tsa_name : "none",
+			 (long long)msglog_unstamped(s->log));
+	}
+	n++;
+	if (s->ocsp && n < max) {
+		struct ocsp_health oh[2];
+		size_t bad = ocsp_cache_health(s->ocsp, oh, 2, 0);
+		snprintf(out[n].name, sizeof(out[n].name), "ocsp");
+		out[n].ok = bad == 0;
+		if (bad)
+			snprintf(out[n].detail, sizeof(out[n].detail),
+				 "%zu of our certificate(s) without a fresh good OCSP response, e.g. %.100s: %s%s%.300s",
+				 bad, oh[0].subject, ocsp_cache_state_name(oh[0].state), oh[0].last_error[0] ? ": " : "",
+				 oh[0].last_error);
+		else
+			snprintf(out[n].detail, sizeof(out[n].detail),
+				 "every signing and TLS certificate of this gateway has a fresh good OCSP response");
+		n++;
+	}
+	return n;
+}

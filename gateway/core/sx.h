@@ -1,0 +1,78 @@
+/* sx: the signed exchange between gateways (architecture.md steps 4, 6, 8-11).
+ *
+ * Every request and response that crosses from one gateway to another is
+ * signed by the sending member's signing key (trust/sign.h: a SignedMessage
+ * document over the SHA-256 of the exact bytes and the identifiers), carries
+ * the OCSP response of the signing certificate, and is verified by the
+ * receiver; every message is written to the message log (store/msglog.h)
+ * before the answer goes back. Between gateways the signature travels in
+ * the header X-Ailgate-Signature (base64 of the document) and the OCSP
+ * responses in X-Ailgate-Ocsp. What is signed and logged:
+ *   SOAP  the HTTP body as sent (envelope, or the whole multipart body);
+ *   REST  rest_canonical_message(): request line or status, the X-Road
+ *         headers and Content-Type, then the body (content type
+ *         SX_REST_CTYPE in the signature).
+ * An exchange whose service is hosted by the same gateway is not signed
+ * (nothing crosses), but both messages are logged.
+ *
+ * The answer to the caller waits for every log record of the exchange to be
+ * durable (exch_finish holds it: ex->log_pending); if a record cannot be
+ * written the caller gets LoggingFailed instead. */
+#ifndef AILGATE_CORE_SX_H
+#define AILGATE_CORE_SX_H
+
+#include "core/exch.h"
+
+struct event_base;
+
+#define SX_HDR_SIG "X-Ailgate-Signature"
+#define SX_HDR_OCSP "X-Ailgate-Ocsp"
+#define SX_REST_CTYPE "application/vnd.ailgate.rest-message"
+
+/* Loads the member keys, opens the message log (TSA from global
+ * configuration) and starts OCSP refreshing. 0, or -1 with *err. */
+int sx_init(struct gw *g, char **err) __attribute__((warn_unused_result));
+/* After a new global configuration is in force: the approved CAs and
+ * their OCSP responders may have changed. */
+void sx_gconf_changed(struct gw *g, struct gconf *c);
+/* Before a worker's event_base is freed: drops log completions owed to it. */
+void sx_detach(struct gw *g, struct event_base *base);
+/* Closes the log and frees the keys: after the workers have stopped. */
+void sx_free(struct gw *g);
+
+/* 0 if new exchanges may start; -1 with f = prefix + LoggingFailed.* when the
+ * message log is unhealthy (TSA unreachable too long, database failing). */
+int sx_ready(struct exch *ex, const char *prefix, struct fault *f) __attribute__((warn_unused_result));
+/* 0 unless a message id repeats within the replay window (prefix +
+ * DuplicateMessageId). */
+int sx_claim(struct exch *ex, const char *prefix, struct fault *f) __attribute__((warn_unused_result));
+
+/* Client side, remote service: signs the request and logs it; adds the
+ * headers to h. 0, or -1 with f. */
+int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f) __attribute__((warn_unused_result));
+/* Server side: verifies the request's signature, binding and certificate
+ * status, and logs it. 0, or -1 with f (Server.ServerProxy.*). */
+int sx_verify_request(struct exch *ex, struct fault *f) __attribute__((warn_unused_result));
+/* Server side: signs the provider's answer r with the service owner's key
+ * and logs it; out gets r's headers plus the signature headers. */
+int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *out, struct fault *f)
+	__attribute__((warn_unused_result));
+/* Client side: verifies the answer of the provider's gateway and logs it.
+ * An answer without a signature is accepted only as an error of the
+ * exchange itself (X-Road-Error / SOAP fault from a gateway that could not
+ * sign); 0, or -1 with f (Server.ClientProxy.*). */
+int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault, struct fault *f)
+	__attribute__((warn_unused_result));
+/* Local exchanges: logs the request (dir 1) or the answer (dir 2) unsigned. */
+int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fault *f)
+	__attribute__((warn_unused_result));
+
+/* Health checks for GET /health (meta.c): fills up to max, returns how many. */
+struct sx_check {
+	char name[32];
+	int ok;
+	char detail[700];
+};
+size_t sx_health(struct gw *g, struct sx_check *out, size_t max);
+
+#endif

@@ -1,0 +1,261 @@
+"""Consent for banks and "who saw my data" (issue 5, items 6 and 7) across the
+three real gateways: the bank's information system (COM/60000001/bank-is, on
+the bank gateway) queries the resident record (household register
+address-fact / family-members on the municipality gateway, whose global
+configuration says subjectParam="pin" consentRequiredFor="COM"):
+  - without consent: refused with Server.ServerProxy.AccessDenied saying why;
+  - the bank asks (consent-request), the code reaches the person (the file
+    channel, what an SMS would be), the portal (GOV/70000073/portal, on the
+    state gateway) confirms it for the person (X-Road-UserId): answered;
+  - after the person withdraws it: refused again ("consent N withdrawn on");
+  - after the end date: refused ("consent N ended on"); the end date is moved
+    into the past in the municipality's consent.db, as the passing of time
+    would (nothing else writes it);
+  - the person's report (data-access-report) lists the bank's queries, newest
+    first, answered and refused; a clerk's query is answered without consent
+    and recorded too; nobody but the person reads the report.
+The functions run in name order (test_a_ ... test_f_), one story.
+
+Ports: client 28700-28702, server 28710-28712, TSA/OCSP 28730-28732,
+municipality HTTPS 28743."""
+import datetime
+import json
+import os
+import sqlite3
+import tempfile
+
+import harness as h
+
+INST = "central-server"
+PIN = "21205197500417"          # LBD-0001, head of household (household register seed)
+OTHER = "10107195000110"        # LBD-0001, another member
+BANK_IS = "%s/COM/60000001/bank-is" % INST
+PORTAL = "%s/GOV/70000073/portal" % INST
+CLERK = "%s/GOV/70000050/household-register" % INST
+HH = "/r1/%s/GOV/70000050/sanaripaymak-service" % INST
+CONSENT = "/r1/%s/GOV/70000050/consent" % INST
+DENIED = "Server.ServerProxy.AccessDenied"
+
+
+class Fixture:
+    pass
+
+
+def setup():
+    fx = Fixture()
+    fx.tmp = tempfile.mkdtemp(prefix="ailgate-consent-otp-")
+    fx.otp = os.path.join(fx.tmp, "otp.jsonl")
+    fx.ex = h.Exchange("consent", 28700, 28710, tls_port=28743, extra_ini={
+        "municipality": "[adapter.consent]\notp_channel = file:%s\n" % fx.otp})
+    try:
+        fx.ex.start()
+    except Exception:
+        h.stop_and_clean(fx.ex)
+        raise
+    fx.db = os.path.join(fx.ex.dir, "data", "municipality", "consent.db")
+    fx.seq = 0
+    return fx
+
+
+def teardown(fx):
+    problems = h.stop_and_clean(fx.ex)
+    import shutil
+    shutil.rmtree(fx.tmp, ignore_errors=True)
+    return problems
+
+
+# ---- calls ------------------------------------------------------------------
+
+def rest(fx, gw, method, target, client, user=None, issue=None, body=None):
+    fx.seq += 1
+    hdrs = [("X-Road-Client", client), ("X-Road-Id", "consent-it-%04d" % fx.seq)]
+    if user:
+        hdrs.append(("X-Road-UserId", user))
+    if issue:
+        hdrs.append(("X-Road-Issue", issue))
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.append(("Content-Type", "application/json"))
+    status, rh, resp = h.request_raw(method, fx.ex.url(gw, target), data, headers=hdrs)
+    return status, rh, resp, "consent-it-%04d" % fx.seq
+
+
+def bank_query(fx, code="address-fact", pin=PIN, issue=None):
+    """The bank's query of the resident record through its own gateway."""
+    return rest(fx, "bank", "GET", "%s/%s/%s" % (HH, code, pin), BANK_IS, issue=issue)
+
+
+def assert_refused(fx, resp_tuple, *why):
+    status, rh, body, _ = resp_tuple
+    assert status == 500, (status, body[:600])
+    assert h.header_values(rh, "X-Road-Error") == [DENIED], (rh, body[:600])
+    err = json.loads(body)
+    assert err["type"] == DENIED, err
+    for w in why:
+        assert w in err["message"], (w, err)
+    return err["message"]
+
+
+def assert_answered(resp_tuple):
+    status, rh, body, _ = resp_tuple
+    assert status == 200, (status, body[:600])
+    data = json.loads(body)
+    assert data["pin"] == PIN and data["household_id"] == "LBD-0001", data
+    return data
+
+
+def portal(fx, method, target, user="KG" + PIN, body=None):
+    status, _, resp, _ = rest(fx, "state", method, CONSENT + target, PORTAL, user=user, body=body)
+    return status, json.loads(resp)
+
+
+def ask_consent(fx, end, purpose="Mortgage application 17"):
+    status, _, resp, _ = rest(fx, "bank", "POST", CONSENT + "/consent-request", BANK_IS,
+                              body={"pin": PIN, "purpose": purpose, "end_date": end})
+    assert status == 200, (status, resp[:600])
+    c = json.loads(resp)
+    assert c["status"] == "pending" and c["bank"] == "COM/60000001" and c["pin"] == PIN, c
+    assert c["subsystem"] == "bank-is" and c["code_sent_by"] == "file", c
+    return c["consent_id"]
+
+
+def delivered_code(fx, consent_id):
+    """The code the person received for consent_id (the file channel's line)."""
+    with open(fx.otp) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    mine = [l for l in lines if l["consent_id"] == str(consent_id)]
+    assert len(mine) == 1, (consent_id, lines)
+    assert mine[0]["pin"] == PIN and "COM/60000001" in mine[0]["bank"], mine
+    return mine[0]["code"]
+
+
+def confirm(fx, consent_id, code):
+    return portal(fx, "POST", "/consent-confirm", body={"consent_id": consent_id, "code": code})
+
+
+def day(delta):
+    return (datetime.date.today() + datetime.timedelta(days=delta)).isoformat()
+
+
+# ---- the story ----------------------------------------------------------------
+
+def test_a_bank_without_consent_refused(fx):
+    msg = assert_refused(fx, bank_query(fx), "no consent of this person", "COM/60000001")
+    assert "consent-request" in msg, msg
+    assert_refused(fx, bank_query(fx, "family-members"), "no consent of this person")
+    # SOAP is refused the same way
+    req = h.soap_request((INST, "COM", "60000001", "bank-is"),
+                         (INST, "GOV", "70000050", "sanaripaymak-service", "address-fact", None),
+                         "<pin>%s</pin>" % PIN, ns="http://tunduk.kg/sanaripaymak")
+    status, _, body = h.request("POST", fx.ex.url("bank"), req, {"Content-Type": "text/xml"})
+    f = h.soap_fault(body)
+    assert status == 500 and f and f["code"] == DENIED, (status, body[:600])
+    assert "no consent of this person" in f["string"], f
+    # the municipality's own clerk needs no consent (a legal basis), and is recorded
+    status, _, body, _ = rest(fx, "municipality", "GET", "%s/address-fact/%s" % (HH, PIN), CLERK,
+                              issue="certificate 2026/115")
+    assert status == 200, (status, body[:600])
+    # a request that names no person is refused before the register sees it
+    assert_refused(fx, bank_query(fx, pin="2120519750.417"), "not a PIN")
+
+
+def test_b_with_consent_answered(fx):
+    fx.consent = ask_consent(fx, day(30))
+    # asked but not confirmed: still refused, saying so
+    assert_refused(fx, bank_query(fx), "consent %d is not confirmed yet" % fx.consent)
+    code = delivered_code(fx, fx.consent)
+    wrong = ("0" if code[0] != "0" else "1") + code[1:]
+    status, err = confirm(fx, fx.consent, wrong)
+    assert status == 400 and "4 attempts left" in err["message"], err
+    # the bank cannot confirm for the person: access rights (the portal only)
+    status, rh, body, _ = rest(fx, "bank", "POST", CONSENT + "/consent-confirm", BANK_IS,
+                               user="KG" + PIN, body={"consent_id": fx.consent, "code": code})
+    assert status == 500 and h.header_values(rh, "X-Road-Error") == [DENIED], (status, body[:300])
+    # another person signed in at the portal cannot confirm it
+    status, err = portal(fx, "POST", "/consent-confirm", user="KG" + OTHER,
+                         body={"consent_id": fx.consent, "code": code})
+    assert status == 404, err
+    status, c = confirm(fx, fx.consent, code)
+    assert status == 200 and c["status"] == "active" and c["confirmed_at"], c
+    data = assert_answered(bank_query(fx, issue="LOAN-17"))
+    assert data["cadastral_code"] == "7100600330016", data
+    status, _, body, _ = bank_query(fx, "family-members")
+    assert status == 200 and json.loads(body)["member_count"] == 5, body[:300]
+    # the consent covers this person only
+    assert_refused(fx, bank_query(fx, pin=OTHER), "no consent of this person")
+    # the person sees it
+    status, lst = portal(fx, "GET", "/consents/" + PIN)
+    assert status == 200 and lst["count"] == 1, lst
+    assert lst["consents"][0]["consent_id"] == fx.consent and lst["consents"][0]["status"] == "active"
+
+
+def test_c_after_withdrawal_refused(fx):
+    status, err = portal(fx, "POST", "/consent-withdraw", user="KG" + OTHER,
+                         body={"consent_id": fx.consent, "pin": PIN})
+    assert status == 400 and "only their own" in err["message"], err
+    status, c = portal(fx, "POST", "/consent-withdraw", body={"consent_id": fx.consent, "pin": PIN})
+    assert status == 200 and c["status"] == "withdrawn", c
+    assert_refused(fx, bank_query(fx), "consent %d withdrawn on %s" % (fx.consent, day(0)))
+
+
+def test_d_after_end_date_refused(fx):
+    fx.consent2 = ask_consent(fx, day(1), purpose="Card application 3")
+    status, c = confirm(fx, fx.consent2, delivered_code(fx, fx.consent2))
+    assert status == 200 and c["status"] == "active", c
+    assert_answered(bank_query(fx))
+    # time passes: the last day of the consent was yesterday
+    db = sqlite3.connect(fx.db, timeout=5)
+    with db:
+        n = db.execute("UPDATE consents SET end_date = ? WHERE id = ?", (day(-1), fx.consent2)).rowcount
+    db.close()
+    assert n == 1
+    assert_refused(fx, bank_query(fx), "consent %d ended on %s" % (fx.consent2, day(-1)))
+    status, lst = portal(fx, "GET", "/consents/" + PIN)
+    assert [c["status"] for c in lst["consents"]] == ["expired", "withdrawn"], lst
+
+
+def test_e_report_lists_the_banks_queries(fx):
+    status, rep = portal(fx, "GET", "/data-access-report/" + PIN)
+    assert status == 200, rep
+    rows = rep["accesses"]
+    assert rep["count"] == len(rows) and not rep["more"], rep
+    times = [r["time"] for r in rows]
+    assert times == sorted(times, reverse=True), times   # newest first
+    bank = [r for r in rows if r["client"] == BANK_IS]
+    hh = "%s/GOV/70000050/sanaripaymak-service/" % INST
+    assert all(r["service"].startswith(hh) for r in bank), bank
+    # the story, newest first: ended, answered under consent 2, withdrawn,
+    # answered x3 under consent 1 (family-members, address-fact with issue),
+    # not confirmed yet, no consent (x3: address-fact, family-members, SOAP)
+    outcomes = [(r["outcome"], r["consent_id"]) for r in bank]
+    c1, c2 = fx.consent, fx.consent2
+    assert outcomes == [("refused", c2), ("answered", c2), ("refused", c1), ("answered", c1),
+                        ("answered", c1), ("refused", c1), ("refused", None), ("refused", None),
+                        ("refused", None)], outcomes
+    assert "ended on" in bank[0]["reason"] and "withdrawn on" in bank[2]["reason"], bank
+    assert bank[1]["purpose"] == "Card application 3", bank[1]        # the consent's purpose
+    assert bank[4]["purpose"] == "LOAN-17", bank[4]                   # the bank's X-Road-Issue
+    assert bank[3]["service"].endswith("/family-members"), bank[3]
+    # the exchange's message ids: the X-Road-Id the bank sent (REST), a UUID (the SOAP one)
+    assert len([r for r in bank if r["message_id"].startswith("consent-it-")]) == 8, bank
+    assert all(r["message_id"] for r in bank), bank
+    assert bank[0]["reason"] and bank[1]["reason"] is None, bank
+    # the clerk's query, answered without consent, with its issue
+    clerk = [r for r in rows if r["client"] == CLERK]
+    assert len(clerk) == 1 and clerk[0]["outcome"] == "answered", clerk
+    assert clerk[0]["purpose"] == "certificate 2026/115" and clerk[0]["consent_id"] is None, clerk
+    # the other member: the one refused query, in their own report only
+    status, rep2 = portal(fx, "GET", "/data-access-report/" + OTHER, user="KG" + OTHER)
+    assert status == 200 and [r["outcome"] for r in rep2["accesses"]] == ["refused"], rep2
+
+
+def test_f_only_the_person_reads_it(fx):
+    status, err = portal(fx, "GET", "/data-access-report/" + PIN, user="KG" + OTHER)
+    assert status == 400 and "not the person" in err["message"], err
+    status, err = portal(fx, "GET", "/data-access-report/" + PIN, user=None)
+    assert status == 400 and "X-Road-UserId" in err["message"], err
+    # the bank has no access to the report at all
+    status, rh, body, _ = rest(fx, "bank", "GET", CONSENT + "/data-access-report/" + PIN, BANK_IS,
+                               user="KG" + PIN)
+    assert status == 500 and h.header_values(rh, "X-Road-Error") == [DENIED], (status, body[:300])

@@ -1,0 +1,554 @@
+"""The signed exchange across real gateways: every request and response
+between gateways carries the sending member's signature (X-Ailgate-Signature)
+and is verified and logged on both sides before the answer goes back; the
+logs are hash-chained and batch time-stamped by a real RFC 3161 TSA
+(OpenSSL's, tests/integration/tsa_server.py).
+
+Shown here: a signed exchange SOAP and REST; the logged signature verified by
+xmlsec1 and the batch token by `openssl ts -verify` (from `ailgate log
+export`); `ailgate log verify` finds a flipped byte, a deleted, inserted and
+reordered record and a replaced time stamp; signature-wrapping and replay
+variants sent straight to a gateway's peer port refused; a member key from a
+CA global configuration does not approve refused; a provider's answer with a
+wrong requestHash refused by the client side; metadata-only logging; a TSA
+outage tolerated, then failing closed (LoggingFailed.TimestamperFailed), then
+recovering by itself.
+
+Ports: client 29080-29082, server 29500-29502 (+20 TSA, +21/+22 OCSP),
+municipality HTTPS 29443, fake peer on the state's server port."""
+import base64
+import glob
+import json
+import os
+import re
+import shutil
+import sqlite3
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+
+import harness as h
+
+INST = "central-server"
+CLERK = (INST, "GOV", "70000050", "household-register")
+PASSPORT = (INST, "GOV", "70000005", "passport-service", "passportDataByPSN", "v1")
+FAMILY = "/r1/central-server/GOV/70000050/sanaripaymak-service/family-members/%s"
+BANK = "central-server/COM/60000001/bank-is"
+HOUSEHOLD = "central-server/GOV/70000050/household-register"
+EXTRA_INI = {
+    # TSA outage: refuse after 3 s without a stamp (default 10 min).
+    "municipality": "[msglog]\nts_max_unstamped_ms = 3000\n",
+    # The bank logs its own system's exchanges without bodies.
+    "bank": "[msglog]\nmetadata_only = central-server/COM/60000001/bank-is\n",
+}
+
+
+def setup():
+    ex = h.Exchange("signed", 29080, 29500, tls_port=29443, extra_ini=EXTRA_INI)
+    try:
+        ex.start()
+        db = sqlite3.connect(os.path.join(ex.dir, "data", "municipality", "household.db"))
+        ex.pins = [r[0] for r in db.execute(
+            "SELECT pin FROM persons WHERE pin IS NOT NULL AND relation='head' GROUP BY pin "
+            "HAVING count(*) = 1 ORDER BY min(id) LIMIT 5")]
+        db.close()
+        for pin in ex.pins:    # the bank reads resident records with the person's consent
+            h.grant_consent(ex, pin)
+    except Exception:
+        h.stop_and_clean(ex)
+        raise
+    return ex
+
+
+def teardown(ex):
+    return h.stop_and_clean(ex)
+
+
+def db_path(ex, gw):
+    return os.path.join(ex.dir, "data", gw, "msglog.db")
+
+
+def records(ex, gw, msg_id):
+    db = sqlite3.connect(db_path(ex, gw))
+    rows = db.execute("SELECT id, dir, side, body, body_mode, sigdoc, length(ocsp) FROM records "
+                      "WHERE message_id = ? ORDER BY id", (msg_id,)).fetchall()
+    db.close()
+    return rows
+
+
+def clerk_soap(ex, pin, msg_id=None):
+    msg_id = msg_id or str(uuid.uuid4())
+    req = h.soap_request(CLERK, PASSPORT, "<pin>%s</pin>" % pin, msg_id=msg_id)
+    status, hdrs, body = h.request("POST", ex.url("municipality"), req,
+                                   {"Content-Type": "text/xml; charset=utf-8"})
+    return msg_id, status, hdrs, body
+
+
+def verify_log(ex, gw, path=None):
+    pki = ex.pki
+    return subprocess.run(
+        [h.binary(), "log", "verify", "--tsa-ca", os.path.join(pki, "ca", "root", "cert.pem"),
+         "--tsa-cert", os.path.join(pki, "tsa", "tsa.pem"),
+         "--sign-trust", os.path.join(pki, "ca", "sign-chain.pem"), path or db_path(ex, gw)],
+        capture_output=True, text=True, timeout=60)
+
+
+def wait_stamped(ex, gw, timeout=15.0):
+    """Until every record of gw's log is covered by a time stamp."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        db = sqlite3.connect(db_path(ex, gw))
+        last = db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
+        stamped = db.execute("SELECT max(last_id) FROM timestamps").fetchone()[0] or 0
+        db.close()
+        if stamped >= last:
+            return
+        time.sleep(0.2)
+    raise AssertionError("%s: records not stamped in %.0f s" % (gw, timeout))
+
+
+# ---- the signed exchange -----------------------------------------------------
+
+def test_a_soap_signed_verified_logged_both_sides(ex):
+    msg_id, status, _, body = clerk_soap(ex, ex.pins[0])
+    assert status == 200, body[:600]
+    client = records(ex, "municipality", msg_id)
+    server = records(ex, "state", msg_id)
+    # request and response on each side, each with its member's signature
+    assert [(r[1], r[2]) for r in client] == [(1, 1), (2, 1)], client
+    assert [(r[1], r[2]) for r in server] == [(1, 2), (2, 2)], server
+    for r in client + server:
+        assert r[5] and b"<ds:SignatureValue>" in r[5], r[:3]
+    # the same bytes on both sides: what was sent is what was received
+    assert client[0][3] == server[0][3] and client[1][3] == server[1][3]
+    assert client[1][3] == body, "the response logged is not the one relayed"
+    # the request is signed by the clerk's member, the answer by the registry's
+    assert b"70000050" in client[0][5] and b"<sm:Kind>request</sm:Kind>" in client[0][5]
+    assert b"<sm:Kind>response</sm:Kind>" in client[1][5] and b"<sm:RequestHash>" in client[1][5]
+
+
+def test_b_rest_signed_verified_logged(ex):
+    msg_id = str(uuid.uuid4())
+    status, hdrs, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[1]),
+                                   headers={"X-Road-Client": BANK, "X-Road-Id": msg_id})
+    assert status == 200, body[:500]
+    assert not any(k.startswith("x-ailgate-") for k in hdrs), hdrs   # stays between gateways
+    server = records(ex, "municipality", msg_id)
+    assert [(r[1], r[2]) for r in server] == [(1, 2), (2, 2)], server
+    # REST is signed in its canonical form: request line, X-Road headers, body
+    assert server[0][3].startswith(b"GET /r1/central-server/GOV/70000050/sanaripaymak-service/"
+                                   b"family-members/%s\nx-road-client: %s\n" % (
+                                       ex.pins[1].encode(), BANK.encode())), server[0][3][:200]
+    assert server[1][3].startswith(b"200\ncontent-type: application/json"), server[1][3][:200]
+    assert body in server[1][3]
+
+
+def test_c_metadata_only_subsystem(ex):
+    """bank-is is metadata-only on the bank's gateway: no bodies there, the
+    municipality (full mode) keeps them."""
+    msg_id = str(uuid.uuid4())
+    status, _, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[2]),
+                                headers={"X-Road-Client": BANK, "X-Road-Id": msg_id})
+    assert status == 200, body[:300]
+    bank = records(ex, "bank", msg_id)
+    assert len(bank) == 2 and all(r[3] is None and r[4] == 2 for r in bank), bank
+    assert all(r[5] for r in bank), "signatures are kept in metadata-only mode"
+    full = records(ex, "municipality", msg_id)
+    assert all(r[3] is not None and r[4] == 1 for r in full), full
+
+
+def test_d_logs_verify_and_export_checks_with_xmlsec1_and_openssl(ex):
+    msg_id, status, _, _ = clerk_soap(ex, ex.pins[3])
+    assert status == 200
+    for gw in h.GATEWAYS:
+        wait_stamped(ex, gw)
+        r = verify_log(ex, gw)
+        assert r.returncode == 0 and r.stdout.startswith("OK"), (gw, r.stdout, r.stderr)
+    out = os.path.join(ex.dir, "export")
+    r = subprocess.run([h.binary(), "log", "export", "--db", db_path(ex, "state"), "--message-id", msg_id,
+                        "--out", out, "--tsa-ca", os.path.join(ex.pki, "ca", "root", "cert.pem"),
+                        "--sign-trust", os.path.join(ex.pki, "ca", "root", "cert.pem"),
+                        "--sign-chain", os.path.join(ex.pki, "ca", "sign", "cert.pem")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    sigs = glob.glob(os.path.join(out, "records", "*", "signature.xml"))
+    tokens = glob.glob(os.path.join(out, "batches", "*", "token.tsr"))
+    assert len(sigs) == 2 and tokens, (sigs, tokens)
+    for s in sigs:
+        v = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", os.path.join(out, "sign-trust.pem"),
+                            "--untrusted-pem", os.path.join(out, "sign-chain.pem"),
+                            "--id-attr:Id", "SignedProperties", s], capture_output=True, text=True)
+        assert v.returncode == 0 and "OK" in v.stderr, v.stderr
+        # one changed byte and xmlsec1 says no
+        bad = s + ".bad"
+        data = open(s, "rb").read()
+        i = data.index(b"<sm:MessageId>") + len(b"<sm:MessageId>")
+        open(bad, "wb").write(data[:i] + (b"X" if data[i:i + 1] != b"X" else b"Y") + data[i + 1:])
+        v = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", os.path.join(out, "sign-trust.pem"),
+                            "--untrusted-pem", os.path.join(out, "sign-chain.pem"),
+                            "--id-attr:Id", "SignedProperties", bad], capture_output=True, text=True)
+        assert v.returncode != 0, "xmlsec1 accepted a changed signature document"
+    for t in tokens:
+        d = os.path.dirname(t)
+        v = subprocess.run(["openssl", "ts", "-verify", "-data", os.path.join(d, "root.bin"), "-in", t,
+                            "-CAfile", os.path.join(out, "tsa-ca.pem")], capture_output=True, text=True)
+        assert v.returncode == 0 and "OK" in v.stdout, (v.stdout, v.stderr)
+    c = subprocess.run(["/usr/bin/python3", os.path.join(out, "check.py")], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
+
+
+def tamper(ex, name, sql):
+    """A copy of the state's log with sql applied; returns (rc, output) of log verify."""
+    src = db_path(ex, "state")
+    dst = os.path.join(ex.dir, "tamper-%s.db" % name)
+    s = sqlite3.connect(src)
+    d = sqlite3.connect(dst)
+    s.backup(d)
+    s.close()
+    d.executescript(sql)
+    d.commit()
+    d.close()
+    r = verify_log(ex, "state", dst)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_e_log_verify_finds_every_tampering(ex):
+    wait_stamped(ex, "state")
+    db = sqlite3.connect(db_path(ex, "state"))
+    ids = [r[0] for r in db.execute("SELECT id FROM records ORDER BY id")]
+    nstamps = db.execute("SELECT count(*) FROM timestamps").fetchone()[0]
+    db.close()
+    assert len(ids) >= 4 and nstamps >= 1, (ids, nstamps)
+    k = ids[1]
+    cases = {
+        "flipped byte": "UPDATE records SET body = X'7E' || substr(body, 2) WHERE id = %d;" % k,
+        "deleted": "DELETE FROM records WHERE id = %d;" % k,
+        "inserted": ("CREATE TEMP TABLE t AS SELECT * FROM records WHERE id = %d;"
+                     "UPDATE records SET id = id + 1000000 WHERE id > %d;"
+                     "UPDATE t SET id = %d + 1, message_id = 'injected';"
+                     "INSERT INTO records SELECT * FROM t;"
+                     "UPDATE records SET id = id - 1000000 + 1 WHERE id > 1000000;") % (k, k, k),
+        "reordered": ("UPDATE records SET id = -1 WHERE id = %d; UPDATE records SET id = %d WHERE id = %d;"
+                      "UPDATE records SET id = %d WHERE id = -1;") % (k, k, k + 1, k + 1),
+        "replaced time stamp": ("UPDATE timestamps SET token = (SELECT token FROM timestamps ORDER BY id DESC LIMIT 1) "
+                                "WHERE id = (SELECT min(id) FROM timestamps);" if nstamps > 1 else
+                                "UPDATE timestamps SET token = substr(token, 1, length(token) - 40) || "
+                                "zeroblob(40);"),
+    }
+    for name, sql in cases.items():
+        rc, out = tamper(ex, name.replace(" ", "-"), sql)
+        assert rc == 1 and "FAIL" in out and re.search(r"first bad record \d+|batch", out), (name, rc, out)
+    rc, out = tamper(ex, "untouched", "SELECT 1;")
+    assert rc == 0, out
+
+
+# ---- what the provider's gateway refuses ---------------------------------------
+
+def peer_post(ex, gw_to, body, headers, as_gw="municipality", target="/"):
+    """POST straight to gw_to's peer port with as_gw's TLS certificate."""
+    import http.client
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    ctx.load_cert_chain(os.path.join(ex.pki, "gw", as_gw, "auth.pem"),
+                        os.path.join(ex.pki, "gw", as_gw, "auth.key"))
+    c = http.client.HTTPSConnection("127.0.0.1", ex.server_port(gw_to), timeout=15, context=ctx)
+    c.request("POST", target, body=body, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def logged_request(ex, msg_id):
+    """Body, signature document and carried OCSP header of a logged request."""
+    db = sqlite3.connect(db_path(ex, "municipality"))
+    row = db.execute("SELECT body, sigdoc, ocsp FROM records WHERE message_id = ? AND dir = 1",
+                     (msg_id,)).fetchone()
+    db.close()
+    return row[0], row[1], row[2].decode() if isinstance(row[2], bytes) else row[2]
+
+
+def move_signature_first(sig):
+    """The ds:Signature moved from last to first child of SignedMessage."""
+    a, b = sig.index(b"<ds:Signature "), sig.index(b"</ds:Signature>") + len(b"</ds:Signature>")
+    head_end = sig.index(b">") + 1
+    moved = sig[:head_end] + sig[a:b] + sig[head_end:a] + sig[b:]
+    assert moved != sig
+    return moved
+
+
+def test_f_signature_wrapping_and_replay_refused(ex):
+    m1, s1, _, _ = clerk_soap(ex, ex.pins[0])
+    m2, s2, _, _ = clerk_soap(ex, ex.pins[1])
+    assert s1 == 200 and s2 == 200
+    body1, sig1, ocsp1 = logged_request(ex, m1)
+    body2, sig2, _ = logged_request(ex, m2)
+    assert ocsp1, "the OCSP responses carried are logged with the request"
+    ct = "text/xml; charset=utf-8"
+
+    def send(body, sig):
+        hd = {"Content-Type": ct, "X-Ailgate-Ocsp": ocsp1}
+        if sig is not None:
+            hd["X-Ailgate-Signature"] = base64.b64encode(sig).decode() if isinstance(sig, bytes) else sig
+        status, data = peer_post(ex, "state", body, hd)
+        f = h.soap_fault(data)
+        assert status == 500 and f, (status, data[:400])
+        return f["code"], f["string"]
+
+    sm = b"urn:ailgate:signed-message:1"
+    variants = {
+        "no signature": (body1, None, "MissingSignature"),
+        "not base64": (body1, "!!!", "MalformedSignature"),
+        "body changed": (body1.replace(ex.pins[0].encode(), ex.pins[2].encode()), sig1,
+                         "InvalidSignatureValue"),
+        "signature of another message": (body1, sig2, "InvalidSignatureValue"),
+        "message id changed in the signed document":
+            (body1, sig1.replace(m1.encode(), m2.encode()), "InvalidSignatureValue"),
+        "duplicated element": (body1, sig1.replace(b"<sm:Kind>request</sm:Kind>",
+                                                   b"<sm:Kind>request</sm:Kind><sm:Kind>request</sm:Kind>"),
+                               "MalformedSignature"),
+        "second signed message wrapped around":
+            (body1, b'<sm:SignedMessage xmlns:sm="%s" Id="x">' % sm + sig1 + b"</sm:SignedMessage>",
+             "MalformedSignature"),
+        "moved signature": (body1, move_signature_first(sig1), "MalformedSignature"),
+        "DOCTYPE": (body1, b'<!DOCTYPE x [<!ENTITY e "a">]>' + sig1, "MalformedSignature"),
+        "replayed as is": (body1, sig1, "DuplicateMessageId"),
+    }
+    wrong = []
+    for name, (body, sig, want) in variants.items():
+        code, why = send(body, sig)
+        if code != "Server.ServerProxy." + want:
+            wrong.append((name, code, why))
+    assert not wrong, wrong
+    # none of those reached the registry: the state logged nothing new for m1
+    assert len(records(ex, "state", m1)) == 2
+
+
+def test_g_unapproved_ca_refused(ex):
+    """A rogue bank gateway signs with a key from a CA that the exchange's
+    global configuration does not approve (its own copy approves it): the
+    municipality refuses (CertValidation), and the bank's system is told."""
+    import ocsp_responder
+    other = os.path.join(ex.dir, "otherpki")
+    subprocess.run([os.path.join(h.ROOT, "certs", "mkpki.sh"), other, "--members", "COM/60000001"],
+                   check=True, stdout=subprocess.DEVNULL)
+    resp = ocsp_responder.start(other, ca="sign", port=29523)
+    try:
+        gc = open(os.path.join(ex.dir, "globalconf.xml")).read()
+        gc = re.sub(r"\s*<ds:Signature.*</ds:Signature>", "", gc, flags=re.S)   # re-signed below
+        rogue_ca = ('<approvedCA name="rogue"><certificate>%s</certificate><ocsp url="http://127.0.0.1:29523/"/>'
+                    '</approvedCA>\n') % open(os.path.join(other, "ca", "sign-chain.pem")).read()
+        i = gc.index("<approvedTSA")
+        gcpath = os.path.join(ex.dir, "globalconf-rogue.xml")
+        open(gcpath, "w").write(gc[:i] + rogue_ca + gc[i:])
+        ini = open(ex.config_path("bank")).read()
+        if re.search(r"^anchor\s*=", ini, flags=re.M):
+            op = os.path.join(ex.pki, "operator")
+            subprocess.run([h.binary(), "globalconf", "sign", "--key", os.path.join(op, "operator.key"),
+                            "--cert", os.path.join(op, "operator.pem"), "-o", gcpath, gcpath], check=True)
+        bad = re.sub(r"member_key = COM/60000001 \S+ \S+",
+                     "member_key = COM/60000001 %s/members/COM_60000001/sign.key "
+                     "%s/members/COM_60000001/sign-fullchain.pem" % (other, other), ini)
+        bad = re.sub(r"^globalconf = .*$", "globalconf = %s" % gcpath, bad, flags=re.M)
+        assert bad != ini
+        path = os.path.join(ex.dir, "bank-otherca.ini")
+        open(path, "w").write(bad)
+        ex.restart("bank", config=path)
+        try:
+            status, hdrs, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[0]),
+                                           headers={"X-Road-Client": BANK})
+            err = json.loads(body)
+            assert status == 500 and err["type"] == "Server.ServerProxy.CertValidation", (status, body)
+            assert hdrs.get("x-road-error") == err["type"]
+        finally:
+            ex.restart("bank")
+    finally:
+        resp.stop()
+    status, _, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[0]), headers={"X-Road-Client": BANK})
+    assert status == 200, body[:300]
+
+
+def test_h_wrong_request_hash_refused_by_client_side(ex):
+    """A peer with the state's real TLS identity answers with another
+    request's hash: the municipality refuses the answer."""
+    import http.server
+    import socketserver
+    ex.stop(["state"])
+
+    class Fake(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", 0))
+            req = self.rfile.read(n)
+            head = req[req.index(b"<SOAP-ENV:Header>"):req.index(b"</SOAP-ENV:Header>")]
+            resp = (b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" '
+                    b'xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:id="http://x-road.eu/xsd/identifiers">'
+                    + head + b'<xrd:requestHash algorithmId="http://www.w3.org/2001/04/xmlenc#sha512">'
+                    + base64.b64encode(b"\0" * 64) + b"</xrd:requestHash></SOAP-ENV:Header>"
+                    b"<SOAP-ENV:Body><x/></SOAP-ENV:Body></SOAP-ENV:Envelope>")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(resp)))
+            self.end_headers()
+            self.wfile.write(resp)
+
+        def log_message(self, *a):
+            pass
+
+    socketserver.TCPServer.allow_reuse_address = True
+    srv = http.server.HTTPServer(("127.0.0.1", ex.server_port("state")), Fake)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(ex.pki, "gw", "state", "auth.pem"),
+                        os.path.join(ex.pki, "gw", "state", "auth.key"))
+    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        _, status, _, body = clerk_soap(ex, ex.pins[0])
+        f = h.soap_fault(body)
+        assert status == 500 and f and f["code"] == "Server.ClientProxy.InconsistentResponse", body[:500]
+        assert "requestHash" in f["string"], f
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        ex.start(["state"])
+
+
+# ---- certificate status (OCSP) -----------------------------------------------
+
+def ocsp_der(ex, ca, cert):
+    """A fresh OCSP response for cert from the exchange's responder for ca."""
+    out = os.path.join(ex.dir, "ocsp-%s-%s.der" % (ca, uuid.uuid4().hex[:8]))
+    subprocess.run(["openssl", "ocsp", "-issuer", os.path.join(ex.pki, "ca", ca, "cert.pem"), "-cert", cert,
+                    "-url", "http://127.0.0.1:%d/" % ex.ocsp_port(ca), "-respout", out, "-noverify"],
+                   check=True, capture_output=True, timeout=20)
+    return open(out, "rb").read()
+
+
+def test_x_ocsp_responder_unreachable_no_fresh_response_refused(ex):
+    """The state restarts while the signing CA's responder is down: with no
+    fresh status for its signing certificate it answers nothing signed; the
+    clerk gets a fault that says why. The responder returns: service resumes."""
+    import ocsp_responder
+    ex.trust_procs.pop("ocsp-sign").stop()
+    try:
+        ex.stop(["state"])
+        ex.start(["state"], wait=False, trust=False)
+        deadline, f, status, body = time.time() + 15, None, None, b""
+        while time.time() < deadline:
+            try:
+                _, status, _, body = clerk_soap(ex, ex.pins[0])
+            except OSError:
+                time.sleep(0.2)
+                continue
+            f = h.soap_fault(body)
+            if f and "not known" in f["string"]:
+                break
+            time.sleep(0.2)
+        assert f and f["code"] == "Server.ServerProxy.CertValidation", (status, body[:600], ex.log("state")[-1500:])
+        assert "OCSP" in f["string"], f
+    finally:
+        ex.trust_procs["ocsp-sign"] = ocsp_responder.start(ex.pki, ca="sign", port=ex.ocsp_port("sign"))
+    ex.stop(["state"])
+    ex.start(["state"])
+    _, status, _, body = clerk_soap(ex, ex.pins[0])
+    assert status == 200, body[:400]
+
+
+def test_y_certificate_revoked_mid_test_refused(ex):
+    import ocsp_responder
+    msg_id = str(uuid.uuid4())
+    status, _, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[0]),
+                                headers={"X-Road-Client": BANK, "X-Road-Id": msg_id})
+    assert status == 200, body[:300]
+    canon, sig = records(ex, "municipality", msg_id)[0][3], records(ex, "municipality", msg_id)[0][5]
+    sign_pem = os.path.join(ex.pki, "members", "COM_60000001", "sign.pem")
+    auth_pem = os.path.join(ex.pki, "gw", "bank", "auth.pem")
+    ocsp_responder.revoke(ex.pki, "sign", sign_pem, responder=ex.trust_procs["ocsp-sign"])
+    # 1. the provider's gateway refuses a message whose carried status says revoked
+    head = canon.split(b"\n\n", 1)[0].decode().split("\n")
+    method, target = head[0].split(" ", 1)
+    hd = {k: v for k, v in (l.split(": ", 1) for l in head[1:])}
+    assert hd["x-road-id"] == msg_id, hd   # as signed (replay is checked after the status)
+    hd["X-Ailgate-Signature"] = base64.b64encode(sig).decode()
+    hd["X-Ailgate-Ocsp"] = ",".join(base64.b64encode(d).decode() for d in
+                                    (ocsp_der(ex, "sign", sign_pem), ocsp_der(ex, "auth", auth_pem)))
+    import http.client
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    ctx.load_cert_chain(auth_pem, os.path.join(ex.pki, "gw", "bank", "auth.key"))
+    c = http.client.HTTPSConnection("127.0.0.1", ex.server_port("municipality"), timeout=15, context=ctx)
+    c.request(method, target, headers=hd)
+    r = c.getresponse()
+    err = json.loads(r.read())
+    c.close()
+    assert r.status == 500 and err["type"] == "Server.ServerProxy.CertValidation", err
+    assert "revoked" in err["message"] and "keyCompromise" in err["message"], err
+    # 2. the bank's own gateway, once it learns the status, refuses to sign and send
+    ex.stop(["bank"])
+    ex.start(["bank"], wait=False)
+    deadline, err = time.time() + 20, None
+    while time.time() < deadline:
+        try:
+            status, hdrs, body = h.request("GET", ex.url("bank", FAMILY % ex.pins[0]),
+                                           headers={"X-Road-Client": BANK}, timeout=5)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        err = json.loads(body)
+        if "revoked" in err.get("message", ""):
+            break
+        time.sleep(0.2)
+    assert status == 500 and err["type"] == "Server.ClientProxy.CertValidation", (status, err)
+    assert "revoked" in err["message"], err
+    hs, _, hb = h.request("GET", ex.url("bank", "/health"))
+    assert hs == 503 and b"revoked" in hb, hb[:500]
+
+
+# ---- the time-stamping authority goes away -------------------------------------
+
+def household_call(ex):
+    status, hdrs, body = h.request("GET", ex.url("municipality", FAMILY % ex.pins[0]),
+                                   headers={"X-Road-Client": HOUSEHOLD})
+    return status, hdrs, body
+
+
+def test_z_tsa_outage_tolerated_then_fails_closed_then_recovers(ex):
+    status, _, body = household_call(ex)
+    assert status == 200, body[:300]
+    ex.tsa_down(True)
+    try:
+        # tolerated at first: answers keep coming while records wait for a stamp
+        status, _, body = household_call(ex)
+        assert status == 200, body[:300]
+        deadline = time.time() + 25
+        refused = None
+        while time.time() < deadline:
+            status, hdrs, body = household_call(ex)
+            if status != 200:
+                refused = (status, hdrs, body)
+                break
+            time.sleep(0.3)
+        assert refused, "still answering 25 s into a TSA outage with ts_max_unstamped_ms = 3000"
+        err = json.loads(refused[2])
+        assert err["type"] == "Server.ClientProxy.LoggingFailed.TimestamperFailed", refused
+        assert "TSA" in err["message"], err
+        hs, _, hb = h.request("GET", ex.url("municipality", "/health"))
+        assert hs == 503 and b"msglog" in hb, (hs, hb[:400])
+    finally:
+        ex.tsa_down(False)
+    deadline = time.time() + 25
+    while time.time() < deadline:
+        status, _, body = household_call(ex)
+        if status == 200:
+            break
+        time.sleep(0.3)
+    assert status == 200, "did not recover after the TSA came back: %r" % body[:300]
+    wait_stamped(ex, "municipality")
+    r = verify_log(ex, "municipality")
+    assert r.returncode == 0, r.stdout + r.stderr
