@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <errno.h>
 #include <libxml/parser.h>
@@ -1037,8 +1038,15 @@ const struct gc_ca *gconf_ca_of(const struct gconf *g, X509 *cert)
 	for (size_t i = 0; cert && i < g->n_cas; i++) {
 		X509 *ca = sk_X509_value(g->cas[i].certs, 0);
 		EVP_PKEY *pk = ca ? X509_get0_pubkey(ca) : NULL;
-		if (pk && X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) == 0 &&
-		    X509_verify(cert, pk) == 1)
+		/* Name and key identifier: the callers have verified the chain
+		 * already (signature trust store, TLS handshake), so no signature
+		 * check is repeated here on every message. */
+		const ASN1_OCTET_STRING *akid = X509_get0_authority_key_id(cert);
+		const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(ca);
+
+		if (!pk || X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) != 0)
+			continue;
+		if (akid && skid ? ASN1_OCTET_STRING_cmp(akid, skid) == 0 : X509_verify(cert, pk) == 1)
 			return &g->cas[i];
 		ERR_clear_error();
 	}

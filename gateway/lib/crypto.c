@@ -73,12 +73,15 @@ size_t b64_encode(const unsigned char *in, size_t len, char *out)
 
 static int b64val(char c)
 {
-	const char *p;
+	unsigned char u = (unsigned char)c;
 
-	if (c == '\0')
-		return -1;
-	p = strchr(b64tab, c);
-	return p ? (int)(p - b64tab) : -1;
+	if (u >= 'A' && u <= 'Z')
+		return u - 'A';
+	if (u >= 'a' && u <= 'z')
+		return u - 'a' + 26;
+	if (u >= '0' && u <= '9')
+		return u - '0' + 52;
+	return u == '+' ? 62 : u == '/' ? 63 : -1;
 }
 
 long b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)

@@ -614,17 +614,64 @@ int ocsp_parse_header(const char *value, size_t len, struct ocsp_header *h, char
 	}
 }
 
+/* The key of a header's verdict for one certificate: SHA-256 of the header
+ * value and the certificate's signature bytes (unique per certificate, and
+ * read without encoding anything). One header serves several certificates
+ * (the signer's and the sending gateway's), each with its own entry. */
+static int header_key(const char *value, size_t len, X509 *cert, unsigned char out[SHA256_LEN])
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok;
+
+	X509_get0_signature(&sig, NULL, cert);
+	ok = c && sig && EVP_DigestInit_ex(c, crypto_md(256), NULL) &&
+	     EVP_DigestUpdate(c, value, len) && EVP_DigestUpdate(c, "\n", 1) &&
+	     EVP_DigestUpdate(c, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig)) &&
+	     EVP_DigestFinal_ex(c, out, NULL);
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
+/* The responder-certificate window kept with a DER's cache entry. */
+static int vc_window(const unsigned char *key, time_t *nb, time_t *na)
+{
+	struct vc_entry *e = vc_slot(key);
+	int ok;
+
+	pthread_mutex_lock(&VC.lock);
+	ok = e->cert && memcmp(e->key, key, SHA256_LEN) == 0;
+	if (ok) {
+		*nb = e->signer_nb;
+		*na = e->signer_na;
+	}
+	pthread_mutex_unlock(&VC.lock);
+	return ok;
+}
+
 int ocsp_check_header(const char *value, size_t len, X509 *cert, X509 *issuer,
 		      X509_STORE *trust, const struct ocsp_check_opts *o, struct ocsp_status *st,
 		      char *why, size_t whylen)
 {
+	static const struct ocsp_check_opts dflt;
 	struct ocsp_header h;
 	char one[OCSP_WHY_MAX];
 	enum chk best = CHK_OK, rc = CHK_BAD;
+	unsigned char hkey[SHA256_LEN], dkey[SHA256_LEN];
+	int cached = 0;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
 	st->reason = -1;
+	/* The same header comes with every message of a sender for a while: its
+	 * verdict for this certificate is remembered by the header's hash, so a
+	 * hit costs one hash (the time checks are still made on every call). */
+	if (cert && issuer && len <= OCSP_HEADER_MAX_LEN && !(o && o->no_cache) &&
+	    header_key(value, len, cert, hkey) == 0) {
+		cached = 1;
+		if (vc_lookup(hkey, cert, issuer, trust, st))
+			return check_times(st, o ? o : &dflt, cert, why, whylen) < 0 ? -1 : 0;
+	}
 	if (ocsp_parse_header(value, len, &h, why, whylen) < 0)
 		return -1;
 	for (i = 0; i < h.n; i++) {
@@ -638,6 +685,11 @@ int ocsp_check_header(const char *value, size_t len, X509 *cert, X509 *issuer,
 			if (why && whylen)
 				snprintf(why, whylen, "%s", one);
 		}
+	}
+	if (rc == CHK_OK && cached && sha256(h.der[i], h.len[i], dkey) == 0) {
+		time_t nb, na;
+		if (vc_window(dkey, &nb, &na))
+			vc_store(hkey, cert, issuer, trust, st, nb, na);
 	}
 	ocsp_header_free(&h);
 	if (rc == CHK_OK)
