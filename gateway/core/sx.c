@@ -596,14 +596,37 @@ static int no_key(struct exch *ex, const struct xrd_id *who, const char *prefix,
 			 ex->w->gw->cfg->gateway_code, who->member_class, who->member_code);
 }
 
+/* The sending half, for both directions: signs bytes with k, adds the
+ * signature and our OCSP responses to h, and logs the message. */
+static int sign_attach_log(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
+			   const void *bytes, size_t len, struct hlist *h, enum msglog_side side,
+			   const char *prefix, struct fault *f)
+{
+	struct buf doc = BUF_INIT, carried = BUF_INIT;
+	int rc = -1;
+
+	if (sign_message(ex, k, kind, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, prefix, f) < 0 ||
+	    ocsp_attach(ex, k, h, &carried, prefix, f) < 0)
+		goto out;
+	if (b64_header(h, SX_HDR_SIG, &doc) < 0) {
+		fault_set(f, prefix, "InternalError", "too many headers");
+		goto out;
+	}
+	rc = log_append(ex, kind == SIG_REQUEST ? MSGLOG_REQUEST : MSGLOG_RESPONSE, side, bytes, len, doc.data,
+			doc.len, carried.data, prefix, f);
+out:
+	buf_free(&doc);
+	buf_free(&carried);
+	return rc;
+}
+
 int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f)
 {
 	const struct signing_key *k = member_key(ex->w->gw, &ex->client);
-	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct buf tmp = BUF_INIT;
 	const void *bytes;
 	size_t len;
 	const char *ctype;
-	struct buf carried = BUF_INIT;
 	int rc = -1;
 
 	if (!k)
@@ -613,20 +636,9 @@ int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f)
 		goto out;
 	}
 	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(h->h, h->n, "Content-Type") : SX_REST_CTYPE;
-	if (sign_message(ex, k, SIG_REQUEST, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc,
-			 F_CPROXY, f) < 0 ||
-	    ocsp_attach(ex, k, h, &carried, F_CPROXY, f) < 0)
-		goto out;
-	if (b64_header(h, SX_HDR_SIG, &doc) < 0) {
-		fault_set(f, F_CPROXY, "InternalError", "too many headers");
-		goto out;
-	}
-	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, carried.data, F_CPROXY,
-			f);
+	rc = sign_attach_log(ex, k, SIG_REQUEST, ctype, bytes, len, h, MSGLOG_CLIENT, F_CPROXY, f);
 out:
 	buf_free(&tmp);
-	buf_free(&doc);
-	buf_free(&carried);
 	return rc;
 }
 
@@ -696,11 +708,10 @@ int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *o
 {
 	struct xrd_id owner;
 	const struct signing_key *k;
-	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct buf tmp = BUF_INIT;
 	const void *bytes;
 	size_t len;
 	const char *ctype;
-	struct buf carried = BUF_INIT;
 	int rc = -1;
 
 	for (size_t i = 0; i < r->nhdrs; i++)
@@ -717,20 +728,9 @@ int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *o
 		goto out;
 	}
 	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") : SX_REST_CTYPE;
-	if (sign_message(ex, k, SIG_RESPONSE, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc,
-			 F_SPROXY, f) < 0 ||
-	    ocsp_attach(ex, k, out, &carried, F_SPROXY, f) < 0)
-		goto out;
-	if (b64_header(out, SX_HDR_SIG, &doc) < 0) {
-		fault_set(f, F_SPROXY, "InternalError", "too many headers");
-		goto out;
-	}
-	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_SERVER, bytes, len, doc.data, doc.len, carried.data,
-			F_SPROXY, f);
+	rc = sign_attach_log(ex, k, SIG_RESPONSE, ctype, bytes, len, out, MSGLOG_SERVER, F_SPROXY, f);
 out:
 	buf_free(&tmp);
-	buf_free(&doc);
-	buf_free(&carried);
 	return rc;
 }
 
