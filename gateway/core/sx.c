@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -165,6 +166,56 @@ static int watch(struct gconf *gc, struct sx_state *s, X509 *cert, const char *w
 	return 0;
 }
 
+/* The responses for our certificates are kept in <data_dir>/ocsp/ across
+ * restarts, so a restarted gateway can sign (and says ready) before its
+ * responders have answered again; they are verified and used only while
+ * fresh. */
+static void ocsp_file(struct gw *g, const unsigned char sha[32], char *out, size_t len)
+{
+	char hex[65];
+
+	hex_encode(sha, 32, hex);
+	snprintf(out, len, "%s/ocsp/%s.der", g->cfg->data_dir, hex);
+}
+
+static void ocsp_restore(struct gw *g, struct sx_state *s, const unsigned char sha[32])
+{
+	char path[CFG_PATH_MAX + 100], why[OCSP_WHY_MAX];
+	unsigned char der[OCSP_MAX_RESPONSE];
+	size_t n;
+	FILE *f;
+
+	ocsp_file(g, sha, path, sizeof(path));
+	if (!(f = fopen(path, "rb")))
+		return;
+	n = fread(der, 1, sizeof(der), f);
+	fclose(f);
+	if (n == 0 || ocsp_cache_seed(s->ocsp, sha, der, n, why, sizeof(why)) < 0)
+		log_info("event=ocsp restore=0 file=%s why=\"%s\"", path, n ? why : "empty");
+}
+
+static void ocsp_keep(struct gw *g, struct sx_state *s, const unsigned char sha[32])
+{
+	char path[CFG_PATH_MAX + 100], tmp[CFG_PATH_MAX + 110], why[OCSP_WHY_MAX];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (ocsp_cache_get(s->ocsp, sha, &der, &len, NULL, why, sizeof(why)) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/ocsp", g->cfg->data_dir);
+	mkdir(path, 0700);
+	ocsp_file(g, sha, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "wb");
+	if (!f || fwrite(der, 1, len, f) != len || fclose(f) != 0 || rename(tmp, path) != 0) {
+		if (f)
+			unlink(tmp);
+		log_warn("event=ocsp keep=0 file=%s", path);
+	}
+	free(der);
+}
+
 /* Our signing certificates and our TLS certificate: their OCSP responses
  * travel with every message we send. */
 static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
@@ -190,6 +241,7 @@ static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
 		snprintf(what, sizeof(what), "signing certificate of %s", s->keys[i].member);
 		if (watch(g->gc, s, s->keys[i].key->cert, what, err) < 0)
 			return -1;
+		ocsp_restore(g, s, s->keys[i].key->cert_sha256);
 	}
 	f = g->cfg->server_tls_cert[0] ? fopen(g->cfg->server_tls_cert, "r") : NULL;
 	s->auth_cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
@@ -200,6 +252,7 @@ static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
 		X509_digest(s->auth_cert, EVP_sha256(), s->auth_sha256, &n);
 		if (watch(g->gc, s, s->auth_cert, "authentication certificate", err) < 0)
 			return -1;
+		ocsp_restore(g, s, s->auth_sha256);
 	}
 	return 0;
 }
@@ -256,6 +309,10 @@ void sx_free(struct gw *g)
 	if (!s)
 		return;
 	msglog_close(s->log);
+	for (size_t i = 0; s->ocsp && i < s->n_keys; i++)
+		ocsp_keep(g, s, s->keys[i].key->cert_sha256);
+	if (s->ocsp && s->auth_cert)
+		ocsp_keep(g, s, s->auth_sha256);
 	ocsp_cache_free(s->ocsp);
 	X509_free(s->auth_cert);
 	for (size_t i = 0; i < s->n_keys; i++)

@@ -236,6 +236,14 @@ enum ocsp_cache_state ocsp_cache_status(struct ocsp_cache *c, const unsigned cha
 					struct ocsp_status *st, char *why, size_t whylen);
 const char *ocsp_cache_state_name(enum ocsp_cache_state s);   /* "good", "none-fresh", ... */
 
+/* Restarts: hands the cache a response kept from an earlier run (e.g. a file
+ * in the data directory) for a watched certificate that has none yet. It is
+ * verified like a fetched one and used only while fresh (so a restarted
+ * gateway can sign at once), and the thread asks the responder again at once.
+ * 0, or -1 with why (not watched, not valid, stale). */
+int ocsp_cache_seed(struct ocsp_cache *c, const unsigned char cert_sha256[32], const unsigned char *der,
+		    size_t len, char *why, size_t whylen) __attribute__((warn_unused_result));
+
 /* Tests and tools: makes every watched certificate due now and waits until
  * the thread has been through all of them (each fetched, or failed), or
  * timeout_ms passed (-1). Blocks: never call it on an event loop. */

@@ -1042,3 +1042,57 @@ size_t ocsp_cache_health(struct ocsp_cache *c, struct ocsp_health *out, size_t m
 	pthread_mutex_unlock(&c->lock);
 	return k;
 }
+
+int ocsp_cache_seed(struct ocsp_cache *c, const unsigned char cert_sha256[32], const unsigned char *der,
+		    size_t len, char *why, size_t whylen)
+{
+	struct ocsp_check_opts o = { 0 };
+	struct ocsp_status st;
+	struct watch *e;
+	X509 *cert = NULL, *issuer = NULL;
+	X509_STORE *trust = NULL;
+	unsigned char *copy;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, cert_sha256, NULL);
+	if (e && X509_up_ref(e->cert) && X509_up_ref(e->issuer)) {
+		cert = e->cert;
+		issuer = e->issuer;
+		if (c->cfg.trust && X509_STORE_up_ref(c->cfg.trust))
+			trust = c->cfg.trust;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!cert) {
+		snprintf(why, whylen, "the certificate is not watched");
+		return -1;
+	}
+	o.freshness_s = c->cfg.freshness_s;
+	o.skew_s = c->cfg.skew_s;
+	o.now = now_s(c);
+	rc = ocsp_check_response(der, len, cert, issuer, trust, &o, &st, why, whylen);
+	X509_free(cert);
+	X509_free(issuer);
+	X509_STORE_free(trust);
+	if (rc < 0)
+		return -1;
+	if (!(copy = malloc(len))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	memcpy(copy, der, len);
+	pthread_mutex_lock(&c->lock);
+	e = find(c, cert_sha256, NULL);
+	if (e && !e->der) {
+		e->der = copy;
+		e->len = len;
+		e->st = st;
+		e->resp_seq++;
+		e->due_ms = now_ms(c);   /* served meanwhile, but asked again at once */
+		copy = NULL;
+	}
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	free(copy);
+	return 0;
+}
