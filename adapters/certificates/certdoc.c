@@ -1073,6 +1073,15 @@ static int read_root(xmlNodePtr root, struct certdoc **out, char **err)
 		r.next = r.next->next;
 	if (rd_end(&r, "Certificate") != 0)
 		goto out;
+	/* What the writer refuses, the reader refuses too (found by fuzz_certdoc). */
+	if (!has_content(*out)) {
+		fail(err, "certificate document: no section holds a field or row");
+		goto out;
+	}
+	if ((*out)->nsources == 0) {
+		fail(err, "certificate document: it names no registry exchange it was built from");
+		goto out;
+	}
 	(*out)->in_row = 0;
 	rc = 0;
 out:
