@@ -81,7 +81,8 @@ class Exchange:
                 ["/usr/bin/python3", os.path.join(ROOT, "tests", "integration", "tsa_server.py"),
                  "--tsa-dir", os.path.join(self.pki, "tsa"), "--port", str(self.tsa_port()),
                  "--down-file", os.path.join(self.dir, "tsa.down")],
-                stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "tsa.log"), "ab"))
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "tsa.log"), "ab"),
+                preexec_fn=_die_with_parent)
             wait_port(self.tsa_port())
         import ocsp_responder
         for ca in ("auth", "sign"):
@@ -212,6 +213,9 @@ class Exchange:
         reported a sanitizer error (stop() with no argument also returns
         those found by restart())."""
         problems = {} if gateways else dict(self.problems)
+        if not gateways:
+            # everything: the trust services go too (a teardown must not leave them behind)
+            self.stop_trust_after = True
         for gw in list(gateways or self.procs):
             p = self.procs.pop(gw)
             if p.poll() is None:
@@ -229,6 +233,9 @@ class Exchange:
                 if marker in text:
                     i = text.index(marker)
                     problems[gw] = text[max(0, i - 200):i + 3000]
+        if getattr(self, "stop_trust_after", False):
+            self.stop_trust_after = False
+            self.stop_trust()
         return problems
 
 
@@ -450,6 +457,15 @@ def grant_consent(ex, pin, purpose="integration test", days=30):
                                "X-Road-UserId": "KG" + pin, "Content-Type": "application/json"})
     assert status == 200, (status, body[:500])
     return cid
+
+
+def _die_with_parent():
+    """Child processes of a test (the TSA) end with the test, even one killed by SIGKILL."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def wait_port(port, timeout=10.0):
