@@ -534,10 +534,30 @@ static int parse_value(struct cfg_parse *p, const struct cfg_key *k, const char 
 /* ---- repeatable and free-form entries ---------------------------------- */
 
 /* "INST/CLASS/CODE/SUB /path/cert.pem" */
+/* Room for one more entry of a repeatable key: *arr grows by one (zeroed)
+ * and the new entry is returned, or NULL with msg set (over the cap, out of
+ * memory). The caller counts it in (*n)++ once it is filled. */
+static void *repeat_grow(void **arr, size_t n, size_t size, char *msg, size_t msglen)
+{
+	char *a;
+
+	if (n >= CFG_REPEAT_MAX) {
+		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+		return NULL;
+	}
+	if (!(a = realloc(*arr, (n + 1) * size))) {
+		snprintf(msg, msglen, "out of memory");
+		return NULL;
+	}
+	*arr = a;
+	memset(a + n * size, 0, size);
+	return a + n * size;
+}
+
 static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t msglen)
 {
 	struct config *cfg = p->cfg;
-	struct cfg_is_cert *n, *e;
+	struct cfg_is_cert *e;
 	struct xrd_id id;
 	char idtext[sizeof(e->client)], perr[128];
 	const char *sp = strpbrk(value, " \t"), *file;
@@ -560,18 +580,8 @@ static int add_is_cert(struct cfg_parse *p, const char *value, char *msg, size_t
 		snprintf(msg, msglen, "bad client id '%s': expected INST/CLASS/CODE/SUB", idtext);
 		return -1;
 	}
-	if (cfg->n_is_certs >= CFG_REPEAT_MAX) {
-		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+	if (!(e = repeat_grow((void **)&cfg->is_certs, cfg->n_is_certs, sizeof(*e), msg, msglen)))
 		return -1;
-	}
-	n = realloc(cfg->is_certs, (cfg->n_is_certs + 1) * sizeof(*n));
-	if (!n) {
-		snprintf(msg, msglen, "out of memory");
-		return -1;
-	}
-	cfg->is_certs = n;
-	e = &n[cfg->n_is_certs];
-	memset(e, 0, sizeof(*e));
 	memcpy(e->client, idtext, idlen + 1);
 	if (resolve_path(p, file, e->cert_file, sizeof(e->cert_file)) != 0) {
 		snprintf(msg, msglen, "path is longer than %zu bytes", sizeof(e->cert_file) - 1);
@@ -917,7 +927,7 @@ out:
 static int add_member_key(struct cfg_parse *p, const char *value, char *msg, size_t msglen)
 {
 	struct config *cfg = p->cfg;
-	struct cfg_member_key *n, *e;
+	struct cfg_member_key *e;
 	char member[256], key[CFG_PATH_MAX], cert[CFG_PATH_MAX], extra[2];
 	const char *slash;
 
@@ -926,23 +936,13 @@ static int add_member_key(struct cfg_parse *p, const char *value, char *msg, siz
 		snprintf(msg, msglen, "expected \"CLASS/CODE /path/sign.key /path/sign-fullchain.pem\"");
 		return -1;
 	}
-	if (cfg->n_member_keys >= CFG_REPEAT_MAX) {
-		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
-		return -1;
-	}
 	for (size_t i = 0; i < cfg->n_member_keys; i++)
 		if (strcmp(cfg->member_keys[i].member, member) == 0) {
 			snprintf(msg, msglen, "member %s already has a key", member);
 			return -1;
 		}
-	n = realloc(cfg->member_keys, (cfg->n_member_keys + 1) * sizeof(*n));
-	if (!n) {
-		snprintf(msg, msglen, "out of memory");
+	if (!(e = repeat_grow((void **)&cfg->member_keys, cfg->n_member_keys, sizeof(*e), msg, msglen)))
 		return -1;
-	}
-	cfg->member_keys = n;
-	e = &n[cfg->n_member_keys];
-	memset(e, 0, sizeof(*e));
 	snprintf(e->member, sizeof(e->member), "%s", member);
 	if (resolve_path(p, key, e->key_file, sizeof(e->key_file)) != 0 ||
 	    resolve_path(p, cert, e->cert_file, sizeof(e->cert_file)) != 0) {
@@ -964,17 +964,9 @@ static int add_metadata_only(struct cfg_parse *p, const char *value, char *msg, 
 		snprintf(msg, msglen, "expected INST/CLASS/CODE/SUB: %s", perr[0] ? perr : value);
 		return -1;
 	}
-	if (cfg->n_metadata_only >= CFG_REPEAT_MAX) {
-		snprintf(msg, msglen, "more than %d entries", CFG_REPEAT_MAX);
+	if (!(n = repeat_grow((void **)&cfg->metadata_only, cfg->n_metadata_only, sizeof(*n), msg, msglen)))
 		return -1;
-	}
-	n = realloc(cfg->metadata_only, (cfg->n_metadata_only + 1) * sizeof(*n));
-	if (!n) {
-		snprintf(msg, msglen, "out of memory");
-		return -1;
-	}
-	cfg->metadata_only = n;
-	snprintf(n[cfg->n_metadata_only].id, sizeof(n->id), "%s", value);
+	snprintf(n->id, sizeof(n->id), "%s", value);
 	cfg->n_metadata_only++;
 	return 0;
 }
