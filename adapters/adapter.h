@@ -133,8 +133,12 @@ const struct adapter_ops *adapter_at(size_t i);
 const struct adapter_service *adapter_service(const struct adapter_ops *a, const char *code);
 const char *adapter_status_name(enum adapter_status s);  /* "not_found", ... */
 
-/* Helper for adapters: sets res to an error with a printf-style message. */
+/* Helper for adapters: sets res to an error with a printf-style message,
+ * dropping (json_decref) any answer already in res->data. */
 void adapter_result_error(struct adapter_result *res, enum adapter_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for an answer that could not be built (out of memory):
+ * ADAPTER_FAILED, "could not build the answer". */
+void adapter_result_oom(struct adapter_result *res);
 
 #endif

@@ -74,9 +74,15 @@ void adapter_result_error(struct adapter_result *res, enum adapter_status st, co
 {
 	va_list ap;
 
+	json_decref(res->data);   /* an answer built so far is not sent */
 	res->status = st;
 	res->data = NULL;
 	va_start(ap, fmt);
 	vsnprintf(res->message, sizeof(res->message), fmt, ap);
 	va_end(ap);
+}
+
+void adapter_result_oom(struct adapter_result *res)
+{
+	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
 }

@@ -55,12 +55,6 @@ static const struct sqlreg_desc bank_db = {
 /* Per worker thread. */
 /* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
-static void bank_oom(struct adapter_result *res)
-{
-	json_decref(res->data);
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* ---- answers ------------------------------------------------------------ */
 
 /* number (16 digits) masked for answers into out[17]: the BIC and the last
@@ -126,7 +120,7 @@ static int bank_meta(struct sqlreg_ctx *c, json_t *o, struct adapter_result *res
 	if (rc == 0 || json_object_set_new(o, "bank_name", sqlreg_col(st, 0)) != 0 ||
 	    json_object_set_new(o, "bic", sqlreg_col(st, 1)) != 0) {
 		sqlite3_reset(st);
-		bank_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	sqlite3_reset(st);
@@ -159,7 +153,7 @@ static void bank_benefit_account(struct sqlreg_ctx *c, const struct adapter_call
 	if (o == NULL || sqlreg_cols(o, st, keys, 1, 4) != 0) {
 		sqlite3_reset(st);
 		json_decref(o);
-		bank_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	sqlite3_reset(st);
@@ -201,7 +195,7 @@ static void bank_account_check(struct sqlreg_ctx *c, const struct adapter_call *
 	res->data = json_pack("{s:s,s:s,s:b,s:o}", "pin", pin, "account", masked,
 			      "belongs", belongs, "status", status);
 	if (res->data == NULL)
-		bank_oom(res);
+		adapter_result_oom(res);
 }
 
 /* ---- the ops table ------------------------------------------------------ */

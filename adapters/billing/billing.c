@@ -94,11 +94,6 @@ static int bl_set(json_t *o, const char *key, json_t *v)
 	return json_object_set_new(o, key, v) == 0 ? 0 : -1;
 }
 
-static void bl_oom(struct adapter_result *res)
-{
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* A date parameter into out[11]: required, or today when absent; never
  * after today (nothing is known about tomorrow). 0, or -1 with res. */
 static int bl_date_param(const struct adapter_call *call, const char *name, int required,
@@ -210,7 +205,7 @@ static int bl_household(struct sqlreg_ctx *c, const char *id, json_t **out, stru
 			 "house", sqlreg_col(st, 3));
 	sqlite3_reset(st);
 	if (*out == NULL) {
-		bl_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -239,14 +234,14 @@ static int bl_accounts_into(struct sqlreg_ctx *c, const char *id, json_t *o, str
 	bad = bl_set(o, "account_count", json_integer((json_int_t)json_array_size(arr)));
 	bad |= bl_set(o, "accounts", arr);
 	if (bad) {
-		bl_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
 oom:
 	sqlite3_reset(st);
 	json_decref(arr);
-	bl_oom(res);
+	adapter_result_oom(res);
 	return -1;
 }
 
@@ -338,7 +333,7 @@ static void bl_accounts(struct sqlreg_ctx *c, const struct adapter_call *call,
 	if (answer == NULL || json_object_update(answer, o) != 0) {
 		json_decref(answer);
 		answer = NULL;
-		bl_oom(res);
+		adapter_result_oom(res);
 	}
 	json_decref(o);
 	res->data = answer;
@@ -385,12 +380,12 @@ static int bl_debt_rows(struct sqlreg_ctx *c, const char *id, const char *on, lo
 	*arr = json_array();
 	if (*arr == NULL) {
 		sqlite3_reset(st);
-		bl_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		if (json_array_append_new(*arr, bl_debt_row(st, on_d, t)) != 0) {
-			bl_oom(res);
+			adapter_result_oom(res);
 			rc = -1;
 			break;
 		}
@@ -417,7 +412,7 @@ static json_t *bl_accruals_through(struct sqlreg_ctx *c, struct adapter_result *
 	v = rc == 1 ? sqlreg_col(st, 0) : json_null();
 	sqlite3_reset(st);
 	if (v == NULL)
-		bl_oom(res);
+		adapter_result_oom(res);
 	return v;
 }
 
@@ -453,7 +448,7 @@ static void bl_debt(struct sqlreg_ctx *c, const struct adapter_call *call, struc
 	bad |= bl_set(o, "accounts", arr);
 	if (bad) {
 		json_decref(o);
-		bl_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	res->data = o;
@@ -473,7 +468,7 @@ static int bl_lines(struct sqlreg_ctx *c, enum bl_stmt which, const char *const 
 	*arr = json_array();
 	if (*arr == NULL) {
 		sqlite3_reset(st);
-		bl_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
@@ -490,7 +485,7 @@ static int bl_lines(struct sqlreg_ctx *c, enum bl_stmt which, const char *const 
 
 		*sum += amount;
 		if (json_array_append_new(*arr, line) != 0) {
-			bl_oom(res);
+			adapter_result_oom(res);
 			rc = -1;
 			break;
 		}
@@ -541,7 +536,7 @@ static int bl_statement_head(struct sqlreg_ctx *c, const char *acct, long today,
 	}
 	sqlite3_reset(st);
 	if (*o == NULL) {
-		bl_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -602,7 +597,7 @@ static void bl_statement(struct sqlreg_ctx *c, const struct adapter_call *call,
 	bad |= bl_set(o, "closing", bl_balance(opening + accrued - paid));
 	if (bad) {
 		json_decref(o);
-		bl_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	res->data = o;

@@ -70,12 +70,6 @@ static const struct sqlreg_desc cad_db = {
 /* Per worker thread. */
 /* Per-worker state: the register alone (struct sqlreg_ctx, adapters/common/sqlreg.h). */
 
-static void cad_oom(struct adapter_result *res)
-{
-	json_decref(res->data);
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* ---- JSON from rows ---------------------------------------------------- */
 
 /* One row of ST_RIGHTS (caller owns), or NULL. */
@@ -141,7 +135,7 @@ static int cad_rows(struct sqlreg_ctx *c, sqlite3_stmt *st, json_t *(*fn)(sqlite
 oom:
 	if (st != NULL)
 		sqlite3_reset(st);
-	cad_oom(res);
+	adapter_result_oom(res);
 	return -1;
 }
 
@@ -200,7 +194,7 @@ static int cad_property(struct sqlreg_ctx *c, const char *eni, const struct cad_
 	o = cad_property_row(st);
 	sqlite3_reset(st);
 	if (o == NULL) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	/* "encumbered" goes before the list (set again below: jansson keeps a
@@ -209,7 +203,7 @@ static int cad_property(struct sqlreg_ctx *c, const char *eni, const struct cad_
 		     cad_right, o, "rights", res) < 0)
 		goto fail;
 	if (json_object_set_new(o, "encumbered", json_false()) != 0) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		goto fail;
 	}
 	n = cad_rows(c, SQLREG_BIND(c->reg, ST_ENCUMBRANCES, eni), cad_encumbrance, o,
@@ -217,7 +211,7 @@ static int cad_property(struct sqlreg_ctx *c, const char *eni, const struct cad_
 	if (n < 0)
 		goto fail;
 	if (json_object_set_new(o, "encumbered", json_boolean(n > 0)) != 0) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		goto fail;
 	}
 	*out = o;
@@ -294,7 +288,7 @@ static int cad_list_answer(struct sqlreg_ctx *c, const struct cad_list *l, const
 	}
 	return 0;
 oom:
-	cad_oom(res);
+	adapter_result_oom(res);
 fail:
 	json_decref(arr);
 	return -1;
@@ -361,7 +355,7 @@ static void cad_person_properties(struct sqlreg_ctx *c, const struct adapter_cal
 	l = malloc(sizeof(*l));
 	o = json_pack("{s:s}", "pin", pin);
 	if (l == NULL || o == NULL) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		goto out;
 	}
 	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_PIN, pin), l, res) != 0 ||
@@ -398,7 +392,7 @@ static void cad_person_properties_by_document(struct sqlreg_ctx *c, const struct
 	l = malloc(sizeof(*l));
 	o = json_pack("{s:s,s:s}", "citizenship", cit, "document", doc);
 	if (l == NULL || o == NULL) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		goto out;
 	}
 	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_DOC, cit, doc), l, res) != 0 ||
@@ -429,7 +423,7 @@ static void cad_household_property(struct sqlreg_ctx *c, const struct adapter_ca
 	l = malloc(sizeof(*l));
 	o = json_pack("{s:s}", "household_id", id);
 	if (l == NULL || o == NULL) {
-		cad_oom(res);
+		adapter_result_oom(res);
 		goto out;
 	}
 	if (cad_collect(c, SQLREG_BIND(c->reg, ST_BY_HOUSEHOLD, id), l, res) != 0 ||

@@ -549,7 +549,7 @@ static void on_edocs(const struct adapter_outcall_result *r, void *arg)
 	res.status = ADAPTER_OK;
 	res.data = answer_json(is);
 	if (!res.data)
-		adapter_result_error(&res, ADAPTER_FAILED, "could not build the answer");
+		adapter_result_oom(&res);
 	is->c->host.log(is->c->host.ctx, ADAPTER_LOG_INFO, is->reqid, "certificate %s issued (%s, edocs %s)",
 			is->number, compose_kind_info(is->rq.kind)->code, is->edocs_number);
 	issue_finish(is, &res);

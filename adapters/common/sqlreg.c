@@ -347,7 +347,6 @@ int sqlreg_ready(struct sqlreg *r, struct adapter_result *res)
 		   r->d->label, why);
 	r->down = 1;
 	if (res != NULL) {
-		json_decref(res->data);
 		adapter_result_error(res, ADAPTER_UNAVAILABLE, "%s", r->d->unavailable);
 	}
 	return -1;
@@ -427,7 +426,6 @@ void sqlreg_fail(struct sqlreg *r, struct adapter_result *res)
 		r->reopen = 1;
 	if (r->d->busy != NULL && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED))
 		msg = r->d->busy;
-	json_decref(res->data);
 	adapter_result_error(res, ADAPTER_UNAVAILABLE, "%s", msg);
 }
 

@@ -50,12 +50,6 @@ static void cn_log(struct cn_ctx *c, enum adapter_log_level lvl, const char *wha
 		c->host.log(c->host.ctx, lvl, c->reqid, "consent: %s: %s", what, why);
 }
 
-static void cn_oom(struct adapter_result *res)
-{
-	json_decref(res->data);
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* A store outcome other than OK as the caller's answer. */
 static void cn_fail(struct cn_ctx *c, enum consent_rc rc, const char *why, struct adapter_result *res)
 {
@@ -90,7 +84,7 @@ static int cn_input(const struct adapter_call *call, json_t **in, struct adapter
 	if (call->body == NULL || call->body_len == 0) {
 		*in = call->params ? json_incref(call->params) : json_object();
 		if (*in == NULL)
-			cn_oom(res);
+			adapter_result_oom(res);
 		return *in ? 0 : -1;
 	}
 	if (call->body_len > CN_BODY_MAX) {
@@ -238,7 +232,7 @@ static void cn_answer_consent(const struct consent_info *ci, struct adapter_resu
 {
 	res->data = cn_consent_json(ci);
 	if (res->data == NULL)
-		cn_oom(res);
+		adapter_result_oom(res);
 }
 
 /* ---- the bank: consent-request -------------------------------------------- */
@@ -271,7 +265,7 @@ static void cn_request(struct cn_ctx *c, const struct adapter_call *call, json_t
 	if (res->data == NULL ||
 	    json_object_set_new(res->data, "code_sent_by", json_string(c->otp->kind)) != 0 ||
 	    json_object_set_new(res->data, "code_expires_at", cn_time(ci.code_expires_at)) != 0)
-		cn_oom(res);
+		adapter_result_oom(res);
 }
 
 /* ---- the person (through the portal) -------------------------------------- */
@@ -345,16 +339,14 @@ static void cn_consents(struct cn_ctx *c, const struct adapter_call *call, json_
 	if (cn_pin(in, "pin", pin, res) != 0 || cn_is_person(call, pin, res) != 0)
 		return;
 	if ((res->data = cn_list_answer(pin, "consents", &arr)) == NULL) {
-		cn_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	rc = consent_list(c->cs, pin, time(NULL), cn_list_row, arr, &more, why, sizeof(why));
 	if (rc != CONSENT_OK) {
-		json_decref(res->data);
-		res->data = NULL;
 		cn_fail(c, rc, why, res);
 	} else if (cn_list_finish(res->data, arr, more) != 0) {
-		cn_oom(res);
+		adapter_result_oom(res);
 	}
 }
 
@@ -424,16 +416,14 @@ static void cn_report(struct cn_ctx *c, const struct adapter_call *call, json_t 
 	res->data = json_pack("{s:s,s:s,s:s,s:i,s:b,s:[]}", "pin", pin, "from", from.iso, "to", to.iso,
 			      "count", 0, "more", 0, "accesses");
 	if ((arr = json_object_get(res->data, "accesses")) == NULL) {
-		cn_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	if (accesslog_report(c->al, pin, cn_day_ms(from.days), cn_day_ms(to.days + 1), 0, cn_access_row,
 			     arr, &more, why, sizeof(why)) != 0) {
-		json_decref(res->data);
-		res->data = NULL;
 		cn_fail(c, CONSENT_ERR_DB, why, res);
 	} else if (cn_list_finish(res->data, arr, more) != 0) {
-		cn_oom(res);
+		adapter_result_oom(res);
 	}
 }
 

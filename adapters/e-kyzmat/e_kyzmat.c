@@ -129,26 +129,6 @@ static int ek_pin(const struct adapter_call *call, char *pin, size_t cap,
 
 /* ---- queries ---------------------------------------------------------- */
 
-/* Sets res to an error, dropping any answer built so far. */
-static void ek_error(struct adapter_result *res, enum adapter_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void ek_error(struct adapter_result *res, enum adapter_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	json_decref(res->data);
-	res->data = NULL;
-	res->status = st;
-	va_start(ap, fmt);
-	vsnprintf(res->message, sizeof(res->message), fmt, ap);
-	va_end(ap);
-}
-
-static void ek_oom(struct adapter_result *res)
-{
-	ek_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 static int ek_set(json_t *o, const char *key, json_t *v)
 {
 	return json_object_set_new(o, key, v) == 0 ? 0 : -1;
@@ -174,7 +154,7 @@ static int ek_employee_row(struct sqlreg_ctx *c, const char *pin, json_t **out,
 			 "birth_date", sqlreg_col(st, 3), "sex", sqlreg_col(st, 4));
 	sqlite3_reset(st);
 	if (*out == NULL) {
-		ek_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -268,7 +248,7 @@ static int ek_moves(struct sqlreg_ctx *c, const char *pin, json_t *o, struct ada
 	bad |= ek_set(o, "current_position", s.current ? s.current : json_null());
 	bad |= ek_set(o, "moves", arr);
 	if (bad) {
-		ek_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -294,7 +274,7 @@ static int ek_prior(struct sqlreg_ctx *c, const char *pin, json_t *o, struct ada
 		return -1;
 	}
 	if (ek_set(o, "prior_service", arr) != 0 || bad) {
-		ek_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -371,7 +351,7 @@ static int ek_own_periods(struct sqlreg_ctx *c, const char *pin, struct ek_perio
 		why = "too many employment periods";
 	if (why == NULL)
 		return 0;
-	ek_error(res, ADAPTER_FAILED, "the career record of PIN %s does not add up (%s); the "
+	adapter_result_error(res, ADAPTER_FAILED, "the career record of PIN %s does not add up (%s); the "
 		 "personnel office has to correct it", pin, why);
 	return -1;
 }
@@ -402,9 +382,9 @@ static int ek_book_periods(struct sqlreg_ctx *c, const char *pin, struct ek_peri
 	if (why == NULL && !oom)
 		return 0;
 	if (oom)
-		ek_oom(res);
+		adapter_result_oom(res);
 	else
-		ek_error(res, ADAPTER_FAILED, "the career record of PIN %s does not add up (%s); the "
+		adapter_result_error(res, ADAPTER_FAILED, "the career record of PIN %s does not add up (%s); the "
 			 "personnel office has to correct it", pin, why);
 	return -1;
 }
@@ -538,7 +518,7 @@ static json_t *ek_employer(struct sqlreg_ctx *c, struct adapter_result *res)
 	v = sqlreg_col(st, 0);
 	sqlite3_reset(st);
 	if (v == NULL)
-		ek_oom(res);
+		adapter_result_oom(res);
 	return v;
 }
 
@@ -560,7 +540,7 @@ static void ek_length_of_service(struct sqlreg_ctx *c, const struct adapter_call
 	ps.n = 0;
 	ps.employers = json_array();
 	if (ps.employers == NULL) {
-		ek_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	if (ek_own_periods(c, pin, &ps, res) != 0 || ek_book_periods(c, pin, &ps, res) != 0 ||
@@ -573,7 +553,7 @@ static void ek_length_of_service(struct sqlreg_ctx *c, const struct adapter_call
 	bad |= ek_runs(&ps, day, o);
 	bad |= ek_set(o, "periods", periods);   /* takes periods, even when it fails */
 	if (bad)
-		ek_oom(res);
+		adapter_result_oom(res);
 out:
 	json_decref(ps.employers);
 }
@@ -660,11 +640,11 @@ static void ek_vacancies(struct sqlreg_ctx *c, const struct adapter_call *call,
 	}
 	if (bad || ek_set(res->data, "count", json_integer((json_int_t)json_array_size(arr))) != 0) {
 		json_decref(arr);
-		ek_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	if (ek_set(res->data, "vacancies", arr) != 0)
-		ek_oom(res);
+		adapter_result_oom(res);
 }
 
 /* ---- the ops table ---------------------------------------------------- */

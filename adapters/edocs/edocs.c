@@ -117,11 +117,6 @@ static int ed_set(json_t *o, const char *key, json_t *v)
 	return json_object_set_new(o, key, v) == 0 ? 0 : -1;
 }
 
-static void ed_oom(struct adapter_result *res)
-{
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* ---- small helpers: text, dates, numbers ------------------------------ */
 
 static int ed_space(char ch)
@@ -325,7 +320,7 @@ static int ed_signature(const char *b64, struct ed_sig *sig, struct adapter_resu
 	int rc = -1;
 
 	if (raw == NULL) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	sig->size = ed_b64_decode(b64, raw);
@@ -550,12 +545,12 @@ static int ed_take_field(const struct ed_field *f, json_t *raw, json_t *norm,
 		buf[n] = '\0';
 	}
 	if (buf == NULL) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	rc = ed_check_field(f, buf, strlen(buf), today, res);
 	if (rc == 0 && ed_set(norm, f->name, json_string(buf)) != 0) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		rc = -1;
 	}
 	free(buf);
@@ -572,7 +567,7 @@ static int ed_input_build(json_t *raw, const struct params_day *today, json_t **
 
 	*norm = NULL;
 	if (o == NULL) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	if (ed_check_keys(raw, res) != 0)
@@ -600,7 +595,7 @@ static int ed_raw_input(const struct adapter_call *call, json_t **raw, struct ad
 	if (call->body == NULL || call->body_len == 0) {
 		*raw = call->params ? json_incref(call->params) : json_object();
 		if (*raw == NULL)
-			ed_oom(res);
+			adapter_result_oom(res);
 		return *raw ? 0 : -1;
 	}
 	if (call->body_len > ED_BODY_MAX) {
@@ -684,7 +679,7 @@ static int ed_replay(struct sqlreg_ctx *c, const struct ed_input *in, const stru
 	if (ed_text(st, 3) != NULL && strcmp(ed_text(st, 3), r->digest) == 0) {
 		res->data = ed_reg_answer(ed_text(st, 0), ed_text(st, 1), ed_text(st, 2));
 		if (res->data == NULL)
-			ed_oom(res);
+			adapter_result_oom(res);
 		else
 			sqlreg_log(c->reg, ADAPTER_LOG_INFO, "request_id %s repeated: answered "
 			       "%s again", in->v[F_REQID], ed_text(st, 0));
@@ -796,7 +791,7 @@ static void ed_register_tx(struct sqlreg_ctx *c, const struct ed_input *in, stru
 	if (rc == 0 && ed_run(c, sqlreg_stmt(c->reg, ST_COMMIT), res) == 0) {
 		res->data = ed_reg_answer(r->number, r->at, r->sig.sha256);
 		if (res->data == NULL)
-			ed_oom(res);   /* registered all the same: a retry with request_id gets it */
+			adapter_result_oom(res);   /* registered all the same: a retry with request_id gets it */
 		sqlreg_log(c->reg, ADAPTER_LOG_INFO, "registered %s for %s", r->number,
 		       r->client);
 		return;
@@ -832,7 +827,7 @@ static void ed_register(struct sqlreg_ctx *c, const struct adapter_call *call,
 		json_object_del(copy, "request_id");
 	if (copy == NULL || (canon = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT)) == NULL ||
 	    ed_sha256_hex(canon, strlen(canon), r.digest) != 0) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		goto out;
 	}
 	r.client = call->client ? call->client : "";
@@ -861,13 +856,13 @@ static json_t *ed_refs(struct sqlreg_ctx *c, const char *number, struct adapter_
 		return NULL;
 	}
 	if (a == NULL) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		return NULL;
 	}
 	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
 		if (json_array_append_new(a, sqlreg_col(st, 0)) != 0) {
 			sqlite3_reset(st);
-			ed_oom(res);
+			adapter_result_oom(res);
 			rc = -1;
 			break;
 		}
@@ -931,13 +926,13 @@ static void ed_document(struct sqlreg_ctx *c, const struct adapter_call *call,
 	o = ed_document_json(st, today.days);
 	sqlite3_reset(st);
 	if (o == NULL) {
-		ed_oom(res);
+		adapter_result_oom(res);
 		return;
 	}
 	refs = ed_refs(c, number, res);
 	if (refs == NULL || ed_set(o, "referenced_by", refs) != 0) {
 		if (refs != NULL)
-			ed_oom(res);
+			adapter_result_oom(res);
 		json_decref(o);
 		return;
 	}
@@ -960,7 +955,7 @@ static int ed_rows(struct sqlreg_ctx *c, sqlite3_stmt *st, ed_row_fn fn, long on
 		}
 		if (json_array_append_new(arr, fn(st, on)) != 0) {
 			sqlite3_reset(st);
-			ed_oom(res);
+			adapter_result_oom(res);
 			return -1;
 		}
 	}
@@ -997,7 +992,7 @@ static int ed_list(struct sqlreg_ctx *c, sqlite3_stmt *st, int limit_at, ed_row_
 	*arr = json_array();
 	if (*arr == NULL) {
 		sqlite3_reset(st);
-		ed_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	if (ed_rows(c, st, fn, on, *arr, truncated, res) != 0) {
@@ -1043,7 +1038,7 @@ static void ed_documents(struct sqlreg_ctx *c, const struct adapter_call *call,
 			      dir[0] ? json_string(dir) : json_null(), "count",
 			      (json_int_t)json_array_size(arr), "truncated", truncated, "documents", arr);
 	if (res->data == NULL)
-		ed_oom(res);
+		adapter_result_oom(res);
 }
 
 static json_t *ed_control_row(sqlite3_stmt *st, long on)
@@ -1088,7 +1083,7 @@ static void ed_execution_status(struct sqlreg_ctx *c, const struct adapter_call 
 			      "in_progress_count", (json_int_t)json_array_size(arr) - overdue,
 			      "truncated", truncated, "documents", arr);
 	if (res->data == NULL)
-		ed_oom(res);
+		adapter_result_oom(res);
 }
 
 /* ---- the ops table ---------------------------------------------------- */

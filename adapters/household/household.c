@@ -136,7 +136,7 @@ static int hh_members(struct sqlreg_ctx *c, const char *id, json_t *out, struct 
 	return hh_set(out, "member_count", json_integer((json_int_t)json_array_size(arr))) == 0 ? 0 : -1;
 oom:
 	sqlite3_reset(st);
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
+	adapter_result_oom(res);
 	return -1;
 }
 
@@ -165,7 +165,7 @@ static int hh_household_row(struct sqlreg_ctx *c, const char *id, json_t **out,
 		      "registered_on", sqlreg_col(st, 8));
 	sqlite3_reset(st);
 	if (o == NULL) {
-		adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
+		adapter_result_oom(res);
 		return -1;
 	}
 	*out = o;
@@ -238,7 +238,7 @@ static int hh_person(struct sqlreg_ctx *c, const char *pin, char *hid, size_t hi
 				    "registered_on", sqlreg_col(st, 4));
 		if (*person == NULL) {
 			sqlite3_reset(st);
-			adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
+			adapter_result_oom(res);
 			return -1;
 		}
 	}
@@ -274,7 +274,7 @@ static void hh_address_fact(struct sqlreg_ctx *c, const struct adapter_call *cal
 	/* The person's own registration date, not the household's. */
 	json_object_del(hh, "registered_on");
 	if (json_object_update(person, hh) != 0) {
-		adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
+		adapter_result_oom(res);
 		goto out;
 	}
 	res->data = person;
@@ -294,8 +294,7 @@ static void hh_family_members(struct sqlreg_ctx *c, const struct adapter_call *c
 		return;
 	hh_household_answer(c, hid, res);
 	if (res->data != NULL && hh_set(res->data, "pin", json_string(pin)) != 0) {
-		json_decref(res->data);
-		adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
+		adapter_result_oom(res);
 	}
 }
 

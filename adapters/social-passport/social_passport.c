@@ -112,26 +112,6 @@ static int sp_pin(const struct adapter_call *call, char *pin, size_t cap,
 
 /* ---- queries ---------------------------------------------------------- */
 
-/* Sets res to an error, dropping any answer built so far. */
-static void sp_error(struct adapter_result *res, enum adapter_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void sp_error(struct adapter_result *res, enum adapter_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	json_decref(res->data);
-	res->data = NULL;
-	res->status = st;
-	va_start(ap, fmt);
-	vsnprintf(res->message, sizeof(res->message), fmt, ap);
-	va_end(ap);
-}
-
-static void sp_oom(struct adapter_result *res)
-{
-	sp_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 static int sp_set(json_t *o, const char *key, json_t *v)
 {
 	return json_object_set_new(o, key, v) == 0 ? 0 : -1;
@@ -180,7 +160,7 @@ static int sp_category(struct sqlreg_ctx *c, const struct adapter_call *call, ch
 					 "category_ru", sqlreg_col(st, 1));
 			sqlite3_reset(st);
 			if (*out == NULL) {
-				sp_oom(res);
+				adapter_result_oom(res);
 				return -1;
 			}
 			n = strnlen(in, SP_CODE_MAX);   /* params_code_ok: at most that */
@@ -232,7 +212,7 @@ static int sp_resident(struct sqlreg_ctx *c, const char *pin, json_t **out, stru
 				     "PIN %s is recorded for more than one resident (a duplicate PIN "
 				     "from the 1990s); the municipality has to resolve it", pin);
 	else if (rc == 0)
-		sp_oom(res);
+		adapter_result_oom(res);
 	return -1;
 }
 
@@ -284,7 +264,7 @@ static void sp_social_categories(struct sqlreg_ctx *c, const struct adapter_call
 		goto oom;
 	return;
 oom:
-	sp_oom(res);
+	adapter_result_oom(res);
 out:
 	json_decref(arr);
 }
@@ -368,7 +348,7 @@ static int sp_status_walk(struct sqlreg_ctx *c, const char *pin, const char *cod
 		if (params_date_parse((const char *)sqlite3_column_text(st, 0), &s) != 0 ||
 		    (end != NULL && params_date_parse(end, &e) != 0)) {
 			sqlite3_reset(st);
-			sp_error(res, ADAPTER_FAILED, "a period of PIN %s in %s has a malformed date; "
+			adapter_result_error(res, ADAPTER_FAILED, "a period of PIN %s in %s has a malformed date; "
 				 "the municipality has to correct it", pin, code);
 			return -1;
 		}
@@ -385,7 +365,7 @@ static int sp_status_walk(struct sqlreg_ctx *c, const char *pin, const char *cod
 	bad |= sp_set(o, "since", w.found ? json_string(w.hit.since) : json_null());
 	bad |= sp_set(o, "until", w.found && w.hit.until[0] ? json_string(w.hit.until) : json_null());
 	if (bad) {
-		sp_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -419,7 +399,7 @@ static void sp_category_status(struct sqlreg_ctx *c, const struct adapter_call *
 		goto out;
 	res->data = o;
 	if (sp_status_skeleton(o, cat, on) != 0 || params_date_parse(on, &day) != 0) {
-		sp_oom(res);
+		adapter_result_oom(res);
 		goto out;
 	}
 	(void)sp_status_walk(c, pin, code, day, o, res);   /* res tells */
@@ -478,7 +458,7 @@ static void sp_category_members(struct sqlreg_ctx *c, const struct adapter_call 
 		goto oom;
 	return;
 oom:
-	sp_oom(res);
+	adapter_result_oom(res);
 out:
 	json_decref(arr);
 }

@@ -63,12 +63,6 @@ struct vet_ctx {
 	char as_of[11];                /* config "as_of" (YYYY-MM-DD), "" for the clock */
 };
 
-static void vet_oom(struct adapter_result *res)
-{
-	json_decref(res->data);
-	adapter_result_error(res, ADAPTER_FAILED, "could not build the answer");
-}
-
 /* ---- dates -------------------------------------------------------------- */
 
 /* A stored update date and its age in days as of today, into o (keys
@@ -114,7 +108,7 @@ static json_t *vet_tags(struct vet_ctx *c, sqlite3_int64 rid, struct adapter_res
 oom:
 	sqlite3_reset(st);
 	json_decref(arr);
-	vet_oom(res);
+	adapter_result_oom(res);
 	return NULL;
 }
 
@@ -138,7 +132,7 @@ static json_t *vet_record(struct vet_ctx *c, sqlite3_stmt *st, long today, long 
 		goto oom;
 	return o;
 oom:
-	vet_oom(res);
+	adapter_result_oom(res);
 fail:
 	json_decref(o);
 	return NULL;
@@ -159,7 +153,7 @@ static int vet_records(struct vet_ctx *c, const char *hid, long today, json_t *o
 	*unknown = 0;
 	*heads = 0;
 	if (arr == NULL || json_object_set_new(o, "records", arr) != 0) {
-		vet_oom(res);
+		adapter_result_oom(res);
 		return -1;
 	}
 	while ((rc = sqlreg_step(c->reg, st, res)) == 1) {
@@ -168,7 +162,7 @@ static int vet_records(struct vet_ctx *c, const char *hid, long today, json_t *o
 		if (r == NULL || json_array_append_new(arr, r) != 0) {
 			sqlite3_reset(st);
 			if (r != NULL)
-				vet_oom(res);
+				adapter_result_oom(res);
 			return -1;
 		}
 		*unknown |= d == LONG_MIN;
@@ -234,7 +228,7 @@ static int vet_holding(struct vet_ctx *c, const char *hid, long today, json_t **
 	*out = o;
 	return 1;
 oom:
-	vet_oom(res);
+	adapter_result_oom(res);
 fail:
 	json_decref(o);
 	return -1;
@@ -266,7 +260,7 @@ static void vet_livestock(struct vet_ctx *c, const struct adapter_call *call,
 	o = json_pack("{s:s}", "as_of", today.iso);
 	if (o == NULL || json_object_update(o, h) != 0) {
 		json_decref(o);
-		vet_oom(res);
+		adapter_result_oom(res);
 	} else {
 		res->data = o;
 	}
@@ -328,7 +322,7 @@ static void vet_livestock_by_owner(struct vet_ctx *c, const struct adapter_call 
 	res->data = o;
 	return;
 oom:
-	vet_oom(res);
+	adapter_result_oom(res);
 fail:
 	json_decref(arr);
 	json_decref(o);
