@@ -314,6 +314,17 @@ static int gconf_anchor(struct gw *g, char **err)
 	return gcsig_anchor_load(g->cfg->gc_anchor, &g->gc_anchor, err);
 }
 
+void *worker_adapter(struct worker *w, const char *name, const struct adapter_ops **ops)
+{
+	*ops = NULL;
+	for (size_t i = 0; i < adapter_count(); i++)
+		if (strcmp(adapter_at(i)->name, name) == 0) {
+			*ops = adapter_at(i);
+			return w->adapter_ctx ? w->adapter_ctx[i] : NULL;
+		}
+	return NULL;
+}
+
 /* Adapters bound to services this gateway provides. */
 static int adapter_used(struct gw *g, const char *name)
 {

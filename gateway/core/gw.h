@@ -18,6 +18,7 @@
 #include "proto/xrd_id.h"
 
 struct gw;
+struct adapter_ops;
 struct consent_gate;
 struct gcf;
 struct gcsig_anchor;
@@ -78,6 +79,11 @@ struct gw *gw_new(struct config *cfg, char **err);
  * If ready_fd >= 0, writes "ready\n" to it once listening. Returns exit code. */
 int gw_run(struct gw *g);
 void gw_free(struct gw *g);
+
+/* The adapter called name and its context on worker w: *ops set (NULL if no
+ * adapter has that name) and the context returned (NULL if it is not used
+ * on this gateway or failed to start). */
+void *worker_adapter(struct worker *w, const char *name, const struct adapter_ops **ops);
 
 /* The current global configuration with a reference the caller must drop
  * with gconf_unref(). Never NULL after gw_new succeeded. */

@@ -200,8 +200,6 @@ struct host_pool {
 	pthread_t *threads;
 };
 
-static struct host_pool *the_pool;   /* one per process (gw_new) */
-
 static void job_back(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
@@ -257,7 +255,6 @@ struct host_pool *host_pool_new(unsigned threads, char **err)
 		}
 		p->n++;
 	}
-	the_pool = p;
 	return p;
 }
 
@@ -276,8 +273,6 @@ void host_pool_free(struct host_pool *p)
 		p->head = j->next;
 		free(j);
 	}
-	if (the_pool == p)
-		the_pool = NULL;
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p->threads);
@@ -287,7 +282,7 @@ void host_pool_free(struct host_pool *p)
 static int host_run_blocking(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
 	struct adapter_host_ctx *h = ctx;
-	struct host_pool *p = the_pool;
+	struct host_pool *p = h->gw->pool;
 	struct job *j;
 
 	if (!p || !work || !done || !h->w || !h->w->base)

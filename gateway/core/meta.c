@@ -574,16 +574,13 @@ static void verify_page_done(struct adapter_result *res, void *arg)
  * certificates adapter when this gateway runs it; works without JavaScript. */
 void meta_verify_page(struct exch *ex)
 {
-	const struct adapter_ops *a = adapter_find("certificates");
+	const struct adapter_ops *a;
 	const char *target = http_req_target(ex->req), *q = strchr(target, '?');
 	struct adapter_call call = { 0 };
-	void *ctx = NULL;
+	void *ctx = worker_adapter(ex->w, "certificates", &a);
 	json_t *params;
 	char why[160], id[UUID_STR_LEN];
 
-	for (size_t i = 0; a && i < adapter_count(); i++)
-		if (adapter_at(i) == a)
-			ctx = ex->w->adapter_ctx[i];
 	if (!ctx) {
 		reply(ex, 404, "text/plain; charset=utf-8",
 		      "this gateway issues no certificates; verify at the issuer's address\n", 68);

@@ -266,14 +266,9 @@ static void call_adapter(struct exch *ex)
 	struct adapter_call call = { 0 };
 	struct fault f = { 0 };
 	char client[XRD_ID_TEXT_MAX];
-	void *ctx = NULL;
+	void *ctx = worker_adapter(ex->w, ex->svc->adapter, &a);
 	json_t *params;
 
-	for (size_t i = 0; i < adapter_count(); i++)
-		if (strcmp(adapter_at(i)->name, ex->svc->adapter) == 0) {
-			a = adapter_at(i);
-			ctx = ex->w->adapter_ctx[i];
-		}
 	if (a)
 		as = adapter_service(a, ex->service.service_code);
 	if (!a || !ctx || !as) {

@@ -9,14 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "core/log.h"
 #include "store/msglog.h"
 #include "trust/keys.h"
 #include "trust/ocsp.h"
 #include "trust/sign.h"
+#include "trust/tls.h"
 
 struct sx_key {
 	char member[256];               /* "CLASS/CODE" */
@@ -221,7 +220,6 @@ static void ocsp_keep(struct gw *g, struct sx_state *s, const unsigned char sha[
 static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
 {
 	struct ocsp_cache_config oc = { 0 };
-	FILE *f;
 
 	if (!gconf_trust(g->gc)) {
 		log_warn("event=ocsp why=\"global configuration approves no CA: certificate status is not "
@@ -243,13 +241,14 @@ static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
 			return -1;
 		ocsp_restore(g, s, s->keys[i].key->cert_sha256);
 	}
-	f = g->cfg->server_tls_cert[0] ? fopen(g->cfg->server_tls_cert, "r") : NULL;
-	s->auth_cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	if (f)
-		fclose(f);
-	if (s->auth_cert) {
-		unsigned int n = 32;
-		X509_digest(s->auth_cert, EVP_sha256(), s->auth_sha256, &n);
+	/* The TLS certificate as the server context loaded it (load_tls). */
+	if (g->server_tls && (s->auth_cert = SSL_CTX_get0_certificate(g->server_tls)) != NULL) {
+		if (!X509_up_ref(s->auth_cert)) {
+			s->auth_cert = NULL;
+			return errf(err, "out of memory");
+		}
+		if (tls_cert_sha256(s->auth_cert, s->auth_sha256) < 0)
+			return errf(err, "cannot hash this gateway's TLS certificate");
 		if (watch(g->gc, s, s->auth_cert, "authentication certificate", err) < 0)
 			return -1;
 		ocsp_restore(g, s, s->auth_sha256);
@@ -654,7 +653,8 @@ static int no_key(struct exch *ex, const struct xrd_id *who, const char *prefix,
 }
 
 /* The sending half, for both directions: signs bytes with k, adds the
- * signature and our OCSP responses to h, and logs the message. */
+ * signature and our OCSP responses to h, and logs the message. With h NULL
+ * (a local exchange: nothing is sent) it signs and logs only. */
 static int sign_attach_log(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
 			   const void *bytes, size_t len, struct hlist *h, enum msglog_side side,
 			   const char *prefix, struct fault *f)
@@ -663,9 +663,9 @@ static int sign_attach_log(struct exch *ex, const struct signing_key *k, enum si
 	int rc = -1;
 
 	if (sign_message(ex, k, kind, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, prefix, f) < 0 ||
-	    ocsp_attach(ex, k, h, &carried, prefix, f) < 0)
+	    (h && ocsp_attach(ex, k, h, &carried, prefix, f) < 0))
 		goto out;
-	if (b64_header(h, SX_HDR_SIG, &doc) < 0) {
+	if (h && b64_header(h, SX_HDR_SIG, &doc) < 0) {
 		fault_set(f, prefix, "InternalError", "too many headers");
 		goto out;
 	}
@@ -846,7 +846,7 @@ out:
  * evidence as for a remote exchange. */
 int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fault *f)
 {
-	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct buf tmp = BUF_INIT;
 	struct xrd_id owner;
 	const struct signing_key *k;
 	const void *bytes;
@@ -870,14 +870,10 @@ int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fau
 						http_hdr_get(r->hdrs, r->nhdrs, "Content-Type");
 	else
 		ctype = SX_REST_CTYPE;
-	if (sign_message(ex, k, dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE,
-			 ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, F_CPROXY, f) < 0)
-		goto out;
-	rc = log_append(ex, (enum msglog_dir)dir, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, NULL, F_CPROXY,
-			f);
+	rc = sign_attach_log(ex, k, dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE, ctype, bytes, len, NULL,
+			     MSGLOG_CLIENT, F_CPROXY, f);
 out:
 	buf_free(&tmp);
-	buf_free(&doc);
 	return rc;
 }
 
