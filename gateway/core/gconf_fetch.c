@@ -333,6 +333,7 @@ struct gcf *gcf_start(const struct gcf_opts *o, const struct gcf_hooks *hooks, c
 		errf(err, "cannot start the global configuration fetcher thread");
 		return NULL;
 	}
+	pthread_setname_np(f->thread, "ag-gconf");
 	return f;
 }
 

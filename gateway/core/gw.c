@@ -576,6 +576,10 @@ int gw_run(struct gw *g)
 			log_error("event=startup why=\"cannot start worker thread %d\"", i);
 			break;
 		}
+		char tn[32];   /* the kernel keeps 15 bytes */
+		snprintf(tn, sizeof(tn), "ag-worker%d", i);
+		tn[15] = '\0';
+		pthread_setname_np(g->workers[i].thread, tn);
 		started++;
 	}
 	if (started == g->n_workers)

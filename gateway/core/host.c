@@ -253,6 +253,7 @@ struct host_pool *host_pool_new(unsigned threads, char **err)
 			*err = strdup("cannot start the background pool");
 			return NULL;
 		}
+		pthread_setname_np(p->threads[i], "ag-pool");
 		p->n++;
 	}
 	return p;

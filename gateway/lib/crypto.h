@@ -21,7 +21,8 @@ int sha256(const void *data, size_t len, unsigned char *out) __attribute__((warn
 /* Standard base64 (with padding, no newlines) of len bytes into out, which must
  * hold 4*((len+2)/3)+1 bytes. Returns the length written (without NUL). */
 size_t b64_encode(const unsigned char *in, size_t len, char *out);
-/* Decodes standard base64 (padding required, whitespace refused). Returns the
+/* Decodes standard base64 (padding required, whitespace and non-zero spare bits
+ * refused, so each text has one meaning). Returns the
  * decoded length, or -1 on bad input or when out (cap bytes) is too small. */
 long b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
 

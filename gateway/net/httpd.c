@@ -442,7 +442,9 @@ static int conn_write_head(struct httpd_conn *c, int status, const struct http_h
 		if (!n || !v || !httpd_parse_is_token(n, strlen(n)) || !httpd_parse_value_ok(v) ||
 		    hdr_reserved(n))
 			continue;
-		if (evbuffer_add_printf(out, "%s: %s\r\n", n, v) < 0)
+		/* No printf: signed exchanges carry headers of several KB. */
+		if (evbuffer_add(out, n, strlen(n)) < 0 || evbuffer_add(out, ": ", 2) < 0 ||
+		    evbuffer_add(out, v, strlen(v)) < 0 || evbuffer_add(out, "\r\n", 2) < 0)
 			return -1;
 	}
 	return evbuffer_add(out, "\r\n", 2);

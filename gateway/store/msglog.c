@@ -689,6 +689,7 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err)
 		msglog_set_err(err, "message log: cannot start the writer thread");
 		goto fail;
 	}
+	pthread_setname_np(log->writer, "ag-msglog");
 	if (msglog_stamper_start(log, err) < 0) {
 		pthread_mutex_lock(&log->mu);
 		log->stopping = 1;

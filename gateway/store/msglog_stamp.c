@@ -146,6 +146,7 @@ int msglog_stamper_start(struct msglog *log, char **err)
 		msglog_set_err(err, "message log: cannot start the stamper thread");
 		return -1;
 	}
+	pthread_setname_np(log->stamper, "ag-stamper");
 	log->have_stamper = 1;
 	return 0;
 }

@@ -601,6 +601,7 @@ struct ocsp_cache *ocsp_cache_new(const struct ocsp_cache_config *cfg, char **er
 		set_err(err, "OCSP cache: cannot start its refresher thread");
 		goto fail;
 	}
+	pthread_setname_np(c->thread, "ag-ocsp");
 	c->started = 1;
 	return c;
 fail:

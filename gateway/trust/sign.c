@@ -219,56 +219,11 @@ int sig_b64_ok(const char *s, size_t max)
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == len;
 }
 
-/* Strict base64: padding required, no whitespace, and the spare bits before
- * '=' padding must be zero - that makes every text decode from exactly one
- * byte string, so no byte of a document (even one outside what the
- * signature covers) can change without the verifier noticing. Table-driven:
- * it runs on every digest and signature value. */
-static signed char b64_rev[256];
-static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
-
-static void b64_rev_init(void)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-	memset(b64_rev, -1, sizeof(b64_rev));
-	for (int i = 0; i < 64; i++)
-		b64_rev[(unsigned char)tab[i]] = (signed char)i;
-}
-
+/* Strict base64 (lib/crypto.c b64_decode: padding, no whitespace, zero spare
+ * bits), and an empty text is not a value here. */
 long sig_b64_decode(const char *s, size_t len, unsigned char *out, size_t cap)
 {
-	size_t pad = 0, o = 0, i;
-	unsigned v[4];
-
-	pthread_once(&b64_once, b64_rev_init);
-	if (len == 0 || len % 4)
-		return -1;
-	if (s[len - 1] == '=')
-		pad = s[len - 2] == '=' ? 2 : 1;
-	if ((len / 4) * 3 - pad > cap)
-		return -1;
-	for (i = 0; i < len; i += 4) {
-		int last = i + 4 == len;
-		for (int k = 0; k < 4; k++) {
-			signed char c = b64_rev[(unsigned char)s[i + k]];
-			if (last && k >= 4 - (int)pad)
-				c = s[i + k] == '=' ? 0 : -1;
-			if (c < 0)
-				return -1;
-			v[k] = (unsigned)c;
-		}
-		unsigned w = v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3];
-		if (last && ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))))
-			return -1; /* spare bits set */
-		out[o++] = (unsigned char)(w >> 16);
-		if (!last || pad < 2)
-			out[o++] = (unsigned char)(w >> 8);
-		if (!last || pad < 1)
-			out[o++] = (unsigned char)w;
-	}
-	return (long)o;
+	return len == 0 ? -1 : b64_decode(s, len, out, cap);
 }
 
 /* ECDSA (r, s) and (r, n - s) are both valid: we sign and accept only the
