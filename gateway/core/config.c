@@ -150,6 +150,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "signing", "member_key", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_member_key,
 	  "repeatable: \"CLASS/CODE /path/sign.key /path/sign-fullchain.pem\": the signing key "
 	  "and certificate (then its intermediates) of a member this gateway hosts" },
+	{ "signing", "batch_max", CFG_UINT, FLD(sign_batch_max), "256", 1, 256, 0, NULL, NULL,
+	  "messages signed together with one key operation (a hash tree, as X-Road's batch "
+	  "signatures): what one event-loop turn of a worker has ready to send; 1 = one "
+	  "signature per message" },
 
 	{ "msglog", "enabled", CFG_BOOL, FLD(msglog_enabled), "on", 0, 0, 0, NULL, NULL,
 	  "keep the message log (signed requests and responses, hash-chained, time-stamped)" },

@@ -92,6 +92,7 @@ struct config {
 	/* [signing] */
 	struct cfg_member_key *member_keys;
 	size_t n_member_keys;
+	unsigned sign_batch_max;     /* [signing] batch_max, default 256 */
 
 	/* [msglog] */
 	int msglog_enabled;          /* default on */

@@ -85,6 +85,8 @@ struct exch {
 	int log_pending;                /* records queued, not yet durable */
 	char log_error[256];            /* why a record could not be logged */
 	int verified;                   /* server side: the request's signature checked */
+	int sign_pending;               /* waiting in the worker's signing batch (core/sx.h) */
+	const struct gc_gateway *peer_gw; /* client side: the provider's gateway (in ex->gc) */
 	int held;                       /* an answer waits in held_* */
 	long held_status;
 	struct hlist held_hdrs;

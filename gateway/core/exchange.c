@@ -67,7 +67,8 @@ static void exch_on_abort(void *arg)
 	}
 	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"",
 		 ex->reqid);
-	if (!ex->adapter_pending && !ex->log_pending)
+	sx_cancel(ex);
+	if (!ex->adapter_pending && !ex->log_pending && !ex->sign_pending)
 		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
 }
 
@@ -165,7 +166,7 @@ void exch_release(struct exch *ex)
 		return;
 	if (!ex->held) {
 		/* Aborted while records were pending; or not answered yet. */
-		if (ex->aborted && !ex->adapter_pending && !ex->out)
+		if (ex->aborted && !ex->adapter_pending && !ex->out && !ex->sign_pending)
 			exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
 		return;
 	}
@@ -468,35 +469,33 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	exch_fault(ex, &f);
 }
 
-static void client_send(struct exch *ex, const struct gc_gateway *gw)
+/* Signed (core/sx.h): the request goes to the provider's gateway with the
+ * headers in ex->fwd. */
+static void client_signed(struct exch *ex, const struct fault *sf)
 {
 	struct gw *g = ex->w->gw;
+	const struct gc_gateway *gw = ex->peer_gw;
 	struct out_req o = { 0 };
 	struct out_tls tls = g->peer_tls;
-	struct hlist h = { .n = 0 };
 	char url[REST_TARGET_MAX + 300];
 	struct fault f = { 0 };
 
-	tls.pin_sha256 = gw->auth_cert_sha256;
-	if (ex->proto == EXCH_SOAP) {
-		const char *ct = http_req_header(ex->req, "Content-Type");
-		const char *sa = http_req_header(ex->req, "SOAPAction");
-		snprintf(url, sizeof(url), "https://%s/", gw->address);
-		if (hlist_add(&h, "Content-Type", ct ? ct : "text/xml; charset=utf-8") < 0 ||
-		    (sa && hlist_add(&h, "SOAPAction", sa) < 0))
-			goto oom;
-		if (sx_sign_request(ex, &h, &f) < 0)
-			goto fail;
-		o.hdrs = h.h;
-		o.nhdrs = h.n;
-	} else {
-		snprintf(url, sizeof(url), "https://%s%s", gw->address, ex->target);
-		/* Signed over the forwarded headers; the signature headers follow them. */
-		if (sx_sign_request(ex, &ex->fwd, &f) < 0)
-			goto fail;
-		o.hdrs = ex->fwd.h;
-		o.nhdrs = ex->fwd.n;
+	if (sf) {
+		exch_fault(ex, sf);
+		return;
 	}
+	if (ex->aborted) {
+		/* sx_cancel took it out of the batch unless it was already signing. */
+		exch_release(ex);
+		return;
+	}
+	tls.pin_sha256 = gw->auth_cert_sha256;
+	if (ex->proto == EXCH_SOAP)
+		snprintf(url, sizeof(url), "https://%s/", gw->address);
+	else
+		snprintf(url, sizeof(url), "https://%s%s", gw->address, ex->target);
+	o.hdrs = ex->fwd.h;
+	o.nhdrs = ex->fwd.n;
 	o.method = ex->method;
 	o.url = url;
 	o.body = ex->body;
@@ -508,17 +507,33 @@ static void client_send(struct exch *ex, const struct gc_gateway *gw)
 	o.timeout_ms = (long)g->cfg->timeout_ms + (long)g->cfg->connect_timeout_ms + 2000;
 	o.max_response = g->cfg->max_response;
 	ex->out = outbound_send(ex->w->out, &o, client_on_outbound, ex);
-	hlist_clear(&h);
 	if (!ex->out) {
 		fault_set(&f, F_CPROXY, "NetworkError", "cannot start the call to gateway '%s'", gw->code);
 		exch_fault(ex, &f);
 	}
-	return;
-oom:
-	fault_set(&f, F_CPROXY, "InternalError", "out of memory");
-fail:
-	hlist_clear(&h);
-	exch_fault(ex, &f);
+}
+
+/* The request is signed with the next batch of this worker (sx_sign_request),
+ * then sent by client_signed. SOAP sends its Content-Type and SOAPAction;
+ * REST the forwarded headers already in ex->fwd. */
+static void client_send(struct exch *ex, const struct gc_gateway *gw)
+{
+	struct fault f = { 0 };
+
+	ex->peer_gw = gw;
+	if (ex->proto == EXCH_SOAP) {
+		const char *ct = http_req_header(ex->req, "Content-Type");
+		const char *sa = http_req_header(ex->req, "SOAPAction");
+		hlist_clear(&ex->fwd);
+		if (hlist_add(&ex->fwd, "Content-Type", ct ? ct : "text/xml; charset=utf-8") < 0 ||
+		    (sa && hlist_add(&ex->fwd, "SOAPAction", sa) < 0)) {
+			fault_set(&f, F_CPROXY, "InternalError", "out of memory");
+			exch_fault(ex, &f);
+			return;
+		}
+	}
+	if (sx_sign_request(ex, client_signed, &f) < 0)
+		exch_fault(ex, &f);
 }
 
 void exch_client_dispatch(struct exch *ex)

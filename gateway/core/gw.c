@@ -632,7 +632,7 @@ static void worker_free(struct worker *w)
 	free(w->adapter_slots);
 	consent_gate_close(&w->consent);
 	if (w->base && w->gw && w->gw->sx)
-		sx_detach(w->gw, w->base);
+		sx_detach(w);
 	if (w->base) {
 		/* Let deferred bufferevent callbacks run so their memory is released. */
 		event_base_loop(w->base, EVLOOP_NONBLOCK);

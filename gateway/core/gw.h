@@ -42,6 +42,7 @@ struct worker {
 	struct consent_gate *consent;   /* consents + access log of data_dir (store/consent.h) */
 	pthread_t thread;
 	unsigned long served;           /* requests answered (this worker) */
+	struct sx_batch *sign_batch;    /* messages waiting for this turn's signature (core/sx.c) */
 };
 
 struct gw {

@@ -521,30 +521,36 @@ void provider_dispatch(struct exch *ex)
 
 /* ---- requests from peer gateways -------------------------------------- */
 
+/* Signed with this worker's next batch (core/sx.h), and logged: back it goes.
+ * Our own error we could not sign goes back unsigned (the client side
+ * accepts that only for errors); an answer we cannot sign does not. */
+static void server_signed(struct exch *ex, const struct exch_resp *r, const struct fault *sf)
+{
+	const char *err = http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error");
+
+	if (sf) {
+		log_error("event=sign_response reqid=%s why=\"%s\"", ex->reqid, sf->message);
+		if (err || ex->fault_code[0])
+			exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
+		else
+			exch_fault(ex, sf);
+		return;
+	}
+	exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
+}
+
 /* The answer goes back signed by the service owner and logged. */
 static void server_on_provider(struct exch *ex, const struct exch_resp *r)
 {
 	const char *err = http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error");
-	struct hlist h = { .n = 0 };
 	struct fault f = { 0 };
 
 	if (ex->aborted || !ex->verified) {
 		exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
 		return;
 	}
-	if (sx_sign_response(ex, r, &h, &f) < 0) {
-		hlist_clear(&h);
-		log_error("event=sign_response reqid=%s why=\"%s\"", ex->reqid, f.message);
-		/* Our own error goes back unsigned (the client side accepts that
-		 * only for errors); an answer we cannot sign does not go back. */
-		if (err || ex->fault_code[0])
-			exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
-		else
-			exch_fault(ex, &f);
-		return;
-	}
-	exch_finish(ex, r->status, h.h, h.n, r->body, r->body_len, err);
-	hlist_clear(&h);
+	if (sx_sign_response(ex, r, server_signed, &f) < 0)
+		server_signed(ex, r, &f);
 }
 
 /* The TLS peer must be a gateway of global configuration. */

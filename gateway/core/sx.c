@@ -11,6 +11,7 @@
 
 
 #include "core/log.h"
+#include <event2/event.h>
 #include "store/msglog.h"
 #include "trust/keys.h"
 #include "trust/ocsp.h"
@@ -295,10 +296,13 @@ int sx_init(struct gw *g, char **err)
 	return 0;
 }
 
-void sx_detach(struct gw *g, struct event_base *base)
+static void batch_free(struct worker *w);
+
+void sx_detach(struct worker *w)
 {
-	if (g->sx && g->sx->log)
-		msglog_detach_base(g->sx->log, base);
+	batch_free(w);
+	if (w->gw->sx && w->gw->sx->log)
+		msglog_detach_base(w->gw->sx->log, w->base);
 }
 
 void sx_free(struct gw *g)
@@ -677,10 +681,263 @@ out:
 	return rc;
 }
 
-int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f)
+/* ---- batch signing ------------------------------------------------------ */
+
+/* One message waiting for the worker's next batch signature. */
+struct sx_job {
+	struct sx_job *next;
+	struct exch *ex;
+	const struct signing_key *k;
+	struct sig_meta m;
+	char client[XRD_ID_TEXT_MAX], service[XRD_ID_TEXT_MAX], ctype[SIG_FIELD_MAX];
+	unsigned char digest[32];
+	struct buf own;                 /* the bytes to log, when not ex->body */
+	const void *bytes;
+	size_t len;
+	/* Requests: the headers to send are ex->fwd. Responses: the answer, copied. */
+	sx_request_signed_fn req_done;
+	sx_response_signed_fn resp_done;
+	long status;
+	struct hlist hdrs;
+	size_t n_own_hdrs;              /* the answer's own headers, before the signature's */
+	unsigned char *body;
+	size_t body_len;
+};
+
+struct sx_batch {
+	struct event *ev;               /* zero timeout: fires at the start of the next turn */
+	struct sx_job *head, **tail;
+	size_t n;
+};
+
+static void job_free(struct sx_job *j)
+{
+	buf_free(&j->own);
+	hlist_clear(&j->hdrs);
+	free(j->body);
+	free(j);
+}
+
+static struct hlist *job_hdrs(struct sx_job *j)
+{
+	return j->req_done ? &j->ex->fwd : &j->hdrs;
+}
+
+/* After the batch's signature: OCSP and signature headers, the log record,
+ * then the exchange goes on (done). */
+static void job_finish(struct sx_job *j, const struct buf *doc, const struct fault *sign_fault)
+{
+	struct exch *ex = j->ex;
+	struct buf carried = BUF_INIT;
+	struct fault f = { 0 };
+	const char *prefix = j->req_done ? F_CPROXY : F_SPROXY;
+	int ok = 0;
+
+	if (sign_fault) {
+		f = *sign_fault;
+	} else if (ocsp_attach(ex, j->k, job_hdrs(j), &carried, prefix, &f) == 0) {
+		if (b64_header(job_hdrs(j), SX_HDR_SIG, doc) < 0)
+			fault_set(&f, prefix, "InternalError", "too many headers");
+		else
+			ok = log_append(ex, j->req_done ? MSGLOG_REQUEST : MSGLOG_RESPONSE,
+					j->req_done ? MSGLOG_CLIENT : MSGLOG_SERVER, j->bytes, j->len, doc->data,
+					doc->len, carried.data, prefix, &f) == 0;
+	}
+	buf_free(&carried);
+	ex->sign_pending = 0;
+	if (j->req_done) {
+		j->req_done(ex, ok ? NULL : &f);
+	} else {
+		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs, j->body, j->body_len };
+		j->resp_done(ex, &r, ok ? NULL : &f);
+	}
+	job_free(j);
+}
+
+/* Signs jobs[0..n) (one key) with one key operation and finishes each. */
+static void sign_group(struct sx_job **jobs, size_t n)
+{
+	const struct sig_meta *m[SIG_BATCH_MAX];
+	unsigned char (*dg)[32] = malloc(n * sizeof(*dg));
+	struct buf *docs = calloc(n, sizeof(*docs)), *outs[SIG_BATCH_MAX];
+	char *err = NULL;
+	const char *why = NULL;
+	size_t i;
+
+	if (!dg || !docs) {
+		why = "out of memory";
+	} else {
+		for (i = 0; i < n; i++) {
+			m[i] = &jobs[i]->m;
+			memcpy(dg[i], jobs[i]->digest, 32);
+			buf_init(&docs[i], 64 * 1024);
+			outs[i] = &docs[i];
+		}
+		if (sig_sign_batch(jobs[0]->k, m, (const unsigned char (*)[32])dg, n, outs, &err) < 0)
+			why = err ? err : "?";
+	}
+	for (i = 0; i < n; i++) {
+		struct fault f = { 0 };
+		if (why)
+			fault_set(&f, jobs[i]->req_done ? F_CPROXY : F_SPROXY, "CannotCreateSignature",
+				  "signing the %s failed: %s", jobs[i]->req_done ? "request" : "response", why);
+		job_finish(jobs[i], why ? NULL : &docs[i], why ? &f : NULL);
+	}
+	for (i = 0; docs && i < n; i++)
+		buf_free(&docs[i]);
+	free(err);
+	free(docs);
+	free(dg);
+}
+
+/* The start of a turn: everything queued in the last one, grouped by key. */
+static void batch_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct sx_batch *b = w->sign_batch;
+	struct sx_job *list = b->head, *rest, **tail, *group[SIG_BATCH_MAX];
+	size_t max = w->gw->cfg->sign_batch_max ? w->gw->cfg->sign_batch_max : 1;
+
+	(void)fd;
+	(void)what;
+	b->head = NULL;
+	b->tail = &b->head;
+	b->n = 0;
+	while (list) {
+		size_t n = 0;
+		const struct signing_key *k = list->k;
+		rest = NULL;
+		tail = &rest;
+		while (list) {
+			struct sx_job *j = list;
+			list = j->next;
+			j->next = NULL;
+			if (j->k == k && n < max && n < SIG_BATCH_MAX) {
+				group[n++] = j;
+			} else {
+				*tail = j;
+				tail = &j->next;
+			}
+		}
+		list = rest;
+		sign_group(group, n);
+	}
+}
+
+static struct sx_batch *batch_of(struct worker *w)
+{
+	struct sx_batch *b = w->sign_batch;
+
+	if (b)
+		return b;
+	if (!(b = calloc(1, sizeof(*b))) || !(b->ev = evtimer_new(w->base, batch_flush, w))) {
+		free(b);
+		return NULL;
+	}
+	b->tail = &b->head;
+	return w->sign_batch = b;
+}
+
+/* Takes j into the worker's batch; -1 (j not taken) out of memory. */
+static int batch_add(struct sx_job *j, struct fault *f, const char *prefix)
+{
+	struct worker *w = j->ex->w;
+	struct sx_batch *b = batch_of(w);
+	static const struct timeval now = { 0, 0 };
+
+	if (!b || (b->n == 0 && evtimer_add(b->ev, &now) < 0))
+		return fault_set(f, prefix, "InternalError", "cannot queue the message for signing");
+	*b->tail = j;
+	b->tail = &j->next;
+	b->n++;
+	j->ex->sign_pending = 1;
+	return 0;
+}
+
+void sx_cancel(struct exch *ex)
+{
+	struct sx_batch *b = ex->w->sign_batch;
+	struct sx_job **pp;
+
+	if (!ex->sign_pending || ex->side != EXCH_CLIENT_SIDE || !b)
+		return;
+	for (pp = &b->head; *pp; pp = &(*pp)->next) {
+		struct sx_job *j = *pp;
+		if (j->ex != ex)
+			continue;
+		*pp = j->next;
+		if (b->tail == &j->next)
+			b->tail = pp;
+		b->n--;
+		job_free(j);
+		ex->sign_pending = 0;
+		return;
+	}
+}
+
+/* A worker stops: what still waits ends unsigned (its callers are gone). */
+static void batch_free(struct worker *w)
+{
+	struct sx_batch *b = w->sign_batch;
+
+	if (!b)
+		return;
+	while (b->head) {
+		struct sx_job *j = b->head;
+		struct exch *ex = j->ex;
+		b->head = j->next;
+		ex->sign_pending = 0;
+		job_free(j);
+		exch_release(ex);
+	}
+	event_free(b->ev);
+	free(b);
+	w->sign_batch = NULL;
+}
+
+/* A job for ex's message: identifiers and the digest of bytes now, the key
+ * operation with the batch. NULL with f set. */
+static struct sx_job *job_new(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
+			      const void *bytes, size_t len, struct buf *tmp, const char *prefix, struct fault *f)
+{
+	struct sx_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		fault_set(f, prefix, "InternalError", "out of memory");
+		return NULL;
+	}
+	j->ex = ex;
+	j->k = k;
+	j->m.kind = kind;
+	j->m.client = xrd_id_format(&ex->client, j->client, sizeof(j->client));
+	j->m.service = xrd_id_format(&ex->service, j->service, sizeof(j->service));
+	j->m.message_id = msg_id(ex);
+	clock_gettime(CLOCK_REALTIME, &j->m.time);
+	j->m.request_hash = kind == SIG_RESPONSE ? ex->hash : NULL;
+	snprintf(j->ctype, sizeof(j->ctype), "%s", ctype ? ctype : "text/xml; charset=utf-8");
+	j->m.content_type = j->ctype;
+	if (sha256(bytes, len, j->digest) < 0) {
+		free(j);
+		fault_set(f, prefix, "InternalError", "cannot hash the message");
+		return NULL;
+	}
+	/* REST's canonical form was built in tmp: keep it for the log. */
+	if (tmp->data && bytes == tmp->data) {
+		j->own = *tmp;
+		*tmp = (struct buf)BUF_INIT;
+		j->bytes = j->own.data;
+	} else {
+		j->bytes = bytes;
+	}
+	j->len = len;
+	return j;
+}
+
+int sx_sign_request(struct exch *ex, sx_request_signed_fn done, struct fault *f)
 {
 	const struct signing_key *k = member_key(ex->w->gw, &ex->client);
 	struct buf tmp = BUF_INIT;
+	struct sx_job *j = NULL;
 	const void *bytes;
 	size_t len;
 	const char *ctype;
@@ -692,9 +949,68 @@ int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f)
 		fault_set(f, F_CPROXY, "InternalError", "out of memory");
 		goto out;
 	}
-	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(h->h, h->n, "Content-Type") : SX_REST_CTYPE;
-	rc = sign_attach_log(ex, k, SIG_REQUEST, ctype, bytes, len, h, MSGLOG_CLIENT, F_CPROXY, f);
+	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(ex->fwd.h, ex->fwd.n, "Content-Type") : SX_REST_CTYPE;
+	if (!(j = job_new(ex, k, SIG_REQUEST, ctype, bytes, len, &tmp, F_CPROXY, f)))
+		goto out;
+	j->req_done = done;
+	if (batch_add(j, f, F_CPROXY) < 0)
+		goto out;
+	j = NULL;
+	rc = 0;
 out:
+	if (j)
+		job_free(j);
+	buf_free(&tmp);
+	return rc;
+}
+
+int sx_sign_response(struct exch *ex, const struct exch_resp *r, sx_response_signed_fn done, struct fault *f)
+{
+	struct xrd_id owner;
+	const struct signing_key *k;
+	struct buf tmp = BUF_INIT;
+	struct sx_job *j = NULL;
+	const void *bytes;
+	size_t len;
+	const char *ctype;
+	int rc = -1;
+
+	xrd_id_service_owner(&ex->service, &owner);
+	k = member_key(ex->w->gw, &owner);
+	if (!k)
+		return no_key(ex, &owner, F_SPROXY, f);
+	if (response_bytes(ex, r, &tmp, &bytes, &len) < 0) {
+		fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") : SX_REST_CTYPE;
+	if (!(j = job_new(ex, k, SIG_RESPONSE, ctype, bytes, len, &tmp, F_SPROXY, f)))
+		goto out;
+	j->resp_done = done;
+	j->status = r->status;
+	for (size_t i = 0; i < r->nhdrs; i++)
+		if (hlist_add(&j->hdrs, r->hdrs[i].name, r->hdrs[i].value) < 0) {
+			fault_set(f, F_SPROXY, "InternalError", "too many headers");
+			goto out;
+		}
+	j->n_own_hdrs = j->hdrs.n;
+	if (r->body_len && !(j->body = malloc(r->body_len))) {
+		fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		goto out;
+	}
+	if (r->body_len)
+		memcpy(j->body, r->body, r->body_len);
+	j->body_len = r->body_len;
+	/* SOAP logs the body as sent: the copy, which outlives r. */
+	if (!j->own.data)
+		j->bytes = j->body;
+	if (batch_add(j, f, F_SPROXY) < 0)
+		goto out;
+	j = NULL;
+	rc = 0;
+out:
+	if (j)
+		job_free(j);
 	buf_free(&tmp);
 	return rc;
 }
@@ -758,36 +1074,6 @@ out:
 	sig_result_free(&r);
 	buf_free(&tmp);
 	buf_free(&doc);
-	return rc;
-}
-
-int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *out, struct fault *f)
-{
-	struct xrd_id owner;
-	const struct signing_key *k;
-	struct buf tmp = BUF_INIT;
-	const void *bytes;
-	size_t len;
-	const char *ctype;
-	int rc = -1;
-
-	for (size_t i = 0; i < r->nhdrs; i++)
-		if (hlist_add(out, r->hdrs[i].name, r->hdrs[i].value) < 0) {
-			fault_set(f, F_SPROXY, "InternalError", "too many headers");
-			return -1;
-		}
-	xrd_id_service_owner(&ex->service, &owner);
-	k = member_key(ex->w->gw, &owner);
-	if (!k)
-		return no_key(ex, &owner, F_SPROXY, f);
-	if (response_bytes(ex, r, &tmp, &bytes, &len) < 0) {
-		fault_set(f, F_SPROXY, "InternalError", "out of memory");
-		goto out;
-	}
-	ctype = ex->proto == EXCH_SOAP ? http_hdr_get(r->hdrs, r->nhdrs, "Content-Type") : SX_REST_CTYPE;
-	rc = sign_attach_log(ex, k, SIG_RESPONSE, ctype, bytes, len, out, MSGLOG_SERVER, F_SPROXY, f);
-out:
-	buf_free(&tmp);
 	return rc;
 }
 

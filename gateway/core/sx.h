@@ -35,8 +35,9 @@ int sx_init(struct gw *g, char **err) __attribute__((warn_unused_result));
 /* After a new global configuration is in force: the approved CAs and
  * their OCSP responders may have changed. */
 void sx_gconf_changed(struct gw *g, struct gconf *c);
-/* Before a worker's event_base is freed: drops log completions owed to it. */
-void sx_detach(struct gw *g, struct event_base *base);
+/* Before a worker's event_base is freed: ends what waits in its signing batch
+ * and drops log completions owed to it. */
+void sx_detach(struct worker *w);
 /* Closes the log and frees the keys: after the workers have stopped. */
 void sx_free(struct gw *g);
 
@@ -47,16 +48,32 @@ int sx_ready(struct exch *ex, const char *prefix, struct fault *f) __attribute__
  * DuplicateMessageId). */
 int sx_claim(struct exch *ex, const char *prefix, struct fault *f) __attribute__((warn_unused_result));
 
-/* Client side, remote service: signs the request and logs it; adds the
- * headers to h. 0, or -1 with f. */
-int sx_sign_request(struct exch *ex, struct hlist *h, struct fault *f) __attribute__((warn_unused_result));
+/* Signing is batched per worker (trust/README-sign.md, "Batches"): the
+ * requests and answers a worker has ready to send in one turn of its event
+ * loop are signed together at the start of the next, with one key operation
+ * per member key ([signing] batch_max). Then each is logged and handed on. */
+typedef void (*sx_request_signed_fn)(struct exch *ex, const struct fault *f);
+typedef void (*sx_response_signed_fn)(struct exch *ex, const struct exch_resp *r, const struct fault *f);
+
+/* Client side, remote service: queues the request (headers to send in
+ * ex->fwd) for signing. done(ex, NULL) once it is signed and logged, with
+ * the signature headers added to ex->fwd; done(ex, f) if that failed. -1
+ * with f, and nothing queued, when it cannot even be queued. */
+int sx_sign_request(struct exch *ex, sx_request_signed_fn done, struct fault *f)
+	__attribute__((warn_unused_result));
 /* Server side: verifies the request's signature, binding and certificate
  * status, and logs it. 0, or -1 with f (Server.ServerProxy.*). */
 int sx_verify_request(struct exch *ex, struct fault *f) __attribute__((warn_unused_result));
-/* Server side: signs the provider's answer r with the service owner's key
- * and logs it; out gets r's headers plus the signature headers. */
-int sx_sign_response(struct exch *ex, const struct exch_resp *r, struct hlist *out, struct fault *f)
+/* Server side: queues the provider's answer r (copied) for signing with the
+ * service owner's key; done gets the copy back, with the signature headers
+ * added when f is NULL (its own headers alone otherwise). -1 with f when it
+ * cannot be queued. */
+int sx_sign_response(struct exch *ex, const struct exch_resp *r, sx_response_signed_fn done, struct fault *f)
 	__attribute__((warn_unused_result));
+/* The caller of a client-side exchange went away while its request waited
+ * for the batch: it is dropped (nothing was sent or logged). A server-side
+ * answer stays queued: the request is logged, so its answer will be too. */
+void sx_cancel(struct exch *ex);
 /* Client side: verifies the answer of the provider's gateway and logs it.
  * An answer without a signature is accepted only as an error of the
  * exchange itself (X-Road-Error / SOAP fault from a gateway that could not

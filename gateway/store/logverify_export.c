@@ -41,8 +41,30 @@ static const char CHECK_PY[] =
 	"#!/usr/bin/env python3\n"
 	"# Checks this export: each record's body digest and hash, each batch's\n"
 	"# chain up to the stamped root. Time-stamp tokens: see README.txt.\n"
-	"import glob, hashlib, json, os, sys\n"
+	"import base64, glob, hashlib, json, os, re, sys\n"
 	"os.chdir(os.path.dirname(os.path.abspath(__file__)))\n"
+	"def in_batch(sig):\n"
+	"    # A batch signature (gateway/trust/README-sign.md): the message's fields\n"
+	"    # (the document before BatchProof, stored in canonical form) folded with\n"
+	"    # its path (RFC 9162 2.1.3.2) must give the Root that xmlsec1 checks.\n"
+	"    i = sig.find(b'<sm:BatchProof')\n"
+	"    if i < 0:\n"
+	"        return True\n"
+	"    r = hashlib.sha256(sig[:i] + b'</sm:SignedMessage>').digest()\n"
+	"    fn = int(re.search(rb'<sm:BatchProof Index=\"([0-9]+)\">', sig).group(1))\n"
+	"    root = re.search(rb'<sm:Root Algorithm=\"[^\"]+\" Count=\"([0-9]+)\">([^<]+)</sm:Root>', sig)\n"
+	"    sn = int(root.group(1)) - 1\n"
+	"    for p in [base64.b64decode(n) for n in re.findall(rb'<sm:Node>([^<]+)</sm:Node>', sig)]:\n"
+	"        if sn == 0:\n"
+	"            return False\n"
+	"        if fn & 1 or fn == sn:\n"
+	"            r = hashlib.sha256(b'\\x01' + p + r).digest()\n"
+	"            while not fn & 1 and fn:\n"
+	"                fn >>= 1; sn >>= 1\n"
+	"        else:\n"
+	"            r = hashlib.sha256(b'\\x01' + r + p).digest()\n"
+	"        fn >>= 1; sn >>= 1\n"
+	"    return sn == 0 and r == base64.b64decode(root.group(2))\n"
 	"def fields(canon):\n"
 	"    out, i = [], 0\n"
 	"    while i < len(canon):\n"
@@ -56,7 +78,7 @@ static const char CHECK_PY[] =
 	"    if os.path.exists(d + '/body.bin'):\n"
 	"        ok = ok and hashlib.sha256(open(d + '/body.bin', 'rb').read()).digest() == f[11]\n"
 	"    sig = open(d + '/signature.xml', 'rb').read() if os.path.exists(d + '/signature.xml') else b''\n"
-	"    ok = ok and hashlib.sha256(sig).digest() == f[12]\n"
+	"    ok = ok and hashlib.sha256(sig).digest() == f[12] and in_batch(sig)\n"
 	"    h = hashlib.sha256(bytes.fromhex(meta['prev_hash']) + canon).hexdigest()\n"
 	"    ok = ok and h == meta['hash']\n"
 	"    print(('OK   ' if ok else 'BAD  ') + m); bad += not ok\n"
@@ -308,7 +330,8 @@ static int record_cmds(struct xctx *x, const struct msglog_row *r, const char *d
 				 dir, dir);
 	if (r->sigdoc_len)
 		rc |= buf_printf(&x->cmds, "xmlsec1 --verify --trusted-pem sign-trust.pem %s"
-				 "--id-attr:Id SignedProperties %s/signature.xml\n",
+				 "--id-attr:Id SignedProperties --id-attr:Id urn:ailgate:signed-message:1:Batch "
+				 "%s/signature.xml\n",
 				 x->sel->sign_chain_pem ? "--untrusted-pem sign-chain.pem " : "", dir);
 	return rc < 0 ? -1 : 0;
 }

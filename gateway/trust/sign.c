@@ -407,7 +407,8 @@ int sig_put_signed_info(struct buf *b, const struct sig_parts *p)
 		   "<ds:SignedInfo xmlns:ds=\"" SIG_NS_DS "\">"
 		   "<ds:CanonicalizationMethod Algorithm=\"" SIG_ALG_EXC_C14N "\">"
 		   "</ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"", p->sig_alg,
-		   "\"></ds:SignatureMethod><ds:Reference URI=\"\"><ds:Transforms>"
+		   "\"></ds:SignatureMethod><ds:Reference URI=\"", p->batch_id ? "#" : "",
+		   p->batch_id ? p->batch_id : "", "\"><ds:Transforms>"
 		   "<ds:Transform Algorithm=\"" SIG_ALG_ENVELOPED "\"></ds:Transform>"
 		   "<ds:Transform Algorithm=\"" SIG_ALG_EXC_C14N "\"></ds:Transform></ds:Transforms>"
 		   "<ds:DigestMethod Algorithm=\"" SIG_ALG_SHA256 "\"></ds:DigestMethod>"
@@ -420,18 +421,122 @@ int sig_put_signed_info(struct buf *b, const struct sig_parts *p)
 		   "</ds:SignedInfo>", NULL);
 }
 
-int sig_digest_message_part(const struct buf *b, size_t start, unsigned char *out)
+/* SHA-256 of b->data[start..] + tail. */
+static int digest_tail(const struct buf *b, size_t start, const char *tail, unsigned char *out)
 {
-	static const char tail[] = "</sm:SignedMessage>";
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	unsigned int n = 0;
 	int ok = c && EVP_DigestInit_ex(c, sig_md_sha256(), NULL) == 1 &&
 		 EVP_DigestUpdate(c, b->data + start, b->len - start) == 1 &&
-		 EVP_DigestUpdate(c, tail, sizeof(tail) - 1) == 1 &&
-		 EVP_DigestFinal_ex(c, out, &n) == 1;
+		 EVP_DigestUpdate(c, tail, strlen(tail)) == 1 && EVP_DigestFinal_ex(c, out, &n) == 1;
 
 	EVP_MD_CTX_free(c);
 	return ok ? 0 : -1;
+}
+
+int sig_digest_message_part(const struct buf *b, size_t start, unsigned char *out)
+{
+	return digest_tail(b, start, "</sm:SignedMessage>", out);
+}
+
+int sig_put_batch_part(struct buf *b, const struct sig_parts *p)
+{
+	return cat(b, "<sm:Batch xmlns:sm=\"" SIG_NS "\" Id=\"", p->batch_id,
+		   "\"><sm:Root Algorithm=\"" SIG_ALG_SHA256 "\" Count=\"", p->batch_count, "\">", p->root,
+		   "</sm:Root>", NULL);
+}
+
+int sig_digest_batch_part(const struct buf *b, size_t start, unsigned char *out)
+{
+	return digest_tail(b, start, "</sm:Batch>", out);
+}
+
+/* ---- the hash tree of a batch --------------------------------------------------------- */
+
+static int tree_node(const unsigned char l[32], const unsigned char r[32], unsigned char out[32])
+{
+	unsigned char in[65];
+
+	in[0] = 0x01;
+	memcpy(in + 1, l, 32);
+	memcpy(in + 33, r, 32);
+	return sig_sha256(in, sizeof(in), out);
+}
+
+/* Largest power of two below n (n >= 2). */
+static size_t split_of(size_t n)
+{
+	size_t k = 1;
+
+	while (k << 1 < n)
+		k <<= 1;
+	return k;
+}
+
+/* MTH(D[lo:hi]) of RFC 9162; every leaf below gets the other side's hash
+ * appended to its path, deepest first. */
+static int tree_range(const unsigned char (*leaves)[32], size_t lo, size_t hi, unsigned char out[32],
+		      unsigned char (*path)[SIG_BATCH_DEPTH][32], size_t *npath)
+{
+	unsigned char l[32], r[32];
+	size_t k, i;
+
+	if (hi - lo == 1) {
+		memcpy(out, leaves[lo], 32);
+		return 0;
+	}
+	k = split_of(hi - lo);
+	if (tree_range(leaves, lo, lo + k, l, path, npath) != 0 ||
+	    tree_range(leaves, lo + k, hi, r, path, npath) != 0)
+		return -1;
+	for (i = lo; i < hi; i++) {
+		if (npath[i] == SIG_BATCH_DEPTH)
+			return -1;
+		memcpy(path[i][npath[i]++], i < lo + k ? r : l, 32);
+	}
+	return tree_node(l, r, out);
+}
+
+int sig_tree_build(const unsigned char (*leaves)[32], size_t n, unsigned char root[32],
+		   unsigned char (*path)[SIG_BATCH_DEPTH][32], size_t *npath)
+{
+	if (n == 0 || n > SIG_BATCH_MAX)
+		return -1;
+	memset(npath, 0, n * sizeof(*npath));
+	return tree_range(leaves, 0, n, root, path, npath);
+}
+
+/* RFC 9162 section 2.1.3.2, verifying an inclusion proof. */
+int sig_tree_fold(const unsigned char leaf[32], size_t index, size_t count,
+		  const unsigned char (*path)[32], size_t npath, unsigned char root[32])
+{
+	size_t fn = index, sn = count - 1;
+	unsigned char r[32];
+
+	if (count == 0 || index >= count)
+		return -1;
+	memcpy(r, leaf, 32);
+	for (size_t i = 0; i < npath; i++) {
+		if (sn == 0)
+			return -1;
+		if ((fn & 1) || fn == sn) {
+			if (tree_node(path[i], r, r) != 0)
+				return -1;
+			if (!(fn & 1))
+				while (!(fn & 1) && fn != 0) {
+					fn >>= 1;
+					sn >>= 1;
+				}
+		} else if (tree_node(r, path[i], r) != 0) {
+			return -1;
+		}
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if (sn != 0)
+		return -1;
+	memcpy(root, r, 32);
+	return 0;
 }
 
 static int put_key_info(struct buf *b, const struct signing_key *k)
@@ -445,8 +550,8 @@ static int put_key_info(struct buf *b, const struct signing_key *k)
 	return rc ? -1 : 0;
 }
 
-/* Appends Signature (SignedInfo, value, KeyInfo, Object) and the closing root
- * tag; p->props_digest is set here. */
+/* Appends Signature (SignedInfo, value, KeyInfo, Object); p->props_digest is
+ * set here. */
 static int put_signature(struct buf *b, const struct signing_key *k, struct sig_parts *p,
 			 const struct buf *props, char **why)
 {
@@ -474,8 +579,7 @@ static int put_signature(struct buf *b, const struct signing_key *k, struct sig_
 	    cat(b, "<ds:Object><xades:QualifyingProperties xmlns:xades=\"" SIG_NS_XADES
 		   "\" Target=\"#", p->sig_id, "\">", NULL) != 0 ||
 	    buf_append(b, props->data, props->len) != 0 ||
-	    cat(b, "</xades:QualifyingProperties></ds:Object></ds:Signature>"
-		   "</sm:SignedMessage>", NULL) != 0)
+	    cat(b, "</xades:QualifyingProperties></ds:Object></ds:Signature>", NULL) != 0)
 		return -1;
 	return 0;
 }
@@ -520,7 +624,8 @@ int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 	if (sig_put_message_part(out, &p) != 0 || sig_digest_message_part(out, start, dg) != 0)
 		goto out;
 	b64_encode(dg, sizeof(dg), msg_b64);
-	if (sig_put_signed_props(&props, &p) != 0 || put_signature(out, k, &p, &props, &why) != 0)
+	if (sig_put_signed_props(&props, &p) != 0 || put_signature(out, k, &p, &props, &why) != 0 ||
+	    buf_puts(out, "</sm:SignedMessage>") != 0)
 		goto out;
 	rc = 0;
 out:
@@ -533,6 +638,123 @@ out:
 		if (err && !*err && asprintf(err, "cannot sign: %s", why) < 0)
 			*err = NULL;
 	}
+	return rc;
+}
+
+/* Batch: each message's fields as in the single form (its leaf is the digest
+ * that form's enveloped reference would have), then its audit path, then the
+ * one Batch element (root + signature) every document of the batch shares.
+ * All messages take the latest of their times, so Time = SigningTime holds
+ * in every document as in the single form. */
+int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
+		   const unsigned char (*body_sha256)[32], size_t n, struct buf *const *outs, char **err)
+{
+	char uuid[UUID_STR_LEN], ids[3][UUID_STR_LEN + 8], when[SIG_TIME_LEN + 1];
+	char root_b64[B64_SHA512_LEN], msg_b64[B64_SHA512_LEN], cert_b64[B64_SHA512_LEN], count[24];
+	unsigned char (*leaves)[32] = NULL, (*path)[SIG_BATCH_DEPTH][32] = NULL, root[32], dg[SHA256_LEN];
+	size_t *npath = NULL, *starts = NULL, i;
+	struct buf common = BUF_INIT, props = BUF_INIT;
+	struct timespec t = { 0, 0 };
+	struct sig_parts bp;
+	char *why = "out of memory or output cap reached";
+	int rc = -1;
+
+	if (n == 1)
+		return sig_sign_digest(k, m[0], body_sha256[0], outs[0], err);
+	if (err)
+		*err = NULL;
+	if (!k || !k->ops || n == 0 || n > SIG_BATCH_MAX) {
+		if (err && asprintf(err, "cannot sign: a batch holds 1 to %d messages", SIG_BATCH_MAX) < 0)
+			*err = NULL;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (check_meta(m[i], err) != 0)
+			return -1;
+		if (m[i]->time.tv_sec > t.tv_sec || (m[i]->time.tv_sec == t.tv_sec && m[i]->time.tv_nsec > t.tv_nsec))
+			t = m[i]->time;
+	}
+	leaves = malloc(n * sizeof(*leaves));
+	path = malloc(n * sizeof(*path));
+	npath = calloc(n, sizeof(*npath));
+	starts = malloc(n * sizeof(*starts));
+	if (!leaves || !path || !npath || !starts)
+		goto out;
+	for (i = 0; i < n; i++)
+		starts[i] = outs[i]->len;
+	if (sig_time_format(&t, when, sizeof(when)) != 0) {
+		why = "time out of range";
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char mid[UUID_STR_LEN + 8], body_b64[B64_SHA512_LEN];
+		struct sig_parts p = {
+			.root_id = mid, .kind = sig_kind_name(m[i]->kind), .client = m[i]->client,
+			.service = m[i]->service, .message_id = m[i]->message_id, .time = when,
+			.request_hash = m[i]->kind == SIG_RESPONSE ? m[i]->request_hash : NULL,
+			.body_digest = body_b64, .content_type = m[i]->content_type,
+		};
+		uuid4(uuid);
+		snprintf(mid, sizeof(mid), "sm-%s", uuid);
+		b64_encode(body_sha256[i], SHA256_LEN, body_b64);
+		if (sig_put_message_part(outs[i], &p) != 0 || sig_digest_message_part(outs[i], starts[i], leaves[i]) != 0)
+			goto out;
+	}
+	if (sig_tree_build((const unsigned char (*)[32])leaves, n, root, path, npath) != 0) {
+		why = "hash tree failed";
+		goto out;
+	}
+	uuid4(uuid);
+	snprintf(ids[0], sizeof(ids[0]), "sb-%s", uuid);
+	snprintf(ids[1], sizeof(ids[1]), "sig-%s", uuid);
+	snprintf(ids[2], sizeof(ids[2]), "xades-%s", uuid);
+	b64_encode(root, sizeof(root), root_b64);
+	snprintf(count, sizeof(count), "%zu", n);
+	b64_encode(k->cert_sha256, SHA256_LEN, cert_b64);
+	bp = (struct sig_parts){
+		.sig_id = ids[1], .props_id = ids[2], .batch_id = ids[0], .root = root_b64, .batch_count = count,
+		.sig_alg = k->alg == KEY_ALG_RSA ? SIG_ALG_RSA_SHA256 : SIG_ALG_ECDSA_SHA256,
+		.msg_digest = msg_b64, .signing_time = when, .cert_digest = cert_b64,
+		.issuer_serial = k->issuer_serial_b64,
+	};
+	buf_init(&common, 64 * 1024);
+	buf_init(&props, 16 * 1024);
+	if (sig_put_batch_part(&common, &bp) != 0 || sig_digest_batch_part(&common, 0, dg) != 0)
+		goto out;
+	b64_encode(dg, sizeof(dg), msg_b64);
+	if (sig_put_signed_props(&props, &bp) != 0 || put_signature(&common, k, &bp, &props, &why) != 0 ||
+	    buf_puts(&common, "</sm:Batch></sm:SignedMessage>") != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		char num[24], node[B64_SHA512_LEN];
+		int bad;
+		snprintf(num, sizeof(num), "%zu", i);
+		bad = cat(outs[i], "<sm:BatchProof Index=\"", num, "\">", NULL);
+		for (size_t j = 0; j < npath[i]; j++) {
+			b64_encode(path[i][j], 32, node);
+			bad |= cat(outs[i], "<sm:Node>", node, "</sm:Node>", NULL);
+		}
+		bad |= cat(outs[i], "</sm:BatchProof>", NULL);
+		if (bad || buf_append(outs[i], common.data, common.len) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0) {
+		for (i = 0; starts && i < n; i++) {
+			outs[i]->len = starts[i];
+			if (outs[i]->data)
+				outs[i]->data[starts[i]] = '\0';
+		}
+		if (err && !*err && asprintf(err, "cannot sign: %s", why) < 0)
+			*err = NULL;
+	}
+	buf_free(&common);
+	buf_free(&props);
+	free(leaves);
+	free(path);
+	free(npath);
+	free(starts);
 	return rc;
 }
 

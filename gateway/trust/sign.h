@@ -29,6 +29,8 @@
 #define SIG_XML_MAX (64 * 1024)
 /* Message ids, request hashes and content types: bytes incl. NUL. */
 #define SIG_FIELD_MAX 256
+/* Most messages one batch signature covers (sig_sign_batch). */
+#define SIG_BATCH_MAX 256
 /* Default allowed difference between the SigningTime and our clock. */
 #define SIG_DEFAULT_SKEW_S 300
 
@@ -88,6 +90,14 @@ int sig_sign(const struct signing_key *k, const struct sig_meta *m, const void *
 /* The same with the body's SHA-256 computed by the caller (a spooled body). */
 int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 		    const unsigned char body_sha256[32], struct buf *out, char **err)
+	__attribute__((warn_unused_result));
+/* Batch signature (README-sign.md, "Batches"): n messages, one key
+ * operation. outs[i] gets message i's SignedMessage: its own fields, its
+ * audit path in the hash tree of the batch, and the one signature over the
+ * tree's root. n == 1 gives the single form of sig_sign_digest. n is 1 ..
+ * SIG_BATCH_MAX (256). On failure every out is left as it was. */
+int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
+		   const unsigned char (*body_sha256)[32], size_t n, struct buf *const *outs, char **err)
 	__attribute__((warn_unused_result));
 
 /* Verifies a SignedMessage document against the body it came with. Checks the

@@ -66,7 +66,31 @@ struct sig_parts {
 	const char *sig_alg;                    /* SignatureMethod URI */
 	const char *msg_digest, *props_digest;  /* the two Reference DigestValues */
 	const char *signing_time, *cert_digest, *issuer_serial;
+	/* Batch signatures (README-sign.md, "Batches"): the first Reference
+	 * points at the Batch element (URI="#<batch_id>") instead of the whole
+	 * document; NULL for a single signature. */
+	const char *batch_id, *root;            /* root: base64 hash-tree root */
+	const char *batch_count;                /* leaves in the tree, decimal */
 };
+
+/* Hash tree of a batch: RFC 9162 (section 2.1) shape over leaves that are
+ * the SHA-256 a single signature's enveloped reference would have; an
+ * interior node is SHA-256(0x01 || left || right). At most SIG_BATCH_MAX
+ * leaves, so a path has at most SIG_BATCH_DEPTH nodes. */
+#define SIG_BATCH_DEPTH 8
+/* Root of n leaves; path[i] (npath[i] nodes, leaf upwards) is leaf i's audit
+ * path. 0 or -1. */
+int sig_tree_build(const unsigned char (*leaves)[32], size_t n, unsigned char root[32],
+		   unsigned char (*path)[SIG_BATCH_DEPTH][32], size_t *npath);
+/* Folds leaf (index of count) with its audit path into root; 0, or -1 when
+ * the path does not fit the index and count. */
+int sig_tree_fold(const unsigned char leaf[32], size_t index, size_t count,
+		  const unsigned char (*path)[32], size_t npath, unsigned char root[32]);
+/* Appends the Batch start tag and Root (canonical form: the reference covers
+ * these + "</sm:Batch>"). 0 or -1. */
+int sig_put_batch_part(struct buf *b, const struct sig_parts *p);
+/* SHA-256 of b->data[start..] + "</sm:Batch>". 0 or -1. */
+int sig_digest_batch_part(const struct buf *b, size_t start, unsigned char *out);
 
 /* Appends the root start tag and every field before the Signature (the
  * enveloped reference covers these + "</sm:SignedMessage>"). 0 or -1. */

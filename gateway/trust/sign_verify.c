@@ -55,10 +55,14 @@ enum content { C_EMPTY, C_TEXT, C_ELEMS };
 /* What the shape walk found. Strings point into the document. */
 struct sv {
 	struct sig_parts p;       /* the values the signed bytes are made of */
-	const char *props_uri, *target, *sigvalue;
+	const char *props_uri, *target, *sigvalue, *ref_uri;
 	const char *certs[1 + KEYS_CHAIN_MAX];
 	size_t ncerts;
-	xmlAttrPtr id_attr[3];    /* root, Signature, SignedProperties Id attributes */
+	xmlAttrPtr id_attr[4];    /* root, Signature, SignedProperties, Batch Id attributes */
+	/* Batch form (p.batch_id set): the audit path, as written. */
+	const char *index;
+	const char *nodes[SIG_BATCH_DEPTH];
+	size_t nnodes;
 	xmlNodePtr sig;
 	char why[WHY_MAX];
 };
@@ -313,8 +317,10 @@ static int walk_references(struct sv *v, struct cur *c)
 
 	if (!(n = take(v, c, SIG_NS_DS, "Reference", C_ELEMS, 0, NULL, r1, v1, 1)))
 		return -1;
-	if (v1[0][0] != '\0')
+	/* Single form: the whole document; batch form: the Batch element (check_ids). */
+	if (!v->p.batch_id && v1[0][0] != '\0')
 		return bad(v, "the first Reference must have URI=\"\"");
+	v->ref_uri = v1[0];
 	rc = into(n);
 	if (walk_transforms(v, &rc, 1) ||
 	    take_alg(v, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
@@ -454,6 +460,41 @@ static int walk_signature(struct sv *v, struct cur *c)
 	return 0;
 }
 
+/* Batch form: BatchProof(Index)/Node*, then Batch(Id)/(Root(Count), Signature).
+ * The Count is signed: with it the Index and path have one spelling. */
+static int walk_batch(struct sv *v, struct cur *c)
+{
+	static const char *const pn[] = { "Index" }, *const idn[] = { "Id" };
+	static const char *const an[] = { "Algorithm", "Count" };
+	const char *pv[1], *idv[1], *av[2];
+	xmlNodePtr n;
+	struct cur pc, bc;
+
+	if (!(n = take(v, c, SIG_NS, "BatchProof", C_ELEMS, 0, NULL, pn, pv, 1)))
+		return -1;
+	v->index = pv[0];
+	pc = into(n);
+	while (pc.next) {
+		if (v->nnodes == SIG_BATCH_DEPTH)
+			return bad(v, "BatchProof is longer than %d nodes", SIG_BATCH_DEPTH);
+		if (!TAKE_PLAIN(v, &pc, SIG_NS, "Node", C_TEXT, B64_SHA256_LEN, &v->nodes[v->nnodes]))
+			return -1;
+		v->nnodes++;
+	}
+	if (!(n = take(v, c, SIG_NS, "Batch", C_ELEMS, 0, NULL, idn, idv, 1)))
+		return -1;
+	v->p.batch_id = idv[0];
+	v->id_attr[3] = n->properties;
+	bc = into(n);
+	if (!take(v, &bc, SIG_NS, "Root", C_TEXT, B64_SHA256_LEN, &v->p.root, an, av, 2) ||
+	    walk_signature(v, &bc) || end_of(v, &bc, "Batch"))
+		return -1;
+	if (strcmp(av[0], SIG_ALG_SHA256) != 0)
+		return bad(v, "Root algorithm must be SHA-256");
+	v->p.batch_count = av[1];
+	return 0;
+}
+
 /* An Id we accept: an NCName of letters, digits, '.', '-', '_'. */
 static int id_ok(const char *s)
 {
@@ -467,13 +508,18 @@ static int id_ok(const char *s)
  * they must, and no attribute is an ID in libxml2's eyes (no DTD, no xml:id). */
 static int check_ids(struct sv *v, xmlDocPtr doc)
 {
-	const char *ids[3] = { v->p.root_id, v->p.sig_id, v->p.props_id };
+	const char *ids[4] = { v->p.root_id, v->p.sig_id, v->p.props_id, v->p.batch_id };
+	int n = v->p.batch_id ? 4 : 3;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++) {
 		if (!id_ok(ids[i]))
 			return bad(v, "Id attribute value is not an allowed identifier");
-	if (!strcmp(ids[0], ids[1]) || !strcmp(ids[0], ids[2]) || !strcmp(ids[1], ids[2]))
-		return bad(v, "Id attribute values are not unique");
+		for (int j = 0; j < i; j++)
+			if (!strcmp(ids[i], ids[j]))
+				return bad(v, "Id attribute values are not unique");
+	}
+	if (v->p.batch_id && (v->ref_uri[0] != '#' || strcmp(v->ref_uri + 1, v->p.batch_id) != 0))
+		return bad(v, "the first Reference does not point to this document's Batch");
 	if (v->props_uri[0] != '#' || strcmp(v->props_uri + 1, v->p.props_id) != 0)
 		return bad(v, "the SignedProperties Reference does not point to this signature's "
 			      "SignedProperties");
@@ -501,7 +547,16 @@ static int walk(struct sv *v, xmlDocPtr doc)
 	v->p.root_id = idv[0];
 	v->id_attr[0] = root->properties;
 	rc = into(root);
-	if (walk_message(v, &rc) || walk_signature(v, &rc) || end_of(v, &rc, "SignedMessage"))
+	if (walk_message(v, &rc))
+		return -1;
+	if (rc.next && rc.next->type == XML_ELEMENT_NODE && ns_is(rc.next, SIG_NS) &&
+	    strcmp((const char *)rc.next->name, "BatchProof") == 0) {
+		if (walk_batch(v, &rc))
+			return -1;
+	} else if (walk_signature(v, &rc)) {
+		return -1;
+	}
+	if (end_of(v, &rc, "SignedMessage"))
 		return -1;
 	return check_ids(v, doc);
 }
@@ -518,6 +573,66 @@ static int b64_exact(const char *s, unsigned char *out, size_t want)
 		return -1;
 	memcpy(out, tmp, want);
 	return 0;
+}
+
+/* A decimal 0..max without sign, spaces or leading zeros; -1 otherwise. */
+static long dec_value(const char *s, long max)
+{
+	long n = 0;
+
+	if (!s[0] || (s[0] == '0' && s[1]))
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > max / 10)
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n <= max ? n : -1;
+}
+
+static int check_batch_fields(struct sv *v)
+{
+	unsigned char dg[SHA256_LEN];
+	long idx = dec_value(v->index, SIG_BATCH_MAX), cnt = dec_value(v->p.batch_count, SIG_BATCH_MAX);
+
+	if (idx < 0 || cnt < 2 || idx >= cnt)
+		return bad(v, "BatchProof Index and Root Count must be decimal, 0 <= Index < Count, 2 <= Count <= %d",
+			   SIG_BATCH_MAX);
+	if (b64_exact(v->p.root, dg, sizeof(dg)) != 0)
+		return bad(v, "Root is not the base64 of a SHA-256 digest");
+	for (size_t i = 0; i < v->nnodes; i++)
+		if (b64_exact(v->nodes[i], dg, sizeof(dg)) != 0)
+			return bad(v, "a BatchProof Node is not the base64 of a SHA-256 digest");
+	return 0;
+}
+
+/* Batch form: this document's fields, folded with its audit path, must give
+ * the Root the signature covers. */
+static int check_batch_proof(struct sv *v)
+{
+	unsigned char leaf[SHA256_LEN], path[SIG_BATCH_DEPTH][32], root[SHA256_LEN], want[SHA256_LEN];
+	struct buf b;
+	int rc = -1;
+
+	buf_init(&b, SIG_XML_MAX);
+	for (size_t i = 0; i < v->nnodes; i++)
+		if (b64_exact(v->nodes[i], path[i], 32) != 0)
+			goto out;
+	if (sig_put_message_part(&b, &v->p) != 0 || sig_digest_message_part(&b, 0, leaf) != 0 ||
+	    b64_exact(v->p.root, want, sizeof(want)) != 0)
+		goto out;
+	if (sig_tree_fold(leaf, (size_t)dec_value(v->index, SIG_BATCH_MAX), (size_t)dec_value(v->p.batch_count, SIG_BATCH_MAX),
+			  (const unsigned char (*)[32])path, v->nnodes, root) != 0 ||
+	    CRYPTO_memcmp(root, want, sizeof(root)) != 0) {
+		bad(v, "the message fields and their BatchProof do not lead to the signed Root");
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&b);
+	if (rc != 0 && !v->why[0])
+		bad(v, "the BatchProof cannot be checked");
+	return rc;
 }
 
 /* Values that must parse: kind, identifiers, times, base64 fields. Fills the
@@ -548,6 +663,8 @@ static int check_fields(struct sv *v, struct sig_result *r)
 		return bad(v, "a digest value is not the base64 of a SHA-256 digest");
 	if ((n = sig_b64_decode(v->sigvalue, strlen(v->sigvalue), sigbuf, sizeof(sigbuf))) < 64)
 		return bad(v, "SignatureValue is not base64 or too short");
+	if (v->p.batch_id && check_batch_fields(v) != 0)
+		return -1;
 	if (sig_time_parse(v->p.time, &r->time) != 0)
 		return bad(v, "Time is not of the form 2026-11-22T05:00:00.123Z");
 	if (strcmp(v->p.time, v->p.signing_time) != 0)
@@ -620,6 +737,44 @@ out:
 	return ok ? 0 : -1;
 }
 
+/* Verified batch signatures, per thread: every message of a batch carries
+ * the same signature, so its key operation runs once per batch, not once per
+ * message. The key binds the SignedInfo digest (so the Root and SigningTime),
+ * the signature value and the certificate; everything else is checked for
+ * every message as before. Only successes are kept. */
+#define VCACHE_N 32
+static _Thread_local unsigned char vcache[VCACHE_N][SHA256_LEN];
+static _Thread_local unsigned vcache_used, vcache_next;
+
+static int vcache_key(const unsigned char dg[SHA256_LEN], const unsigned char *sig, size_t siglen,
+		      const struct sig_signer *s, unsigned char key[SHA256_LEN])
+{
+	unsigned char in[SHA256_LEN * 2 + KEYS_SIG_MAX];
+
+	if (siglen > KEYS_SIG_MAX)
+		return -1;
+	memcpy(in, dg, SHA256_LEN);
+	memcpy(in + SHA256_LEN, s->cert_sha256, SHA256_LEN);
+	memcpy(in + 2 * SHA256_LEN, sig, siglen);
+	return sig_sha256(in, 2 * SHA256_LEN + siglen, key);
+}
+
+static int vcache_has(const unsigned char key[SHA256_LEN])
+{
+	for (unsigned i = 0; i < vcache_used; i++)
+		if (memcmp(vcache[i], key, SHA256_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void vcache_put(const unsigned char key[SHA256_LEN])
+{
+	memcpy(vcache[vcache_next], key, SHA256_LEN);
+	vcache_next = (vcache_next + 1) % VCACHE_N;
+	if (vcache_used < VCACHE_N)
+		vcache_used++;
+}
+
 /* The built-in verifier. After the walk, the exclusive-c14n form of each
  * signed part of an accepted document is exactly what the signer's own
  * functions write from the walked values (README-sign.md proves it; the
@@ -627,17 +782,19 @@ out:
  * reference digests and the signature value over them. */
 static int builtin_verify(struct sv *v, const struct sig_signer *s)
 {
-	unsigned char dg[SHA256_LEN], want[SHA256_LEN], sig[KEYS_SIG_MAX];
+	unsigned char dg[SHA256_LEN], want[SHA256_LEN], sig[KEYS_SIG_MAX], key[SHA256_LEN];
 	struct buf b;
 	long siglen;
 	int rc = -1;
 
 	buf_init(&b, SIG_XML_MAX);
-	if (sig_put_message_part(&b, &v->p) != 0 || sig_digest_message_part(&b, 0, dg) != 0 ||
+	if ((v->p.batch_id ? sig_put_batch_part(&b, &v->p) != 0 || sig_digest_batch_part(&b, 0, dg) != 0 :
+			     sig_put_message_part(&b, &v->p) != 0 || sig_digest_message_part(&b, 0, dg) != 0) ||
 	    b64_exact(v->p.msg_digest, want, sizeof(want)) != 0)
 		goto out;
 	if (CRYPTO_memcmp(dg, want, sizeof(dg)) != 0) {
-		bad(v, "the message fields do not match their signed digest");
+		bad(v, v->p.batch_id ? "the Batch element does not match its signed digest" :
+				       "the message fields do not match their signed digest");
 		goto out;
 	}
 	buf_reset(&b);
@@ -652,7 +809,13 @@ static int builtin_verify(struct sv *v, const struct sig_signer *s)
 	siglen = sig_b64_decode(v->sigvalue, strlen(v->sigvalue), sig, sizeof(sig));
 	if (sig_put_signed_info(&b, &v->p) != 0 || sig_sha256(b.data, b.len, dg) != 0 || siglen <= 0)
 		goto out;
+	if (v->p.batch_id && vcache_key(dg, sig, (size_t)siglen, s, key) == 0 && vcache_has(key)) {
+		rc = 0;
+		goto out;
+	}
 	rc = verify_value(X509_get0_pubkey(s->leaf), s->alg, dg, sig, (size_t)siglen);
+	if (rc == 0 && v->p.batch_id)
+		vcache_put(key);
 out:
 	if (rc != 0)
 		bad(v, "signature does not verify");
@@ -667,13 +830,13 @@ out:
  * DTD, no xml:id: the walk refused them). */
 static int xmlsec_verify(struct sv *v, xmlDocPtr doc, const struct sig_signer *s)
 {
-	const char *ids[3] = { v->p.root_id, v->p.sig_id, v->p.props_id };
+	const char *ids[4] = { v->p.root_id, v->p.sig_id, v->p.props_id, v->p.batch_id };
 	xmlSecDSigCtxPtr d = NULL;
 	xmlSecKeyDataPtr data = NULL;
 	EVP_PKEY *pk = X509_get0_pubkey(s->leaf);
 	int ok = 0;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < (v->p.batch_id ? 4 : 3); i++)
 		if (!xmlAddID(NULL, doc, (const xmlChar *)ids[i], v->id_attr[i]))
 			goto out;
 	if (!(d = xmlSecDSigCtxCreate(NULL)))
@@ -768,6 +931,8 @@ static int verify_parsed(struct vctx *x, struct sv *v, xmlDocPtr doc,
 	    CRYPTO_memcmp(bd, body_sha256, sizeof(bd)) != 0)
 		return fault_set(x->f, x->pfx, "InvalidSignatureValue",
 				 "body digest differs: the body is not the one that was signed");
+	if (v->p.batch_id && check_batch_proof(v) != 0)
+		return fault_set(x->f, x->pfx, "InvalidSignatureValue", "%s", v->why);
 	return verify_signer(x, v, doc, trust, r);
 }
 

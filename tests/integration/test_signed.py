@@ -199,6 +199,122 @@ def test_d_logs_verify_and_export_checks_with_xmlsec1_and_openssl(ex):
     assert c.returncode == 0, c.stdout + c.stderr
 
 
+def leaf_by_xmllint(doc):
+    """The leaf of a batch document computed independently of the gateway's
+    writer: BatchProof and Batch removed with minidom, canonicalised by
+    libxml2 (xmllint --exc-c14n), hashed."""
+    from xml.dom import minidom
+    d = minidom.parseString(doc)
+    root = d.documentElement
+    for name in ("sm:BatchProof", "sm:Batch"):
+        el = [n for n in root.childNodes if n.nodeType == n.ELEMENT_NODE and n.tagName == name]
+        assert len(el) == 1, name
+        root.removeChild(el[0])
+    c = subprocess.run(["xmllint", "--exc-c14n", "-"], input=root.toxml().encode(), capture_output=True,
+                       check=True)
+    import hashlib
+    return hashlib.sha256(c.stdout).digest()
+
+
+def fold(leaf, index, count, path):
+    """RFC 9162 2.1.3.2: the root an inclusion proof leads to (None if it does not fit)."""
+    import hashlib
+    fn, sn, r = index, count - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def test_j_batch_signatures_under_concurrent_load(ex):
+    """Many requests at once: each gateway signs what one turn of its event
+    loop has ready with one key operation (a hash tree; README-sign.md,
+    "Batches"). Every exchange is answered; the logs hold batch documents
+    that verify offline: xmlsec1 checks the shared signature over the root,
+    an independent canonicalisation (xmllint) of each message's fields folds
+    with its path to that root, ailgate log verify and the export's check.py
+    agree."""
+    pins = ex.pins
+    ids, results = [], []
+    lock = threading.Lock()
+
+    def worker(k):
+        for j in range(4):
+            m, status, _, body = clerk_soap(ex, pins[(k + j) % len(pins)])
+            with lock:
+                ids.append(m)
+                results.append((status, body[:200]))
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 64 and all(st == 200 for st, _ in results), results[:3]
+    found = {}
+    for gw in ("municipality", "state"):
+        db = sqlite3.connect(db_path(ex, gw))
+        q = "SELECT message_id, dir, sigdoc FROM records WHERE message_id IN (%s)" % ",".join("?" * len(ids))
+        rows = db.execute(q, ids).fetchall()
+        db.close()
+        assert len(rows) == 128, (gw, len(rows))   # request and answer of each, on each side
+        found[gw] = [r for r in rows if b"<sm:BatchProof" in r[2]]
+    batched = found["municipality"] + found["state"]
+    assert batched, "no message was signed in a batch under 16 concurrent clients"
+    roots = {}
+    for msg_id, direction, doc in batched:
+        index = int(re.search(rb'<sm:BatchProof Index="([0-9]+)">', doc).group(1))
+        m = re.search(rb'<sm:Root Algorithm="[^"]+" Count="([0-9]+)">([^<]+)</sm:Root>', doc)
+        path = [base64.b64decode(n) for n in re.findall(rb"<sm:Node>([^<]+)</sm:Node>", doc)]
+        root = base64.b64decode(m.group(2))
+        assert fold(leaf_by_xmllint(doc), index, int(m.group(1)), path) == root, msg_id
+        roots.setdefault(root, []).append(doc)
+    assert any(len(v) > 1 for v in roots.values()), "each batch root was seen once only"
+    # xmlsec1 on one message of each of a few batches
+    pem = os.path.join(ex.pki, "ca", "root", "cert.pem")
+    for docs in list(roots.values())[:4]:
+        f = os.path.join(ex.dir, "batch-%s.xml" % uuid.uuid4().hex[:8])
+        open(f, "wb").write(docs[0])
+        v = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", pem, "--untrusted-pem",
+                            os.path.join(ex.pki, "ca", "sign", "cert.pem"), "--id-attr:Id", "SignedProperties",
+                            "--id-attr:Id", "urn:ailgate:signed-message:1:Batch", f],
+                           capture_output=True, text=True)
+        assert v.returncode == 0 and "OK" in v.stderr, v.stderr
+        # the Root changed: xmlsec1 says no
+        bad = docs[0].replace(b"Count=\"", b"Count=\"1", 1)
+        open(f, "wb").write(bad)
+        v = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", pem, "--untrusted-pem",
+                            os.path.join(ex.pki, "ca", "sign", "cert.pem"), "--id-attr:Id", "SignedProperties",
+                            "--id-attr:Id", "urn:ailgate:signed-message:1:Batch", f],
+                           capture_output=True, text=True)
+        assert v.returncode != 0, "xmlsec1 accepted a changed Batch"
+    for gw in ("municipality", "state"):
+        wait_stamped(ex, gw)
+        r = verify_log(ex, gw)
+        assert r.returncode == 0 and r.stdout.startswith("OK"), (gw, r.stdout, r.stderr)
+    # the export of a batched message: check.py folds its path too
+    msg = batched[0][0]
+    side = "municipality" if batched[0] in found["municipality"] else "state"
+    out = os.path.join(ex.dir, "export-batch")
+    r = subprocess.run([h.binary(), "log", "export", "--db", db_path(ex, side), "--message-id", msg,
+                        "--out", out, "--tsa-ca", os.path.join(ex.pki, "ca", "root", "cert.pem"),
+                        "--sign-trust", pem, "--sign-chain", os.path.join(ex.pki, "ca", "sign", "cert.pem")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    c = subprocess.run(["/usr/bin/python3", os.path.join(out, "check.py")], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
+    readme = open(os.path.join(out, "README.txt")).read()
+    assert "urn:ailgate:signed-message:1:Batch" in readme
+
+
 def tamper(ex, name, sql):
     """A copy of the state's log with sql applied; returns (rc, output) of log verify."""
     src = db_path(ex, "state")

@@ -1379,6 +1379,196 @@ static int run_bench(long n)
 	return 0;
 }
 
+/* ---- batch signatures --------------------------------------------------------------- */
+
+#define BATCH_N_MAX 20
+
+/* Signs n requests of BODY (message ids "batch-<i>") as one batch; docs[i]
+ * NUL-terminated (caller frees). */
+static void sign_batch(const struct signing_key *k, size_t n, char **docs)
+{
+	struct sig_meta m[BATCH_N_MAX];
+	const struct sig_meta *mp[BATCH_N_MAX];
+	unsigned char dg[BATCH_N_MAX][32];
+	struct buf out[BATCH_N_MAX], *op[BATCH_N_MAX];
+	char ids[BATCH_N_MAX][32], *err = NULL;
+
+	assert_true(n <= BATCH_N_MAX);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "batch-%zu", i);
+		m[i] = meta(i % 3 == 2 ? SIG_RESPONSE : SIG_REQUEST, CLIENT_MUN, ids[i]);
+		mp[i] = &m[i];
+		assert_int_equal(sha256(BODY, strlen(BODY), dg[i]), 0);
+		buf_init(&out[i], 64 * 1024);
+		op[i] = &out[i];
+	}
+	if (sig_sign_batch(k, mp, (const unsigned char (*)[32])dg, n, op, &err) != 0)
+		fail_msg("sig_sign_batch: %s", err ? err : "?");
+	for (size_t i = 0; i < n; i++)
+		docs[i] = buf_steal(&out[i], NULL);
+}
+
+static int xmlsec1_verify_batch(const char *doc, const char *trust_pem)
+{
+	char path[128], cmd[600];
+	FILE *fp;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/batch.xml", FX.dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(doc, fp);
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd),
+		 "xmlsec1 --verify --trusted-pem '%s' --id-attr:Id SignedProperties "
+		 "--id-attr:Id " SIG_NS ":Batch '%s' >/dev/null 2>&1", trust_pem, path);
+	st = system(cmd);
+	assert_true(st != -1 && WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Every message of batches of 2..17 verifies on its own (both verifiers),
+ * says its own fields, and xmlsec1 checks the shared signature; one key
+ * operation for the batch. n = 1 is the single form. */
+static void test_batch_roundtrip(void **state)
+{
+	static const size_t sizes[] = { 1, 2, 3, 5, 8, 17 };
+	char *docs[BATCH_N_MAX];
+
+	(void)state;
+	for (size_t s = 0; s < ARRAY_LEN(sizes); s++) {
+		size_t n = sizes[s];
+		sign_batch(s % 2 ? FX.mun : FX.rsa, n, docs);
+		for (size_t i = 0; i < n; i++) {
+			struct sig_result r;
+			struct fault f;
+			char want[32];
+			assert_true((strstr(docs[i], "<sm:BatchProof") != NULL) == (n > 1));
+			assert_string_equal(verify_doc(docs[i]), "");
+			assert_string_equal(verify_code(FX.trust, docs[i], strlen(docs[i]), NULL, &r, &f), "");
+			snprintf(want, sizeof(want), "batch-%zu", i);
+			assert_string_equal(r.message_id, want);
+			assert_int_equal(r.kind, i % 3 == 2 ? SIG_RESPONSE : SIG_REQUEST);
+			sig_result_free(&r);
+			if (i == 0 || i == n - 1)
+				assert_int_equal(xmlsec1_verify_batch(docs[i], FX.root), 0);
+		}
+		/* All documents share one Batch element, hence one signature. */
+		for (size_t i = 1; i < n; i++)
+			assert_string_equal(strstr(docs[i], "<sm:Batch "), strstr(docs[0], "<sm:Batch "));
+		for (size_t i = 0; i < n; i++)
+			free(docs[i]);
+	}
+}
+
+/* The tree: every leaf's path folds to the root; a path does not fit
+ * another index, a shorter or longer path, or another count. */
+static void test_batch_tree(void **state)
+{
+	unsigned char leaves[SIG_BATCH_MAX][32], root[32], got[32];
+	static unsigned char path[SIG_BATCH_MAX][SIG_BATCH_DEPTH][32];
+	size_t npath[SIG_BATCH_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < SIG_BATCH_MAX; i++)
+		assert_int_equal(sha256(&i, sizeof(i), leaves[i]), 0);
+	for (size_t n = 1; n <= SIG_BATCH_MAX; n += (n < 20 ? 1 : 37)) {
+		assert_int_equal(sig_tree_build((const unsigned char (*)[32])leaves, n, root, path, npath), 0);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(sig_tree_fold(leaves[i], i, n, (const unsigned char (*)[32])path[i],
+						       npath[i], got), 0);
+			assert_memory_equal(got, root, 32);
+			if (n > 1) {
+				size_t j = (i + 1) % n;
+				if (sig_tree_fold(leaves[i], j, n, (const unsigned char (*)[32])path[i], npath[i], got) == 0)
+					assert_memory_not_equal(got, root, 32);
+				if (sig_tree_fold(leaves[i], i, n, (const unsigned char (*)[32])path[i], npath[i] - 1,
+						  got) == 0)
+					assert_memory_not_equal(got, root, 32);
+				if (sig_tree_fold(leaves[j], i, n, (const unsigned char (*)[32])path[i], npath[i], got) == 0)
+					assert_memory_not_equal(got, root, 32);
+			}
+		}
+	}
+	assert_int_equal(sig_tree_build((const unsigned char (*)[32])leaves, 0, root, path, npath), -1);
+	assert_int_equal(sig_tree_fold(leaves[0], 3, 3, NULL, 0, got), -1);
+}
+
+/* What a batch document must not allow: another message's proof, another
+ * Index or Count, a changed Root or node, a Batch of another batch, and a
+ * bad SignatureValue right after the same batch verified (the cache keys on
+ * the value). Every single changed byte of one document fails. */
+static void test_batch_tamper(void **state)
+{
+	char *a[5], *b[5], *x, *bad;
+	size_t len;
+	const char *p, *q;
+	struct sig_result r;
+	struct fault f;
+
+	(void)state;
+	sign_batch(FX.mun, 5, a);
+	sign_batch(FX.mun, 5, b);
+	/* Doc 1's fields with doc 2's proof. */
+	p = strstr(a[1], "<sm:BatchProof");
+	q = strstr(a[2], "<sm:BatchProof");
+	x = malloc(strlen(a[1]) + strlen(a[2]));
+	assert_non_null(x);
+	memcpy(x, a[1], (size_t)(p - a[1]));
+	strcpy(x + (p - a[1]), q);
+	assert_string_equal(verify_doc(x), "Server.ServerProxy.InvalidSignatureValue");
+	free(x);
+	/* Doc 1 of batch a with the Batch element of batch b. */
+	p = strstr(a[1], "<sm:Batch ");
+	q = strstr(b[1], "<sm:Batch ");
+	x = malloc(strlen(a[1]) + strlen(b[1]));
+	assert_non_null(x);
+	memcpy(x, a[1], (size_t)(p - a[1]));
+	strcpy(x + (p - a[1]), q);
+	/* InvalidSignatureValue, or MalformedSignature when the two batches were
+	 * signed in different milliseconds (SigningTime then differs from Time). */
+	assert_string_not_equal(verify_doc(x), "");
+	free(x);
+	/* Index and Count. */
+	x = replace(a[1], "Index=\"1\"", "Index=\"0\"");
+	assert_string_equal(verify_doc(x), "Server.ServerProxy.InvalidSignatureValue");
+	free(x);
+	x = replace(a[1], "Count=\"5\"", "Count=\"6\"");
+	assert_string_equal(verify_doc(x), "Server.ServerProxy.InvalidSignatureValue");
+	free(x);
+	x = replace(a[1], "Index=\"1\"", "Index=\"01\"");
+	assert_string_equal(verify_doc(x), "Server.ServerProxy.MalformedSignature");
+	free(x);
+	x = replace(a[4], "Index=\"4\"", "Index=\"5\"");
+	assert_string_equal(verify_doc(x), "Server.ServerProxy.MalformedSignature");
+	free(x);
+	/* The cache: batch a verified above; a changed SignatureValue still fails. */
+	assert_string_equal(verify_doc(a[3]), "");
+	p = strstr(a[3], "<ds:SignatureValue>") + strlen("<ds:SignatureValue>");
+	x = strdup(a[3]);
+	assert_non_null(x);
+	x[p - a[3] + 3] = x[p - a[3] + 3] == 'A' ? 'B' : 'A';
+	assert_string_equal(verify_code(FX.trust, x, strlen(x), NULL, &r, &f),
+			    "Server.ServerProxy.InvalidSignatureValue");
+	free(x);
+	/* Every byte. */
+	len = strlen(a[2]);
+	bad = malloc(len + 1);
+	assert_non_null(bad);
+	for (size_t i = 0; i < len; i++) {
+		memcpy(bad, a[2], len + 1);
+		bad[i] ^= (i & 1) ? 0x01 : 0x20;
+		if (sig_verify(bad, len, BODY, strlen(BODY), FX.trust, NULL, &r, &f) == 0)
+			fail_msg("changed byte %zu (...%.30s) verifies", i, bad + (i > 10 ? i - 10 : 0));
+	}
+	free(bad);
+	assert_int_not_equal(xmlsec1_verify_batch(a[0], "/nonexistent"), 0);
+	for (int i = 0; i < 5; i++) {
+		free(a[i]);
+		free(b[i]);
+	}
+}
+
 /* ---- fuzz corpus ------------------------------------------------------------------- */
 
 #define FUZZ_BODY "fuzz body"
@@ -1487,6 +1677,9 @@ int main(void)
 		cmocka_unit_test(test_b64_strict),
 		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_batch_roundtrip),
+		cmocka_unit_test(test_batch_tree),
+		cmocka_unit_test(test_batch_tamper),
 	};
 
 	if (bench && atol(bench) > 0)
