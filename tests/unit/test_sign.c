@@ -1633,6 +1633,15 @@ static int make_fuzz_corpus(const char *dir, const char *data)
 		write_file(dir, name, v, strlen(v));
 		free(v);
 	}
+	{
+		char *batch[3];
+		sign_batch(FX.mun, 3, batch);
+		for (int i = 0; i < 3; i++) {
+			snprintf(name, sizeof(name), "batch-%d.xml", i);
+			write_file(dir, name, batch[i], strlen(batch[i]));
+			free(batch[i]);
+		}
+	}
 	snprintf(now, sizeof(now), "%lld\n", (long long)req.time.tv_sec);
 	write_file(data, "fuzz-now.txt", now, strlen(now));
 	if (!(fp = fopen(FX.root, "r")))
