@@ -452,9 +452,10 @@ static int out_add_hdr(struct out_handle *h, const char *name, const char *value
 	int rc = -1;
 
 	buf_init(&line, OUT_REQ_HDR_MAX);
-	/* "Name;" is curl's way to send an empty value ("Name:" would remove it). */
-	if (*value ? buf_printf(&line, "%s: %s", name, value) < 0 :
-		     buf_printf(&line, "%s;", name) < 0)
+	/* "Name;" is curl's way to send an empty value ("Name:" would remove it).
+	 * No printf: the signature headers are several KB. */
+	if (buf_puts(&line, name) < 0 || buf_puts(&line, *value ? ": " : ";") < 0 ||
+	    buf_puts(&line, value) < 0)
 		goto out;
 	if (out_slist_add(h, line.data) < 0)
 		goto out;
