@@ -472,7 +472,22 @@ def render(d):
     L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in d["runs"]:
         L.extend(run_rows(r))
+    single = d.get("single")
+    if single:
+        w = single["wrk"]
+        L.append("| ailgate, one signature per message (`[signing] batch_max = 1`) | 1 | %.0f | %s | %s | "
+                 "%s | %d | %d |" % (w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
+                                     fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
     L.append("")
+    if single and single["wrk"]["rps"]:
+        L.append("- batch signatures (the default) against one signature per message, same run: %.0f vs "
+                 "%.0f req/s (x%.2f); CPU per request %s"
+                 % (g["wrk"]["rps"], single["wrk"]["rps"], g["wrk"]["rps"] / single["wrk"]["rps"],
+                    "; ".join("%s %.0f vs %.0f us" % (
+                        name, (g["sample"]["procs"][name]["cpu_s"] or 0) * 1e6 / max(1, g["wrk"]["requests"]),
+                        (p["cpu_s"] or 0) * 1e6 / max(1, w["requests"]))
+                        for name, p in sorted((single["sample"].get("procs") or {}).items())
+                        if name in g["sample"]["procs"] and name != "wrk")))
     for r in d["runs"]:
         gr, nr = r["gateway"]["wrk"]["rps"], r["nginx"]["wrk"]["rps"]
         log = r["gateway"].get("log", {})
@@ -659,6 +674,11 @@ def assemble(out):
         d["runs"].append(r)
     if not d["runs"]:
         raise SystemExit("bench: no runs in %s" % out)
+    k = os.path.join(out, "single", "gateway")
+    w = load_json(os.path.join(k, "wrk.json"))
+    if w:
+        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+        d["single"] = {"workers": 1, "wrk": w, "sample": load_json(os.path.join(k, "sample.json"), {})}
     return d
 
 

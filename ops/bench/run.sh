@@ -24,6 +24,8 @@ Usage: ops/bench/run.sh [options]
   --workers "1 2"    gateway workers = nginx worker_processes, one comparison
                      each (default "1 2"; the first is the headline figure)
   --no-profile       skip the profile (perf if it can sample, and callgrind)
+  --no-single        skip the run with one signature per message ([signing]
+                     batch_max = 1) that shows what batch signatures save
   --results FILE     where to write the report (default ops/bench/RESULTS.md)
   --no-results       print only
   --port-base N      ports N+80.. (client), N+500.. (peer), N+90/N+590 (nginx)
@@ -43,11 +45,12 @@ if [ -z "${AILGATE_BENCH_CAPPED:-}" ]; then
 fi
 
 DURATION=10 CONNS=32 THREADS=2 WORKERS="1 2" PROFILE=1 RESULTS=$BENCH/RESULTS.md
-BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1
+BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1 SINGLE=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h|--help) usage; exit 0 ;;
-	--short) MODE=short DURATION=2 WORKERS=1 PROFILE=0 RESULTS=""; shift ;;
+	--short) MODE=short DURATION=2 WORKERS=1 PROFILE=0 RESULTS="" SINGLE=0; shift ;;
+	--no-single) SINGLE=0; shift ;;
 	--duration) DURATION=$2; shift 2 ;;
 	--connections) CONNS=$2; shift 2 ;;
 	--threads) THREADS=$2; shift 2 ;;
@@ -166,6 +169,11 @@ for w in $WORKERS; do
 		sed "s/^workers = .*/workers = $w/" "$W/ex/$gw.ini" >"$W/ex/$gw-w$w.ini"
 	done
 done
+# The same with one signature per message (batch signatures off).
+for gw in state municipality; do
+	sed 's/^\[signing\]$/[signing]\nbatch_max = 1/' "$W/ex/$gw-w1.ini" >"$W/ex/$gw-single.ini"
+	grep -q '^batch_max = 1$' "$W/ex/$gw-single.ini" || die "no [signing] section in $gw.ini"
+done
 
 # ---- gateways ---------------------------------------------------------------
 # start_gw NAME INI PORT DIR [PREFIX...]: starts a gateway through bench.py
@@ -188,10 +196,13 @@ start_gw() {
 	PIDS+=("$GW_PID")
 }
 
-# post URL OUTFILE: one SOAP request; prints the HTTP status.
+# post URL OUTFILE: one SOAP request (with a message id of its own: the
+# gateways refuse a repeated one); prints the HTTP status.
 post() {
+	sed "s/00000000-0000-4000-8000-000000000000/$(cat /proc/sys/kernel/random/uuid)/" \
+		"$W/request.xml" >"$W/request-once.xml"
 	curl -s -o "$2" -w '%{http_code}' --max-time 10 -X POST \
-		-H 'Content-Type: text/xml; charset=utf-8' --data-binary "@$W/request.xml" "$1"
+		-H 'Content-Type: text/xml; charset=utf-8' --data-binary "@$W/request-once.xml" "$1"
 }
 
 run_wrk() {   # URL JSON SECONDS
@@ -216,12 +227,12 @@ measure() {
 	[ -s "$dir/wrk.json" ] || die "wrk wrote no summary ($dir/wrk.txt)"
 }
 
-bench_gateways() {   # WORKERS
-	local w=$1 d=$OUT/run-w$1/gateway st mu code
+bench_gateways() {   # WORKERS [INI-SUFFIX OUT-DIR]
+	local w=$1 sfx=${2:-w$1} d=${3:-$OUT/run-w$1/gateway} st mu code
 	mkdir -p "$d"
-	log "gateways, workers=$w: starting"
-	start_gw state "$W/ex/state-w$w.ini" $((C_PORT + 1)) "$d"; st=$GW_PID
-	start_gw municipality "$W/ex/municipality-w$w.ini" "$C_PORT" "$d"; mu=$GW_PID
+	log "gateways, workers=$w ($sfx): starting"
+	start_gw state "$W/ex/state-$sfx.ini" $((C_PORT + 1)) "$d"; st=$GW_PID
+	start_gw municipality "$W/ex/municipality-$sfx.ini" "$C_PORT" "$d"; mu=$GW_PID
 	code=$(post "http://127.0.0.1:$C_PORT/" "$W/response.xml")
 	[ "$code" = 200 ] && grep -q passportDataByPSNResponse "$W/response.xml" ||
 		die "the SOAP request failed before the run: HTTP $code: $(head -c 400 "$W/response.xml")"
@@ -282,6 +293,7 @@ for w in $WORKERS; do
 	bench_gateways "$w"
 	bench_nginx "$w"
 done
+[ "$SINGLE" = 1 ] && bench_gateways 1 single "$OUT/single/gateway"
 
 # ---- start-up series ---------------------------------------------------------
 log "start-up: 5 cold starts of each gateway"
