@@ -42,6 +42,7 @@ struct exch_resp {
 	size_t nhdrs;
 	const unsigned char *body;
 	size_t body_len;
+	X509 *peer_cert;                /* answers from a peer gateway: its TLS certificate */
 };
 
 struct exch;

@@ -440,7 +440,7 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 {
 	struct exch *ex = arg;
 	struct fault f = { 0 };
-	struct exch_resp r;
+	struct exch_resp r = { 0 };
 
 	ex->out = NULL;
 	switch (o->err) {
@@ -450,6 +450,7 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 		r.nhdrs = o->nhdrs;
 		r.body = o->body;
 		r.body_len = o->body_len;
+		r.peer_cert = o->peer_cert;
 		client_on_provider(ex, &r);
 		return;
 	case OUT_ERR_PEER_CERT:

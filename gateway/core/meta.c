@@ -57,7 +57,7 @@ static void provider_reply(struct exch *ex, long status, const char *ctype, cons
 			   size_t len, int rest)
 {
 	struct hlist h = { .n = 0 };
-	struct exch_resp r;
+	struct exch_resp r = { 0 };
 
 	if (hlist_add(&h, "Content-Type", ctype) < 0 || (rest && provider_rest_headers(ex, &h) < 0)) {
 		struct fault f = { 0 };

@@ -36,7 +36,7 @@ int provider_rest_headers(struct exch *ex, struct hlist *h)
 static void provider_complete(struct exch *ex, long status, struct hlist *h, const void *body,
 			      size_t len)
 {
-	struct exch_resp r = { status, h->h, h->n, body, len };
+	struct exch_resp r = { status, h->h, h->n, body, len, NULL };
 
 	ex->provider_done(ex, &r);
 }

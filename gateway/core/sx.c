@@ -540,14 +540,17 @@ static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const char 
 	return 0;
 }
 
-static int ocsp_verify(struct exch *ex, X509 *signer, const char *hdr, const char *prefix, struct fault *f)
+/* The signer's status, and the status of the other gateway's TLS
+ * certificate (the caller's on the server side, the provider's on the client
+ * side): the sending gateway carries both. */
+static int ocsp_verify(struct exch *ex, X509 *signer, X509 *peer, const char *hdr, const char *prefix,
+		       struct fault *f)
 {
 	if (ocsp_check(ex, signer, "signing certificate", hdr, prefix, f) < 0)
 		return -1;
-	/* Server side: the calling gateway's TLS certificate too. */
-	if (ex->side == EXCH_SERVER_SIDE && ex->req && http_req_peer_cert(ex->req))
-		return ocsp_check(ex, http_req_peer_cert(ex->req), "TLS certificate of the calling gateway", hdr,
-				  prefix, f);
+	if (peer)
+		return ocsp_check(ex, peer, ex->side == EXCH_SERVER_SIDE ? "TLS certificate of the calling gateway" :
+					    "TLS certificate of the provider's gateway", hdr, prefix, f);
 	return 0;
 }
 
@@ -748,7 +751,8 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	if (j->req_done) {
 		j->req_done(ex, ok ? NULL : &f);
 	} else {
-		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs, j->body, j->body_len };
+		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs, j->body, j->body_len,
+					 NULL };
 		j->resp_done(ex, &r, ok ? NULL : &f);
 	}
 	job_free(j);
@@ -1065,7 +1069,8 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 			  ctype ? ctype : "");
 		goto out;
 	}
-	if (ocsp_verify(ex, r.signer, http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f) < 0 ||
+	if (ocsp_verify(ex, r.signer, ex->req ? http_req_peer_cert(ex->req) : NULL,
+			http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f) < 0 ||
 	    sx_claim(ex, F_SPROXY, f) < 0)
 		goto out;
 	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, doc.data, doc.len,
@@ -1117,7 +1122,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 			  ctype ? ctype : "");
 		goto out;
 	}
-	if (ocsp_verify(ex, res.signer, ocsp, F_CPROXY, f) < 0)
+	if (ocsp_verify(ex, res.signer, r->peer_cert, ocsp, F_CPROXY, f) < 0)
 		goto out;
 	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, ocsp, F_CPROXY, f);
 out:

@@ -85,6 +85,7 @@ struct out_handle {
 	unsigned char pin[SHA256_LEN];
 	struct out_pin *pin_ctx;    /* weak: pin data of the connection being set up */
 	int pin_failed;
+	X509 *peer;                 /* the certificate the pin check passed (a reference) */
 	enum out_abort abort_why;
 	int in_head;                /* between a status line and its blank line */
 	struct buf rbody;
@@ -254,9 +255,13 @@ static int out_prereq_cb(void *arg, char *ip, char *lip, int port, int lport)
 	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals)
 		cert = SSL_get1_peer_certificate(ti->internals);
 	ok = out_pin_check(cert, h->pin, h->msg, sizeof(h->msg));
-	X509_free(cert);
-	if (ok)
+	if (ok) {
+		/* Kept for the caller: its certificate status is checked too. */
+		X509_free(h->peer);
+		h->peer = cert;
 		return CURL_PREREQFUNC_OK;
+	}
+	X509_free(cert);
 	h->pin_failed = 1;
 	return CURL_PREREQFUNC_ABORT;
 }
@@ -604,6 +609,7 @@ static void out_handle_free(struct out_handle *h)
 		out_easy_put(h->o, h->easy);
 	curl_slist_free_all(h->hdrs);
 	free(h->body);
+	X509_free(h->peer);
 	buf_free(&h->rbody);
 	buf_free(&h->rhdrs);
 	free(h);
@@ -671,6 +677,7 @@ static void out_finish(struct out_handle *h, CURLcode rc)
 		if (h->rbody.data)
 			r.body = (const unsigned char *)h->rbody.data;
 		r.body_len = h->rbody.len;
+		r.peer_cert = h->peer;
 	}
 	if (curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK)
 		r.total_ms = (double)us / 1000.0;

@@ -9,6 +9,7 @@
 #define AILGATE_NET_OUTBOUND_H
 
 #include <event2/event.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 #include "lib/http_hdr.h"
@@ -60,6 +61,8 @@ struct out_resp {
 	const unsigned char *body;       /* NUL-terminated */
 	size_t body_len;
 	double total_ms;
+	X509 *peer_cert;                 /* the pinned peer's TLS certificate (requests with a
+					  * pin), valid during the call; NULL otherwise */
 };
 
 /* Called exactly once per request, from the loop (never from inside

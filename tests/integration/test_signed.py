@@ -15,7 +15,8 @@ outage tolerated, then failing closed (LoggingFailed.TimestamperFailed), then
 recovering by itself.
 
 Ports: client 29080-29082, server 29500-29502 (+20 TSA, +21/+22 OCSP),
-municipality HTTPS 29443, fake peer on the state's server port."""
+municipality HTTPS 29443, fake peer on the state's server port (the real
+state then on 29509)."""
 import base64
 import glob
 import json
@@ -532,6 +533,82 @@ def test_h_wrong_request_hash_refused_by_client_side(ex):
         srv.shutdown()
         srv.server_close()
         ex.start(["state"])
+
+
+def test_k_provider_tls_certificate_status_checked_by_client_side(ex):
+    """The provider's gateway carries the OCSP responses of its signing and
+    of its TLS certificate with each answer; the client side checks both. A
+    relay in the state's place (its real TLS identity) passes the answers
+    on: unchanged they are accepted; with the TLS certificate's response
+    taken out the municipality refuses the answer."""
+    import http.client
+    import http.server
+    import socketserver
+    moved = 29509
+    ex.stop(["state"])
+    ini = open(ex.config_path("state")).read()
+    old = "listen = 127.0.0.1:%d" % ex.server_port("state")
+    assert old in ini
+    path = os.path.join(ex.dir, "state-moved.ini")
+    open(path, "w").write(ini.replace(old, "listen = 127.0.0.1:%d" % moved))
+    ex.start(["state"], configs={"state": path}, trust=False)
+    up = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    up.check_hostname = False
+    up.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    up.load_cert_chain(os.path.join(ex.pki, "gw", "municipality", "auth.pem"),
+                       os.path.join(ex.pki, "gw", "municipality", "auth.key"))
+    mode = {"strip": False}
+
+    class Relay(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+            c = http.client.HTTPSConnection("127.0.0.1", moved, context=up, timeout=20)
+            c.request("POST", self.path, body, hdrs)
+            r = c.getresponse()
+            data = r.read()
+            self.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() in ("content-length", "connection", "transfer-encoding"):
+                    continue
+                if k.lower() == "x-ailgate-ocsp" and mode["strip"]:
+                    v = v.split(",")[0]    # the signing certificate's only
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            c.close()
+
+        def log_message(self, *a):
+            pass
+
+    socketserver.TCPServer.allow_reuse_address = True
+    # Threads: the municipality keeps its connections open, and may open more.
+    http.server.ThreadingHTTPServer.daemon_threads = True
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", ex.server_port("state")), Relay)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(ex.pki, "gw", "state", "auth.pem"),
+                        os.path.join(ex.pki, "gw", "state", "auth.key"))
+    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        _, status, _, body = clerk_soap(ex, ex.pins[0])
+        assert status == 200, body[:500]
+        mode["strip"] = True
+        _, status, _, body = clerk_soap(ex, ex.pins[1])
+        f = h.soap_fault(body)
+        assert status == 500 and f and f["code"] == "Server.ClientProxy.CertValidation", body[:500]
+        assert "TLS certificate of the provider's gateway" in f["string"], f
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        ex.stop(["state"])
+        ex.start(["state"], trust=False)
 
 
 def test_i_callers_that_go_away_mid_exchange(ex):
