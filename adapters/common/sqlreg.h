@@ -3,8 +3,9 @@
  *
  * One `struct sqlreg` per worker thread (the adapter's ctx holds it). It
  * reads the adapter's config keys db / sql_dir / busy_timeout_ms, opens the
- * file in WAL mode, creates it from sql_dir/schema.sql + seed.sql when it is
- * new or empty, refuses a file that is some other application's database,
+ * file in WAL mode, creates it when it is new (a copy of the seed database
+ * the build made from sql_dir/schema.sql + seed.sql, sqlseed.h) or empty
+ * (from those files), refuses a file that is some other application's database,
  * prepares the adapter's statements once (SQLITE_PREPARE_PERSISTENT), and
  * turns every failure into ADAPTER_UNAVAILABLE for the caller and a log line
  * with the reason for the operator.
@@ -19,10 +20,13 @@
  * when the file looks broken (corrupt, not a database, I/O error, cannot
  * open), or after any failure when the descriptor asks for it.
  *
- * Creating: several workers may start at once on a new file. The check and
- * the creation run inside BEGIN IMMEDIATE, so exactly one of them finds it
+ * Creating: several workers may start at once on a new file. A copy of the
+ * seed database gets the file's name by link(), which only one of them
+ * wins; the others open the winner's. Without one, the check and the
+ * creation run inside BEGIN IMMEDIATE, so exactly one of them finds it
  * empty and loads schema + seed; the others wait (busy_timeout_ms) and find
- * it full. Half a database is never left behind: a failed load rolls back.
+ * it full. Half a database is never left behind: a failed load rolls back,
+ * a failed copy is removed before it has the file's name.
  *
  * Typical use (see adapters/README.md, "Adding an adapter"):
  *   init:   sqlreg_new(&desc, host, &c->reg, err); then sqlreg_start(c->reg);
@@ -44,7 +48,6 @@
 #include <stddef.h>
 
 #define SQLREG_PATH_MAX 1024         /* db and sql_dir, bytes with the NUL */
-#define SQLREG_SQL_MAX (4u << 20)    /* schema.sql / seed.sql larger than this are refused */
 #define SQLREG_BUSY_MS_DEFAULT 1000  /* a call blocks its worker's loop: keep the wait short */
 #define SQLREG_BUSY_MS_MAX 60000
 
