@@ -937,6 +937,18 @@ static struct sx_job *job_new(struct exch *ex, const struct signing_key *k, enum
 	return j;
 }
 
+/* The end of sx_sign_request/response: j into the batch when rc is 0 (and
+ * that works), freed otherwise; tmp dropped. 0, or -1 with f. */
+static int job_queue(struct sx_job *j, int rc, struct buf *tmp, const char *prefix, struct fault *f)
+{
+	if (rc == 0 && batch_add(j, f, prefix) < 0)
+		rc = -1;
+	if (rc < 0 && j)
+		job_free(j);
+	buf_free(tmp);
+	return rc;
+}
+
 int sx_sign_request(struct exch *ex, sx_request_signed_fn done, struct fault *f)
 {
 	const struct signing_key *k = member_key(ex->w->gw, &ex->client);
@@ -957,15 +969,9 @@ int sx_sign_request(struct exch *ex, sx_request_signed_fn done, struct fault *f)
 	if (!(j = job_new(ex, k, SIG_REQUEST, ctype, bytes, len, &tmp, F_CPROXY, f)))
 		goto out;
 	j->req_done = done;
-	if (batch_add(j, f, F_CPROXY) < 0)
-		goto out;
-	j = NULL;
 	rc = 0;
 out:
-	if (j)
-		job_free(j);
-	buf_free(&tmp);
-	return rc;
+	return job_queue(j, rc, &tmp, F_CPROXY, f);
 }
 
 int sx_sign_response(struct exch *ex, const struct exch_resp *r, sx_response_signed_fn done, struct fault *f)
@@ -1008,15 +1014,9 @@ int sx_sign_response(struct exch *ex, const struct exch_resp *r, sx_response_sig
 	/* SOAP logs the body as sent: the copy, which outlives r. */
 	if (!j->own.data)
 		j->bytes = j->body;
-	if (batch_add(j, f, F_SPROXY) < 0)
-		goto out;
-	j = NULL;
 	rc = 0;
 out:
-	if (j)
-		job_free(j);
-	buf_free(&tmp);
-	return rc;
+	return job_queue(j, rc, &tmp, F_SPROXY, f);
 }
 
 /* Verifies a SignedMessage header against the bytes; fills r. */

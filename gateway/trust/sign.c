@@ -584,10 +584,22 @@ static int put_signature(struct buf *b, const struct signing_key *k, struct sig_
 	return 0;
 }
 
+/* The three Ids of a signature, sharing one UUID: root ("sm" for a message,
+ * "sb" for a batch), Signature, SignedProperties. */
+static void sig_ids(char ids[3][UUID_STR_LEN + 8], const char *root)
+{
+	char uuid[UUID_STR_LEN];
+
+	uuid4(uuid);
+	snprintf(ids[0], sizeof(ids[0]), "%s-%s", root, uuid);
+	snprintf(ids[1], sizeof(ids[1]), "sig-%s", uuid);
+	snprintf(ids[2], sizeof(ids[2]), "xades-%s", uuid);
+}
+
 int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 		    const unsigned char body_sha256[32], struct buf *out, char **err)
 {
-	char uuid[UUID_STR_LEN], ids[3][UUID_STR_LEN + 8], when[SIG_TIME_LEN + 1];
+	char ids[3][UUID_STR_LEN + 8], when[SIG_TIME_LEN + 1];
 	char body_b64[B64_SHA512_LEN], msg_b64[B64_SHA512_LEN], cert_b64[B64_SHA512_LEN];
 	unsigned char dg[SHA256_LEN];
 	struct sig_parts p;
@@ -605,10 +617,7 @@ int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 		why = "time out of range";
 		goto out;
 	}
-	uuid4(uuid);
-	snprintf(ids[0], sizeof(ids[0]), "sm-%s", uuid);
-	snprintf(ids[1], sizeof(ids[1]), "sig-%s", uuid);
-	snprintf(ids[2], sizeof(ids[2]), "xades-%s", uuid);
+	sig_ids(ids, "sm");
 	b64_encode(body_sha256, SHA256_LEN, body_b64);
 	b64_encode(k->cert_sha256, SHA256_LEN, cert_b64);
 	p = (struct sig_parts){
@@ -704,10 +713,7 @@ int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
 		why = "hash tree failed";
 		goto out;
 	}
-	uuid4(uuid);
-	snprintf(ids[0], sizeof(ids[0]), "sb-%s", uuid);
-	snprintf(ids[1], sizeof(ids[1]), "sig-%s", uuid);
-	snprintf(ids[2], sizeof(ids[2]), "xades-%s", uuid);
+	sig_ids(ids, "sb");
 	b64_encode(root, sizeof(root), root_b64);
 	snprintf(count, sizeof(count), "%zu", n);
 	b64_encode(k->cert_sha256, SHA256_LEN, cert_b64);
