@@ -361,9 +361,11 @@ static int client_accept(struct exch *ex, const struct exch_resp *r, int is_faul
 	return sx_verify_response(ex, r, is_fault, f);
 }
 
+/* The answer's bytes are relayed as they are, so they are checked in one
+ * pass against the request (soap_check_answer) rather than made a tree. */
 static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 {
-	struct soap_msg resp = { 0 };
+	struct soap_answer ans;
 	struct fault f = { 0 };
 	const void *part;
 	size_t plen;
@@ -375,24 +377,17 @@ static void client_check_soap(struct exch *ex, const struct exch_resp *r)
 	}
 	if (exch_soap_part(http_hdr_get(r->hdrs, r->nhdrs, "Content-Type"), r->body, r->body_len, F_CPROXY,
 			   &part, &plen, &f) < 0 ||
-	    soap_parse(part, plen, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &f) < 0) {
+	    soap_check_answer(&ex->soap, part, plen, ex->hash, &ans, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
-	if (resp.is_fault && !ex->fault_code[0] &&
-	    fault_code_normalize(resp.fault_code, ex->fault_code, sizeof(ex->fault_code)) < 0)
+	if (ans.is_fault && !ex->fault_code[0] &&
+	    fault_code_normalize(ans.fault_code, ex->fault_code, sizeof(ex->fault_code)) < 0)
 		ex->fault_code[0] = '\0';
-	if (!resp.is_fault && soap_check_response(&ex->soap, &resp, ex->hash, &f) < 0) {
-		soap_msg_free(&resp);
+	if (client_accept(ex, r, ans.is_fault, &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
-	if (client_accept(ex, r, resp.is_fault, &f) < 0) {
-		soap_msg_free(&resp);
-		exch_fault(ex, &f);
-		return;
-	}
-	soap_msg_free(&resp);
 	client_relay(ex, r);
 }
 

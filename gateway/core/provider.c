@@ -167,12 +167,23 @@ static void adapter_answer_rest(struct exch *ex, struct adapter_result *res)
 	hlist_clear(&h);
 }
 
+/* What the answer's wrapper holds: the adapter's data by the fixed rule,
+ * or a business error, which belongs in a normal response body. */
+static int adapter_soap_body(const struct adapter_result *res, struct buf *out)
+{
+	if (res->status == ADAPTER_OK)
+		return res->data ? render_json_to_xml(res->data, NULL, out) : 0;
+	if (buf_puts(out, "<error><code>") < 0 || buf_puts(out, status_code_name(res->status)) < 0 ||
+	    buf_puts(out, "</code><message>") < 0 || buf_xml_escape(out, res->message) < 0)
+		return -1;
+	return buf_puts(out, "</message></error>");
+}
+
 static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 {
-	struct buf inner = BUF_INIT, out = BUF_INIT;
+	struct buf out = BUF_INIT;
 	struct hlist h = { .n = 0 };
 	struct fault f = { 0 };
-	int rc;
 
 	if (res->status == ADAPTER_UNAVAILABLE || res->status == ADAPTER_FAILED) {
 		fault_set(&f, F_SPROXY, "ServiceFailed", "%s: %s", status_code_name(res->status),
@@ -180,18 +191,10 @@ static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 		provider_fault(ex, &f);
 		return;
 	}
-	if (res->status == ADAPTER_OK) {
-		rc = res->data ? render_json_to_xml(res->data, NULL, &inner) : 0;
-	} else {
-		/* Business errors belong in a normal response body. */
-		rc = buf_printf(&inner, "<error><code>%s</code><message>", status_code_name(res->status));
-		if (rc == 0)
-			rc = buf_xml_escape(&inner, res->message);
-		if (rc == 0)
-			rc = buf_puts(&inner, "</message></error>");
-	}
-	if (rc < 0 || soap_build_response_trusted(&ex->soap, ex->hash, inner.data ? inner.data : "",
-						  inner.len, &out) < 0 ||
+	/* The envelope is written around the body the renderer writes into the
+	 * same buffer: the renderer escapes, nothing is parsed or copied again. */
+	if (soap_response_begin(&ex->soap, ex->hash, &out) < 0 || adapter_soap_body(res, &out) < 0 ||
+	    soap_response_end(&ex->soap, &out) < 0 ||
 	    hlist_add(&h, "Content-Type", "text/xml; charset=utf-8") < 0) {
 		fault_set(&f, F_SPROXY, "InternalError", "cannot render the answer");
 		provider_fault(ex, &f);
@@ -199,7 +202,6 @@ static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 		provider_complete(ex, 200, &h, out.data, out.len);
 	}
 	hlist_clear(&h);
-	buf_free(&inner);
 	buf_free(&out);
 }
 

@@ -11,15 +11,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int xml_name_ok(const char *s)
+/* Length of s if it is a name we write as an element name, else 0. */
+static size_t xml_name_len(const char *s)
 {
-	if (!*s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+	const char *p = s;
+
+	if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_'))
 		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-' || *s == '.'))
+	for (; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-' || *p == '.'))
 			return 0;
-	return 1;
+	return (size_t)(p - s);
+}
+
+/* pre, the name and post in one append: every value of every answer comes
+ * through here, and a name is short (xml_name_len). */
+static int put_tag(struct buf *out, const char *pre, size_t plen, const char *name, size_t nlen,
+		   const char *post, size_t slen)
+{
+	char tmp[160];
+
+	if (plen + nlen + slen > sizeof(tmp))
+		return buf_append(out, pre, plen) < 0 || buf_append(out, name, nlen) < 0 ? -1
+		       : buf_append(out, post, slen);
+	memcpy(tmp, pre, plen);
+	memcpy(tmp + plen, name, nlen);
+	memcpy(tmp + plen + nlen, post, slen);
+	return buf_append(out, tmp, plen + nlen + slen);
+}
+
+/* The decimal digits of v, as "%" JSON_INTEGER_FORMAT writes them. */
+static int put_integer(struct buf *out, json_int_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static int render_scalar(const json_t *v, struct buf *out)
@@ -30,25 +63,28 @@ static int render_scalar(const json_t *v, struct buf *out)
 	case JSON_STRING:
 		return buf_xml_escape(out, json_string_value(v));
 	case JSON_INTEGER:
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return buf_puts(out, num);
+		return put_integer(out, json_integer_value(v));
 	case JSON_REAL:
 		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
 		return buf_puts(out, num);
 	case JSON_TRUE:
-		return buf_puts(out, "true");
+		return buf_append(out, "true", 4);
 	case JSON_FALSE:
-		return buf_puts(out, "false");
+		return buf_append(out, "false", 5);
 	default:
 		return -1;
 	}
 }
 
+#define NIL_ATTRS " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:nil=\"true\"/>"
+
 static int render_children(const json_t *obj, struct buf *out, int depth);
 
 static int render_named(const json_t *v, const char *name, struct buf *out, int depth)
 {
-	if (depth > 32 || !xml_name_ok(name))
+	size_t n = xml_name_len(name);
+
+	if (depth > 32 || n == 0)
 		return -1;
 	if (json_is_array(v)) {
 		size_t i;
@@ -59,13 +95,12 @@ static int render_named(const json_t *v, const char *name, struct buf *out, int 
 		return 0;
 	}
 	if (json_is_null(v))
-		return buf_printf(out, "<%s xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-				  "xsi:nil=\"true\"/>", name);
-	if (buf_printf(out, "<%s>", name) < 0)
+		return put_tag(out, "<", 1, name, n, NIL_ATTRS, sizeof(NIL_ATTRS) - 1);
+	if (put_tag(out, "<", 1, name, n, ">", 1) < 0)
 		return -1;
 	if (json_is_object(v) ? render_children(v, out, depth + 1) : render_scalar(v, out))
 		return -1;
-	return buf_printf(out, "</%s>", name);
+	return put_tag(out, "</", 2, name, n, ">", 1);
 }
 
 static int render_children(const json_t *obj, struct buf *out, int depth)

@@ -27,11 +27,7 @@
 
 #define SOAP_FIELD_MAX 256
 
-/* SOAP_RESPONSE_HEAD reads a response like SOAP_RESPONSE but builds no tree
- * for what the body wrapper holds (a Fault is read whole): enough to check a
- * response (soap_check_response) without paying for its content. The whole
- * document is still parsed and must be well-formed. */
-enum soap_kind { SOAP_REQUEST, SOAP_RESPONSE, SOAP_RESPONSE_HEAD };
+enum soap_kind { SOAP_REQUEST, SOAP_RESPONSE };
 
 struct soap_msg {
 	xmlDocPtr doc;          /* owned; freed by soap_msg_free() */
@@ -102,26 +98,42 @@ int soap_request_hash(const void *bytes, size_t len, char *out) __attribute__((w
 
 /* The response to req from an in-process service: an envelope whose Header
  * repeats every element of the request's Header in order, with the same
- * values, followed by <xrd:requestHash algorithmId="...sha512">hash</...>;
- * the Body holds <P:SERVICECODEResponse> in the namespace of the request's
- * wrapper, containing inner_xml (a well-formed fragment, may be empty).
+ * names, attributes and content, followed by
+ * <xrd:requestHash algorithmId="...sha512">hash</...>; the Body holds
+ * <P:SERVICECODEResponse> in the namespace of the request's wrapper,
+ * containing inner_xml (a well-formed fragment, may be empty) as it is.
  * P is the request wrapper's prefix, or "m" if it used a default namespace,
  * so unprefixed elements of inner_xml are always unqualified whatever the
  * request looked like (declare xmlns inside inner_xml to qualify them).
- * A requestHash in the request is not echoed. Output starts with
- * <?xml version="1.0" encoding="UTF-8"?>.
- * Appends to out. Returns 0 or -1 (inner_xml not well-formed, out of
- * memory, cap); out is unchanged on failure. */
+ * The Envelope declares the prefixed namespaces in scope at the request's
+ * Header (inner_xml may use them); a copied header also declares what the
+ * Envelope cannot: a default namespace, or SOAP-ENV bound otherwise, in
+ * scope at the request's Header. A requestHash in the request is not
+ * echoed. Output starts with <?xml version="1.0" encoding="UTF-8"?>.
+ * The response is written as text straight from the request's tree (no
+ * tree is built for it); inner_xml is parsed only to check it.
+ * Appends to out. Returns 0 or -1 (inner_xml not well-formed, req not a
+ * parsed request, out of memory, cap); out is unchanged on failure. */
 int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
 			const char *inner_xml, size_t inner_len, struct buf *out)
 	__attribute__((warn_unused_result));
 
 /* The same, for a fragment the gateway rendered itself (render_json_to_xml:
- * escaped text, checked names): it is inserted as text, not parsed, which
- * saves a parse of every answer. inner_xml MUST be well-formed; the result is
- * not checked. */
+ * escaped text, checked names): inserted without the check. inner_xml MUST
+ * be well-formed; the result is not checked. Same bytes as
+ * soap_build_response for the same arguments. */
 int soap_build_response_trusted(const struct soap_msg *req, const char *request_hash_b64,
 				const char *inner_xml, size_t inner_len, struct buf *out)
+	__attribute__((warn_unused_result));
+
+/* soap_build_response_trusted in two halves, for a caller that writes the
+ * wrapper's content straight into out (render_json_to_xml): begin appends
+ * everything up to the wrapper's start tag, end the wrapper's end tag and
+ * the rest. What is written between MUST be well-formed content; it is not
+ * checked. Each returns 0, or -1 with out as it was before that call. */
+int soap_response_begin(const struct soap_msg *req, const char *request_hash_b64, struct buf *out)
+	__attribute__((warn_unused_result));
+int soap_response_end(const struct soap_msg *req, struct buf *out)
 	__attribute__((warn_unused_result));
 
 /* Sets (adds or replaces) xrd:requestHash in a parsed response from a
@@ -147,6 +159,25 @@ int soap_build_fault(const struct fault *f, const char *detail_uuid, struct buf 
  * naming the first difference. A Fault response is not checked (returns 0). */
 int soap_check_response(const struct soap_msg *req, const struct soap_msg *resp,
 			const char *expected_hash_b64, struct fault *f)
+	__attribute__((warn_unused_result));
+
+/* What soap_check_answer reads from an answer that passes. */
+struct soap_answer {
+	int is_fault;                     /* the Body holds a SOAP Fault */
+	char fault_code[FAULT_CODE_MAX];  /* its faultcode as soap_parse reads it; "" if none */
+};
+
+/* The client side's check of the answer to req (the exact bytes the
+ * provider's gateway sent; the caller relays them as they are): gives the
+ * verdict of soap_parse(bytes, SOAP_RESPONSE, F_CPROXY) followed, for a
+ * non-fault answer, by soap_check_response(req, ..., expected_hash_b64) -
+ * the same fault codes and messages - in one pass of the same hardened
+ * parser, without building a tree. One difference: libxml2's tree builder
+ * ends the parse at a text node over 10 MB (without XML_PARSE_HUGE); this
+ * pass, which builds none, reads such an answer to its end. A Fault answer
+ * passes (is_fault, fault_code). Returns 0, or -1 with f set (out zeroed). */
+int soap_check_answer(const struct soap_msg *req, const void *bytes, size_t len,
+		      const char *expected_hash_b64, struct soap_answer *out, struct fault *f)
 	__attribute__((warn_unused_result));
 
 /* A request envelope, as a client system would send it (used by the gateway

@@ -1,5 +1,6 @@
-/* SOAP: building responses, faults and requests, and checking a response
- * against its request. Parsing is in soap.c. */
+/* SOAP: building responses, faults and requests, and checking a parsed
+ * response against its request. Parsing, and the one-pass check of an
+ * answer, are in soap.c. */
 #include "proto/soap.h"
 
 #include <limits.h>
@@ -47,7 +48,7 @@ static int serialise(xmlDocPtr doc, struct buf *out)
 	return 0;
 }
 
-/* ---- responses ---------------------------------------------------------- */
+/* ---- a provider system's response: its tree, with our requestHash ------- */
 
 /* <xrd:requestHash algorithmId="...">hash</xrd:requestHash> at the end of hdr,
  * or the existing one updated. */
@@ -80,181 +81,6 @@ static int put_request_hash(xmlDocPtr doc, xmlNodePtr hdr, const char *hash)
 	return 0;
 }
 
-/* Points every reference to from in the subtree n at to. */
-static void remap_ns(xmlNodePtr n, xmlNsPtr from, xmlNsPtr to)
-{
-	if (n->type != XML_ELEMENT_NODE)
-		return;
-	if (n->ns == from)
-		n->ns = to;
-	for (xmlAttrPtr a = n->properties; a; a = a->next)
-		if (a->ns == from)
-			a->ns = to;
-	for (xmlNodePtr c = n->children; c; c = c->next)
-		remap_ns(c, from, to);
-}
-
-/* xmlDocCopyNode declares on a copy every namespace it used from outside
- * itself. Those the Envelope already declares (same prefix, same URI) are
- * dropped again, so the echoed headers look like the request's. */
-static void drop_redundant_ns(xmlNodePtr copy, xmlNodePtr parent)
-{
-	xmlNsPtr *pp = &copy->nsDef;
-
-	while (*pp) {
-		xmlNsPtr d = *pp;
-		xmlNsPtr e = d->prefix ? xmlSearchNs(copy->doc, parent, d->prefix) : NULL;
-		if (e && e != d && xmlStrEqual(e->href, d->href)) {
-			remap_ns(copy, d, e);
-			*pp = d->next;
-			d->next = NULL;
-			xmlFreeNs(d);
-		} else {
-			pp = &d->next;
-		}
-	}
-}
-
-/* Declares on env the prefixed namespaces in scope at the request's Header
- * (not a default namespace: that would capture unprefixed inner_xml). */
-static int declare_request_ns(const struct soap_msg *req, xmlNodePtr env)
-{
-	xmlNsPtr *list = req->header ? xmlGetNsList(req->doc, req->header) : NULL;
-
-	for (size_t i = 0; list && list[i]; i++) {
-		const xmlChar *p = list[i]->prefix;
-		if (!p || xmlStrEqual(p, BAD_CAST "SOAP-ENV") || xmlStrEqual(p, BAD_CAST "xml"))
-			continue;
-		if (!xmlNewNs(env, list[i]->href, p)) {
-			xmlFree(list);
-			return -1;
-		}
-	}
-	xmlFree(list);
-	return 0;
-}
-
-/* Copies every request header except requestHash, in order. */
-static int copy_headers(const struct soap_msg *req, xmlDocPtr doc, xmlNodePtr hdr)
-{
-	if (!req->header)
-		return 0;
-	for (xmlNodePtr c = soap_first_el(req->header->children); c; c = soap_next_el(c)) {
-		xmlNodePtr copy;
-		if (soap_is_el(c, NS_XRD, "requestHash"))
-			continue;
-		copy = xmlDocCopyNode(c, doc, 1);
-		if (!copy || !xmlAddChild(hdr, copy)) {
-			xmlFreeNode(copy);
-			return -1;
-		}
-		drop_redundant_ns(copy, hdr);
-	}
-	return 0;
-}
-
-/* <P:SERVICECODEResponse> in the namespace of the request's wrapper, holding
- * the parsed inner_xml. */
-static int add_wrapper(const struct soap_msg *req, xmlDocPtr doc, xmlNodePtr body,
-		       const char *inner, size_t inner_len)
-{
-	char name[XRD_PART_MAX + 16];
-	const xmlNs *rns = req->body_elem ? req->body_elem->ns : NULL;
-	xmlNodePtr w, list = NULL;
-
-	snprintf(name, sizeof(name), "%sResponse", req->service.service_code);
-	w = xmlNewDocNode(doc, NULL, BAD_CAST name, NULL);
-	if (!w || !xmlAddChild(body, w)) {
-		xmlFreeNode(w);
-		return -1;
-	}
-	if (rns && rns->href && rns->href[0]) {
-		xmlNsPtr ns = xmlNewNs(w, rns->href, rns->prefix ? rns->prefix : BAD_CAST "m");
-		if (!ns)
-			return -1;
-		xmlSetNs(w, ns);
-	}
-	if (!inner || inner_len == 0)
-		return 0;
-	if (inner_len > INT_MAX ||
-	    xmlParseInNodeContext(w, inner, (int)inner_len,
-				  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING,
-				  &list) != XML_ERR_OK) {
-		xmlFreeNodeList(list);
-		return -1;
-	}
-	if (list && !xmlAddChildList(w, list)) {
-		xmlFreeNodeList(list);
-		return -1;
-	}
-	return 0;
-}
-
-#define INNER_MARK "ailgate-inner-fragment"
-
-static int build_response(const struct soap_msg *req, const char *request_hash_b64,
-			  const char *inner_xml, size_t inner_len, int trusted, struct buf *out)
-{
-	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
-	xmlNodePtr env, hdr, body;
-	xmlNsPtr ns;
-	int rc = -1;
-
-	if (!doc || !req->doc || req->service.type != XRD_SERVICE)
-		goto out;
-	env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
-	if (!env)
-		goto out;
-	xmlDocSetRootElement(doc, env);
-	ns = xmlNewNs(env, BAD_CAST NS_SOAPENV, BAD_CAST "SOAP-ENV");
-	if (!ns || declare_request_ns(req, env) < 0)
-		goto out;
-	xmlSetNs(env, ns);
-	hdr = xmlNewChild(env, ns, BAD_CAST "Header", NULL);
-	body = hdr ? xmlNewChild(env, ns, BAD_CAST "Body", NULL) : NULL;
-	if (!body || copy_headers(req, doc, hdr) < 0 ||
-	    put_request_hash(doc, hdr, request_hash_b64) < 0 ||
-	    add_wrapper(req, doc, body, trusted ? NULL : inner_xml, trusted ? 0 : inner_len) < 0)
-		goto out;
-	if (trusted && inner_len > 0) {
-		/* A comment marks where the fragment goes; it is spliced into the
-		 * serialised text instead of being parsed into the tree. */
-		xmlNodePtr w = soap_first_el(body->children);
-		xmlNodePtr mark = xmlNewDocComment(doc, BAD_CAST INNER_MARK);
-		if (!w || !mark || !xmlAddChild(w, mark)) {
-			xmlFreeNode(mark);
-			goto out;
-		}
-	}
-	if (!trusted || inner_len == 0) {
-		rc = serialise(doc, out);
-	} else {
-		struct buf tmp = BUF_INIT;
-		const char *m;
-		if (serialise(doc, &tmp) == 0 && (m = strstr(tmp.data, "<!--" INNER_MARK "-->"))) {
-			size_t pre = (size_t)(m - tmp.data), mlen = sizeof("<!--" INNER_MARK "-->") - 1;
-			rc = buf_append(out, tmp.data, pre) < 0 || buf_append(out, inner_xml, inner_len) < 0 ||
-			     buf_append(out, m + mlen, tmp.len - pre - mlen) < 0 ? -1 : 0;
-		}
-		buf_free(&tmp);
-	}
-out:
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
-			const char *inner_xml, size_t inner_len, struct buf *out)
-{
-	return build_response(req, request_hash_b64, inner_xml, inner_len, 0, out);
-}
-
-int soap_build_response_trusted(const struct soap_msg *req, const char *request_hash_b64,
-				const char *inner_xml, size_t inner_len, struct buf *out)
-{
-	return build_response(req, request_hash_b64, inner_xml, inner_len, 1, out);
-}
-
 int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, struct buf *out)
 {
 	if (!resp->doc || !resp->body)
@@ -272,6 +98,316 @@ int soap_set_request_hash(struct soap_msg *resp, const char *request_hash_b64, s
 	snprintf(resp->request_hash, sizeof(resp->request_hash), "%s", request_hash_b64);
 	snprintf(resp->request_hash_alg, sizeof(resp->request_hash_alg), "%s", XRD_HASH_SHA512);
 	return serialise(resp->doc, out);
+}
+
+/* ---- responses as text -------------------------------------------------
+ *
+ * The response is written straight from the request's tree: no document is
+ * built, copied or serialised for it. Escaping follows libxml2's serialiser,
+ * so what a parser reads back is what the request's tree held. */
+
+/* s escaped for text content (attr 0) or a double-quoted attribute value
+ * (attr 1). CR as a reference, or a parser would read LF back; in an
+ * attribute also TAB and LF, which attribute normalisation would turn into
+ * spaces. */
+static int put_escaped(struct buf *out, const char *s, int attr)
+{
+	const char *run = s, *rep;
+
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '\r': rep = "&#13;"; break;
+		case '"': rep = attr ? "&quot;" : NULL; break;
+		case '\n': rep = attr ? "&#10;" : NULL; break;
+		case '\t': rep = attr ? "&#9;" : NULL; break;
+		default: rep = NULL; break;
+		}
+		if (!rep)
+			continue;
+		if (buf_append(out, run, (size_t)(s - run)) < 0 || buf_puts(out, rep) < 0)
+			return -1;
+		run = s + 1;
+	}
+	return buf_append(out, run, (size_t)(s - run));
+}
+
+/* " xmlns:prefix="href"" (prefix NULL: the default namespace). */
+static int put_ns_decl(struct buf *out, const xmlChar *prefix, const xmlChar *href)
+{
+	if (buf_puts(out, prefix ? " xmlns:" : " xmlns") < 0 ||
+	    (prefix && buf_puts(out, (const char *)prefix) < 0) || buf_puts(out, "=\"") < 0 ||
+	    put_escaped(out, href ? (const char *)href : "", 1) < 0)
+		return -1;
+	return buf_puts(out, "\"");
+}
+
+/* a, b and c one after another. */
+static int put3(struct buf *out, const char *a, const char *b, const char *c)
+{
+	return buf_puts(out, a) < 0 || buf_puts(out, b) < 0 ? -1 : buf_puts(out, c);
+}
+
+static int put_qname(struct buf *out, const xmlNs *ns, const xmlChar *name)
+{
+	if (ns && ns->prefix &&
+	    (buf_puts(out, (const char *)ns->prefix) < 0 || buf_puts(out, ":") < 0))
+		return -1;
+	return buf_puts(out, (const char *)name);
+}
+
+static int declares(const xmlNode *n, const char *prefix)
+{
+	for (const xmlNs *d = n->nsDef; d; d = d->next)
+		if (prefix ? d->prefix && strcmp((const char *)d->prefix, prefix) == 0 : !d->prefix)
+			return 1;
+	return 0;
+}
+
+/* The request's namespace context at its Header, as the response needs it. */
+struct ns_ctx {
+	xmlNsPtr *list;           /* in scope there (xmlGetNsList), or NULL */
+	const xmlChar *dflt;      /* the default namespace in scope there, or NULL */
+	const xmlChar *soapenv;   /* what SOAP-ENV means there if not NS_SOAPENV, or NULL */
+	const xmlChar *xrd;       /* a prefix of NS_XRD the Envelope declares, or NULL */
+};
+
+/* The prefixed namespaces of list but SOAP-ENV (the response's own) and
+ * xml go on the response's Envelope; not a default namespace, which would
+ * capture unprefixed elements of the body. */
+static int on_envelope(const xmlNs *d)
+{
+	return d->prefix && strcmp((const char *)d->prefix, "SOAP-ENV") != 0 &&
+	       strcmp((const char *)d->prefix, "xml") != 0;
+}
+
+static void ns_ctx_init(struct ns_ctx *nc, const struct soap_msg *req)
+{
+	memset(nc, 0, sizeof(*nc));
+	nc->list = req->header ? xmlGetNsList(req->doc, req->header) : NULL;
+	for (size_t i = 0; nc->list && nc->list[i]; i++) {
+		const xmlNs *d = nc->list[i];
+		if (!d->prefix && d->href && d->href[0])
+			nc->dflt = d->href;
+		else if (d->prefix && strcmp((const char *)d->prefix, "SOAP-ENV") == 0 &&
+			 !xmlStrEqual(d->href, BAD_CAST NS_SOAPENV))
+			nc->soapenv = d->href;
+		else if (!nc->xrd && on_envelope(d) && xmlStrEqual(d->href, BAD_CAST NS_XRD))
+			nc->xrd = d->prefix;
+	}
+}
+
+static int put_node(struct buf *out, const xmlNode *n, const struct ns_ctx *nc);
+
+/* Element n and its content. nc for a header copied from the request: it
+ * also declares the bindings the response's Envelope does not carry, so
+ * that every name in it means what it meant in the request. */
+static int put_element(struct buf *out, const xmlNode *n, const struct ns_ctx *nc)
+{
+	if (buf_puts(out, "<") < 0 || put_qname(out, n->ns, n->name) < 0)
+		return -1;
+	for (const xmlNs *d = n->nsDef; d; d = d->next)
+		if (put_ns_decl(out, d->prefix, d->href) < 0)
+			return -1;
+	if (nc && ((nc->dflt && !declares(n, NULL) && put_ns_decl(out, NULL, nc->dflt) < 0) ||
+		   (nc->soapenv && !declares(n, "SOAP-ENV") &&
+		    put_ns_decl(out, BAD_CAST "SOAP-ENV", nc->soapenv) < 0)))
+		return -1;
+	for (const xmlAttr *a = n->properties; a; a = a->next) {
+		if (buf_puts(out, " ") < 0 || put_qname(out, a->ns, a->name) < 0 ||
+		    buf_puts(out, "=\"") < 0)
+			return -1;
+		/* Without a DTD a value is one text node (soap_attr). */
+		for (const xmlNode *t = a->children; t; t = t->next)
+			if (t->content && put_escaped(out, (const char *)t->content, 1) < 0)
+				return -1;
+		if (buf_puts(out, "\"") < 0)
+			return -1;
+	}
+	if (!n->children)
+		return buf_puts(out, "/>");
+	if (buf_puts(out, ">") < 0)
+		return -1;
+	for (const xmlNode *c = n->children; c; c = c->next)
+		if (put_node(out, c, NULL) < 0)
+			return -1;
+	if (buf_puts(out, "</") < 0 || put_qname(out, n->ns, n->name) < 0)
+		return -1;
+	return buf_puts(out, ">");
+}
+
+/* What a parsed request can hold: no DTD, so no entity or its reference;
+ * the parser let no "]]>" into a CDATA section, "--" into a comment or
+ * "?>" into a processing instruction. */
+static int put_node(struct buf *out, const xmlNode *n, const struct ns_ctx *nc)
+{
+	const char *c = n->content ? (const char *)n->content : "";
+
+	switch (n->type) {
+	case XML_ELEMENT_NODE:
+		return put_element(out, n, nc);
+	case XML_TEXT_NODE:
+		return put_escaped(out, c, 0);
+	case XML_CDATA_SECTION_NODE:
+		return put3(out, "<![CDATA[", c, "]]>");
+	case XML_COMMENT_NODE:
+		return put3(out, "<!--", c, "-->");
+	case XML_PI_NODE:
+		if (put3(out, "<?", (const char *)n->name, n->content ? " " : "") < 0)
+			return -1;
+		return put3(out, c, "?>", "");
+	default:
+		return 0;
+	}
+}
+
+/* <P:requestHash algorithmId="...">hash</P:requestHash>: P a prefix the
+ * Envelope binds to NS_XRD, else xrd declared on the element. */
+static int put_request_hash_text(struct buf *out, const struct ns_ctx *nc, const char *hash)
+{
+	const char *p = nc->xrd ? (const char *)nc->xrd : "xrd";
+
+	if (put3(out, "<", p, ":requestHash") < 0 ||
+	    (!nc->xrd && put_ns_decl(out, BAD_CAST "xrd", BAD_CAST NS_XRD) < 0) ||
+	    buf_puts(out, " algorithmId=\"" XRD_HASH_SHA512 "\">") < 0 || put_escaped(out, hash, 0) < 0)
+		return -1;
+	return put3(out, "</", p, ":requestHash>");
+}
+
+/* The wrapper's tag: <P:SERVICECODEResponse xmlns:P="..."> (open) or
+ * </P:SERVICECODEResponse>, in the namespace of the request's wrapper. */
+static int put_wrapper(struct buf *out, const struct soap_msg *req, int open)
+{
+	const xmlNs *rns = req->body_elem ? req->body_elem->ns : NULL;
+	const xmlChar *p = NULL;
+
+	if (rns && rns->href && rns->href[0])
+		p = rns->prefix ? rns->prefix : BAD_CAST "m";
+	if (buf_puts(out, open ? "<" : "</") < 0 ||
+	    (p && (buf_puts(out, (const char *)p) < 0 || buf_puts(out, ":") < 0)) ||
+	    buf_puts(out, req->service.service_code) < 0 || buf_puts(out, "Response") < 0 ||
+	    (open && p && put_ns_decl(out, p, rns->href) < 0))
+		return -1;
+	return buf_puts(out, ">");
+}
+
+static void buf_cut(struct buf *out, size_t len)
+{
+	out->len = len;
+	if (out->data)
+		out->data[len] = '\0';
+}
+
+int soap_response_begin(const struct soap_msg *req, const char *request_hash_b64, struct buf *out)
+{
+	size_t start = out->len;
+	struct ns_ctx nc;
+	int rc = -1;
+
+	if (!req->doc || req->service.type != XRD_SERVICE)
+		return -1;
+	ns_ctx_init(&nc, req);
+	if (req->header && !nc.list)
+		goto out;   /* out of memory: the header's namespaces would be lost */
+	if (buf_puts(out, ENV_OPEN) < 0)
+		goto out;
+	for (size_t i = 0; nc.list && nc.list[i]; i++)
+		if (on_envelope(nc.list[i]) &&
+		    put_ns_decl(out, nc.list[i]->prefix, nc.list[i]->href) < 0)
+			goto out;
+	if (buf_puts(out, "><SOAP-ENV:Header>") < 0)
+		goto out;
+	for (xmlNodePtr c = soap_first_el(req->header ? req->header->children : NULL); c;
+	     c = soap_next_el(c))
+		if (!soap_is_el(c, NS_XRD, "requestHash") && put_element(out, c, &nc) < 0)
+			goto out;
+	if (put_request_hash_text(out, &nc, request_hash_b64) < 0 ||
+	    buf_puts(out, "</SOAP-ENV:Header><SOAP-ENV:Body>") < 0 || put_wrapper(out, req, 1) < 0)
+		goto out;
+	rc = 0;
+out:
+	xmlFree(nc.list);
+	if (rc < 0)
+		buf_cut(out, start);
+	return rc;
+}
+
+int soap_response_end(const struct soap_msg *req, struct buf *out)
+{
+	size_t start = out->len;
+
+	if (put_wrapper(out, req, 0) < 0 ||
+	    buf_puts(out, "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n") < 0) {
+		buf_cut(out, start);
+		return -1;
+	}
+	return 0;
+}
+
+int soap_build_response_trusted(const struct soap_msg *req, const char *request_hash_b64,
+				const char *inner_xml, size_t inner_len, struct buf *out)
+{
+	size_t start = out->len;
+
+	if (soap_response_begin(req, request_hash_b64, out) < 0)
+		return -1;
+	if ((inner_len && buf_append(out, inner_xml, inner_len) < 0) ||
+	    soap_response_end(req, out) < 0) {
+		buf_cut(out, start);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 if inner is well-formed content for the response's wrapper: parsed in
+ * a small tree that declares what the response declares around it. */
+static int check_inner(const struct soap_msg *req, const char *inner, size_t inner_len)
+{
+	xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr env = doc ? xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL) : NULL;
+	xmlNodePtr w = NULL, list = NULL;
+	const xmlNs *rns = req->body_elem ? req->body_elem->ns : NULL;
+	xmlNsPtr *nsl = req->header ? xmlGetNsList(req->doc, req->header) : NULL;
+	int rc = -1;
+
+	if (!env || inner_len > INT_MAX)
+		goto out;
+	xmlDocSetRootElement(doc, env);
+	if (!xmlNewNs(env, BAD_CAST NS_SOAPENV, BAD_CAST "SOAP-ENV"))
+		goto out;
+	for (size_t i = 0; nsl && nsl[i]; i++)
+		if (on_envelope(nsl[i]) && !xmlNewNs(env, nsl[i]->href, nsl[i]->prefix))
+			goto out;
+	w = xmlNewChild(env, NULL, BAD_CAST "w", NULL);
+	if (!w)
+		goto out;
+	if (rns && rns->href && rns->href[0]) {
+		xmlNsPtr ns = xmlNewNs(w, rns->href, rns->prefix ? rns->prefix : BAD_CAST "m");
+		if (!ns)
+			goto out;
+		xmlSetNs(w, ns);
+	}
+	if (xmlParseInNodeContext(w, inner, (int)inner_len,
+				  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING,
+				  &list) == XML_ERR_OK)
+		rc = 0;
+out:
+	xmlFreeNodeList(list);
+	xmlFree(nsl);
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+int soap_build_response(const struct soap_msg *req, const char *request_hash_b64,
+			const char *inner_xml, size_t inner_len, struct buf *out)
+{
+	if (!inner_xml)
+		inner_len = 0;
+	if (!req->doc || (inner_len && check_inner(req, inner_xml, inner_len) < 0))
+		return -1;
+	return soap_build_response_trusted(req, request_hash_b64, inner_xml, inner_len, out);
 }
 
 /* ---- faults ------------------------------------------------------------- */
@@ -373,27 +509,12 @@ static xmlNodePtr first_diff(xmlNodePtr a, xmlNodePtr b)
 	return ca || cb ? a : NULL;
 }
 
-/* Next header at or after n that the comparison looks at (requestHash is
- * the one header a response adds). */
-static xmlNodePtr next_compared(xmlNodePtr n)
-{
-	while (n && soap_is_el(n, NS_XRD, "requestHash"))
-		n = soap_next_el(n);
-	return n;
-}
-
-static int is_xroad_ns(const xmlNode *n)
-{
-	const char *ns = soap_ns_of(n);
-	return strcmp(ns, NS_XRD) == 0 || strcmp(ns, NS_REPR) == 0;
-}
-
 /* Walks both headers once, in order. Extra foreign headers in the response
  * are allowed (a provider may add its own); extra X-Road ones are not. */
 static int compare_headers(const struct soap_msg *req, const struct soap_msg *resp,
 			   struct fault *f)
 {
-	xmlNodePtr r = req->header ? next_compared(soap_first_el(req->header->children)) : NULL;
+	xmlNodePtr r = req->header ? soap_next_compared(soap_first_el(req->header->children)) : NULL;
 	xmlNodePtr p = resp->header ? soap_first_el(resp->header->children) : NULL;
 	char n1[160], n2[160];
 
@@ -402,7 +523,7 @@ static int compare_headers(const struct soap_msg *req, const struct soap_msg *re
 		if (soap_is_el(p, NS_XRD, "requestHash"))
 			continue;
 		if (!r || !same_name(r, p)) {
-			if (!is_xroad_ns(p))
+			if (!soap_is_xroad_ns(soap_ns_of(p)))
 				continue;
 			return fault_set(f, F_CPROXY, "InconsistentResponse",
 					 "response header %s found where the request had %s",
@@ -414,7 +535,7 @@ static int compare_headers(const struct soap_msg *req, const struct soap_msg *re
 			return fault_set(f, F_CPROXY, "InconsistentResponse",
 					 "response header %s differs from the request at %s",
 					 soap_label(r, n1, sizeof(n1)), soap_label(d, n2, sizeof(n2)));
-		r = next_compared(soap_next_el(r));
+		r = soap_next_compared(soap_next_el(r));
 	}
 	if (r)
 		return fault_set(f, F_CPROXY, "InconsistentResponse",
@@ -429,17 +550,7 @@ int soap_check_response(const struct soap_msg *req, const struct soap_msg *resp,
 		return 0;
 	if (compare_headers(req, resp, f) < 0)
 		return -1;
-	if (!resp->request_hash[0])
-		return fault_set(f, F_CPROXY, "InconsistentResponse",
-				 "response has no xrd:requestHash");
-	if (resp->request_hash_alg[0] && strcmp(resp->request_hash_alg, XRD_HASH_SHA512) != 0)
-		return fault_set(f, F_CPROXY, "InconsistentResponse",
-				 "xrd:requestHash uses algorithm \"%.100s\", expected " XRD_HASH_SHA512,
-				 resp->request_hash_alg);
-	if (strcmp(resp->request_hash, expected_hash_b64) != 0)
-		return fault_set(f, F_CPROXY, "InconsistentResponse",
-				 "xrd:requestHash does not match the request that was sent");
-	return 0;
+	return soap_check_hash(resp->request_hash, resp->request_hash_alg, expected_hash_b64, f);
 }
 
 /* ---- requests ----------------------------------------------------------- */

@@ -91,6 +91,15 @@ static char *replace(const char *s, const char *from, const char *to)
 #define SAMPLE_HASH \
 	"RI+sE8NGPuUTMHAqCDXH2waQQc2tOlvFd5m51I8h1Ml7ULCNRovS+iQukZEIbdGjUaMUkVMUN4a9Mc3ND4mzjw=="
 
+/* The value of unqualified attribute name of n ("" if none). */
+static const char *soap_attr_value(xmlNodePtr n, const char *name)
+{
+	for (xmlAttrPtr a = n->properties; a; a = a->next)
+		if (!a->ns && strcmp((const char *)a->name, name) == 0)
+			return a->children && a->children->content ? (const char *)a->children->content : "";
+	return "";
+}
+
 static xmlNodePtr first_element(xmlNodePtr n)
 {
 	while (n && n->type != XML_ELEMENT_NODE)
@@ -551,9 +560,8 @@ static void test_response_roundtrip(void **state)
 	free(x);
 }
 
-/* The trusted builder splices the fragment as text: for a fragment with no
- * empty elements the bytes equal the parsing builder's, and the answer
- * parses and checks like it. */
+/* Both builders write the same bytes (the trusted one only skips the check
+ * of the fragment), and the answer parses and checks. */
 static void test_response_trusted_same_bytes(void **state)
 {
 	struct soap_msg req, resp;
@@ -578,47 +586,6 @@ static void test_response_trusted_same_bytes(void **state)
 	soap_msg_free(&req);
 	buf_free(&a);
 	buf_free(&b);
-	free(x);
-}
-
-/* SOAP_RESPONSE_HEAD: headers read and checked, the wrapper kept without its
- * content; malformed content still fails; a Fault is read whole. */
-static void test_response_head_only(void **state)
-{
-	struct soap_msg req, resp;
-	struct buf out = BUF_INIT, bad = BUF_INIT, flt = BUF_INIT;
-	struct fault f = { 0 }, pf;
-	char *x, *cut;
-	size_t len;
-
-	(void)state;
-	parse_sample(&req, &x, &len);
-	assert_int_equal(soap_build_response(&req, SAMPLE_HASH, INNER, strlen(INNER), &out), 0);
-	assert_int_equal(soap_parse(out.data, out.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), 0);
-	assert_string_equal((const char *)resp.body_elem->name, "passportDataByPSNResponse");
-	assert_null(resp.body_elem->children);
-	assert_string_equal(resp.request_hash, SAMPLE_HASH);
-	assert_int_equal(soap_check_response(&req, &resp, SAMPLE_HASH, &f), 0);
-	soap_msg_free(&resp);
-	/* content that is not well-formed is refused although no tree is built for it */
-	assert_int_equal(buf_append(&bad, out.data, out.len), 0);
-	cut = strstr(bad.data, "</name>");
-	assert_non_null(cut);
-	memcpy(cut, "</nam!>", 7);
-	assert_int_equal(soap_parse(bad.data, bad.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), -1);
-	assert_string_equal(pf.code, "Server.ClientProxy.InvalidXml");
-	/* a fault is read whole */
-	fault_set(&f, F_SPROXY, "AccessDenied", "no");
-	assert_int_equal(soap_build_fault(&f, "d-1", &flt), 0);
-	assert_int_equal(soap_parse(flt.data, flt.len, SOAP_RESPONSE_HEAD, F_CPROXY, &resp, &pf), 0);
-	assert_true(resp.is_fault);
-	assert_string_equal(resp.fault_code, "Server.ServerProxy.AccessDenied");
-	assert_string_equal(resp.fault_detail, "d-1");
-	soap_msg_free(&resp);
-	soap_msg_free(&req);
-	buf_free(&out);
-	buf_free(&bad);
-	buf_free(&flt);
 	free(x);
 }
 
@@ -754,6 +721,452 @@ static void test_check_response_tolerates(void **state)
 	buf_free(&out);
 	free(v);
 	free(w);
+	free(x);
+}
+
+/* ---- the one-pass check of an answer -------------------------------------- */
+
+/* soap_check_answer gives what the tree check gives: soap_parse as a
+ * response, then (not a fault) soap_check_response. what names the case. */
+static int same_verdict(const struct soap_msg *req, const char *bytes, size_t len, const char *hash,
+			const char *what)
+{
+	struct soap_msg resp;
+	struct soap_answer ans;
+	struct fault ft, fa;
+	int rt, ra, same;
+
+	fault_clear(&ft);
+	fault_clear(&fa);
+	rt = soap_parse(bytes, len, SOAP_RESPONSE, F_CPROXY, &resp, &ft);
+	if (rt == 0 && !resp.is_fault)
+		rt = soap_check_response(req, &resp, hash, &ft);
+	ra = soap_check_answer(req, bytes, len, hash, &ans, &fa);
+	same = rt == ra && strcmp(ft.code, fa.code) == 0 && strcmp(ft.message, fa.message) == 0 &&
+	       ft.http_status == fa.http_status &&
+	       (rt != 0 || (resp.is_fault == ans.is_fault &&
+			    (!ans.is_fault || strcmp(resp.fault_code, ans.fault_code) == 0)));
+	if (!same)
+		print_error("case \"%s\": tree %d %s \"%s\" fault %d \"%s\"; one pass %d %s \"%s\" "
+			    "fault %d \"%s\"\n%.*s\n",
+			    what, rt, ft.code, ft.message, rt == 0 && resp.is_fault,
+			    rt == 0 ? resp.fault_code : "", ra, fa.code, fa.message, ans.is_fault,
+			    ans.fault_code, (int)(len > 3000 ? 3000 : len), bytes);
+	soap_msg_free(&resp);
+	return same;
+}
+
+static void test_check_answer(void **state)
+{
+	struct soap_msg req;
+	struct soap_answer ans;
+	struct buf out = BUF_INIT, flt = BUF_INIT;
+	struct fault f = { 0 };
+	char *x, *bad;
+	size_t len;
+
+	(void)state;
+	parse_sample(&req, &x, &len);
+	assert_int_equal(soap_build_response(&req, SAMPLE_HASH, INNER, strlen(INNER), &out), 0);
+	assert_int_equal(soap_check_answer(&req, out.data, out.len, SAMPLE_HASH, &ans, &f), 0);
+	assert_false(ans.is_fault);
+	assert_false(fault_is_set(&f));
+	/* another request's hash */
+	assert_int_equal(soap_check_answer(&req, out.data, out.len, "AAAA", &ans, &f), -1);
+	assert_string_equal(f.code, "Server.ClientProxy.InconsistentResponse");
+	assert_non_null(strstr(f.message, "requestHash does not match"));
+	/* content that is not well-formed is refused although nothing is kept of it */
+	bad = replace(out.data, "</name>", "</nam!>");
+	assert_int_equal(soap_check_answer(&req, bad, strlen(bad), SAMPLE_HASH, &ans, &f), -1);
+	assert_string_equal(f.code, "Server.ClientProxy.InvalidXml");
+	free(bad);
+	/* a header that differs */
+	bad = replace(out.data, ">case-12<", ">case-13<");
+	assert_int_equal(soap_check_answer(&req, bad, strlen(bad), SAMPLE_HASH, &ans, &f), -1);
+	assert_non_null(strstr(f.message, "differs from the request at xrd:issue"));
+	free(bad);
+	/* a fault passes, with its code */
+	fault_set(&f, F_SPROXY, "AccessDenied", "no");
+	assert_int_equal(soap_build_fault(&f, "d-1", &flt), 0);
+	assert_int_equal(soap_check_answer(&req, flt.data, flt.len, SAMPLE_HASH, &ans, &f), 0);
+	assert_true(ans.is_fault);
+	assert_string_equal(ans.fault_code, "Server.ServerProxy.AccessDenied");
+	/* a DTD is refused before anything is declared */
+	free(x);
+	x = load("billion_laughs.xml", &len);
+	assert_int_equal(soap_check_answer(&req, x, len, SAMPLE_HASH, &ans, &f), -1);
+	assert_string_equal(f.code, "Server.ClientProxy.InvalidSoap");
+	assert_string_equal(f.message, "DTD is not allowed in a SOAP message");
+	assert_int_equal(soap_check_answer(&req, "", 0, SAMPLE_HASH, &ans, &f), -1);
+	assert_string_equal(f.code, "Server.ClientProxy.InvalidSoap");
+	soap_msg_free(&req);
+	buf_free(&out);
+	buf_free(&flt);
+	free(x);
+}
+
+#define FAULT_HEAD "<SOAP-ENV:Body><SOAP-ENV:Fault>"
+
+/* Answers beyond the request's tables: from -> to in the built answer. */
+static const struct { const char *name, *from, *to; } answer_cases[] = {
+	{ "no Header", "<SOAP-ENV:Header>", "<SOAP-ENV:Headr>" }, /* ill-formed */
+	{ "Header dropped", NULL, NULL },                         /* see below */
+	{ "empty Body", "<SOAP-ENV:Body>", "<SOAP-ENV:Body/><SOAP-ENV:Bodx>" },
+	{ "second Header", "</SOAP-ENV:Header>", "</SOAP-ENV:Header><SOAP-ENV:Header/>" },
+	{ "element after Body", "</SOAP-ENV:Body>", "</SOAP-ENV:Body><x/>" },
+	{ "root not Envelope", "<SOAP-ENV:Envelope ", "<SOAP-ENV:Envelop " },
+	{ "foreign header with attribute", "<xrd:id>", "<t:trace xmlns:t=\"urn:t\" a=\"1\">x</t:trace><xrd:id>" },
+	{ "attribute added", "<xrd:id>", "<xrd:id a=\"1\">" },
+	{ "xml:lang added", "<xrd:issue>", "<xrd:issue xml:lang=\"ky\">" },
+	{ "objectType with &amp;", "id:objectType=\"SUBSYSTEM\"", "id:objectType=\"SUB&amp;SYSTEM\"" },
+	{ "objectType long", "id:objectType=\"SUBSYSTEM\"",
+	  "id:objectType=\"SUBSYSTEMSUBSYSTEMSUBSYSTEMSUBSYSTEMSUBSYSTEMSUBSYSTEMSUBSYSTEMSUBSYSTEMxx\"" },
+	{ "objectType as reference", "id:objectType=\"SUBSYSTEM\"", "id:objectType=\"&#83;UBSYSTEM\"" },
+	{ "comment in a leaf", "<xrd:issue>case-12", "<xrd:issue>case<!-- c -->-12" },
+	{ "CDATA in a leaf", "<xrd:issue>case-12", "<xrd:issue><![CDATA[case]]>-12" },
+	{ "reference in a leaf", "<xrd:issue>case-12", "<xrd:issue>&#99;ase-12" },
+	{ "spaces in a leaf", "<xrd:issue>case-12", "<xrd:issue>\n case-12 \t" },
+	{ "space inside a leaf", "<xrd:issue>case-12", "<xrd:issue>case -12" },
+	{ "element in a leaf", "<xrd:issue>case-12", "<xrd:issue>case<b/>-12" },
+	{ "element in a part", "<id:memberClass>GOV", "<id:memberClass>G<b/>OV" },
+	{ "text beside parts", "<id:memberClass>GOV</id:memberClass>", "<id:memberClass>GOV</id:memberClass>text" },
+	{ "party part missing", "<repr:partyCode>60000001</repr:partyCode>", "" },
+	{ "party part foreign", "<repr:partyClass>COM</repr:partyClass>", "<repr:partyClass>COM</repr:partyClass><q/>" },
+	{ "hash algorithm empty", "algorithmId=\"" XRD_HASH_SHA512 "\"", "algorithmId=\"\"" },
+	{ "hash algorithm long", "algorithmId=\"" XRD_HASH_SHA512 "\"",
+	  "algorithmId=\"" XRD_HASH_SHA512 XRD_HASH_SHA512 XRD_HASH_SHA512 XRD_HASH_SHA512 XRD_HASH_SHA512
+	  XRD_HASH_SHA512 XRD_HASH_SHA512 "\"" },
+	{ "hash qualified algorithm", "algorithmId=", "xrd:algorithmId=" },
+	{ "hash with spaces", ">" SAMPLE_HASH "<", "> " SAMPLE_HASH "\n<" },
+	{ "hash twice", "</SOAP-ENV:Header>", "<xrd:requestHash>x</xrd:requestHash></SOAP-ENV:Header>" },
+	{ "protocolVersion changed", ">4.0<", ">4.1<" },
+	{ "id emptied", ">4894e35d-bf0f-44a6-867a-8e51f1daa7e0<", "> <" },
+	{ "body is a fault", "<ns1:passportDataByPSNResponse", FAULT_HEAD "<faultcode>a:b.C</faultcode></SOAP-ENV:Fault><x:q xmlns:x=\"urn:x\"/><ns1:passportDataByPSNResponse" },
+	{ "fault after the wrapper", "</SOAP-ENV:Body>", "<SOAP-ENV:Fault/></SOAP-ENV:Body>" },
+	{ "fault with a broken header", "<SOAP-ENV:Body>",
+	  "<xrd:colour/></SOAP-ENV:Header>" FAULT_HEAD "<faultcode>x<b/>y</faultcode><faultcode>p:Q</faultcode>"
+	  "</SOAP-ENV:Fault></SOAP-ENV:Body><SOAP-ENV:Bodx>" },
+};
+
+/* The one-pass check and the tree check agree on every table entry: the
+ * request's own bad cases applied to the answer, check_cases, answer_cases. */
+static void test_check_answer_same_verdicts(void **state)
+{
+	struct soap_msg req, built;
+	struct buf out = BUF_INIT;
+	char *x;
+	size_t len;
+
+	(void)state;
+	parse_sample(&req, &x, &len);
+	build_and_parse(&req, &out, &built);
+	soap_msg_free(&built);
+	assert_true(same_verdict(&req, out.data, out.len, SAMPLE_HASH, "as built"));
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		char *v;
+		if (!strstr(out.data, bad_cases[i].from))
+			continue;
+		v = replace(out.data, bad_cases[i].from, bad_cases[i].to);
+		assert_true(same_verdict(&req, v, strlen(v), SAMPLE_HASH, bad_cases[i].name));
+		free(v);
+	}
+	for (size_t i = 0; i < sizeof(check_cases) / sizeof(check_cases[0]); i++) {
+		char *v = check_cases[i].from ? replace(out.data, check_cases[i].from, check_cases[i].to)
+					      : strdup(out.data);
+		assert_true(same_verdict(&req, v, strlen(v), check_cases[i].hash, check_cases[i].name));
+		free(v);
+	}
+	for (size_t i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]); i++) {
+		char *v, *s, *e;
+		if (answer_cases[i].from) {
+			v = replace(out.data, answer_cases[i].from, answer_cases[i].to);
+			/* the answer's own closing tag of a renamed element */
+			if (strstr(answer_cases[i].to, "<SOAP-ENV:Bodx>")) {
+				char *w = replace(v, "</SOAP-ENV:Body></SOAP-ENV:Envelope>",
+						  "</SOAP-ENV:Bodx></SOAP-ENV:Envelope>");
+				free(v);
+				v = w;
+			}
+		} else {
+			v = strdup(out.data);
+			s = strstr(v, "<SOAP-ENV:Header>");
+			e = strstr(v, "</SOAP-ENV:Header>") + strlen("</SOAP-ENV:Header>");
+			memmove(s, e, strlen(e) + 1);
+		}
+		assert_true(same_verdict(&req, v, strlen(v), SAMPLE_HASH, answer_cases[i].name));
+		free(v);
+	}
+	/* the request's own hostile samples */
+	{
+		static const char *const files[] = { "billion_laughs.xml", "xxe.xml",
+						     "xxe_external_subset.xml", "fault.xml" };
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			size_t n;
+			char *d = load(files[i], &n);
+			assert_true(same_verdict(&req, d, n, SAMPLE_HASH, files[i]));
+			free(d);
+		}
+	}
+	soap_msg_free(&req);
+	buf_free(&out);
+	free(x);
+}
+
+/* The element whose start tag is the first at or after pos in v (no
+ * comments or CDATA in it, as in a built answer): [*start, *end), or 0. */
+static int element_at(const char *v, size_t n, size_t pos, size_t *start, size_t *end)
+{
+	int depth = 0;
+	size_t i;
+
+	while (pos + 1 < n && !(v[pos] == '<' && v[pos + 1] != '/' && v[pos + 1] != '?' &&
+				v[pos + 1] != '!'))
+		pos++;
+	if (pos + 1 >= n)
+		return 0;
+	for (i = pos; i < n; i++) {
+		const char *gt;
+		if (v[i] != '<')
+			continue;
+		gt = memchr(v + i, '>', n - i);
+		if (!gt)
+			return 0;
+		if (v[i + 1] == '/')
+			depth--;
+		else if (gt[-1] != '/')
+			depth++;
+		i = (size_t)(gt - v);
+		if (depth == 0) {
+			*start = pos;
+			*end = i + 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Deterministic random edits of an answer and of a fault - whole elements
+ * dropped or repeated, characters of text changed, bytes replaced, cut or
+ * repeated - and the one-pass check always agrees with the tree check. */
+static void test_check_answer_mutations(void **state)
+{
+	static const char pool[] = "<>/&;#\"'= :\t\nabxX0-]![CDATA?";
+	struct soap_msg req, built;
+	struct buf out = BUF_INIT, flt = BUF_INIT;
+	struct fault f;
+	unsigned long seed = 20260513;
+	char *x;
+	size_t len;
+
+	(void)state;
+	parse_sample(&req, &x, &len);
+	build_and_parse(&req, &out, &built);
+	soap_msg_free(&built);
+	fault_set(&f, F_SPROXY, "AccessDenied", "no");
+	assert_int_equal(soap_build_fault(&f, "d-1", &flt), 0);
+	for (int i = 0; i < 6000; i++) {
+		const struct buf *src = i % 5 == 4 ? &flt : &out;
+		const char *head_end = strstr(src->data, "</SOAP-ENV:Header>");
+		size_t hl = head_end ? (size_t)(head_end - src->data) : src->len;
+		char *v = malloc(src->len * 2 + 64), what[64];
+		size_t n = src->len, pos, span;
+		int edits = 1 + (int)(seed % 3);
+
+		assert_non_null(v);
+		memcpy(v, src->data, n);
+		for (int e = 0; e < edits; e++) {
+			seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+			/* most edits in the Header, where most rules are */
+			pos = (seed >> 33) % (seed % 4 && hl < n ? hl : n);
+			span = 1 + (seed >> 20) % 12;
+			if (pos + span > n)
+				span = n - pos;
+			switch ((seed >> 40) % 6) {
+			case 0:
+				v[pos] = pool[(seed >> 45) % (sizeof(pool) - 1)];
+				break;
+			case 1:
+				memmove(v + pos, v + pos + span, n - pos - span);
+				n -= span;
+				break;
+			case 2:
+				if (n + span < src->len * 2 + 64) {
+					memmove(v + pos + span, v + pos, n - pos);
+					n += span;
+				}
+				break;
+			case 3: /* an element dropped */
+				if (element_at(v, n, pos, &pos, &span)) {
+					memmove(v + pos, v + span, n - span);
+					n -= span - pos;
+				}
+				break;
+			case 4: /* an element repeated */
+				if (element_at(v, n, pos, &pos, &span) && n + (span - pos) < src->len * 2 + 64) {
+					memmove(v + span + (span - pos), v + span, n - span);
+					memcpy(v + span, v + pos, span - pos);
+					n += span - pos;
+				}
+				break;
+			default: /* a character of text */
+				while (pos < n && v[pos] != '>')
+					pos++;
+				if (pos + 1 < n && v[pos + 1] != '<')
+					v[pos + 1] = " x0\t"[(seed >> 45) % 4];
+				break;
+			}
+		}
+		snprintf(what, sizeof(what), "mutation %d", i);
+		if (!same_verdict(&req, v, n, SAMPLE_HASH, what))
+			fail();
+		free(v);
+	}
+	soap_msg_free(&req);
+	buf_free(&out);
+	buf_free(&flt);
+	free(x);
+}
+
+/* begin + content + end writes what the whole builder writes. */
+static void test_response_halves(void **state)
+{
+	struct soap_msg req;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	char *x;
+	size_t len;
+
+	(void)state;
+	parse_sample(&req, &x, &len);
+	assert_int_equal(soap_build_response_trusted(&req, SAMPLE_HASH, INNER, strlen(INNER), &a), 0);
+	assert_int_equal(soap_response_begin(&req, SAMPLE_HASH, &b), 0);
+	assert_int_equal(buf_puts(&b, INNER), 0);
+	assert_int_equal(soap_response_end(&req, &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	/* the sample's headers as the request wrote them, without the spaces between them */
+	assert_non_null(strstr(a.data, "<SOAP-ENV:Header>" CLIENT_EL SERVICE_EL ID_EL USER_EL ISSUE_EL
+				       PROTO_EL REPR_EL "<xrd:requestHash algorithmId=\"" XRD_HASH_SHA512
+				       "\">" SAMPLE_HASH "</xrd:requestHash></SOAP-ENV:Header>"));
+	assert_non_null(strstr(a.data, "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" NS_SOAPENV "\" xmlns:xrd=\""
+				       NS_XRD "\" xmlns:id=\"" NS_XRDID "\" xmlns:repr=\"" NS_REPR "\">"));
+	assert_non_null(strstr(a.data, "<ns1:passportDataByPSNResponse xmlns:ns1=\"http://tunduk.kg/passport\">"
+				       INNER "</ns1:passportDataByPSNResponse></SOAP-ENV:Body>"
+				       "</SOAP-ENV:Envelope>\n"));
+	/* failures leave out as it was */
+	{
+		struct buf small;
+		buf_init(&small, 300);
+		assert_int_equal(buf_puts(&small, "keep"), 0);
+		assert_int_equal(soap_response_begin(&req, SAMPLE_HASH, &small), -1);
+		assert_string_equal(small.data, "keep");
+		buf_free(&small);
+	}
+	soap_msg_free(&req);
+	buf_free(&a);
+	buf_free(&b);
+	free(x);
+}
+
+/* Requests whose headers lean on their context: the copies must mean in
+ * the response what they meant in the request (the tree check and the
+ * one-pass check both find them equal), whatever the prefixes. */
+static const struct { const char *name, *from, *to, *want; } ns_cases[] = {
+	{ "default namespace on the Envelope",
+	  "<SOAP-ENV:Envelope ", "<SOAP-ENV:Envelope xmlns=\"urn:d\" ",
+	  "<xrd:client xmlns=\"urn:d\" id:objectType" },
+	{ "foreign header in the default namespace",
+	  "<SOAP-ENV:Envelope ", "<SOAP-ENV:Envelope xmlns=\"urn:d\" ",
+	  "<trace xmlns=\"urn:d\">t<inner a=\"1\"/></trace>" },
+	{ "SOAP-ENV bound otherwise",
+	  "xmlns:SOAP-ENV=\"" NS_SOAPENV "\"",
+	  "xmlns:s=\"" NS_SOAPENV "\" xmlns:SOAP-ENV=\"urn:other\"",
+	  "<SOAP-ENV:trace xmlns:SOAP-ENV=\"urn:other\">" },
+	{ "xrd under another prefix, xrd bound otherwise",
+	  "xmlns:x=\"" NS_XRD "\"", "xmlns:x=\"" NS_XRD "\" xmlns:xrd=\"urn:notxrd\"",
+	  "<x:requestHash algorithmId=" },
+	{ "namespaces declared on the Header",
+	  "<SOAP-ENV:Header>", "<SOAP-ENV:Header xmlns:h=\"urn:h\"><h:x a=\"1\">v</h:x>",
+	  "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" NS_SOAPENV "\" xmlns:h=\"urn:h\" xmlns:xrd=" },
+	{ "escapes", ID_EL,
+	  ID_EL "<h:t xmlns:h=\"urn:h\" v=\"a&amp;b&quot;c&lt;d&gt;e&#9;f&#10;g&#13;h'\">"
+	  "x&amp;y&lt;z&gt;&#13;<![CDATA[<c>&]]><!--note--><?pi data?><?pi2?></h:t>",
+	  "v=\"a&amp;b&quot;c&lt;d&gt;e&#9;f&#10;g&#13;h'\">x&amp;y&lt;z&gt;&#13;<![CDATA[<c>&]]>"
+	  "<!--note--><?pi data?><?pi2?></h:t>" },
+	{ "empty foreign header", ID_EL, ID_EL "<h:t xmlns:h=\"urn:h\"></h:t>", "<h:t xmlns:h=\"urn:h\"/>" },
+};
+
+static void test_response_namespaces(void **state)
+{
+	char *x;
+	size_t len;
+
+	(void)state;
+	x = load("request.xml", &len);
+	for (size_t i = 0; i < sizeof(ns_cases) / sizeof(ns_cases[0]); i++) {
+		char *v, *w = NULL;
+		struct soap_msg req, resp;
+		struct soap_answer ans;
+		struct buf out = BUF_INIT;
+		struct fault f;
+
+		if (strstr(ns_cases[i].name, "another prefix")) {
+			/* every xrd: of the sample becomes x: first */
+			char *p;
+			v = strdup(x);
+			assert_non_null(v);
+			while ((p = strstr(v, "xrd:")) || (p = strstr(v, "xmlns:xrd="))) {
+				if (p[0] == 'x' && p[1] == 'm')
+					p += 6;
+				memmove(p + 1, p + 3, strlen(p + 3) + 1);
+			}
+			w = replace(v, ns_cases[i].from, ns_cases[i].to);
+			free(v);
+			v = w;
+			w = NULL;
+		} else {
+			v = replace(x, ns_cases[i].from, ns_cases[i].to);
+		}
+		if (strstr(ns_cases[i].name, "foreign header in"))
+			w = replace(v, ID_EL, ID_EL "<trace>t<inner a=\"1\"/></trace>");
+		else if (strstr(ns_cases[i].name, "SOAP-ENV bound"))
+			w = replace(v, ID_EL, ID_EL "<SOAP-ENV:trace>1</SOAP-ENV:trace>");
+		if (w) {
+			free(v);
+			v = w;
+		}
+		if (strstr(ns_cases[i].name, "SOAP-ENV bound")) {
+			/* the request's envelope under prefix s */
+			char *p;
+			while ((p = strstr(v, "SOAP-ENV:Envelope")) || (p = strstr(v, "SOAP-ENV:Header")) ||
+			       (p = strstr(v, "SOAP-ENV:Body"))) {
+				memmove(p + 1, p + 8, strlen(p + 8) + 1);
+				p[0] = 's';
+			}
+		}
+		fault_clear(&f);
+		if (soap_parse(v, strlen(v), SOAP_REQUEST, F_CLIENT, &req, &f) != 0)
+			fail_msg("case \"%s\": request %s %s", ns_cases[i].name, f.code, f.message);
+		assert_int_equal(soap_build_response_trusted(&req, SAMPLE_HASH, INNER, strlen(INNER), &out), 0);
+		if (!strstr(out.data, ns_cases[i].want))
+			fail_msg("case \"%s\": no %s in\n%s", ns_cases[i].name, ns_cases[i].want, out.data);
+		if (soap_parse(out.data, out.len, SOAP_RESPONSE, F_CPROXY, &resp, &f) != 0 ||
+		    soap_check_response(&req, &resp, SAMPLE_HASH, &f) != 0)
+			fail_msg("case \"%s\": %s %s\n%s", ns_cases[i].name, f.code, f.message, out.data);
+		assert_string_equal(resp.request_hash, SAMPLE_HASH);
+		if (strstr(ns_cases[i].name, "escapes")) {
+			xmlNodePtr t = first_element(resp.header->children);
+			while (t && strcmp((const char *)t->name, "t") != 0)
+				t = first_element(t->next);
+			assert_non_null(t);
+			assert_string_equal(soap_attr_value(t, "v"), "a&b\"c<d>e\tf\ng\rh'");
+		}
+		if (soap_check_answer(&req, out.data, out.len, SAMPLE_HASH, &ans, &f) != 0)
+			fail_msg("case \"%s\": one pass %s %s", ns_cases[i].name, f.code, f.message);
+		soap_msg_free(&resp);
+		soap_msg_free(&req);
+		buf_free(&out);
+		free(v);
+	}
 	free(x);
 }
 
@@ -954,9 +1367,13 @@ int main(void)
 		cmocka_unit_test(test_response_roundtrip),
 		cmocka_unit_test(test_response_header_order),
 		cmocka_unit_test(test_response_trusted_same_bytes),
-		cmocka_unit_test(test_response_head_only),
+		cmocka_unit_test(test_response_halves),
+		cmocka_unit_test(test_response_namespaces),
 		cmocka_unit_test(test_check_response_fails),
 		cmocka_unit_test(test_check_response_tolerates),
+		cmocka_unit_test(test_check_answer),
+		cmocka_unit_test(test_check_answer_same_verdicts),
+		cmocka_unit_test(test_check_answer_mutations),
 		cmocka_unit_test(test_response_inner_variants),
 		cmocka_unit_test(test_set_request_hash),
 		cmocka_unit_test(test_fault_roundtrip),
