@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 
 #include "lib/crypto.h"
 #include "store/msglog_int.h"
@@ -21,6 +20,7 @@ static const char CANON_TAG[] = "ailgate-msglog-1";
 struct pending {
 	struct pending *next;
 	struct msglog_row row;
+	unsigned char sig_sha256[MSGLOG_HASH_LEN], ocsp_sha256[MSGLOG_HASH_LEN];
 	msglog_done_fn cb;
 	void *arg;
 	struct event_base *base;
@@ -135,15 +135,15 @@ static int put_str(struct buf *b, const char *s)
 	return put_field(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-int msglog_canon(const struct msglog_row *r, struct buf *out)
+/* The canonical encoding with the signature document's and the OCSP data's
+ * digests given: the writer has them from msglog_append (computed on the
+ * caller's thread), so it hashes a few hundred bytes per record, not ~8 KB. */
+static int canon_digests(const struct msglog_row *r, const unsigned char sd[MSGLOG_HASH_LEN],
+			 const unsigned char od[MSGLOG_HASH_LEN], struct buf *out)
 {
-	unsigned char sd[MSGLOG_HASH_LEN], od[MSGLOG_HASH_LEN];
 	unsigned char dir = (unsigned char)r->dir, side = (unsigned char)r->side;
 	unsigned char mode = (unsigned char)r->body_mode;
 
-	if (sha256(r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc_len, sd) < 0 ||
-	    sha256(r->ocsp ? (const void *)r->ocsp : "", r->ocsp_len, od) < 0)
-		return -1;
 	if (put_str(out, CANON_TAG) < 0 || put_u64(out, (uint64_t)r->id) < 0 ||
 	    put_u64(out, (uint64_t)r->time_ms) < 0 || put_field(out, &dir, 1) < 0 ||
 	    put_field(out, &side, 1) < 0 || put_str(out, r->reqid) < 0 ||
@@ -151,27 +151,50 @@ int msglog_canon(const struct msglog_row *r, struct buf *out)
 	    put_str(out, r->service_id) < 0 || put_field(out, &mode, 1) < 0 ||
 	    put_u64(out, (uint64_t)r->body_len) < 0 ||
 	    put_field(out, r->body_sha256, MSGLOG_HASH_LEN) < 0 ||
-	    put_field(out, sd, sizeof(sd)) < 0 || put_field(out, od, sizeof(od)) < 0 ||
+	    put_field(out, sd, MSGLOG_HASH_LEN) < 0 || put_field(out, od, MSGLOG_HASH_LEN) < 0 ||
 	    put_str(out, r->request_hash) < 0)
 		return -1;
 	return 0;
 }
 
-int msglog_row_hash(const struct msglog_row *r, unsigned char out[MSGLOG_HASH_LEN])
+static int blob_digests(const struct msglog_row *r, unsigned char sd[MSGLOG_HASH_LEN],
+			unsigned char od[MSGLOG_HASH_LEN])
+{
+	if (sha256(r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc_len, sd) < 0 ||
+	    sha256(r->ocsp ? (const void *)r->ocsp : "", r->ocsp_len, od) < 0)
+		return -1;
+	return 0;
+}
+
+int msglog_canon(const struct msglog_row *r, struct buf *out)
+{
+	unsigned char sd[MSGLOG_HASH_LEN], od[MSGLOG_HASH_LEN];
+
+	if (blob_digests(r, sd, od) < 0)
+		return -1;
+	return canon_digests(r, sd, od, out);
+}
+
+/* SHA-256(prev_hash || canon) in one call over one buffer. */
+static int row_hash_digests(const struct msglog_row *r, const unsigned char sd[MSGLOG_HASH_LEN],
+			    const unsigned char od[MSGLOG_HASH_LEN], unsigned char out[MSGLOG_HASH_LEN])
 {
 	struct buf b = BUF_INIT;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int rc = -1;
 
-	if (!md || msglog_canon(r, &b) < 0)
-		goto out;
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, r->prev_hash, MSGLOG_HASH_LEN) &&
-	    EVP_DigestUpdate(md, b.data, b.len) && EVP_DigestFinal_ex(md, out, NULL))
-		rc = 0;
-out:
-	EVP_MD_CTX_free(md);
+	if (buf_append(&b, r->prev_hash, MSGLOG_HASH_LEN) == 0 && canon_digests(r, sd, od, &b) == 0)
+		rc = sha256(b.data, b.len, out);
 	buf_free(&b);
 	return rc;
+}
+
+int msglog_row_hash(const struct msglog_row *r, unsigned char out[MSGLOG_HASH_LEN])
+{
+	unsigned char sd[MSGLOG_HASH_LEN], od[MSGLOG_HASH_LEN];
+
+	if (blob_digests(r, sd, od) < 0)
+		return -1;
+	return row_hash_digests(r, sd, od, out);
 }
 
 /* -------------------------------------------------------- taking records */
@@ -275,6 +298,11 @@ static struct pending *make_pending(const struct msglog_rec *r, char **err)
 		}
 	} else {
 		memcpy(p->row.body_sha256, r->body_sha256, MSGLOG_HASH_LEN);
+	}
+	if (blob_digests(&p->row, p->sig_sha256, p->ocsp_sha256) < 0) {
+		free(p);
+		msglog_set_err(err, "message log: SHA-256 failed");
+		return NULL;
 	}
 	return p;
 }
@@ -484,7 +512,7 @@ static int insert_group(struct msglog *log, struct pending *batch, char **err)
 	for (p = batch; p; p = p->next) {
 		p->row.id = id++;
 		memcpy(p->row.prev_hash, tip, MSGLOG_HASH_LEN);
-		if (msglog_row_hash(&p->row, p->row.hash) < 0) {
+		if (row_hash_digests(&p->row, p->sig_sha256, p->ocsp_sha256, p->row.hash) < 0) {
 			msglog_set_err(err, "message log: hashing failed");
 			goto fail;
 		}
@@ -682,7 +710,7 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err)
 		return NULL;
 	}
 	if (copy_cfg(log, cfg, err) < 0 || open_tsa(log, err) < 0 ||
-	    log->ops->open(log->path, MSGLOG_OPEN_CREATE, &log->wconn, err) < 0 ||
+	    log->ops->open(log->path, MSGLOG_OPEN_CREATE | MSGLOG_OPEN_WRITER, &log->wconn, err) < 0 ||
 	    load_state(log, err) < 0)
 		goto fail;
 	if (pthread_create(&log->writer, NULL, writer_main, log)) {

@@ -108,6 +108,9 @@ int msglog_row_hash(const struct msglog_row *r, unsigned char out[MSGLOG_HASH_LE
 #define MSGLOG_OPEN_CREATE 1u   /* create the store (and schema) if missing */
 #define MSGLOG_OPEN_READONLY 2u
 #define MSGLOG_OPEN_ARCHIVE 4u  /* a new archive file: no WAL, marked as archive */
+#define MSGLOG_OPEN_WRITER 8u   /* the log's writer connection: may leave housekeeping
+				   (SQLite: WAL checkpoints) to the log's other
+				   connections while they keep up */
 
 /* Which records an iteration visits; zero fields do not restrict. Records
  * come in id order. */

@@ -3,20 +3,48 @@
  * WAL with synchronous=FULL: a COMMIT has reached the disk (the WAL is
  * fsynced) when it returns, which is what "durable before the answer"
  * needs, and readers never block the writer. Archive files use a rollback
- * journal instead so that an archive is one self-contained file. */
+ * journal instead so that an archive is one self-contained file.
+ *
+ * OCSP data is stored once: every record of a signer carries the same
+ * responses until they are refreshed (hours), so a record keeps only their
+ * SHA-256 (ocsp_sha256, field 13 of its canonical encoding) and ocsp_data
+ * holds the bytes; its own ocsp column is then empty. Rows written before
+ * (ocsp_sha256 NULL) keep their data inline; reads give the same bytes
+ * either way. */
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/crypto.h"
 #include "store/msglog.h"
 
 #define SQL_BUSY_MS 10000
+#define OCSP_KNOWN 4                     /* a gateway's signers and TLS certificate */
+/* The writer checkpoints only past this many WAL pages (SQLite's default
+ * is 1000). Below it the stamper's connection does, when it commits a stamp
+ * (every ts_interval_ms under load), so copying the WAL into the database
+ * file (a read and a write of every page, and an fsync) is off the thread
+ * that answers wait for. Without a stamper, or while the TSA is down, the
+ * writer still does it, with a WAL of at most ~40 MB. */
+#define WRITER_CHECKPOINT_PAGES 10000
+
+/* OCSP data this connection knows to be in ocsp_data (committed, or in the
+ * open transaction: a rollback forgets them all). */
+struct ocsp_known {
+	unsigned char sha[MSGLOG_HASH_LEN];
+	unsigned char *data;
+	size_t len;
+};
 
 struct sqconn {
 	sqlite3 *db;
 	sqlite3_stmt *ins;               /* the hot path, prepared once */
+	sqlite3_stmt *ins_ocsp;
+	int ocsp_ref;                    /* records has ocsp_sha256 */
+	struct ocsp_known known[OCSP_KNOWN];
+	unsigned known_next;
 };
 
 static const char SCHEMA[] =
@@ -28,7 +56,9 @@ static const char SCHEMA[] =
 	" client_id TEXT NOT NULL, service_id TEXT NOT NULL,"
 	" body_mode INTEGER NOT NULL, body BLOB, body_len INTEGER NOT NULL,"
 	" body_sha256 BLOB NOT NULL, sigdoc BLOB NOT NULL, ocsp BLOB NOT NULL,"
-	" request_hash TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+	" request_hash TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
+	" ocsp_sha256 BLOB);"
+	"CREATE TABLE IF NOT EXISTS ocsp_data (sha256 BLOB PRIMARY KEY, data BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS records_replay ON records(client_id, message_id, time_ms);"
 	"CREATE INDEX IF NOT EXISTS records_time ON records(time_ms);"
 	"CREATE TABLE IF NOT EXISTS timestamps ("
@@ -41,7 +71,7 @@ static const char SCHEMA[] =
 
 static const char COLS[] =
 	"id, time_ms, dir, side, reqid, message_id, client_id, service_id, body_mode, %s,"
-	" body_len, body_sha256, sigdoc, ocsp, request_hash, prev_hash, hash";
+	" body_len, body_sha256, sigdoc, %s, request_hash, prev_hash, hash";
 
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...)
@@ -68,15 +98,39 @@ static int exec(struct sqconn *c, const char *sql, char **err)
 	return 0;
 }
 
+static void forget_ocsp(struct sqconn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < OCSP_KNOWN; i++) {
+		free(c->known[i].data);
+		memset(&c->known[i], 0, sizeof(c->known[i]));
+	}
+}
+
 static void sq_close(void *conn)
 {
 	struct sqconn *c = conn;
 
 	if (!c)
 		return;
+	forget_ocsp(c);
+	sqlite3_finalize(c->ins_ocsp);
 	sqlite3_finalize(c->ins);
 	sqlite3_close_v2(c->db);
 	free(c);
+}
+
+static int has_ocsp_ref(struct sqconn *c)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM pragma_table_info('records')"
+			       " WHERE name = 'ocsp_sha256'", -1, &st, NULL) == SQLITE_OK)
+		found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
 }
 
 static int sq_open(const char *path, unsigned flags, void **conn, char **err)
@@ -104,7 +158,14 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 		if ((flags & MSGLOG_OPEN_ARCHIVE) &&
 		    exec(c, "INSERT OR REPLACE INTO meta VALUES ('kind', 'archive')", err) < 0)
 			goto fail;
+		if ((flags & MSGLOG_OPEN_WRITER) && !(flags & MSGLOG_OPEN_ARCHIVE))
+			sqlite3_wal_autocheckpoint(c->db, WRITER_CHECKPOINT_PAGES);
+		/* A log of the old format: its rows keep their inline OCSP data. */
+		if (!has_ocsp_ref(c) &&
+		    exec(c, "ALTER TABLE records ADD COLUMN ocsp_sha256 BLOB", err) < 0)
+			goto fail;
 	}
+	c->ocsp_ref = has_ocsp_ref(c);
 	*conn = c;
 	return 0;
 fail:
@@ -126,6 +187,7 @@ static void sq_rollback(void *conn)
 {
 	struct sqconn *c = conn;
 
+	forget_ocsp(c);
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -136,18 +198,67 @@ static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 	return sqlite3_bind_blob64(st, i, p ? p : "", n, SQLITE_STATIC);
 }
 
+/* The SHA-256 under which r's OCSP data is in ocsp_data, storing it there
+ * when this connection has not seen it yet. NULL with *err on failure. */
+static const unsigned char *ocsp_stored(struct sqconn *c, const struct msglog_row *r, char **err)
+{
+	struct ocsp_known *k;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < OCSP_KNOWN; i++) {
+		k = &c->known[i];
+		if (k->data && k->len == r->ocsp_len && memcmp(k->data, r->ocsp, r->ocsp_len) == 0)
+			return k->sha;
+	}
+	if (!c->ins_ocsp && sqlite3_prepare_v2(c->db,
+			"INSERT OR IGNORE INTO ocsp_data (sha256, data) VALUES (?, ?)", -1,
+			&c->ins_ocsp, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare OCSP insert");
+		return NULL;
+	}
+	k = &c->known[c->known_next++ % OCSP_KNOWN];
+	free(k->data);
+	memset(k, 0, sizeof(*k));
+	if (sha256(r->ocsp, r->ocsp_len, k->sha) < 0 || !(k->data = malloc(r->ocsp_len))) {
+		sq_err(err, NULL, "sqlite: OCSP data");
+		return NULL;
+	}
+	memcpy(k->data, r->ocsp, r->ocsp_len);
+	k->len = r->ocsp_len;
+	rc = sqlite3_bind_blob64(c->ins_ocsp, 1, k->sha, MSGLOG_HASH_LEN, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob64(c->ins_ocsp, 2, k->data, k->len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(c->ins_ocsp);
+	sqlite3_reset(c->ins_ocsp);
+	sqlite3_clear_bindings(c->ins_ocsp);
+	if (rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: insert OCSP data");
+		free(k->data);
+		memset(k, 0, sizeof(*k));
+		return NULL;
+	}
+	return k->sha;
+}
+
 static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 {
 	struct sqconn *c = conn;
+	const unsigned char *osha = NULL;
 	sqlite3_stmt *st;
 	int rc = 0;
 
 	if (!c->ins && sqlite3_prepare_v2(c->db,
-			"INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
-			&c->ins, NULL) != SQLITE_OK) {
+			"INSERT INTO records (id, time_ms, dir, side, reqid, message_id, client_id,"
+			" service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp,"
+			" request_hash, prev_hash, hash, ocsp_sha256)"
+			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c->ins, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare insert");
 		return -1;
 	}
+	if (r->ocsp_len && !(osha = ocsp_stored(c, r, err)))
+		return -1;
 	st = c->ins;
 	rc |= sqlite3_bind_int64(st, 1, r->id);
 	rc |= sqlite3_bind_int64(st, 2, r->time_ms);
@@ -165,7 +276,13 @@ static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 	rc |= sqlite3_bind_int64(st, 11, (sqlite3_int64)r->body_len);
 	rc |= bind_blob(st, 12, r->body_sha256, MSGLOG_HASH_LEN);
 	rc |= bind_blob(st, 13, r->sigdoc, r->sigdoc_len);
-	rc |= bind_blob(st, 14, r->ocsp, r->ocsp_len);
+	if (osha) {
+		rc |= bind_blob(st, 14, NULL, 0);
+		rc |= bind_blob(st, 18, osha, MSGLOG_HASH_LEN);
+	} else {
+		rc |= bind_blob(st, 14, r->ocsp, r->ocsp_len);
+		rc |= sqlite3_bind_null(st, 18);
+	}
 	rc |= sqlite3_bind_text(st, 15, r->request_hash, -1, SQLITE_STATIC);
 	rc |= bind_blob(st, 16, r->prev_hash, MSGLOG_HASH_LEN);
 	rc |= bind_blob(st, 17, r->hash, MSGLOG_HASH_LEN);
@@ -329,16 +446,21 @@ static void read_row(sqlite3_stmt *st, struct msglog_row *r)
 	(void)col_hash(st, 16, r->hash);
 }
 
-static int build_iter_sql(const struct msglog_filter *f, char *sql, size_t cap)
+static int build_iter_sql(const struct sqconn *c, const struct msglog_filter *f, char *sql,
+			  size_t cap)
 {
 	char cols[320];
 	int n;
 
-	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL");
+	/* A row whose ocsp_data entry is missing reads its (empty) inline
+	 * column, and the verifier names it: the digest no longer matches. */
+	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL",
+		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp");
 	n = snprintf(sql, cap,
-		     "SELECT %s FROM records WHERE (?1 = 0 OR id >= ?1) AND (?2 = 0 OR id <= ?2)"
+		     "SELECT %s FROM records%s WHERE (?1 = 0 OR id >= ?1) AND (?2 = 0 OR id <= ?2)"
 		     " AND (?3 = 0 OR time_ms >= ?3) AND (?4 = 0 OR time_ms < ?4)"
-		     " AND (?5 IS NULL OR message_id = ?5) ORDER BY id", cols);
+		     " AND (?5 IS NULL OR message_id = ?5) ORDER BY id", cols,
+		     c->ocsp_ref ? " LEFT JOIN ocsp_data o ON o.sha256 = ocsp_sha256" : "");
 	return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -351,7 +473,11 @@ static int sq_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 	char sql[768];
 	int rc;
 
-	if (build_iter_sql(f, sql, sizeof(sql)) < 0 ||
+	/* A log opened read-only before a gateway migrated it reads the new
+	 * rows right too. */
+	if (!c->ocsp_ref)
+		c->ocsp_ref = has_ocsp_ref(c);
+	if (build_iter_sql(c, f, sql, sizeof(sql)) < 0 ||
 	    sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare iteration");
 		return -1;

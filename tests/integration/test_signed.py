@@ -65,14 +65,19 @@ def teardown(ex):
     return h.stop_and_clean(ex)
 
 
+# The carried OCSP data of a record: stored once in ocsp_data (gateway/store/README.md),
+# inline in records written before that.
+OCSP_OF_RECORD = "COALESCE((SELECT data FROM ocsp_data WHERE sha256 = r.ocsp_sha256), r.ocsp)"
+
+
 def db_path(ex, gw):
     return os.path.join(ex.dir, "data", gw, "msglog.db")
 
 
 def records(ex, gw, msg_id):
     db = sqlite3.connect(db_path(ex, gw))
-    rows = db.execute("SELECT id, dir, side, body, body_mode, sigdoc, length(ocsp) FROM records "
-                      "WHERE message_id = ? ORDER BY id", (msg_id,)).fetchall()
+    rows = db.execute("SELECT id, dir, side, body, body_mode, sigdoc, length(%s) FROM records r "
+                      "WHERE message_id = ? ORDER BY id" % OCSP_OF_RECORD, (msg_id,)).fetchall()
     db.close()
     return rows
 
@@ -380,8 +385,8 @@ def peer_post(ex, gw_to, body, headers, as_gw="municipality", target="/"):
 def logged_request(ex, msg_id):
     """Body, signature document and carried OCSP header of a logged request."""
     db = sqlite3.connect(db_path(ex, "municipality"))
-    row = db.execute("SELECT body, sigdoc, ocsp FROM records WHERE message_id = ? AND dir = 1",
-                     (msg_id,)).fetchone()
+    row = db.execute("SELECT body, sigdoc, %s FROM records r WHERE message_id = ? AND dir = 1"
+                     % OCSP_OF_RECORD, (msg_id,)).fetchone()
     db.close()
     return row[0], row[1], row[2].decode() if isinstance(row[2], bytes) else row[2]
 

@@ -7,7 +7,15 @@
  * and export checked with openssl, xmlsec1 and the export's own check.py.
  *
  * MSGLOG_BENCH=N also runs a benchmark: N records with group commit and
- * with one commit per record, records/s printed. */
+ * with one commit per record, records/s printed.
+ *
+ * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
+ * records of the signed exchange's sizes (body ~1.5 KB, signature document
+ * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25,
+ * printing the writer thread's CPU per record (its schedstat), the whole
+ * process's, the bytes written (wchar) and the files' size. With
+ * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
+ * MSGLOG_RECBENCH_KEEP=1 it keeps its own. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -933,7 +942,7 @@ static int t_insert_copy(const char *db)
 	return shift_up(db, 5) < 0 ? -1 :
 	       exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
 			"client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp, "
-			"request_hash, prev_hash, hash FROM records WHERE id = 4");
+			"request_hash, prev_hash, hash, ocsp_sha256 FROM records WHERE id = 4");
 }
 
 static int t_reorder(const char *db)
@@ -1338,8 +1347,340 @@ static void test_export_third_party(void **state)
 	free(sig);
 }
 
+/* The writer leaves WAL checkpoints to the stamper's commits: the records
+ * reach the database file when a stamp is committed, not before. */
+static void test_checkpoint_by_stamper(void **state)
+{
+	static char sig[8000];
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct stat st;
+	atomic_int done = 0;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	memset(sig, 'x', sizeof(sig));
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= 800; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, i);
+		r.sigdoc = sig;
+		r.sigdoc_len = sizeof(sig);
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < 800)
+		mono_sleep_ms(1);
+	assert_int_equal(stat(db, &st), 0);
+	assert_true(st.st_size < 1 << 20);      /* ~1,600 pages in the WAL */
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(stat(db, &st), 0);
+	assert_true(st.st_size > 6 << 20);
+	msglog_close(log);
+}
+
+/* ------------------------------------------------------ OCSP data once */
+
+static const char OCSP_A[] = "MIIB0AoBAKCCAckwggHFBgkrBgEFBQcwAQEEggG2 responder A";
+static const char OCSP_B[] = "MIIB0AoBAKCCAckwggHFBgkrBgEFBQcwAQEEggG2 responder B, longer";
+
+/* Appends records from..from+n-1, record i carrying ocsp(i). */
+static int64_t append_ocsp(struct msglog *log, int from, int n, const char *(*ocsp)(int))
+{
+	int64_t id = 0;
+	int i;
+
+	for (i = from; i < from + n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, i);
+		r.ocsp = ocsp(i);
+		r.ocsp_len = strlen(r.ocsp);
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			print_message("append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	return id;
+}
+
+/* A A A "" B B A */
+static const char *ocsp_mixed(int i) { return i == 4 ? "" : (i == 5 || i == 6) ? OCSP_B : OCSP_A; }
+static const char *ocsp_a(int i) { return OCSP_A; }
+
+/* Each record's OCSP data as read back must be what ocsp(id) gave. */
+static int check_ocsp_row(const struct msglog_row *r, void *arg)
+{
+	const char *(*ocsp)(int) = (const char *(*)(int))arg;
+	const char *want = ocsp((int)r->id);
+
+	if (r->ocsp_len != strlen(want))
+		return 1;
+	return r->ocsp_len && memcmp(r->ocsp, want, r->ocsp_len) != 0 ? 1 : 0;
+}
+
+static int read_ocsp(const char *db, const char *(*ocsp)(int))
+{
+	struct msglog_filter f = { 0 };
+	void *conn = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (msglog_sqlite_ops.open(db, MSGLOG_OPEN_READONLY, &conn, &err) < 0) {
+		free(err);
+		return -1;
+	}
+	rc = msglog_sqlite_ops.iterate(conn, &f, check_ocsp_row, (void *)ocsp, &err);
+	msglog_sqlite_ops.close(conn);
+	free(err);
+	return rc;
+}
+
+static void test_ocsp_stored_once(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_ocsp(log, 1, 7, ocsp_mixed), 7);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE ocsp_sha256 IS NULL"), 1);
+	assert_int_equal(read_ocsp(db, ocsp_mixed), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 7);
+
+	/* Shared data changed: the first record carrying it is named. */
+	assert_int_equal(exec_sql(db, "UPDATE ocsp_data SET data = x'00' WHERE length(data) = "
+			 "(SELECT MAX(length(data)) FROM ocsp_data)"), 0);
+	assert_int_equal(verify1(db, &res), 1);
+	assert_int_equal(res.bad_id, 5);
+	assert_int_equal(res.problem, LOGVERIFY_HASH);
+}
+
+/* A log written before OCSP data was shared (no ocsp_sha256, no ocsp_data)
+ * verifies as it is, and opened for writing keeps its rows inline and
+ * shares from then on. */
+static void test_ocsp_old_format(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_ocsp(log, 1, 3, ocsp_a), 3);
+	msglog_close(log);
+	assert_int_equal(exec_sql(db, "UPDATE records SET ocsp = (SELECT data FROM ocsp_data WHERE "
+			 "sha256 = ocsp_sha256) WHERE ocsp_sha256 IS NOT NULL;"
+			 "ALTER TABLE records DROP COLUMN ocsp_sha256; DROP TABLE ocsp_data"), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
+	assert_int_equal(read_ocsp(db, ocsp_a), 0);
+	assert_int_equal(verify1(db, &res), 0);
+
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_ocsp(log, 4, 3, ocsp_a), 6);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 1);
+	assert_int_equal(read_ocsp(db, ocsp_a), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 6);
+}
+
+/* ---------------------------------------------- realistic writer bench */
+
+#define RB_GROUP 25
+
+static uint64_t rb_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* n bytes of base64 alphabet: what bodies, signature values and the
+ * carried OCSP header look like to SQLite. */
+static void rb_fill(char *p, size_t n, uint64_t *seed)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = b64[rb_rand(seed) & 63];
+}
+
+/* Runtime of the thread named comm, in ns (schedstat), or -1. */
+static int64_t rb_thread_ns(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int64_t ns = -1;
+
+	while (d && ns < 0 && (e = readdir(d)) != NULL) {
+		char path[300], name[64] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = 0;
+		fclose(f);
+		if (strcmp(name, comm) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			long long v;
+
+			if (fscanf(f, "%lld", &v) == 1)
+				ns = v;
+			fclose(f);
+		}
+	}
+	if (d)
+		closedir(d);
+	return ns;
+}
+
+static int64_t rb_wchar(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	long long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "wchar: %lld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static double rb_self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static long long rb_fsize(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static int rec_bench(int n)
+{
+	static char body[2000], sig[5500], ocsp[2][2600];
+	char dir[] = "/tmp/msglog_recbench.XXXXXX", db[300], wal[310];
+	struct msglog_config c;
+	struct msglog_stats st;
+	struct msglog *log;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	int64_t w0, w1, wc0, wc1;
+	double p0, p1;
+	long long walsize;
+	atomic_int done = 0;
+	int i;
+
+	if (!mkdtemp(dir) || evthread_use_pthreads() < 0)
+		return 1;
+	snprintf(db, sizeof(db), "%s/msglog.db", dir);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		snprintf(db, sizeof(db), "%s", getenv("MSGLOG_RECBENCH_DB"));
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	rb_fill(ocsp[0], sizeof(ocsp[0]), &seed);
+	rb_fill(ocsp[1], sizeof(ocsp[1]), &seed);
+	msglog_config_defaults(&c);
+	c.path = db;
+	c.batch_max = RB_GROUP;
+	c.group_wait_ms = 1000;   /* groups of exactly RB_GROUP */
+	if (!(log = open_log(&c)))
+		return 1;
+	w0 = rb_thread_ns("ag-msglog");
+	wc0 = rb_wchar();
+	p0 = rb_self_cpu_s();
+	for (i = 0; i < n; i++) {
+		char msgid[64], reqid[64];
+		size_t body_len, sig_len;
+		struct msglog_rec r;
+		char *err = NULL;
+
+		memset(&r, 0, sizeof(r));
+		snprintf(msgid, sizeof(msgid), "%016llx-%08x", (unsigned long long)rb_rand(&seed),
+			 (unsigned)(i / 2));
+		snprintf(reqid, sizeof(reqid), "%08x%08x", (unsigned)rb_rand(&seed), (unsigned)i);
+		body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
+		sig_len = 4500 + (size_t)(rb_rand(&seed) % 1000);
+		r.dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
+		r.side = MSGLOG_SERVER;
+		r.reqid = reqid;
+		r.message_id = msgid;
+		r.client_id = CLIENT;
+		r.service_id = SERVICE;
+		r.body_mode = MSGLOG_BODY_FULL;
+		rb_fill(body, body_len, &seed);
+		rb_fill(sig, sig_len, &seed);
+		r.body = body;
+		r.body_len = body_len;
+		r.sigdoc = sig;
+		r.sigdoc_len = sig_len;
+		r.ocsp = ocsp[i % 2];
+		r.ocsp_len = sizeof(ocsp[0]);
+		r.request_hash = i % 2 ? "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" : "";
+		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
+			fprintf(stderr, "append: %s\n", err ? err : "?");
+			return 1;
+		}
+		if ((i + 1) % RB_GROUP == 0 || i + 1 == n)
+			while (atomic_load(&done) < i + 1)
+				mono_sleep_ms(1);
+	}
+	w1 = rb_thread_ns("ag-msglog");
+	wc1 = rb_wchar();
+	p1 = rb_self_cpu_s();
+	walsize = rb_fsize(wal);
+	msglog_get_stats(log, &st);
+	msglog_close(log);
+	printf("recbench: %d records, %llu commits: writer %.1f us/record, process %.1f us/record, "
+	       "wchar %.0f B/record, db %lld B + wal %lld B\n",
+	       n, (unsigned long long)st.commits, (w1 - w0) / 1e3 / n, (p1 - p0) * 1e6 / n,
+	       (double)(wc1 - wc0) / n, rb_fsize(db), walsize);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		rmdir(dir);
+	else if (!getenv("MSGLOG_RECBENCH_KEEP"))
+		sh("rm -rf '%s'", dir);
+	else
+		printf("recbench: kept %s\n", db);
+	libevent_global_shutdown();
+	return 0;
+}
+
 int main(void)
 {
+	const char *rb = getenv("MSGLOG_RECBENCH");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_canon_layout),
 		cmocka_unit_test(test_hash_binds_every_field),
@@ -1353,6 +1694,9 @@ int main(void)
 		cmocka_unit_test(test_tsa_outage_and_recovery),
 		cmocka_unit_test(test_ts_sync_outage),
 		cmocka_unit_test(test_metadata_only),
+		cmocka_unit_test(test_ocsp_stored_once),
+		cmocka_unit_test(test_ocsp_old_format),
+		cmocka_unit_test(test_checkpoint_by_stamper),
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
 		cmocka_unit_test(test_archive_across_boundary),
@@ -1361,5 +1705,7 @@ int main(void)
 		cmocka_unit_test(test_export_third_party),
 	};
 
+	if (rb && atoi(rb) > 0)
+		return rec_bench(atoi(rb));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
