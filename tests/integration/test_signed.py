@@ -491,11 +491,29 @@ def test_g_unapproved_ca_refused(ex):
     assert status == 200, body[:300]
 
 
+def fake_state_peer(ex, handler):
+    """An HTTPS server on the state's peer port with the state's real TLS
+    identity (client certificates required), serving handler in threads:
+    the municipality keeps its connections open and may open more."""
+    import http.server
+    import socketserver
+    socketserver.TCPServer.allow_reuse_address = True
+    http.server.ThreadingHTTPServer.daemon_threads = True
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", ex.server_port("state")), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(ex.pki, "gw", "state", "auth.pem"),
+                        os.path.join(ex.pki, "gw", "state", "auth.key"))
+    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def test_h_wrong_request_hash_refused_by_client_side(ex):
     """A peer with the state's real TLS identity answers with another
     request's hash: the municipality refuses the answer."""
     import http.server
-    import socketserver
     ex.stop(["state"])
 
     class Fake(http.server.BaseHTTPRequestHandler):
@@ -517,16 +535,7 @@ def test_h_wrong_request_hash_refused_by_client_side(ex):
         def log_message(self, *a):
             pass
 
-    socketserver.TCPServer.allow_reuse_address = True
-    srv = http.server.HTTPServer(("127.0.0.1", ex.server_port("state")), Fake)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(ex.pki, "gw", "state", "auth.pem"),
-                        os.path.join(ex.pki, "gw", "state", "auth.key"))
-    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
+    srv = fake_state_peer(ex, Fake)
     try:
         _, status, _, body = clerk_soap(ex, ex.pins[0])
         f = h.soap_fault(body)
@@ -546,7 +555,6 @@ def test_k_provider_tls_certificate_status_checked_by_client_side(ex):
     taken out the municipality refuses the answer."""
     import http.client
     import http.server
-    import socketserver
     moved = 29509
     ex.stop(["state"])
     ini = open(ex.config_path("state")).read()
@@ -587,18 +595,7 @@ def test_k_provider_tls_certificate_status_checked_by_client_side(ex):
         def log_message(self, *a):
             pass
 
-    socketserver.TCPServer.allow_reuse_address = True
-    # Threads: the municipality keeps its connections open, and may open more.
-    http.server.ThreadingHTTPServer.daemon_threads = True
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", ex.server_port("state")), Relay)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(ex.pki, "gw", "state", "auth.pem"),
-                        os.path.join(ex.pki, "gw", "state", "auth.key"))
-    ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
+    srv = fake_state_peer(ex, Relay)
     try:
         _, status, _, body = clerk_soap(ex, ex.pins[0])
         assert status == 200, body[:500]
