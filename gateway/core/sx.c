@@ -736,6 +736,14 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	const char *prefix = j->req_done ? F_CPROXY : F_SPROXY;
 	int ok = 0;
 
+	if (j->req_done && ex->aborted) {
+		/* The caller left while the batch was signing (its request, which
+		 * j->bytes points into, is gone): nothing was sent, nothing to log. */
+		ex->sign_pending = 0;
+		job_free(j);
+		exch_release(ex);
+		return;
+	}
 	if (sign_fault) {
 		f = *sign_fault;
 	} else if (ocsp_attach(ex, j->k, job_hdrs(j), &carried, prefix, &f) == 0) {
@@ -1120,6 +1128,11 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 		fault_set(f, F_CPROXY, "InvalidSignatureValue",
 			  "the signature is for content type '%s', the answer has '%s'", res.content_type,
 			  ctype ? ctype : "");
+		goto out;
+	}
+	if (!r->peer_cert && ex->w->gw->sx->ocsp) {
+		fault_set(f, F_CPROXY, "CertValidation",
+			  "the TLS certificate of gateway '%s' is not known, so its status cannot be checked", ex->peer);
 		goto out;
 	}
 	if (ocsp_verify(ex, res.signer, r->peer_cert, ocsp, F_CPROXY, f) < 0)
