@@ -251,11 +251,22 @@ def time_wait(port):
     return n
 
 
-def machine_busy():
-    """Busy ticks of all CPUs since boot (everything but idle and iowait)."""
+def proc_stat():
     with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def machine_busy():
+    """Busy ticks of all CPUs since boot (everything but idle and iowait,
+    steal included: time the host gave our CPUs to someone else)."""
+    v = proc_stat()
     return sum(v[:8]) - v[3] - v[4]
+
+
+def machine_steal():
+    """Ticks the hypervisor took from this VM's CPUs since boot."""
+    v = proc_stat()
+    return v[7] if len(v) > 7 else 0
 
 
 def cmd_sample(args):
@@ -263,7 +274,7 @@ def cmd_sample(args):
     pids = [int(p) for p in o["pids"].split(",")]
     names = o["names"].split(",")
     hz = os.sysconf("SC_CLK_TCK")
-    busy0 = machine_busy()
+    busy0, steal0 = machine_busy(), machine_steal()
     tw0 = time_wait(int(o["peer_port"])) if int(o["peer_port"]) else 0
     t_end = time.monotonic() + float(o["seconds"])
     peak = {p: 0 for p in pids}
@@ -286,9 +297,10 @@ def cmd_sample(args):
         time.sleep(float(o["interval"]))
     wall = time.monotonic() - t0
     busy = (machine_busy() - busy0) / hz
+    steal = (machine_steal() - steal0) / hz
     out = {"wall_s": round(wall, 2), "peer_connections_seen": len(conns), "procs": {},
            "peer_connections_closed": time_wait(port) - tw0 if port else 0,
-           "machine_busy_cores": round(busy / wall, 2)}
+           "machine_busy_cores": round(busy / wall, 2), "machine_steal_cores": round(steal / wall, 2)}
     for p, n in zip(pids, names):
         c1 = cpu_ticks(p)
         c1 = c1 if c1 is not None else last_cpu[p]
@@ -509,18 +521,19 @@ def render(d):
     L.append("")
     L.append("CPU in use during each run, in cores (of %s): the measured processes, wrk, and "
              "the whole machine (the difference is other work on the machine, which makes "
-             "the figures less reliable):\n" % d["nproc"])
-    L.append("| run | measured servers | wrk | whole machine | other |")
-    L.append("| --- | --- | --- | --- | --- |")
+             "the figures less reliable; on a VM part of it is time the host took for other "
+             "guests, /proc/stat's steal, shown in the last column):\n" % d["nproc"])
+    L.append("| run | measured servers | wrk | whole machine | other | of it stolen by the host |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
     for r in d["runs"]:
         for key in ("gateway", "nginx"):
             smp = r[key]["sample"]
             wall = max(0.01, smp["wall_s"])
             srv = sum(p["cpu_s"] or 0 for n, p in smp["procs"].items() if n != "wrk") / wall
             wrk = (smp["procs"].get("wrk", {}).get("cpu_s") or 0) / wall
-            L.append("| %s, workers %d | %.2f | %.2f | %.2f | %.2f |"
+            L.append("| %s, workers %d | %.2f | %.2f | %.2f | %.2f | %.2f |"
                      % (key, r[key]["workers"], srv, wrk, smp.get("machine_busy_cores", 0),
-                        other_cores(smp)))
+                        other_cores(smp), smp.get("machine_steal_cores", 0)))
     L.append("")
     L.append("## Memory and CPU under load\n")
     L.append("Peak VmRSS sampled every 50 ms during the run; VmHWM read at its end; CPU = "
