@@ -493,8 +493,10 @@ def render(d):
     L.append("")
     if single and single["wrk"]["rps"]:
         L.append("- batch signatures (the default) against one signature per message, same run: %.0f vs "
-                 "%.0f req/s (x%.2f); CPU per request %s"
+                 "%.0f req/s (x%.2f; cores stolen by the host meanwhile %.2f vs %.2f: with much steal "
+                 "this says more about the host); CPU per request %s"
                  % (g["wrk"]["rps"], single["wrk"]["rps"], g["wrk"]["rps"] / single["wrk"]["rps"],
+                    g["sample"].get("machine_steal_cores", 0), single["sample"].get("machine_steal_cores", 0),
                     "; ".join("%s %.0f vs %.0f us" % (
                         name, (g["sample"]["procs"][name]["cpu_s"] or 0) * 1e6 / max(1, g["wrk"]["requests"]),
                         (p["cpu_s"] or 0) * 1e6 / max(1, w["requests"]))
