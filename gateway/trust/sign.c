@@ -539,14 +539,27 @@ int sig_tree_fold(const unsigned char leaf[32], size_t index, size_t count,
 	return 0;
 }
 
-static int put_key_info(struct buf *b, const struct signing_key *k)
+int sig_put_signature_tail(struct buf *b, const struct sig_parts *p, const char *sig_b64,
+			   const char *const *certs, size_t ncerts, const struct buf *props)
 {
-	int rc = cat(b, "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>", k->cert_b64,
-		     "</ds:X509Certificate>", NULL);
+	int rc = cat(b, "<ds:SignatureValue>", sig_b64, "</ds:SignatureValue><ds:KeyInfo><ds:X509Data>", NULL);
 
-	for (size_t i = 0; i < k->chain_len; i++)
-		rc |= cat(b, "<ds:X509Certificate>", k->chain_b64[i], "</ds:X509Certificate>", NULL);
-	rc |= cat(b, "</ds:X509Data></ds:KeyInfo>", NULL);
+	for (size_t i = 0; i < ncerts; i++)
+		rc |= cat(b, "<ds:X509Certificate>", certs[i], "</ds:X509Certificate>", NULL);
+	rc |= cat(b, "</ds:X509Data></ds:KeyInfo><ds:Object><xades:QualifyingProperties xmlns:xades=\""
+		  SIG_NS_XADES "\" Target=\"#", p->sig_id, "\">", NULL);
+	rc |= buf_append(b, props->data, props->len);
+	rc |= cat(b, "</xades:QualifyingProperties></ds:Object></ds:Signature>", NULL);
+	return rc ? -1 : 0;
+}
+
+int sig_put_proof(struct buf *b, const char *index, const char *const *nodes, size_t nnodes)
+{
+	int rc = cat(b, "<sm:BatchProof Index=\"", index, "\">", NULL);
+
+	for (size_t i = 0; i < nnodes; i++)
+		rc |= cat(b, "<sm:Node>", nodes[i], "</sm:Node>", NULL);
+	rc |= cat(b, "</sm:BatchProof>", NULL);
 	return rc ? -1 : 0;
 }
 
@@ -574,14 +587,11 @@ static int put_signature(struct buf *b, const struct signing_key *k, struct sig_
 		return -1;
 	}
 	b64_encode(sig, siglen, sig_b64);
-	if (cat(b, "<ds:SignatureValue>", sig_b64, "</ds:SignatureValue>", NULL) != 0 ||
-	    put_key_info(b, k) != 0 ||
-	    cat(b, "<ds:Object><xades:QualifyingProperties xmlns:xades=\"" SIG_NS_XADES
-		   "\" Target=\"#", p->sig_id, "\">", NULL) != 0 ||
-	    buf_append(b, props->data, props->len) != 0 ||
-	    cat(b, "</xades:QualifyingProperties></ds:Object></ds:Signature>", NULL) != 0)
-		return -1;
-	return 0;
+	const char *certs[1 + KEYS_CHAIN_MAX] = { k->cert_b64 };
+	for (size_t i = 0; i < k->chain_len && i < KEYS_CHAIN_MAX; i++)
+		certs[1 + i] = k->chain_b64[i];
+	return sig_put_signature_tail(b, p, sig_b64, certs, 1 + (k->chain_len < KEYS_CHAIN_MAX ? k->chain_len :
+									 KEYS_CHAIN_MAX), props);
 }
 
 /* The three Ids of a signature, sharing one UUID: root ("sm" for a message,
@@ -732,16 +742,15 @@ int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
 	    buf_puts(&common, "</sm:Batch></sm:SignedMessage>") != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		char num[24], node[B64_SHA512_LEN];
-		int bad;
+		char num[24], node[SIG_BATCH_DEPTH][B64_SHA512_LEN];
+		const char *nodes[SIG_BATCH_DEPTH];
 		snprintf(num, sizeof(num), "%zu", i);
-		bad = cat(outs[i], "<sm:BatchProof Index=\"", num, "\">", NULL);
 		for (size_t j = 0; j < npath[i]; j++) {
-			b64_encode(path[i][j], 32, node);
-			bad |= cat(outs[i], "<sm:Node>", node, "</sm:Node>", NULL);
+			b64_encode(path[i][j], 32, node[j]);
+			nodes[j] = node[j];
 		}
-		bad |= cat(outs[i], "</sm:BatchProof>", NULL);
-		if (bad || buf_append(outs[i], common.data, common.len) != 0)
+		if (sig_put_proof(outs[i], num, nodes, npath[i]) != 0 ||
+		    buf_append(outs[i], common.data, common.len) != 0)
 			goto out;
 	}
 	rc = 0;

@@ -89,6 +89,13 @@ int sig_tree_fold(const unsigned char leaf[32], size_t index, size_t count,
 /* Appends the Batch start tag and Root (canonical form: the reference covers
  * these + "</sm:Batch>"). 0 or -1. */
 int sig_put_batch_part(struct buf *b, const struct sig_parts *p);
+/* The rest of a Signature element after SignedInfo: SignatureValue, KeyInfo
+ * (certs, leaf first), Object with QualifyingProperties around props (the
+ * SignedProperties bytes), closing tag. 0 or -1. */
+int sig_put_signature_tail(struct buf *b, const struct sig_parts *p, const char *sig_b64,
+			   const char *const *certs, size_t ncerts, const struct buf *props);
+/* A batch document's BatchProof element. 0 or -1. */
+int sig_put_proof(struct buf *b, const char *index, const char *const *nodes, size_t nnodes);
 /* SHA-256 of b->data[start..] + "</sm:Batch>". 0 or -1. */
 int sig_digest_batch_part(const struct buf *b, size_t start, unsigned char *out);
 

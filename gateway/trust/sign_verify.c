@@ -920,12 +920,43 @@ static int verify_signer(struct vctx *x, struct sv *v, xmlDocPtr doc, X509_STORE
 	return 0;
 }
 
-static int verify_parsed(struct vctx *x, struct sv *v, xmlDocPtr doc,
+/* The document must be byte for byte what the signer writes from the values
+ * the walk found. Spellings the parser erases - single quotes, character
+ * references, spaces inside tags, a repeated declaration, an XML
+ * declaration - change no value, but would give one signed message many
+ * logged forms. */
+static int check_exact(struct sv *v, const char *xml, size_t len)
+{
+	struct buf b, props;
+	int rc = -1;
+
+	buf_init(&b, SIG_XML_MAX + 1);
+	buf_init(&props, SIG_XML_MAX);
+	if (sig_put_message_part(&b, &v->p) != 0 ||
+	    (v->p.batch_id && (sig_put_proof(&b, v->index, v->nodes, v->nnodes) != 0 ||
+			       sig_put_batch_part(&b, &v->p) != 0)) ||
+	    buf_puts(&b, "<ds:Signature xmlns:ds=\"" SIG_NS_DS "\" Id=\"") != 0 || buf_puts(&b, v->p.sig_id) != 0 ||
+	    buf_puts(&b, "\">") != 0 || sig_put_signed_info(&b, &v->p) != 0 ||
+	    sig_put_signed_props(&props, &v->p) != 0 ||
+	    sig_put_signature_tail(&b, &v->p, v->sigvalue, v->certs, v->ncerts, &props) != 0 ||
+	    buf_puts(&b, v->p.batch_id ? "</sm:Batch></sm:SignedMessage>" : "</sm:SignedMessage>") != 0 ||
+	    b.len != len || memcmp(b.data, xml, len) != 0)
+		bad(v, "the document is not written the one way a signer writes it (no XML declaration, "
+		       "double quotes, no character references, no spaces inside tags, no repeated "
+		       "declarations)");
+	else
+		rc = 0;
+	buf_free(&b);
+	buf_free(&props);
+	return rc;
+}
+
+static int verify_parsed(struct vctx *x, struct sv *v, xmlDocPtr doc, const char *xml, size_t xml_len,
 			 const unsigned char *body_sha256, X509_STORE *trust, struct sig_result *r)
 {
 	unsigned char bd[SHA256_LEN];
 
-	if (check_fields(v, r) != 0)
+	if (check_fields(v, r) != 0 || check_exact(v, xml, xml_len) != 0)
 		return fault_set(x->f, x->pfx, "MalformedSignature", "%s", v->why);
 	if (b64_exact(v->p.body_digest, bd, sizeof(bd)) != 0 ||
 	    CRYPTO_memcmp(bd, body_sha256, sizeof(bd)) != 0)
@@ -962,7 +993,7 @@ int sig_verify_digest(const char *xml, size_t xml_len, const unsigned char body_
 	if (!(doc = parse(xml, xml_len, v)) || walk(v, doc) != 0)
 		fault_set(f, x.pfx, "MalformedSignature", "%s", v->why);
 	else
-		rc = verify_parsed(&x, v, doc, body_sha256, trust, out);
+		rc = verify_parsed(&x, v, doc, xml, xml_len, body_sha256, trust, out);
 	xmlFreeDoc(doc);
 	free(v);
 	if (rc != 0)
