@@ -63,6 +63,11 @@ struct sv {
 	const char *index;
 	const char *nodes[SIG_BATCH_DEPTH];
 	size_t nnodes;
+	/* Set by check_exact while it rebuilds the document (so no later step
+	 * writes any part again): SHA-256 of the message fields (the leaf, and in
+	 * the single form what the first Reference covers), of what the first
+	 * Reference covers, of SignedProperties and of SignedInfo. */
+	unsigned char msg_dg[SHA256_LEN], ref_dg[SHA256_LEN], props_dg[SHA256_LEN], si_dg[SHA256_LEN];
 	xmlNodePtr sig;
 	char why[WHY_MAX];
 };
@@ -606,22 +611,19 @@ static int check_batch_fields(struct sv *v)
 	return 0;
 }
 
-/* Batch form: this document's fields, folded with its audit path, must give
- * the Root the signature covers. */
+/* Batch form: this document's fields (their digest from check_exact), folded
+ * with its audit path, must give the Root the signature covers. */
 static int check_batch_proof(struct sv *v)
 {
-	unsigned char leaf[SHA256_LEN], path[SIG_BATCH_DEPTH][32], root[SHA256_LEN], want[SHA256_LEN];
-	struct buf b;
+	unsigned char path[SIG_BATCH_DEPTH][32], root[SHA256_LEN], want[SHA256_LEN];
 	int rc = -1;
 
-	buf_init(&b, SIG_XML_MAX);
 	for (size_t i = 0; i < v->nnodes; i++)
 		if (b64_exact(v->nodes[i], path[i], 32) != 0)
 			goto out;
-	if (sig_put_message_part(&b, &v->p) != 0 || sig_digest_message_part(&b, 0, leaf) != 0 ||
-	    b64_exact(v->p.root, want, sizeof(want)) != 0)
+	if (b64_exact(v->p.root, want, sizeof(want)) != 0)
 		goto out;
-	if (sig_tree_fold(leaf, (size_t)dec_value(v->index, SIG_BATCH_MAX), (size_t)dec_value(v->p.batch_count, SIG_BATCH_MAX),
+	if (sig_tree_fold(v->msg_dg, (size_t)dec_value(v->index, SIG_BATCH_MAX), (size_t)dec_value(v->p.batch_count, SIG_BATCH_MAX),
 			  (const unsigned char (*)[32])path, v->nnodes, root) != 0 ||
 	    CRYPTO_memcmp(root, want, sizeof(root)) != 0) {
 		bad(v, "the message fields and their BatchProof do not lead to the signed Root");
@@ -629,7 +631,6 @@ static int check_batch_proof(struct sv *v)
 	}
 	rc = 0;
 out:
-	buf_free(&b);
 	if (rc != 0 && !v->why[0])
 		bad(v, "the BatchProof cannot be checked");
 	return rc;
@@ -778,48 +779,40 @@ static void vcache_put(const unsigned char key[SHA256_LEN])
 /* The built-in verifier. After the walk, the exclusive-c14n form of each
  * signed part of an accepted document is exactly what the signer's own
  * functions write from the walked values (README-sign.md proves it; the
- * tests hold it against xmlsec), so rebuild those bytes and check the two
- * reference digests and the signature value over them. */
+ * tests hold it against xmlsec), so check the two reference digests and the
+ * signature value over the digests check_exact took of those bytes. */
 static int builtin_verify(struct sv *v, const struct sig_signer *s)
 {
-	unsigned char dg[SHA256_LEN], want[SHA256_LEN], sig[KEYS_SIG_MAX], key[SHA256_LEN];
-	struct buf b;
+	unsigned char want[SHA256_LEN], sig[KEYS_SIG_MAX], key[SHA256_LEN];
 	long siglen;
 	int rc = -1;
 
-	buf_init(&b, SIG_XML_MAX);
-	if ((v->p.batch_id ? sig_put_batch_part(&b, &v->p) != 0 || sig_digest_batch_part(&b, 0, dg) != 0 :
-			     sig_put_message_part(&b, &v->p) != 0 || sig_digest_message_part(&b, 0, dg) != 0) ||
-	    b64_exact(v->p.msg_digest, want, sizeof(want)) != 0)
+	if (b64_exact(v->p.msg_digest, want, sizeof(want)) != 0)
 		goto out;
-	if (CRYPTO_memcmp(dg, want, sizeof(dg)) != 0) {
+	if (CRYPTO_memcmp(v->ref_dg, want, sizeof(want)) != 0) {
 		bad(v, v->p.batch_id ? "the Batch element does not match its signed digest" :
 				       "the message fields do not match their signed digest");
 		goto out;
 	}
-	buf_reset(&b);
-	if (sig_put_signed_props(&b, &v->p) != 0 || sig_sha256(b.data, b.len, dg) != 0 ||
-	    b64_exact(v->p.props_digest, want, sizeof(want)) != 0)
+	if (b64_exact(v->p.props_digest, want, sizeof(want)) != 0)
 		goto out;
-	if (CRYPTO_memcmp(dg, want, sizeof(dg)) != 0) {
+	if (CRYPTO_memcmp(v->props_dg, want, sizeof(want)) != 0) {
 		bad(v, "SignedProperties do not match their signed digest");
 		goto out;
 	}
-	buf_reset(&b);
 	siglen = sig_b64_decode(v->sigvalue, strlen(v->sigvalue), sig, sizeof(sig));
-	if (sig_put_signed_info(&b, &v->p) != 0 || sig_sha256(b.data, b.len, dg) != 0 || siglen <= 0)
+	if (siglen <= 0)
 		goto out;
-	if (v->p.batch_id && vcache_key(dg, sig, (size_t)siglen, s, key) == 0 && vcache_has(key)) {
+	if (v->p.batch_id && vcache_key(v->si_dg, sig, (size_t)siglen, s, key) == 0 && vcache_has(key)) {
 		rc = 0;
 		goto out;
 	}
-	rc = verify_value(X509_get0_pubkey(s->leaf), s->alg, dg, sig, (size_t)siglen);
+	rc = verify_value(X509_get0_pubkey(s->leaf), s->alg, v->si_dg, sig, (size_t)siglen);
 	if (rc == 0 && v->p.batch_id)
 		vcache_put(key);
 out:
 	if (rc != 0)
 		bad(v, "signature does not verify");
-	buf_free(&b);
 	return rc;
 }
 
@@ -924,31 +917,38 @@ static int verify_signer(struct vctx *x, struct sv *v, xmlDocPtr doc, X509_STORE
  * the walk found. Spellings the parser erases - single quotes, character
  * references, spaces inside tags, a repeated declaration, an XML
  * declaration - change no value, but would give one signed message many
- * logged forms. */
+ * logged forms. On the way it takes the digests of the signed parts
+ * (struct sv), which the cryptographic checks then use. */
 static int check_exact(struct sv *v, const char *xml, size_t len)
 {
 	struct buf b, props;
-	int rc = -1;
+	size_t at;
+	int ok;
 
 	buf_init(&b, SIG_XML_MAX + 1);
 	buf_init(&props, SIG_XML_MAX);
-	if (sig_put_message_part(&b, &v->p) != 0 ||
-	    (v->p.batch_id && (sig_put_proof(&b, v->index, v->nodes, v->nnodes) != 0 ||
-			       sig_put_batch_part(&b, &v->p) != 0)) ||
-	    buf_puts(&b, "<ds:Signature xmlns:ds=\"" SIG_NS_DS "\" Id=\"") != 0 || buf_puts(&b, v->p.sig_id) != 0 ||
-	    buf_puts(&b, "\">") != 0 || sig_put_signed_info(&b, &v->p) != 0 ||
-	    sig_put_signed_props(&props, &v->p) != 0 ||
-	    sig_put_signature_tail(&b, &v->p, v->sigvalue, v->certs, v->ncerts, &props) != 0 ||
-	    buf_puts(&b, v->p.batch_id ? "</sm:Batch></sm:SignedMessage>" : "</sm:SignedMessage>") != 0 ||
-	    b.len != len || memcmp(b.data, xml, len) != 0)
+	ok = sig_put_message_part(&b, &v->p) == 0 && sig_digest_message_part(&b, 0, v->msg_dg) == 0;
+	memcpy(v->ref_dg, v->msg_dg, SHA256_LEN);
+	if (ok && v->p.batch_id) {
+		ok = sig_put_proof(&b, v->index, v->nodes, v->nnodes) == 0;
+		at = b.len;
+		ok = ok && sig_put_batch_part(&b, &v->p) == 0 && sig_digest_batch_part(&b, at, v->ref_dg) == 0;
+	}
+	ok = ok && buf_puts(&b, "<ds:Signature xmlns:ds=\"" SIG_NS_DS "\" Id=\"") == 0 &&
+	     buf_puts(&b, v->p.sig_id) == 0 && buf_puts(&b, "\">") == 0;
+	at = b.len;
+	ok = ok && sig_put_signed_info(&b, &v->p) == 0 && sig_sha256(b.data + at, b.len - at, v->si_dg) == 0 &&
+	     sig_put_signed_props(&props, &v->p) == 0 && sig_sha256(props.data, props.len, v->props_dg) == 0 &&
+	     sig_put_signature_tail(&b, &v->p, v->sigvalue, v->certs, v->ncerts, &props) == 0 &&
+	     buf_puts(&b, v->p.batch_id ? "</sm:Batch></sm:SignedMessage>" : "</sm:SignedMessage>") == 0 &&
+	     b.len == len && memcmp(b.data, xml, len) == 0;
+	if (!ok)
 		bad(v, "the document is not written the one way a signer writes it (no XML declaration, "
 		       "double quotes, no character references, no spaces inside tags, no repeated "
 		       "declarations)");
-	else
-		rc = 0;
 	buf_free(&b);
 	buf_free(&props);
-	return rc;
+	return ok ? 0 : -1;
 }
 
 static int verify_parsed(struct vctx *x, struct sv *v, xmlDocPtr doc, const char *xml, size_t xml_len,
