@@ -273,57 +273,18 @@ static int doc_digest(xmlDocPtr doc, char *b64, struct why *w)
 	return rc;
 }
 
-static int put_key_info(struct buf *b, const struct signing_key *k)
-{
-	int rc = cat(b, "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>", k->cert_b64,
-		     "</ds:X509Certificate>", NULL);
-
-	for (size_t i = 0; i < k->chain_len; i++)
-		rc |= cat(b, "<ds:X509Certificate>", k->chain_b64[i], "</ds:X509Certificate>", NULL);
-	rc |= cat(b, "</ds:X509Data></ds:KeyInfo>", NULL);
-	return rc ? -1 : 0;
-}
-
 /* Writes the Signature element into b and the signature value's base64 into
- * sv_b64. p carries the ids, times, certificate values and document digest. */
+ * sv_b64 (trust/sign.c writes it for both kinds of signature). */
 static int build_signature(const struct signing_key *k, struct sig_parts *p, struct buf *b,
 			   char *sv_b64, struct why *w)
 {
-	unsigned char dg[SHA256_LEN], sig[KEYS_SIG_MAX];
-	char props_b64[B64_SHA512_LEN];
-	struct buf props;
-	size_t si_start, siglen = sizeof(sig);
-	int rc = -1;
+	const char *kwhy;
 
-	buf_init(&props, 16 * 1024);
-	if (sig_put_signed_props(&props, p) != 0 || sig_sha256(props.data, props.len, dg) != 0)
-		goto out;
-	b64_encode(dg, sizeof(dg), props_b64);
-	p->props_digest = props_b64;
-	if (cat(b, "<ds:Signature xmlns:ds=\"" SIG_NS_DS "\" Id=\"", p->sig_id, "\">", NULL) != 0)
-		goto out;
-	si_start = b->len;
-	if (sig_put_signed_info(b, p) != 0 || sig_sha256(b->data + si_start, b->len - si_start, dg))
-		goto out;
-	if (k->ops->sign_digest(k->ctx, NID_sha256, dg, sizeof(dg), sig, &siglen) != 0 ||
-	    (k->alg == KEY_ALG_ECDSA_P256 && (siglen != 64 || sig_ecdsa_normalize(sig + 32) != 0))) {
-		bad(w, "the signing key failed (token or key file unusable?)");
-		goto out;
-	}
-	b64_encode(sig, siglen, sv_b64);
-	if (cat(b, "<ds:SignatureValue>", sv_b64, "</ds:SignatureValue>", NULL) != 0 ||
-	    put_key_info(b, k) != 0 ||
-	    cat(b, "<ds:Object><xades:QualifyingProperties xmlns:xades=\"" SIG_NS_XADES
-		   "\" Target=\"#", p->sig_id, "\">", NULL) != 0 ||
-	    buf_append(b, props.data, props.len) != 0 ||
-	    cat(b, QP_END "</ds:Object></ds:Signature>", NULL) != 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc != 0)
-		bad(w, "out of memory or size cap reached while signing");
-	buf_free(&props);
-	return rc;
+	if (sig_put_signature(b, k, p, sv_b64, &kwhy) == 0)
+		return 0;
+	if (kwhy)
+		return bad(w, "the signing key failed (token or key file unusable?)");
+	return bad(w, "out of memory or size cap reached while signing");
 }
 
 /* Restores a caller's buffer to its old length after a failure. */
@@ -340,7 +301,7 @@ static int sign_parsed(const struct signing_key *k, const char *xml, size_t len,
 {
 	char uuid[UUID_STR_LEN], sig_id[UUID_STR_LEN + 8], props_id[UUID_STR_LEN + 8];
 	char when[SIG_TIME_LEN + 1], msg_b64[B64_SHA512_LEN], cert_b64[B64_SHA512_LEN];
-	char sv_b64[4 * (KEYS_SIG_MAX / 3 + 1) + 1];
+	char sv_b64[SIG_VALUE_B64_MAX];
 	struct timespec now;
 	struct sig_parts p;
 	struct buf sig;

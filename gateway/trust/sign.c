@@ -563,35 +563,40 @@ int sig_put_proof(struct buf *b, const char *index, const char *const *nodes, si
 	return rc ? -1 : 0;
 }
 
-/* Appends Signature (SignedInfo, value, KeyInfo, Object); p->props_digest is
- * set here. */
-static int put_signature(struct buf *b, const struct signing_key *k, struct sig_parts *p,
-			 const struct buf *props, char **why)
+int sig_put_signature(struct buf *b, const struct signing_key *k, struct sig_parts *p, char *sig_b64,
+		      const char **why)
 {
 	unsigned char dg[SHA256_LEN], sig[KEYS_SIG_MAX];
-	char props_b64[B64_SHA512_LEN], sig_b64[4 * (KEYS_SIG_MAX / 3 + 1) + 1];
-	size_t si_start, siglen = sizeof(sig);
+	char props_b64[B64_SHA512_LEN];
+	const char *certs[1 + KEYS_CHAIN_MAX] = { k->cert_b64 };
+	struct buf props;
+	size_t si_start, siglen = sizeof(sig), ncerts = 1;
+	int rc = -1;
 
-	if (sig_sha256(props->data, props->len, dg) != 0)
-		return -1;
+	*why = NULL;
+	buf_init(&props, 16 * 1024);
+	if (sig_put_signed_props(&props, p) != 0 || sig_sha256(props.data, props.len, dg) != 0)
+		goto out;
 	b64_encode(dg, sizeof(dg), props_b64);
 	p->props_digest = props_b64;
 	if (cat(b, "<ds:Signature xmlns:ds=\"" SIG_NS_DS "\" Id=\"", p->sig_id, "\">", NULL) != 0)
-		return -1;
+		goto out;
 	si_start = b->len;
 	if (sig_put_signed_info(b, p) != 0 || sig_sha256(b->data + si_start, b->len - si_start, dg) != 0)
-		return -1;
+		goto out;
 	if (k->ops->sign_digest(k->ctx, NID_sha256, dg, sizeof(dg), sig, &siglen) != 0 ||
 	    (k->alg == KEY_ALG_ECDSA_P256 && (siglen != 64 || sig_ecdsa_normalize(sig + 32) != 0))) {
 		*why = "the signing key failed";
-		return -1;
+		goto out;
 	}
 	b64_encode(sig, siglen, sig_b64);
-	const char *certs[1 + KEYS_CHAIN_MAX] = { k->cert_b64 };
-	for (size_t i = 0; i < k->chain_len && i < KEYS_CHAIN_MAX; i++)
-		certs[1 + i] = k->chain_b64[i];
-	return sig_put_signature_tail(b, p, sig_b64, certs, 1 + (k->chain_len < KEYS_CHAIN_MAX ? k->chain_len :
-									 KEYS_CHAIN_MAX), props);
+	for (size_t i = 0; i < k->chain_len && ncerts < 1 + KEYS_CHAIN_MAX; i++)
+		certs[ncerts++] = k->chain_b64[i];
+	rc = sig_put_signature_tail(b, p, sig_b64, certs, ncerts, &props);
+out:
+	p->props_digest = NULL;   /* pointed into this frame */
+	buf_free(&props);
+	return rc;
 }
 
 /* The three Ids of a signature, sharing one UUID: root ("sm" for a message,
@@ -612,13 +617,12 @@ int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 	char ids[3][UUID_STR_LEN + 8], when[SIG_TIME_LEN + 1];
 	char body_b64[B64_SHA512_LEN], msg_b64[B64_SHA512_LEN], cert_b64[B64_SHA512_LEN];
 	unsigned char dg[SHA256_LEN];
+	char sig_b64[SIG_VALUE_B64_MAX];
 	struct sig_parts p;
-	struct buf props;
 	size_t start = out->len;
-	char *why = "out of memory or output cap reached";
+	const char *why = "out of memory or output cap reached", *kwhy;
 	int rc = -1;
 
-	buf_init(&props, 16 * 1024);
 	if (err)
 		*err = NULL;
 	if (!k || !k->ops || check_meta(m, err) != 0)
@@ -643,12 +647,13 @@ int sig_sign_digest(const struct signing_key *k, const struct sig_meta *m,
 	if (sig_put_message_part(out, &p) != 0 || sig_digest_message_part(out, start, dg) != 0)
 		goto out;
 	b64_encode(dg, sizeof(dg), msg_b64);
-	if (sig_put_signed_props(&props, &p) != 0 || put_signature(out, k, &p, &props, &why) != 0 ||
-	    buf_puts(out, "</sm:SignedMessage>") != 0)
+	if (sig_put_signature(out, k, &p, sig_b64, &kwhy) != 0 ||
+	    buf_puts(out, "</sm:SignedMessage>") != 0) {
+		why = kwhy ? kwhy : why;
 		goto out;
+	}
 	rc = 0;
 out:
-	buf_free(&props);
 	if (rc != 0) {
 		/* Leave out as it was: no half document. */
 		out->len = start;
@@ -672,10 +677,11 @@ int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
 	char root_b64[B64_SHA512_LEN], msg_b64[B64_SHA512_LEN], cert_b64[B64_SHA512_LEN], count[24];
 	unsigned char (*leaves)[32] = NULL, (*path)[SIG_BATCH_DEPTH][32] = NULL, root[32], dg[SHA256_LEN];
 	size_t *npath = NULL, *starts = NULL, i;
-	struct buf common = BUF_INIT, props = BUF_INIT;
+	struct buf common = BUF_INIT;
+	char sig_b64[SIG_VALUE_B64_MAX];
 	struct timespec t = { 0, 0 };
 	struct sig_parts bp;
-	char *why = "out of memory or output cap reached";
+	const char *why = "out of memory or output cap reached", *kwhy;
 	int rc = -1;
 
 	if (n == 1)
@@ -734,13 +740,14 @@ int sig_sign_batch(const struct signing_key *k, const struct sig_meta *const *m,
 		.issuer_serial = k->issuer_serial_b64,
 	};
 	buf_init(&common, 64 * 1024);
-	buf_init(&props, 16 * 1024);
 	if (sig_put_batch_part(&common, &bp) != 0 || sig_digest_batch_part(&common, 0, dg) != 0)
 		goto out;
 	b64_encode(dg, sizeof(dg), msg_b64);
-	if (sig_put_signed_props(&props, &bp) != 0 || put_signature(&common, k, &bp, &props, &why) != 0 ||
-	    buf_puts(&common, "</sm:Batch></sm:SignedMessage>") != 0)
+	if (sig_put_signature(&common, k, &bp, sig_b64, &kwhy) != 0 ||
+	    buf_puts(&common, "</sm:Batch></sm:SignedMessage>") != 0) {
+		why = kwhy ? kwhy : why;
 		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		char num[24], node[SIG_BATCH_DEPTH][B64_SHA512_LEN];
 		const char *nodes[SIG_BATCH_DEPTH];
@@ -765,7 +772,6 @@ out:
 			*err = NULL;
 	}
 	buf_free(&common);
-	buf_free(&props);
 	free(leaves);
 	free(path);
 	free(npath);

@@ -94,6 +94,15 @@ int sig_put_batch_part(struct buf *b, const struct sig_parts *p);
  * SignedProperties bytes), closing tag. 0 or -1. */
 int sig_put_signature_tail(struct buf *b, const struct sig_parts *p, const char *sig_b64,
 			   const char *const *certs, size_t ncerts, const struct buf *props);
+/* Base64 of a signature value, with its NUL. */
+#define SIG_VALUE_B64_MAX (4 * (KEYS_SIG_MAX / 3 + 1) + 1)
+/* A whole Signature element for p, signed with k: SignedProperties (from p),
+ * SignedInfo over their digest and p->msg_digest, the key operation,
+ * SignatureValue (its base64 also into sig_b64, SIG_VALUE_B64_MAX bytes),
+ * KeyInfo (k's certificate and chain), Object. 0, or -1 with *why set when
+ * the key failed (NULL: out of memory or b's cap). */
+int sig_put_signature(struct buf *b, const struct signing_key *k, struct sig_parts *p, char *sig_b64,
+		      const char **why);
 /* A batch document's BatchProof element. 0 or -1. */
 int sig_put_proof(struct buf *b, const char *index, const char *const *nodes, size_t nnodes);
 /* SHA-256 of b->data[start..] + "</sm:Batch>". 0 or -1. */
