@@ -36,6 +36,17 @@ int hlist_add(struct hlist *l, const char *name, const char *value);
 void hlist_clear(struct hlist *l);
 
 /* A response as produced by a provider (in-process or remote). */
+/* What travels in front of a message's body between gateways (core/sx.h,
+ * SX_HDR_SIGNED): the signature document and the OCSP responses, pointing
+ * into the received body. present is 0 when the message came without. */
+struct sx_carried {
+	const char *sig;
+	size_t sig_len;
+	const char *ocsp;
+	size_t ocsp_len;
+	int present;
+};
+
 struct exch_resp {
 	long status;
 	const struct http_hdr *hdrs;
@@ -43,6 +54,7 @@ struct exch_resp {
 	const unsigned char *body;
 	size_t body_len;
 	X509 *peer_cert;                /* answers from a peer gateway: its TLS certificate */
+	struct sx_carried carried;      /* answers from a peer gateway: its signature */
 };
 
 struct exch;
@@ -57,8 +69,10 @@ struct exch {
 	char reqid[UUID_STR_LEN];       /* this gateway's id: log lines and fault detail */
 	struct timespec t0;
 
-	const unsigned char *body;      /* request body (borrowed from req) */
-	size_t body_len;
+	const unsigned char *body;      /* request body (borrowed from req); server side: */
+	size_t body_len;                /*   after what travels in front of it (carried) */
+	struct sx_carried carried;      /* server side: the signature that came with the request */
+	struct buf wire;                /* client side: the signed request as sent (core/sx.h) */
 	char method[16];
 	struct soap_msg soap;           /* EXCH_SOAP */
 	struct rest_req *rest;          /* EXCH_REST (heap: it is large) */

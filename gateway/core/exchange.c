@@ -103,6 +103,7 @@ static void exch_free(struct exch *ex)
 	free(ex->rest);
 	free(ex->target);
 	hlist_clear(&ex->fwd);
+	buf_free(&ex->wire);
 	gconf_unref(&ex->gc);
 	free(ex);
 }
@@ -446,6 +447,9 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 		r.body = o->body;
 		r.body_len = o->body_len;
 		r.peer_cert = o->peer_cert;
+		if (sx_split(http_hdr_get(o->hdrs, o->nhdrs, SX_HDR_SIGNED), &r.body, &r.body_len, &r.carried, F_CPROXY,
+			     &f) < 0)
+			break;
 		client_on_provider(ex, &r);
 		return;
 	case OUT_ERR_PEER_CERT:
@@ -494,8 +498,8 @@ static void client_signed(struct exch *ex, const struct fault *sf)
 	o.nhdrs = ex->fwd.n;
 	o.method = ex->method;
 	o.url = url;
-	o.body = ex->body;
-	o.body_len = ex->body_len;
+	o.body = ex->wire.data;
+	o.body_len = ex->wire.len;
 	o.tls = &tls;
 	o.connect_timeout_ms = g->cfg->connect_timeout_ms;
 	/* The provider's gateway gives its service timeout_ms; wait a little

@@ -36,7 +36,7 @@ int provider_rest_headers(struct exch *ex, struct hlist *h)
 static void provider_complete(struct exch *ex, long status, struct hlist *h, const void *body,
 			      size_t len)
 {
-	struct exch_resp r = { status, h->h, h->n, body, len, NULL };
+	struct exch_resp r = { status, h->h, h->n, body, len, NULL, { 0 } };
 
 	ex->provider_done(ex, &r);
 }
@@ -643,6 +643,7 @@ void exch_server_handler(struct http_req *req, void *arg)
 	/* Authenticate the peer before reading a byte of what it sent. */
 	ex->proto = strncmp(http_req_target(req), "/r1/", 4) == 0 ? EXCH_REST : EXCH_SOAP;
 	if (exch_gconf_fresh(ex, F_SPROXY, &f) < 0 || !(peer = server_peer(ex, &f)) ||
+	    sx_split(http_req_header(req, SX_HDR_SIGNED), &ex->body, &ex->body_len, &ex->carried, F_SPROXY, &f) < 0 ||
 	    server_parse(ex, &f) < 0) {
 		exch_fault(ex, &f);
 		return;

@@ -411,8 +411,8 @@ static void log_done(const struct msglog_result *res, void *arg)
 
 /* Queues one record; the answer waits for it (ex->log_pending). */
 static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side side, const void *bytes,
-		      size_t len, const void *sigdoc, size_t siglen, const char *ocsp, const char *prefix,
-		      struct fault *f)
+		      size_t len, const void *sigdoc, size_t siglen, const char *ocsp, size_t ocsp_len,
+		      const char *prefix, struct fault *f)
 {
 	struct gw *g = ex->w->gw;
 	struct msglog_rec rec = { 0 };
@@ -434,7 +434,7 @@ static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side sid
 	rec.sigdoc = sigdoc;
 	rec.sigdoc_len = siglen;
 	rec.ocsp = ocsp;
-	rec.ocsp_len = ocsp ? strlen(ocsp) : 0;
+	rec.ocsp_len = ocsp ? ocsp_len : 0;
 	rec.request_hash = dir == MSGLOG_RESPONSE ? ex->hash : "";
 	if (msglog_append(g->sx->log, &rec, log_done, ex, ex->w->base, &err) < 0) {
 		fault_set(f, prefix, "LoggingFailed", "the message log cannot take the %s: %s",
@@ -470,10 +470,11 @@ static int own_status(struct sx_state *s, const unsigned char sha[32], const cha
 	return 0;
 }
 
-/* Adds X-Ailgate-Ocsp: the responses for the signing certificate and for
- * this gateway's TLS certificate; carried (the header value) is logged. */
-static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct hlist *h, struct buf *carried,
-		       const char *prefix, struct fault *f)
+/* The OCSP responses that travel with a message: for the signing
+ * certificate and for this gateway's TLS certificate, as text into carried
+ * (which is also what is logged). */
+static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct buf *carried, const char *prefix,
+		       struct fault *f)
 {
 	struct sx_state *s = ex->w->gw->sx;
 	unsigned char *der[2] = { NULL, NULL };
@@ -491,12 +492,10 @@ static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct hlis
 		n++;
 	}
 	buf_init(carried, OCSP_HEADER_MAX_LEN);
-	if (ocsp_encode_header((const unsigned char *const *)der, len, n, carried) < 0 ||
-	    buf_append(carried, "", 1) < 0 || hlist_add(h, SX_HDR_OCSP, carried->data) < 0) {
+	if (ocsp_encode_header((const unsigned char *const *)der, len, n, carried) < 0) {
 		fault_set(f, prefix, "InternalError", "cannot attach the OCSP responses");
 		goto out;
 	}
-	carried->len--;   /* the NUL is not part of the value */
 	rc = 0;
 out:
 	free(der[0]);
@@ -505,8 +504,8 @@ out:
 }
 
 /* The carried responses must include a fresh GOOD one for cert. */
-static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const char *hdr, const char *prefix,
-		      struct fault *f)
+static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const struct sx_carried *c,
+		      const char *prefix, struct fault *f)
 {
 	struct sx_state *s = ex->w->gw->sx;
 	const struct gc_ca *ca;
@@ -516,14 +515,14 @@ static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const char 
 
 	if (!s->ocsp)
 		return 0;
-	if (!hdr)
+	if (!c->ocsp_len)
 		return fault_set(f, prefix, "CertValidation", "no OCSP response came with the message for the %s",
 				 what);
 	ca = gconf_ca_of(ex->gc, cert);
 	if (!ca)
 		return fault_set(f, prefix, "CertValidation", "the %s was not issued by an approved CA", what);
 	o.freshness_s = ex->w->gw->cfg->ocsp_freshness_s;
-	if (ocsp_check_header(hdr, strlen(hdr), cert, sk_X509_value(ca->certs, 0), gconf_trust(ex->gc), &o,
+	if (ocsp_check_header(c->ocsp, c->ocsp_len, cert, sk_X509_value(ca->certs, 0), gconf_trust(ex->gc), &o,
 			      &st, why, sizeof(why)) < 0)
 		return fault_set(f, prefix, "CertValidation", "the OCSP response for the %s is not usable: %s",
 				 what, why);
@@ -543,14 +542,14 @@ static int ocsp_check(struct exch *ex, X509 *cert, const char *what, const char 
 /* The signer's status, and the status of the other gateway's TLS
  * certificate (the caller's on the server side, the provider's on the client
  * side): the sending gateway carries both. */
-static int ocsp_verify(struct exch *ex, X509 *signer, X509 *peer, const char *hdr, const char *prefix,
+static int ocsp_verify(struct exch *ex, X509 *signer, X509 *peer, const struct sx_carried *c, const char *prefix,
 		       struct fault *f)
 {
-	if (ocsp_check(ex, signer, "signing certificate", hdr, prefix, f) < 0)
+	if (ocsp_check(ex, signer, "signing certificate", c, prefix, f) < 0)
 		return -1;
 	if (peer)
 		return ocsp_check(ex, peer, ex->side == EXCH_SERVER_SIDE ? "TLS certificate of the calling gateway" :
-					    "TLS certificate of the provider's gateway", hdr, prefix, f);
+					    "TLS certificate of the provider's gateway", c, prefix, f);
 	return 0;
 }
 
@@ -591,40 +590,63 @@ int sx_claim(struct exch *ex, const char *prefix, struct fault *f)
 	return -1;
 }
 
-static int b64_header(struct hlist *h, const char *name, const struct buf *doc)
+/* A decimal of at most 9 digits, no sign or leading zero, ending at *end
+ * (space or NUL); -1 otherwise. */
+static long carried_len(const char *s, const char **end)
 {
-	size_t cap = 4 * ((doc->len + 2) / 3) + 1;
-	char *b = malloc(cap);
-	int rc;
+	long n = 0;
+	int d = 0;
 
-	if (!b)
+	if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
 		return -1;
-	b64_encode((const unsigned char *)doc->data, doc->len, b);
-	rc = hlist_add(h, name, b);
-	free(b);
-	return rc;
+	for (; *s >= '0' && *s <= '9'; s++, d++) {
+		if (d == 9)
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	*end = s;
+	return d ? n : -1;
 }
 
-/* Decodes the signature header into out (NUL-terminated). */
-static int sig_from_header(const char *v, struct buf *out)
+int sx_split(const char *hdr, const unsigned char **body, size_t *len, struct sx_carried *c, const char *prefix,
+	     struct fault *f)
 {
-	size_t n = strlen(v);
-	long len;
+	const char *p;
+	long sl, ol;
 
-	if (n > 4 * (SIG_XML_MAX / 3) + 4)
+	memset(c, 0, sizeof(*c));
+	if (!hdr)
+		return 0;
+	if ((sl = carried_len(hdr, &p)) < 0 || *p != ' ' || (ol = carried_len(p + 1, &p)) < 0 || *p)
+		return fault_set(f, prefix, "MalformedSignature",
+				 "%s must be two decimals, the lengths of the signature document and of the "
+				 "OCSP responses in front of the body", SX_HDR_SIGNED);
+	if (sl == 0 || sl > SIG_XML_MAX || ol > OCSP_HEADER_MAX_LEN || (size_t)sl + (size_t)ol > *len)
+		return fault_set(f, prefix, "MalformedSignature",
+				 "%s announces %ld + %ld bytes in front of a body of %zu (signature document "
+				 "1..%d bytes, OCSP responses at most %d)", SX_HDR_SIGNED, sl, ol, *len,
+				 SIG_XML_MAX, OCSP_HEADER_MAX_LEN);
+	c->present = 1;
+	c->sig = (const char *)*body;
+	c->sig_len = (size_t)sl;
+	c->ocsp = c->sig + sl;
+	c->ocsp_len = (size_t)ol;
+	*body += sl + ol;
+	*len -= (size_t)(sl + ol);
+	return 0;
+}
+
+/* What goes in front of a body: the header value and the bytes. */
+static int carried_put(const struct buf *doc, const struct buf *ocsp, const void *body, size_t body_len,
+		       struct hlist *h, struct buf *wire)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%zu %zu", doc->len, ocsp->len);
+	buf_init(wire, doc->len + ocsp->len + body_len + 1);
+	if (buf_append(wire, doc->data, doc->len) < 0 || buf_append(wire, ocsp->data ? ocsp->data : "", ocsp->len) < 0 ||
+	    buf_append(wire, body ? body : (const void *)"", body_len) < 0 || hlist_add(h, SX_HDR_SIGNED, v) < 0)
 		return -1;
-	buf_init(out, SIG_XML_MAX + 1);
-	if (buf_append(out, "", 0) < 0)
-		return -1;
-	unsigned char *tmp = malloc(n / 4 * 3 + 4);
-	if (!tmp)
-		return -1;
-	len = b64_decode(v, n, tmp, n / 4 * 3 + 4);
-	if (len <= 0 || buf_append(out, tmp, (size_t)len) < 0) {
-		free(tmp);
-		return -1;
-	}
-	free(tmp);
 	return 0;
 }
 
@@ -659,28 +681,17 @@ static int no_key(struct exch *ex, const struct xrd_id *who, const char *prefix,
 			 ex->w->gw->cfg->gateway_code, who->member_class, who->member_code);
 }
 
-/* The sending half, for both directions: signs bytes with k, adds the
- * signature and our OCSP responses to h, and logs the message. With h NULL
- * (a local exchange: nothing is sent) it signs and logs only. */
-static int sign_attach_log(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
-			   const void *bytes, size_t len, struct hlist *h, enum msglog_side side,
-			   const char *prefix, struct fault *f)
+/* A local exchange (nothing is sent): signs bytes with k and logs them. */
+static int sign_log(struct exch *ex, const struct signing_key *k, enum sig_kind kind, const char *ctype,
+		    const void *bytes, size_t len, enum msglog_side side, const char *prefix, struct fault *f)
 {
-	struct buf doc = BUF_INIT, carried = BUF_INIT;
+	struct buf doc = BUF_INIT;
 	int rc = -1;
 
-	if (sign_message(ex, k, kind, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, prefix, f) < 0 ||
-	    (h && ocsp_attach(ex, k, h, &carried, prefix, f) < 0))
-		goto out;
-	if (h && b64_header(h, SX_HDR_SIG, &doc) < 0) {
-		fault_set(f, prefix, "InternalError", "too many headers");
-		goto out;
-	}
-	rc = log_append(ex, kind == SIG_REQUEST ? MSGLOG_REQUEST : MSGLOG_RESPONSE, side, bytes, len, doc.data,
-			doc.len, carried.data, prefix, f);
-out:
+	if (sign_message(ex, k, kind, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, prefix, f) == 0)
+		rc = log_append(ex, kind == SIG_REQUEST ? MSGLOG_REQUEST : MSGLOG_RESPONSE, side, bytes, len,
+				doc.data, doc.len, NULL, 0, prefix, f);
 	buf_free(&doc);
-	buf_free(&carried);
 	return rc;
 }
 
@@ -726,12 +737,12 @@ static struct hlist *job_hdrs(struct sx_job *j)
 	return j->req_done ? &j->ex->fwd : &j->hdrs;
 }
 
-/* After the batch's signature: OCSP and signature headers, the log record,
- * then the exchange goes on (done). */
+/* After the batch's signature: the signature and OCSP responses in front of
+ * the body, the log record, then the exchange goes on (done). */
 static void job_finish(struct sx_job *j, const struct buf *doc, const struct fault *sign_fault)
 {
 	struct exch *ex = j->ex;
-	struct buf carried = BUF_INIT;
+	struct buf carried = BUF_INIT, wire = BUF_INIT;
 	struct fault f = { 0 };
 	const char *prefix = j->req_done ? F_CPROXY : F_SPROXY;
 	int ok = 0;
@@ -746,22 +757,27 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	}
 	if (sign_fault) {
 		f = *sign_fault;
-	} else if (ocsp_attach(ex, j->k, job_hdrs(j), &carried, prefix, &f) == 0) {
-		if (b64_header(job_hdrs(j), SX_HDR_SIG, doc) < 0)
-			fault_set(&f, prefix, "InternalError", "too many headers");
+	} else if (ocsp_attach(ex, j->k, &carried, prefix, &f) == 0) {
+		if (carried_put(doc, &carried, j->req_done ? ex->body : j->body, j->req_done ? ex->body_len : j->body_len,
+				job_hdrs(j), &wire) < 0)
+			fault_set(&f, prefix, "InternalError", "out of memory");
 		else
 			ok = log_append(ex, j->req_done ? MSGLOG_REQUEST : MSGLOG_RESPONSE,
 					j->req_done ? MSGLOG_CLIENT : MSGLOG_SERVER, j->bytes, j->len, doc->data,
-					doc->len, carried.data, prefix, &f) == 0;
+					doc->len, carried.data, carried.len, prefix, &f) == 0;
 	}
 	buf_free(&carried);
 	ex->sign_pending = 0;
 	if (j->req_done) {
+		buf_free(&ex->wire);
+		ex->wire = wire;
 		j->req_done(ex, ok ? NULL : &f);
 	} else {
-		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs, j->body, j->body_len,
-					 NULL };
+		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs,
+				       ok ? (const unsigned char *)wire.data : j->body, ok ? wire.len : j->body_len,
+				       NULL, { 0 } };
 		j->resp_done(ex, &r, ok ? NULL : &f);
+		buf_free(&wire);
 	}
 	job_free(j);
 }
@@ -1027,17 +1043,17 @@ out:
 	return job_queue(j, rc, &tmp, F_SPROXY, f);
 }
 
-/* Verifies a SignedMessage header against the bytes; fills r. */
-static int verify_doc(struct exch *ex, const char *hdr, const void *bytes, size_t len, const char *prefix,
-		      struct buf *doc, struct sig_result *r, struct fault *f)
+/* Verifies the carried SignedMessage against the bytes; fills r, and doc
+ * with the document (NUL-terminated) for the log. */
+static int verify_doc(struct exch *ex, const struct sx_carried *c, const void *bytes, size_t len,
+		      const char *prefix, struct buf *doc, struct sig_result *r, struct fault *f)
 {
 	struct sig_verify_opts o = { 0 };
 	X509_STORE *trust = gconf_trust(ex->gc);
 
-	if (sig_from_header(hdr, doc) < 0)
-		return fault_set(f, prefix, "MalformedSignature",
-				 "the %s header is not a base64 signature document of at most %d bytes",
-				 SX_HDR_SIG, SIG_XML_MAX);
+	buf_init(doc, SIG_XML_MAX);
+	if (buf_append(doc, c->sig, c->sig_len) < 0)
+		return fault_set(f, prefix, "InternalError", "out of memory");
 	if (!trust)
 		return fault_set(f, prefix, "CertValidation",
 				 "global configuration approves no certification authority, so no "
@@ -1048,7 +1064,6 @@ static int verify_doc(struct exch *ex, const char *hdr, const void *bytes, size_
 
 int sx_verify_request(struct exch *ex, struct fault *f)
 {
-	const char *hdr = http_req_header(ex->req, SX_HDR_SIG);
 	struct buf tmp = BUF_INIT, doc = BUF_INIT;
 	struct sig_result r = { 0 };
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
@@ -1058,15 +1073,15 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 	const char *ctype;
 	int rc = -1;
 
-	if (!hdr)
+	if (!ex->carried.present)
 		return fault_set(f, F_SPROXY, "MissingSignature",
 				 "the request from gateway '%s' carries no member signature (%s)", ex->peer,
-				 SX_HDR_SIG);
+				 SX_HDR_SIGNED);
 	if (request_bytes(ex, hh, n, &tmp, &bytes, &len) < 0) {
 		fault_set(f, F_SPROXY, "InternalError", "out of memory");
 		goto out;
 	}
-	if (verify_doc(ex, hdr, bytes, len, F_SPROXY, &doc, &r, f) < 0 ||
+	if (verify_doc(ex, &ex->carried, bytes, len, F_SPROXY, &doc, &r, f) < 0 ||
 	    sig_check_binding(&r, SIG_REQUEST, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), NULL, f) < 0)
 		goto out;
@@ -1077,12 +1092,11 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 			  ctype ? ctype : "");
 		goto out;
 	}
-	if (ocsp_verify(ex, r.signer, ex->req ? http_req_peer_cert(ex->req) : NULL,
-			http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f) < 0 ||
+	if (ocsp_verify(ex, r.signer, ex->req ? http_req_peer_cert(ex->req) : NULL, &ex->carried, F_SPROXY, f) < 0 ||
 	    sx_claim(ex, F_SPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, doc.data, doc.len,
-			http_req_header(ex->req, SX_HDR_OCSP), F_SPROXY, f);
+	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, doc.data, doc.len, ex->carried.ocsp,
+			ex->carried.ocsp_len, F_SPROXY, f);
 out:
 	sig_result_free(&r);
 	buf_free(&tmp);
@@ -1092,8 +1106,6 @@ out:
 
 int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault, struct fault *f)
 {
-	const char *hdr = http_hdr_get(r->hdrs, r->nhdrs, SX_HDR_SIG);
-	const char *ocsp = http_hdr_get(r->hdrs, r->nhdrs, SX_HDR_OCSP);
 	struct buf tmp = BUF_INIT, doc = BUF_INIT;
 	struct sig_result res = { 0 };
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
@@ -1106,7 +1118,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 		fault_set(f, F_CPROXY, "InternalError", "out of memory");
 		goto out;
 	}
-	if (!hdr) {
+	if (!r->carried.present) {
 		if (!is_fault) {
 			fault_set(f, F_CPROXY, "MissingSignature",
 				  "the answer of gateway '%s' carries no signature of the service provider",
@@ -1119,7 +1131,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 		rc = 0;
 		goto out;
 	}
-	if (verify_doc(ex, hdr, bytes, len, F_CPROXY, &doc, &res, f) < 0 ||
+	if (verify_doc(ex, &r->carried, bytes, len, F_CPROXY, &doc, &res, f) < 0 ||
 	    sig_check_binding(&res, SIG_RESPONSE, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), ex->hash, f) < 0)
 		goto out;
@@ -1135,9 +1147,10 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 			  "the TLS certificate of gateway '%s' is not known, so its status cannot be checked", ex->peer);
 		goto out;
 	}
-	if (ocsp_verify(ex, res.signer, r->peer_cert, ocsp, F_CPROXY, f) < 0)
+	if (ocsp_verify(ex, res.signer, r->peer_cert, &r->carried, F_CPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, ocsp, F_CPROXY, f);
+	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, r->carried.ocsp,
+			r->carried.ocsp_len, F_CPROXY, f);
 out:
 	sig_result_free(&res);
 	buf_free(&tmp);
@@ -1174,8 +1187,8 @@ int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fau
 						http_hdr_get(r->hdrs, r->nhdrs, "Content-Type");
 	else
 		ctype = SX_REST_CTYPE;
-	rc = sign_attach_log(ex, k, dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE, ctype, bytes, len, NULL,
-			     MSGLOG_CLIENT, F_CPROXY, f);
+	rc = sign_log(ex, k, dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE, ctype, bytes, len, MSGLOG_CLIENT,
+		      F_CPROXY, f);
 out:
 	buf_free(&tmp);
 	return rc;

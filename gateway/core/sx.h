@@ -5,9 +5,9 @@
  * document over the SHA-256 of the exact bytes and the identifiers), carries
  * the OCSP response of the signing certificate, and is verified by the
  * receiver; every message is written to the message log (store/msglog.h)
- * before the answer goes back. Between gateways the signature travels in
- * the header X-Ailgate-Signature (base64 of the document) and the OCSP
- * responses in X-Ailgate-Ocsp. What is signed and logged:
+ * before the answer goes back. Between gateways the signature document and
+ * the OCSP responses travel in front of the body (SX_HDR_SIGNED below).
+ * What is signed and logged:
  *   SOAP  the HTTP body as sent (envelope, or the whole multipart body);
  *   REST  rest_canonical_message(): request line or status, the X-Road
  *         headers and Content-Type, then the body (content type
@@ -25,9 +25,22 @@
 
 struct event_base;
 
-#define SX_HDR_SIG "X-Ailgate-Signature"
-#define SX_HDR_OCSP "X-Ailgate-Ocsp"
+/* Between gateways the signature document (as signed, not encoded) and the
+ * OCSP responses (ocsp_encode_header's text) travel in front of the body:
+ * the header SX_HDR_SIGNED = "<signature bytes> <OCSP bytes>" in decimal
+ * says how long each is, and Content-Type stays that of the message that
+ * follows them. (Headers of several KB cost more to build and parse on both
+ * sides - libcurl writes custom headers a byte at a time - than the body.) */
+#define SX_HDR_SIGNED "X-Ailgate-Signed"
 #define SX_REST_CTYPE "application/vnd.ailgate.rest-message"
+
+/* Takes what travels in front of a received body (the SX_HDR_SIGNED header's
+ * value hdr, NULL if absent): c->present 0 and the body untouched without
+ * the header; else c points into the body and *body, *len are moved past
+ * it. -1 with f (prefix + MalformedSignature) when the header is not two
+ * decimals that fit the body and the limits. */
+int sx_split(const char *hdr, const unsigned char **body, size_t *len, struct sx_carried *c, const char *prefix,
+	     struct fault *f) __attribute__((warn_unused_result));
 
 /* Loads the member keys, opens the message log (TSA from global
  * configuration) and starts OCSP refreshing. 0, or -1 with *err. */
@@ -57,17 +70,18 @@ typedef void (*sx_response_signed_fn)(struct exch *ex, const struct exch_resp *r
 
 /* Client side, remote service: queues the request (headers to send in
  * ex->fwd) for signing. done(ex, NULL) once it is signed and logged, with
- * the signature headers added to ex->fwd; done(ex, f) if that failed. -1
- * with f, and nothing queued, when it cannot even be queued. */
+ * SX_HDR_SIGNED added to ex->fwd and the body to send in ex->wire; done(ex,
+ * f) if that failed. -1 with f, and nothing queued, when it cannot even be
+ * queued. */
 int sx_sign_request(struct exch *ex, sx_request_signed_fn done, struct fault *f)
 	__attribute__((warn_unused_result));
 /* Server side: verifies the request's signature, binding and certificate
  * status, and logs it. 0, or -1 with f (Server.ServerProxy.*). */
 int sx_verify_request(struct exch *ex, struct fault *f) __attribute__((warn_unused_result));
 /* Server side: queues the provider's answer r (copied) for signing with the
- * service owner's key; done gets the copy back, with the signature headers
- * added when f is NULL (its own headers alone otherwise). -1 with f when it
- * cannot be queued. */
+ * service owner's key; done gets the copy back, with SX_HDR_SIGNED added and
+ * the signature in front of the body when f is NULL (its own headers and
+ * body alone otherwise). -1 with f when it cannot be queued. */
 int sx_sign_response(struct exch *ex, const struct exch_resp *r, sx_response_signed_fn done, struct fault *f)
 	__attribute__((warn_unused_result));
 /* The caller of a client-side exchange went away while its request waited

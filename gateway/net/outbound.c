@@ -458,7 +458,7 @@ static int out_add_hdr(struct out_handle *h, const char *name, const char *value
 
 	buf_init(&line, OUT_REQ_HDR_MAX);
 	/* "Name;" is curl's way to send an empty value ("Name:" would remove it).
-	 * No printf: the signature headers are several KB. */
+	 * No printf: a header value may be several KB. */
 	if (buf_puts(&line, name) < 0 || buf_puts(&line, *value ? ": " : ";") < 0 ||
 	    buf_puts(&line, value) < 0)
 		goto out;

@@ -1,5 +1,6 @@
 """The signed exchange across real gateways: every request and response
-between gateways carries the sending member's signature (X-Ailgate-Signature)
+between gateways carries the sending member's signature (in front of the body,
+with X-Ailgate-Signed giving its length and that of the OCSP responses after it)
 and is verified and logged on both sides before the answer goes back; the
 logs are hash-chained and batch time-stamped by a real RFC 3161 TSA
 (OpenSSL's, tests/integration/tsa_server.py).
@@ -382,6 +383,20 @@ def peer_post(ex, gw_to, body, headers, as_gw="municipality", target="/"):
     return r.status, data
 
 
+def signed_body(body, sig, ocsp):
+    """What a gateway sends to another: the signature document and the OCSP
+    responses in front of the body, and the header that says how long each is."""
+    ocsp = ocsp.encode() if isinstance(ocsp, str) else ocsp
+    return sig + ocsp + body, {"X-Ailgate-Signed": "%d %d" % (len(sig), len(ocsp))}
+
+
+def split_signed(headers, data):
+    """The other way round: (signature, OCSP text, body) of what a gateway sent."""
+    n = next(v for k, v in headers if k.lower() == "x-ailgate-signed")
+    sl, ol = (int(x) for x in n.split(" "))
+    return data[:sl], data[sl:sl + ol], data[sl + ol:]
+
+
 def logged_request(ex, msg_id):
     """Body, signature document and carried OCSP header of a logged request."""
     db = sqlite3.connect(db_path(ex, "municipality"))
@@ -410,9 +425,12 @@ def test_f_signature_wrapping_and_replay_refused(ex):
     ct = "text/xml; charset=utf-8"
 
     def send(body, sig):
-        hd = {"Content-Type": ct, "X-Ailgate-Ocsp": ocsp1}
-        if sig is not None:
-            hd["X-Ailgate-Signature"] = base64.b64encode(sig).decode() if isinstance(sig, bytes) else sig
+        hd = {"Content-Type": ct}
+        if isinstance(sig, str):            # the header alone, as given
+            hd["X-Ailgate-Signed"] = sig
+        elif sig is not None:
+            body, extra = signed_body(body, sig, ocsp1)
+            hd.update(extra)
         status, data = peer_post(ex, "state", body, hd)
         f = h.soap_fault(data)
         assert status == 500 and f, (status, data[:400])
@@ -421,7 +439,10 @@ def test_f_signature_wrapping_and_replay_refused(ex):
     sm = b"urn:ailgate:signed-message:1"
     variants = {
         "no signature": (body1, None, "MissingSignature"),
-        "not base64": (body1, "!!!", "MalformedSignature"),
+        "not XML": (body1, b"!!!", "MalformedSignature"),
+        "lengths not decimal": (body1, "12 x", "MalformedSignature"),
+        "lengths past the body": (body1, "%d 0" % (len(body1) + 1), "MalformedSignature"),
+        "lengths with a leading zero": (body1, "012 0", "MalformedSignature"),
         "body changed": (body1.replace(ex.pins[0].encode(), ex.pins[2].encode()), sig1,
                          "InvalidSignatureValue"),
         "signature of another message": (body1, sig2, "InvalidSignatureValue"),
@@ -581,11 +602,14 @@ def test_k_provider_tls_certificate_status_checked_by_client_side(ex):
             r = c.getresponse()
             data = r.read()
             self.send_response(r.status)
+            if mode["strip"]:
+                sig, ocsp, rest = split_signed(r.getheaders(), data)
+                data, extra = signed_body(rest, sig, ocsp.split(b",")[0])  # the signing certificate's only
             for k, v in r.getheaders():
                 if k.lower() in ("content-length", "connection", "transfer-encoding"):
                     continue
-                if k.lower() == "x-ailgate-ocsp" and mode["strip"]:
-                    v = v.split(",")[0]    # the signing certificate's only
+                if k.lower() == "x-ailgate-signed" and mode["strip"]:
+                    v = extra["X-Ailgate-Signed"]
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -709,16 +733,17 @@ def test_y_certificate_revoked_mid_test_refused(ex):
     method, target = head[0].split(" ", 1)
     hd = {k: v for k, v in (l.split(": ", 1) for l in head[1:])}
     assert hd["x-road-id"] == msg_id, hd   # as signed (replay is checked after the status)
-    hd["X-Ailgate-Signature"] = base64.b64encode(sig).decode()
-    hd["X-Ailgate-Ocsp"] = ",".join(base64.b64encode(d).decode() for d in
-                                    (ocsp_der(ex, "sign", sign_pem), ocsp_der(ex, "auth", auth_pem)))
+    body, extra = signed_body(canon.split(b"\n\n", 1)[1], sig,
+                              ",".join(base64.b64encode(d).decode() for d in
+                                       (ocsp_der(ex, "sign", sign_pem), ocsp_der(ex, "auth", auth_pem))))
+    hd.update(extra)
     import http.client
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(os.path.join(ex.pki, "ca", "trust.pem"))
     ctx.load_cert_chain(auth_pem, os.path.join(ex.pki, "gw", "bank", "auth.key"))
     c = http.client.HTTPSConnection("127.0.0.1", ex.server_port("municipality"), timeout=15, context=ctx)
-    c.request(method, target, headers=hd)
+    c.request(method, target, body=body, headers=hd)
     r = c.getresponse()
     err = json.loads(r.read())
     c.close()
