@@ -1,5 +1,6 @@
 #include "lib/crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -172,20 +173,46 @@ int hex_decode(const char *in, unsigned char *out, size_t len)
 	return in[2 * len] == '\0' ? 0 : -1;
 }
 
+/* RAND_bytes costs about a microsecond a call in OpenSSL 3 (DRBG lock and
+ * provider dispatch), more than formatting the id; every exchange makes
+ * several ids. So each thread draws 512 bytes at a time. The gateway never
+ * forks after start, so no two processes share a pool. */
+#define UUID_POOL 512
+static _Thread_local unsigned char uuid_pool[UUID_POOL];
+static _Thread_local size_t uuid_used = UUID_POOL;
+
+static void uuid_random(unsigned char r[16])
+{
+	if (uuid_used + 16 > UUID_POOL) {
+		if (RAND_bytes(uuid_pool, sizeof(uuid_pool)) != 1) {
+			/* RAND_bytes only fails if the CSPRNG cannot be seeded;
+			 * fall back to the time-seeded libc generator rather
+			 * than abort. */
+			for (size_t i = 0; i < 16; i++)
+				r[i] = (unsigned char)random();
+			return;
+		}
+		uuid_used = 0;
+	}
+	memcpy(r, uuid_pool + uuid_used, 16);
+	OPENSSL_cleanse(uuid_pool + uuid_used, 16);   /* each byte is handed out once */
+	uuid_used += 16;
+}
+
 void uuid4(char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char r[16];
+	size_t o = 0;
 
-	if (RAND_bytes(r, sizeof(r)) != 1) {
-		/* RAND_bytes only fails if the CSPRNG cannot be seeded; fall back
-		 * to the time-seeded libc generator rather than abort. */
-		for (size_t i = 0; i < sizeof(r); i++)
-			r[i] = (unsigned char)random();
-	}
+	uuid_random(r);
 	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
 	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-	snprintf(out, UUID_STR_LEN,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-		 r[11], r[12], r[13], r[14], r[15]);
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[r[i] >> 4];
+		out[o++] = hex[r[i] & 15];
+	}
+	out[o] = '\0';
 }
