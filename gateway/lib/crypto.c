@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,26 @@ int sha512(const void *data, size_t len, unsigned char *out)
 int sha256(const void *data, size_t len, unsigned char *out)
 {
 	return digest(crypto_md(256), data, len, out);
+}
+
+#define REPEAT_MAX 8192
+static _Thread_local unsigned char repeat_in[REPEAT_MAX], repeat_out[32];
+static _Thread_local size_t repeat_len = SIZE_MAX;
+
+int sha256_repeat(const void *data, size_t len, unsigned char *out)
+{
+	if (len == repeat_len && memcmp(data, repeat_in, len) == 0) {
+		memcpy(out, repeat_out, 32);
+		return 0;
+	}
+	if (sha256(data, len, out) < 0)
+		return -1;
+	if (len <= REPEAT_MAX) {
+		memcpy(repeat_in, data, len);
+		memcpy(repeat_out, out, 32);
+		repeat_len = len;
+	}
+	return 0;
 }
 
 static const char b64tab[] =

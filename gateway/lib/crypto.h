@@ -17,6 +17,10 @@ const struct evp_md_st *crypto_md(int bits);
 /* out must hold SHA512_LEN bytes. Returns 0, or -1 if OpenSSL fails. */
 int sha512(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
 int sha256(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
+/* sha256 for data that repeats byte for byte from call to call (the OCSP
+ * responses carried with every message of a sender): each thread keeps its
+ * last input of up to 8 KB with its digest and compares before hashing. */
+int sha256_repeat(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
 
 /* Standard base64 (with padding, no newlines) of len bytes into out, which must
  * hold 4*((len+2)/3)+1 bytes. Returns the length written (without NUL). */

@@ -615,18 +615,21 @@ int ocsp_parse_header(const char *value, size_t len, struct ocsp_header *h, char
 }
 
 /* The key of a header's verdict for one certificate: SHA-256 of the header
- * value and the certificate's signature bytes (unique per certificate, and
- * read without encoding anything). One header serves several certificates
- * (the signer's and the sending gateway's), each with its own entry. */
+ * value's SHA-256 and the certificate's signature bytes (unique per
+ * certificate, and read without encoding anything). One header serves
+ * several certificates (the signer's and the sending gateway's), each with
+ * its own entry; the header's own hash is taken once (sha256_repeat). */
 static int header_key(const char *value, size_t len, X509 *cert, unsigned char out[SHA256_LEN])
 {
 	const ASN1_BIT_STRING *sig = NULL;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char vh[SHA256_LEN];
+	EVP_MD_CTX *c;
 	int ok;
 
 	X509_get0_signature(&sig, NULL, cert);
-	ok = c && sig && EVP_DigestInit_ex(c, crypto_md(256), NULL) &&
-	     EVP_DigestUpdate(c, value, len) && EVP_DigestUpdate(c, "\n", 1) &&
+	if (!sig || sha256_repeat(value, len, vh) < 0 || !(c = EVP_MD_CTX_new()))
+		return -1;
+	ok = EVP_DigestInit_ex(c, crypto_md(256), NULL) && EVP_DigestUpdate(c, vh, sizeof(vh)) &&
 	     EVP_DigestUpdate(c, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig)) &&
 	     EVP_DigestFinal_ex(c, out, NULL);
 	EVP_MD_CTX_free(c);

@@ -1,6 +1,6 @@
 /* Unit tests for lib/crypto: uuid4 (form, version and variant bits, no
  * repeats across many refills of the per-thread pool, threads drawing at
- * once) and base64 round trips against known values. */
+ * once), base64 round trips against known values, sha256_repeat. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,12 +98,37 @@ static void test_b64(void **state)
 	assert_true(b64_decode("Zm9v!", 5, dec, sizeof(dec)) < 0);
 }
 
+/* sha256_repeat must give sha256's answer whatever came before: the same
+ * input, one byte changed, another length, inputs over its 8 KB memory. */
+static void test_sha256_repeat(void **state)
+{
+	static unsigned char in[10000];
+	const size_t lens[] = { 0, 1, 2465, 2465, 2465, 8192, 8192, 8193, 8193, 10000, 2465, 2464 };
+	unsigned char a[32], b[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 7 + 3);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		if (i == 4 || i == 6 || i == 8)
+			in[lens[i] - 1] ^= 1;   /* same length, last byte changed */
+		if (i == 11)
+			in[0] ^= 1;             /* shorter, first byte changed */
+		assert_int_equal(sha256(in, lens[i], a), 0);
+		assert_int_equal(sha256_repeat(in, lens[i], b), 0);
+		assert_memory_equal(a, b, 32);
+		assert_int_equal(sha256_repeat(in, lens[i], b), 0);   /* from memory now */
+		assert_memory_equal(a, b, 32);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uuid_form_and_unique),
 		cmocka_unit_test(test_uuid_threads),
 		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_sha256_repeat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
