@@ -162,29 +162,66 @@ int xrd_id_parse_path(const char *text, struct xrd_id *out, char *err, size_t er
 	return 0;
 }
 
-/* Appends "/part" for each non-empty trailing part the type has. */
+/* Text built by parts into a fixed buffer, cut at its end as snprintf would
+ * (several identifiers are formatted for every message: no printf). */
+struct idtext {
+	char *out;
+	size_t cap, n;
+};
+
+static void put(struct idtext *t, const char *s)
+{
+	size_t l = strlen(s);
+
+	if (t->n + 1 < t->cap) {
+		size_t room = t->cap - t->n - 1;
+		memcpy(t->out + t->n, s, l < room ? l : room);
+	}
+	t->n += l;
+}
+
+/* lead, then the parts, with "/part" for each non-empty trailing part the
+ * type has. */
 static const char *format_common(const struct xrd_id *id, const char *lead, char *out,
 				 size_t outlen)
 {
-	int n;
+	struct idtext t = { out, outlen, 0 };
 
-	n = snprintf(out, outlen, "%s%s/%s/%s", lead, id->instance, id->member_class,
-		     id->member_code);
-	if (id->type != XRD_MEMBER && id->subsystem[0] && n >= 0 && (size_t)n < outlen)
-		n += snprintf(out + n, outlen - (size_t)n, "/%s", id->subsystem);
-	if (id->type == XRD_SERVICE && n >= 0 && (size_t)n < outlen) {
-		n += snprintf(out + n, outlen - (size_t)n, "/%s", id->service_code);
-		if (id->service_version[0] && (size_t)n < outlen)
-			snprintf(out + n, outlen - (size_t)n, "/%s", id->service_version);
+	if (!outlen)
+		return out;
+	put(&t, lead);
+	put(&t, id->instance);
+	put(&t, "/");
+	put(&t, id->member_class);
+	put(&t, "/");
+	put(&t, id->member_code);
+	if (id->type != XRD_MEMBER && id->subsystem[0]) {
+		put(&t, "/");
+		put(&t, id->subsystem);
 	}
+	if (id->type == XRD_SERVICE) {
+		put(&t, "/");
+		put(&t, id->service_code);
+		if (id->service_version[0]) {
+			put(&t, "/");
+			put(&t, id->service_version);
+		}
+	}
+	out[t.n < outlen ? t.n : outlen - 1] = '\0';
 	return out;
 }
 
 const char *xrd_id_format(const struct xrd_id *id, char *out, size_t outlen)
 {
 	char lead[16];
+	const char *type = xrd_type_name(id->type);
+	size_t l = strlen(type);
 
-	snprintf(lead, sizeof(lead), "%s:", xrd_type_name(id->type));
+	if (l > sizeof(lead) - 2)
+		l = sizeof(lead) - 2;
+	memcpy(lead, type, l);
+	lead[l] = ':';
+	lead[l + 1] = '\0';
 	return format_common(id, lead, out, outlen);
 }
 

@@ -194,6 +194,15 @@ static void test_format_forms(void **state)
 	/* truncation is safe and NUL-terminated */
 	assert_ptr_equal(xrd_id_format(&svc, small, sizeof(small)), small);
 	assert_string_equal(small, "SERVICE:I/C");
+	/* every cut is the full text's prefix, as snprintf would give */
+	for (size_t cap = 1; cap <= sizeof("SERVICE:I/C/M/S/svc/v2") + 1; cap++) {
+		char cut[32];
+		memset(cut, 'x', sizeof(cut));
+		xrd_id_format(&svc, cut, cap);
+		assert_int_equal(strlen(cut), cap - 1 < 22 ? cap - 1 : 22);
+		assert_memory_equal(cut, "SERVICE:I/C/M/S/svc/v2", strlen(cut));
+		assert_int_equal(cut[cap], 'x');   /* nothing written past the buffer */
+	}
 }
 
 static void test_comparisons(void **state)
