@@ -128,13 +128,14 @@ def test_expired_configuration_refuses_exchanges(_ex):
     try:
         old.start(wait=False)
         deadline = time.time() + 15
-        while True:
-            try:
-                st, hl = health(old, "state")
-                break
-            except OSError:
-                assert time.time() < deadline, old.log("state")[-800:]
-                time.sleep(0.05)
+        for gw in ("municipality", "state"):   # both listening (they answer 503)
+            while True:
+                try:
+                    st, hl = health(old, gw)
+                    break
+                except OSError:
+                    assert time.time() < deadline, old.log(gw)[-800:]
+                    time.sleep(0.05)
         gc = [c for c in hl["checks"] if c["name"] == "globalconf"][0]
         assert st == 503 and not gc["ok"] and "expired" in gc["detail"], hl
         st, body = ask(old)
