@@ -15,7 +15,13 @@
  * printing the writer thread's CPU per record (its schedstat), the whole
  * process's, the bytes written (wchar) and the files' size. With
  * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
- * MSGLOG_RECBENCH_KEEP=1 it keeps its own. */
+ * MSGLOG_RECBENCH_KEEP=1 it keeps its own.
+ *
+ * MSGLOG_CONCBENCH=N runs only the concurrent writer benchmark: the same
+ * records from event loops at a given rate, completions on the loops, a
+ * checkpoint a second as the stamper does (conc_bench has the knobs); it
+ * prints the writer's and the process's CPU per record, records per commit
+ * and the latency from append to callback. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1678,6 +1684,241 @@ static int rec_bench(int n)
 	return 0;
 }
 
+/* ---------------------------------------------- concurrent writer bench */
+
+/* MSGLOG_CONCBENCH=N: N records appended from _THREADS (2) event loops at
+ * _RATE records/s in all (1400: the signed exchange's bench, two records
+ * per exchange; 0: as fast as the writer takes them, _INFLIGHT (64) per
+ * loop), completions on the loops, and a thread that checkpoints every
+ * second as the stamper does. Prints what rec_bench does plus records per
+ * commit and the latency from append to callback. */
+struct cb_loop {
+	struct msglog *log;
+	struct event_base *base;
+	struct event *tick;
+	const char *pool;                /* random bytes, slices of it are the blobs */
+	size_t pool_len;
+	uint64_t seed;
+	int64_t t0_ns, *lat_ns;          /* latency of each completed record */
+	double rate;                     /* records/s of this loop; 0: closed loop */
+	int target, sent, done, inflight, failed;
+};
+
+struct cb_slot {
+	struct cb_loop *l;
+	int64_t t_ns;
+};
+
+static int64_t cb_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cb_append(struct cb_loop *l);
+
+static void cb_done(const struct msglog_result *res, void *arg)
+{
+	struct cb_slot *s = arg;
+	struct cb_loop *l = s->l;
+
+	l->lat_ns[l->done++] = cb_mono_ns() - s->t_ns;
+	if (res->status != MSGLOG_OK)
+		l->failed++;
+	free(s);
+	if (l->rate == 0 && l->sent < l->target)
+		cb_append(l);
+	if (l->done == l->target)
+		event_base_loopbreak(l->base);
+}
+
+static void cb_append(struct cb_loop *l)
+{
+	char msgid[64], reqid[64];
+	struct cb_slot *s = malloc(sizeof(*s));
+	size_t body_len = 1000 + (size_t)(rb_rand(&l->seed) % 1000);
+	size_t sig_len = 4500 + (size_t)(rb_rand(&l->seed) % 1000);
+	int i = l->sent++;
+	struct msglog_rec r;
+	char *err = NULL;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(msgid, sizeof(msgid), "%016llx-%08x", (unsigned long long)rb_rand(&l->seed),
+		 (unsigned)(i / 2));
+	snprintf(reqid, sizeof(reqid), "%08x%08x", (unsigned)rb_rand(&l->seed), (unsigned)i);
+	r.dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
+	r.side = MSGLOG_SERVER;
+	r.reqid = reqid;
+	r.message_id = msgid;
+	r.client_id = CLIENT;
+	r.service_id = SERVICE;
+	r.body_mode = MSGLOG_BODY_FULL;
+	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
+	r.body_len = body_len;
+	r.sigdoc = l->pool + rb_rand(&l->seed) % (l->pool_len - 5500);
+	r.sigdoc_len = sig_len;
+	r.ocsp = l->pool + (i % 2) * 2600;   /* the same two OCSP blobs */
+	r.ocsp_len = 2600;
+	r.request_hash = i % 2 ? "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" : "";
+	if (!s) {
+		l->failed++;
+		return;
+	}
+	s->l = l;
+	s->t_ns = cb_mono_ns();
+	if (msglog_append(l->log, &r, cb_done, s, l->base, &err) < 0) {
+		fprintf(stderr, "append: %s\n", err ? err : "?");
+		free(err);
+		free(s);
+		l->failed++;
+		l->lat_ns[l->done++] = 0;
+		if (l->done == l->target)
+			event_base_loopbreak(l->base);
+	}
+}
+
+/* Every millisecond: the records due by now (at l->rate). It also keeps
+ * the loop running until the last completion has come. */
+static void cb_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cb_loop *l = arg;
+	int due = (int)((cb_mono_ns() - l->t0_ns) / 1e9 * l->rate) + 1;
+
+	if (l->rate == 0 || due > l->target)
+		due = l->target;
+	while (l->rate > 0 && l->sent < due)
+		cb_append(l);
+}
+
+static void *cb_loop_main(void *arg)
+{
+	struct cb_loop *l = arg;
+	struct timeval ms = { 0, 1000 };
+
+	l->t0_ns = cb_mono_ns();
+	l->tick = event_new(l->base, -1, EV_PERSIST, cb_tick, l);
+	event_add(l->tick, &ms);
+	while (l->rate == 0 && l->sent < l->inflight && l->sent < l->target)
+		cb_append(l);
+	event_base_dispatch(l->base);
+	msglog_detach_base(l->log, l->base);
+	event_free(l->tick);
+	return NULL;
+}
+
+struct cb_ckpt {
+	const char *db;
+	atomic_int stop;
+};
+
+/* What the stamper's connection does under load: a checkpoint a second. */
+static void *cb_ckpt_main(void *arg)
+{
+	struct cb_ckpt *k = arg;
+	sqlite3 *h = NULL;
+
+	if (sqlite3_open(k->db, &h) != SQLITE_OK)
+		return NULL;
+	sqlite3_busy_timeout(h, 1000);
+	while (!atomic_load(&k->stop)) {
+		int i;
+
+		for (i = 0; i < 100 && !atomic_load(&k->stop); i++)
+			mono_sleep_ms(10);
+		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	sqlite3_close(h);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int envi(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? atoi(v) : dflt;
+}
+
+static int conc_bench(int n)
+{
+	int nt = envi("MSGLOG_CONCBENCH_THREADS", 2), rate = envi("MSGLOG_CONCBENCH_RATE", 1400);
+	char dir[] = "/tmp/msglog_concbench.XXXXXX", db[300];
+	struct cb_loop loops[16];
+	struct cb_ckpt ck = { db, 0 };
+	pthread_t th[16], ckth;
+	struct msglog_config c;
+	struct msglog_stats st;
+	struct msglog *log;
+	static char pool[1 << 16];
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	int64_t w0, w1, wc0, wc1, t0, t1, *lat;
+	double p0, p1;
+	int i, k, failed = 0;
+
+	if (nt < 1 || nt > 16 || !mkdtemp(dir) || evthread_use_pthreads() < 0 ||
+	    !(lat = calloc((size_t)n, sizeof(*lat))))
+		return 1;
+	snprintf(db, sizeof(db), "%s/msglog.db", dir);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		snprintf(db, sizeof(db), "%s", getenv("MSGLOG_RECBENCH_DB"));
+	rb_fill(pool, sizeof(pool), &seed);
+	msglog_config_defaults(&c);
+	c.path = db;
+	c.group_wait_ms = (unsigned)envi("MSGLOG_CONCBENCH_WAIT_MS", 0);
+	if (!(log = open_log(&c)))
+		return 1;
+	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
+	w0 = rb_thread_ns("ag-msglog");
+	wc0 = rb_wchar();
+	p0 = rb_self_cpu_s();
+	t0 = cb_mono_ns();
+	for (i = 0; i < nt; i++) {
+		loops[i] = (struct cb_loop){ .log = log, .base = event_base_new(), .pool = pool,
+					     .pool_len = sizeof(pool), .seed = seed + (uint64_t)i * 7919,
+					     .rate = (double)rate / nt, .inflight = envi("MSGLOG_CONCBENCH_INFLIGHT", 64),
+					     .target = n / nt + (i < n % nt), .lat_ns = lat };
+		for (k = 0; k < i; k++)
+			loops[i].lat_ns += loops[k].target;
+		pthread_create(&th[i], NULL, cb_loop_main, &loops[i]);
+	}
+	for (i = 0; i < nt; i++) {
+		pthread_join(th[i], NULL);
+		event_base_free(loops[i].base);
+		failed += loops[i].failed;
+	}
+	t1 = cb_mono_ns();
+	w1 = rb_thread_ns("ag-msglog");
+	wc1 = rb_wchar();
+	p1 = rb_self_cpu_s();
+	atomic_store(&ck.stop, 1);
+	pthread_join(ckth, NULL);
+	msglog_get_stats(log, &st);
+	msglog_close(log);
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+	printf("concbench: %d records, %d loops, %d/s asked, %.0f/s done, %llu commits (%.1f records "
+	       "each): writer %.1f us/record, process %.1f us/record, wchar %.0f B/record, latency "
+	       "p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d failed\n",
+	       n, nt, rate, n / ((t1 - t0) / 1e9), (unsigned long long)st.commits,
+	       st.commits ? (double)n / st.commits : 0, (w1 - w0) / 1e3 / n, (p1 - p0) * 1e6 / n,
+	       (double)(wc1 - wc0) / n, lat[n / 2] / 1e6, lat[n * 9 / 10] / 1e6,
+	       lat[n * 99 / 100] / 1e6, lat[n - 1] / 1e6, failed);
+	free(lat);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		rmdir(dir);
+	else
+		sh("rm -rf '%s'", dir);
+	libevent_global_shutdown();
+	return failed ? 1 : 0;
+}
+
 int main(void)
 {
 	const char *rb = getenv("MSGLOG_RECBENCH");
@@ -1707,5 +1948,7 @@ int main(void)
 
 	if (rb && atoi(rb) > 0)
 		return rec_bench(atoi(rb));
+	if (envi("MSGLOG_CONCBENCH", 0) > 0)
+		return conc_bench(envi("MSGLOG_CONCBENCH", 0));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
