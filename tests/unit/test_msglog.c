@@ -12,6 +12,7 @@
  * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
  * records of the signed exchange's sizes (body ~1.5 KB, signature document
  * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25,
+ * with a checkpoint a second on another connection as the stamper does,
  * printing the writer thread's CPU per record (its schedstat), the whole
  * process's, the bytes written (wchar) and the files' size. With
  * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
@@ -1597,10 +1598,37 @@ static long long rb_fsize(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+struct cb_ckpt {
+	const char *db;
+	atomic_int stop;
+};
+
+/* What the stamper's connection does under load: a checkpoint a second. */
+static void *cb_ckpt_main(void *arg)
+{
+	struct cb_ckpt *k = arg;
+	sqlite3 *h = NULL;
+
+	if (sqlite3_open(k->db, &h) != SQLITE_OK)
+		return NULL;
+	sqlite3_busy_timeout(h, 1000);
+	while (!atomic_load(&k->stop)) {
+		int i;
+
+		for (i = 0; i < 100 && !atomic_load(&k->stop); i++)
+			mono_sleep_ms(10);
+		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	sqlite3_close(h);
+	return NULL;
+}
+
 static int rec_bench(int n)
 {
 	static char body[2000], sig[5500], ocsp[2][2600];
 	char dir[] = "/tmp/msglog_recbench.XXXXXX", db[300], wal[310];
+	struct cb_ckpt ck = { db, 0 };
+	pthread_t ckth;
 	struct msglog_config c;
 	struct msglog_stats st;
 	struct msglog *log;
@@ -1625,6 +1653,7 @@ static int rec_bench(int n)
 	c.group_wait_ms = 1000;   /* groups of exactly RB_GROUP */
 	if (!(log = open_log(&c)))
 		return 1;
+	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
 	wc0 = rb_wchar();
 	p0 = rb_self_cpu_s();
@@ -1667,6 +1696,8 @@ static int rec_bench(int n)
 	w1 = rb_thread_ns("ag-msglog");
 	wc1 = rb_wchar();
 	p1 = rb_self_cpu_s();
+	atomic_store(&ck.stop, 1);
+	pthread_join(ckth, NULL);
 	walsize = rb_fsize(wal);
 	msglog_get_stats(log, &st);
 	msglog_close(log);
@@ -1805,31 +1836,6 @@ static void *cb_loop_main(void *arg)
 	event_base_dispatch(l->base);
 	msglog_detach_base(l->log, l->base);
 	event_free(l->tick);
-	return NULL;
-}
-
-struct cb_ckpt {
-	const char *db;
-	atomic_int stop;
-};
-
-/* What the stamper's connection does under load: a checkpoint a second. */
-static void *cb_ckpt_main(void *arg)
-{
-	struct cb_ckpt *k = arg;
-	sqlite3 *h = NULL;
-
-	if (sqlite3_open(k->db, &h) != SQLITE_OK)
-		return NULL;
-	sqlite3_busy_timeout(h, 1000);
-	while (!atomic_load(&k->stop)) {
-		int i;
-
-		for (i = 0; i < 100 && !atomic_load(&k->stop); i++)
-			mono_sleep_ms(10);
-		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	}
-	sqlite3_close(h);
 	return NULL;
 }
 
