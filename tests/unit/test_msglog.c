@@ -1611,8 +1611,13 @@ static void *cb_ckpt_main(void *arg)
 	struct cb_ckpt *k = arg;
 	sqlite3 *h = NULL;
 
-	if (sqlite3_open(k->db, &h) != SQLITE_OK)
+	/* A connection knows the file is in WAL mode (and checkpoints
+	 * something) only once it has read it. */
+	if (sqlite3_open(k->db, &h) != SQLITE_OK ||
+	    sqlite3_exec(h, "SELECT COUNT(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
 		return NULL;
+	}
 	sqlite3_busy_timeout(h, 1000);
 	while (!atomic_load(&k->stop)) {
 		int i;
