@@ -258,15 +258,15 @@ int replay_find(struct replay *r, int side, const char *client, const char *msgi
 	return found;
 }
 
-int replay_covers(struct replay *r, int64_t since)
+int64_t replay_horizon(struct replay *r)
 {
-	int ok;
+	int64_t h;
 
 	pthread_mutex_lock(&r->mu);
 	expire(r, msglog_now_ms());
-	ok = since >= r->horizon;
+	h = r->horizon;
 	pthread_mutex_unlock(&r->mu);
-	return ok;
+	return h;
 }
 
 void replay_set_horizon(struct replay *r, int64_t t)

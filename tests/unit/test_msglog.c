@@ -1512,6 +1512,51 @@ static void test_ocsp_old_format(void **state)
 	assert_int_equal(res.records, 6);
 }
 
+/* A log of the layout before (records_replay, records_time on time_ms
+ * alone): read as it is, and opened for writing it gets the new indexes;
+ * the replay window, verification and export by message id then work on
+ * it as on a new log. */
+static void test_old_layout_migrated(void **state)
+{
+	char d[320], db[400], out[400], *err = NULL;
+	struct logverify_export_sel sel = { .message_id = "msg-2" };
+	int64_t now = msglog_now_ms();
+	struct logverify_result res;
+	struct msglog_config c;
+	struct msglog *log;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 6, 0), 6);    /* msg-1 .. msg-3 */
+	msglog_close(log);
+	assert_int_equal(exec_sql(db, "DROP INDEX records_time;"
+				  "CREATE INDEX records_time ON records(time_ms);"
+				  "CREATE INDEX records_replay ON records(client_id, message_id, time_ms)"), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	snprintf(out, sizeof(out), "%s/export-old", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_replay'"), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM pragma_index_info('records_time')"), 5);
+	/* The window came back from the migrated index. */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 60000, &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-4", &err), 0);
+	assert_int_equal(append_n(log, 7, 2, 0), 8);
+	msglog_close(log);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 8);
+	snprintf(out, sizeof(out), "%s/export-new", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	sel.message_id = "msg-4";
+	snprintf(out, sizeof(out), "%s/export-4", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+}
+
 /* ---------------------------------------------- realistic writer bench */
 
 #define RB_GROUP 25
@@ -1950,6 +1995,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_only),
 		cmocka_unit_test(test_ocsp_stored_once),
 		cmocka_unit_test(test_ocsp_old_format),
+		cmocka_unit_test(test_old_layout_migrated),
 		cmocka_unit_test(test_checkpoint_by_stamper),
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
