@@ -1285,6 +1285,51 @@ static int run_readme(const char *out, int *ran)
 	return fails;
 }
 
+/* More requests in the window than replay_max_entries: the evicted ones
+ * are still refused from memory (their ghosts); past the ghosts' cap the
+ * database answers for the time memory lost, and only for that. */
+static void test_replay_overflow(void **state)
+{
+	char d[320], db[400], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i, n = 2 * 1200;   /* 1200 requests: 4 entries, 1024 ghosts, 172 lost */
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 4;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+
+		make_rec(&r, &b, i);
+		r.time_ms = t0 + i;
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1200", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-nope", t0, &err), 0);
+	/* Without the records, what memory still knows is still refused. */
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-173", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0 + 2 * 1100 + 1, &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-500", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-1199", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
 static void test_export_third_party(void **state)
 {
 	char d[320], db[400], out[400], out2[400], chain[420];
@@ -2002,6 +2047,7 @@ int main(void)
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_replay_window),
+		cmocka_unit_test(test_replay_overflow),
 		cmocka_unit_test(test_export_third_party),
 	};
 
