@@ -11,7 +11,8 @@
  *
  * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
  * records of the signed exchange's sizes (body ~1.5 KB, signature document
- * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25,
+ * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25
+ * (MSGLOG_RECBENCH_GROUP),
  * with checkpoints on another connection as the stamper makes them,
  * printing the writer thread's CPU per record (its schedstat), the whole
  * process's, the bytes written (wchar) and the files' size. With
@@ -1604,7 +1605,6 @@ static void test_old_layout_migrated(void **state)
 
 /* ---------------------------------------------- realistic writer bench */
 
-#define RB_GROUP 25
 
 static uint64_t rb_rand(uint64_t *s)
 {
@@ -1625,37 +1625,49 @@ static void rb_fill(char *p, size_t n, uint64_t *seed)
 		p[i] = b64[rb_rand(seed) & 63];
 }
 
-/* Runtime of the thread named comm, in ns (schedstat), or -1. */
-static int64_t rb_thread_ns(const char *comm)
+/* The first number after prefix in /proc/self/task/<the thread named
+ * comm>/file, or -1. */
+static int64_t rb_thread_stat(const char *comm, const char *file, const char *prefix)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
-	int64_t ns = -1;
+	int64_t v = -1;
 
-	while (d && ns < 0 && (e = readdir(d)) != NULL) {
-		char path[300], name[64] = "";
+	while (d && v < 0 && (e = readdir(d)) != NULL) {
+		char path[300], line[128] = "";
 		FILE *f;
 
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		if (!(f = fopen(path, "r")))
 			continue;
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = 0;
+		if (fgets(line, sizeof(line), f))
+			line[strcspn(line, "\n")] = 0;
 		fclose(f);
-		if (strcmp(name, comm) != 0)
+		if (strcmp(line, comm) != 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			long long v;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/%s", e->d_name, file);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			long long n;
 
-			if (fscanf(f, "%lld", &v) == 1)
-				ns = v;
-			fclose(f);
+			if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+			    sscanf(line + strlen(prefix), "%lld", &n) == 1) {
+				v = n;
+				break;
+			}
 		}
+		fclose(f);
 	}
 	if (d)
 		closedir(d);
-	return ns;
+	return v;
+}
+
+/* Runtime of the thread named comm, in ns (schedstat), or -1. */
+static int64_t rb_thread_ns(const char *comm)
+{
+	return rb_thread_stat(comm, "schedstat", "");
 }
 
 static int64_t rb_wchar(void)
@@ -1720,6 +1732,13 @@ static void *cb_ckpt_main(void *arg)
 	return NULL;
 }
 
+static int envi(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? atoi(v) : dflt;
+}
+
 static int rec_bench(int n)
 {
 	static char body[2000], sig[5500], ocsp[2][2600];
@@ -1734,9 +1753,9 @@ static int rec_bench(int n)
 	double p0, p1;
 	long long walsize;
 	atomic_int done = 0;
-	int i;
+	int i, group = envi("MSGLOG_RECBENCH_GROUP", 25);
 
-	if (!mkdtemp(dir) || evthread_use_pthreads() < 0)
+	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -1746,8 +1765,8 @@ static int rec_bench(int n)
 	rb_fill(ocsp[1], sizeof(ocsp[1]), &seed);
 	msglog_config_defaults(&c);
 	c.path = db;
-	c.batch_max = RB_GROUP;
-	c.group_wait_ms = 1000;   /* groups of exactly RB_GROUP */
+	c.batch_max = (unsigned)group;
+	c.group_wait_ms = 1000;   /* groups of exactly that many */
 	if (!(log = open_log(&c)))
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
@@ -1786,7 +1805,7 @@ static int rec_bench(int n)
 			fprintf(stderr, "append: %s\n", err ? err : "?");
 			return 1;
 		}
-		if ((i + 1) % RB_GROUP == 0 || i + 1 == n)
+		if ((i + 1) % group == 0 || i + 1 == n)
 			while (atomic_load(&done) < i + 1)
 				mono_sleep_ms(1);
 	}
@@ -1818,8 +1837,10 @@ static int rec_bench(int n)
  * _RATE records/s in all (1400: the signed exchange's bench, two records
  * per exchange; 0: as fast as the writer takes them, _INFLIGHT (64) per
  * loop), completions on the loops, and a thread that checkpoints every
- * second as the stamper does. Prints what rec_bench does plus records per
- * commit and the latency from append to callback. */
+ * second as the stamper does; _WAIT_MS sets group_wait_ms. Prints what
+ * rec_bench does plus the writer thread's bytes read and written (its
+ * /proc io: a checkpoint of its own shows as reads), records per commit
+ * and the latency from append to callback. */
 struct cb_loop {
 	struct msglog *log;
 	struct event_base *base;
@@ -1943,13 +1964,6 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int envi(const char *name, int dflt)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? atoi(v) : dflt;
-}
-
 static int conc_bench(int n)
 {
 	int nt = envi("MSGLOG_CONCBENCH_THREADS", 2), rate = envi("MSGLOG_CONCBENCH_RATE", 1400);
@@ -1962,7 +1976,7 @@ static int conc_bench(int n)
 	struct msglog *log;
 	static char pool[1 << 16];
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	int64_t w0, w1, wc0, wc1, t0, t1, *lat;
+	int64_t w0, w1, wc0, wc1, t0, t1, *lat, wr0, wr1, ww0, ww1;
 	double p0, p1;
 	int i, k, failed = 0;
 
@@ -1980,6 +1994,8 @@ static int conc_bench(int n)
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
+	wr0 = rb_thread_stat("ag-msglog", "io", "rchar: ");
+	ww0 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc0 = rb_wchar();
 	p0 = rb_self_cpu_s();
 	t0 = cb_mono_ns();
@@ -1999,6 +2015,8 @@ static int conc_bench(int n)
 	}
 	t1 = cb_mono_ns();
 	w1 = rb_thread_ns("ag-msglog");
+	wr1 = rb_thread_stat("ag-msglog", "io", "rchar: ");
+	ww1 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc1 = rb_wchar();
 	p1 = rb_self_cpu_s();
 	atomic_store(&ck.stop, 1);
@@ -2007,10 +2025,11 @@ static int conc_bench(int n)
 	msglog_close(log);
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
 	printf("concbench: %d records, %d loops, %d/s asked, %.0f/s done, %llu commits (%.1f records "
-	       "each): writer %.1f us/record, process %.1f us/record, wchar %.0f B/record, latency "
-	       "p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d failed\n",
+	       "each): writer %.1f us/record (read %.0f, wrote %.0f B/record), process %.1f us/record, "
+	       "wchar %.0f B/record, latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d failed\n",
 	       n, nt, rate, n / ((t1 - t0) / 1e9), (unsigned long long)st.commits,
-	       st.commits ? (double)n / st.commits : 0, (w1 - w0) / 1e3 / n, (p1 - p0) * 1e6 / n,
+	       st.commits ? (double)n / st.commits : 0, (w1 - w0) / 1e3 / n, (double)(wr1 - wr0) / n,
+	       (double)(ww1 - ww0) / n, (p1 - p0) * 1e6 / n,
 	       (double)(wc1 - wc0) / n, lat[n / 2] / 1e6, lat[n * 9 / 10] / 1e6,
 	       lat[n * 99 / 100] / 1e6, lat[n - 1] / 1e6, failed);
 	free(lat);
