@@ -16,9 +16,10 @@
  * order and covering what the replay window and export by message id
  * read, so a group of records adds to its rightmost pages only. An index
  * keyed by message id (records_replay, before) put every record on a
- * random page of its own: ~40 % of the writer's WAL bytes and a read of
- * that page when it had left the cache. The replay window is in memory
- * (msglog_replay.c); the database is asked only for what memory lost. */
+ * random page of its own: a third to two fifths of the writer's WAL bytes,
+ * and a read of that page once the index had outgrown the cache. The
+ * replay window is in memory (msglog_replay.c); the database is asked only
+ * for what memory lost. README.md, "Indexes". */
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
