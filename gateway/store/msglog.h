@@ -213,7 +213,9 @@ struct msglog_config {
 	unsigned archive_interval_ms;    /* (3600000) */
 	/* Replay window kept in memory (msglog_seen). */
 	unsigned replay_window_ms;       /* (600000) */
-	unsigned replay_max_entries;     /* (1000000) */
+	unsigned replay_max_entries;     /* (1000000); past it the oldest are kept as
+					    64-bit hashes, up to 4x as many, and only
+					    past those the database answers for them */
 };
 
 /* Fills c with the defaults above (path and tsa_* NULL). */
