@@ -601,8 +601,7 @@ static int load_replay(const struct msglog_row *r, void *arg)
 {
 	struct msglog *log = arg;
 
-	if (r->dir == MSGLOG_REQUEST)
-		(void)replay_note(log->replay, r->side, r->client_id, r->message_id, r->time_ms);
+	(void)replay_note(log->replay, r->side, r->client_id, r->message_id, r->time_ms);
 	return 0;
 }
 
@@ -610,8 +609,7 @@ static int load_replay(const struct msglog_row *r, void *arg)
 static int load_state(struct msglog *log, char **err)
 {
 	struct msglog_chain_state st;
-	struct msglog_filter f = { 0 };
-	int64_t now = msglog_now_ms();
+	int64_t since = msglog_now_ms() - log->cfg.replay_window_ms;
 
 	if (log->ops->state(log->wconn, &st, err) < 0)
 		return -1;
@@ -626,9 +624,8 @@ static int load_state(struct msglog *log, char **err)
 		msglog_set_err(err, "message log: out of memory");
 		return -1;
 	}
-	f.from_ms = now - log->cfg.replay_window_ms;
-	replay_set_horizon(log->replay, f.from_ms);
-	return log->ops->iterate(log->wconn, &f, load_replay, log, err) < 0 ? -1 : 0;
+	replay_set_horizon(log->replay, since);
+	return log->ops->requests_since(log->wconn, since, load_replay, log, err) < 0 ? -1 : 0;
 }
 
 static int init_sync(struct msglog *log)
@@ -911,16 +908,17 @@ void msglog_stamp_now(struct msglog *log)
 	pthread_mutex_unlock(&log->smu);
 }
 
-/* The database's answer, for windows older than memory holds. Blocking. */
+/* The database's answer for [since, until): what memory does not hold.
+ * Blocking; the cost grows with the range. */
 static int db_seen(struct msglog *log, int side, const char *client, const char *msgid,
-		   int64_t since, char **err)
+		   int64_t since, int64_t until, char **err)
 {
 	int found = 0, rc;
 
 	pthread_mutex_lock(&log->rmu);
 	rc = log->rconn ? 0 : log->ops->open(log->path, 0, &log->rconn, err);
 	if (rc == 0)
-		rc = log->ops->seen(log->rconn, side, client, msgid, since, &found, err);
+		rc = log->ops->seen(log->rconn, side, client, msgid, since, until, &found, err);
 	pthread_mutex_unlock(&log->rmu);
 	return rc < 0 ? -1 : found;
 }
@@ -929,12 +927,16 @@ int msglog_seen(struct msglog *log, enum msglog_side side, const char *client_id
 		const char *message_id, int64_t since_ms, char **err)
 {
 	const char *c = client_id ? client_id : "", *m = message_id ? message_id : "";
+	int64_t horizon;
 
 	if (replay_find(log->replay, side, c, m, since_ms, 0))
 		return 1;
-	if (replay_covers(log->replay, since_ms))
+	/* Read after the lookup: memory was complete from here on when it
+	 * answered. */
+	horizon = replay_horizon(log->replay);
+	if (since_ms >= horizon)
 		return 0;
-	return db_seen(log, side, c, m, since_ms, err);
+	return db_seen(log, side, c, m, since_ms, horizon, err);
 }
 
 int msglog_claim(struct msglog *log, enum msglog_side side, const char *client_id,
@@ -942,10 +944,11 @@ int msglog_claim(struct msglog *log, enum msglog_side side, const char *client_i
 {
 	const char *c = client_id ? client_id : "", *m = message_id ? message_id : "";
 	int64_t now = msglog_now_ms(), since = now - log->cfg.replay_window_ms;
+	int64_t horizon = replay_horizon(log->replay);
 	int rc;
 
-	if (!replay_covers(log->replay, since)) {
-		rc = db_seen(log, side, c, m, since, err);
+	if (since < horizon) {
+		rc = db_seen(log, side, c, m, since, horizon, err);
 		if (rc != 0)
 			return rc;
 	}

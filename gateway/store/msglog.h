@@ -167,9 +167,15 @@ struct msglog_backend_ops {
 	int (*set_base)(void *conn, int64_t base_id, const unsigned char base_hash[MSGLOG_HASH_LEN],
 			char **err);
 	/* *found = 1 if a request record with this side, client and message id
-	 * has time_ms >= since_ms (served by an index). */
+	 * has since_ms <= time_ms < until_ms (served by an index in time order:
+	 * the cost grows with the range). */
 	int (*seen)(void *conn, int side, const char *client_id, const char *message_id,
-		    int64_t since_ms, int *found, char **err);
+		    int64_t since_ms, int64_t until_ms, int *found, char **err);
+	/* Calls fn for every request record with time_ms >= since_ms, oldest
+	 * first, with only time_ms, dir, side, client_id and message_id set:
+	 * what the replay window reloads at open (served by the same index). */
+	int (*requests_since)(void *conn, int64_t since_ms, msglog_row_fn fn, void *arg,
+			      char **err);
 };
 
 extern const struct msglog_backend_ops msglog_sqlite_ops;
@@ -207,7 +213,9 @@ struct msglog_config {
 	unsigned archive_interval_ms;    /* (3600000) */
 	/* Replay window kept in memory (msglog_seen). */
 	unsigned replay_window_ms;       /* (600000) */
-	unsigned replay_max_entries;     /* (1000000) */
+	unsigned replay_max_entries;     /* (1000000); past it the oldest are kept as
+					    64-bit hashes, up to 4x as many, and only
+					    past those the database answers for them */
 };
 
 /* Fills c with the defaults above (path and tsa_* NULL). */

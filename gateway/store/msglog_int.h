@@ -95,8 +95,8 @@ int replay_note(struct replay *r, int side, const char *client, const char *msgi
  * a 0 answer also remembers the key at claim_now, under the same lock. */
 int replay_find(struct replay *r, int side, const char *client, const char *msgid, int64_t since,
 		int64_t claim_now);
-/* 1 when memory is complete for times at or after since. */
-int replay_covers(struct replay *r, int64_t since);
+/* The time from which memory is complete (past entries expired first). */
+int64_t replay_horizon(struct replay *r);
 /* Memory is complete from t on (raises the horizon only). */
 void replay_set_horizon(struct replay *r, int64_t t);
 

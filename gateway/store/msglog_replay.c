@@ -3,7 +3,17 @@
  * A chained hash table keyed by (side, client id, message id) with a
  * doubly linked list in insertion order for expiry and eviction. Keys come
  * from peers, so the table hashes with SipHash-2-4 under a random key:
- * nobody can aim many ids at one bucket. */
+ * nobody can aim many ids at one bucket.
+ *
+ * Entries evicted to stay under max live on as ghosts: their 64-bit hash
+ * and time (24 bytes with their slot, against ~150 for an entry), in a ring
+ * in eviction order with an open-addressing index. A ghost with the key's
+ * hash answers "seen": another key has the same SipHash under our secret
+ * key with probability 2^-64 per ghost. So a flood of new ids (more than
+ * max in the window) still costs no database query, which the log no
+ * longer has a message-id index for; only when the ghosts overflow too
+ * (REPLAY_GHOSTS_PER_ENTRY * max) does the horizon move and the database
+ * answer for what is lost. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +24,13 @@
 
 #define REPLAY_MIN_BUCKETS 1024
 #define REPLAY_KEY_MAX 4096
+#define REPLAY_MIN_GHOSTS 1024           /* the ring's first size and least cap */
+#define REPLAY_GHOSTS_PER_ENTRY 4
+
+struct ghost {
+	uint64_t h;
+	int64_t t;
+};
 
 struct rent {
 	struct rent *hnext;              /* bucket chain */
@@ -33,6 +50,9 @@ struct replay {
 	int64_t window;
 	int64_t horizon;                 /* memory is complete for t >= horizon */
 	uint64_t k0, k1;
+	struct ghost *gring;             /* gcap (a power of two), oldest at ghead */
+	uint32_t *gslot;                 /* 2 * gcap: ring index + 1, 0 = empty */
+	size_t gcap, ghead, gn, gmax;
 };
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -102,6 +122,9 @@ struct replay *replay_new(unsigned window_ms, unsigned max)
 	}
 	r->window = window_ms;
 	r->max = max ? max : 1;
+	for (r->gmax = REPLAY_MIN_GHOSTS; r->gmax / REPLAY_GHOSTS_PER_ENTRY < r->max &&
+	     r->gmax < ((size_t)1 << 31); r->gmax *= 2)
+		;
 	pthread_mutex_init(&r->mu, NULL);
 	return r;
 }
@@ -117,9 +140,111 @@ void replay_free(struct replay *r)
 		free(e);
 	}
 	free(r->tab);
+	free(r->gring);
+	free(r->gslot);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
+
+/* ---------------------------------------------------------------- ghosts */
+
+static int ghost_find(const struct replay *r, uint64_t h, int64_t since)
+{
+	size_t mask = 2 * r->gcap - 1, i;
+
+	if (!r->gn)
+		return 0;
+	for (i = h & mask; r->gslot[i]; i = (i + 1) & mask) {
+		const struct ghost *g = &r->gring[r->gslot[i] - 1];
+
+		if (g->h == h && g->t >= since)
+			return 1;
+	}
+	return 0;
+}
+
+static void ghost_index(struct replay *r, size_t pos)
+{
+	size_t mask = 2 * r->gcap - 1, i;
+
+	for (i = r->gring[pos].h & mask; r->gslot[i]; i = (i + 1) & mask)
+		;
+	r->gslot[i] = (uint32_t)pos + 1;
+}
+
+/* Forgets the oldest ghost; its time is no longer known, so memory is
+ * complete only after it (unless it merely expired). */
+static void ghost_drop(struct replay *r, int expired)
+{
+	size_t mask = 2 * r->gcap - 1, pos = r->ghead, i, j, k;
+
+	for (i = r->gring[pos].h & mask; r->gslot[i] != pos + 1; i = (i + 1) & mask)
+		;
+	/* Linear probing's deletion: pull back each later entry of the run
+	 * whose home is not between the hole and itself. */
+	for (j = i;;) {
+		j = (j + 1) & mask;
+		if (!r->gslot[j])
+			break;
+		k = r->gring[r->gslot[j] - 1].h & mask;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		r->gslot[i] = r->gslot[j];
+		i = j;
+	}
+	r->gslot[i] = 0;
+	if (!expired && r->gring[pos].t + 1 > r->horizon)
+		r->horizon = r->gring[pos].t + 1;
+	r->ghead = (r->ghead + 1) & (r->gcap - 1);
+	r->gn--;
+}
+
+/* Twice the room (the first time: REPLAY_MIN_GHOSTS). -1 out of memory. */
+static int ghost_grow(struct replay *r)
+{
+	size_t cap = r->gcap ? 2 * r->gcap : REPLAY_MIN_GHOSTS, i;
+	struct ghost *ring = malloc(cap * sizeof(*ring));
+	uint32_t *slot = calloc(2 * cap, sizeof(*slot));
+
+	if (!ring || !slot) {
+		free(ring);
+		free(slot);
+		return -1;
+	}
+	for (i = 0; i < r->gn; i++)
+		ring[i] = r->gring[(r->ghead + i) & (r->gcap - 1)];
+	free(r->gring);
+	free(r->gslot);
+	r->gring = ring;
+	r->gslot = slot;
+	r->gcap = cap;
+	r->ghead = 0;
+	for (i = 0; i < r->gn; i++)
+		ghost_index(r, i);
+	return 0;
+}
+
+static void ghost_add(struct replay *r, uint64_t h, int64_t t)
+{
+	size_t pos;
+
+	if (r->gn == r->gcap && (r->gcap >= r->gmax || ghost_grow(r) < 0)) {
+		if (!r->gn) {
+			/* No room at all: this one is lost. */
+			if (t + 1 > r->horizon)
+				r->horizon = t + 1;
+			return;
+		}
+		ghost_drop(r, 0);
+	}
+	pos = (r->ghead + r->gn) & (r->gcap - 1);
+	r->gring[pos].h = h;
+	r->gring[pos].t = t;
+	ghost_index(r, pos);
+	r->gn++;
+}
+
+/* ------------------------------------------------------------ the table */
 
 static void unlink_ent(struct replay *r, struct rent *e)
 {
@@ -148,6 +273,8 @@ static void expire(struct replay *r, int64_t now)
 		r->horizon = cut;
 	while (r->fhead && r->fhead->t < r->horizon)
 		unlink_ent(r, r->fhead);
+	while (r->gn && r->gring[r->ghead].t < r->horizon)
+		ghost_drop(r, 1);
 }
 
 static void grow(struct replay *r)
@@ -192,10 +319,7 @@ static int insert(struct replay *r, const unsigned char *k, size_t klen, uint64_
 		unlink_ent(r, e);
 	}
 	while (r->n >= r->max && r->fhead) {
-		/* Evicting loses knowledge of that time: lookups before it go to
-		 * the database from now on. */
-		if (r->fhead->t + 1 > r->horizon)
-			r->horizon = r->fhead->t + 1;
+		ghost_add(r, r->fhead->h, r->fhead->t);
 		unlink_ent(r, r->fhead);
 	}
 	if (!(e = malloc(sizeof(*e) + klen))) {
@@ -251,22 +375,22 @@ int replay_find(struct replay *r, int side, const char *client, const char *msgi
 	pthread_mutex_lock(&r->mu);
 	expire(r, msglog_now_ms());
 	e = find(r, k, klen, h);
-	found = e && e->t >= since;
+	found = (e && e->t >= since) || ghost_find(r, h, since);
 	if (!found && claim_now > 0)
 		(void)insert(r, k, klen, h, claim_now);
 	pthread_mutex_unlock(&r->mu);
 	return found;
 }
 
-int replay_covers(struct replay *r, int64_t since)
+int64_t replay_horizon(struct replay *r)
 {
-	int ok;
+	int64_t h;
 
 	pthread_mutex_lock(&r->mu);
 	expire(r, msglog_now_ms());
-	ok = since >= r->horizon;
+	h = r->horizon;
 	pthread_mutex_unlock(&r->mu);
-	return ok;
+	return h;
 }
 
 void replay_set_horizon(struct replay *r, int64_t t)

@@ -11,11 +11,19 @@
  *
  * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
  * records of the signed exchange's sizes (body ~1.5 KB, signature document
- * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25,
+ * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25
+ * (MSGLOG_RECBENCH_GROUP),
+ * with checkpoints on another connection as the stamper makes them,
  * printing the writer thread's CPU per record (its schedstat), the whole
  * process's, the bytes written (wchar) and the files' size. With
  * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
- * MSGLOG_RECBENCH_KEEP=1 it keeps its own. */
+ * MSGLOG_RECBENCH_KEEP=1 it keeps its own.
+ *
+ * MSGLOG_CONCBENCH=N runs only the concurrent writer benchmark: the same
+ * records from event loops at a given rate, completions on the loops, a
+ * checkpoint a second as the stamper does (conc_bench has the knobs); it
+ * prints the writer's and the process's CPU per record, records per commit
+ * and the latency from append to callback. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1278,6 +1286,51 @@ static int run_readme(const char *out, int *ran)
 	return fails;
 }
 
+/* More requests in the window than replay_max_entries: the evicted ones
+ * are still refused from memory (their ghosts); past the ghosts' cap the
+ * database answers for the time memory lost, and only for that. */
+static void test_replay_overflow(void **state)
+{
+	char d[320], db[400], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i, n = 2 * 1200;   /* 1200 requests: 4 entries, 1024 ghosts, 172 lost */
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 4;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+
+		make_rec(&r, &b, i);
+		r.time_ms = t0 + i;
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1200", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-nope", t0, &err), 0);
+	/* Without the records, what memory still knows is still refused. */
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-173", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0 + 2 * 1100 + 1, &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-500", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-1199", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
 static void test_export_third_party(void **state)
 {
 	char d[320], db[400], out[400], out2[400], chain[420];
@@ -1505,9 +1558,53 @@ static void test_ocsp_old_format(void **state)
 	assert_int_equal(res.records, 6);
 }
 
+/* A log of the layout before (records_replay, records_time on time_ms
+ * alone): read as it is, and opened for writing it gets the new indexes;
+ * the replay window, verification and export by message id then work on
+ * it as on a new log. */
+static void test_old_layout_migrated(void **state)
+{
+	char d[320], db[400], out[400], *err = NULL;
+	struct logverify_export_sel sel = { .message_id = "msg-2" };
+	int64_t now = msglog_now_ms();
+	struct logverify_result res;
+	struct msglog_config c;
+	struct msglog *log;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 6, 0), 6);    /* msg-1 .. msg-3 */
+	msglog_close(log);
+	assert_int_equal(exec_sql(db, "DROP INDEX records_time;"
+				  "CREATE INDEX records_time ON records(time_ms);"
+				  "CREATE INDEX records_replay ON records(client_id, message_id, time_ms)"), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	snprintf(out, sizeof(out), "%s/export-old", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_replay'"), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM pragma_index_info('records_time')"), 5);
+	/* The window came back from the migrated index. */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 60000, &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-4", &err), 0);
+	assert_int_equal(append_n(log, 7, 2, 0), 8);
+	msglog_close(log);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 8);
+	snprintf(out, sizeof(out), "%s/export-new", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	sel.message_id = "msg-4";
+	snprintf(out, sizeof(out), "%s/export-4", d);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+}
+
 /* ---------------------------------------------- realistic writer bench */
 
-#define RB_GROUP 25
 
 static uint64_t rb_rand(uint64_t *s)
 {
@@ -1528,37 +1625,49 @@ static void rb_fill(char *p, size_t n, uint64_t *seed)
 		p[i] = b64[rb_rand(seed) & 63];
 }
 
-/* Runtime of the thread named comm, in ns (schedstat), or -1. */
-static int64_t rb_thread_ns(const char *comm)
+/* The first number after prefix in /proc/self/task/<the thread named
+ * comm>/file, or -1. */
+static int64_t rb_thread_stat(const char *comm, const char *file, const char *prefix)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
-	int64_t ns = -1;
+	int64_t v = -1;
 
-	while (d && ns < 0 && (e = readdir(d)) != NULL) {
-		char path[300], name[64] = "";
+	while (d && v < 0 && (e = readdir(d)) != NULL) {
+		char path[300], line[128] = "";
 		FILE *f;
 
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		if (!(f = fopen(path, "r")))
 			continue;
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = 0;
+		if (fgets(line, sizeof(line), f))
+			line[strcspn(line, "\n")] = 0;
 		fclose(f);
-		if (strcmp(name, comm) != 0)
+		if (strcmp(line, comm) != 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			long long v;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/%s", e->d_name, file);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			long long n;
 
-			if (fscanf(f, "%lld", &v) == 1)
-				ns = v;
-			fclose(f);
+			if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+			    sscanf(line + strlen(prefix), "%lld", &n) == 1) {
+				v = n;
+				break;
+			}
 		}
+		fclose(f);
 	}
 	if (d)
 		closedir(d);
-	return ns;
+	return v;
+}
+
+/* Runtime of the thread named comm, in ns (schedstat), or -1. */
+static int64_t rb_thread_ns(const char *comm)
+{
+	return rb_thread_stat(comm, "schedstat", "");
 }
 
 static int64_t rb_wchar(void)
@@ -1591,10 +1700,51 @@ static long long rb_fsize(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+struct cb_ckpt {
+	const char *db;
+	int every_ms;
+	atomic_int stop;
+};
+
+/* What the stamper's connection does under load: a checkpoint a second
+ * (rec_bench, whose records come ~4 times faster, every 250 ms). */
+static void *cb_ckpt_main(void *arg)
+{
+	struct cb_ckpt *k = arg;
+	sqlite3 *h = NULL;
+
+	/* A connection knows the file is in WAL mode (and checkpoints
+	 * something) only once it has read it. */
+	if (sqlite3_open(k->db, &h) != SQLITE_OK ||
+	    sqlite3_exec(h, "SELECT COUNT(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		return NULL;
+	}
+	sqlite3_busy_timeout(h, 1000);
+	while (!atomic_load(&k->stop)) {
+		int i;
+
+		for (i = 0; i < k->every_ms / 10 && !atomic_load(&k->stop); i++)
+			mono_sleep_ms(10);
+		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	sqlite3_close(h);
+	return NULL;
+}
+
+static int envi(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? atoi(v) : dflt;
+}
+
 static int rec_bench(int n)
 {
 	static char body[2000], sig[5500], ocsp[2][2600];
 	char dir[] = "/tmp/msglog_recbench.XXXXXX", db[300], wal[310];
+	struct cb_ckpt ck = { db, 250, 0 };
+	pthread_t ckth;
 	struct msglog_config c;
 	struct msglog_stats st;
 	struct msglog *log;
@@ -1603,9 +1753,9 @@ static int rec_bench(int n)
 	double p0, p1;
 	long long walsize;
 	atomic_int done = 0;
-	int i;
+	int i, group = envi("MSGLOG_RECBENCH_GROUP", 25);
 
-	if (!mkdtemp(dir) || evthread_use_pthreads() < 0)
+	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -1615,10 +1765,11 @@ static int rec_bench(int n)
 	rb_fill(ocsp[1], sizeof(ocsp[1]), &seed);
 	msglog_config_defaults(&c);
 	c.path = db;
-	c.batch_max = RB_GROUP;
-	c.group_wait_ms = 1000;   /* groups of exactly RB_GROUP */
+	c.batch_max = (unsigned)group;
+	c.group_wait_ms = 1000;   /* groups of exactly that many */
 	if (!(log = open_log(&c)))
 		return 1;
+	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
 	wc0 = rb_wchar();
 	p0 = rb_self_cpu_s();
@@ -1654,13 +1805,15 @@ static int rec_bench(int n)
 			fprintf(stderr, "append: %s\n", err ? err : "?");
 			return 1;
 		}
-		if ((i + 1) % RB_GROUP == 0 || i + 1 == n)
+		if ((i + 1) % group == 0 || i + 1 == n)
 			while (atomic_load(&done) < i + 1)
 				mono_sleep_ms(1);
 	}
 	w1 = rb_thread_ns("ag-msglog");
 	wc1 = rb_wchar();
 	p1 = rb_self_cpu_s();
+	atomic_store(&ck.stop, 1);
+	pthread_join(ckth, NULL);
 	walsize = rb_fsize(wal);
 	msglog_get_stats(log, &st);
 	msglog_close(log);
@@ -1676,6 +1829,216 @@ static int rec_bench(int n)
 		printf("recbench: kept %s\n", db);
 	libevent_global_shutdown();
 	return 0;
+}
+
+/* ---------------------------------------------- concurrent writer bench */
+
+/* MSGLOG_CONCBENCH=N: N records appended from _THREADS (2) event loops at
+ * _RATE records/s in all (1400: the signed exchange's bench, two records
+ * per exchange; 0: as fast as the writer takes them, _INFLIGHT (64) per
+ * loop), completions on the loops, and a thread that checkpoints every
+ * second as the stamper does; _WAIT_MS sets group_wait_ms. Prints what
+ * rec_bench does plus the writer thread's bytes read and written (its
+ * /proc io: a checkpoint of its own shows as reads), records per commit
+ * and the latency from append to callback. */
+struct cb_loop {
+	struct msglog *log;
+	struct event_base *base;
+	struct event *tick;
+	const char *pool;                /* random bytes, slices of it are the blobs */
+	size_t pool_len;
+	uint64_t seed;
+	int64_t t0_ns, *lat_ns;          /* latency of each completed record */
+	double rate;                     /* records/s of this loop; 0: closed loop */
+	int target, sent, done, inflight, failed;
+};
+
+struct cb_slot {
+	struct cb_loop *l;
+	int64_t t_ns;
+};
+
+static int64_t cb_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cb_append(struct cb_loop *l);
+
+static void cb_done(const struct msglog_result *res, void *arg)
+{
+	struct cb_slot *s = arg;
+	struct cb_loop *l = s->l;
+
+	l->lat_ns[l->done++] = cb_mono_ns() - s->t_ns;
+	if (res->status != MSGLOG_OK)
+		l->failed++;
+	free(s);
+	if (l->rate == 0 && l->sent < l->target)
+		cb_append(l);
+	if (l->done == l->target)
+		event_base_loopbreak(l->base);
+}
+
+static void cb_append(struct cb_loop *l)
+{
+	char msgid[64], reqid[64];
+	struct cb_slot *s = malloc(sizeof(*s));
+	size_t body_len = 1000 + (size_t)(rb_rand(&l->seed) % 1000);
+	size_t sig_len = 4500 + (size_t)(rb_rand(&l->seed) % 1000);
+	int i = l->sent++;
+	struct msglog_rec r;
+	char *err = NULL;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(msgid, sizeof(msgid), "%016llx-%08x", (unsigned long long)rb_rand(&l->seed),
+		 (unsigned)(i / 2));
+	snprintf(reqid, sizeof(reqid), "%08x%08x", (unsigned)rb_rand(&l->seed), (unsigned)i);
+	r.dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
+	r.side = MSGLOG_SERVER;
+	r.reqid = reqid;
+	r.message_id = msgid;
+	r.client_id = CLIENT;
+	r.service_id = SERVICE;
+	r.body_mode = MSGLOG_BODY_FULL;
+	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
+	r.body_len = body_len;
+	r.sigdoc = l->pool + rb_rand(&l->seed) % (l->pool_len - 5500);
+	r.sigdoc_len = sig_len;
+	r.ocsp = l->pool + (i % 2) * 2600;   /* the same two OCSP blobs */
+	r.ocsp_len = 2600;
+	r.request_hash = i % 2 ? "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" : "";
+	if (!s) {
+		l->failed++;
+		return;
+	}
+	s->l = l;
+	s->t_ns = cb_mono_ns();
+	if (msglog_append(l->log, &r, cb_done, s, l->base, &err) < 0) {
+		fprintf(stderr, "append: %s\n", err ? err : "?");
+		free(err);
+		free(s);
+		l->failed++;
+		l->lat_ns[l->done++] = 0;
+		if (l->done == l->target)
+			event_base_loopbreak(l->base);
+	}
+}
+
+/* Every millisecond: the records due by now (at l->rate). It also keeps
+ * the loop running until the last completion has come. */
+static void cb_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cb_loop *l = arg;
+	int due = (int)((cb_mono_ns() - l->t0_ns) / 1e9 * l->rate) + 1;
+
+	if (l->rate == 0 || due > l->target)
+		due = l->target;
+	while (l->rate > 0 && l->sent < due)
+		cb_append(l);
+}
+
+static void *cb_loop_main(void *arg)
+{
+	struct cb_loop *l = arg;
+	struct timeval ms = { 0, 1000 };
+
+	l->t0_ns = cb_mono_ns();
+	l->tick = event_new(l->base, -1, EV_PERSIST, cb_tick, l);
+	event_add(l->tick, &ms);
+	while (l->rate == 0 && l->sent < l->inflight && l->sent < l->target)
+		cb_append(l);
+	event_base_dispatch(l->base);
+	msglog_detach_base(l->log, l->base);
+	event_free(l->tick);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int conc_bench(int n)
+{
+	int nt = envi("MSGLOG_CONCBENCH_THREADS", 2), rate = envi("MSGLOG_CONCBENCH_RATE", 1400);
+	char dir[] = "/tmp/msglog_concbench.XXXXXX", db[300];
+	struct cb_loop loops[16];
+	struct cb_ckpt ck = { db, 1000, 0 };
+	pthread_t th[16], ckth;
+	struct msglog_config c;
+	struct msglog_stats st;
+	struct msglog *log;
+	static char pool[1 << 16];
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	int64_t w0, w1, wc0, wc1, t0, t1, *lat, wr0, wr1, ww0, ww1;
+	double p0, p1;
+	int i, k, failed = 0;
+
+	if (nt < 1 || nt > 16 || !mkdtemp(dir) || evthread_use_pthreads() < 0 ||
+	    !(lat = calloc((size_t)n, sizeof(*lat))))
+		return 1;
+	snprintf(db, sizeof(db), "%s/msglog.db", dir);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		snprintf(db, sizeof(db), "%s", getenv("MSGLOG_RECBENCH_DB"));
+	rb_fill(pool, sizeof(pool), &seed);
+	msglog_config_defaults(&c);
+	c.path = db;
+	c.group_wait_ms = (unsigned)envi("MSGLOG_CONCBENCH_WAIT_MS", 0);
+	if (!(log = open_log(&c)))
+		return 1;
+	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
+	w0 = rb_thread_ns("ag-msglog");
+	wr0 = rb_thread_stat("ag-msglog", "io", "rchar: ");
+	ww0 = rb_thread_stat("ag-msglog", "io", "wchar: ");
+	wc0 = rb_wchar();
+	p0 = rb_self_cpu_s();
+	t0 = cb_mono_ns();
+	for (i = 0; i < nt; i++) {
+		loops[i] = (struct cb_loop){ .log = log, .base = event_base_new(), .pool = pool,
+					     .pool_len = sizeof(pool), .seed = seed + (uint64_t)i * 7919,
+					     .rate = (double)rate / nt, .inflight = envi("MSGLOG_CONCBENCH_INFLIGHT", 64),
+					     .target = n / nt + (i < n % nt), .lat_ns = lat };
+		for (k = 0; k < i; k++)
+			loops[i].lat_ns += loops[k].target;
+		pthread_create(&th[i], NULL, cb_loop_main, &loops[i]);
+	}
+	for (i = 0; i < nt; i++) {
+		pthread_join(th[i], NULL);
+		event_base_free(loops[i].base);
+		failed += loops[i].failed;
+	}
+	t1 = cb_mono_ns();
+	w1 = rb_thread_ns("ag-msglog");
+	wr1 = rb_thread_stat("ag-msglog", "io", "rchar: ");
+	ww1 = rb_thread_stat("ag-msglog", "io", "wchar: ");
+	wc1 = rb_wchar();
+	p1 = rb_self_cpu_s();
+	atomic_store(&ck.stop, 1);
+	pthread_join(ckth, NULL);
+	msglog_get_stats(log, &st);
+	msglog_close(log);
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+	printf("concbench: %d records, %d loops, %d/s asked, %.0f/s done, %llu commits (%.1f records "
+	       "each): writer %.1f us/record (read %.0f, wrote %.0f B/record), process %.1f us/record, "
+	       "wchar %.0f B/record, latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %d failed\n",
+	       n, nt, rate, n / ((t1 - t0) / 1e9), (unsigned long long)st.commits,
+	       st.commits ? (double)n / st.commits : 0, (w1 - w0) / 1e3 / n, (double)(wr1 - wr0) / n,
+	       (double)(ww1 - ww0) / n, (p1 - p0) * 1e6 / n,
+	       (double)(wc1 - wc0) / n, lat[n / 2] / 1e6, lat[n * 9 / 10] / 1e6,
+	       lat[n * 99 / 100] / 1e6, lat[n - 1] / 1e6, failed);
+	free(lat);
+	if (getenv("MSGLOG_RECBENCH_DB"))
+		rmdir(dir);
+	else
+		sh("rm -rf '%s'", dir);
+	libevent_global_shutdown();
+	return failed ? 1 : 0;
 }
 
 int main(void)
@@ -1696,16 +2059,20 @@ int main(void)
 		cmocka_unit_test(test_metadata_only),
 		cmocka_unit_test(test_ocsp_stored_once),
 		cmocka_unit_test(test_ocsp_old_format),
+		cmocka_unit_test(test_old_layout_migrated),
 		cmocka_unit_test(test_checkpoint_by_stamper),
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_replay_window),
+		cmocka_unit_test(test_replay_overflow),
 		cmocka_unit_test(test_export_third_party),
 	};
 
 	if (rb && atoi(rb) > 0)
 		return rec_bench(atoi(rb));
+	if (envi("MSGLOG_CONCBENCH", 0) > 0)
+		return conc_bench(envi("MSGLOG_CONCBENCH", 0));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
