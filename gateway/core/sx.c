@@ -411,8 +411,8 @@ static void log_done(const struct msglog_result *res, void *arg)
 
 /* Queues one record; the answer waits for it (ex->log_pending). */
 static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side side, const void *bytes,
-		      size_t len, const void *sigdoc, size_t siglen, const char *ocsp, size_t ocsp_len,
-		      const char *prefix, struct fault *f)
+		      size_t len, const unsigned char *bytes_sha256, const void *sigdoc, size_t siglen,
+		      const char *ocsp, size_t ocsp_len, const char *prefix, struct fault *f)
 {
 	struct gw *g = ex->w->gw;
 	struct msglog_rec rec = { 0 };
@@ -431,6 +431,7 @@ static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side sid
 											: MSGLOG_BODY_FULL;
 	rec.body = bytes;
 	rec.body_len = len;
+	rec.body_sha256 = bytes_sha256;   /* the signature's digest of the same bytes */
 	rec.sigdoc = sigdoc;
 	rec.sigdoc_len = siglen;
 	rec.ocsp = ocsp;
@@ -689,7 +690,7 @@ static int sign_log(struct exch *ex, const struct signing_key *k, enum sig_kind 
 	int rc = -1;
 
 	if (sign_message(ex, k, kind, ctype ? ctype : "text/xml; charset=utf-8", bytes, len, &doc, prefix, f) == 0)
-		rc = log_append(ex, kind == SIG_REQUEST ? MSGLOG_REQUEST : MSGLOG_RESPONSE, side, bytes, len,
+		rc = log_append(ex, kind == SIG_REQUEST ? MSGLOG_REQUEST : MSGLOG_RESPONSE, side, bytes, len, NULL,
 				doc.data, doc.len, NULL, 0, prefix, f);
 	buf_free(&doc);
 	return rc;
@@ -763,7 +764,7 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 			fault_set(&f, prefix, "InternalError", "out of memory");
 		else
 			ok = log_append(ex, j->req_done ? MSGLOG_REQUEST : MSGLOG_RESPONSE,
-					j->req_done ? MSGLOG_CLIENT : MSGLOG_SERVER, j->bytes, j->len, doc->data,
+					j->req_done ? MSGLOG_CLIENT : MSGLOG_SERVER, j->bytes, j->len, j->digest, doc->data,
 					doc->len, carried.data, carried.len, prefix, &f) == 0;
 	}
 	buf_free(&carried);
@@ -1043,13 +1044,17 @@ out:
 	return job_queue(j, rc, &tmp, F_SPROXY, f);
 }
 
-/* Verifies the carried SignedMessage against the bytes; fills r, and doc
- * with the document (NUL-terminated) for the log. */
+/* Verifies the carried SignedMessage against the bytes; fills r, doc with
+ * the document (NUL-terminated) and dg with the bytes' SHA-256, for the log. */
 static int verify_doc(struct exch *ex, const struct sx_carried *c, const void *bytes, size_t len,
-		      const char *prefix, struct buf *doc, struct sig_result *r, struct fault *f)
+		      const char *prefix, struct buf *doc, unsigned char dg[32], struct sig_result *r,
+		      struct fault *f)
 {
 	struct sig_verify_opts o = { 0 };
 	X509_STORE *trust = gconf_trust(ex->gc);
+
+	if (sha256(bytes, len, dg) < 0)
+		return fault_set(f, prefix, "InternalError", "cannot hash the message");
 
 	buf_init(doc, SIG_XML_MAX);
 	if (buf_append(doc, c->sig, c->sig_len) < 0)
@@ -1059,13 +1064,14 @@ static int verify_doc(struct exch *ex, const struct sx_carried *c, const void *b
 				 "global configuration approves no certification authority, so no "
 				 "signature can be trusted");
 	o.prefix = prefix;
-	return sig_verify(doc->data, doc->len, bytes, len, trust, &o, r, f);
+	return sig_verify_digest(doc->data, doc->len, dg, trust, &o, r, f);
 }
 
 int sx_verify_request(struct exch *ex, struct fault *f)
 {
 	struct buf tmp = BUF_INIT, doc = BUF_INIT;
 	struct sig_result r = { 0 };
+	unsigned char dg[32];
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
 	const void *bytes;
 	size_t n, len;
@@ -1081,7 +1087,7 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 		fault_set(f, F_SPROXY, "InternalError", "out of memory");
 		goto out;
 	}
-	if (verify_doc(ex, &ex->carried, bytes, len, F_SPROXY, &doc, &r, f) < 0 ||
+	if (verify_doc(ex, &ex->carried, bytes, len, F_SPROXY, &doc, dg, &r, f) < 0 ||
 	    sig_check_binding(&r, SIG_REQUEST, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), NULL, f) < 0)
 		goto out;
@@ -1095,7 +1101,7 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 	if (ocsp_verify(ex, r.signer, ex->req ? http_req_peer_cert(ex->req) : NULL, &ex->carried, F_SPROXY, f) < 0 ||
 	    sx_claim(ex, F_SPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, doc.data, doc.len, ex->carried.ocsp,
+	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, dg, doc.data, doc.len, ex->carried.ocsp,
 			ex->carried.ocsp_len, F_SPROXY, f);
 out:
 	sig_result_free(&r);
@@ -1108,6 +1114,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 {
 	struct buf tmp = BUF_INIT, doc = BUF_INIT;
 	struct sig_result res = { 0 };
+	unsigned char dg[32];
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
 	const void *bytes;
 	size_t len;
@@ -1131,7 +1138,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 		rc = 0;
 		goto out;
 	}
-	if (verify_doc(ex, &r->carried, bytes, len, F_CPROXY, &doc, &res, f) < 0 ||
+	if (verify_doc(ex, &r->carried, bytes, len, F_CPROXY, &doc, dg, &res, f) < 0 ||
 	    sig_check_binding(&res, SIG_RESPONSE, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), ex->hash, f) < 0)
 		goto out;
@@ -1149,7 +1156,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 	}
 	if (ocsp_verify(ex, res.signer, r->peer_cert, &r->carried, F_CPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, doc.data, doc.len, r->carried.ocsp,
+	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, dg, doc.data, doc.len, r->carried.ocsp,
 			r->carried.ocsp_len, F_CPROXY, f);
 out:
 	sig_result_free(&res);

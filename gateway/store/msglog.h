@@ -55,8 +55,9 @@ struct msglog_rec {
 	const void *body;                /* may be NULL when body_len is 0, or in
 					    DIGEST mode when body_sha256 is given */
 	size_t body_len;
-	const unsigned char *body_sha256; /* optional precomputed digest (32 bytes);
-					     required in DIGEST mode without body */
+	const unsigned char *body_sha256; /* optional: SHA-256 of body (32 bytes),
+					     used instead of hashing it again; required
+					     in DIGEST mode without body */
 	const void *sigdoc;              /* the signature document (XML), may be empty */
 	size_t sigdoc_len;
 	const void *ocsp;                /* OCSP responses as carried, may be empty */
