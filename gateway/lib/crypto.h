@@ -19,7 +19,8 @@ int sha512(const void *data, size_t len, unsigned char *out) __attribute__((warn
 int sha256(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
 /* sha256 for data that repeats byte for byte from call to call (the OCSP
  * responses carried with every message of a sender): each thread keeps its
- * last input of up to 8 KB with its digest and compares before hashing. */
+ * last four inputs of up to 8 KB with their digests and compares before
+ * hashing. */
 int sha256_repeat(const void *data, size_t len, unsigned char *out) __attribute__((warn_unused_result));
 
 /* Standard base64 (with padding, no newlines) of len bytes into out, which must

@@ -120,6 +120,13 @@ static void test_sha256_repeat(void **state)
 		assert_int_equal(sha256_repeat(in, lens[i], b), 0);   /* from memory now */
 		assert_memory_equal(a, b, 32);
 	}
+	/* Two inputs taking turns, then more than it keeps. */
+	for (int round = 0; round < 3; round++)
+		for (size_t l = 100; l < 700; l += 100) {
+			assert_int_equal(sha256(in + l, l, a), 0);
+			assert_int_equal(sha256_repeat(in + l, l, b), 0);
+			assert_memory_equal(a, b, 32);
+		}
 }
 
 int main(void)
