@@ -31,11 +31,11 @@ static const char *const pop_sql[ST_COUNT] = {
 		" citizenship, death_date, addr_region, addr_district, addr_ayil_okmotu,"
 		" addr_village, addr_street, addr_house, addr_flat, addr_registered_on"
 		" FROM person WHERE pin = ?1 ORDER BY id LIMIT 16",  /* holders of one PIN listed */
-	/* The current document first; else the most recent one. */
+	/* All of a person's documents (a few): passport_json picks one. An
+	 * ORDER BY here made SQLite build a temporary b-tree for every call. */
 	[ST_PASSPORT] =
-		"SELECT series, number, issue_date, valid_until, authority, status"
-		" FROM passport WHERE person_id = ?1"
-		" ORDER BY status = 'valid' DESC, issue_date DESC, id DESC LIMIT 1",
+		"SELECT series, number, issue_date, valid_until, authority, status, id"
+		" FROM passport WHERE person_id = ?1",
 	[ST_DOC] =
 		"SELECT p.pin, p.death_date, d.status FROM passport d"
 		" JOIN person p ON p.id = d.person_id WHERE d.series = ?1 AND d.number = ?2",
@@ -121,6 +121,25 @@ static json_t *address_json(sqlite3_stmt *st)
 	return o;
 }
 
+/* Columns of ST_PASSPORT. */
+enum { D_SERIES, D_NUMBER, D_ISSUE_DATE, D_VALID_UNTIL, D_AUTHORITY, D_STATUS, D_ID };
+
+/* Does the current row of st come before the best one so far (valid first,
+ * then the latest issue date, a missing one last, then the latest id)? */
+static int passport_before(sqlite3_stmt *st, int best_valid, const char *best_date, sqlite3_int64 best_id)
+{
+	int valid = col_is(st, D_STATUS, "valid");
+	const char *date = (const char *)sqlite3_column_text(st, D_ISSUE_DATE);
+	int cmp;
+
+	if (valid != best_valid)
+		return valid > best_valid;
+	cmp = !date ? (best_date ? -1 : 0) : !best_date ? 1 : strcmp(date, best_date);
+	if (cmp)
+		return cmp > 0;
+	return sqlite3_column_int64(st, D_ID) > best_id;
+}
+
 /* The person's current (or latest) document, or JSON null. *dberr set on an
  * SQLite error. */
 static json_t *passport_json(struct pop_ctx *c, sqlite3_int64 person_id, int *dberr)
@@ -128,24 +147,38 @@ static json_t *passport_json(struct pop_ctx *c, sqlite3_int64 person_id, int *db
 	static const char *const keys[] = { "series", "number", "issue_date", "valid_until",
 					    "authority", "status" };
 	sqlite3_stmt *st = sqlreg_stmt(c->reg, ST_PASSPORT);
-	json_t *o = NULL;
-	int rc;
+	json_t *o = json_null();
+	char best_date[64] = "";
+	int rc = SQLITE_DONE, best_valid = 0, have_date = 0;
+	sqlite3_int64 best_id = 0;
 
 	if (!st || sqlite3_bind_int64(st, 1, person_id) != SQLITE_OK) {
 		*dberr = 1;
+		json_decref(o);
 		return NULL;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		o = json_null();
-	} else if (rc == SQLITE_ROW) {
-		o = json_object();
-		if (o && sqlreg_cols(o, st, keys, 0, 6) < 0) {
-			json_decref(o);
-			o = NULL;
+	while (o && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *date = (const char *)sqlite3_column_text(st, D_ISSUE_DATE);
+		json_t *n;
+
+		if (!json_is_null(o) && !passport_before(st, best_valid, have_date ? best_date : NULL, best_id))
+			continue;
+		n = json_object();
+		if (n && sqlreg_cols(n, st, keys, 0, 6) < 0) {
+			json_decref(n);
+			n = NULL;
 		}
-	} else {
+		json_decref(o);
+		o = n;
+		best_valid = col_is(st, D_STATUS, "valid");
+		have_date = date != NULL;
+		snprintf(best_date, sizeof(best_date), "%s", date ? date : "");
+		best_id = sqlite3_column_int64(st, D_ID);
+	}
+	if (o && rc != SQLITE_DONE) {
 		*dberr = 1;
+		json_decref(o);
+		o = NULL;
 	}
 	sqlite3_reset(st);
 	return o;

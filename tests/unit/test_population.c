@@ -153,6 +153,64 @@ static void test_passport_happy(void **state)
 }
 
 /* Key order is the XML element order of the WSDL (the core renders in order). */
+/* The adapter picks a person's document itself (no ORDER BY in SQL): for
+ * every person, with extra documents that make the choice hard (two valid
+ * ones, the same date twice, only replaced or lost ones), it must pick what
+ * "valid first, latest issue date, latest id" gives in SQL. */
+static void test_passport_choice_matches_sql(void **state)
+{
+	struct pop_host *f = *state;
+	char path[320], pin[32];
+	sqlite3 *db;
+	sqlite3_stmt *st, *want;
+	int people = 0;
+
+	snprintf(path, sizeof(path), "%s/population.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO passport (person_id, series, number, issue_date, valid_until, authority, status)"
+		" SELECT id, 'T1', 'n' || id, '2030-01-01', NULL, 'test', 'valid' FROM person WHERE id % 3 = 0;"
+		"INSERT INTO passport (person_id, series, number, issue_date, valid_until, authority, status)"
+		" SELECT id, 'T2', 'n' || id, '2030-01-01', NULL, 'test', 'valid' FROM person WHERE id % 3 = 0;"
+		"INSERT INTO passport (person_id, series, number, issue_date, valid_until, authority, status)"
+		" SELECT id, 'T3', 'n' || id, '2031-05-05', NULL, 'test', 'lost' FROM person WHERE id % 3 = 1;"
+		"INSERT INTO passport (person_id, series, number, issue_date, valid_until, authority, status)"
+		" SELECT id, 'T4', 'n' || id, '1999-01-01', NULL, 'test', 'replaced' FROM person WHERE id % 5 = 2;",
+		NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT DISTINCT pin FROM person WHERE pin IN "
+					    "(SELECT pin FROM person GROUP BY pin HAVING count(*) = 1)", -1, &st,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT d.series, d.number FROM passport d JOIN person p"
+					    " ON p.id = d.person_id WHERE p.pin = ?1 ORDER BY d.status = 'valid'"
+					    " DESC, d.issue_date DESC, d.id DESC LIMIT 1", -1, &want, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct outcome a;
+		const json_t *doc;
+
+		snprintf(pin, sizeof(pin), "%s", (const char *)sqlite3_column_text(st, 0));
+		a = call(f, "passportDataByPSN", "pin", pin, NULL);
+		if (a.status != ADAPTER_OK) {   /* PINs the adapter refuses (bad checksums on purpose) */
+			json_decref(a.data);
+			continue;
+		}
+		doc = json_object_get(json_array_get(json_object_get(a.data, "person"), 0), "passport");
+		sqlite3_bind_text(want, 1, pin, -1, SQLITE_STATIC);
+		if (sqlite3_step(want) == SQLITE_ROW) {
+			assert_string_equal(str_at(doc, "series"), (const char *)sqlite3_column_text(want, 0));
+			assert_string_equal(str_at(doc, "number"), (const char *)sqlite3_column_text(want, 1));
+		} else {
+			assert_true(json_is_null(doc));
+		}
+		sqlite3_reset(want);
+		json_decref(a.data);
+		people++;
+	}
+	assert_true(people > 50);
+	sqlite3_finalize(st);
+	sqlite3_finalize(want);
+	sqlite3_close(db);
+}
+
 static void test_passport_key_order(void **state)
 {
 	static const char *const top[] = { "pin", "duplicate_pin", "person" };
@@ -732,6 +790,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_passport_happy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_passport_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_passport_cases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_passport_choice_matches_sql, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deceased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zags_happy, setup, teardown),
