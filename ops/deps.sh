@@ -9,7 +9,7 @@ PKGS=(
 	# build
 	gcc clang cmake make pkg-config
 	libevent-dev libssl-dev openssl libxml2-dev libxmlsec1-dev libcurl4-openssl-dev
-	libjansson-dev libinih-dev libsqlite3-dev libpq-dev libcmocka-dev
+	libjansson-dev libinih-dev libsqlite3-dev libpq-dev libcmocka-dev libmimalloc-dev
 	# certificates: PDF (libharu), QR codes, a TTF font with Cyrillic and Kyrgyz letters
 	libhpdf-dev libqrencode-dev fonts-dejavu-core
 	# tests and demo: real clients and tools
