@@ -233,9 +233,11 @@ def peer_conns(port):
 
 
 def time_wait(port):
-    """TCP connections to or from port in TIME-WAIT: each is one closed in
-    the last 60 s (the side that closed first keeps it)."""
-    n = 0
+    """TCP connections to or from port in TIME-WAIT, by their address pair:
+    each is one closed in the last 60 s (the side that closed first keeps
+    it). Compare sets, not counts: entries from before the run expire while
+    it lasts."""
+    tw = set()
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(path) as f:
@@ -245,10 +247,11 @@ def time_wait(port):
                     if parts[3] != "06":
                         continue
                     ports = {int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16)}
-                    n += port in ports
+                    if port in ports:
+                        tw.add((parts[1], parts[2]))
         except OSError:
             pass
-    return n
+    return tw
 
 
 def proc_stat():
@@ -275,7 +278,8 @@ def cmd_sample(args):
     names = o["names"].split(",")
     hz = os.sysconf("SC_CLK_TCK")
     busy0, steal0 = machine_busy(), machine_steal()
-    tw0 = time_wait(int(o["peer_port"])) if int(o["peer_port"]) else 0
+    tw0 = time_wait(int(o["peer_port"])) if int(o["peer_port"]) else set()
+    tw_new = set()
     t_end = time.monotonic() + float(o["seconds"])
     peak = {p: 0 for p in pids}
     cpu0 = {p: cpu_ticks(p) for p in pids}
@@ -294,12 +298,13 @@ def cmd_sample(args):
             hwm[p] = h if h is not None else hwm[p]
         if port:
             conns |= peer_conns(port)
+            tw_new |= time_wait(port) - tw0
         time.sleep(float(o["interval"]))
     wall = time.monotonic() - t0
     busy = (machine_busy() - busy0) / hz
     steal = (machine_steal() - steal0) / hz
     out = {"wall_s": round(wall, 2), "peer_connections_seen": len(conns), "procs": {},
-           "peer_connections_closed": time_wait(port) - tw0 if port else 0,
+           "peer_connections_closed": len(tw_new | (time_wait(port) - tw0)) if port else 0,
            "machine_busy_cores": round(busy / wall, 2), "machine_steal_cores": round(steal / wall, 2)}
     for p, n in zip(pids, names):
         c1 = cpu_ticks(p)
