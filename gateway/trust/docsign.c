@@ -46,6 +46,7 @@
 #include "store/tsa.h"
 #include "trust/sign.h"
 #include "trust/sign_int.h"
+#include "trust/xwalk.h"
 
 #define B64_SHA256_LEN 44
 #define ID_MAX 100
@@ -88,56 +89,11 @@ static void set_err(char **err, const char *prefix, const char *why)
 
 /* ---- parsing and the rules for the document's own content ------------------------ */
 
-static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext,
-			       const xmlChar *sys)
-{
-	xmlParserCtxtPtr c = ctx;
-
-	*(int *)c->_private = 1;
-	xmlStopParser(c);
-}
-
-/* NONET, no entity expansion, no DTD (a DOCTYPE stops the parser), libxml2's
- * limits on; UTF-8 and XML 1.0 only (what c14n 1.0 is defined on). */
 static xmlDocPtr parse(const char *xml, size_t len, struct why *w)
 {
-	int dtd = 0;
-	xmlParserCtxtPtr c;
-	xmlDocPtr doc;
+	struct xwalk x = { w->s, sizeof(w->s), "" };
 
-	if (len >= 2 && ((unsigned char)xml[0] == 0xfe || (unsigned char)xml[0] == 0xff)) {
-		bad(w, "the document must be UTF-8 (it starts with a UTF-16 byte-order mark)");
-		return NULL;
-	}
-	if (!(c = xmlCreateMemoryParserCtxt(xml, (int)len))) {
-		bad(w, "out of memory parsing the document");
-		return NULL;
-	}
-	(void)xmlCtxtUseOptions(c, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	c->_private = &dtd;
-	c->sax->internalSubset = on_internal_subset;
-	(void)xmlParseDocument(c);
-	doc = c->myDoc;
-	c->myDoc = NULL;
-	if (dtd || (doc && doc->intSubset))
-		bad(w, "a DTD (<!DOCTYPE>) is not allowed in a signed document");
-	else if (!doc || !c->wellFormed || !c->nsWellFormed)
-		bad(w, "the document is not well-formed XML (damaged or cut short?)");
-	else if (doc->encoding && strcasecmp((const char *)doc->encoding, "UTF-8") != 0)
-		bad(w, "the document must be UTF-8, not %s", (const char *)doc->encoding);
-	else if (doc->version && strcmp((const char *)doc->version, "1.0") != 0)
-		bad(w, "the document must be XML 1.0");
-	xmlFreeParserCtxt(c);
-	if (w->s[0]) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-static int ns_is(xmlNodePtr n, const char *ns)
-{
-	return n->ns && n->ns->href && strcmp((const char *)n->ns->href, ns) == 0;
+	return xw_parse(&x, xml, len, "the document");
 }
 
 static int attrs_plain(struct why *w, xmlNodePtr n)
@@ -174,7 +130,7 @@ static int content_ok(struct why *w, xmlNodePtr n, xmlNodePtr skip, int depth)
 			return bad(w, "unexpected node in the document (entity reference?)");
 		if (depth > DEPTH_MAX)
 			return bad(w, "elements nested deeper than %d levels", DEPTH_MAX);
-		if (ns_is(n, SIG_NS_DS) || ns_is(n, SIG_NS_XADES))
+		if (xw_ns_is(n, SIG_NS_DS) || xw_ns_is(n, SIG_NS_XADES))
 			return bad(w, "<%s> of the XML-DSig or XAdES namespace outside the signature",
 				   (const char *)n->name);
 		if (attrs_plain(w, n) != 0 || content_ok(w, n->children, skip, depth + 1) != 0)
@@ -374,11 +330,10 @@ int docsign_sign(const struct signing_key *k, const char *xml, size_t len,
 
 /* ---- the Signature's shape ---------------------------------------------------------- */
 
-enum content { C_EMPTY, C_TEXT, C_ELEMS };
-
 /* What the walk found; strings point into the parsed document. */
 struct sv {
 	struct why w;
+	struct xwalk xw;          /* xw_of(): the walk's steps report into w */
 	xmlNodePtr sig;
 	xmlAttrPtr props_id_attr;
 	const char *sig_id, *props_id, *ts_id, *props_uri, *target;
@@ -388,130 +343,24 @@ struct sv {
 	size_t ncerts;
 };
 
-struct cur {
-	xmlNodePtr next;
-};
-
-static const char *prefix_of(const char *ns)
+/* The walk's steps (trust/xwalk.h) record their reason in v->w. */
+static struct xwalk *xw_of(struct sv *v)
 {
-	return !strcmp(ns, SIG_NS_DS) ? "ds" : "xades";
+	v->xw = (struct xwalk){ v->w.s, sizeof(v->w.s), "signature: " };
+	return &v->xw;
 }
 
-static const char *attr_value(xmlAttrPtr a)
+static int walk_transforms(struct sv *v, struct xw_cur *c, int enveloped)
 {
-	if (!a->children)
-		return "";
-	if (a->children->type != XML_TEXT_NODE || a->children->next)
-		return NULL;
-	return (const char *)a->children->content;
-}
-
-/* n has exactly the unqualified attributes names[0..count-1], each once. */
-static int attrs_exact(struct why *w, xmlNodePtr n, const char *const *names, const char **vals,
-		       size_t count)
-{
-	size_t i;
-
-	for (i = 0; i < count; i++)
-		vals[i] = NULL;
-	for (xmlAttrPtr a = n->properties; a; a = a->next) {
-		for (i = 0; i < count; i++)
-			if (strcmp((const char *)a->name, names[i]) == 0)
-				break;
-		if (a->ns || i == count || vals[i] || !(vals[i] = attr_value(a)))
-			return bad(w, "signature: unexpected attribute %s on <%s>",
-				   (const char *)a->name, (const char *)n->name);
-	}
-	for (i = 0; i < count; i++)
-		if (!vals[i])
-			return bad(w, "signature: attribute %s missing on <%s>", names[i],
-				   (const char *)n->name);
-	return 0;
-}
-
-static int text_ok(struct why *w, xmlNodePtr n, enum content ct, size_t max, const char **text)
-{
-	xmlNodePtr k = n->children;
-
-	if (ct == C_ELEMS)
-		return 0;
-	if (ct == C_EMPTY)
-		return k ? bad(w, "signature: <%s> must be empty", (const char *)n->name) : 0;
-	if (!k || k->next || k->type != XML_TEXT_NODE || !k->content || !k->content[0])
-		return bad(w, "signature: <%s> must hold exactly one piece of text",
-			   (const char *)n->name);
-	if (strlen((const char *)k->content) > max)
-		return bad(w, "signature: <%s> is too long", (const char *)n->name);
-	*text = (const char *)k->content;
-	return 0;
-}
-
-/* Takes the next child, which must be ns:name written with our prefix,
- * declaring at most its own namespace, with exactly the attributes anames
- * and the content ct. Anything else there is an error. */
-static xmlNodePtr take(struct why *w, struct cur *c, const char *ns, const char *name,
-		       enum content ct, size_t max, const char **text, const char *const *anames,
-		       const char **avals, size_t acount)
-{
-	xmlNodePtr n = c->next;
-	xmlNsPtr d;
-
-	if (!n)
-		return bad(w, "signature: <%s> missing", name), NULL;
-	if (n->type != XML_ELEMENT_NODE || !ns_is(n, ns) || strcmp((const char *)n->name, name))
-		return bad(w, "signature: unexpected node where <%s> belongs", name), NULL;
-	if (!n->ns->prefix || strcmp((const char *)n->ns->prefix, prefix_of(ns)) != 0)
-		return bad(w, "signature: <%s> must be written with the prefix %s:", name,
-			   prefix_of(ns)), NULL;
-	d = n->nsDef;
-	if (d && (d->next || d != n->ns))
-		return bad(w, "signature: unexpected namespace declaration on <%s>", name), NULL;
-	c->next = n->next;
-	if (attrs_exact(w, n, anames, avals, acount) != 0 || text_ok(w, n, ct, max, text) != 0)
-		return NULL;
-	return n;
-}
-
-#define TAKE(w, c, ns, name, ct, max, text) take(w, c, ns, name, ct, max, text, NULL, NULL, 0)
-
-static int end_of(struct why *w, struct cur *c, const char *parent)
-{
-	return c->next ? bad(w, "signature: unexpected content at the end of <%s>", parent) : 0;
-}
-
-static struct cur into(xmlNodePtr n)
-{
-	struct cur c = { n->children };
-	return c;
-}
-
-static int take_alg(struct why *w, struct cur *c, const char *ns, const char *name,
-		    const char *alg, const char **got)
-{
-	static const char *const an[] = { "Algorithm" };
-	const char *val[1];
-
-	if (!take(w, c, ns, name, C_EMPTY, 0, NULL, an, val, 1))
-		return -1;
-	if (alg && strcmp(val[0], alg) != 0)
-		return bad(w, "signature: <%s> algorithm %s is not the one allowed here", name,
-			   val[0]);
-	if (got)
-		*got = val[0];
-	return 0;
-}
-
-static int walk_transforms(struct sv *v, struct cur *c, int enveloped)
-{
-	xmlNodePtr t = TAKE(&v->w, c, SIG_NS_DS, "Transforms", C_ELEMS, 0, NULL);
-	struct cur tc;
+	xmlNodePtr t = XW_TAKE(xw_of(v), c, SIG_NS_DS, "Transforms", XW_ELEMS, 0, NULL);
+	struct xw_cur tc;
 
 	if (!t)
 		return -1;
-	tc = into(t);
-	if ((enveloped && take_alg(&v->w, &tc, SIG_NS_DS, "Transform", SIG_ALG_ENVELOPED, NULL)) ||
-	    take_alg(&v->w, &tc, SIG_NS_DS, "Transform", SIG_ALG_EXC_C14N, NULL) ||
-	    end_of(&v->w, &tc, "Transforms"))
+	tc = xw_into(t);
+	if ((enveloped && xw_take_alg(xw_of(v), &tc, SIG_NS_DS, "Transform", SIG_ALG_ENVELOPED, NULL)) ||
+	    xw_take_alg(xw_of(v), &tc, SIG_NS_DS, "Transform", SIG_ALG_EXC_C14N, NULL) ||
+	    xw_end_of(xw_of(v), &tc, "Transforms"))
 		return -1;
 	return 0;
 }
@@ -519,65 +368,65 @@ static int walk_transforms(struct sv *v, struct cur *c, int enveloped)
 /* Transforms, DigestMethod (SHA-256), DigestValue: the inside of a Reference. */
 static int walk_ref_body(struct sv *v, xmlNodePtr ref, int enveloped, const char **digest)
 {
-	struct cur rc = into(ref);
+	struct xw_cur rc = xw_into(ref);
 
 	if (walk_transforms(v, &rc, enveloped) ||
-	    take_alg(&v->w, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
-	    !TAKE(&v->w, &rc, SIG_NS_DS, "DigestValue", C_TEXT, B64_SHA256_LEN, digest) ||
-	    end_of(&v->w, &rc, "Reference"))
+	    xw_take_alg(xw_of(v), &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
+	    !XW_TAKE(xw_of(v), &rc, SIG_NS_DS, "DigestValue", XW_TEXT, B64_SHA256_LEN, digest) ||
+	    xw_end_of(xw_of(v), &rc, "Reference"))
 		return -1;
 	return 0;
 }
 
-static int walk_signed_info(struct sv *v, struct cur *c)
+static int walk_signed_info(struct sv *v, struct xw_cur *c)
 {
 	static const char *const r1[] = { "URI" }, *const r2[] = { "Type", "URI" };
 	const char *v1[1], *v2[2];
-	xmlNodePtr si = TAKE(&v->w, c, SIG_NS_DS, "SignedInfo", C_ELEMS, 0, NULL), n;
-	struct cur sc;
+	xmlNodePtr si = XW_TAKE(xw_of(v), c, SIG_NS_DS, "SignedInfo", XW_ELEMS, 0, NULL), n;
+	struct xw_cur sc;
 
 	if (!si)
 		return -1;
-	sc = into(si);
-	if (take_alg(&v->w, &sc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
-	    take_alg(&v->w, &sc, SIG_NS_DS, "SignatureMethod", NULL, &v->sig_alg))
+	sc = xw_into(si);
+	if (xw_take_alg(xw_of(v), &sc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
+	    xw_take_alg(xw_of(v), &sc, SIG_NS_DS, "SignatureMethod", NULL, &v->sig_alg))
 		return -1;
 	if (strcmp(v->sig_alg, SIG_ALG_ECDSA_SHA256) && strcmp(v->sig_alg, SIG_ALG_RSA_SHA256))
 		return bad(&v->w, "signature: method must be ecdsa-sha256 or rsa-sha256");
-	if (!(n = take(&v->w, &sc, SIG_NS_DS, "Reference", C_ELEMS, 0, NULL, r1, v1, 1)))
+	if (!(n = xw_take(xw_of(v), &sc, SIG_NS_DS, "Reference", XW_ELEMS, 0, NULL, r1, v1, 1)))
 		return -1;
 	if (v1[0][0] != '\0')
 		return bad(&v->w, "signature: the first Reference must have URI=\"\" (the whole "
 				  "document)");
 	if (walk_ref_body(v, n, 1, &v->msg_digest) != 0)
 		return -1;
-	if (!(n = take(&v->w, &sc, SIG_NS_DS, "Reference", C_ELEMS, 0, NULL, r2, v2, 2)))
+	if (!(n = xw_take(xw_of(v), &sc, SIG_NS_DS, "Reference", XW_ELEMS, 0, NULL, r2, v2, 2)))
 		return -1;
 	if (strcmp(v2[0], SIG_TYPE_PROPS) != 0)
 		return bad(&v->w, "signature: the second Reference must be of type SignedProperties");
 	v->props_uri = v2[1];
-	if (walk_ref_body(v, n, 0, &v->props_digest) != 0 || end_of(&v->w, &sc, "SignedInfo"))
+	if (walk_ref_body(v, n, 0, &v->props_digest) != 0 || xw_end_of(xw_of(v), &sc, "SignedInfo"))
 		return -1;
 	return 0;
 }
 
-static int walk_key_info(struct sv *v, struct cur *c)
+static int walk_key_info(struct sv *v, struct xw_cur *c)
 {
-	xmlNodePtr ki = TAKE(&v->w, c, SIG_NS_DS, "KeyInfo", C_ELEMS, 0, NULL), xd;
-	struct cur kc, xc;
+	xmlNodePtr ki = XW_TAKE(xw_of(v), c, SIG_NS_DS, "KeyInfo", XW_ELEMS, 0, NULL), xd;
+	struct xw_cur kc, xc;
 
 	if (!ki)
 		return -1;
-	kc = into(ki);
-	if (!(xd = TAKE(&v->w, &kc, SIG_NS_DS, "X509Data", C_ELEMS, 0, NULL)) ||
-	    end_of(&v->w, &kc, "KeyInfo"))
+	kc = xw_into(ki);
+	if (!(xd = XW_TAKE(xw_of(v), &kc, SIG_NS_DS, "X509Data", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(xw_of(v), &kc, "KeyInfo"))
 		return -1;
-	xc = into(xd);
+	xc = xw_into(xd);
 	while (xc.next) {
 		if (v->ncerts == 1 + KEYS_CHAIN_MAX)
 			return bad(&v->w, "signature: more than %d certificates in X509Data",
 				   1 + KEYS_CHAIN_MAX);
-		if (!TAKE(&v->w, &xc, SIG_NS_DS, "X509Certificate", C_TEXT, SIG_CERT_B64_MAX,
+		if (!XW_TAKE(xw_of(v), &xc, SIG_NS_DS, "X509Certificate", XW_TEXT, SIG_CERT_B64_MAX,
 			  &v->certs[v->ncerts]))
 			return -1;
 		v->ncerts++;
@@ -589,79 +438,79 @@ static int walk_key_info(struct sv *v, struct cur *c)
 static int walk_signed_props(struct sv *v, xmlNodePtr sp)
 {
 	xmlNodePtr ssp, scv2, cert, cd;
-	struct cur pc = into(sp), sc, vc, cc, dc;
+	struct xw_cur pc = xw_into(sp), sc, vc, cc, dc;
 
-	if (!(ssp = TAKE(&v->w, &pc, SIG_NS_XADES, "SignedSignatureProperties", C_ELEMS, 0, NULL)) ||
-	    end_of(&v->w, &pc, "SignedProperties"))
+	if (!(ssp = XW_TAKE(xw_of(v), &pc, SIG_NS_XADES, "SignedSignatureProperties", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(xw_of(v), &pc, "SignedProperties"))
 		return -1;
-	sc = into(ssp);
-	if (!TAKE(&v->w, &sc, SIG_NS_XADES, "SigningTime", C_TEXT, SIG_TIME_LEN, &v->signing_time) ||
-	    !(scv2 = TAKE(&v->w, &sc, SIG_NS_XADES, "SigningCertificateV2", C_ELEMS, 0, NULL)) ||
-	    end_of(&v->w, &sc, "SignedSignatureProperties"))
+	sc = xw_into(ssp);
+	if (!XW_TAKE(xw_of(v), &sc, SIG_NS_XADES, "SigningTime", XW_TEXT, SIG_TIME_LEN, &v->signing_time) ||
+	    !(scv2 = XW_TAKE(xw_of(v), &sc, SIG_NS_XADES, "SigningCertificateV2", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(xw_of(v), &sc, "SignedSignatureProperties"))
 		return -1;
-	vc = into(scv2);
-	if (!(cert = TAKE(&v->w, &vc, SIG_NS_XADES, "Cert", C_ELEMS, 0, NULL)) ||
-	    end_of(&v->w, &vc, "SigningCertificateV2"))
+	vc = xw_into(scv2);
+	if (!(cert = XW_TAKE(xw_of(v), &vc, SIG_NS_XADES, "Cert", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(xw_of(v), &vc, "SigningCertificateV2"))
 		return -1;
-	cc = into(cert);
-	if (!(cd = TAKE(&v->w, &cc, SIG_NS_XADES, "CertDigest", C_ELEMS, 0, NULL)) ||
-	    !TAKE(&v->w, &cc, SIG_NS_XADES, "IssuerSerialV2", C_TEXT, 4096, &v->issuer_serial) ||
-	    end_of(&v->w, &cc, "Cert"))
+	cc = xw_into(cert);
+	if (!(cd = XW_TAKE(xw_of(v), &cc, SIG_NS_XADES, "CertDigest", XW_ELEMS, 0, NULL)) ||
+	    !XW_TAKE(xw_of(v), &cc, SIG_NS_XADES, "IssuerSerialV2", XW_TEXT, 4096, &v->issuer_serial) ||
+	    xw_end_of(xw_of(v), &cc, "Cert"))
 		return -1;
-	dc = into(cd);
-	if (take_alg(&v->w, &dc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
-	    !TAKE(&v->w, &dc, SIG_NS_DS, "DigestValue", C_TEXT, B64_SHA256_LEN, &v->cert_digest) ||
-	    end_of(&v->w, &dc, "CertDigest"))
+	dc = xw_into(cd);
+	if (xw_take_alg(xw_of(v), &dc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
+	    !XW_TAKE(xw_of(v), &dc, SIG_NS_DS, "DigestValue", XW_TEXT, B64_SHA256_LEN, &v->cert_digest) ||
+	    xw_end_of(xw_of(v), &dc, "CertDigest"))
 		return -1;
 	return 0;
 }
 
 /* UnsignedProperties/UnsignedSignatureProperties/SignatureTimeStamp(Id)/
  * (CanonicalizationMethod exc-c14n, EncapsulatedTimeStamp). */
-static int walk_unsigned_props(struct sv *v, struct cur *qc)
+static int walk_unsigned_props(struct sv *v, struct xw_cur *qc)
 {
 	static const char *const idn[] = { "Id" };
 	const char *idv[1];
 	xmlNodePtr up, usp, ts;
-	struct cur uc, sc, tc;
+	struct xw_cur uc, sc, tc;
 
-	if (!(up = TAKE(&v->w, qc, SIG_NS_XADES, "UnsignedProperties", C_ELEMS, 0, NULL)))
+	if (!(up = XW_TAKE(xw_of(v), qc, SIG_NS_XADES, "UnsignedProperties", XW_ELEMS, 0, NULL)))
 		return -1;
-	uc = into(up);
-	if (!(usp = TAKE(&v->w, &uc, SIG_NS_XADES, "UnsignedSignatureProperties", C_ELEMS, 0,
-			 NULL)) || end_of(&v->w, &uc, "UnsignedProperties"))
+	uc = xw_into(up);
+	if (!(usp = XW_TAKE(xw_of(v), &uc, SIG_NS_XADES, "UnsignedSignatureProperties", XW_ELEMS, 0,
+			 NULL)) || xw_end_of(xw_of(v), &uc, "UnsignedProperties"))
 		return -1;
-	sc = into(usp);
-	if (!(ts = take(&v->w, &sc, SIG_NS_XADES, "SignatureTimeStamp", C_ELEMS, 0, NULL, idn, idv,
-			1)) || end_of(&v->w, &sc, "UnsignedSignatureProperties"))
+	sc = xw_into(usp);
+	if (!(ts = xw_take(xw_of(v), &sc, SIG_NS_XADES, "SignatureTimeStamp", XW_ELEMS, 0, NULL, idn, idv,
+			1)) || xw_end_of(xw_of(v), &sc, "UnsignedSignatureProperties"))
 		return -1;
 	v->ts_id = idv[0];
-	tc = into(ts);
-	if (take_alg(&v->w, &tc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
-	    !TAKE(&v->w, &tc, SIG_NS_XADES, "EncapsulatedTimeStamp", C_TEXT,
+	tc = xw_into(ts);
+	if (xw_take_alg(xw_of(v), &tc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
+	    !XW_TAKE(xw_of(v), &tc, SIG_NS_XADES, "EncapsulatedTimeStamp", XW_TEXT,
 		  4 * (DOCSIGN_TOKEN_MAX / 3 + 1), &v->token) ||
-	    end_of(&v->w, &tc, "SignatureTimeStamp"))
+	    xw_end_of(xw_of(v), &tc, "SignatureTimeStamp"))
 		return -1;
 	return 0;
 }
 
 /* Object/QualifyingProperties(Target)/SignedProperties(Id)[/UnsignedProperties]. */
-static int walk_object(struct sv *v, struct cur *c)
+static int walk_object(struct sv *v, struct xw_cur *c)
 {
 	static const char *const tn[] = { "Target" }, *const idn[] = { "Id" };
 	const char *tv[1], *idv[1];
 	xmlNodePtr obj, qp, sp;
-	struct cur oc, qc;
+	struct xw_cur oc, qc;
 
-	if (!(obj = TAKE(&v->w, c, SIG_NS_DS, "Object", C_ELEMS, 0, NULL)))
+	if (!(obj = XW_TAKE(xw_of(v), c, SIG_NS_DS, "Object", XW_ELEMS, 0, NULL)))
 		return -1;
-	oc = into(obj);
-	if (!(qp = take(&v->w, &oc, SIG_NS_XADES, "QualifyingProperties", C_ELEMS, 0, NULL, tn, tv,
-			1)) || end_of(&v->w, &oc, "Object"))
+	oc = xw_into(obj);
+	if (!(qp = xw_take(xw_of(v), &oc, SIG_NS_XADES, "QualifyingProperties", XW_ELEMS, 0, NULL, tn, tv,
+			1)) || xw_end_of(xw_of(v), &oc, "Object"))
 		return -1;
 	v->target = tv[0];
-	qc = into(qp);
-	if (!(sp = take(&v->w, &qc, SIG_NS_XADES, "SignedProperties", C_ELEMS, 0, NULL, idn, idv, 1)))
+	qc = xw_into(qp);
+	if (!(sp = xw_take(xw_of(v), &qc, SIG_NS_XADES, "SignedProperties", XW_ELEMS, 0, NULL, idn, idv, 1)))
 		return -1;
 	v->props_id = idv[0];
 	v->props_id_attr = sp->properties;
@@ -669,23 +518,23 @@ static int walk_object(struct sv *v, struct cur *c)
 		return -1;
 	if (qc.next && walk_unsigned_props(v, &qc) != 0)
 		return -1;
-	return end_of(&v->w, &qc, "QualifyingProperties");
+	return xw_end_of(xw_of(v), &qc, "QualifyingProperties");
 }
 
 static int walk_signature(struct sv *v, xmlNodePtr sig)
 {
 	static const char *const idn[] = { "Id" };
 	const char *idv[1];
-	struct cur c = { sig }, sc;
+	struct xw_cur c = { sig }, sc;
 
-	if (!(v->sig = take(&v->w, &c, SIG_NS_DS, "Signature", C_ELEMS, 0, NULL, idn, idv, 1)))
+	if (!(v->sig = xw_take(xw_of(v), &c, SIG_NS_DS, "Signature", XW_ELEMS, 0, NULL, idn, idv, 1)))
 		return -1;
 	v->sig_id = idv[0];
-	sc = into(sig);
+	sc = xw_into(sig);
 	if (walk_signed_info(v, &sc) ||
-	    !TAKE(&v->w, &sc, SIG_NS_DS, "SignatureValue", C_TEXT, 4 * KEYS_SIG_MAX / 3 + 4,
+	    !XW_TAKE(xw_of(v), &sc, SIG_NS_DS, "SignatureValue", XW_TEXT, 4 * KEYS_SIG_MAX / 3 + 4,
 		  &v->sigvalue) ||
-	    walk_key_info(v, &sc) || walk_object(v, &sc) || end_of(&v->w, &sc, "Signature"))
+	    walk_key_info(v, &sc) || walk_object(v, &sc) || xw_end_of(xw_of(v), &sc, "Signature"))
 		return -1;
 	return 0;
 }
@@ -755,7 +604,7 @@ static int walk(struct sv *v, xmlDocPtr doc, struct timespec *signing_time)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc), last = root ? root->last : NULL;
 
-	if (!last || last->type != XML_ELEMENT_NODE || !ns_is(last, SIG_NS_DS) ||
+	if (!last || last->type != XML_ELEMENT_NODE || !xw_ns_is(last, SIG_NS_DS) ||
 	    strcmp((const char *)last->name, "Signature") != 0)
 		return bad(&v->w, "the document is not signed: its root element does not end with "
 				  "a ds:Signature");

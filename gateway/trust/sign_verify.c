@@ -50,6 +50,7 @@
 #include <xmlsec/openssl/evp.h>
 
 #include "lib/crypto.h"
+#include "trust/xwalk.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define WHY_MAX 200
@@ -58,8 +59,6 @@
 #define ID_MAX 100
 /* Longest SignatureValue text. */
 #define SIGVALUE_B64_MAX (4 * KEYS_SIG_MAX / 3 + 4)
-
-enum content { C_EMPTY, C_TEXT, C_ELEMS };
 
 /* What the scanner (or, for the xmlsec verifier, the shape walk) found.
  * Strings point into text[] (scanner) or into the DOM (walk). */
@@ -79,14 +78,11 @@ struct sv {
 	 * Reference covers, of SignedProperties and of SignedInfo. */
 	unsigned char msg_dg[SHA256_LEN], ref_dg[SHA256_LEN], props_dg[SHA256_LEN], si_dg[SHA256_LEN];
 	xmlNodePtr sig;           /* the walk's Signature element (xmlsec verifier) */
+	struct xwalk w;           /* the walk's reasons go to why */
 	char why[WHY_MAX];
 	/* The scanner's values, each NUL-terminated and un-escaped, at most at
 	 * the offset it has in the document: as long as the document + 1. */
 	char text[];
-};
-
-struct cur {
-	xmlNodePtr next;
 };
 
 /* Records the first thing found wrong; returns -1. */
@@ -104,295 +100,116 @@ static int bad(struct sv *v, const char *fmt, ...)
 	return -1;
 }
 
-/* ---- parsing ------------------------------------------------------------------- */
-
-struct parse_state {
-	int dtd;
-};
-
-static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext,
-			       const xmlChar *sys)
-{
-	xmlParserCtxtPtr c = ctx;
-
-	((struct parse_state *)c->_private)->dtd = 1;
-	xmlStopParser(c);
-}
-
-/* NONET: never fetch anything. No NOENT/DTDLOAD/HUGE: no entity is expanded,
- * no external subset read, libxml2 keeps its limits. A DOCTYPE stops the
- * parser at once. */
-static xmlDocPtr parse(const char *xml, size_t len, struct sv *v)
-{
-	struct parse_state st = { 0 };
-	xmlParserCtxtPtr c = xmlCreateMemoryParserCtxt(xml, (int)len);
-	xmlDocPtr doc = NULL;
-
-	if (!c) {
-		bad(v, "out of memory parsing the signature document");
-		return NULL;
-	}
-	(void)xmlCtxtUseOptions(c, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	c->_private = &st;
-	c->sax->internalSubset = on_internal_subset;
-	(void)xmlParseDocument(c);
-	doc = c->myDoc;
-	c->myDoc = NULL;
-	if (st.dtd || (doc && doc->intSubset))
-		bad(v, "a DTD is not allowed in a signature document");
-	else if (!doc || !c->wellFormed || !c->nsWellFormed)
-		bad(v, "signature document is not well-formed XML");
-	else if (doc->encoding && strcasecmp((const char *)doc->encoding, "UTF-8") != 0)
-		bad(v, "signature document must be UTF-8");
-	else if (doc->version && strcmp((const char *)doc->version, "1.0") != 0)
-		bad(v, "signature document must be XML 1.0"); /* what c14n 1.0 is defined on */
-	xmlFreeParserCtxt(c);
-	if (v->why[0]) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-/* ---- the shape walk ------------------------------------------------------------ */
-
-static int ns_is(xmlNodePtr n, const char *ns)
-{
-	return n->ns && n->ns->href && strcmp((const char *)n->ns->href, ns) == 0;
-}
-
-/* The prefix each of our namespaces is written with. Fixing it keeps the
- * canonical form of an accepted document equal to the bytes we rebuild. */
-static const char *prefix_of(const char *ns)
-{
-	return !strcmp(ns, SIG_NS) ? "sm" : !strcmp(ns, SIG_NS_DS) ? "ds" : "xades";
-}
-
-/* An element may declare one namespace: the one of its own name (which the
- * caller has checked is the right one). Anything else would be a byte no
- * digest covers, since exclusive c14n drops declarations nothing uses. */
-static int nsdefs_ok(struct sv *v, xmlNodePtr n)
-{
-	xmlNsPtr d = n->nsDef;
-
-	if (d && (d->next || d != n->ns))
-		return bad(v, "unexpected namespace declaration on <%s>", (const char *)n->name);
-	return 0;
-}
-
-/* The value of an attribute as one text node ("" if empty); NULL otherwise. */
-static const char *attr_value(xmlAttrPtr a)
-{
-	if (!a->children)
-		return "";
-	if (a->children->type != XML_TEXT_NODE || a->children->next)
-		return NULL;
-	return (const char *)a->children->content;
-}
-
-/* n has exactly the unqualified attributes names[0..count-1], each once. */
-static int attrs_exact(struct sv *v, xmlNodePtr n, const char *const *names,
-		       const char **vals, size_t count)
-{
-	size_t i;
-
-	for (i = 0; i < count; i++)
-		vals[i] = NULL;
-	for (xmlAttrPtr a = n->properties; a; a = a->next) {
-		for (i = 0; i < count; i++)
-			if (strcmp((const char *)a->name, names[i]) == 0)
-				break;
-		if (a->ns || i == count || vals[i] || !(vals[i] = attr_value(a)))
-			return bad(v, "unexpected attribute %s on <%s>", (const char *)a->name,
-				   (const char *)n->name);
-	}
-	for (i = 0; i < count; i++)
-		if (!vals[i])
-			return bad(v, "attribute %s missing on <%s>", names[i], (const char *)n->name);
-	return 0;
-}
-
-static int content_ok(struct sv *v, xmlNodePtr n, enum content ct, size_t max, const char **text)
-{
-	xmlNodePtr k = n->children;
-
-	if (ct == C_ELEMS)
-		return 0;
-	if (ct == C_EMPTY) {
-		if (k)
-			return bad(v, "<%s> must be empty", (const char *)n->name);
-		return 0;
-	}
-	if (!k || k->next || k->type != XML_TEXT_NODE || !k->content || !k->content[0])
-		return bad(v, "<%s> must hold exactly one piece of text (no comments, CDATA or "
-			      "elements)", (const char *)n->name);
-	if (strlen((const char *)k->content) > max)
-		return bad(v, "<%s> is too long", (const char *)n->name);
-	*text = (const char *)k->content;
-	return 0;
-}
-
-/* Takes the next child, which must be element ns:name with exactly the given
- * attributes and content. Any other node there (text, comment, PI, another
- * element) is an error. */
-static xmlNodePtr take(struct sv *v, struct cur *c, const char *ns, const char *name,
-		       enum content ct, size_t max, const char **text,
-		       const char *const *anames, const char **avals, size_t acount)
-{
-	xmlNodePtr n = c->next;
-
-	if (!n)
-		return bad(v, "<%s> missing", name), NULL;
-	if (n->type != XML_ELEMENT_NODE || !ns_is(n, ns) || strcmp((const char *)n->name, name))
-		return bad(v, "unexpected node where <%s> belongs", name), NULL;
-	if (!n->ns->prefix || strcmp((const char *)n->ns->prefix, prefix_of(ns)) != 0)
-		return bad(v, "<%s> must be written with the prefix %s:", name, prefix_of(ns)), NULL;
-	c->next = n->next;
-	if (nsdefs_ok(v, n) != 0 || attrs_exact(v, n, anames, avals, acount) != 0 ||
-	    content_ok(v, n, ct, max, text) != 0)
-		return NULL;
-	return n;
-}
-
-static int end_of(struct sv *v, struct cur *c, const char *parent)
-{
-	if (c->next)
-		return bad(v, "unexpected content at the end of <%s>", parent);
-	return 0;
-}
-
-static struct cur into(xmlNodePtr n)
-{
-	struct cur c = { n->children };
-	return c;
-}
-
-/* An empty element whose only attribute is Algorithm="alg" (alg NULL: any, returned). */
-static int take_alg(struct sv *v, struct cur *c, const char *ns, const char *name,
-		    const char *alg, const char **got)
-{
-	static const char *const an[] = { "Algorithm" };
-	const char *val[1];
-
-	if (!take(v, c, ns, name, C_EMPTY, 0, NULL, an, val, 1))
-		return -1;
-	if (alg && strcmp(val[0], alg) != 0)
-		return bad(v, "<%s> algorithm %s is not the one allowed here", name, val[0]);
-	if (got)
-		*got = val[0];
-	return 0;
-}
-
-#define TAKE_PLAIN(v, c, ns, name, ct, max, text) take(v, c, ns, name, ct, max, text, NULL, NULL, 0)
+/* ---- the shape walk (xmlsec verifier; trust/xwalk.h) ---------------------------- */
 
 /* <sm:Kind> ... <sm:ContentType>, in order; RequestHash only where present. */
-static int walk_message(struct sv *v, struct cur *c)
+static int walk_message(struct sv *v, struct xw_cur *c)
 {
 	static const char *const alg[] = { "Algorithm" };
 	const char *algv[1];
 
-	if (!TAKE_PLAIN(v, c, SIG_NS, "Kind", C_TEXT, 16, &v->p.kind) ||
-	    !TAKE_PLAIN(v, c, SIG_NS, "Client", C_TEXT, XRD_ID_TEXT_MAX - 1, &v->p.client) ||
-	    !TAKE_PLAIN(v, c, SIG_NS, "Service", C_TEXT, XRD_ID_TEXT_MAX - 1, &v->p.service) ||
-	    !TAKE_PLAIN(v, c, SIG_NS, "MessageId", C_TEXT, SIG_FIELD_MAX - 1, &v->p.message_id) ||
-	    !TAKE_PLAIN(v, c, SIG_NS, "Time", C_TEXT, SIG_TIME_LEN, &v->p.time))
+	if (!XW_TAKE(&v->w, c, SIG_NS, "Kind", XW_TEXT, 16, &v->p.kind) ||
+	    !XW_TAKE(&v->w, c, SIG_NS, "Client", XW_TEXT, XRD_ID_TEXT_MAX - 1, &v->p.client) ||
+	    !XW_TAKE(&v->w, c, SIG_NS, "Service", XW_TEXT, XRD_ID_TEXT_MAX - 1, &v->p.service) ||
+	    !XW_TAKE(&v->w, c, SIG_NS, "MessageId", XW_TEXT, SIG_FIELD_MAX - 1, &v->p.message_id) ||
+	    !XW_TAKE(&v->w, c, SIG_NS, "Time", XW_TEXT, SIG_TIME_LEN, &v->p.time))
 		return -1;
-	if (c->next && c->next->type == XML_ELEMENT_NODE && ns_is(c->next, SIG_NS) &&
+	if (c->next && c->next->type == XML_ELEMENT_NODE && xw_ns_is(c->next, SIG_NS) &&
 	    strcmp((const char *)c->next->name, "RequestHash") == 0 &&
-	    !TAKE_PLAIN(v, c, SIG_NS, "RequestHash", C_TEXT, SIG_FIELD_MAX - 1, &v->p.request_hash))
+	    !XW_TAKE(&v->w, c, SIG_NS, "RequestHash", XW_TEXT, SIG_FIELD_MAX - 1, &v->p.request_hash))
 		return -1;
-	if (!take(v, c, SIG_NS, "BodyDigest", C_TEXT, B64_SHA256_LEN, &v->p.body_digest, alg, algv, 1) ||
-	    !TAKE_PLAIN(v, c, SIG_NS, "ContentType", C_TEXT, SIG_FIELD_MAX - 1, &v->p.content_type))
+	if (!xw_take(&v->w, c, SIG_NS, "BodyDigest", XW_TEXT, B64_SHA256_LEN, &v->p.body_digest, alg, algv, 1) ||
+	    !XW_TAKE(&v->w, c, SIG_NS, "ContentType", XW_TEXT, SIG_FIELD_MAX - 1, &v->p.content_type))
 		return -1;
 	if (strcmp(algv[0], SIG_ALG_SHA256) != 0)
 		return bad(v, "BodyDigest algorithm must be SHA-256");
 	return 0;
 }
 
-static int walk_transforms(struct sv *v, struct cur *c, int enveloped)
+static int walk_transforms(struct sv *v, struct xw_cur *c, int enveloped)
 {
-	xmlNodePtr t = TAKE_PLAIN(v, c, SIG_NS_DS, "Transforms", C_ELEMS, 0, NULL);
-	struct cur tc;
+	xmlNodePtr t = XW_TAKE(&v->w, c, SIG_NS_DS, "Transforms", XW_ELEMS, 0, NULL);
+	struct xw_cur tc;
 
 	if (!t)
 		return -1;
-	tc = into(t);
-	if ((enveloped && take_alg(v, &tc, SIG_NS_DS, "Transform", SIG_ALG_ENVELOPED, NULL)) ||
-	    take_alg(v, &tc, SIG_NS_DS, "Transform", SIG_ALG_EXC_C14N, NULL) ||
-	    end_of(v, &tc, "Transforms"))
+	tc = xw_into(t);
+	if ((enveloped && xw_take_alg(&v->w, &tc, SIG_NS_DS, "Transform", SIG_ALG_ENVELOPED, NULL)) ||
+	    xw_take_alg(&v->w, &tc, SIG_NS_DS, "Transform", SIG_ALG_EXC_C14N, NULL) ||
+	    xw_end_of(&v->w, &tc, "Transforms"))
 		return -1;
 	return 0;
 }
 
 /* Reference URI="" (enveloped + exc-c14n), then Reference Type=SignedProperties
  * URI="#..." (exc-c14n); nothing else. */
-static int walk_references(struct sv *v, struct cur *c)
+static int walk_references(struct sv *v, struct xw_cur *c)
 {
 	static const char *const r1[] = { "URI" }, *const r2[] = { "Type", "URI" };
 	const char *v1[1], *v2[2];
 	xmlNodePtr n;
-	struct cur rc;
+	struct xw_cur rc;
 
-	if (!(n = take(v, c, SIG_NS_DS, "Reference", C_ELEMS, 0, NULL, r1, v1, 1)))
+	if (!(n = xw_take(&v->w, c, SIG_NS_DS, "Reference", XW_ELEMS, 0, NULL, r1, v1, 1)))
 		return -1;
 	/* Single form: the whole document; batch form: the Batch element (check_ids). */
 	if (!v->p.batch_id && v1[0][0] != '\0')
 		return bad(v, "the first Reference must have URI=\"\"");
 	v->ref_uri = v1[0];
-	rc = into(n);
+	rc = xw_into(n);
 	if (walk_transforms(v, &rc, 1) ||
-	    take_alg(v, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
-	    !TAKE_PLAIN(v, &rc, SIG_NS_DS, "DigestValue", C_TEXT, B64_SHA256_LEN, &v->p.msg_digest) ||
-	    end_of(v, &rc, "Reference"))
+	    xw_take_alg(&v->w, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
+	    !XW_TAKE(&v->w, &rc, SIG_NS_DS, "DigestValue", XW_TEXT, B64_SHA256_LEN, &v->p.msg_digest) ||
+	    xw_end_of(&v->w, &rc, "Reference"))
 		return -1;
-	if (!(n = take(v, c, SIG_NS_DS, "Reference", C_ELEMS, 0, NULL, r2, v2, 2)))
+	if (!(n = xw_take(&v->w, c, SIG_NS_DS, "Reference", XW_ELEMS, 0, NULL, r2, v2, 2)))
 		return -1;
 	if (strcmp(v2[0], SIG_TYPE_PROPS) != 0)
 		return bad(v, "the second Reference must be of type SignedProperties");
 	v->props_uri = v2[1];
-	rc = into(n);
+	rc = xw_into(n);
 	if (walk_transforms(v, &rc, 0) ||
-	    take_alg(v, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
-	    !TAKE_PLAIN(v, &rc, SIG_NS_DS, "DigestValue", C_TEXT, B64_SHA256_LEN, &v->p.props_digest) ||
-	    end_of(v, &rc, "Reference"))
+	    xw_take_alg(&v->w, &rc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
+	    !XW_TAKE(&v->w, &rc, SIG_NS_DS, "DigestValue", XW_TEXT, B64_SHA256_LEN, &v->p.props_digest) ||
+	    xw_end_of(&v->w, &rc, "Reference"))
 		return -1;
 	return 0;
 }
 
-static int walk_signed_info(struct sv *v, struct cur *c)
+static int walk_signed_info(struct sv *v, struct xw_cur *c)
 {
-	xmlNodePtr si = TAKE_PLAIN(v, c, SIG_NS_DS, "SignedInfo", C_ELEMS, 0, NULL);
-	struct cur sc;
+	xmlNodePtr si = XW_TAKE(&v->w, c, SIG_NS_DS, "SignedInfo", XW_ELEMS, 0, NULL);
+	struct xw_cur sc;
 
 	if (!si)
 		return -1;
-	sc = into(si);
-	if (take_alg(v, &sc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
-	    take_alg(v, &sc, SIG_NS_DS, "SignatureMethod", NULL, &v->p.sig_alg) ||
-	    walk_references(v, &sc) || end_of(v, &sc, "SignedInfo"))
+	sc = xw_into(si);
+	if (xw_take_alg(&v->w, &sc, SIG_NS_DS, "CanonicalizationMethod", SIG_ALG_EXC_C14N, NULL) ||
+	    xw_take_alg(&v->w, &sc, SIG_NS_DS, "SignatureMethod", NULL, &v->p.sig_alg) ||
+	    walk_references(v, &sc) || xw_end_of(&v->w, &sc, "SignedInfo"))
 		return -1;
 	if (strcmp(v->p.sig_alg, SIG_ALG_ECDSA_SHA256) && strcmp(v->p.sig_alg, SIG_ALG_RSA_SHA256))
 		return bad(v, "signature method must be ecdsa-sha256 or rsa-sha256");
 	return 0;
 }
 
-static int walk_key_info(struct sv *v, struct cur *c)
+static int walk_key_info(struct sv *v, struct xw_cur *c)
 {
-	xmlNodePtr ki = TAKE_PLAIN(v, c, SIG_NS_DS, "KeyInfo", C_ELEMS, 0, NULL), xd;
-	struct cur kc, xc;
+	xmlNodePtr ki = XW_TAKE(&v->w, c, SIG_NS_DS, "KeyInfo", XW_ELEMS, 0, NULL), xd;
+	struct xw_cur kc, xc;
 
 	if (!ki)
 		return -1;
-	kc = into(ki);
-	if (!(xd = TAKE_PLAIN(v, &kc, SIG_NS_DS, "X509Data", C_ELEMS, 0, NULL)) ||
-	    end_of(v, &kc, "KeyInfo"))
+	kc = xw_into(ki);
+	if (!(xd = XW_TAKE(&v->w, &kc, SIG_NS_DS, "X509Data", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(&v->w, &kc, "KeyInfo"))
 		return -1;
-	xc = into(xd);
+	xc = xw_into(xd);
 	while (xc.next) {
 		if (v->ncerts == 1 + KEYS_CHAIN_MAX)
 			return bad(v, "too many certificates in X509Data (at most %d)",
 				   1 + KEYS_CHAIN_MAX);
-		if (!TAKE_PLAIN(v, &xc, SIG_NS_DS, "X509Certificate", C_TEXT, SIG_CERT_B64_MAX,
+		if (!XW_TAKE(&v->w, &xc, SIG_NS_DS, "X509Certificate", XW_TEXT, SIG_CERT_B64_MAX,
 				&v->certs[v->ncerts]))
 			return -1;
 		v->ncerts++;
@@ -403,108 +220,108 @@ static int walk_key_info(struct sv *v, struct cur *c)
 }
 
 /* SignedSignatureProperties: SigningTime, SigningCertificateV2/Cert/(CertDigest, IssuerSerialV2). */
-static int walk_signed_sig_props(struct sv *v, struct cur *c)
+static int walk_signed_sig_props(struct sv *v, struct xw_cur *c)
 {
 	xmlNodePtr ssp, scv2, cert, cd;
-	struct cur sc, vc, cc, dc;
+	struct xw_cur sc, vc, cc, dc;
 
-	if (!(ssp = TAKE_PLAIN(v, c, SIG_NS_XADES, "SignedSignatureProperties", C_ELEMS, 0, NULL)))
+	if (!(ssp = XW_TAKE(&v->w, c, SIG_NS_XADES, "SignedSignatureProperties", XW_ELEMS, 0, NULL)))
 		return -1;
-	sc = into(ssp);
-	if (!TAKE_PLAIN(v, &sc, SIG_NS_XADES, "SigningTime", C_TEXT, SIG_TIME_LEN, &v->p.signing_time) ||
-	    !(scv2 = TAKE_PLAIN(v, &sc, SIG_NS_XADES, "SigningCertificateV2", C_ELEMS, 0, NULL)) ||
-	    end_of(v, &sc, "SignedSignatureProperties"))
+	sc = xw_into(ssp);
+	if (!XW_TAKE(&v->w, &sc, SIG_NS_XADES, "SigningTime", XW_TEXT, SIG_TIME_LEN, &v->p.signing_time) ||
+	    !(scv2 = XW_TAKE(&v->w, &sc, SIG_NS_XADES, "SigningCertificateV2", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(&v->w, &sc, "SignedSignatureProperties"))
 		return -1;
-	vc = into(scv2);
-	if (!(cert = TAKE_PLAIN(v, &vc, SIG_NS_XADES, "Cert", C_ELEMS, 0, NULL)) ||
-	    end_of(v, &vc, "SigningCertificateV2"))
+	vc = xw_into(scv2);
+	if (!(cert = XW_TAKE(&v->w, &vc, SIG_NS_XADES, "Cert", XW_ELEMS, 0, NULL)) ||
+	    xw_end_of(&v->w, &vc, "SigningCertificateV2"))
 		return -1;
-	cc = into(cert);
-	if (!(cd = TAKE_PLAIN(v, &cc, SIG_NS_XADES, "CertDigest", C_ELEMS, 0, NULL)) ||
-	    !TAKE_PLAIN(v, &cc, SIG_NS_XADES, "IssuerSerialV2", C_TEXT, 4096, &v->p.issuer_serial) ||
-	    end_of(v, &cc, "Cert"))
+	cc = xw_into(cert);
+	if (!(cd = XW_TAKE(&v->w, &cc, SIG_NS_XADES, "CertDigest", XW_ELEMS, 0, NULL)) ||
+	    !XW_TAKE(&v->w, &cc, SIG_NS_XADES, "IssuerSerialV2", XW_TEXT, 4096, &v->p.issuer_serial) ||
+	    xw_end_of(&v->w, &cc, "Cert"))
 		return -1;
-	dc = into(cd);
-	if (take_alg(v, &dc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
-	    !TAKE_PLAIN(v, &dc, SIG_NS_DS, "DigestValue", C_TEXT, B64_SHA256_LEN, &v->p.cert_digest) ||
-	    end_of(v, &dc, "CertDigest"))
+	dc = xw_into(cd);
+	if (xw_take_alg(&v->w, &dc, SIG_NS_DS, "DigestMethod", SIG_ALG_SHA256, NULL) ||
+	    !XW_TAKE(&v->w, &dc, SIG_NS_DS, "DigestValue", XW_TEXT, B64_SHA256_LEN, &v->p.cert_digest) ||
+	    xw_end_of(&v->w, &dc, "CertDigest"))
 		return -1;
 	return 0;
 }
 
 /* Object/QualifyingProperties(Target)/SignedProperties(Id): nothing else. */
-static int walk_object(struct sv *v, struct cur *c)
+static int walk_object(struct sv *v, struct xw_cur *c)
 {
 	static const char *const tn[] = { "Target" }, *const idn[] = { "Id" };
 	const char *tv[1], *idv[1];
 	xmlNodePtr obj, qp, sp;
-	struct cur oc, qc, pc;
+	struct xw_cur oc, qc, pc;
 
-	if (!(obj = TAKE_PLAIN(v, c, SIG_NS_DS, "Object", C_ELEMS, 0, NULL)))
+	if (!(obj = XW_TAKE(&v->w, c, SIG_NS_DS, "Object", XW_ELEMS, 0, NULL)))
 		return -1;
-	oc = into(obj);
-	if (!(qp = take(v, &oc, SIG_NS_XADES, "QualifyingProperties", C_ELEMS, 0, NULL, tn, tv, 1)) ||
-	    end_of(v, &oc, "Object"))
+	oc = xw_into(obj);
+	if (!(qp = xw_take(&v->w, &oc, SIG_NS_XADES, "QualifyingProperties", XW_ELEMS, 0, NULL, tn, tv, 1)) ||
+	    xw_end_of(&v->w, &oc, "Object"))
 		return -1;
 	v->target = tv[0];
-	qc = into(qp);
-	if (!(sp = take(v, &qc, SIG_NS_XADES, "SignedProperties", C_ELEMS, 0, NULL, idn, idv, 1)) ||
-	    end_of(v, &qc, "QualifyingProperties"))
+	qc = xw_into(qp);
+	if (!(sp = xw_take(&v->w, &qc, SIG_NS_XADES, "SignedProperties", XW_ELEMS, 0, NULL, idn, idv, 1)) ||
+	    xw_end_of(&v->w, &qc, "QualifyingProperties"))
 		return -1;
 	v->p.props_id = idv[0];
 	v->id_attr[2] = sp->properties;
-	pc = into(sp);
-	if (walk_signed_sig_props(v, &pc) || end_of(v, &pc, "SignedProperties"))
+	pc = xw_into(sp);
+	if (walk_signed_sig_props(v, &pc) || xw_end_of(&v->w, &pc, "SignedProperties"))
 		return -1;
 	return 0;
 }
 
-static int walk_signature(struct sv *v, struct cur *c)
+static int walk_signature(struct sv *v, struct xw_cur *c)
 {
 	static const char *const idn[] = { "Id" };
 	const char *idv[1];
-	struct cur sc;
+	struct xw_cur sc;
 
-	if (!(v->sig = take(v, c, SIG_NS_DS, "Signature", C_ELEMS, 0, NULL, idn, idv, 1)))
+	if (!(v->sig = xw_take(&v->w, c, SIG_NS_DS, "Signature", XW_ELEMS, 0, NULL, idn, idv, 1)))
 		return -1;
 	v->p.sig_id = idv[0];
 	v->id_attr[1] = v->sig->properties;
-	sc = into(v->sig);
+	sc = xw_into(v->sig);
 	if (walk_signed_info(v, &sc) ||
-	    !TAKE_PLAIN(v, &sc, SIG_NS_DS, "SignatureValue", C_TEXT, SIGVALUE_B64_MAX, &v->sigvalue) ||
-	    walk_key_info(v, &sc) || walk_object(v, &sc) || end_of(v, &sc, "Signature"))
+	    !XW_TAKE(&v->w, &sc, SIG_NS_DS, "SignatureValue", XW_TEXT, SIGVALUE_B64_MAX, &v->sigvalue) ||
+	    walk_key_info(v, &sc) || walk_object(v, &sc) || xw_end_of(&v->w, &sc, "Signature"))
 		return -1;
 	return 0;
 }
 
 /* Batch form: BatchProof(Index)/Node*, then Batch(Id)/(Root(Count), Signature).
  * The Count is signed: with it the Index and path have one spelling. */
-static int walk_batch(struct sv *v, struct cur *c)
+static int walk_batch(struct sv *v, struct xw_cur *c)
 {
 	static const char *const pn[] = { "Index" }, *const idn[] = { "Id" };
 	static const char *const an[] = { "Algorithm", "Count" };
 	const char *pv[1], *idv[1], *av[2];
 	xmlNodePtr n;
-	struct cur pc, bc;
+	struct xw_cur pc, bc;
 
-	if (!(n = take(v, c, SIG_NS, "BatchProof", C_ELEMS, 0, NULL, pn, pv, 1)))
+	if (!(n = xw_take(&v->w, c, SIG_NS, "BatchProof", XW_ELEMS, 0, NULL, pn, pv, 1)))
 		return -1;
 	v->index = pv[0];
-	pc = into(n);
+	pc = xw_into(n);
 	while (pc.next) {
 		if (v->nnodes == SIG_BATCH_DEPTH)
 			return bad(v, "BatchProof is longer than %d nodes", SIG_BATCH_DEPTH);
-		if (!TAKE_PLAIN(v, &pc, SIG_NS, "Node", C_TEXT, B64_SHA256_LEN, &v->nodes[v->nnodes]))
+		if (!XW_TAKE(&v->w, &pc, SIG_NS, "Node", XW_TEXT, B64_SHA256_LEN, &v->nodes[v->nnodes]))
 			return -1;
 		v->nnodes++;
 	}
-	if (!(n = take(v, c, SIG_NS, "Batch", C_ELEMS, 0, NULL, idn, idv, 1)))
+	if (!(n = xw_take(&v->w, c, SIG_NS, "Batch", XW_ELEMS, 0, NULL, idn, idv, 1)))
 		return -1;
 	v->p.batch_id = idv[0];
 	v->id_attr[3] = n->properties;
-	bc = into(n);
-	if (!take(v, &bc, SIG_NS, "Root", C_TEXT, B64_SHA256_LEN, &v->p.root, an, av, 2) ||
-	    walk_signature(v, &bc) || end_of(v, &bc, "Batch"))
+	bc = xw_into(n);
+	if (!xw_take(&v->w, &bc, SIG_NS, "Root", XW_TEXT, B64_SHA256_LEN, &v->p.root, an, av, 2) ||
+	    walk_signature(v, &bc) || xw_end_of(&v->w, &bc, "Batch"))
 		return -1;
 	if (strcmp(av[0], SIG_ALG_SHA256) != 0)
 		return bad(v, "Root algorithm must be SHA-256");
@@ -556,25 +373,25 @@ static int walk(struct sv *v, xmlDocPtr doc)
 	static const char *const idn[] = { "Id" };
 	const char *idv[1];
 	xmlNodePtr root = xmlDocGetRootElement(doc);
-	struct cur dc = { doc->children }, rc;
+	struct xw_cur dc = { doc->children }, rc;
 
 	if (!root || doc->children != root || root->next || root->prev)
 		return bad(v, "the document must consist of the SignedMessage element alone");
-	if (!(root = take(v, &dc, SIG_NS, "SignedMessage", C_ELEMS, 0, NULL, idn, idv, 1)))
+	if (!(root = xw_take(&v->w, &dc, SIG_NS, "SignedMessage", XW_ELEMS, 0, NULL, idn, idv, 1)))
 		return -1;
 	v->p.root_id = idv[0];
 	v->id_attr[0] = root->properties;
-	rc = into(root);
+	rc = xw_into(root);
 	if (walk_message(v, &rc))
 		return -1;
-	if (rc.next && rc.next->type == XML_ELEMENT_NODE && ns_is(rc.next, SIG_NS) &&
+	if (rc.next && rc.next->type == XML_ELEMENT_NODE && xw_ns_is(rc.next, SIG_NS) &&
 	    strcmp((const char *)rc.next->name, "BatchProof") == 0) {
 		if (walk_batch(v, &rc))
 			return -1;
 	} else if (walk_signature(v, &rc)) {
 		return -1;
 	}
-	if (end_of(v, &rc, "SignedMessage"))
+	if (xw_end_of(&v->w, &rc, "SignedMessage"))
 		return -1;
 	return check_ids(v, doc);
 }
@@ -1397,9 +1214,10 @@ int sig_verify_digest(const char *xml, size_t xml_len, const unsigned char body_
 	if (!(v = malloc(sizeof(*v) + (x.xmlsec ? 0 : xml_len + 1))))
 		return fault_set(f, x.pfx, "InternalError", "out of memory");
 	memset(v, 0, sizeof(*v));
+	v->w = (struct xwalk){ v->why, sizeof(v->why), "" };
 	/* xmlsec needs a DOM: that verifier keeps libxml2 and the walk, so the
 	 * tests and the fuzz target compare the scanner with a real parser. */
-	if (x.xmlsec ? !(doc = parse(xml, xml_len, v)) || walk(v, doc) != 0 : scan(v, xml, xml_len) != 0)
+	if (x.xmlsec ? !(doc = xw_parse(&v->w, xml, xml_len, "the signature document")) || walk(v, doc) != 0 : scan(v, xml, xml_len) != 0)
 		fault_set(f, x.pfx, "MalformedSignature", "%s", v->why);
 	else
 		rc = verify_parsed(&x, v, doc, xml, xml_len, body_sha256, trust, out);
