@@ -505,7 +505,7 @@ static void client_signed(struct exch *ex, const struct fault *sf)
 	/* The provider's gateway gives its service timeout_ms; wait a little
 	 * longer so its ServiceFailed.Timeout reaches the client, not ours. */
 	o.timeout_ms = (long)g->cfg->timeout_ms + (long)g->cfg->connect_timeout_ms + 2000;
-	o.max_response = g->cfg->max_response;
+	o.max_response = g->cfg->max_response + SX_CARRIED_MAX;   /* the answer's signature comes on top */
 	ex->out = outbound_send(ex->w->out, &o, client_on_outbound, ex);
 	if (!ex->out) {
 		fault_set(&f, F_CPROXY, "NetworkError", "cannot start the call to gateway '%s'", gw->code);

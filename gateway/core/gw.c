@@ -374,11 +374,11 @@ static int worker_adapters(struct gw *g, struct worker *w)
 }
 
 static struct httpd *listen_on(struct gw *g, struct worker *w, const char *addr, SSL_CTX *tls,
-			       httpd_handler_fn fn, int *port_out, char **err)
+			       httpd_handler_fn fn, size_t extra_body, int *port_out, char **err)
 {
 	struct httpd_limits lim = {
 		.max_head = g->cfg->max_head, .max_headers = g->cfg->max_headers,
-		.max_body = g->cfg->max_body, .header_timeout_ms = g->cfg->header_timeout_ms,
+		.max_body = g->cfg->max_body + extra_body, .header_timeout_ms = g->cfg->header_timeout_ms,
 		.body_timeout_ms = g->cfg->body_timeout_ms, .idle_timeout_ms = g->cfg->idle_timeout_ms,
 		.write_timeout_ms = g->cfg->write_timeout_ms, .max_conns = g->cfg->max_conns,
 	};
@@ -414,17 +414,18 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 	w->out = outbound_new(w->base, err);
 	if (!w->out)
 		return -1;
-	w->client_http = listen_on(g, w, g->cfg->client_listen, NULL, exch_client_handler, &g->client_port, err);
+	w->client_http = listen_on(g, w, g->cfg->client_listen, NULL, exch_client_handler, 0, &g->client_port, err);
 	if (!w->client_http)
 		return -1;
 	if (g->client_tls) {
-		w->client_https = listen_on(g, w, g->cfg->client_tls_listen, g->client_tls, exch_client_handler,
+		w->client_https = listen_on(g, w, g->cfg->client_tls_listen, g->client_tls, exch_client_handler, 0,
 					    NULL, err);
 		if (!w->client_https)
 			return -1;
 	}
-	w->server = listen_on(g, w, g->cfg->server_listen, g->server_tls, exch_server_handler, &g->server_port,
-			      err);
+	/* A peer's request carries its signature in front of the body. */
+	w->server = listen_on(g, w, g->cfg->server_listen, g->server_tls, exch_server_handler, SX_CARRIED_MAX,
+			      &g->server_port, err);
 	if (!w->server)
 		return -1;
 	if (worker_adapters(g, w) < 0)

@@ -22,6 +22,8 @@
 #define AILGATE_CORE_SX_H
 
 #include "core/exch.h"
+#include "trust/ocsp.h"
+#include "trust/sign.h"
 
 struct event_base;
 
@@ -32,6 +34,10 @@ struct event_base;
  * follows them. (Headers of several KB cost more to build and parse on both
  * sides - libcurl writes custom headers a byte at a time - than the body.) */
 #define SX_HDR_SIGNED "X-Ailgate-Signed"
+/* The most that travels in front of a body: the peer port's body cap and the
+ * caller's answer cap allow this much on top of [limits] max_body and
+ * [outbound] max_response, so a message at the cap still crosses. */
+#define SX_CARRIED_MAX ((size_t)SIG_XML_MAX + (size_t)OCSP_HEADER_MAX_LEN)
 #define SX_REST_CTYPE "application/vnd.ailgate.rest-message"
 
 /* Takes what travels in front of a received body (the SX_HDR_SIGNED header's

@@ -282,6 +282,22 @@ def test_content_length_over_cap_answered_before_body(fx):
     serving(fx)
 
 
+def test_body_at_the_cap_crosses_gateways(fx):
+    """A request of exactly max_body bytes (padded with whitespace between the
+    envelope's elements) passes the client port and still crosses to the
+    provider's gateway, whose peer port takes the signature and OCSP
+    responses in front of the body on top of the cap."""
+    body = valid()
+    pad = MAX_BODY - len(body)
+    assert pad > 0
+    body = body.replace(b"<SOAP-ENV:Body>", b" " * pad + b"<SOAP-ENV:Body>", 1)
+    assert len(body) == MAX_BODY, len(body)
+    status, _, answer = request("POST", fx.ex.url("municipality", "/"), body, XML_CT, timeout=10)
+    assert status == 200 and b"<surname>" in answer, (status, answer[:500])
+    status, _, answer = request("POST", fx.ex.url("municipality", "/"), body + b" ", XML_CT, timeout=10)
+    assert status == 413, (status, answer[:300])   # one byte more: the client port's cap
+
+
 def test_chunked_body_over_cap(fx):
     p = pid(fx, "municipality")
     rss0 = U.proc_status_kb(p, "VmRSS")
