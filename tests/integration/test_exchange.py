@@ -204,6 +204,25 @@ def test_rest_cross_gateway_bank_to_municipality(ex):
     assert not h.header_values(rh, "X-Road-Error")
 
 
+def test_rest_head_crosses_gateways(ex):
+    """HEAD across gateways: the caller gets the GET's status and headers and
+    no body; between the gateways it travels (signed, checked and logged) as
+    a GET, since the answer's signature comes in front of a body."""
+    target = "/r1/central-server/GOV/70000005/passport-service/passportDataByPSN/" + PIN
+    hd = {"X-Road-Client": "central-server/GOV/70000050/household-register"}
+    status, gh, gbody = h.request("GET", ex.url("municipality", target),
+                                  headers=dict(hd, **{"X-Road-Id": "head-0001"}))
+    assert status == 200 and json.loads(gbody)["person"], (status, gbody[:300])
+    status, hh, hbody = h.request("HEAD", ex.url("municipality", target),
+                                  headers=dict(hd, **{"X-Road-Id": "head-0002"}))
+    assert status == 200 and hbody == b"", (status, hbody[:300])
+    assert hh["content-length"] == gh["content-length"] == str(len(gbody)), (hh, gh)
+    assert hh["content-type"] == gh["content-type"] and hh["x-road-id"] == "head-0002"
+    assert hh["x-road-request-hash"] and "x-road-error" not in hh, hh
+    lines = log_lines_with(ex, "state", "msgid=head-0002")
+    assert len(lines) == 1 and "method=GET" in lines[0] and "status=200" in lines[0], lines
+
+
 def test_rest_in_process_household_register(ex):
     """household-register and sanaripaymak-service are both on the
     municipality gateway: no network hop."""
