@@ -28,6 +28,7 @@
 
 #include "lib/crypto.h"
 #include "store/msglog.h"
+#include "store/walbuf.h"
 
 #define SQL_BUSY_MS 10000
 #define OCSP_KNOWN 4                     /* a gateway's signers and TLS certificate */
@@ -196,7 +197,9 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	}
 	if (flags & (MSGLOG_OPEN_CREATE | MSGLOG_OPEN_ARCHIVE))
 		oflags |= SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &c->db, oflags, NULL) != SQLITE_OK) {
+	/* The writer's commits go to the WAL in one write each (walbuf.h). */
+	if (sqlite3_open_v2(path, &c->db, oflags,
+			    (flags & MSGLOG_OPEN_WRITER) && walbuf_register() == 0 ? WALBUF_VFS : NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "cannot open %s", path);
 		goto fail;
 	}

@@ -1,0 +1,322 @@
+/* walbuf: an SQLite VFS over the default one that gathers the writes to a
+ * WAL file into one buffer and hands them to the file in one write.
+ *
+ * SQLite writes each WAL frame as two writes (a 24-byte header, then the
+ * page), so a commit of the message log's writer was a dozen pwrite calls
+ * before its fdatasync. Here consecutive writes collect in a buffer that goes
+ * to the file when the next write is not right behind them, when it would
+ * outgrow the buffer, and before anything that must see the file as SQLite
+ * wrote it: a sync (so every commit is on disk before it is acknowledged,
+ * exactly as without the buffer), a read, a truncate, the file size, a file
+ * control, a close. Other connections read only frames a commit made
+ * visible, and with synchronous=FULL (the log's setting) a commit syncs, so
+ * flushes, before it updates the WAL index. Only WAL files are buffered;
+ * the database file and everything else pass straight through. */
+#include "store/walbuf.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The unix VFS writes at most 128 KiB - 1 in one call (seekAndWriteFd masks
+ * the length: a longer write comes back short, as SQLITE_FULL). */
+#define WB_CAP (64 * 1024)
+
+struct wb_file {
+	sqlite3_file base;          /* our methods */
+	sqlite3_file *real;         /* the default VFS's file, right after this struct */
+	int wal;
+	unsigned char *buf;         /* WB_CAP bytes once the first write comes */
+	size_t len;
+	sqlite3_int64 off;          /* file offset of buf[0] */
+};
+
+/* Keeps the real file 8-byte aligned after ours. */
+#define WB_SIZE ((sizeof(struct wb_file) + 7) & ~(size_t)7)
+
+static sqlite3_vfs *parent;
+
+static struct wb_file *wb(sqlite3_file *f)
+{
+	return (struct wb_file *)f;
+}
+
+static int flush(struct wb_file *f)
+{
+	int rc;
+
+	if (!f->len)
+		return SQLITE_OK;
+	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
+	f->len = 0;
+	return rc;
+}
+
+static int wb_close(sqlite3_file *file)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f), rc2 = f->real->pMethods->xClose(f->real);
+
+	free(f->buf);
+	f->buf = NULL;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int wb_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, amt, off);
+}
+
+static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
+{
+	struct wb_file *f = wb(file);
+	int rc;
+
+	if (!f->wal || amt <= 0)
+		return f->real->pMethods->xWrite(f->real, data, amt, off);
+	if (f->len && off == f->off + (sqlite3_int64)f->len && f->len + (size_t)amt <= WB_CAP) {
+		memcpy(f->buf + f->len, data, (size_t)amt);
+		f->len += (size_t)amt;
+		return SQLITE_OK;
+	}
+	if ((rc = flush(f)) != SQLITE_OK)
+		return rc;
+	if ((size_t)amt > WB_CAP || (!f->buf && !(f->buf = malloc(WB_CAP))))
+		return f->real->pMethods->xWrite(f->real, data, amt, off);
+	memcpy(f->buf, data, (size_t)amt);
+	f->len = (size_t)amt;
+	f->off = off;
+	return SQLITE_OK;
+}
+
+static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int wb_sync(sqlite3_file *file, int flags)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int wb_lock(sqlite3_file *file, int lock)
+{
+	return wb(file)->real->pMethods->xLock(wb(file)->real, lock);
+}
+
+static int wb_unlock(sqlite3_file *file, int lock)
+{
+	return wb(file)->real->pMethods->xUnlock(wb(file)->real, lock);
+}
+
+static int wb_check_reserved(sqlite3_file *file, int *out)
+{
+	return wb(file)->real->pMethods->xCheckReservedLock(wb(file)->real, out);
+}
+
+static int wb_file_control(sqlite3_file *file, int op, void *arg)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static int wb_sector_size(sqlite3_file *file)
+{
+	return wb(file)->real->pMethods->xSectorSize(wb(file)->real);
+}
+
+static int wb_device_characteristics(sqlite3_file *file)
+{
+	return wb(file)->real->pMethods->xDeviceCharacteristics(wb(file)->real);
+}
+
+static int wb_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp)
+{
+	sqlite3_file *r = wb(file)->real;
+
+	return r->pMethods->iVersion >= 2 ? r->pMethods->xShmMap(r, pg, pgsz, extend, pp) : SQLITE_IOERR;
+}
+
+static int wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+	sqlite3_file *r = wb(file)->real;
+
+	return r->pMethods->iVersion >= 2 ? r->pMethods->xShmLock(r, offset, n, flags) : SQLITE_IOERR;
+}
+
+static void wb_shm_barrier(sqlite3_file *file)
+{
+	sqlite3_file *r = wb(file)->real;
+
+	if (r->pMethods->iVersion >= 2)
+		r->pMethods->xShmBarrier(r);
+}
+
+static int wb_shm_unmap(sqlite3_file *file, int del)
+{
+	sqlite3_file *r = wb(file)->real;
+
+	return r->pMethods->iVersion >= 2 ? r->pMethods->xShmUnmap(r, del) : SQLITE_OK;
+}
+
+static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **pp)
+{
+	struct wb_file *f = wb(file);
+	int rc = flush(f);
+
+	*pp = NULL;
+	if (rc != SQLITE_OK || f->real->pMethods->iVersion < 3)
+		return rc;
+	return f->real->pMethods->xFetch(f->real, off, amt, pp);
+}
+
+static int wb_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
+{
+	sqlite3_file *r = wb(file)->real;
+
+	return r->pMethods->iVersion >= 3 ? r->pMethods->xUnfetch(r, off, p) : SQLITE_OK;
+}
+
+static const sqlite3_io_methods wb_io = {
+	3, wb_close, wb_read, wb_write, wb_truncate, wb_sync, wb_file_size, wb_lock, wb_unlock,
+	wb_check_reserved, wb_file_control, wb_sector_size, wb_device_characteristics, wb_shm_map,
+	wb_shm_lock, wb_shm_barrier, wb_shm_unmap, wb_fetch, wb_unfetch,
+};
+
+static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+	struct wb_file *f = wb(file);
+	int rc;
+
+	(void)vfs;
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)((char *)f + WB_SIZE);
+	rc = parent->xOpen(parent, name, f->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		/* SQLite calls xClose only on a file whose methods are set. */
+		if (f->real->pMethods)
+			f->real->pMethods->xClose(f->real);
+		f->base.pMethods = NULL;
+		return rc;
+	}
+	f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	f->base.pMethods = &wb_io;
+	return SQLITE_OK;
+}
+
+/* Everything else is the default VFS's. */
+static int wb_delete(sqlite3_vfs *v, const char *n, int sync)
+{
+	return parent->xDelete(parent, n, sync);
+}
+
+static int wb_access(sqlite3_vfs *v, const char *n, int flags, int *out)
+{
+	return parent->xAccess(parent, n, flags, out);
+}
+
+static int wb_full_pathname(sqlite3_vfs *v, const char *n, int len, char *out)
+{
+	return parent->xFullPathname(parent, n, len, out);
+}
+
+static void *wb_dlopen(sqlite3_vfs *v, const char *n)
+{
+	return parent->xDlOpen(parent, n);
+}
+
+static void wb_dlerror(sqlite3_vfs *v, int n, char *msg)
+{
+	parent->xDlError(parent, n, msg);
+}
+
+static void (*wb_dlsym(sqlite3_vfs *v, void *h, const char *sym))(void)
+{
+	return parent->xDlSym(parent, h, sym);
+}
+
+static void wb_dlclose(sqlite3_vfs *v, void *h)
+{
+	parent->xDlClose(parent, h);
+}
+
+static int wb_randomness(sqlite3_vfs *v, int n, char *out)
+{
+	return parent->xRandomness(parent, n, out);
+}
+
+static int wb_sleep(sqlite3_vfs *v, int us)
+{
+	return parent->xSleep(parent, us);
+}
+
+static int wb_current_time(sqlite3_vfs *v, double *out)
+{
+	return parent->xCurrentTime(parent, out);
+}
+
+static int wb_last_error(sqlite3_vfs *v, int n, char *out)
+{
+	return parent->xGetLastError ? parent->xGetLastError(parent, n, out) : 0;
+}
+
+static int wb_current_time64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+	return parent->xCurrentTimeInt64(parent, out);
+}
+
+static sqlite3_vfs wb_vfs;
+static pthread_once_t wb_once = PTHREAD_ONCE_INIT;
+static int wb_rc = SQLITE_ERROR;
+
+static void wb_register(void)
+{
+	parent = sqlite3_vfs_find(NULL);
+	if (!parent || parent->iVersion < 2)
+		return;
+	wb_vfs = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)(WB_SIZE + (size_t)parent->szOsFile),
+		.mxPathname = parent->mxPathname,
+		.zName = WALBUF_VFS,
+		.xOpen = wb_open,
+		.xDelete = wb_delete,
+		.xAccess = wb_access,
+		.xFullPathname = wb_full_pathname,
+		.xDlOpen = wb_dlopen,
+		.xDlError = wb_dlerror,
+		.xDlSym = wb_dlsym,
+		.xDlClose = wb_dlclose,
+		.xRandomness = wb_randomness,
+		.xSleep = wb_sleep,
+		.xCurrentTime = wb_current_time,
+		.xGetLastError = wb_last_error,
+		.xCurrentTimeInt64 = wb_current_time64,
+	};
+	wb_rc = sqlite3_vfs_register(&wb_vfs, 0);
+}
+
+int walbuf_register(void)
+{
+	pthread_once(&wb_once, wb_register);
+	return wb_rc == SQLITE_OK ? 0 : -1;
+}
