@@ -1625,6 +1625,22 @@ static void rb_fill(char *p, size_t n, uint64_t *seed)
 		p[i] = b64[rb_rand(seed) & 63];
 }
 
+/* The identifiers and shape of the i-th benchmark record (a request and its
+ * response share a message id), as the signed exchange logs them. */
+static void rb_rec(struct msglog_rec *r, uint64_t *seed, int i, char msgid[64], char reqid[64])
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(msgid, 64, "%016llx-%08x", (unsigned long long)rb_rand(seed), (unsigned)(i / 2));
+	snprintf(reqid, 64, "%08x%08x", (unsigned)rb_rand(seed), (unsigned)i);
+	r->dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
+	r->side = MSGLOG_SERVER;
+	r->reqid = reqid;
+	r->message_id = msgid;
+	r->client_id = CLIENT;
+	r->service_id = SERVICE;
+	r->body_mode = MSGLOG_BODY_FULL;
+}
+
 /* The first number after prefix in /proc/self/task/<the thread named
  * comm>/file, or -1. */
 static int64_t rb_thread_stat(const char *comm, const char *file, const char *prefix)
@@ -1779,19 +1795,9 @@ static int rec_bench(int n)
 		struct msglog_rec r;
 		char *err = NULL;
 
-		memset(&r, 0, sizeof(r));
-		snprintf(msgid, sizeof(msgid), "%016llx-%08x", (unsigned long long)rb_rand(&seed),
-			 (unsigned)(i / 2));
-		snprintf(reqid, sizeof(reqid), "%08x%08x", (unsigned)rb_rand(&seed), (unsigned)i);
+		rb_rec(&r, &seed, (int)i, msgid, reqid);
 		body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
 		sig_len = 4500 + (size_t)(rb_rand(&seed) % 1000);
-		r.dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
-		r.side = MSGLOG_SERVER;
-		r.reqid = reqid;
-		r.message_id = msgid;
-		r.client_id = CLIENT;
-		r.service_id = SERVICE;
-		r.body_mode = MSGLOG_BODY_FULL;
 		rb_fill(body, body_len, &seed);
 		rb_fill(sig, sig_len, &seed);
 		r.body = body;
@@ -1893,17 +1899,7 @@ static void cb_append(struct cb_loop *l)
 	struct msglog_rec r;
 	char *err = NULL;
 
-	memset(&r, 0, sizeof(r));
-	snprintf(msgid, sizeof(msgid), "%016llx-%08x", (unsigned long long)rb_rand(&l->seed),
-		 (unsigned)(i / 2));
-	snprintf(reqid, sizeof(reqid), "%08x%08x", (unsigned)rb_rand(&l->seed), (unsigned)i);
-	r.dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
-	r.side = MSGLOG_SERVER;
-	r.reqid = reqid;
-	r.message_id = msgid;
-	r.client_id = CLIENT;
-	r.service_id = SERVICE;
-	r.body_mode = MSGLOG_BODY_FULL;
+	rb_rec(&r, &l->seed, i, msgid, reqid);
 	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
 	r.body_len = body_len;
 	r.sigdoc = l->pool + rb_rand(&l->seed) % (l->pool_len - 5500);
