@@ -1044,32 +1044,27 @@ out:
 	return job_queue(j, rc, &tmp, F_SPROXY, f);
 }
 
-/* Verifies the carried SignedMessage against the bytes; fills r, doc with
- * the document (NUL-terminated) and dg with the bytes' SHA-256, for the log. */
+/* Verifies the carried SignedMessage (in place, in the received body)
+ * against the bytes; fills r, and dg with the bytes' SHA-256 for the log. */
 static int verify_doc(struct exch *ex, const struct sx_carried *c, const void *bytes, size_t len,
-		      const char *prefix, struct buf *doc, unsigned char dg[32], struct sig_result *r,
-		      struct fault *f)
+		      const char *prefix, unsigned char dg[32], struct sig_result *r, struct fault *f)
 {
 	struct sig_verify_opts o = { 0 };
 	X509_STORE *trust = gconf_trust(ex->gc);
 
 	if (sha256(bytes, len, dg) < 0)
 		return fault_set(f, prefix, "InternalError", "cannot hash the message");
-
-	buf_init(doc, SIG_XML_MAX);
-	if (buf_append(doc, c->sig, c->sig_len) < 0)
-		return fault_set(f, prefix, "InternalError", "out of memory");
 	if (!trust)
 		return fault_set(f, prefix, "CertValidation",
 				 "global configuration approves no certification authority, so no "
 				 "signature can be trusted");
 	o.prefix = prefix;
-	return sig_verify_digest(doc->data, doc->len, dg, trust, &o, r, f);
+	return sig_verify_digest(c->sig, c->sig_len, dg, trust, &o, r, f);
 }
 
 int sx_verify_request(struct exch *ex, struct fault *f)
 {
-	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct buf tmp = BUF_INIT;
 	struct sig_result r = { 0 };
 	unsigned char dg[32];
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
@@ -1087,7 +1082,7 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 		fault_set(f, F_SPROXY, "InternalError", "out of memory");
 		goto out;
 	}
-	if (verify_doc(ex, &ex->carried, bytes, len, F_SPROXY, &doc, dg, &r, f) < 0 ||
+	if (verify_doc(ex, &ex->carried, bytes, len, F_SPROXY, dg, &r, f) < 0 ||
 	    sig_check_binding(&r, SIG_REQUEST, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), NULL, f) < 0)
 		goto out;
@@ -1101,18 +1096,17 @@ int sx_verify_request(struct exch *ex, struct fault *f)
 	if (ocsp_verify(ex, r.signer, ex->req ? http_req_peer_cert(ex->req) : NULL, &ex->carried, F_SPROXY, f) < 0 ||
 	    sx_claim(ex, F_SPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, dg, doc.data, doc.len, ex->carried.ocsp,
-			ex->carried.ocsp_len, F_SPROXY, f);
+	rc = log_append(ex, MSGLOG_REQUEST, MSGLOG_SERVER, bytes, len, dg, ex->carried.sig, ex->carried.sig_len,
+			ex->carried.ocsp, ex->carried.ocsp_len, F_SPROXY, f);
 out:
 	sig_result_free(&r);
 	buf_free(&tmp);
-	buf_free(&doc);
 	return rc;
 }
 
 int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault, struct fault *f)
 {
-	struct buf tmp = BUF_INIT, doc = BUF_INIT;
+	struct buf tmp = BUF_INIT;
 	struct sig_result res = { 0 };
 	unsigned char dg[32];
 	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
@@ -1138,7 +1132,7 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 		rc = 0;
 		goto out;
 	}
-	if (verify_doc(ex, &r->carried, bytes, len, F_CPROXY, &doc, dg, &res, f) < 0 ||
+	if (verify_doc(ex, &r->carried, bytes, len, F_CPROXY, dg, &res, f) < 0 ||
 	    sig_check_binding(&res, SIG_RESPONSE, xrd_id_format(&ex->client, cl, sizeof(cl)),
 			      xrd_id_format(&ex->service, sv, sizeof(sv)), msg_id(ex), ex->hash, f) < 0)
 		goto out;
@@ -1156,12 +1150,11 @@ int sx_verify_response(struct exch *ex, const struct exch_resp *r, int is_fault,
 	}
 	if (ocsp_verify(ex, res.signer, r->peer_cert, &r->carried, F_CPROXY, f) < 0)
 		goto out;
-	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, dg, doc.data, doc.len, r->carried.ocsp,
-			r->carried.ocsp_len, F_CPROXY, f);
+	rc = log_append(ex, MSGLOG_RESPONSE, MSGLOG_CLIENT, bytes, len, dg, r->carried.sig, r->carried.sig_len,
+			r->carried.ocsp, r->carried.ocsp_len, F_CPROXY, f);
 out:
 	sig_result_free(&res);
 	buf_free(&tmp);
-	buf_free(&doc);
 	return rc;
 }
 
