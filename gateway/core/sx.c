@@ -11,6 +11,7 @@
 
 
 #include "core/log.h"
+#include "lib/num.h"
 #include <event2/event.h>
 #include "store/msglog.h"
 #include "trust/keys.h"
@@ -591,34 +592,18 @@ int sx_claim(struct exch *ex, const char *prefix, struct fault *f)
 	return -1;
 }
 
-/* A decimal of at most 9 digits, no sign or leading zero, ending at *end
- * (space or NUL); -1 otherwise. */
-static long carried_len(const char *s, const char **end)
-{
-	long n = 0;
-	int d = 0;
-
-	if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
-		return -1;
-	for (; *s >= '0' && *s <= '9'; s++, d++) {
-		if (d == 9)
-			return -1;
-		n = n * 10 + (*s - '0');
-	}
-	*end = s;
-	return d ? n : -1;
-}
-
 int sx_split(const char *hdr, const unsigned char **body, size_t *len, struct sx_carried *c, const char *prefix,
 	     struct fault *f)
 {
-	const char *p;
+	const char *sp = hdr ? strchr(hdr, ' ') : NULL;
 	long sl, ol;
 
 	memset(c, 0, sizeof(*c));
 	if (!hdr)
 		return 0;
-	if ((sl = carried_len(hdr, &p)) < 0 || *p != ' ' || (ol = carried_len(p + 1, &p)) < 0 || *p)
+	/* Beyond 9 digits it is surely past the caps below: no overflow. */
+	if (!sp || (sl = dec_strict(hdr, (size_t)(sp - hdr), 999999999L)) < 0 ||
+	    (ol = dec_strict(sp + 1, strlen(sp + 1), 999999999L)) < 0)
 		return fault_set(f, prefix, "MalformedSignature",
 				 "%s must be two decimals, the lengths of the signature document and of the "
 				 "OCSP responses in front of the body", SX_HDR_SIGNED);

@@ -50,6 +50,7 @@
 #include <xmlsec/openssl/evp.h>
 
 #include "lib/crypto.h"
+#include "lib/num.h"
 #include "trust/xwalk.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -802,19 +803,10 @@ static int b64_exact(const char *s, unsigned char *out, size_t want)
 	return 0;
 }
 
-/* A decimal 0..max without sign, spaces or leading zeros; -1 otherwise. */
+/* Index and Count: a decimal 0..max with one spelling; -1 otherwise. */
 static long dec_value(const char *s, long max)
 {
-	long n = 0;
-
-	if (!s[0] || (s[0] == '0' && s[1]))
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || n > max / 10)
-			return -1;
-		n = n * 10 + (*s - '0');
-	}
-	return n <= max ? n : -1;
+	return dec_strict(s, strlen(s), max);
 }
 
 static int check_batch_fields(struct sv *v)

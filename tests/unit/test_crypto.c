@@ -1,6 +1,7 @@
 /* Unit tests for lib/crypto: uuid4 (form, version and variant bits, no
  * repeats across many refills of the per-thread pool, threads drawing at
- * once), base64 round trips against known values, sha256_repeat. */
+ * once), base64 round trips against known values, sha256_repeat; and
+ * lib/num's strict decimals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "lib/crypto.h"
+#include "lib/num.h"
 
 #define N_IDS 4000   /* ~125 refills of the 512-byte pool */
 
@@ -129,6 +131,22 @@ static void test_sha256_repeat(void **state)
 		}
 }
 
+static void test_dec_strict(void **state)
+{
+	static const struct { const char *s; long max, want; } t[] = {
+		{ "0", 9, 0 }, { "7", 9, 7 }, { "256", 256, 256 }, { "257", 256, -1 }, { "259", 256, -1 },
+		{ "999999999", 999999999L, 999999999L }, { "9999999999", 999999999L, -1 },
+		{ "", 9, -1 }, { "00", 9, -1 }, { "01", 9, -1 }, { "+1", 9, -1 }, { "-1", 9, -1 },
+		{ " 1", 9, -1 }, { "1 ", 9, -1 }, { "1x", 9, -1 }, { "1e1", 99, -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (dec_strict(t[i].s, strlen(t[i].s), t[i].max) != t[i].want)
+			fail_msg("dec_strict('%s', %ld) != %ld", t[i].s, t[i].max, t[i].want);
+	assert_int_equal(dec_strict("123", 2, 99), 12);   /* only the bytes given */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_uuid_threads),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_sha256_repeat),
+		cmocka_unit_test(test_dec_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
