@@ -409,7 +409,7 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 	w->gw = g;
 	w->index = index;
 	w->base = event_base_new();
-	if (!w->base)
+	if (!w->base || event_base_priority_init(w->base, WORKER_PRIOS) < 0)
 		return errf(err, "cannot create an event loop");
 	w->out = outbound_new(w->base, err);
 	if (!w->out)

@@ -28,6 +28,12 @@ struct is_cert {
 	unsigned char sha256[32];
 };
 
+/* Event priorities of a worker's loop: everything runs at WORKER_PRIO_NORMAL
+ * (libevent's default with WORKER_PRIOS queues) except work that is better
+ * done once for all that arrived meanwhile, which waits at WORKER_PRIO_IDLE
+ * until the loop has nothing else ready (the batch signature, core/sx.c). */
+enum { WORKER_PRIO_NORMAL = 1, WORKER_PRIO_IDLE = 2, WORKER_PRIOS = 3 };
+
 struct worker {
 	struct gw *gw;
 	int index;

@@ -68,9 +68,10 @@ int sx_ready(struct exch *ex, const char *prefix, struct fault *f) __attribute__
 int sx_claim(struct exch *ex, const char *prefix, struct fault *f) __attribute__((warn_unused_result));
 
 /* Signing is batched per worker (trust/README-sign.md, "Batches"): the
- * requests and answers a worker has ready to send in one turn of its event
- * loop are signed together at the start of the next, with one key operation
- * per member key ([signing] batch_max). Then each is logged and handed on. */
+ * requests and answers a worker has ready to send are signed together when
+ * its event loop has nothing else ready (at most 2 ms after the first), with
+ * one key operation per member key ([signing] batch_max). Then each is logged
+ * and handed on. */
 typedef void (*sx_request_signed_fn)(struct exch *ex, const struct fault *f);
 typedef void (*sx_response_signed_fn)(struct exch *ex, const struct exch_resp *r, const struct fault *f);
 
