@@ -95,6 +95,8 @@ struct out_handle {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+#define OUT_PINNED_MAX 8
+
 struct outbound {
 	struct event_base *base;
 	CURLM *multi;
@@ -107,6 +109,12 @@ struct outbound {
 	unsigned nspare;
 	int dispatching;            /* inside one of our event callbacks */
 	int dying;                  /* outbound_free ran meanwhile: finish on the way out */
+	/* Peer certificates that matched a pin, each with a reference of its own
+	 * so that its address cannot be reused by another while it is here: a
+	 * kept-alive connection presents the same object for every request, and
+	 * its DER need not be encoded and hashed again. */
+	struct { X509 *cert; unsigned char pin[SHA256_LEN]; } pinned[OUT_PINNED_MAX];
+	unsigned pinned_next;
 };
 
 /* Process-wide, written once under pthread_once before any outbound exists. */
@@ -242,6 +250,27 @@ static CURLcode out_ssl_ctx_cb(CURL *easy, void *sslctx, void *arg)
 	return CURLE_OK;
 }
 
+/* 1 if this very certificate object matched pin before (o->pinned). */
+static int out_pinned_before(const struct outbound *o, const X509 *cert, const unsigned char *pin)
+{
+	for (unsigned i = 0; cert && i < OUT_PINNED_MAX; i++)
+		if (o->pinned[i].cert == cert && memcmp(o->pinned[i].pin, pin, SHA256_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void out_pinned_keep(struct outbound *o, X509 *cert, const unsigned char *pin)
+{
+	unsigned i = o->pinned_next;
+
+	if (out_pinned_before(o, cert, pin) || X509_up_ref(cert) != 1)
+		return;
+	X509_free(o->pinned[i].cert);
+	o->pinned[i].cert = cert;
+	memcpy(o->pinned[i].pin, pin, SHA256_LEN);
+	o->pinned_next = (i + 1) % OUT_PINNED_MAX;
+}
+
 /* CURLOPT_PREREQFUNCTION: the connection (new or reused) is ready and the
  * request is about to be sent. */
 static int out_prereq_cb(void *arg, char *ip, char *lip, int port, int lport)
@@ -254,8 +283,9 @@ static int out_prereq_cb(void *arg, char *ip, char *lip, int port, int lport)
 	if (curl_easy_getinfo(h->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
 	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals)
 		cert = SSL_get1_peer_certificate(ti->internals);
-	ok = out_pin_check(cert, h->pin, h->msg, sizeof(h->msg));
+	ok = out_pinned_before(h->o, cert, h->pin) || out_pin_check(cert, h->pin, h->msg, sizeof(h->msg));
 	if (ok) {
+		out_pinned_keep(h->o, cert, h->pin);
 		/* Kept for the caller: its certificate status is checked too. */
 		X509_free(h->peer);
 		h->peer = cert;
@@ -870,6 +900,8 @@ static void out_destroy(struct outbound *o)
 		out_sock_free(o->socks);
 	if (o->timer)
 		event_free(o->timer);
+	for (unsigned i = 0; i < OUT_PINNED_MAX; i++)
+		X509_free(o->pinned[i].cert);
 	free(o);
 }
 

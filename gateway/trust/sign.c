@@ -258,41 +258,107 @@ int sig_ecdsa_normalize(unsigned char *s)
 	return rc;
 }
 
-/* "2026-11-22T05:00:00.123Z": milliseconds, always UTC. */
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard
+ * Hinnant's civil calendar algorithms): no struct tm, no locale, no printf
+ * or scanf on the path every signed message takes twice. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void put_digits(char *p, unsigned v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* "2026-11-22T05:00:00.123Z": milliseconds, always UTC, years 1970-9999. */
 int sig_time_format(const struct timespec *t, char *out, size_t outlen)
 {
-	struct tm tm;
-	time_t s = t->tv_sec;
+	int64_t days, y;
+	unsigned m, d, sod;
 
-	if (t->tv_nsec < 0 || t->tv_nsec >= 1000000000L || !gmtime_r(&s, &tm) ||
-	    tm.tm_year + 1900 < 1970 || tm.tm_year + 1900 > 9999)
+	if (t->tv_nsec < 0 || t->tv_nsec >= 1000000000L || t->tv_sec < 0 || outlen < SIG_TIME_LEN + 1)
 		return -1;
-	if (snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     t->tv_nsec / 1000000L) != SIG_TIME_LEN)
+	days = (int64_t)(t->tv_sec / 86400);
+	sod = (unsigned)(t->tv_sec % 86400);
+	civil_from_days(days, &y, &m, &d);
+	if (y > 9999)
 		return -1;
+	memcpy(out, "0000-00-00T00:00:00.000Z", SIG_TIME_LEN + 1);
+	put_digits(out, (unsigned)y, 4);
+	put_digits(out + 5, m, 2);
+	put_digits(out + 8, d, 2);
+	put_digits(out + 11, sod / 3600, 2);
+	put_digits(out + 14, sod / 60 % 60, 2);
+	put_digits(out + 17, sod % 60, 2);
+	put_digits(out + 20, (unsigned)(t->tv_nsec / 1000000L), 3);
 	return 0;
 }
 
-/* Accepts exactly what sig_time_format writes (checked by writing it back). */
+/* n decimal digits at p, or -1. */
+static long get_digits(const char *p, int n)
+{
+	long v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* Accepts exactly what sig_time_format writes: that form, every field in
+ * range, a day that exists in its month. */
 int sig_time_parse(const char *s, struct timespec *out)
 {
-	struct tm tm;
-	int ms = 0;
-	char back[SIG_TIME_LEN + 1];
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	long y, mo, d, h, mi, sec, ms;
 
-	memset(&tm, 0, sizeof(tm));
-	if (strlen(s) != SIG_TIME_LEN ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+	if (strlen(s) != SIG_TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != '.' || s[23] != 'Z')
 		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	out->tv_sec = timegm(&tm);
-	out->tv_nsec = (long)ms * 1000000L;
-	if (out->tv_sec == (time_t)-1 || sig_time_format(out, back, sizeof(back)) != 0 ||
-	    strcmp(back, s) != 0)
+	y = get_digits(s, 4);
+	mo = get_digits(s + 5, 2);
+	d = get_digits(s + 8, 2);
+	h = get_digits(s + 11, 2);
+	mi = get_digits(s + 14, 2);
+	sec = get_digits(s + 17, 2);
+	ms = get_digits(s + 20, 3);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 59 || ms < 0)
 		return -1;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return -1;
+	out->tv_sec = (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec);
+	out->tv_nsec = ms * 1000000L;
 	return 0;
 }
 

@@ -1293,6 +1293,64 @@ static void test_time_format(void **state)
 	assert_int_equal(sig_time_format(&t, s, sizeof(s)), -1);
 }
 
+/* The hand-written calendar against libc's gmtime/timegm: every day of
+ * 1970-2500 at a varying time of day, a spread of seconds up to 9999, the
+ * leap days, and the refusals gmtime could never write. */
+static void test_time_against_libc(void **state)
+{
+	static const char *const bad[] = {
+		"2025-02-29T00:00:00.000Z", "1900-02-29T00:00:00.000Z", "2100-02-29T00:00:00.000Z",
+		"2026-04-31T00:00:00.000Z", "2026-06-31T00:00:00.000Z", "2026-11-22T05:60:00.000Z",
+		"2026-11-22T05:00:60.000Z", "1969-12-31T23:59:59.999Z", "2026-00-22T05:00:00.000Z",
+		"2026-11-00T05:00:00.000Z", "2026-1a-22T05:00:00.000Z", " 026-11-22T05:00:00.000Z",
+		"2026-11-22T05:00:00.-12Z", "2026-11-22T05:00:00.12 Z", "2026-11-22T05:00:00,123Z",
+		"2026-11-22t05:00:00.123Z", "2026-11-22T05:00:00.123z",
+	};
+	static const char *const good[] = {
+		"2000-02-29T23:59:59.999Z", "2024-02-29T00:00:00.000Z", "1970-01-01T00:00:00.000Z",
+		"9999-12-31T23:59:59.999Z", "2400-02-29T12:00:00.500Z",
+	};
+	struct timespec t, back;
+	char s[SIG_TIME_LEN + 1], want[64];
+	struct tm tm;
+
+	(void)state;
+	for (int64_t sec = 0; sec < (int64_t)194 * 365 * 86400 * 3; sec += 86400 + 3607) {
+		time_t tt = (time_t)sec;
+		t.tv_sec = tt;
+		t.tv_nsec = (long)(sec % 1000) * 1000000L + 999999;
+		assert_non_null(gmtime_r(&tt, &tm));
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(sec % 1000));
+		assert_int_equal(sig_time_format(&t, s, sizeof(s)), 0);
+		assert_string_equal(s, want);
+		assert_int_equal(sig_time_parse(s, &back), 0);
+		assert_int_equal(back.tv_sec, tt);
+		assert_int_equal(back.tv_nsec, (sec % 1000) * 1000000L);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		assert_int_equal(sig_time_parse(good[i], &back), 0);
+		assert_int_equal(sig_time_format(&back, s, sizeof(s)), 0);
+		assert_string_equal(s, good[i]);
+		memset(&tm, 0, sizeof(tm));
+		assert_int_equal(sscanf(good[i], "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+					&tm.tm_hour, &tm.tm_min, &tm.tm_sec), 6);
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		assert_int_equal(back.tv_sec, timegm(&tm));
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		if (sig_time_parse(bad[i], &back) == 0)
+			fail_msg("'%s' parsed", bad[i]);
+	t.tv_sec = 253402300800; /* 10000-01-01 */
+	t.tv_nsec = 0;
+	assert_int_equal(sig_time_format(&t, s, sizeof(s)), -1);
+	t.tv_sec = -1;
+	assert_int_equal(sig_time_format(&t, s, sizeof(s)), -1);
+	t.tv_sec = 0;
+	assert_int_equal(sig_time_format(&t, s, SIG_TIME_LEN), -1);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 #define THREAD_ROUNDS 60
@@ -1783,6 +1841,7 @@ int main(void)
 		cmocka_unit_test(test_cert_member),
 		cmocka_unit_test(test_b64_strict),
 		cmocka_unit_test(test_time_format),
+		cmocka_unit_test(test_time_against_libc),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_batch_roundtrip),
 		cmocka_unit_test(test_batch_tree),
