@@ -137,6 +137,7 @@ struct sig_signer {
 	char issuer_serial_b64[SIG_IS_B64_MAX];   /* XAdES IssuerSerialV2 */
 	char member_class[XRD_PART_MAX];          /* "" if it names no member */
 	char member_code[XRD_PART_MAX];
+	time_t valid_from, valid_to;              /* every certificate of the chain valid */
 };
 
 /* Validates the KeyInfo certificates (base64 texts, leaf first) against st at
@@ -145,5 +146,16 @@ struct sig_signer {
  * and out->leaf is NULL. */
 enum sig_trust_rc sig_trust_check(X509_STORE *st, const char *const *certs_b64, size_t n,
 				  time_t now, struct sig_signer *out, char *why, size_t whylen);
+
+/* Batch elements (<sm:Batch>...</sm:Batch>) that verified completely with
+ * st: signer trusted, signature value right. Every message of a batch
+ * carries the same element, byte for byte; the verifier checks the rest of a
+ * message and takes the element's verdict from here (README-sign.md,
+ * "Batches"). get: 1 and *out (a new leaf reference) when exactly these bytes
+ * verified and the chain is valid at now; 0 otherwise. put: remember them. */
+int sig_trust_batch_get(X509_STORE *st, const char *el, size_t len, time_t now, struct sig_signer *out);
+void sig_trust_batch_put(X509_STORE *st, const char *el, size_t len, const struct sig_signer *s);
+/* How many documents this thread verified through a known batch element. */
+unsigned long sig_verify_known_batches(void);
 
 #endif

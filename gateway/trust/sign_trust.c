@@ -35,9 +35,21 @@ struct tc_entry {
 	time_t not_before, not_after;
 };
 
+/* Verified batch elements: a batch's messages arrive close together, so a
+ * few recent ones are enough. */
+#define TB_SLOTS 8
+
+struct tb_entry {
+	char *el;               /* NULL: empty slot */
+	size_t len;
+	struct sig_signer *s;
+};
+
 struct tcache {
 	pthread_mutex_t lock;
 	struct tc_entry e[TC_SLOTS];
+	struct tb_entry b[TB_SLOTS];
+	unsigned b_next;
 };
 
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
@@ -59,6 +71,10 @@ static void tc_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long a
 		return;
 	for (size_t i = 0; i < TC_SLOTS; i++)
 		signer_free(tc->e[i].s);
+	for (size_t i = 0; i < TB_SLOTS; i++) {
+		free(tc->b[i].el);
+		signer_free(tc->b[i].s);
+	}
 	pthread_mutex_destroy(&tc->lock);
 	free(tc);
 }
@@ -188,6 +204,8 @@ static int cache_get(struct tcache *tc, const unsigned char *key, time_t now,
 	if (e->s && memcmp(e->key, key, SHA256_LEN) == 0 && now >= e->not_before &&
 	    now <= e->not_after && X509_up_ref(e->s->leaf) == 1) {
 		*out = *e->s;
+		out->valid_from = e->not_before;
+		out->valid_to = e->not_after;
 		hit = 1;
 	}
 	pthread_mutex_unlock(&tc->lock);
@@ -213,6 +231,54 @@ static void cache_put(struct tcache *tc, const unsigned char *key, const struct 
 	e->not_after = na;
 	pthread_mutex_unlock(&tc->lock);
 	signer_free(old);
+}
+
+int sig_trust_batch_get(X509_STORE *st, const char *el, size_t len, time_t now, struct sig_signer *out)
+{
+	struct tcache *tc = st ? tc_of(st) : NULL;
+	int hit = 0;
+
+	if (!tc)
+		return 0;
+	pthread_mutex_lock(&tc->lock);
+	for (size_t i = 0; i < TB_SLOTS && !hit; i++) {
+		const struct tb_entry *b = &tc->b[i];
+		if (b->el && b->len == len && now >= b->s->valid_from && now <= b->s->valid_to &&
+		    memcmp(b->el, el, len) == 0 && X509_up_ref(b->s->leaf) == 1) {
+			*out = *b->s;
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&tc->lock);
+	return hit;
+}
+
+void sig_trust_batch_put(X509_STORE *st, const char *el, size_t len, const struct sig_signer *s)
+{
+	struct tcache *tc = st ? tc_of(st) : NULL;
+	struct sig_signer *copy = NULL, *old_s;
+	char *bytes = NULL, *old_el;
+	struct tb_entry *b;
+
+	if (!tc || !(copy = malloc(sizeof(*copy))) || !(bytes = malloc(len ? len : 1)) ||
+	    X509_up_ref(s->leaf) != 1) {
+		free(copy);
+		free(bytes);
+		return;
+	}
+	*copy = *s;
+	memcpy(bytes, el, len);
+	pthread_mutex_lock(&tc->lock);
+	b = &tc->b[tc->b_next];
+	tc->b_next = (tc->b_next + 1) % TB_SLOTS;
+	old_el = b->el;
+	old_s = b->s;
+	b->el = bytes;
+	b->len = len;
+	b->s = copy;
+	pthread_mutex_unlock(&tc->lock);
+	free(old_el);
+	signer_free(old_s);
 }
 
 /* ---- chain validation ----------------------------------------------------------- */
@@ -418,6 +484,8 @@ enum sig_trust_rc sig_trust_check(X509_STORE *st, const char *const *certs_b64, 
 	    (rc = verify_chain(st, out->leaf, untrusted, now, &nb, &na, why, whylen)) != SIG_TRUST_OK ||
 	    (rc = signer_fill(out, why, whylen)) != SIG_TRUST_OK)
 		goto out;
+	out->valid_from = nb;
+	out->valid_to = na;
 	if (tc)
 		cache_put(tc, key, out, nb, na);
 	why[0] = '\0';

@@ -1725,6 +1725,59 @@ static void test_batch_tamper(void **state)
 	}
 }
 
+/* A Batch element that verified is taken as verified for the next message
+ * of its batch (same store, certificate still valid): only that message's
+ * own part is checked again - and it is, fully. */
+static void test_batch_known_element(void **state)
+{
+	char *a[4], *x;
+	unsigned long hits;
+	struct sig_result r;
+	struct fault f;
+	struct sig_verify_opts later = { NULL, 0, 0, 0 };
+	char t[SIG_TIME_LEN + 1], t2[SIG_TIME_LEN + 1];
+	const char *p;
+
+	(void)state;
+	sign_batch(FX.mun, 4, a);
+	hits = sig_verify_known_batches();
+	assert_string_equal(verify_code(FX.trust, a[0], strlen(a[0]), NULL, &r, &f), "");
+	sig_result_free(&r);
+	assert_string_equal(verify_code(FX.trust, a[1], strlen(a[1]), NULL, &r, &f), "");
+	assert_true(sig_verify_known_batches() > hits);
+	/* the signer comes back as the full path gives it */
+	assert_non_null(r.signer);
+	assert_string_equal(r.member_class, "GOV");
+	sig_result_free(&r);
+	/* this message's own part is still checked: its Time, its proof, its body */
+	hits = sig_verify_known_batches();
+	p = strstr(a[2], "<sm:Time>") + strlen("<sm:Time>");
+	memcpy(t, p, SIG_TIME_LEN);
+	t[SIG_TIME_LEN] = '\0';
+	memcpy(t2, t, sizeof(t));
+	t2[SIG_TIME_LEN - 2] = t2[SIG_TIME_LEN - 2] == '0' ? '1' : '0';
+	x = replace(a[2], t, t2);       /* the first occurrence: the message's Time */
+	assert_string_equal(verify_code(FX.trust, x, strlen(x), NULL, &r, &f), "Server.ServerProxy.MalformedSignature");
+	free(x);
+	x = replace(a[2], "Index=\"2\"", "Index=\"3\"");
+	assert_string_equal(verify_code(FX.trust, x, strlen(x), NULL, &r, &f),
+			    "Server.ServerProxy.InvalidSignatureValue");
+	free(x);
+	fault_clear(&f);
+	assert_int_equal(sig_verify(a[3], strlen(a[3]), BODY "x", strlen(BODY) + 1, FX.trust, NULL, &r, &f), -1);
+	assert_string_equal(f.code, "Server.ServerProxy.InvalidSignatureValue");
+	assert_int_equal(sig_verify_known_batches(), hits + 3);
+	/* another store knows nothing of it; nor does a time the chain is not valid at */
+	assert_string_equal(verify_code(FX.trust_plain, a[3], strlen(a[3]), NULL, &r, &f), "");
+	sig_result_free(&r);
+	later.now = time(NULL) + 3 * 366 * 86400;
+	assert_string_equal(verify_code(FX.trust, a[3], strlen(a[3]), &later, &r, &f),
+			    "Server.ServerProxy.CertValidation");
+	assert_int_equal(sig_verify_known_batches(), hits + 3);
+	for (int i = 0; i < 4; i++)
+		free(a[i]);
+}
+
 /* ---- fuzz corpus ------------------------------------------------------------------- */
 
 #define FUZZ_BODY "fuzz body"
@@ -1846,6 +1899,7 @@ int main(void)
 		cmocka_unit_test(test_batch_roundtrip),
 		cmocka_unit_test(test_batch_tree),
 		cmocka_unit_test(test_batch_tamper),
+		cmocka_unit_test(test_batch_known_element),
 	};
 
 	if (bench && atol(bench) > 0)
