@@ -471,6 +471,18 @@ void http_req_respond(struct http_req *r, int status, const struct http_hdr *hdr
 		c->close_after = 1;
 	r->abort_fn = NULL;
 	c->st = ST_WRITING;
+	/* Head and body in one piece of the output buffer: over TLS each piece
+	 * becomes an SSL_write, so a TLS record and a send of its own. */
+	if (!nobody && !r->is_head && body_len) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		size_t want = 160 + body_len;
+
+		for (size_t i = 0; i < nhdrs; i++)
+			if (hdrs[i].name && hdrs[i].value)
+				want += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
+		if (evbuffer_get_length(out) == 0)
+			(void)evbuffer_expand(out, want);
+	}
 	if (conn_write_head(c, status, hdrs, nhdrs, body_len, nobody) < 0 ||
 	    (!nobody && !r->is_head && body_len &&
 	     evbuffer_add(bufferevent_get_output(c->bev), body, body_len) < 0))
