@@ -22,7 +22,22 @@ def load(path):
     return mod
 
 
+USAGE = """usage: run.py [--help] [SCENARIO.py ...]
+
+Runs every tests/integration/test_*.py, or the scenario files named. The
+gateway binary is $AILGATE_BIN, else the first of build/asan, build/release,
+build/clang that has an ailgate. Exit status 0 when every test passed, 1
+otherwise, 2 on bad usage."""
+
+
 def main(argv):
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    for a in argv:
+        if a.startswith("-") or not os.path.isfile(a):
+            print("run.py: %s is not a scenario file (run.py --help)" % a, file=sys.stderr)
+            return 2
     files = argv or sorted(os.path.join(HERE, f) for f in os.listdir(HERE)
                            if f.startswith("test_") and f.endswith(".py"))
     passed = failed = 0
