@@ -177,7 +177,18 @@ struct msglog_backend_ops {
 	 * what the replay window reloads at open (served by the same index). */
 	int (*requests_since)(void *conn, int64_t since_ms, msglog_row_fn fn, void *arg,
 			      char **err);
+	/* Housekeeping that a connection other than the writer's does every
+	 * MSGLOG_HOUSEKEEP_MS while the log is open (SQLite: a passive WAL
+	 * checkpoint, so that each one is small); NULL if the backend needs none. */
+	int (*housekeep)(void *conn, char **err);
 };
+
+/* How often the stamper thread does the backend's housekeeping. A WAL
+ * checkpoint ends in an fsync of the database file, and the disk's cache
+ * flush makes the writer's commits wait for it: one a second (with the time
+ * stamp) wrote ~20 MB at 1,500 exchanges/s and held every answer in flight
+ * for 25-60 ms; ten a second write ~2 MB each (ops/bench/RESULTS.md). */
+#define MSGLOG_HOUSEKEEP_MS 100
 
 extern const struct msglog_backend_ops msglog_sqlite_ops;
 

@@ -724,6 +724,20 @@ static int sq_requests_since(void *conn, int64_t since_ms, msglog_row_fn fn, voi
 	return 0;
 }
 
+/* A passive checkpoint: copies what the WAL holds beyond the last one into
+ * the database, without waiting for anyone (readers keep their snapshots,
+ * the writer keeps writing). */
+static int sq_housekeep(void *conn, char **err)
+{
+	struct sqconn *c = conn;
+
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: checkpoint");
+		return -1;
+	}
+	return 0;
+}
+
 const struct msglog_backend_ops msglog_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -741,4 +755,5 @@ const struct msglog_backend_ops msglog_sqlite_ops = {
 	.set_base = sq_set_base,
 	.seen = sq_seen,
 	.requests_since = sq_requests_since,
+	.housekeep = sq_housekeep,
 };

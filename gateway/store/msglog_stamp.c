@@ -103,17 +103,39 @@ static void run_retention(struct msglog *log)
 	free(e);
 }
 
+/* Between stamps: the backend's housekeeping every MSGLOG_HOUSEKEEP_MS. A
+ * failure costs nothing but its purpose (the writer checkpoints by itself
+ * past WRITER_CHECKPOINT_PAGES), so it is not reported. */
+static void housekeep(struct msglog *log)
+{
+	char *e = NULL;
+
+	if (log->ops->housekeep)
+		(void)log->ops->housekeep(log->sconn, &e);
+	free(e);
+}
+
 static void *stamper_main(void *arg)
 {
 	struct msglog *log = arg;
 	int64_t backoff = 0, next = msglog_mono_ms() + log->cfg.ts_interval_ms;
+	int64_t hk = msglog_mono_ms() + MSGLOG_HOUSEKEEP_MS;
 
 	pthread_mutex_lock(&log->smu);
 	while (!log->sstop) {
-		while (!log->sstop && !log->kick && msglog_mono_ms() < next)
-			msglog_cond_wait_until(&log->scond, &log->smu, next);
+		int64_t wake = log->ops->housekeep && hk < next ? hk : next;
+
+		while (!log->sstop && !log->kick && msglog_mono_ms() < wake)
+			msglog_cond_wait_until(&log->scond, &log->smu, wake);
 		if (log->sstop)
 			break;
+		if (!log->kick && msglog_mono_ms() < next) {
+			pthread_mutex_unlock(&log->smu);
+			housekeep(log);
+			hk = msglog_mono_ms() + MSGLOG_HOUSEKEEP_MS;
+			pthread_mutex_lock(&log->smu);
+			continue;
+		}
 		log->kick = 0;
 		pthread_mutex_unlock(&log->smu);
 		if (log->tsa) {
@@ -138,7 +160,7 @@ static void *stamper_main(void *arg)
 
 int msglog_stamper_start(struct msglog *log, char **err)
 {
-	if (!log->tsa && !(log->archive_dir && log->cfg.retention_days))
+	if (!log->tsa && !(log->archive_dir && log->cfg.retention_days) && !log->ops->housekeep)
 		return 0;
 	if (log->ops->open(log->path, 0, &log->sconn, err) < 0)
 		return -1;
