@@ -10,9 +10,10 @@
  * with one commit per record, records/s printed.
  *
  * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
- * records of the signed exchange's sizes (body ~1.5 KB, signature document
- * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25
- * (MSGLOG_RECBENCH_GROUP),
+ * records of the signed exchange's sizes (body ~1.5 KB, the same two ~2.5 KB
+ * OCSP blobs in every record) with its batch-form signature documents (made
+ * with sig_sign_batch: ~5 KB, 12 messages a batch, two batches open at a
+ * time) in groups of 25 (MSGLOG_RECBENCH_GROUP),
  * with checkpoints on another connection as the stamper makes them,
  * printing the writer thread's CPU per record (its schedstat), the whole
  * process's, the bytes written (wchar) and the files' size. With
@@ -49,9 +50,12 @@
 #include <event2/thread.h>
 #include <sqlite3.h>
 
+#include "lib/buf.h"
 #include "lib/crypto.h"
 #include "store/logverify.h"
 #include "store/msglog.h"
+#include "trust/keys.h"
+#include "trust/sign.h"
 
 #ifndef AILGATE_SOURCE_DIR
 #define AILGATE_SOURCE_DIR "."
@@ -1603,6 +1607,59 @@ static void test_old_layout_migrated(void **state)
 	assert_null(err);
 }
 
+/* ------------------------------------------------- batch-form documents */
+
+/* n requests (message ids "<prefix>-<i>") signed together with
+ * sig_sign_batch by the member key of the development PKI in pki: real
+ * batch-form documents (README-sign.md, "Batches"), each ending with the
+ * same Batch element. docs[i] NUL-terminated, lens[i] its length (caller
+ * frees the docs). 0 or -1. */
+static int sign_batch_docs(const char *pki, size_t n, const char *prefix, char **docs, size_t *lens)
+{
+	char key[400], cert[400], ids[32][48], *err = NULL;
+	struct sig_meta m[32];
+	const struct sig_meta *mp[32];
+	unsigned char dg[32][32];
+	struct buf out[32], *op[32];
+	struct signing_key *k = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (n < 2 || n > 32 || sig_global_init(&err) != 0)
+		goto out;
+	snprintf(key, sizeof(key), "%s/members/GOV_70000050/sign.key", pki);
+	snprintf(cert, sizeof(cert), "%s/members/GOV_70000050/sign-fullchain.pem", pki);
+	if (keys_load_pem(key, cert, NULL, &k, &err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%s-%zu", prefix, i);
+		m[i] = (struct sig_meta){ SIG_REQUEST, "SUBSYSTEM:" CLIENT,
+					  "SERVICE:central-server/GOV/70000005/passport-service/"
+					  "passportDataByPSN/v1", ids[i], { 0, 0 }, NULL,
+					  "text/xml; charset=utf-8" };
+		clock_gettime(CLOCK_REALTIME, &m[i].time);
+		mp[i] = &m[i];
+		if (sha256(ids[i], strlen(ids[i]), dg[i]) < 0)
+			goto out;
+		buf_init(&out[i], 64 * 1024);
+		op[i] = &out[i];
+	}
+	if (sig_sign_batch(k, mp, (const unsigned char (*)[32])dg, n, op, &err) != 0) {
+		for (i = 0; i < n; i++)
+			buf_free(&out[i]);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		docs[i] = buf_steal(&out[i], &lens[i]);
+	rc = 0;
+out:
+	if (rc < 0)
+		print_message("sign_batch_docs: %s\n", err ? err : "?");
+	free(err);
+	keys_free(&k);
+	return rc;
+}
+
 /* ---------------------------------------------- realistic writer bench */
 
 
@@ -1639,6 +1696,70 @@ static void rb_rec(struct msglog_rec *r, uint64_t *seed, int i, char msgid[64], 
 	r->client_id = CLIENT;
 	r->service_id = SERVICE;
 	r->body_mode = MSGLOG_BODY_FULL;
+}
+
+/* Batch-form signature documents for the benchmarks, as a gateway under
+ * load logs them: one real batch of RB_BATCH messages (rb_sig_setup);
+ * record i of stream s carries message i / 2 % RB_BATCH of batch
+ * (s, i / 2 / RB_BATCH) - two streams per event loop, requests and
+ * responses being signed by two gateways - and each batch's Ids carry a
+ * uuid of its own, so every batch's Batch element is new to the log. */
+#define RB_BATCH 12
+#define RB_UUID_LEN 36
+static struct {
+	char *doc[RB_BATCH];
+	size_t len[RB_BATCH];
+	size_t uuid_at[RB_BATCH][8];     /* where the batch's uuid is written */
+	int nuuid[RB_BATCH];
+} RB;
+
+static int rb_sig_setup(const char *dir)
+{
+	char pki[400], uuid[RB_UUID_LEN];
+	int i, rc;
+
+	snprintf(pki, sizeof(pki), "%s/pki", dir);
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
+	       ">/dev/null 2>&1", srcdir(), pki) != 0)
+		return -1;
+	rc = sign_batch_docs(pki, RB_BATCH, "6f1c2a4e-93b7-4d0e-a1f5-c8e2d7b3", RB.doc, RB.len);
+	sh("rm -rf '%s'", pki);
+	for (i = 0; rc == 0 && i < RB_BATCH; i++) {
+		const char *p = strstr(RB.doc[i], " Id=\"sb-"), *q;
+
+		if (!p)
+			return -1;
+		memcpy(uuid, p + 8, RB_UUID_LEN);
+		for (q = RB.doc[i]; (q = memmem(q, RB.len[i] - (size_t)(q - RB.doc[i]), uuid,
+						RB_UUID_LEN)) != NULL && RB.nuuid[i] < 8; q++)
+			RB.uuid_at[i][RB.nuuid[i]++] = (size_t)(q - RB.doc[i]);
+	}
+	return rc;
+}
+
+static void rb_sig_free(void)
+{
+	int i;
+
+	for (i = 0; i < RB_BATCH; i++)
+		free(RB.doc[i]);
+	memset(&RB, 0, sizeof(RB));
+	sig_global_shutdown();
+}
+
+/* Record i's document of stream s into out (room for RB.len[0] + 64);
+ * returns its length. */
+static size_t rb_sigdoc(unsigned s, int i, char *out)
+{
+	int k = i / 2 % RB_BATCH, j;
+	char uuid[RB_UUID_LEN + 1];
+
+	memcpy(out, RB.doc[k], RB.len[k]);
+	snprintf(uuid, sizeof(uuid), "%08x-0000-4000-8000-%012llx", s,
+		 (unsigned long long)(i / 2 / RB_BATCH));
+	for (j = 0; j < RB.nuuid[k]; j++)
+		memcpy(out + RB.uuid_at[k][j], uuid, RB_UUID_LEN);
+	return RB.len[k];
 }
 
 /* The first number after prefix in /proc/self/task/<the thread named
@@ -1757,7 +1878,7 @@ static int envi(const char *name, int dflt)
 
 static int rec_bench(int n)
 {
-	static char body[2000], sig[5500], ocsp[2][2600];
+	static char body[2000], sig[16384], ocsp[2][2600];
 	char dir[] = "/tmp/msglog_recbench.XXXXXX", db[300], wal[310];
 	struct cb_ckpt ck = { db, 250, 0 };
 	pthread_t ckth;
@@ -1771,7 +1892,8 @@ static int rec_bench(int n)
 	atomic_int done = 0;
 	int i, group = envi("MSGLOG_RECBENCH_GROUP", 25);
 
-	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
+	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0 || rb_sig_setup(dir) < 0 ||
+	    RB.len[0] + 64 > sizeof(sig))
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -1797,9 +1919,8 @@ static int rec_bench(int n)
 
 		rb_rec(&r, &seed, (int)i, msgid, reqid);
 		body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
-		sig_len = 4500 + (size_t)(rb_rand(&seed) % 1000);
+		sig_len = rb_sigdoc((unsigned)i % 2, i, sig);
 		rb_fill(body, body_len, &seed);
-		rb_fill(sig, sig_len, &seed);
 		r.body = body;
 		r.body_len = body_len;
 		r.sigdoc = sig;
@@ -1833,6 +1954,10 @@ static int rec_bench(int n)
 		sh("rm -rf '%s'", dir);
 	else
 		printf("recbench: kept %s\n", db);
+	printf("recbench: signature documents %zu B (batch form, %d a batch, Batch element %zu B)\n",
+	       RB.len[0], RB_BATCH, RB.len[0] - (size_t)(strstr(RB.doc[0], "<sm:Batch ") - RB.doc[0]) -
+	       strlen("</sm:SignedMessage>"));
+	rb_sig_free();
 	libevent_global_shutdown();
 	return 0;
 }
@@ -1851,11 +1976,13 @@ struct cb_loop {
 	struct msglog *log;
 	struct event_base *base;
 	struct event *tick;
-	const char *pool;                /* random bytes, slices of it are the blobs */
+	const char *pool;                /* random bytes, slices of it are bodies and OCSP */
 	size_t pool_len;
 	uint64_t seed;
 	int64_t t0_ns, *lat_ns;          /* latency of each completed record */
 	double rate;                     /* records/s of this loop; 0: closed loop */
+	unsigned stream;                 /* this loop's signers (rb_sigdoc) */
+	char sig[16384];
 	int target, sent, done, inflight, failed;
 };
 
@@ -1894,15 +2021,15 @@ static void cb_append(struct cb_loop *l)
 	char msgid[64], reqid[64];
 	struct cb_slot *s = malloc(sizeof(*s));
 	size_t body_len = 1000 + (size_t)(rb_rand(&l->seed) % 1000);
-	size_t sig_len = 4500 + (size_t)(rb_rand(&l->seed) % 1000);
 	int i = l->sent++;
+	size_t sig_len = rb_sigdoc(l->stream * 2 + (unsigned)i % 2, i, l->sig);
 	struct msglog_rec r;
 	char *err = NULL;
 
 	rb_rec(&r, &l->seed, i, msgid, reqid);
 	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
 	r.body_len = body_len;
-	r.sigdoc = l->pool + rb_rand(&l->seed) % (l->pool_len - 5500);
+	r.sigdoc = l->sig;
 	r.sigdoc_len = sig_len;
 	r.ocsp = l->pool + (i % 2) * 2600;   /* the same two OCSP blobs */
 	r.ocsp_len = 2600;
@@ -1977,7 +2104,8 @@ static int conc_bench(int n)
 	int i, k, failed = 0;
 
 	if (nt < 1 || nt > 16 || !mkdtemp(dir) || evthread_use_pthreads() < 0 ||
-	    !(lat = calloc((size_t)n, sizeof(*lat))))
+	    !(lat = calloc((size_t)n, sizeof(*lat))) || rb_sig_setup(dir) < 0 ||
+	    RB.len[0] + 64 > sizeof(loops[0].sig))
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -1999,7 +2127,8 @@ static int conc_bench(int n)
 		loops[i] = (struct cb_loop){ .log = log, .base = event_base_new(), .pool = pool,
 					     .pool_len = sizeof(pool), .seed = seed + (uint64_t)i * 7919,
 					     .rate = (double)rate / nt, .inflight = envi("MSGLOG_CONCBENCH_INFLIGHT", 64),
-					     .target = n / nt + (i < n % nt), .lat_ns = lat };
+					     .target = n / nt + (i < n % nt), .lat_ns = lat,
+					     .stream = (unsigned)i };
 		for (k = 0; k < i; k++)
 			loops[i].lat_ns += loops[k].target;
 		pthread_create(&th[i], NULL, cb_loop_main, &loops[i]);
@@ -2033,6 +2162,7 @@ static int conc_bench(int n)
 		rmdir(dir);
 	else
 		sh("rm -rf '%s'", dir);
+	rb_sig_free();
 	libevent_global_shutdown();
 	return failed ? 1 : 0;
 }
