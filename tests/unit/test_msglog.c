@@ -15,8 +15,8 @@
  * with sig_sign_batch: ~5 KB, 12 messages a batch, two batches open at a
  * time) in groups of 25 (MSGLOG_RECBENCH_GROUP),
  * with checkpoints on another connection as the stamper makes them,
- * printing the writer thread's CPU per record (its schedstat), the whole
- * process's, the bytes written (wchar) and the files' size. With
+ * printing the writer thread's CPU per record (its schedstat) and bytes
+ * written (its /proc io), the whole process's, and the files' size. With
  * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
  * MSGLOG_RECBENCH_KEEP=1 it keeps its own.
  *
@@ -2312,7 +2312,7 @@ static int rec_bench(int n)
 	struct msglog_stats st;
 	struct msglog *log;
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	int64_t w0, w1, wc0, wc1;
+	int64_t w0, w1, wc0, wc1, ww0, ww1;
 	double p0, p1;
 	long long walsize;
 	atomic_int done = 0;
@@ -2335,6 +2335,7 @@ static int rec_bench(int n)
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
+	ww0 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc0 = rb_wchar();
 	p0 = rb_self_cpu_s();
 	for (i = 0; i < n; i++) {
@@ -2363,6 +2364,7 @@ static int rec_bench(int n)
 				mono_sleep_ms(1);
 	}
 	w1 = rb_thread_ns("ag-msglog");
+	ww1 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc1 = rb_wchar();
 	p1 = rb_self_cpu_s();
 	atomic_store(&ck.stop, 1);
@@ -2370,10 +2372,10 @@ static int rec_bench(int n)
 	walsize = rb_fsize(wal);
 	msglog_get_stats(log, &st);
 	msglog_close(log);
-	printf("recbench: %d records, %llu commits: writer %.1f us/record, process %.1f us/record, "
-	       "wchar %.0f B/record, db %lld B + wal %lld B\n",
-	       n, (unsigned long long)st.commits, (w1 - w0) / 1e3 / n, (p1 - p0) * 1e6 / n,
-	       (double)(wc1 - wc0) / n, rb_fsize(db), walsize);
+	printf("recbench: %d records, %llu commits: writer %.1f us/record (wrote %.0f B/record), "
+	       "process %.1f us/record, wchar %.0f B/record, db %lld B + wal %lld B\n",
+	       n, (unsigned long long)st.commits, (w1 - w0) / 1e3 / n, (double)(ww1 - ww0) / n,
+	       (p1 - p0) * 1e6 / n, (double)(wc1 - wc0) / n, rb_fsize(db), walsize);
 	if (getenv("MSGLOG_RECBENCH_DB"))
 		rmdir(dir);
 	else if (!getenv("MSGLOG_RECBENCH_KEEP"))
