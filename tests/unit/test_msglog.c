@@ -2062,12 +2062,16 @@ static void test_sigbatch_old_layout(void **state)
 	assert_int_equal(append_doc(log, 2, x.a[1], x.alen[1], &w), 2);
 	assert_int_equal(append_doc(log, 3, x.one[0], x.onelen[0], &w), 3);
 	msglog_close(log);
-	/* Back to the old layout, the documents put together in SQL (what
-	 * README.md gives for the sqlite3 shell). */
+	/* Back to the old layout: the elements put back with README.md's
+	 * statement (for going back to an older binary), then the columns and
+	 * the table dropped. */
 	assert_int_equal(exec_sql(db, "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, sig_batch_at) || "
 				  "(SELECT data FROM sig_batches WHERE first_id = sig_batch) || "
-				  "substr(sigdoc, sig_batch_at + 1) AS BLOB) WHERE sig_batch IS NOT NULL;"
-				  "ALTER TABLE records DROP COLUMN sig_batch;"
+				  "substr(sigdoc, sig_batch_at + 1) AS BLOB), sig_batch = NULL, sig_batch_at = NULL "
+				  "WHERE sig_batch IS NOT NULL; DELETE FROM sig_batches"), 0);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(exec_sql(db, "ALTER TABLE records DROP COLUMN sig_batch;"
 				  "ALTER TABLE records DROP COLUMN sig_batch_at; DROP TABLE sig_batches"), 0);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
