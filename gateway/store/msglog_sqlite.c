@@ -372,7 +372,7 @@ static int at_lit(const unsigned char *p, size_t n, size_t at, const char *lit, 
 }
 
 /* The next "<sm:Batch" in p[from, to) that does not start <sm:BatchProof,
- * or to. From tag to tag (memchr): a third of memmem's cost here. */
+ * or to. From tag to tag (memchr): under half of memmem's instructions. */
 static size_t next_batch_tag(const unsigned char *p, size_t from, size_t to)
 {
 	const unsigned char *q;

@@ -4,7 +4,10 @@
  * on 127.0.0.1), TSA outage and recovery, metadata-only mode, archiving
  * across the chain, replay window, offline verification naming the first
  * bad record for each kind of tampering (the SQLite file edited directly),
- * and export checked with openssl, xmlsec1 and the export's own check.py.
+ * export checked with openssl, xmlsec1 and the export's own check.py, and
+ * the shared OCSP data and Batch elements (real batch documents from
+ * sig_sign_batch) stored once, read back byte for byte, kept through
+ * archiving and retention as long as a record uses them.
  *
  * MSGLOG_BENCH=N also runs a benchmark: N records with group commit and
  * with one commit per record, records/s printed.
