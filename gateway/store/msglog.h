@@ -160,8 +160,8 @@ struct msglog_backend_ops {
 	/* Lowest record id with time_ms >= t, or 0 when none (*id). */
 	int (*first_id_since)(void *conn, int64_t t, int64_t *id, char **err);
 	/* Deletes records with id <= last_id and stamps with last_id <= last_id
-	 * and records (last_id, base_hash) as the new base, in the caller's
-	 * transaction. */
+	 * (and data stored once that no remaining record uses) and records
+	 * (last_id, base_hash) as the new base, in the caller's transaction. */
 	int (*cut)(void *conn, int64_t last_id, const unsigned char base_hash[MSGLOG_HASH_LEN],
 		   char **err);
 	/* Sets the base of an empty store (archives). */

@@ -12,6 +12,14 @@
  * (ocsp_sha256 NULL) keep their data inline; reads give the same bytes
  * either way.
  *
+ * The Batch element of a batch-form signature document is stored once too:
+ * every message of a batch ends with the same ~4 KB element, so a record
+ * keeps its document without it (sigdoc), the offset where it was cut
+ * (sig_batch_at) and the key of its sig_batches row (sig_batch), which is
+ * the id of the first record that used it. Reads put the document back
+ * together; the chain covers the whole document as before. README.md,
+ * "Batch elements are stored once".
+ *
  * Indexes: the only one besides the primary key is records_time, in time
  * order and covering what the replay window and export by message id
  * read, so a group of records adds to its rightmost pages only. An index
@@ -26,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/crypto.h"
 #include "store/msglog.h"
 #include "store/walbuf.h"
@@ -39,6 +48,17 @@
  * that answers wait for. Without a stamper, or while the TSA is down, the
  * writer still does it, with a WAL of at most ~40 MB. */
 #define WRITER_CHECKPOINT_PAGES 10000
+/* Batch elements a connection remembers: a few open batches for each
+ * signer and event loop whose messages a gateway logs (its own requests
+ * and responses, its peers'). */
+#define SIGB_KNOWN 16
+/* A record refers to a sig_batches row only when its id is less than
+ * SIGB_SPAN past the row's first record, so that retention finds every
+ * remaining reference to a row among the SIGB_SPAN records after its cut
+ * (sq_cut) instead of reading the whole table. The messages of a batch are
+ * logged within moments of each other; an element met again later gets a
+ * row of its own. */
+#define SIGB_SPAN 4096
 
 /* OCSP data this connection knows to be in ocsp_data (committed, or in the
  * open transaction: a rollback forgets them all). */
@@ -48,13 +68,29 @@ struct ocsp_known {
 	size_t len;
 };
 
+/* A Batch element this connection stored in sig_batches (committed, or in
+ * the open transaction: a rollback forgets them all). */
+struct sigb_known {
+	int64_t first_id;                /* its key: the first record that used it */
+	uint64_t tx;                     /* the transaction that last saw its row */
+	unsigned char *data;
+	size_t len;
+};
+
 struct sqconn {
 	sqlite3 *db;
 	sqlite3_stmt *ins;               /* the hot path, prepared once */
 	sqlite3_stmt *ins_ocsp;
+	sqlite3_stmt *ins_sigb, *has_sigb;
 	int ocsp_ref;                    /* records has ocsp_sha256 */
+	int sigb_ref;                    /* records has sig_batch, sig_batch_at */
 	struct ocsp_known known[OCSP_KNOWN];
 	unsigned known_next;
+	struct sigb_known sigb[SIGB_KNOWN];
+	unsigned sigb_next;
+	uint64_t tx;                     /* transactions begun on this connection */
+	struct buf cut;                  /* insert: a document without its Batch */
+	struct buf whole;                /* read: a document put back together */
 };
 
 /* In time order, with what a replay query and the replay window's reload
@@ -71,8 +107,9 @@ static const char SCHEMA[] =
 	" body_mode INTEGER NOT NULL, body BLOB, body_len INTEGER NOT NULL,"
 	" body_sha256 BLOB NOT NULL, sigdoc BLOB NOT NULL, ocsp BLOB NOT NULL,"
 	" request_hash TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
-	" ocsp_sha256 BLOB);"
+	" ocsp_sha256 BLOB, sig_batch INTEGER, sig_batch_at INTEGER);"
 	"CREATE TABLE IF NOT EXISTS ocsp_data (sha256 BLOB PRIMARY KEY, data BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sig_batches (first_id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS records_time ON records(" TIME_INDEX_COLS ");"
 	"CREATE TABLE IF NOT EXISTS timestamps ("
 	" id INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,"
@@ -84,7 +121,7 @@ static const char SCHEMA[] =
 
 static const char COLS[] =
 	"id, time_ms, dir, side, reqid, message_id, client_id, service_id, body_mode, %s,"
-	" body_len, body_sha256, sigdoc, %s, request_hash, prev_hash, hash";
+	" body_len, body_sha256, sigdoc, %s, request_hash, prev_hash, hash, %s";
 
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...)
@@ -121,6 +158,16 @@ static void forget_ocsp(struct sqconn *c)
 	}
 }
 
+static void forget_sigb(struct sqconn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < SIGB_KNOWN; i++) {
+		free(c->sigb[i].data);
+		memset(&c->sigb[i], 0, sizeof(c->sigb[i]));
+	}
+}
+
 static void sq_close(void *conn)
 {
 	struct sqconn *c = conn;
@@ -128,19 +175,26 @@ static void sq_close(void *conn)
 	if (!c)
 		return;
 	forget_ocsp(c);
+	forget_sigb(c);
+	buf_free(&c->cut);
+	buf_free(&c->whole);
+	sqlite3_finalize(c->ins_sigb);
+	sqlite3_finalize(c->has_sigb);
 	sqlite3_finalize(c->ins_ocsp);
 	sqlite3_finalize(c->ins);
 	sqlite3_close_v2(c->db);
 	free(c);
 }
 
-static int has_ocsp_ref(struct sqconn *c)
+/* Whether records has the column (layouts of older binaries lack some). */
+static int has_column(struct sqconn *c, const char *name)
 {
 	sqlite3_stmt *st = NULL;
 	int found = 0;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM pragma_table_info('records')"
-			       " WHERE name = 'ocsp_sha256'", -1, &st, NULL) == SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM pragma_table_info('records') WHERE name = ?",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK)
 		found = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return found;
@@ -158,23 +212,25 @@ static int64_t count_of(struct sqconn *c, const char *sql)
 }
 
 /* A log of an earlier layout, opened for writing, gets this one: the OCSP
- * reference column (its rows keep their inline data), no records_replay,
- * and records_time with its covering columns (built once, by reading every
- * row: a large log takes a while the first time). In one transaction. An
- * older binary still reads the result: its queries only run slower, and
- * opened for writing it builds records_replay again. */
+ * and Batch reference columns (its rows keep their inline data; the
+ * sig_batches table came with SCHEMA), no records_replay, and records_time
+ * with its covering columns (built once, by reading every row: a large log
+ * takes a while the first time). In one transaction. README.md says what
+ * an older binary does with the result. */
 static int migrate(struct sqconn *c, char **err)
 {
-	int old_ocsp = !has_ocsp_ref(c);
+	int old_ocsp = !has_column(c, "ocsp_sha256"), old_sigb = !has_column(c, "sig_batch");
 	int64_t replay = count_of(c, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
 				     " AND name = 'records_replay'");
 	int64_t tcols = count_of(c, "SELECT COUNT(*) FROM pragma_index_info('records_time')");
 
-	if (!old_ocsp && replay == 0 && tcols == 5)
+	if (!old_ocsp && !old_sigb && replay == 0 && tcols == 5)
 		return 0;
 	if (exec(c, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	if ((old_ocsp && exec(c, "ALTER TABLE records ADD COLUMN ocsp_sha256 BLOB", err) < 0) ||
+	    (old_sigb && (exec(c, "ALTER TABLE records ADD COLUMN sig_batch INTEGER", err) < 0 ||
+			  exec(c, "ALTER TABLE records ADD COLUMN sig_batch_at INTEGER", err) < 0)) ||
 	    exec(c, "DROP INDEX IF EXISTS records_replay", err) < 0 ||
 	    (tcols != 5 && (exec(c, "DROP INDEX IF EXISTS records_time", err) < 0 ||
 			    exec(c, "CREATE INDEX records_time ON records(" TIME_INDEX_COLS ")", err) < 0)) ||
@@ -195,6 +251,8 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 		sq_err(err, NULL, "sqlite");
 		return -1;
 	}
+	buf_init(&c->cut, BUF_NOCAP);
+	buf_init(&c->whole, BUF_NOCAP);
 	if (flags & (MSGLOG_OPEN_CREATE | MSGLOG_OPEN_ARCHIVE))
 		oflags |= SQLITE_OPEN_CREATE;
 	/* The writer's commits go to the WAL in one write each (walbuf.h). */
@@ -217,7 +275,8 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 		if (migrate(c, err) < 0)
 			goto fail;
 	}
-	c->ocsp_ref = has_ocsp_ref(c);
+	c->ocsp_ref = has_column(c, "ocsp_sha256");
+	c->sigb_ref = has_column(c, "sig_batch");
 	*conn = c;
 	return 0;
 fail:
@@ -227,7 +286,10 @@ fail:
 
 static int sq_begin(void *conn, char **err)
 {
-	return exec(conn, "BEGIN IMMEDIATE", err);
+	struct sqconn *c = conn;
+
+	c->tx++;
+	return exec(c, "BEGIN IMMEDIATE", err);
 }
 
 static int sq_commit(void *conn, char **err)
@@ -240,6 +302,7 @@ static void sq_rollback(void *conn)
 	struct sqconn *c = conn;
 
 	forget_ocsp(c);
+	forget_sigb(c);
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -294,22 +357,209 @@ static const unsigned char *ocsp_stored(struct sqconn *c, const struct msglog_ro
 	return k->sha;
 }
 
+/* ------------------------------------------------ Batch elements once */
+
+#define LIT(s) (s), (sizeof(s) - 1)
+static const char SM_START[] = "<sm:SignedMessage ";
+static const char SM_END[] = "</sm:SignedMessage>";
+static const char PROOF_END[] = "</sm:BatchProof>";
+static const char BATCH_TAG[] = "<sm:Batch";         /* also the start of <sm:BatchProof */
+static const char BATCH_END[] = "</sm:Batch>";
+
+static int at_lit(const unsigned char *p, size_t n, size_t at, const char *lit, size_t len)
+{
+	return at <= n && n - at >= len && memcmp(p + at, lit, len) == 0;
+}
+
+/* The next "<sm:Batch" in p[from, to) that does not start <sm:BatchProof,
+ * or to. From tag to tag (memchr): under half of memmem's instructions. */
+static size_t next_batch_tag(const unsigned char *p, size_t from, size_t to)
+{
+	const unsigned char *q;
+
+	for (; from < to && (q = memchr(p + from, '<', to - from)) != NULL; from = (size_t)(q - p) + 1)
+		if (at_lit(p, to, (size_t)(q - p), LIT(BATCH_TAG)) &&
+		    !at_lit(p, to, (size_t)(q - p), LIT("<sm:BatchProof")))
+			return (size_t)(q - p);
+	return to;
+}
+
+/* Where a batch-form document (trust/README-sign.md, "Batches") holds its
+ * Batch element: right after </sm:BatchProof>, up to the final
+ * </sm:SignedMessage>, ending with </sm:Batch>, and the first Batch start
+ * tag of the document. 1 with *at and *len, or 0: the document stays
+ * inline as it is. A cut always reads back byte for byte; these rules
+ * only keep anything odd out of sig_batches. The element's inside is
+ * checked by sigb_plain, when it is new. */
+static int sigb_find(const unsigned char *doc, size_t n, size_t *at, size_t *len)
+{
+	size_t end, b;
+
+	if (!doc || n < sizeof(SM_START) + sizeof(SM_END) || !at_lit(doc, n, 0, LIT(SM_START)))
+		return 0;
+	end = n - (sizeof(SM_END) - 1);
+	if (!at_lit(doc, n, end, LIT(SM_END)) || end < sizeof(BATCH_END) - 1 ||
+	    !at_lit(doc, n, end - (sizeof(BATCH_END) - 1), LIT(BATCH_END)))
+		return 0;
+	b = next_batch_tag(doc, 0, end);
+	if (b == end || b < sizeof(PROOF_END) - 1 ||
+	    !at_lit(doc, n, b - (sizeof(PROOF_END) - 1), LIT(PROOF_END)) ||
+	    !at_lit(doc, n, b, LIT("<sm:Batch ")))
+		return 0;
+	*at = b;
+	*len = end - b;
+	return 1;
+}
+
+/* Nothing like a second Batch (or a BatchProof) start or end tag inside
+ * the element e (n bytes, from sigb_find). */
+static int sigb_plain(const unsigned char *e, size_t n)
+{
+	const unsigned char *q;
+	size_t i, end = n - (sizeof(BATCH_END) - 1);
+
+	for (i = 1; i < end && (q = memchr(e + i, '<', end - i)) != NULL; i = (size_t)(q - e) + 1)
+		if (at_lit(e, end, (size_t)(q - e), LIT(BATCH_TAG)) ||
+		    at_lit(e, end, (size_t)(q - e), LIT("</sm:Batch")))
+			return 0;
+	return 1;
+}
+
+static int step_id(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t id, const void *blob,
+		   size_t n)
+{
+	int rc;
+
+	if (!*st && sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+		return SQLITE_ERROR;
+	rc = sqlite3_bind_int64(*st, 1, id);
+	if (rc == SQLITE_OK && blob)
+		rc = sqlite3_bind_blob64(*st, 2, blob, n, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(*st);
+	sqlite3_reset(*st);
+	sqlite3_clear_bindings(*st);
+	return rc;
+}
+
+/* A remembered element for record id, its row checked to exist in this
+ * transaction (retention on another connection may have deleted it since
+ * an earlier one). NULL when none; -1 in *rc on a database error. */
+static struct sigb_known *sigb_known(struct sqconn *c, int64_t id, const unsigned char *e, size_t n,
+				     int *rc)
+{
+	struct sigb_known *k;
+	unsigned i;
+
+	*rc = 0;
+	for (i = 0; i < SIGB_KNOWN; i++) {
+		k = &c->sigb[i];
+		if (!k->data || k->len != n || id < k->first_id || id - k->first_id >= SIGB_SPAN ||
+		    memcmp(k->data, e, n) != 0)
+			continue;
+		if (k->tx == c->tx)
+			return k;
+		switch (step_id(c->db, &c->has_sigb, "SELECT 1 FROM sig_batches WHERE first_id = ?",
+				k->first_id, NULL, 0)) {
+		case SQLITE_ROW:
+			k->tx = c->tx;
+			return k;
+		case SQLITE_DONE:
+			free(k->data);
+			memset(k, 0, sizeof(*k));
+			return NULL;
+		default:
+			*rc = -1;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* The sig_batches row holding the element e (n bytes) of record id's
+ * document: a remembered one, or a new row keyed by id. 1 with *first_id,
+ * 0 when the document is to stay inline, -1 with *err. */
+static int sigb_stored(struct sqconn *c, int64_t id, const unsigned char *e, size_t n,
+		       int64_t *first_id, char **err)
+{
+	int rc;
+	struct sigb_known *k = sigb_known(c, id, e, n, &rc);
+
+	if (rc < 0) {
+		sq_err(err, c->db, "sqlite: look up Batch element");
+		return -1;
+	}
+	if (k) {
+		*first_id = k->first_id;
+		return 1;
+	}
+	if (!sigb_plain(e, n))
+		return 0;
+	rc = step_id(c->db, &c->ins_sigb, "INSERT OR IGNORE INTO sig_batches (first_id, data)"
+		     " VALUES (?, ?)", id, e, n);
+	if (rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: insert Batch element");
+		return -1;
+	}
+	if (sqlite3_changes(c->db) != 1)
+		return 0;   /* a row of that id is left over (a log edited by hand) */
+	k = &c->sigb[c->sigb_next++ % SIGB_KNOWN];
+	free(k->data);
+	memset(k, 0, sizeof(*k));
+	if ((k->data = malloc(n)) != NULL) {   /* else only not remembered */
+		memcpy(k->data, e, n);
+		k->len = n;
+		k->first_id = id;
+		k->tx = c->tx;
+	}
+	*first_id = id;
+	return 1;
+}
+
+/* r's document as stored: without its Batch element when that is in
+ * sig_batches (*first_id, *at set; the bytes in c->cut), else whole
+ * (*first_id 0). Only inside a transaction: the row found must not be
+ * deleted before the record that refers to it is committed. 0 or -1. */
+static int sigb_cut(struct sqconn *c, const struct msglog_row *r, int64_t *first_id, size_t *at,
+		    char **err)
+{
+	size_t len;
+	int rc;
+
+	*first_id = 0;
+	if (!c->sigb_ref || sqlite3_get_autocommit(c->db) || !sigb_find(r->sigdoc, r->sigdoc_len, at, &len))
+		return 0;
+	if ((rc = sigb_stored(c, r->id, r->sigdoc + *at, len, first_id, err)) <= 0)
+		return rc;
+	buf_reset(&c->cut);
+	if (buf_append(&c->cut, r->sigdoc, *at) < 0 ||
+	    buf_append(&c->cut, r->sigdoc + *at + len, r->sigdoc_len - *at - len) < 0) {
+		sq_err(err, NULL, "sqlite: signature document");
+		return -1;
+	}
+	return 0;
+}
+
 static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 {
 	struct sqconn *c = conn;
 	const unsigned char *osha = NULL;
+	int64_t sigb = 0;
+	size_t sigb_at = 0;
 	sqlite3_stmt *st;
 	int rc = 0;
 
 	if (!c->ins && sqlite3_prepare_v2(c->db,
 			"INSERT INTO records (id, time_ms, dir, side, reqid, message_id, client_id,"
 			" service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp,"
-			" request_hash, prev_hash, hash, ocsp_sha256)"
-			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c->ins, NULL) != SQLITE_OK) {
+			" request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at)"
+			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c->ins, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare insert");
 		return -1;
 	}
 	if (r->ocsp_len && !(osha = ocsp_stored(c, r, err)))
+		return -1;
+	if (sigb_cut(c, r, &sigb, &sigb_at, err) < 0)
 		return -1;
 	st = c->ins;
 	rc |= sqlite3_bind_int64(st, 1, r->id);
@@ -327,7 +577,15 @@ static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 		rc |= sqlite3_bind_null(st, 10);
 	rc |= sqlite3_bind_int64(st, 11, (sqlite3_int64)r->body_len);
 	rc |= bind_blob(st, 12, r->body_sha256, MSGLOG_HASH_LEN);
-	rc |= bind_blob(st, 13, r->sigdoc, r->sigdoc_len);
+	if (sigb) {
+		rc |= bind_blob(st, 13, c->cut.data, c->cut.len);
+		rc |= sqlite3_bind_int64(st, 19, sigb);
+		rc |= sqlite3_bind_int64(st, 20, (sqlite3_int64)sigb_at);
+	} else {
+		rc |= bind_blob(st, 13, r->sigdoc, r->sigdoc_len);
+		rc |= sqlite3_bind_null(st, 19);
+		rc |= sqlite3_bind_null(st, 20);
+	}
 	if (osha) {
 		rc |= bind_blob(st, 14, NULL, 0);
 		rc |= bind_blob(st, 18, osha, MSGLOG_HASH_LEN);
@@ -465,10 +723,37 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t ? (const char *)t : "";
 }
 
+/* The row's signature document with its Batch element put back where it
+ * was cut (columns 17 and 18: sig_batch_at and the sig_batches data, NULL
+ * for a document stored whole). A missing row or an offset out of range
+ * gives the stored bytes, which no longer match the record's digest: the
+ * verifier names the record. -1 when out of memory. */
+static int read_sigdoc(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
+{
+	const unsigned char *e;
+	size_t n;
+	int64_t at;
+
+	if (sqlite3_column_type(st, 18) == SQLITE_NULL || sqlite3_column_type(st, 17) == SQLITE_NULL ||
+	    !r->sigdoc)
+		return 0;
+	at = sqlite3_column_int64(st, 17);
+	e = col_blob(st, 18, &n);
+	if (at < 0 || (uint64_t)at > r->sigdoc_len || !e)
+		return 0;
+	buf_reset(&c->whole);
+	if (buf_append(&c->whole, r->sigdoc, (size_t)at) < 0 || buf_append(&c->whole, e, n) < 0 ||
+	    buf_append(&c->whole, r->sigdoc + at, r->sigdoc_len - (size_t)at) < 0)
+		return -1;
+	r->sigdoc = (const unsigned char *)c->whole.data;
+	r->sigdoc_len = c->whole.len;
+	return 0;
+}
+
 /* Fills r from the current row (column order of COLS). Damaged columns
  * (a hash of the wrong size) are read as zeros: the verifier then names the
- * record, which is what it is for. */
-static void read_row(sqlite3_stmt *st, struct msglog_row *r)
+ * record, which is what it is for. 0, or -1 when out of memory. */
+static int read_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 {
 	size_t n;
 
@@ -496,6 +781,7 @@ static void read_row(sqlite3_stmt *st, struct msglog_row *r)
 	r->request_hash = col_text(st, 14);
 	(void)col_hash(st, 15, r->prev_hash);
 	(void)col_hash(st, 16, r->hash);
+	return read_sigdoc(c, st, r);
 }
 
 /* Only the filter's own terms, so that SQLite can use records_time: a
@@ -507,15 +793,18 @@ static void read_row(sqlite3_stmt *st, struct msglog_row *r)
 static int build_iter_sql(const struct sqconn *c, const struct msglog_filter *f, char *sql,
 			  size_t cap)
 {
-	char cols[320];
+	char cols[400];
 	int n;
 
 	/* A row whose ocsp_data entry is missing reads its (empty) inline
-	 * column, and the verifier names it: the digest no longer matches. */
+	 * column, and the verifier names it: the digest no longer matches. The
+	 * same for a missing sig_batches row (read_sigdoc). */
 	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL",
-		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp");
-	n = snprintf(sql, cap, "SELECT %s FROM records%s WHERE 1%s%s%s%s%s%s%s ORDER BY id", cols,
+		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp",
+		 c->sigb_ref ? "sig_batch_at, s.data" : "NULL, NULL");
+	n = snprintf(sql, cap, "SELECT %s FROM records%s%s WHERE 1%s%s%s%s%s%s%s ORDER BY id", cols,
 		     c->ocsp_ref ? " LEFT JOIN ocsp_data o ON o.sha256 = ocsp_sha256" : "",
+		     c->sigb_ref ? " LEFT JOIN sig_batches s ON s.first_id = sig_batch" : "",
 		     f->from_id ? " AND id >= ?1" : "", f->to_id ? " AND id <= ?2" : "",
 		     f->from_ms || f->to_ms || f->message_id ? " AND id IN (SELECT id FROM records WHERE 1" : "",
 		     f->from_ms ? " AND time_ms >= ?3" : "", f->to_ms ? " AND time_ms < ?4" : "",
@@ -530,13 +819,15 @@ static int sq_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 	struct sqconn *c = conn;
 	struct msglog_row r;
 	sqlite3_stmt *st = NULL;
-	char sql[768];
+	char sql[1024];
 	int rc;
 
 	/* A log opened read-only before a gateway migrated it reads the new
 	 * rows right too. */
 	if (!c->ocsp_ref)
-		c->ocsp_ref = has_ocsp_ref(c);
+		c->ocsp_ref = has_column(c, "ocsp_sha256");
+	if (!c->sigb_ref)
+		c->sigb_ref = has_column(c, "sig_batch");
 	if (build_iter_sql(c, f, sql, sizeof(sql)) < 0 ||
 	    sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare iteration");
@@ -551,7 +842,11 @@ static int sq_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int stop;
 
-		read_row(st, &r);
+		if (read_row(c, st, &r) < 0) {
+			sq_err(err, NULL, "sqlite: iteration");
+			sqlite3_finalize(st);
+			return -1;
+		}
 		if ((stop = fn(&r, arg)) != 0) {
 			sqlite3_finalize(st);
 			return stop;
@@ -646,12 +941,21 @@ static int sq_set_base(void *conn, int64_t base_id, const unsigned char h[MSGLOG
 	return 0;
 }
 
+/* Batch elements go with the last records that refer to them: a row whose
+ * first record is cut is referred to, if at all, by records less than
+ * SIGB_SPAN after it (sigb_known), so only the records in (last_id,
+ * last_id + SIGB_SPAN) are read for their references. */
 static int sq_cut(void *conn, int64_t last_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
 {
 	struct sqconn *c = conn;
+	char sql[300];
 
+	snprintf(sql, sizeof(sql), "DELETE FROM sig_batches WHERE first_id <= ?1 AND first_id NOT IN"
+		 " (SELECT sig_batch FROM records WHERE id > ?1 AND id < ?1 + %d"
+		 " AND sig_batch IS NOT NULL)", SIGB_SPAN);
 	if (exec_id_hash(c, "DELETE FROM records WHERE id <= ?", last_id, NULL, err) < 0 ||
-	    exec_id_hash(c, "DELETE FROM timestamps WHERE last_id <= ?", last_id, NULL, err) < 0)
+	    exec_id_hash(c, "DELETE FROM timestamps WHERE last_id <= ?", last_id, NULL, err) < 0 ||
+	    (c->sigb_ref && exec_id_hash(c, sql, last_id, NULL, err) < 0))
 		return -1;
 	return sq_set_base(c, last_id, h, err);
 }

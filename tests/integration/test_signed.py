@@ -69,6 +69,11 @@ def teardown(ex):
 # The carried OCSP data of a record: stored once in ocsp_data (gateway/store/README.md),
 # inline in records written before that.
 OCSP_OF_RECORD = "COALESCE((SELECT data FROM ocsp_data WHERE sha256 = r.ocsp_sha256), r.ocsp)"
+# The signature document of a record: a batch-form document's Batch element is
+# stored once, in sig_batches, and put back at sig_batch_at (gateway/store/README.md).
+SIGDOC_OF_RECORD = ("CASE WHEN r.sig_batch IS NULL THEN r.sigdoc ELSE CAST(substr(r.sigdoc, 1, r.sig_batch_at)"
+                    " || (SELECT data FROM sig_batches WHERE first_id = r.sig_batch)"
+                    " || substr(r.sigdoc, r.sig_batch_at + 1) AS BLOB) END")
 
 
 def db_path(ex, gw):
@@ -77,8 +82,9 @@ def db_path(ex, gw):
 
 def records(ex, gw, msg_id):
     db = sqlite3.connect(db_path(ex, gw))
-    rows = db.execute("SELECT id, dir, side, body, body_mode, sigdoc, length(%s) FROM records r "
-                      "WHERE message_id = ? ORDER BY id" % OCSP_OF_RECORD, (msg_id,)).fetchall()
+    rows = db.execute("SELECT id, dir, side, body, body_mode, %s, length(%s) FROM records r "
+                      "WHERE message_id = ? ORDER BY id" % (SIGDOC_OF_RECORD, OCSP_OF_RECORD),
+                      (msg_id,)).fetchall()
     db.close()
     return rows
 
@@ -267,11 +273,16 @@ def test_j_batch_signatures_under_concurrent_load(ex):
     found = {}
     for gw in ("municipality", "state"):
         db = sqlite3.connect(db_path(ex, gw))
-        q = "SELECT message_id, dir, sigdoc FROM records WHERE message_id IN (%s)" % ",".join("?" * len(ids))
+        q = "SELECT message_id, dir, %s FROM records r WHERE message_id IN (%s)" % (
+            SIGDOC_OF_RECORD, ",".join("?" * len(ids)))
         rows = db.execute(q, ids).fetchall()
+        shared = db.execute("SELECT COUNT(*), COUNT(DISTINCT sig_batch) FROM records WHERE sig_batch IS NOT NULL"
+                            " AND message_id IN (%s)" % ",".join("?" * len(ids)), ids).fetchone()
         db.close()
         assert len(rows) == 128, (gw, len(rows))   # request and answer of each, on each side
         found[gw] = [r for r in rows if b"<sm:BatchProof" in r[2]]
+        # every batch-form document keeps its Batch element in sig_batches, once per batch
+        assert shared[0] == len(found[gw]) and (not shared[0] or shared[1] < shared[0]), (gw, shared)
     batched = found["municipality"] + found["state"]
     assert batched, "no message was signed in a batch under 16 concurrent clients"
     roots = {}
@@ -305,6 +316,20 @@ def test_j_batch_signatures_under_concurrent_load(ex):
         wait_stamped(ex, gw)
         r = verify_log(ex, gw)
         assert r.returncode == 0 and r.stdout.startswith("OK"), (gw, r.stdout, r.stderr)
+    # a shared Batch element changed: verify names the first record that uses it
+    gw = "municipality" if found["municipality"] else "state"
+    src, dst = db_path(ex, gw), os.path.join(ex.dir, "tamper-batch.db")
+    s, d = sqlite3.connect(src), sqlite3.connect(dst)
+    s.backup(d)
+    s.close()
+    first = d.execute("SELECT min(id) FROM records WHERE sig_batch = (SELECT max(first_id) FROM sig_batches)"
+                      ).fetchone()[0]
+    d.execute("UPDATE sig_batches SET data = CAST(replace(CAST(data AS TEXT), 'Count=\"', 'Count=\"1') AS BLOB)"
+              " WHERE first_id = (SELECT max(first_id) FROM sig_batches)")
+    d.commit()
+    d.close()
+    r = verify_log(ex, gw, dst)
+    assert r.returncode == 1 and "first bad record %d:" % first in r.stdout, (first, r.stdout, r.stderr)
     # the export of a batched message: check.py folds its path too
     msg = batched[0][0]
     side = "municipality" if batched[0] in found["municipality"] else "state"
@@ -400,8 +425,8 @@ def split_signed(headers, data):
 def logged_request(ex, msg_id):
     """Body, signature document and carried OCSP header of a logged request."""
     db = sqlite3.connect(db_path(ex, "municipality"))
-    row = db.execute("SELECT body, sigdoc, %s FROM records r WHERE message_id = ? AND dir = 1"
-                     % OCSP_OF_RECORD, (msg_id,)).fetchone()
+    row = db.execute("SELECT body, %s, %s FROM records r WHERE message_id = ? AND dir = 1"
+                     % (SIGDOC_OF_RECORD, OCSP_OF_RECORD), (msg_id,)).fetchone()
     db.close()
     return row[0], row[1], row[2].decode() if isinstance(row[2], bytes) else row[2]
 

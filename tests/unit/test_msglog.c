@@ -4,18 +4,22 @@
  * on 127.0.0.1), TSA outage and recovery, metadata-only mode, archiving
  * across the chain, replay window, offline verification naming the first
  * bad record for each kind of tampering (the SQLite file edited directly),
- * and export checked with openssl, xmlsec1 and the export's own check.py.
+ * export checked with openssl, xmlsec1 and the export's own check.py, and
+ * the shared OCSP data and Batch elements (real batch documents from
+ * sig_sign_batch) stored once, read back byte for byte, kept through
+ * archiving and retention as long as a record uses them.
  *
  * MSGLOG_BENCH=N also runs a benchmark: N records with group commit and
  * with one commit per record, records/s printed.
  *
  * MSGLOG_RECBENCH=N runs only the writer benchmark (no other test): N
- * records of the signed exchange's sizes (body ~1.5 KB, signature document
- * ~5 KB, the same two ~2.5 KB OCSP blobs in every record) in groups of 25
- * (MSGLOG_RECBENCH_GROUP),
+ * records of the signed exchange's sizes (body ~1.5 KB, the same two ~2.5 KB
+ * OCSP blobs in every record) with its batch-form signature documents (made
+ * with sig_sign_batch: ~5 KB, 12 messages a batch, two batches open at a
+ * time) in groups of 25 (MSGLOG_RECBENCH_GROUP),
  * with checkpoints on another connection as the stamper makes them,
- * printing the writer thread's CPU per record (its schedstat), the whole
- * process's, the bytes written (wchar) and the files' size. With
+ * printing the writer thread's CPU per record (its schedstat) and bytes
+ * written (its /proc io), the whole process's, and the files' size. With
  * MSGLOG_RECBENCH_DB=FILE it appends to that log (kept), with
  * MSGLOG_RECBENCH_KEEP=1 it keeps its own.
  *
@@ -49,9 +53,12 @@
 #include <event2/thread.h>
 #include <sqlite3.h>
 
+#include "lib/buf.h"
 #include "lib/crypto.h"
 #include "store/logverify.h"
 #include "store/msglog.h"
+#include "trust/keys.h"
+#include "trust/sign.h"
 
 #ifndef AILGATE_SOURCE_DIR
 #define AILGATE_SOURCE_DIR "."
@@ -327,6 +334,7 @@ static int group_teardown(void **state)
 	}
 	curl_global_cleanup();
 	libevent_global_shutdown();
+	sig_global_shutdown();
 	if (*E.dir)
 		sh("rm -rf '%s'", E.dir);
 	return 0;
@@ -864,6 +872,8 @@ static void test_metadata_only(void **state)
 
 /* ------------------------------------------------------------ tampering */
 
+/* Flips the low bit of the byte from_end bytes before the end of col in the
+ * row of table whose rowid (its INTEGER PRIMARY KEY) is id. */
 static int flip_blob(const char *db, const char *table, const char *col, int64_t id, int from_end)
 {
 	char sql[256];
@@ -874,7 +884,7 @@ static int flip_blob(const char *db, const char *table, const char *col, int64_t
 
 	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 		goto out;
-	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = %lld", col, table, (long long)id);
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE rowid = %lld", col, table, (long long)id);
 	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
 		goto out;
 	n = sqlite3_column_bytes(st, 0);
@@ -884,7 +894,7 @@ static int flip_blob(const char *db, const char *table, const char *col, int64_t
 	sqlite3_finalize(st);
 	st = NULL;
 	copy[n - 1 - from_end] ^= 0x01;
-	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ? WHERE id = %lld", table, col, (long long)id);
+	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ? WHERE rowid = %lld", table, col, (long long)id);
 	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, copy, n, SQLITE_STATIC);
@@ -950,7 +960,8 @@ static int t_insert_copy(const char *db)
 	return shift_up(db, 5) < 0 ? -1 :
 	       exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
 			"client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp, "
-			"request_hash, prev_hash, hash, ocsp_sha256 FROM records WHERE id = 4");
+			"request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at FROM records "
+			"WHERE id = 4");
 }
 
 static int t_reorder(const char *db)
@@ -1609,6 +1620,485 @@ static void test_old_layout_migrated(void **state)
 	assert_null(err);
 }
 
+/* ------------------------------------------------- batch-form documents */
+
+/* n requests (message ids "<prefix>-<i>") signed together with
+ * sig_sign_batch by the member key of the development PKI in pki: real
+ * batch-form documents (README-sign.md, "Batches"), each ending with the
+ * same Batch element (n == 1: the single form). docs[i] NUL-terminated,
+ * lens[i] its length (caller frees the docs). 0 or -1. */
+static int sign_batch_docs(const char *pki, size_t n, const char *prefix, char **docs, size_t *lens)
+{
+	char key[400], cert[400], ids[32][48], *err = NULL;
+	struct sig_meta m[32];
+	const struct sig_meta *mp[32];
+	unsigned char dg[32][32];
+	struct buf out[32], *op[32];
+	struct signing_key *k = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (n < 1 || n > 32 || sig_global_init(&err) != 0)
+		goto out;
+	snprintf(key, sizeof(key), "%s/members/GOV_70000050/sign.key", pki);
+	snprintf(cert, sizeof(cert), "%s/members/GOV_70000050/sign-fullchain.pem", pki);
+	if (keys_load_pem(key, cert, NULL, &k, &err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%s-%zu", prefix, i);
+		m[i] = (struct sig_meta){ SIG_REQUEST, "SUBSYSTEM:" CLIENT,
+					  "SERVICE:central-server/GOV/70000005/passport-service/"
+					  "passportDataByPSN/v1", ids[i], { 0, 0 }, NULL,
+					  "text/xml; charset=utf-8" };
+		clock_gettime(CLOCK_REALTIME, &m[i].time);
+		mp[i] = &m[i];
+		if (sha256(ids[i], strlen(ids[i]), dg[i]) < 0)
+			goto out;
+		buf_init(&out[i], 64 * 1024);
+		op[i] = &out[i];
+	}
+	if (sig_sign_batch(k, mp, (const unsigned char (*)[32])dg, n, op, &err) != 0) {
+		for (i = 0; i < n; i++)
+			buf_free(&out[i]);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		docs[i] = buf_steal(&out[i], &lens[i]);
+	rc = 0;
+out:
+	if (rc < 0)
+		print_message("sign_batch_docs: %s\n", err ? err : "?");
+	free(err);
+	keys_free(&k);
+	return rc;
+}
+
+/* ------------------------------------------------ Batch elements once */
+
+/* What a log should read back: record id's signature document. */
+struct sigdocs {
+	const char *doc[64];
+	size_t len[64];
+};
+
+/* Appends record i (make_rec) carrying doc; its id is remembered in w. */
+static int64_t append_doc(struct msglog *log, int i, const char *doc, size_t len, struct sigdocs *w)
+{
+	struct msglog_rec r;
+	struct recbuf b;
+	char *err = NULL;
+	int64_t id = 0;
+
+	make_rec(&r, &b, i);
+	r.sigdoc = doc;
+	r.sigdoc_len = len;
+	if (msglog_append_sync(log, &r, &id, NULL, &err) < 0 || id <= 0 || id >= 64) {
+		print_message("append: %s\n", err ? err : "?");
+		free(err);
+		return -1;
+	}
+	w->doc[id] = doc;
+	w->len[id] = len;
+	return id;
+}
+
+static int check_sigdoc_row(const struct msglog_row *r, void *arg)
+{
+	const struct sigdocs *w = arg;
+
+	if (r->id <= 0 || r->id >= 64 || !w->doc[r->id] || r->sigdoc_len != w->len[r->id] ||
+	    memcmp(r->sigdoc, w->doc[r->id], r->sigdoc_len) != 0) {
+		print_message("record %lld: signature document differs (%zu bytes)\n", (long long)r->id,
+			      r->sigdoc_len);
+		return 1;
+	}
+	return 0;
+}
+
+/* Every record's signature document read back byte for byte, and nothing
+ * else in the file: 0, else the iteration's answer. */
+static int read_sigdocs(const char *db, const struct sigdocs *w)
+{
+	struct msglog_filter f = { .with_body = 1 };
+	void *conn = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (msglog_sqlite_ops.open(db, MSGLOG_OPEN_READONLY, &conn, &err) < 0) {
+		free(err);
+		return -1;
+	}
+	rc = msglog_sqlite_ops.iterate(conn, &f, check_sigdoc_row, (void *)w, &err);
+	msglog_sqlite_ops.close(conn);
+	free(err);
+	return rc;
+}
+
+/* Two real batches of 4 (A, B) and single-form documents. */
+struct sbfix {
+	char *a[4], *b[4], *one[1];
+	size_t alen[4], blen[4], onelen[1];
+	char *odd[4];                    /* batch-form look-alikes that stay inline */
+	size_t oddlen[4];
+};
+
+static void sbfix_make(struct sbfix *x)
+{
+	const char *sm_end = "</sm:SignedMessage>";
+	size_t at, el, n;
+	char *p;
+	int i;
+
+	memset(x, 0, sizeof(*x));
+	assert_int_equal(sign_batch_docs(E.pki, 4, "batch-a", x->a, x->alen), 0);
+	assert_int_equal(sign_batch_docs(E.pki, 4, "batch-b", x->b, x->blen), 0);
+	assert_int_equal(sign_batch_docs(E.pki, 1, "single", x->one, x->onelen), 0);
+	assert_null(strstr(x->one[0], "<sm:Batch"));
+	p = strstr(x->a[2], "<sm:Batch ");
+	assert_non_null(p);
+	at = (size_t)(p - x->a[2]);
+	el = x->alen[2] - at - strlen(sm_end);
+	n = x->alen[2];
+	for (i = 0; i < 4; i++)
+		assert_non_null(x->odd[i] = malloc(n + el + 2));
+	/* a newline after the document */
+	memcpy(x->odd[0], x->a[2], n);
+	memcpy(x->odd[0] + n, "\n", 1);
+	x->oddlen[0] = n + 1;
+	/* the Batch element twice */
+	memcpy(x->odd[1], x->a[2], at + el);
+	memcpy(x->odd[1] + at + el, x->a[2] + at, el + strlen(sm_end));
+	x->oddlen[1] = n + el;
+	/* no BatchProof before it */
+	memcpy(x->odd[2], x->a[2], n);
+	memcpy(x->odd[2] + at - strlen("</sm:BatchProof>"), "</sm:BatchPrOOf>", strlen("</sm:BatchProof>"));
+	x->oddlen[2] = n;
+	/* an end tag inside */
+	memcpy(x->odd[3], x->a[2], n);
+	memcpy(x->odd[3] + at + el / 2, "</sm:Batch>", strlen("</sm:Batch>"));
+	x->oddlen[3] = n;
+}
+
+static void sbfix_free(struct sbfix *x)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		free(x->a[i]);
+		free(x->b[i]);
+		free(x->odd[i]);
+	}
+	free(x->one[0]);
+}
+
+/* Records sharing a Batch element keep it once, in sig_batches; every
+ * document reads back byte for byte; the single form and anything odd stay
+ * whole in records; the chain verifies. A changed, missing or misplaced
+ * element fails the hash of the first record that uses it. */
+static void test_sigbatch_stored_once(void **state)
+{
+	char d[320], db[400], copy[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct sigdocs w;
+	struct sbfix x;
+	int i;
+
+	memset(&w, 0, sizeof(w));
+	sbfix_make(&x);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	assert_non_null(log = open_log(&c));
+	/* 1 a0, 2 single, 3 b0, 4 a1, 5 b1, 6 "<Signature>", 7 b2, 8 a2, 9-12 odd, 13 a3, 14 b3 */
+	assert_int_equal(append_doc(log, 1, x.a[0], x.alen[0], &w), 1);
+	assert_int_equal(append_doc(log, 2, x.one[0], x.onelen[0], &w), 2);
+	assert_int_equal(append_doc(log, 3, x.b[0], x.blen[0], &w), 3);
+	assert_int_equal(append_doc(log, 4, x.a[1], x.alen[1], &w), 4);
+	assert_int_equal(append_doc(log, 5, x.b[1], x.blen[1], &w), 5);
+	assert_int_equal(append_n(log, 6, 1, 0), 6);
+	w.doc[6] = "<Signature>6</Signature>";
+	w.len[6] = strlen(w.doc[6]);
+	assert_int_equal(append_doc(log, 7, x.b[2], x.blen[2], &w), 7);
+	assert_int_equal(append_doc(log, 8, x.a[2], x.alen[2], &w), 8);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(append_doc(log, 9 + i, x.odd[i], x.oddlen[i], &w), 9 + i);
+	assert_int_equal(append_doc(log, 13, x.a[3], x.alen[3], &w), 13);
+	assert_int_equal(append_doc(log, 14, x.b[3], x.blen[3], &w), 14);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 3)"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 1"), 4);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 3"), 4);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL AND "
+				    "id IN (2, 6, 9, 10, 11, 12)"), 6);
+	/* Stored: each document without its element (~4 KB), the element once. */
+	assert_true(count_rows(db, "SELECT MAX(length(sigdoc)) FROM records WHERE sig_batch IS NOT NULL") <
+		    1500);
+	assert_true(count_rows(db, "SELECT MIN(length(data)) FROM sig_batches") > 3000);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 14);
+
+	/* A new connection stores a Batch element again (here b3 after a
+	 * restart): a row of its own, read back the same. */
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_doc(log, 15, x.b[3], x.blen[3], &w), 15);
+	assert_int_equal(append_doc(log, 16, x.b[0], x.blen[0], &w), 16);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 15"), 2);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+
+	/* The shared element changed, removed, or put back elsewhere: the first
+	 * record that uses it is named. */
+	snprintf(copy, sizeof(copy), "%s/t1.db", d);
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(flip_blob(copy, "sig_batches", "data", 3, 100), 0);   /* key: first_id */
+	assert_int_equal(verify1(copy, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_HASH);
+	assert_int_equal(res.bad_id, 3);
+	snprintf(copy, sizeof(copy), "%s/t2.db", d);
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(exec_sql(copy, "DELETE FROM sig_batches WHERE first_id = 1"), 0);
+	assert_int_equal(verify1(copy, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_HASH);
+	assert_int_equal(res.bad_id, 1);
+	snprintf(copy, sizeof(copy), "%s/t3.db", d);
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(exec_sql(copy, "UPDATE records SET sig_batch_at = sig_batch_at - 1 WHERE id = 5;"
+				  "UPDATE records SET sig_batch_at = 100000 WHERE id = 7"), 0);
+	assert_int_equal(verify1(copy, &res), 1);
+	assert_int_equal(res.bad_id, 5);
+	sbfix_free(&x);
+}
+
+/* The backend alone: a reference reaches at most SIGB_SPAN (4096) records
+ * past its row's first record; a cut keeps every row a remaining record
+ * refers to and drops the others; a row another connection's cut deleted
+ * is stored again by a connection that still remembers it. */
+static int insert_raw(void *conn, int64_t id, const char *doc, size_t len)
+{
+	struct msglog_row r = { 0 };
+	char *err = NULL;
+	int rc;
+
+	r.id = id;
+	r.time_ms = 1;
+	r.dir = MSGLOG_REQUEST;
+	r.side = MSGLOG_SERVER;
+	r.reqid = r.message_id = r.client_id = r.service_id = r.request_hash = "";
+	r.body_mode = MSGLOG_BODY_DIGEST;
+	r.sigdoc = (const unsigned char *)doc;
+	r.sigdoc_len = len;
+	rc = msglog_sqlite_ops.insert(conn, &r, &err);
+	if (rc < 0)
+		print_message("insert %lld: %s\n", (long long)id, err ? err : "?");
+	free(err);
+	return rc;
+}
+
+static void test_sigbatch_span_and_cut(void **state)
+{
+	static const unsigned char zero[32];
+	char d[320], db[400], *err = NULL;
+	void *w = NULL, *a = NULL;
+	struct sbfix x;
+
+	sbfix_make(&x);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	assert_int_equal(msglog_sqlite_ops.open(db, MSGLOG_OPEN_CREATE | MSGLOG_OPEN_WRITER, &w, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.begin(w, &err), 0);
+	assert_int_equal(insert_raw(w, 1, x.a[0], x.alen[0]), 0);
+	assert_int_equal(insert_raw(w, 2, x.b[0], x.blen[0]), 0);
+	assert_int_equal(insert_raw(w, 3, x.a[1], x.alen[1]), 0);
+	assert_int_equal(insert_raw(w, 4096, x.a[2], x.alen[2]), 0);    /* 4095 past 1: row 1 */
+	assert_int_equal(insert_raw(w, 4097, x.a[3], x.alen[3]), 0);    /* 4096 past: a new row */
+	assert_int_equal(insert_raw(w, 4098, x.b[1], x.blen[1]), 0);    /* new too */
+	assert_int_equal(msglog_sqlite_ops.commit(w, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 4);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2, 4097, 4098)"), 4);
+	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4096"), 1);
+	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4097"), 4097);
+	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4098"), 4098);
+
+	/* Cuts on another connection (the archiver's), as retention makes them. */
+	assert_int_equal(msglog_sqlite_ops.open(db, 0, &a, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
+	/* row 1: 3 and 4096 remain; row 2: nothing does */
+	assert_int_equal(msglog_sqlite_ops.cut(a, 2, zero, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 4097, 4098)"), 3);
+	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.cut(a, 3, zero, &err), 0);   /* row 1: 4096 remains */
+	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.cut(a, 4096, zero, &err), 0);   /* row 1: nothing */
+	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4097, 4098)"), 2);
+
+	/* The writer still remembers row 4098 (b); another connection's cut
+	 * deletes it: the writer's next record with b stores it again. */
+	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.cut(a, 4098, zero, &err), 0);
+	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
+	assert_int_equal(msglog_sqlite_ops.begin(w, &err), 0);
+	assert_int_equal(insert_raw(w, 4099, x.b[2], x.blen[2]), 0);
+	assert_int_equal(insert_raw(w, 4100, x.b[3], x.blen[3]), 0);
+	assert_int_equal(msglog_sqlite_ops.commit(w, &err), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4099"), 2);
+	/* Outside a transaction a document stays whole. */
+	assert_int_equal(insert_raw(w, 4101, x.b[0], x.blen[0]), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE id = 4101 AND sig_batch IS NULL"), 1);
+	msglog_sqlite_ops.close(a);
+	msglog_sqlite_ops.close(w);
+	sbfix_free(&x);
+	assert_null(err);
+}
+
+/* Archives carry the Batch elements their records use; the live log keeps
+ * an element a remaining record still uses and drops the others. */
+static void test_sigbatch_archive_retention(void **state)
+{
+	char d[320], db[400], arch[400], *path = NULL, *path2 = NULL, *err = NULL;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	struct sigdocs w, wa;
+	struct logverify_result res;
+	struct msglog_config c;
+	struct msglog *log;
+	const char *files[3];
+	struct sbfix x;
+	int i;
+
+	memset(&w, 0, sizeof(w));
+	memset(&wa, 0, sizeof(wa));
+	sbfix_make(&x);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	assert_non_null(log = open_log(&c));
+	/* 1 a0, 2 b0, 3 a1 (old, stamped) | 4 b1 (new) 5 a2 | 6 b2 7 a3 */
+	for (i = 0; i < 3; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		int64_t id;
+
+		make_rec(&r, &b, i + 1);
+		r.time_ms = old;
+		r.sigdoc = i == 1 ? x.b[0] : x.a[i / 2];
+		r.sigdoc_len = i == 1 ? x.blen[0] : x.alen[i / 2];
+		assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
+		w.doc[id] = r.sigdoc;
+		w.len[id] = r.sigdoc_len;
+	}
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_doc(log, 4, x.b[1], x.blen[1], &w), 4);
+	assert_int_equal(append_doc(log, 5, x.a[2], x.alen[2], &w), 5);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2)"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 3);
+	/* a (first used by 1) is still used by 5; b (2) by 4. */
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM records WHERE sig_batch IS NOT NULL"), 3);
+	for (i = 1; i <= 3; i++) {
+		wa.doc[i] = w.doc[i];
+		wa.len[i] = w.len[i];
+		w.doc[i] = NULL;
+	}
+	assert_int_equal(read_sigdocs(path, &wa), 0);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+
+	/* The writer goes on using both rows; the next archive takes 4-7 and
+	 * the live log lets both go (no record is left). */
+	assert_int_equal(append_doc(log, 6, x.b[2], x.blen[2], &w), 6);
+	assert_int_equal(append_doc(log, 7, x.a[3], x.alen[3], &w), 7);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(msglog_archive(log, now + 86400000LL, arch, &path2, &err), 4);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
+	assert_int_equal(count_rows(path2, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4, 5)"), 2);
+	assert_int_equal(count_rows(path2, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(read_sigdocs(path2, &w), 0);
+	files[0] = path;
+	files[1] = path2;
+	files[2] = db;
+	assert_int_equal(verify(files, 3, 1, &res), 0);
+	assert_int_equal(res.records, 7);
+	free(path);
+	free(path2);
+	sbfix_free(&x);
+	assert_null(err);
+}
+
+/* A log written before Batch elements were shared (no sig_batch columns,
+ * no sig_batches) is read as it is; opened for writing it gets them, its
+ * rows stay whole, new ones share. */
+static void test_sigbatch_old_layout(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct sigdocs w;
+	struct sbfix x;
+
+	memset(&w, 0, sizeof(w));
+	sbfix_make(&x);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_doc(log, 1, x.a[0], x.alen[0], &w), 1);
+	assert_int_equal(append_doc(log, 2, x.a[1], x.alen[1], &w), 2);
+	assert_int_equal(append_doc(log, 3, x.one[0], x.onelen[0], &w), 3);
+	msglog_close(log);
+	/* Back to the old layout: the elements put back with README.md's
+	 * statement (for going back to an older binary), then the columns and
+	 * the table dropped. */
+	assert_int_equal(exec_sql(db, "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, sig_batch_at) || "
+				  "(SELECT data FROM sig_batches WHERE first_id = sig_batch) || "
+				  "substr(sigdoc, sig_batch_at + 1) AS BLOB), sig_batch = NULL, sig_batch_at = NULL "
+				  "WHERE sig_batch IS NOT NULL; DELETE FROM sig_batches"), 0);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(exec_sql(db, "ALTER TABLE records DROP COLUMN sig_batch;"
+				  "ALTER TABLE records DROP COLUMN sig_batch_at; DROP TABLE sig_batches"), 0);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sig_batches'"), 0);
+
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_doc(log, 4, x.a[2], x.alen[2], &w), 4);
+	assert_int_equal(append_doc(log, 5, x.a[3], x.alen[3], &w), 5);
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL"), 3);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4"), 2);
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 5);
+	sbfix_free(&x);
+}
+
 /* ---------------------------------------------- realistic writer bench */
 
 
@@ -1645,6 +2135,70 @@ static void rb_rec(struct msglog_rec *r, uint64_t *seed, int i, char msgid[64], 
 	r->client_id = CLIENT;
 	r->service_id = SERVICE;
 	r->body_mode = MSGLOG_BODY_FULL;
+}
+
+/* Batch-form signature documents for the benchmarks, as a gateway under
+ * load logs them: one real batch of RB_BATCH messages (rb_sig_setup);
+ * record i of stream s carries message i / 2 % RB_BATCH of batch
+ * (s, i / 2 / RB_BATCH) - two streams per event loop, requests and
+ * responses being signed by two gateways - and each batch's Ids carry a
+ * uuid of its own, so every batch's Batch element is new to the log. */
+#define RB_BATCH 12
+#define RB_UUID_LEN 36
+static struct {
+	char *doc[RB_BATCH];
+	size_t len[RB_BATCH];
+	size_t uuid_at[RB_BATCH][8];     /* where the batch's uuid is written */
+	int nuuid[RB_BATCH];
+} RB;
+
+static int rb_sig_setup(const char *dir)
+{
+	char pki[400], uuid[RB_UUID_LEN];
+	int i, rc;
+
+	snprintf(pki, sizeof(pki), "%s/pki", dir);
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
+	       ">/dev/null 2>&1", srcdir(), pki) != 0)
+		return -1;
+	rc = sign_batch_docs(pki, RB_BATCH, "6f1c2a4e-93b7-4d0e-a1f5-c8e2d7b3", RB.doc, RB.len);
+	sh("rm -rf '%s'", pki);
+	for (i = 0; rc == 0 && i < RB_BATCH; i++) {
+		const char *p = strstr(RB.doc[i], " Id=\"sb-"), *q;
+
+		if (!p)
+			return -1;
+		memcpy(uuid, p + 8, RB_UUID_LEN);
+		for (q = RB.doc[i]; (q = memmem(q, RB.len[i] - (size_t)(q - RB.doc[i]), uuid,
+						RB_UUID_LEN)) != NULL && RB.nuuid[i] < 8; q++)
+			RB.uuid_at[i][RB.nuuid[i]++] = (size_t)(q - RB.doc[i]);
+	}
+	return rc;
+}
+
+static void rb_sig_free(void)
+{
+	int i;
+
+	for (i = 0; i < RB_BATCH; i++)
+		free(RB.doc[i]);
+	memset(&RB, 0, sizeof(RB));
+	sig_global_shutdown();
+}
+
+/* Record i's document of stream s into out (room for RB.len[0] + 64);
+ * returns its length. */
+static size_t rb_sigdoc(unsigned s, int i, char *out)
+{
+	int k = i / 2 % RB_BATCH, j;
+	char uuid[RB_UUID_LEN + 1];
+
+	memcpy(out, RB.doc[k], RB.len[k]);
+	snprintf(uuid, sizeof(uuid), "%08x-0000-4000-8000-%012llx", s,
+		 (unsigned long long)(i / 2 / RB_BATCH));
+	for (j = 0; j < RB.nuuid[k]; j++)
+		memcpy(out + RB.uuid_at[k][j], uuid, RB_UUID_LEN);
+	return RB.len[k];
 }
 
 /* The first number after prefix in /proc/self/task/<the thread named
@@ -1763,7 +2317,7 @@ static int envi(const char *name, int dflt)
 
 static int rec_bench(int n)
 {
-	static char body[2000], sig[5500], ocsp[2][2600];
+	static char body[2000], sig[16384], ocsp[2][2600];
 	char dir[] = "/tmp/msglog_recbench.XXXXXX", db[300], wal[310];
 	struct cb_ckpt ck = { db, 250, 0 };
 	pthread_t ckth;
@@ -1771,13 +2325,14 @@ static int rec_bench(int n)
 	struct msglog_stats st;
 	struct msglog *log;
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	int64_t w0, w1, wc0, wc1;
+	int64_t w0, w1, wc0, wc1, ww0, ww1;
 	double p0, p1;
 	long long walsize;
 	atomic_int done = 0;
 	int i, group = envi("MSGLOG_RECBENCH_GROUP", 25);
 
-	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
+	if (group < 1 || !mkdtemp(dir) || evthread_use_pthreads() < 0 || rb_sig_setup(dir) < 0 ||
+	    RB.len[0] + 64 > sizeof(sig))
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -1793,6 +2348,7 @@ static int rec_bench(int n)
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
+	ww0 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc0 = rb_wchar();
 	p0 = rb_self_cpu_s();
 	for (i = 0; i < n; i++) {
@@ -1803,9 +2359,8 @@ static int rec_bench(int n)
 
 		rb_rec(&r, &seed, (int)i, msgid, reqid);
 		body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
-		sig_len = 4500 + (size_t)(rb_rand(&seed) % 1000);
+		sig_len = rb_sigdoc((unsigned)i % 2, i, sig);
 		rb_fill(body, body_len, &seed);
-		rb_fill(sig, sig_len, &seed);
 		r.body = body;
 		r.body_len = body_len;
 		r.sigdoc = sig;
@@ -1822,6 +2377,7 @@ static int rec_bench(int n)
 				mono_sleep_ms(1);
 	}
 	w1 = rb_thread_ns("ag-msglog");
+	ww1 = rb_thread_stat("ag-msglog", "io", "wchar: ");
 	wc1 = rb_wchar();
 	p1 = rb_self_cpu_s();
 	atomic_store(&ck.stop, 1);
@@ -1829,16 +2385,20 @@ static int rec_bench(int n)
 	walsize = rb_fsize(wal);
 	msglog_get_stats(log, &st);
 	msglog_close(log);
-	printf("recbench: %d records, %llu commits: writer %.1f us/record, process %.1f us/record, "
-	       "wchar %.0f B/record, db %lld B + wal %lld B\n",
-	       n, (unsigned long long)st.commits, (w1 - w0) / 1e3 / n, (p1 - p0) * 1e6 / n,
-	       (double)(wc1 - wc0) / n, rb_fsize(db), walsize);
+	printf("recbench: %d records, %llu commits: writer %.1f us/record (wrote %.0f B/record), "
+	       "process %.1f us/record, wchar %.0f B/record, db %lld B + wal %lld B\n",
+	       n, (unsigned long long)st.commits, (w1 - w0) / 1e3 / n, (double)(ww1 - ww0) / n,
+	       (p1 - p0) * 1e6 / n, (double)(wc1 - wc0) / n, rb_fsize(db), walsize);
 	if (getenv("MSGLOG_RECBENCH_DB"))
 		rmdir(dir);
 	else if (!getenv("MSGLOG_RECBENCH_KEEP"))
 		sh("rm -rf '%s'", dir);
 	else
 		printf("recbench: kept %s\n", db);
+	printf("recbench: signature documents %zu B (batch form, %d a batch, Batch element %zu B)\n",
+	       RB.len[0], RB_BATCH, RB.len[0] - (size_t)(strstr(RB.doc[0], "<sm:Batch ") - RB.doc[0]) -
+	       strlen("</sm:SignedMessage>"));
+	rb_sig_free();
 	libevent_global_shutdown();
 	return 0;
 }
@@ -1857,11 +2417,13 @@ struct cb_loop {
 	struct msglog *log;
 	struct event_base *base;
 	struct event *tick;
-	const char *pool;                /* random bytes, slices of it are the blobs */
+	const char *pool;                /* random bytes, slices of it are bodies and OCSP */
 	size_t pool_len;
 	uint64_t seed;
 	int64_t t0_ns, *lat_ns;          /* latency of each completed record */
 	double rate;                     /* records/s of this loop; 0: closed loop */
+	unsigned stream;                 /* this loop's signers (rb_sigdoc) */
+	char sig[16384];
 	int target, sent, done, inflight, failed;
 };
 
@@ -1900,15 +2462,15 @@ static void cb_append(struct cb_loop *l)
 	char msgid[64], reqid[64];
 	struct cb_slot *s = malloc(sizeof(*s));
 	size_t body_len = 1000 + (size_t)(rb_rand(&l->seed) % 1000);
-	size_t sig_len = 4500 + (size_t)(rb_rand(&l->seed) % 1000);
 	int i = l->sent++;
+	size_t sig_len = rb_sigdoc(l->stream * 2 + (unsigned)i % 2, i, l->sig);
 	struct msglog_rec r;
 	char *err = NULL;
 
 	rb_rec(&r, &l->seed, i, msgid, reqid);
 	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
 	r.body_len = body_len;
-	r.sigdoc = l->pool + rb_rand(&l->seed) % (l->pool_len - 5500);
+	r.sigdoc = l->sig;
 	r.sigdoc_len = sig_len;
 	r.ocsp = l->pool + (i % 2) * 2600;   /* the same two OCSP blobs */
 	r.ocsp_len = 2600;
@@ -1983,7 +2545,8 @@ static int conc_bench(int n)
 	int i, k, failed = 0;
 
 	if (nt < 1 || nt > 16 || !mkdtemp(dir) || evthread_use_pthreads() < 0 ||
-	    !(lat = calloc((size_t)n, sizeof(*lat))))
+	    !(lat = calloc((size_t)n, sizeof(*lat))) || rb_sig_setup(dir) < 0 ||
+	    RB.len[0] + 64 > sizeof(loops[0].sig))
 		return 1;
 	snprintf(db, sizeof(db), "%s/msglog.db", dir);
 	if (getenv("MSGLOG_RECBENCH_DB"))
@@ -2005,7 +2568,8 @@ static int conc_bench(int n)
 		loops[i] = (struct cb_loop){ .log = log, .base = event_base_new(), .pool = pool,
 					     .pool_len = sizeof(pool), .seed = seed + (uint64_t)i * 7919,
 					     .rate = (double)rate / nt, .inflight = envi("MSGLOG_CONCBENCH_INFLIGHT", 64),
-					     .target = n / nt + (i < n % nt), .lat_ns = lat };
+					     .target = n / nt + (i < n % nt), .lat_ns = lat,
+					     .stream = (unsigned)i };
 		for (k = 0; k < i; k++)
 			loops[i].lat_ns += loops[k].target;
 		pthread_create(&th[i], NULL, cb_loop_main, &loops[i]);
@@ -2039,6 +2603,7 @@ static int conc_bench(int n)
 		rmdir(dir);
 	else
 		sh("rm -rf '%s'", dir);
+	rb_sig_free();
 	libevent_global_shutdown();
 	return failed ? 1 : 0;
 }
@@ -2062,6 +2627,10 @@ int main(void)
 		cmocka_unit_test(test_ocsp_stored_once),
 		cmocka_unit_test(test_ocsp_old_format),
 		cmocka_unit_test(test_old_layout_migrated),
+		cmocka_unit_test(test_sigbatch_stored_once),
+		cmocka_unit_test(test_sigbatch_span_and_cut),
+		cmocka_unit_test(test_sigbatch_archive_retention),
+		cmocka_unit_test(test_sigbatch_old_layout),
 		cmocka_unit_test(test_checkpoint_by_stamper),
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
