@@ -1497,9 +1497,11 @@ static int check_ocsp_row(const struct msglog_row *r, void *arg)
 	return r->ocsp_len && memcmp(r->ocsp, want, r->ocsp_len) != 0 ? 1 : 0;
 }
 
-static int read_ocsp(const char *db, const char *(*ocsp)(int))
+/* Every row of the log at db through fn (the backend, read-only): 0, the
+ * first nonzero fn returned, or -1 when it cannot be read. */
+static int read_rows(const char *db, int with_body, msglog_row_fn fn, void *arg)
 {
-	struct msglog_filter f = { 0 };
+	struct msglog_filter f = { .with_body = with_body };
 	void *conn = NULL;
 	char *err = NULL;
 	int rc;
@@ -1508,10 +1510,15 @@ static int read_ocsp(const char *db, const char *(*ocsp)(int))
 		free(err);
 		return -1;
 	}
-	rc = msglog_sqlite_ops.iterate(conn, &f, check_ocsp_row, (void *)ocsp, &err);
+	rc = msglog_sqlite_ops.iterate(conn, &f, fn, arg, &err);
 	msglog_sqlite_ops.close(conn);
 	free(err);
 	return rc;
+}
+
+static int read_ocsp(const char *db, const char *(*ocsp)(int))
+{
+	return read_rows(db, 0, check_ocsp_row, (void *)ocsp);
 }
 
 static void test_ocsp_stored_once(void **state)
@@ -1719,19 +1726,7 @@ static int check_sigdoc_row(const struct msglog_row *r, void *arg)
  * else in the file: 0, else the iteration's answer. */
 static int read_sigdocs(const char *db, const struct sigdocs *w)
 {
-	struct msglog_filter f = { .with_body = 1 };
-	void *conn = NULL;
-	char *err = NULL;
-	int rc;
-
-	if (msglog_sqlite_ops.open(db, MSGLOG_OPEN_READONLY, &conn, &err) < 0) {
-		free(err);
-		return -1;
-	}
-	rc = msglog_sqlite_ops.iterate(conn, &f, check_sigdoc_row, (void *)w, &err);
-	msglog_sqlite_ops.close(conn);
-	free(err);
-	return rc;
+	return read_rows(db, 1, check_sigdoc_row, (void *)w);
 }
 
 /* Two real batches of 4 (A, B) and single-form documents. */
@@ -1779,6 +1774,20 @@ static void sbfix_make(struct sbfix *x)
 	x->oddlen[3] = n;
 }
 
+/* A new log under a new directory d (its file db, its configuration c, to
+ * open it again), the fixture's documents made and nothing appended yet (w
+ * empty). */
+static struct msglog *sb_setup(struct sbfix *x, struct sigdocs *w, char *d, size_t dn, char *db, size_t dbn,
+			       struct msglog_config *c, int with_tsa)
+{
+	memset(w, 0, sizeof(*w));
+	sbfix_make(x);
+	newdir(d, dn);
+	snprintf(db, dbn, "%s/log.db", d);
+	cfg_init(c, db, with_tsa);
+	return open_log(c);
+}
+
 static void sbfix_free(struct sbfix *x)
 {
 	int i;
@@ -1805,12 +1814,7 @@ static void test_sigbatch_stored_once(void **state)
 	struct sbfix x;
 	int i;
 
-	memset(&w, 0, sizeof(w));
-	sbfix_make(&x);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = sb_setup(&x, &w, d, sizeof(d), db, sizeof(db), &c, 1));
 	/* 1 a0, 2 single, 3 b0, 4 a1, 5 b1, 6 "<Signature>", 7 b2, 8 a2, 9-12 odd, 13 a3, 14 b3 */
 	assert_int_equal(append_doc(log, 1, x.a[0], x.alen[0], &w), 1);
 	assert_int_equal(append_doc(log, 2, x.one[0], x.onelen[0], &w), 2);
@@ -1981,15 +1985,10 @@ static void test_sigbatch_archive_retention(void **state)
 	struct sbfix x;
 	int i;
 
-	memset(&w, 0, sizeof(w));
 	memset(&wa, 0, sizeof(wa));
-	sbfix_make(&x);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	assert_non_null(log = sb_setup(&x, &w, d, sizeof(d), db, sizeof(db), &c, 1));
 	snprintf(arch, sizeof(arch), "%s/archive", d);
 	mkdir(arch, 0700);
-	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
 	/* 1 a0, 2 b0, 3 a1 (old, stamped) | 4 b1 (new) 5 a2 | 6 b2 7 a3 */
 	for (i = 0; i < 3; i++) {
 		struct msglog_rec r;
@@ -2061,12 +2060,7 @@ static void test_sigbatch_old_layout(void **state)
 	struct sigdocs w;
 	struct sbfix x;
 
-	memset(&w, 0, sizeof(w));
-	sbfix_make(&x);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = sb_setup(&x, &w, d, sizeof(d), db, sizeof(db), &c, 0));
 	assert_int_equal(append_doc(log, 1, x.a[0], x.alen[0], &w), 1);
 	assert_int_equal(append_doc(log, 2, x.a[1], x.alen[1], &w), 2);
 	assert_int_equal(append_doc(log, 3, x.one[0], x.onelen[0], &w), 3);
