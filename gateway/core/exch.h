@@ -60,6 +60,9 @@ struct exch_resp {
 struct exch;
 typedef void (*exch_provider_done_fn)(struct exch *ex, const struct exch_resp *resp);
 
+/* Milliseconds since t (CLOCK_MONOTONIC). */
+double exch_ms_since(const struct timespec *t);
+
 struct exch {
 	struct worker *w;
 	struct gconf *gc;               /* reference held for the whole exchange */
@@ -68,6 +71,12 @@ struct exch {
 	enum exch_proto proto;
 	char reqid[UUID_STR_LEN];       /* this gateway's id: log lines and fault detail */
 	struct timespec t0;
+	/* Where the time went, for the log line (ms; < 0: the phase did not
+	 * happen): waiting for and doing the batch signature; waiting for the
+	 * next hop (peer gateway or provider system); the answer held until its
+	 * log records were durable. t_remote, t_held: when those began. */
+	double sign_ms, remote_ms, logwait_ms;
+	struct timespec t_remote, t_held;
 
 	const unsigned char *body;      /* request body (borrowed from req); server side: */
 	size_t body_len;                /*   after what travels in front of it (carried) */

@@ -47,7 +47,7 @@ void hlist_clear(struct hlist *l)
 	l->n = 0;
 }
 
-static double ms_since(const struct timespec *t0)
+double exch_ms_since(const struct timespec *t0)
 {
 	struct timespec t;
 
@@ -84,6 +84,7 @@ struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side s
 	ex->side = side;
 	ex->proto = EXCH_OTHER;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t0);
+	ex->sign_ms = ex->remote_ms = ex->logwait_ms = -1;
 	uuid4(ex->reqid);
 	ex->gc = gw_gconf(w->gw);
 	ex->body = http_req_body(req, &len);
@@ -113,10 +114,19 @@ static const char *proto_name(enum exch_proto p)
 	return p == EXCH_SOAP ? "soap" : p == EXCH_REST ? "rest" : "http";
 }
 
+/* "12.34", or "-" for a phase that did not happen (ms < 0). */
+static const char *ms_text(double ms, char out[24])
+{
+	if (ms < 0)
+		return "-";
+	snprintf(out, 24, "%.2f", ms);
+	return out;
+}
+
 void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size_t n,
 		 const void *body, size_t len, const char *fault_code)
 {
-	char cl[XRD_ID_TEXT_MAX] = "-", sv[XRD_ID_TEXT_MAX] = "-";
+	char cl[XRD_ID_TEXT_MAX] = "-", sv[XRD_ID_TEXT_MAX] = "-", t_sign[24], t_remote[24], t_log[24];
 	const char *msgid = ex->proto == EXCH_SOAP ? ex->soap.id :
 			    ex->rest ? ex->rest->id : "";
 
@@ -125,6 +135,7 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		if (ex->held)
 			return;
 		ex->held = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ex->t_held);
 		ex->held_status = status;
 		for (size_t i = 0; i < n; i++)
 			if (hlist_add(&ex->held_hdrs, hdrs[i].name, hdrs[i].value) < 0 && !ex->log_error[0])
@@ -145,12 +156,14 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 	if (ex->service.type != XRD_NONE)
 		xrd_id_format(&ex->service, sv, sizeof(sv));
 	log_info("event=request reqid=%s side=%s proto=%s method=%s client=%s service=%s "
-		 "msgid=%s peer=%s status=%ld fault=%s bytes_in=%zu bytes_out=%zu dur_ms=%.2f%s",
+		 "msgid=%s peer=%s status=%ld fault=%s bytes_in=%zu bytes_out=%zu dur_ms=%.2f "
+		 "sign_ms=%s remote_ms=%s logwait_ms=%s%s",
 		 ex->reqid, ex->side == EXCH_CLIENT_SIDE ? "client" : "server",
 		 proto_name(ex->proto), ex->method, cl, sv, msgid[0] ? msgid : "-",
 		 ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), status,
-		 fault_code ? fault_code : "-", ex->body_len, len, ms_since(&ex->t0),
-		 ex->aborted ? " aborted=1" : "");
+		 fault_code ? fault_code : "-", ex->body_len, len, exch_ms_since(&ex->t0),
+		 ms_text(ex->sign_ms, t_sign), ms_text(ex->remote_ms, t_remote),
+		 ms_text(ex->logwait_ms, t_log), ex->aborted ? " aborted=1" : "");
 	if (ex->req) {
 		http_req_respond(ex->req, (int)status, hdrs, n, body, len);
 		ex->req = NULL;
@@ -172,6 +185,7 @@ void exch_release(struct exch *ex)
 		return;
 	}
 	ex->held = 0;
+	ex->logwait_ms = exch_ms_since(&ex->t_held);
 	if (ex->log_error[0]) {
 		int ts = strncmp(ex->log_error, "TimestamperFailed", 17) == 0;
 		fault_set(&f, ex->side == EXCH_SERVER_SIDE ? F_SPROXY : F_CPROXY,
@@ -439,6 +453,7 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	struct exch_resp r = { 0 };
 
 	ex->out = NULL;
+	ex->remote_ms = exch_ms_since(&ex->t_remote);
 	switch (o->err) {
 	case OUT_OK:
 		r.status = o->status;
@@ -506,6 +521,7 @@ static void client_signed(struct exch *ex, const struct fault *sf)
 	 * longer so its ServiceFailed.Timeout reaches the client, not ours. */
 	o.timeout_ms = (long)g->cfg->timeout_ms + (long)g->cfg->connect_timeout_ms + 2000;
 	o.max_response = g->cfg->max_response + SX_CARRIED_MAX;   /* the answer's signature comes on top */
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_remote);
 	ex->out = outbound_send(ex->w->out, &o, client_on_outbound, ex);
 	if (!ex->out) {
 		fault_set(&f, F_CPROXY, "NetworkError", "cannot start the call to gateway '%s'", gw->code);

@@ -398,6 +398,7 @@ static void provider_on_url(const struct out_resp *o, void *arg)
 	struct fault f = { 0 };
 
 	ex->out = NULL;
+	ex->remote_ms = exch_ms_since(&ex->t_remote);
 	switch (o->err) {
 	case OUT_OK:
 		if (ex->proto == EXCH_SOAP)
@@ -462,6 +463,7 @@ static void call_url(struct exch *ex)
 	o.connect_timeout_ms = g->cfg->connect_timeout_ms;
 	o.timeout_ms = g->cfg->timeout_ms;
 	o.max_response = g->cfg->max_response;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_remote);
 	ex->out = outbound_send(ex->w->out, &o, provider_on_url, ex);
 	free(url);
 	hlist_clear(&h);

@@ -691,6 +691,7 @@ struct sx_job {
 	struct sig_meta m;
 	char client[XRD_ID_TEXT_MAX], service[XRD_ID_TEXT_MAX], ctype[SIG_FIELD_MAX];
 	unsigned char digest[32];
+	struct timespec queued;         /* for the log line's sign_ms */
 	struct buf own;                 /* the bytes to log, when not ex->body */
 	const void *bytes;
 	size_t len;
@@ -761,6 +762,7 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	}
 	buf_free(&carried);
 	ex->sign_pending = 0;
+	ex->sign_ms = (ex->sign_ms > 0 ? ex->sign_ms : 0) + exch_ms_since(&j->queued);
 	if (j->req_done) {
 		buf_free(&ex->wire);
 		ex->wire = wire;
@@ -943,6 +945,7 @@ static struct sx_job *job_new(struct exch *ex, const struct signing_key *k, enum
 	j->m.service = xrd_id_format(&ex->service, j->service, sizeof(j->service));
 	j->m.message_id = msg_id(ex);
 	clock_gettime(CLOCK_REALTIME, &j->m.time);
+	clock_gettime(CLOCK_MONOTONIC, &j->queued);
 	j->m.request_hash = kind == SIG_RESPONSE ? ex->hash : NULL;
 	snprintf(j->ctype, sizeof(j->ctype), "%s", ctype ? ctype : "text/xml; charset=utf-8");
 	j->m.content_type = j->ctype;

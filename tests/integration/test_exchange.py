@@ -100,6 +100,16 @@ def test_soap_cross_gateway_municipality_to_state(ex):
     sv = log_lines_with(ex, "state", "msgid=%s" % msg_id)
     assert len(cl) == 1 and "side=client" in cl[0] and "peer=state" in cl[0] and "status=200" in cl[0], cl
     assert len(sv) == 1 and "side=server" in sv[0] and "peer=municipality" in sv[0], sv
+    # where the time went: each phase within the whole; the server side waits on no next hop
+    def phases(line):
+        return {k: v for k, v in re.findall(r" (dur|sign|remote|logwait)_ms=(\S+)", line)}
+    c, s = phases(cl[0]), phases(sv[0])
+    for k in ("dur", "sign", "remote", "logwait"):
+        assert re.fullmatch(r"\d+\.\d\d", c[k]), (k, cl[0])
+    assert float(c["sign"]) + float(c["remote"]) + float(c["logwait"]) <= float(c["dur"]), cl[0]
+    assert s["remote"] == "-" and re.fullmatch(r"\d+\.\d\d", s["sign"]) and \
+        re.fullmatch(r"\d+\.\d\d", s["logwait"]), sv[0]
+    assert float(s["dur"]) <= float(c["remote"]), (sv[0], cl[0])
 
 
 def test_soap_cross_gateway_bank_pin_service(ex):
