@@ -860,6 +860,8 @@ static struct sx_batch *batch_of(struct worker *w)
 	    !(b->due = evtimer_new(w->base, batch_flush, w)) || event_priority_set(b->ev, WORKER_PRIO_IDLE) < 0) {
 		if (b && b->ev)
 			event_free(b->ev);
+		if (b && b->due)
+			event_free(b->due);
 		free(b);
 		return NULL;
 	}

@@ -748,27 +748,36 @@ static const char *col_text(sqlite3_stmt *st, int i)
 }
 
 /* The row's signature document with its Batch element put back where it
- * was cut (columns 17 and 18: sig_batch_at and the sig_batches data, NULL
- * for a document stored whole). A missing row or an offset out of range
- * gives the stored bytes, which no longer match the record's digest: the
- * verifier names the record. -1 when out of memory. */
+ * was cut (columns 17-19: sig_batch_at, the sig_batches data, sig_batch;
+ * all NULL for a document stored whole). Anything else - a reference
+ * without its row, an offset out of range, one of the two columns without
+ * the other, on a whole document too - reads as the stored bytes followed
+ * by a NUL and a note: no signature document holds a NUL, so it never
+ * matches the record's digest and the verifier names the record (README.md,
+ * the verifier's table). -1 when out of memory. */
 static int read_sigdoc(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 {
-	const unsigned char *e;
-	size_t n;
-	int64_t at;
+	static const char damaged[] = "\0[sig_batch reference does not resolve]";
+	int has_at = sqlite3_column_type(st, 17) != SQLITE_NULL, has_ref = sqlite3_column_type(st, 19) != SQLITE_NULL;
+	const unsigned char *e = NULL;
+	size_t n = 0;
+	int64_t at = 0;
 
-	if (sqlite3_column_type(st, 18) == SQLITE_NULL || sqlite3_column_type(st, 17) == SQLITE_NULL ||
-	    !r->sigdoc)
-		return 0;
-	at = sqlite3_column_int64(st, 17);
-	e = col_blob(st, 18, &n);
-	if (at < 0 || (uint64_t)at > r->sigdoc_len || !e)
+	if (!has_at && !has_ref)
 		return 0;
 	buf_reset(&c->whole);
-	if (buf_append(&c->whole, r->sigdoc, (size_t)at) < 0 || buf_append(&c->whole, e, n) < 0 ||
-	    buf_append(&c->whole, r->sigdoc + at, r->sigdoc_len - (size_t)at) < 0)
+	if (has_at && has_ref && r->sigdoc) {
+		at = sqlite3_column_int64(st, 17);
+		e = col_blob(st, 18, &n);
+	}
+	if (!e || at < 0 || (uint64_t)at > r->sigdoc_len) {
+		if (buf_append(&c->whole, r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc ? r->sigdoc_len : 0) < 0 ||
+		    buf_append(&c->whole, damaged, sizeof(damaged) - 1) < 0)
+			return -1;
+	} else if (buf_append(&c->whole, r->sigdoc, (size_t)at) < 0 || buf_append(&c->whole, e, n) < 0 ||
+		   buf_append(&c->whole, r->sigdoc + at, r->sigdoc_len - (size_t)at) < 0) {
 		return -1;
+	}
 	r->sigdoc = (const unsigned char *)c->whole.data;
 	r->sigdoc_len = c->whole.len;
 	return 0;
@@ -825,7 +834,7 @@ static int build_iter_sql(const struct sqconn *c, const struct msglog_filter *f,
 	 * same for a missing sig_batches row (read_sigdoc). */
 	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL",
 		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp",
-		 c->sigb_ref ? "sig_batch_at, s.data" : "NULL, NULL");
+		 c->sigb_ref ? "sig_batch_at, s.data, sig_batch" : "NULL, NULL, NULL");
 	n = snprintf(sql, cap, "SELECT %s FROM records%s%s WHERE 1%s%s%s%s%s%s%s ORDER BY id", cols,
 		     c->ocsp_ref ? " LEFT JOIN ocsp_data o ON o.sha256 = ocsp_sha256" : "",
 		     c->sigb_ref ? " LEFT JOIN sig_batches s ON s.first_id = sig_batch" : "",

@@ -1879,6 +1879,26 @@ static void test_sigbatch_stored_once(void **state)
 				  "UPDATE records SET sig_batch_at = 100000 WHERE id = 7"), 0);
 	assert_int_equal(verify1(copy, &res), 1);
 	assert_int_equal(res.bad_id, 5);
+	/* A document stored whole (record 2, the single form) given a reference
+	 * it never had - out of range, to a missing row, half of one, or a real
+	 * one - is named too (a review found the first two reading as intact). */
+	{
+		static const char *const refs[] = {
+			"UPDATE records SET sig_batch = 1, sig_batch_at = length(sigdoc) + 1 WHERE id = 2",
+			"UPDATE records SET sig_batch = 999, sig_batch_at = 10 WHERE id = 2",
+			"UPDATE records SET sig_batch = 1 WHERE id = 2",
+			"UPDATE records SET sig_batch_at = 10 WHERE id = 2",
+			"UPDATE records SET sig_batch = 1, sig_batch_at = 10 WHERE id = 2",
+		};
+		for (i = 0; i < (int)(sizeof(refs) / sizeof(refs[0])); i++) {
+			snprintf(copy, sizeof(copy), "%s/r%d.db", d, i);
+			assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+			assert_int_equal(exec_sql(copy, refs[i]), 0);
+			assert_int_equal(verify1(copy, &res), 1);
+			assert_int_equal(res.problem, LOGVERIFY_HASH);
+			assert_int_equal(res.bad_id, 2);
+		}
+	}
 	sbfix_free(&x);
 }
 
