@@ -471,9 +471,13 @@ def render(d):
     L.append("## Targets\n")
     L.append("| target | figure | |")
     L.append("| --- | --- | --- |")
+    rounds = [round_figures(r) for r in d.get("rounds") or []]
+    med = " (median of %d rounds: %.2f; gateway p99 %s)" % (
+        len(rounds), median([f["ratio"] for f in rounds]), fmt_ms(median([f["p99"] for f in rounds]))) \
+        if len(rounds) > 1 else ""
     L.append("| throughput ratio gateway/nginx >= %.1f (same resources: each gateway "
-             "`workers = %d`, each nginx `worker_processes %d`) | %.2f | %s |"
-             % (TARGET_RATIO, g["workers"], n["workers"], ratio, verdict(ratio >= TARGET_RATIO)))
+             "`workers = %d`, each nginx `worker_processes %d`) | %.2f%s | %s |"
+             % (TARGET_RATIO, g["workers"], n["workers"], ratio, med, verdict(ratio >= TARGET_RATIO)))
     L.append("| peak RSS per gateway under load <= %d MB | %s | %s |"
              % (TARGET_RSS_MB, mb(rss), verdict(rss <= TARGET_RSS_MB * 1024)))
     first, restart = startup_worst(d)
@@ -542,6 +546,7 @@ def render(d):
                      % (key, r[key]["workers"], srv, wrk, smp.get("machine_busy_cores", 0),
                         other_cores(smp), smp.get("machine_steal_cores", 0)))
     L.append("")
+    L.extend(render_rounds(d))
     L.append("## Memory and CPU under load\n")
     L.append("Peak VmRSS sampled every 50 ms during the run; VmHWM read at its end; CPU = "
              "user+system time during the run.\n")
@@ -671,6 +676,64 @@ def load_json(path, default=None):
         return default
 
 
+def load_pair(rdir, workers):
+    """The gateway and nginx figures of one run directory (gateway/, nginx/)."""
+    r = {}
+    for key in ("gateway", "nginx"):
+        k = os.path.join(rdir, key)
+        r[key] = {"workers": workers, "wrk": load_json(os.path.join(k, "wrk.json")),
+                  "sample": load_json(os.path.join(k, "sample.json")),
+                  "log": load_json(os.path.join(k, "log.json"), {}), "start": {}}
+        for f in sorted(glob.glob(os.path.join(k, "start-*.json"))):
+            r[key]["start"][os.path.basename(f)[6:-5]] = load_json(f)
+        w = r[key]["wrk"]
+        if not w or not r[key]["sample"]:
+            raise SystemExit("bench: incomplete figures in %s" % k)
+        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+    return r
+
+
+def round_figures(r):
+    """One round's gateway and nginx throughput, ratio, p99s, CPU per exchange, steal."""
+    g, n = r["gateway"], r["nginx"]
+    reqs = max(1, g["wrk"]["requests"])
+    cpu = sum((p["cpu_s"] or 0) for name, p in g["sample"]["procs"].items() if name != "wrk")
+    return {"rps": g["wrk"]["rps"], "p50": g["wrk"]["latency_us"]["p50"], "p99": g["wrk"]["latency_us"]["p99"],
+            "nginx": n["wrk"]["rps"], "ratio": g["wrk"]["rps"] / n["wrk"]["rps"] if n["wrk"]["rps"] else 0,
+            "cpu_us": cpu * 1e6 / reqs, "steal": g["sample"].get("machine_steal_cores", 0)}
+
+
+def median(xs):
+    xs = sorted(xs)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def render_rounds(d):
+    """The rounds table and medians (run.sh --rounds), or nothing for one round."""
+    rs = [round_figures(r) for r in d.get("rounds") or []]
+    if len(rs) < 2:
+        return []
+    L = ["## Rounds\n",
+         "The headline pair (gateways against nginx, workers %d) run %d times one after the other "
+         "(round 1 is the run above): this host's speed changes within minutes, so each round's "
+         "ratio is the figure to trust, and the median over rounds the one to quote.\n"
+         % (d["rounds"][0]["gateway"]["workers"], len(rs)),
+         "| round | gateway req/s | p50 | p99 | CPU per exchange (both gateways) | nginx req/s | ratio "
+         "| cores stolen |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for i, f in enumerate(rs):
+        L.append("| %d | %.0f | %s | %s | %.0f us | %.0f | %.2f | %.2f |"
+                 % (i + 1, f["rps"], fmt_ms(f["p50"]), fmt_ms(f["p99"]), f["cpu_us"], f["nginx"], f["ratio"],
+                    f["steal"]))
+    L.append("| **median** | **%.0f** | %s | **%s** | %.0f us | %.0f | **%.2f** | |"
+             % (median([f["rps"] for f in rs]), fmt_ms(median([f["p50"] for f in rs])),
+                fmt_ms(median([f["p99"] for f in rs])), median([f["cpu_us"] for f in rs]),
+                median([f["nginx"] for f in rs]), median([f["ratio"] for f in rs])))
+    L.append("")
+    return L
+
+
 def assemble(out):
     """The run's figures from the files run.sh left in out/ (see run.sh)."""
     d = load_json(os.path.join(out, "meta.json"), {})
@@ -678,22 +741,13 @@ def assemble(out):
     d.update(load_json(os.path.join(out, "sizes.json"), {}))
     d["runs"] = []
     for rdir in sorted(glob.glob(os.path.join(out, "run-w*"))):
-        workers = int(rdir.rsplit("-w", 1)[1])
-        r = {}
-        for key in ("gateway", "nginx"):
-            k = os.path.join(rdir, key)
-            r[key] = {"workers": workers, "wrk": load_json(os.path.join(k, "wrk.json")),
-                      "sample": load_json(os.path.join(k, "sample.json")),
-                      "log": load_json(os.path.join(k, "log.json"), {}), "start": {}}
-            for f in sorted(glob.glob(os.path.join(k, "start-*.json"))):
-                r[key]["start"][os.path.basename(f)[6:-5]] = load_json(f)
-            w = r[key]["wrk"]
-            if not w or not r[key]["sample"]:
-                raise SystemExit("bench: incomplete figures in %s" % k)
-            w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
-        d["runs"].append(r)
+        d["runs"].append(load_pair(rdir, int(rdir.rsplit("-w", 1)[1])))
     if not d["runs"]:
         raise SystemExit("bench: no runs in %s" % out)
+    # Round 1 is the headline run; run.sh --rounds adds rounds/r2.. of the same pair.
+    d["rounds"] = [d["runs"][0]]
+    for rdir in sorted(glob.glob(os.path.join(out, "rounds", "r*")), key=lambda p: int(p.rsplit("r", 1)[1])):
+        d["rounds"].append(load_pair(rdir, d["runs"][0]["gateway"]["workers"]))
     k = os.path.join(out, "single", "gateway")
     w = load_json(os.path.join(k, "wrk.json"))
     if w:

@@ -26,6 +26,9 @@ Usage: ops/bench/run.sh [options]
   --no-profile       skip the profile (perf if it can sample, and callgrind)
   --no-single        skip the run with one signature per message ([signing]
                      batch_max = 1) that shows what batch signatures save
+  --rounds N         N alternating gateway/nginx pairs at the first workers
+                     value (default 3; 1 with --short): the host's speed changes
+                     within minutes, so the report gives every round and medians
   --results FILE     where to write the report (default ops/bench/RESULTS.md)
   --no-results       print only
   --port-base N      ports N+80.. (client), N+500.. (peer), N+90/N+590 (nginx)
@@ -45,11 +48,12 @@ if [ -z "${AILGATE_BENCH_CAPPED:-}" ]; then
 fi
 
 DURATION=10 CONNS=32 THREADS=2 WORKERS="1 2" PROFILE=1 RESULTS=$BENCH/RESULTS.md
-BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1 SINGLE=1
+BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1 SINGLE=1 ROUNDS=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h|--help) usage; exit 0 ;;
-	--short) MODE=short DURATION=2 WORKERS=1 PROFILE=0 RESULTS="" SINGLE=0; shift ;;
+	--short) MODE=short DURATION=2 WORKERS=1 PROFILE=0 RESULTS="" SINGLE=0 ROUNDS=1; shift ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
 	--no-single) SINGLE=0; shift ;;
 	--duration) DURATION=$2; shift 2 ;;
 	--connections) CONNS=$2; shift 2 ;;
@@ -65,6 +69,8 @@ while [ $# -gt 0 ]; do
 	*) echo "bench: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
+
+case "$ROUNDS" in [1-9] | 1[0-9] | 20) ;; *) echo "bench: --rounds takes 1 to 20" >&2; exit 2 ;; esac
 
 C_PORT=$((BASE + 80))      # municipality client port (state +1)
 S_PORT=$((BASE + 500))     # municipality peer port (state +1)
@@ -264,8 +270,8 @@ start_nginx() {   # NAME TEMPLATE PORT WORKERS; sets NGX_PID
 	die "nginx $name not up in 10 s"
 }
 
-bench_nginx() {   # WORKERS
-	local w=$1 d=$OUT/run-w$1/nginx a b pids names code n
+bench_nginx() {   # WORKERS [OUT-DIR]
+	local w=$1 d=${2:-$OUT/run-w$1/nginx} a b pids names code n
 	mkdir -p "$d"
 	log "nginx pair, worker_processes=$w: starting"
 	start_nginx b back.conf.in "$NGX_B" "$w"; b=$NGX_PID
@@ -294,6 +300,13 @@ for w in $WORKERS; do
 	bench_nginx "$w"
 done
 [ "$SINGLE" = 1 ] && bench_gateways 1 single "$OUT/single/gateway"
+# More rounds of the headline pair (round 1 is the run above).
+w1=${WORKERS%% *}
+for ((r = 2; r <= ROUNDS; r++)); do
+	log "round $r of $ROUNDS"
+	bench_gateways "$w1" "w$w1" "$OUT/rounds/r$r/gateway"
+	bench_nginx "$w1" "$OUT/rounds/r$r/nginx"
+done
 
 # ---- start-up series ---------------------------------------------------------
 log "start-up: 5 cold starts of each gateway"
