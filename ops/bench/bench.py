@@ -377,6 +377,28 @@ def cmd_logcheck(args):
     print(json.dumps(by))
 
 
+def cmd_phases(args):
+    """phases --log FILE --from OFFSET --side client|server: mean, p50 and p99 of the
+    request log line's dur_ms, sign_ms, remote_ms and logwait_ms (answered SOAP
+    exchanges of that side after OFFSET), as JSON."""
+    o = opts(args, **{"from": "0", "side": "client"})
+    vals = {"dur": [], "sign": [], "remote": [], "logwait": []}
+    with open(o["log"], "rb") as f:
+        f.seek(int(o["from"]))
+        for line in f.read().decode("utf-8", "replace").splitlines():
+            if ("event=request " not in line or " side=%s " % o["side"] not in line or
+                    " status=200 " not in line or " aborted=1" in line):
+                continue
+            for k, v in re.findall(r" (dur|sign|remote|logwait)_ms=([\d.]+)", line):
+                vals[k].append(float(v))
+    out = {}
+    for k, v in vals.items():
+        if v:
+            v.sort()
+            out[k] = {"n": len(v), "mean": sum(v) / len(v), "p50": v[len(v) // 2], "p99": v[int(len(v) * 0.99)]}
+    print(json.dumps(out))
+
+
 # ---- nginx -----------------------------------------------------------------------
 
 def cmd_nginx_conf(args):
@@ -529,6 +551,7 @@ def render(d):
                               if k != "aborted"),
                     "; %d aborted (in flight when wrk closed its connections at the end)"
                     % log["aborted"] if log.get("aborted") else ""))
+    L.extend(render_phases(d["runs"][0]["gateway"]))
     L.append("")
     L.append("CPU in use during each run, in cores (of %s): the measured processes, wrk, and "
              "the whole machine (the difference is other work on the machine, which makes "
@@ -683,7 +706,9 @@ def load_pair(rdir, workers):
         k = os.path.join(rdir, key)
         r[key] = {"workers": workers, "wrk": load_json(os.path.join(k, "wrk.json")),
                   "sample": load_json(os.path.join(k, "sample.json")),
-                  "log": load_json(os.path.join(k, "log.json"), {}), "start": {}}
+                  "log": load_json(os.path.join(k, "log.json"), {}), "start": {},
+                  "phases": {gw: load_json(os.path.join(k, "phases-%s.json" % gw), {})
+                             for gw in ("municipality", "state")}}
         for f in sorted(glob.glob(os.path.join(k, "start-*.json"))):
             r[key]["start"][os.path.basename(f)[6:-5]] = load_json(f)
         w = r[key]["wrk"]
@@ -707,6 +732,24 @@ def median(xs):
     xs = sorted(xs)
     m = len(xs) // 2
     return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def render_phases(g):
+    """Where an exchange's time went, from the gateways' request log lines."""
+    m, st = g.get("phases", {}).get("municipality") or {}, g.get("phases", {}).get("state") or {}
+    if not m.get("dur") or not m.get("remote") or not st.get("dur"):
+        return []
+
+    def f(ph, k):
+        return "%.1f / %.1f / %.1f ms" % (ph[k]["mean"], ph[k]["p50"], ph[k]["p99"]) if k in ph else "-"
+    queued = m["remote"]["mean"] - st["dur"]["mean"]
+    return ["- where an exchange's time went (the request log lines' fields, mean / p50 / p99 over "
+            "the run): municipality whole %s, of it waiting for the batch signature %s, on the state "
+            "gateway %s, for its log records %s; state gateway whole %s, of it batch signature %s, log "
+            "records %s; so, on average, %.1f ms between the municipality sending and receiving that "
+            "the state gateway did not spend on the exchange (queued in the two event loops, on the "
+            "wire)" % (f(m, "dur"), f(m, "sign"), f(m, "remote"), f(m, "logwait"), f(st, "dur"),
+                       f(st, "sign"), f(st, "logwait"), queued)]
 
 
 def render_rounds(d):
@@ -954,7 +997,7 @@ def cmd_profile_md(args):
 
 def main(argv):
     cmds = {"body": cmd_body, "start": cmd_start, "startup-series": cmd_startup_series,
-            "sample": cmd_sample, "drive": cmd_drive, "logcheck": cmd_logcheck,
+            "sample": cmd_sample, "drive": cmd_drive, "logcheck": cmd_logcheck, "phases": cmd_phases,
             "nginx-conf": cmd_nginx_conf, "reply-conf": cmd_reply_conf,
             "report": cmd_report, "meta": cmd_meta,
             "profile-md": cmd_profile_md}

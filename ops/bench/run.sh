@@ -248,6 +248,11 @@ bench_gateways() {   # WORKERS [INI-SUFFIX OUT-DIR]
 	measure "http://127.0.0.1:$C_PORT/" "$d" $((S_PORT + 1)) "$mu,$st" "municipality,state"
 	"$PY" "$BENCH/bench.py" logcheck --log "$d/municipality.log" \
 		--from "$(cat "$d/municipality.log.offset")" >"$d/log.json"
+	# where an exchange's time went, from the request log lines' phase fields
+	"$PY" "$BENCH/bench.py" phases --log "$d/municipality.log" --side client \
+		--from "$(cat "$d/municipality.log.offset")" >"$d/phases-municipality.json"
+	"$PY" "$BENCH/bench.py" phases --log "$d/state.log" --side server \
+		--from "$(cat "$d/state.log.offset")" >"$d/phases-state.json"
 	stop_all
 }
 
