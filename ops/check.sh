@@ -6,6 +6,8 @@
 #   4. integration scenarios with real gateway processes (ASan build),
 #      real TLS, curl and python3-zeep as clients
 #   5. service descriptions validated (wsdl/validate.sh)
+#   6. benchmark smoke: ops/bench/run.sh --short (2 s of load per system through
+#      the release build: the benchmark and its report work; no target enforced)
 # Options: --quick (skip the gcc/clang release builds), --unit, --integration
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,5 +46,11 @@ if [ "$only" != unit ]; then
 	fi
 	OAV_DIR=$ROOT/build/oav wsdl/validate.sh
 	/usr/bin/python3 tests/integration/zeep_wsdl_check.py >/dev/null
+fi
+if [ -z "$only" ] && [ $quick -eq 0 ]; then
+	step "benchmark smoke (ops/bench/run.sh --short)"
+	ops/bench/run.sh --short --no-build >build/bench-short.log 2>&1 ||
+		{ tail -30 build/bench-short.log; echo "check: the benchmark smoke run failed" >&2; exit 1; }
+	grep -E "^\| ailgate: |^- where an exchange" build/bench-short.log | cut -c1-240
 fi
 step "all checks passed"
