@@ -31,8 +31,7 @@
 
 struct tc_entry {
 	unsigned char key[SHA256_LEN];
-	struct sig_signer *s;   /* NULL: empty slot */
-	time_t not_before, not_after;
+	struct sig_signer *s;   /* NULL: empty slot; valid_from/to bound its use */
 };
 
 /* Verified batch elements: a batch's messages arrive close together, so a
@@ -201,34 +200,40 @@ static int cache_get(struct tcache *tc, const unsigned char *key, time_t now,
 	int hit = 0;
 
 	pthread_mutex_lock(&tc->lock);
-	if (e->s && memcmp(e->key, key, SHA256_LEN) == 0 && now >= e->not_before &&
-	    now <= e->not_after && X509_up_ref(e->s->leaf) == 1) {
+	if (e->s && memcmp(e->key, key, SHA256_LEN) == 0 && now >= e->s->valid_from &&
+	    now <= e->s->valid_to && X509_up_ref(e->s->leaf) == 1) {
 		*out = *e->s;
-		out->valid_from = e->not_before;
-		out->valid_to = e->not_after;
 		hit = 1;
 	}
 	pthread_mutex_unlock(&tc->lock);
 	return hit;
 }
 
-static void cache_put(struct tcache *tc, const unsigned char *key, const struct sig_signer *s,
-		      time_t nb, time_t na)
+/* A heap copy of s with a leaf reference of its own, for a cache; NULL if
+ * out of memory. */
+static struct sig_signer *signer_dup(const struct sig_signer *s)
 {
-	struct tc_entry *e = &tc->e[slot_of(key)];
-	struct sig_signer *copy = malloc(sizeof(*copy)), *old;
+	struct sig_signer *copy = malloc(sizeof(*copy));
 
 	if (!copy || X509_up_ref(s->leaf) != 1) {
 		free(copy);
-		return;
+		return NULL;
 	}
 	*copy = *s;
+	return copy;
+}
+
+static void cache_put(struct tcache *tc, const unsigned char *key, const struct sig_signer *s)
+{
+	struct tc_entry *e = &tc->e[slot_of(key)];
+	struct sig_signer *copy = signer_dup(s), *old;
+
+	if (!copy)
+		return;
 	pthread_mutex_lock(&tc->lock);
 	old = e->s;
 	memcpy(e->key, key, SHA256_LEN);
 	e->s = copy;
-	e->not_before = nb;
-	e->not_after = na;
 	pthread_mutex_unlock(&tc->lock);
 	signer_free(old);
 }
@@ -260,13 +265,10 @@ void sig_trust_batch_put(X509_STORE *st, const char *el, size_t len, const struc
 	char *bytes = NULL, *old_el;
 	struct tb_entry *b;
 
-	if (!tc || !(copy = malloc(sizeof(*copy))) || !(bytes = malloc(len ? len : 1)) ||
-	    X509_up_ref(s->leaf) != 1) {
-		free(copy);
+	if (!tc || !(bytes = malloc(len ? len : 1)) || !(copy = signer_dup(s))) {
 		free(bytes);
 		return;
 	}
-	*copy = *s;
 	memcpy(bytes, el, len);
 	pthread_mutex_lock(&tc->lock);
 	b = &tc->b[tc->b_next];
@@ -487,7 +489,7 @@ enum sig_trust_rc sig_trust_check(X509_STORE *st, const char *const *certs_b64, 
 	out->valid_from = nb;
 	out->valid_to = na;
 	if (tc)
-		cache_put(tc, key, out, nb, na);
+		cache_put(tc, key, out);
 	why[0] = '\0';
 out:
 	sk_X509_pop_free(untrusted, X509_free);

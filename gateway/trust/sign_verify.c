@@ -1087,6 +1087,30 @@ struct vctx {
 	struct fault *f;
 };
 
+/* The signing time within the allowed skew of this gateway's clock: 0, or
+ * -1 with the fault. */
+static int check_skew(struct vctx *x, const struct sv *v, const struct sig_result *r)
+{
+	if (llabs((long long)r->time.tv_sec - (long long)x->now) <= x->skew)
+		return 0;
+	return fault_set(x->f, x->pfx, "InvalidSignatureValue", "signing time %s is more than %ld s "
+			 "away from this gateway's clock", v->p.signing_time, x->skew);
+}
+
+/* The end of a verification: on success (rc 0) r takes the signer and its
+ * leaf reference; otherwise the reference is dropped. Returns rc. */
+static int signer_to_result(int rc, struct sig_signer *s, struct sig_result *r)
+{
+	if (rc != 0) {
+		X509_free(s->leaf);
+		return rc;
+	}
+	r->signer = s->leaf;
+	memcpy(r->member_class, s->member_class, sizeof(r->member_class));
+	memcpy(r->member_code, s->member_code, sizeof(r->member_code));
+	return 0;
+}
+
 /* Certificate, then the cheap checks, then the signature. */
 static int verify_signer(struct vctx *x, struct sv *v, xmlDocPtr doc, X509_STORE *trust,
 			 struct sig_result *r, struct sig_signer *keep)
@@ -1112,20 +1136,14 @@ static int verify_signer(struct vctx *x, struct sv *v, xmlDocPtr doc, X509_STORE
 							     SIG_ALG_ECDSA_SHA256) != 0)
 		fault_set(x->f, x->pfx, "InvalidSignatureValue",
 			  "signature method does not fit the certificate's key");
-	else if (llabs((long long)r->time.tv_sec - (long long)x->now) > x->skew)
-		fault_set(x->f, x->pfx, "InvalidSignatureValue", "signing time %s is more than %ld s "
-			  "away from this gateway's clock", v->p.signing_time, x->skew);
+	else if (check_skew(x, v, r) != 0)
+		;
 	else if ((x->xmlsec ? xmlsec_verify(v, doc, &s) : builtin_verify(v, &s)) != 0)
 		fault_set(x->f, x->pfx, "InvalidSignatureValue", "%s", v->why);
 	else
 		rc = 0;
-	if (rc != 0) {
-		X509_free(s.leaf);
+	if (signer_to_result(rc, &s, r) != 0)
 		return rc;
-	}
-	r->signer = s.leaf;
-	memcpy(r->member_class, s.member_class, sizeof(r->member_class));
-	memcpy(r->member_code, s.member_code, sizeof(r->member_code));
 	if (keep)
 		*keep = s;      /* the leaf reference stays r's */
 	return 0;
@@ -1220,21 +1238,9 @@ static int verify_known_batch(struct vctx *x, struct sv *v, const char *xml, con
 	known_batches++;
 	if (check_fields(v, r) != 0 || check_exact_message(v, xml) != 0)
 		fault_set(x->f, x->pfx, "MalformedSignature", "%s", v->why);
-	else if (check_body(x, v, body_sha256) != 0)
-		;
-	else if (llabs((long long)r->time.tv_sec - (long long)x->now) > x->skew)
-		fault_set(x->f, x->pfx, "InvalidSignatureValue", "signing time %s is more than %ld s "
-			  "away from this gateway's clock", v->p.signing_time, x->skew);
-	else
+	else if (check_body(x, v, body_sha256) == 0 && check_skew(x, v, r) == 0)
 		rc = 0;
-	if (rc != 0) {
-		X509_free(s->leaf);
-		return rc;
-	}
-	r->signer = s->leaf;
-	memcpy(r->member_class, s->member_class, sizeof(r->member_class));
-	memcpy(r->member_code, s->member_code, sizeof(r->member_code));
-	return 0;
+	return signer_to_result(rc, s, r);
 }
 
 static int verify_parsed(struct vctx *x, struct sv *v, xmlDocPtr doc, const char *xml, size_t xml_len,
