@@ -103,15 +103,23 @@ static void run_retention(struct msglog *log)
 	free(e);
 }
 
-/* Between stamps: the backend's housekeeping every MSGLOG_HOUSEKEEP_MS. A
- * failure costs nothing but its purpose (the writer checkpoints by itself
- * past WRITER_CHECKPOINT_PAGES), so it is not reported. */
-static void housekeep(struct msglog *log)
+/* Between stamps: the backend's housekeeping every MSGLOG_HOUSEKEEP_MS, when
+ * the writer committed since the last one (*done_upto: the last record id it
+ * covered; -1 after a stamping turn, which may have written too), so that an
+ * idle log is checkpointed once a stamp interval, not ten times a second. A failure costs nothing but its purpose (the writer checkpoints by
+ * itself past WRITER_CHECKPOINT_PAGES), so it is not reported. */
+static void housekeep(struct msglog *log, int64_t *done_upto)
 {
 	char *e = NULL;
+	int64_t last;
 
-	if (log->ops->housekeep)
-		(void)log->ops->housekeep(log->sconn, &e);
+	pthread_mutex_lock(&log->hmu);
+	last = log->committed_last;
+	pthread_mutex_unlock(&log->hmu);
+	if (!log->ops->housekeep || last == *done_upto)
+		return;
+	if (log->ops->housekeep(log->sconn, &e) == 0)
+		*done_upto = last;
 	free(e);
 }
 
@@ -119,7 +127,7 @@ static void *stamper_main(void *arg)
 {
 	struct msglog *log = arg;
 	int64_t backoff = 0, next = msglog_mono_ms() + log->cfg.ts_interval_ms;
-	int64_t hk = msglog_mono_ms() + MSGLOG_HOUSEKEEP_MS;
+	int64_t hk = msglog_mono_ms() + MSGLOG_HOUSEKEEP_MS, hk_upto = -1;
 
 	pthread_mutex_lock(&log->smu);
 	while (!log->sstop) {
@@ -131,7 +139,7 @@ static void *stamper_main(void *arg)
 			break;
 		if (!log->kick && msglog_mono_ms() < next) {
 			pthread_mutex_unlock(&log->smu);
-			housekeep(log);
+			housekeep(log, &hk_upto);
 			hk = msglog_mono_ms() + MSGLOG_HOUSEKEEP_MS;
 			pthread_mutex_lock(&log->smu);
 			continue;
@@ -152,6 +160,7 @@ static void *stamper_main(void *arg)
 		}
 		next = msglog_mono_ms() + (backoff ? backoff : log->cfg.ts_interval_ms);
 		run_retention(log);
+		hk_upto = -1;   /* stamps and archiving wrote too */
 		pthread_mutex_lock(&log->smu);
 	}
 	pthread_mutex_unlock(&log->smu);
