@@ -29,7 +29,11 @@
  * records from event loops at a given rate, completions on the loops, a
  * checkpoint a second as the stamper does (conc_bench has the knobs); it
  * prints the writer's and the process's CPU per record, records per commit
- * and the latency from append to callback. */
+ * and the latency from append to callback.
+ *
+ * MSGLOG_REPLAYBENCH=N runs only the replay window's open benchmark: N
+ * requests in the window, the open that reloads them from the database
+ * against the open from the snapshot (replay_bench). */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -2961,6 +2965,161 @@ static int conc_bench(int n)
 	return failed ? 1 : 0;
 }
 
+/* ----------------------------------------------- replay window at open */
+
+/* MSGLOG_REPLAYBENCH=N: N requests (UUID message ids, small bodies) spread
+ * over the last 9 minutes of the default 10-minute window, then, in
+ * MSGLOG_REPLAYBENCH_ROUNDS (3) rounds of alternating order, the open that
+ * reloads the window from the database against the open that reads the
+ * snapshot the previous clean close wrote; and that close. Prints the
+ * medians: the open's wall time, the replay part of it (msglog_replay_info)
+ * per id, the process's CPU time for the open, and the close after it (the
+ * snapshot row's close writes the next snapshot; the database row's writes
+ * none). A measurement, not a test. */
+struct rpb_run {
+	double open_ms, load_ms, cpu_ms, close_ms;
+	size_t entries;
+	enum msglog_replay_from from;
+};
+
+static int rpb_fill(const struct msglog_config *c, int n)
+{
+	int64_t start = msglog_now_ms() - 540000;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i;
+
+	if (!(log = open_log(c)))
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char msgid[UUID_STR_LEN], *err = NULL;
+
+		make_rec(&r, &b, 2 * i + 1);
+		uuid4(msgid);
+		r.message_id = msgid;
+		r.time_ms = start + (int64_t)i * 540000 / n;
+		while (i - atomic_load(&done) > 20000)
+			mono_sleep_ms(1);
+		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
+			fprintf(stderr, "append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	msglog_close(log);
+	return 0;
+}
+
+static double rpb_ms(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static int rpb_open_close(const struct msglog_config *c, struct rpb_run *run)
+{
+	struct msglog_replay_info ri;
+	struct timespec t0, t1, t2;
+	struct msglog *log;
+	double p0, p1;
+
+	p0 = rb_self_cpu_s();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	log = open_log(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p1 = rb_self_cpu_s();
+	if (!log)
+		return -1;
+	msglog_replay_info(log, &ri);
+	msglog_close(log);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	run->open_ms = rpb_ms(&t0, &t1);
+	run->close_ms = rpb_ms(&t1, &t2);
+	run->cpu_ms = (p1 - p0) * 1e3;
+	run->load_ms = ri.load_ms;
+	run->entries = ri.entries;
+	run->from = ri.from;
+	return 0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of field (a double at offset off) over k runs. */
+static double rpb_median(const struct rpb_run *runs, int k, size_t off)
+{
+	double v[64];
+	int i;
+
+	for (i = 0; i < k; i++)
+		memcpy(&v[i], (const char *)&runs[i] + off, sizeof(double));
+	qsort(v, (size_t)k, sizeof(v[0]), cmp_dbl);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+static void rpb_print(const char *what, const struct rpb_run *runs, int k)
+{
+	double load = rpb_median(runs, k, offsetof(struct rpb_run, load_ms));
+	size_t e = runs[0].entries;
+
+	printf("replaybench: %-9s open %8.1f ms (replay %8.1f ms, %.3f us/id), cpu %8.1f ms, "
+	       "close %7.1f ms, %zu ids (%s)\n", what,
+	       rpb_median(runs, k, offsetof(struct rpb_run, open_ms)), load, e ? load * 1e3 / e : 0,
+	       rpb_median(runs, k, offsetof(struct rpb_run, cpu_ms)),
+	       rpb_median(runs, k, offsetof(struct rpb_run, close_ms)), e,
+	       msglog_replay_from_name(runs[0].from));
+}
+
+static int replay_bench(int n)
+{
+	char dir[] = "/tmp/msglog_replaybench.XXXXXX", db[300], snap[320];
+	int k = envi("MSGLOG_REPLAYBENCH_ROUNDS", 3), i, rc = 1;
+	struct rpb_run dbr[64], snr[64];
+	struct msglog_config c, nosnap;
+	long long snap_size = 0;
+
+	if (k < 1 || k > 64 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
+		return 1;
+	snprintf(db, sizeof(db), "%s/msglog.db", dir);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	msglog_config_defaults(&c);
+	c.path = db;
+	c.replay_snapshot = snap;
+	nosnap = c;
+	nosnap.replay_snapshot = NULL;   /* leaves the file for the next snapshot open */
+	if (rpb_fill(&c, n) < 0)
+		goto out;
+	for (i = 0; i < k; i++) {
+		int first_db = i % 2 == 0;
+
+		if ((first_db && rpb_open_close(&nosnap, &dbr[i]) < 0) ||
+		    rpb_open_close(&c, &snr[i]) < 0 || (!first_db && rpb_open_close(&nosnap, &dbr[i]) < 0))
+			goto out;
+		snap_size = rb_fsize(snap);
+		if (dbr[i].from != MSGLOG_REPLAY_DATABASE || snr[i].from != MSGLOG_REPLAY_SNAPSHOT) {
+			fprintf(stderr, "replaybench: round %d loaded from %s and %s\n", i,
+				msglog_replay_from_name(dbr[i].from), msglog_replay_from_name(snr[i].from));
+			goto out;
+		}
+	}
+	printf("replaybench: %d requests in the window, %d rounds (medians), log %lld B, snapshot %lld B\n",
+	       n, k, rb_fsize(db), snap_size);
+	rpb_print("database", dbr, k);
+	rpb_print("snapshot", snr, k);
+	rc = 0;
+out:
+	sh("rm -rf '%s'", dir);
+	libevent_global_shutdown();
+	return rc;
+}
+
 int main(void)
 {
 	const char *rb = getenv("MSGLOG_RECBENCH");
@@ -3003,5 +3162,7 @@ int main(void)
 		return rec_bench(atoi(rb));
 	if (envi("MSGLOG_CONCBENCH", 0) > 0)
 		return conc_bench(envi("MSGLOG_CONCBENCH", 0));
+	if (envi("MSGLOG_REPLAYBENCH", 0) > 0)
+		return replay_bench(envi("MSGLOG_REPLAYBENCH", 0));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
