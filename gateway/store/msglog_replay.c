@@ -509,7 +509,10 @@ static unsigned char *put_pair(unsigned char *p, uint64_t h, int64_t t)
 }
 
 /* The snapshot's bytes without the checksum, room left for it; under r->mu.
- * NULL out of memory. */
+ * NULL out of memory. One walk of the entries, with room for all of them:
+ * the list is pointer chasing across the heap (between the much larger
+ * records of the append path), ~100 ns an entry: 900,000 entries after
+ * MSGLOG_REPLAYBENCH's fill took 115 ms, 230 when counted first. */
 static unsigned char *snap_build(struct replay *r, int64_t last_id,
 				 const unsigned char tip[MSGLOG_HASH_LEN], int64_t now, size_t *len,
 				 size_t *count)
@@ -518,31 +521,14 @@ static unsigned char *snap_build(struct replay *r, int64_t last_id,
 	int64_t window = r->window, cut;
 	const struct rent *e;
 	unsigned char *buf, *p;
-	uint64_t n = 0;
+	uint64_t n;
 	size_t i;
 
 	expire(r, now);
 	cut = r->horizon;   /* >= now - window after expire */
-	for (i = 0; i < r->gn; i++) {
-		size_t pos = (r->ghead + i) & (r->gcap - 1);
-
-		n += glogged_get(r, pos) && r->gring[pos].t >= cut;
-	}
-	for (e = r->fhead; e; e = e->fnext)
-		n += e->logged && e->t >= cut;
-	*len = SNAP_HEAD + (size_t)n * SNAP_PAIR;
-	if (!(buf = malloc(*len + SHA256_LEN)))
+	if (!(buf = malloc(SNAP_HEAD + (r->gn + r->n) * SNAP_PAIR + SHA256_LEN)))
 		return NULL;
-	p = put(buf, SNAP_MAGIC, 8);
-	p = put(p, &ver, 4);
-	p = put(p, &bom, 4);
-	p = put(p, &r->k0, 8);
-	p = put(p, &r->k1, 8);
-	p = put(p, &last_id, 8);
-	p = put(p, tip, MSGLOG_HASH_LEN);
-	p = put(p, &r->horizon, 8);
-	p = put(p, &window, 8);
-	p = put(p, &n, 8);
+	p = buf + SNAP_HEAD;
 	for (i = 0; i < r->gn; i++) {
 		size_t pos = (r->ghead + i) & (r->gcap - 1);
 
@@ -553,6 +539,18 @@ static unsigned char *snap_build(struct replay *r, int64_t last_id,
 		if (e->logged && e->t >= cut)
 			p = put_pair(p, e->h, e->t);
 	}
+	*len = (size_t)(p - buf);
+	n = (*len - SNAP_HEAD) / SNAP_PAIR;
+	p = put(buf, SNAP_MAGIC, 8);
+	p = put(p, &ver, 4);
+	p = put(p, &bom, 4);
+	p = put(p, &r->k0, 8);
+	p = put(p, &r->k1, 8);
+	p = put(p, &last_id, 8);
+	p = put(p, tip, MSGLOG_HASH_LEN);
+	p = put(p, &r->horizon, 8);
+	p = put(p, &window, 8);
+	put(p, &n, 8);
 	*count = (size_t)n;
 	return buf;
 }
