@@ -1584,6 +1584,47 @@ static void test_replay_snapshot_claims_evicted(void **state)
 	assert_null(err);
 }
 
+/* Ghosts keep their "logged" mark when their ring grows (300 entries: room
+ * for 2048 ghosts, the ring grows from 1024 with 1100 of them). */
+static void test_replay_snapshot_ghosts_grown(void **state)
+{
+	char d[320], db[400], snap[420], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i, n = 1400;
+	size_t loaded;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 300;
+	c.replay_snapshot = snap;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+
+		make_rec(&r, &b, 2 * i - 1);   /* requests only: msg-i */
+		r.time_ms = t0 + i;
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	msglog_close(log);
+	assert_int_equal(snap_count(snap), n);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(loaded, n);
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1400", t0, &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
 /* Ids that left the window between close and open are not loaded. */
 static void test_replay_snapshot_expired(void **state)
 {
@@ -3164,6 +3205,7 @@ int main(void)
 		cmocka_unit_test(test_replay_snapshot),
 		cmocka_unit_test(test_replay_snapshot_refused),
 		cmocka_unit_test(test_replay_snapshot_claims_evicted),
+		cmocka_unit_test(test_replay_snapshot_ghosts_grown),
 		cmocka_unit_test(test_replay_snapshot_expired),
 		cmocka_unit_test(test_replay_snapshot_overflow),
 		cmocka_unit_test(test_export_third_party),
