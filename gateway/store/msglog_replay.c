@@ -17,8 +17,8 @@
  *
  * At a clean close the set is written to a snapshot file (replay_save) and
  * the next open reads it back (replay_load) instead of reloading the window
- * from the database, which costs ~1.5 us a request: over a second after ten
- * busy minutes. Format and checks: "Snapshot" below. */
+ * from the database, which costs ~1 us a request: about a second after ten
+ * busy minutes. Format and checks: "snapshot" below. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -361,8 +361,8 @@ static int insert(struct replay *r, const unsigned char *k, size_t klen, uint64_
 
 	if (e) {
 		/* A claim followed by its record (the pipeline's order): the
-		 * record's time is the later one, so the entry keeps exactly
-		 * what the database holds. */
+		 * record's time is normally the later one, so the entry keeps
+		 * the time the database holds. */
 		if (e->t > t)
 			t = e->t;
 		logged |= (int)e->logged;
@@ -488,8 +488,9 @@ size_t replay_count(struct replay *r)
  * the database it was written beside: if anything was appended since (a
  * later run that crashed, another writer), or the database was restored,
  * they differ and the database is reloaded instead. The checksum finds a
- * torn or damaged file; it is no seal against someone who can write the
- * data directory (who could as well edit the log itself). */
+ * torn or damaged file; it is no seal: a forged file naming the log's last
+ * record would make the gateway forget the window's ids, so the data
+ * directory must be the gateway's alone (README.md). */
 
 #define SNAP_MAGIC "AGREPLAY"
 #define SNAP_VERSION 1u
