@@ -228,6 +228,11 @@ struct msglog_config {
 	unsigned replay_max_entries;     /* (1000000); past it the oldest are kept as
 					    64-bit hashes, up to 4x as many, and only
 					    past those the database answers for them */
+	/* A file the replay window is written to at a clean close and read
+	 * back (then removed) at the next open instead of reloading the window
+	 * from the database, when it still matches the log's last record and
+	 * the window (README.md "Replay window"). NULL: none, always reload. */
+	const char *replay_snapshot;
 };
 
 /* Fills c with the defaults above (path and tsa_* NULL). */
@@ -324,6 +329,22 @@ void msglog_get_stats(struct msglog *log, struct msglog_stats *st);
 void msglog_stamp_now(struct msglog *log);
 /* Number of records committed but not yet stamped. */
 int64_t msglog_unstamped(struct msglog *log);
+
+/* Where msglog_open got the replay window from. */
+enum msglog_replay_from {
+	MSGLOG_REPLAY_NONE,              /* the log held no record: nothing to load */
+	MSGLOG_REPLAY_SNAPSHOT,          /* cfg.replay_snapshot, written at the last clean close */
+	MSGLOG_REPLAY_DATABASE,          /* the requests of the window, from the database */
+};
+struct msglog_replay_info {
+	enum msglog_replay_from from;
+	size_t entries;                  /* ids (with ghosts) in memory after loading */
+	double load_ms;                  /* time loading took (monotonic clock) */
+	char why[160];                   /* why a snapshot that was there was not used; "" */
+};
+void msglog_replay_info(struct msglog *log, struct msglog_replay_info *ri);
+/* "none", "snapshot", "database". */
+const char *msglog_replay_from_name(enum msglog_replay_from from);
 
 /* Milliseconds since the epoch (UTC). */
 int64_t msglog_now_ms(void);

@@ -66,6 +66,13 @@ struct msglog {
 	struct replay *replay;
 	pthread_mutex_t rmu;
 	void *rconn;
+	char *replay_snapshot;           /* cfg's copy; NULL: none */
+	enum msglog_replay_from replay_from;
+	size_t replay_loaded;
+	double replay_load_ms;
+	char replay_why[160];            /* why a snapshot found was not used */
+	int db_ever_failed;              /* hmu: a group failed since open: memory
+					    may hold ids the database does not */
 };
 
 /* msglog.c */
@@ -99,5 +106,19 @@ int replay_find(struct replay *r, int side, const char *client, const char *msgi
 int64_t replay_horizon(struct replay *r);
 /* Memory is complete from t on (raises the horizon only). */
 void replay_set_horizon(struct replay *r, int64_t t);
+/* Ids and ghosts held. */
+size_t replay_count(struct replay *r);
+/* Writes the set's logged ids still in the window at now to path (through
+ * path.tmp and rename), tied to the log's last record (last_id, tip).
+ * Returns the number of ids written, or -1 with *err. Format: the comment
+ * above replay_save in msglog_replay.c, and README.md "Replay window". */
+long replay_save(struct replay *r, const char *path, int64_t last_id,
+		 const unsigned char tip[MSGLOG_HASH_LEN], int64_t now, char **err);
+/* Fills r, new and empty, from the snapshot at path if it was written for
+ * this log as it stands (last_id, last_hash) and r's window: 1. 0 when there
+ * is no file, -1 when it cannot be used (why says why; r is unchanged). The
+ * file is removed either way. */
+int replay_load(struct replay *r, const char *path, int64_t last_id,
+		const unsigned char last_hash[MSGLOG_HASH_LEN], int64_t now, char *why, size_t why_len);
 
 #endif

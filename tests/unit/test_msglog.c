@@ -2,7 +2,9 @@
  * the caller's loop after the record is durable, batch time stamps from a
  * real TSA (tests/integration/tsa_server.py running `openssl ts -reply`
  * on 127.0.0.1), TSA outage and recovery, metadata-only mode, archiving
- * across the chain, replay window, offline verification naming the first
+ * across the chain, replay window (and its snapshot at a clean close: used
+ * once, refused when torn, tampered, of another log state or window, with
+ * the database reload's answers either way), offline verification naming the first
  * bad record for each kind of tampering (the SQLite file edited directly),
  * export checked with openssl, xmlsec1 and the export's own check.py, and
  * the shared OCSP data and Batch elements (real batch documents from
@@ -27,7 +29,11 @@
  * records from event loops at a given rate, completions on the loops, a
  * checkpoint a second as the stamper does (conc_bench has the knobs); it
  * prints the writer's and the process's CPU per record, records per commit
- * and the latency from append to callback. */
+ * and the latency from append to callback.
+ *
+ * MSGLOG_REPLAYBENCH=N runs only the replay window's open benchmark: N
+ * requests in the window, the open that reloads them from the database
+ * against the open from the snapshot (replay_bench). */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1342,6 +1348,384 @@ static void test_replay_overflow(void **state)
 	assert_null(err);
 }
 
+/* ------------------------------------------------------ replay snapshot */
+
+static enum msglog_replay_from replay_from(struct msglog *log, size_t *entries)
+{
+	struct msglog_replay_info ri;
+
+	msglog_replay_info(log, &ri);
+	if (entries)
+		*entries = ri.entries;
+	if (ri.why[0])
+		print_message("replay snapshot not used: %s\n", ri.why);
+	return ri.from;
+}
+
+static int file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The snapshot's count field (offset 88, host order; msglog_replay.c). */
+static int64_t snap_count(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	int64_t n = -1;
+
+	if (f && (fseek(f, 88, SEEK_SET) != 0 || fread(&n, 8, 1, f) != 1))
+		n = -1;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c, rc = -1;
+
+	if (f && fseek(f, off, SEEK_SET) == 0 && (c = fgetc(f)) != EOF && fseek(f, off, SEEK_SET) == 0 &&
+	    fputc(c ^ 0x20, f) != EOF)
+		rc = 0;
+	if (f && fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* A log for the snapshot cases: msg-1 (request and response) and msg-3
+ * (claimed, then logged) now, msg-2 an hour ago, "new-id" claimed and never
+ * logged; closed, so its snapshot is written. */
+static void snap_fixture(struct msglog_config *c, char *db, size_t dbn, char *snap, size_t sn)
+{
+	char d[320], *err = NULL;
+	int64_t now = msglog_now_ms();
+	struct msglog *log;
+
+	newdir(d, sizeof(d));
+	snprintf(db, dbn, "%s/log.db", d);
+	snprintf(snap, sn, "%s.replay", db);
+	cfg_init(c, db, 0);
+	c->replay_window_ms = 60000;
+	c->replay_snapshot = snap;
+	assert_non_null(log = open_log(c));
+	assert_int_equal(replay_from(log, NULL), MSGLOG_REPLAY_NONE);
+	assert_int_equal(append_n(log, 1, 2, 0), 2);
+	assert_int_equal(append_n(log, 3, 1, now - 3600000), 3);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "new-id", &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 0);
+	assert_int_equal(append_n(log, 5, 1, 0), 4);
+	assert_false(file_exists(snap));
+	msglog_close(log);
+	assert_null(err);
+	assert_true(file_exists(snap));
+	assert_int_equal(snap_count(snap), 2);   /* msg-1 and msg-3, not the claim, not msg-2 */
+}
+
+/* What the fixture's log must answer after a restart, whichever way the
+ * window was loaded. */
+static void snap_answers(struct msglog *log)
+{
+	int64_t now = msglog_now_ms();
+	char *err = NULL;
+
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now - 30000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", now - 30000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_CLIENT, CLIENT, "msg-1", now - 30000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, "other", "msg-1", now - 30000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now + 60000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "new-id", now - 30000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 30000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 7200000, &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-1", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "new-id", &err), 0);
+	assert_null(err);
+}
+
+/* A clean close writes the window; the next open takes it instead of the
+ * database, with the database reload's answers, and removes the file. */
+static void test_replay_snapshot(void **state)
+{
+	char db[400], snap[420], *err = NULL;
+	struct msglog_config c, nosnap;
+	struct msglog *log;
+	size_t n_db, n_snap;
+
+	snap_fixture(&c, db, sizeof(db), snap, sizeof(snap));
+	/* The reload the snapshot stands in for (no snapshot configured: the
+	 * file is left alone, and nothing appended keeps it valid). */
+	nosnap = c;
+	nosnap.replay_snapshot = NULL;
+	assert_non_null(log = open_log(&nosnap));
+	assert_int_equal(replay_from(log, &n_db), MSGLOG_REPLAY_DATABASE);
+	snap_answers(log);
+	msglog_close(log);
+	assert_true(file_exists(snap));
+	/* From the snapshot: the same answers; used once. */
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &n_snap), MSGLOG_REPLAY_SNAPSHOT);
+	assert_false(file_exists(snap));
+	assert_int_equal(n_snap, 2);
+	assert_int_equal(n_db, n_snap);
+	snap_answers(log);
+	/* Memory answers, not the database. */
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", msglog_now_ms() - 30000, &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
+/* Each way a snapshot can be wrong falls back to the database reload, with
+ * the same answers, and the file is removed. */
+enum snap_case {
+	SNAP_FLIP, SNAP_FLIP_HEAD, SNAP_TRUNCATE, SNAP_MOVED_ON, SNAP_OTHER_LOG, SNAP_WINDOW, SNAP_NCASES
+};
+
+static void test_replay_snapshot_refused(void **state)
+{
+	static const char *const names[] = { "flipped byte", "flipped header byte", "truncated",
+					     "log moved on", "another log's", "window changed" };
+	int k;
+
+	for (k = 0; k < SNAP_NCASES; k++) {
+		char db[400], snap[420], *err = NULL;
+		struct msglog_config c, nosnap;
+		struct msglog *log;
+		size_t n;
+
+		print_message("case: %s\n", names[k]);
+		snap_fixture(&c, db, sizeof(db), snap, sizeof(snap));
+		nosnap = c;
+		nosnap.replay_snapshot = NULL;
+		switch ((enum snap_case)k) {
+		case SNAP_FLIP:
+			assert_int_equal(flip_byte(snap, 96 + 16 + 3), 0);   /* msg-3's hash */
+			break;
+		case SNAP_FLIP_HEAD:
+			assert_int_equal(flip_byte(snap, 33), 0);            /* the last id */
+			break;
+		case SNAP_TRUNCATE:
+			assert_int_equal(truncate(snap, file_size(snap) - 16), 0);
+			break;
+		case SNAP_MOVED_ON:
+			/* Appended by a run without a snapshot (a crash looks the same). */
+			assert_non_null(log = open_log(&nosnap));
+			assert_int_equal(append_n(log, 7, 1, 0), 5);   /* msg-4 */
+			msglog_close(log);
+			break;
+		case SNAP_OTHER_LOG: {
+			/* As many records, other times: the same last id, another
+			 * chain hash (a restored or replaced database looks so). */
+			char db2[400], snap2[420];
+			struct msglog_config c2;
+
+			snap_fixture(&c2, db2, sizeof(db2), snap2, sizeof(snap2));
+			assert_int_equal(rename(snap2, snap), 0);
+			break;
+		}
+		case SNAP_WINDOW:
+			c.replay_window_ms = 120000;
+			break;
+		case SNAP_NCASES:
+			break;
+		}
+		assert_true(file_exists(snap));
+		assert_non_null(log = open_log(&c));
+		assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_DATABASE);
+		assert_false(file_exists(snap));
+		assert_int_equal(n, k == SNAP_MOVED_ON ? 3 : 2);
+		snap_answers(log);
+		if (k == SNAP_MOVED_ON)
+			assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-4",
+						     msglog_now_ms() - 30000, &err), 1);
+		msglog_close(log);
+		assert_null(err);
+	}
+}
+
+/* A claim pushed out to the ghosts by newer ids is still only a claim: not
+ * written, forgotten at restart as the database reload forgets it. */
+static void test_replay_snapshot_claims_evicted(void **state)
+{
+	char d[320], db[400], snap[420], *err = NULL, id[32];
+	struct msglog_config c;
+	struct msglog *log;
+	size_t n;
+	int i;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 4;
+	c.replay_snapshot = snap;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= 4; i++) {
+		snprintf(id, sizeof(id), "claimed-%d", i);
+		assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, id, &err), 0);
+	}
+	assert_int_equal(append_n(log, 1, 8, 0), 8);   /* msg-1 .. msg-4: the claims become ghosts */
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "claimed-1", &err), 1);
+	msglog_close(log);
+	assert_int_equal(snap_count(snap), 4);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(n, 4);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-4", msglog_now_ms() - 30000, &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "claimed-1", &err), 0);
+	msglog_close(log);
+	assert_null(err);
+}
+
+/* Ghosts keep their "logged" mark when their ring grows (300 entries: room
+ * for 2048 ghosts, the ring grows from 1024 with 1100 of them). */
+static void test_replay_snapshot_ghosts_grown(void **state)
+{
+	char d[320], db[400], snap[420], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i, n = 1400;
+	size_t loaded;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 300;
+	c.replay_snapshot = snap;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+
+		make_rec(&r, &b, 2 * i - 1);   /* requests only: msg-i */
+		r.time_ms = t0 + i;
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	msglog_close(log);
+	assert_int_equal(snap_count(snap), n);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(loaded, n);
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1400", t0, &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
+/* Ids that left the window between close and open are not loaded. */
+static void test_replay_snapshot_expired(void **state)
+{
+	char d[320], db[400], snap[420], *err = NULL;
+	int64_t t0 = msglog_now_ms();
+	struct msglog_config c;
+	struct msglog *log;
+	size_t n;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	cfg_init(&c, db, 0);
+	c.replay_window_ms = 4000;
+	c.replay_snapshot = snap;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 1, t0 - 2500), 1);   /* msg-1: in the window until t0 + 1500 */
+	assert_int_equal(append_n(log, 3, 1, t0), 2);          /* msg-2 */
+	assert_int_equal(append_n(log, 5, 1, t0 - 9000), 3);   /* msg-3: already out */
+	msglog_close(log);
+	if (msglog_now_ms() >= t0 + 1500)
+		skip();   /* too slow a machine to see msg-1 written */
+	assert_int_equal(snap_count(snap), 2);
+	mono_sleep_ms((int)(t0 + 2000 - msglog_now_ms()));
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(n, 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", t0 - 1, &err), 1);
+	/* Older than memory now holds: the database answers. */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0 - 3000, &err), 1);
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0 - 3000, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", t0 - 1, &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
+/* More ids than the ghosts' cap (test_replay_overflow's 1200 requests with
+ * 4 entries, 1024 ghosts): the snapshot holds the 1028 memory had and the
+ * horizon past the 172 it lost. A bigger set loads them all (the ghosts'
+ * ring grows on the way) and asks the database below that horizon; loaded
+ * into the same small set the newest 1024 stay, and the database answers
+ * for the rest. */
+static void test_replay_snapshot_overflow(void **state)
+{
+	char d[320], db[400], snap[420], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c, big;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i, n = 2 * 1200;
+	size_t loaded;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 4;
+	c.replay_snapshot = snap;
+	assert_non_null(log = open_log(&c));
+	for (i = 1; i <= n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+
+		make_rec(&r, &b, i);
+		r.time_ms = t0 + i;
+		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	msglog_close(log);
+	assert_int_equal(snap_count(snap), 1028);   /* msg-173 .. msg-1200 */
+	big = c;
+	big.replay_max_entries = 1000;
+	assert_non_null(log = open_log(&big));
+	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(loaded, 1028);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-173", t0, &err), 1);
+	msglog_close(log);
+	assert_int_equal(snap_count(snap), 1028);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(loaded, 1024);              /* msg-177 .. msg-1200 */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-174", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-nope", t0, &err), 0);
+	/* Without the records: memory still knows msg-177 on, only that. */
+	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-176", t0, &err), 0);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-177", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1200", t0, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0 + 2 * 1100 + 1, &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-500", &err), 1);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 1);
+	msglog_close(log);
+	assert_null(err);
+}
+
 static void test_export_third_party(void **state)
 {
 	char d[320], db[400], out[400], out2[400], chain[420];
@@ -2622,6 +3006,172 @@ static int conc_bench(int n)
 	return failed ? 1 : 0;
 }
 
+/* ----------------------------------------------- replay window at open */
+
+/* MSGLOG_REPLAYBENCH=N: N requests (UUID message ids, small bodies) spread
+ * over the last 9 minutes of the default 10-minute window, then, in
+ * MSGLOG_REPLAYBENCH_ROUNDS (3) rounds of alternating order, the open that
+ * reloads the window from the database against the open that reads the
+ * snapshot the previous clean close wrote; and that close. Prints the
+ * medians: the open's wall time, the replay part of it (msglog_replay_info)
+ * per id, the process's CPU time for the open, and the close after it (the
+ * snapshot row's close writes the next snapshot; the database row's writes
+ * none). A measurement, not a test. */
+struct rpb_run {
+	double open_ms, load_ms, cpu_ms, close_ms;
+	size_t entries;
+	enum msglog_replay_from from;
+};
+
+/* Fills the log; *close_ms: the close after it, which writes the first
+ * snapshot from a set of entries (what a gateway stopped after a busy
+ * period writes). */
+static double rpb_ms(const struct timespec *a, const struct timespec *b);
+
+static int rpb_fill(const struct msglog_config *c, int n, double *close_ms)
+{
+	int64_t start = msglog_now_ms() - 540000;
+	struct timespec t0, t1;
+	struct msglog *log;
+	atomic_int done = 0;
+	int i;
+
+	if (!(log = open_log(c)))
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char msgid[UUID_STR_LEN], *err = NULL;
+
+		make_rec(&r, &b, 2 * i + 1);
+		uuid4(msgid);
+		r.message_id = msgid;
+		r.time_ms = start + (int64_t)i * 540000 / n;
+		while (i - atomic_load(&done) > 20000)
+			mono_sleep_ms(1);
+		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
+			fprintf(stderr, "append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	while (atomic_load(&done) < n)
+		mono_sleep_ms(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	msglog_close(log);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*close_ms = rpb_ms(&t0, &t1);
+	return 0;
+}
+
+static double rpb_ms(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static int rpb_open_close(const struct msglog_config *c, struct rpb_run *run)
+{
+	struct msglog_replay_info ri;
+	struct timespec t0, t1, t2;
+	struct msglog *log;
+	double p0, p1;
+
+	p0 = rb_self_cpu_s();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	log = open_log(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p1 = rb_self_cpu_s();
+	if (!log)
+		return -1;
+	msglog_replay_info(log, &ri);
+	msglog_close(log);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	run->open_ms = rpb_ms(&t0, &t1);
+	run->close_ms = rpb_ms(&t1, &t2);
+	run->cpu_ms = (p1 - p0) * 1e3;
+	run->load_ms = ri.load_ms;
+	run->entries = ri.entries;
+	run->from = ri.from;
+	return 0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of field (a double at offset off) over k runs. */
+static double rpb_median(const struct rpb_run *runs, int k, size_t off)
+{
+	double v[64];
+	int i;
+
+	for (i = 0; i < k; i++)
+		memcpy(&v[i], (const char *)&runs[i] + off, sizeof(double));
+	qsort(v, (size_t)k, sizeof(v[0]), cmp_dbl);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+static void rpb_print(const char *what, const struct rpb_run *runs, int k)
+{
+	double load = rpb_median(runs, k, offsetof(struct rpb_run, load_ms));
+	size_t e = runs[0].entries;
+
+	printf("replaybench: %-9s open %8.1f ms (replay %8.1f ms, %.3f us/id), cpu %8.1f ms, "
+	       "close %7.1f ms, %zu ids (%s)\n", what,
+	       rpb_median(runs, k, offsetof(struct rpb_run, open_ms)), load, e ? load * 1e3 / e : 0,
+	       rpb_median(runs, k, offsetof(struct rpb_run, cpu_ms)),
+	       rpb_median(runs, k, offsetof(struct rpb_run, close_ms)), e,
+	       msglog_replay_from_name(runs[0].from));
+}
+
+static int replay_bench(int n)
+{
+	char dir[] = "/tmp/msglog_replaybench.XXXXXX", db[300], snap[320];
+	int k = envi("MSGLOG_REPLAYBENCH_ROUNDS", 3), i, rc = 1;
+	struct rpb_run dbr[64], snr[64];
+	struct msglog_config c, nosnap;
+	long long snap_size = 0;
+	double fill_close_ms;
+
+	if (k < 1 || k > 64 || !mkdtemp(dir) || evthread_use_pthreads() < 0)
+		return 1;
+	snprintf(db, sizeof(db), "%s/msglog.db", dir);
+	snprintf(snap, sizeof(snap), "%s.replay", db);
+	msglog_config_defaults(&c);
+	c.path = db;
+	c.replay_snapshot = snap;
+	nosnap = c;
+	nosnap.replay_snapshot = NULL;   /* leaves the file for the next snapshot open */
+	if (rpb_fill(&c, n, &fill_close_ms) < 0)
+		goto out;
+	for (i = 0; i < k; i++) {
+		int first_db = i % 2 == 0;
+
+		if ((first_db && rpb_open_close(&nosnap, &dbr[i]) < 0) ||
+		    rpb_open_close(&c, &snr[i]) < 0 || (!first_db && rpb_open_close(&nosnap, &dbr[i]) < 0))
+			goto out;
+		snap_size = rb_fsize(snap);
+		if (dbr[i].from != MSGLOG_REPLAY_DATABASE || snr[i].from != MSGLOG_REPLAY_SNAPSHOT) {
+			fprintf(stderr, "replaybench: round %d loaded from %s and %s\n", i,
+				msglog_replay_from_name(dbr[i].from), msglog_replay_from_name(snr[i].from));
+			goto out;
+		}
+	}
+	printf("replaybench: %d requests in the window, %d rounds (medians), log %lld B, snapshot %lld B; "
+	       "the close after filling (entries, writes the snapshot) %.1f ms\n",
+	       n, k, rb_fsize(db), snap_size, fill_close_ms);
+	rpb_print("database", dbr, k);
+	rpb_print("snapshot", snr, k);
+	rc = 0;
+out:
+	sh("rm -rf '%s'", dir);
+	libevent_global_shutdown();
+	return rc;
+}
+
 int main(void)
 {
 	const char *rb = getenv("MSGLOG_RECBENCH");
@@ -2652,6 +3202,12 @@ int main(void)
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_replay_window),
 		cmocka_unit_test(test_replay_overflow),
+		cmocka_unit_test(test_replay_snapshot),
+		cmocka_unit_test(test_replay_snapshot_refused),
+		cmocka_unit_test(test_replay_snapshot_claims_evicted),
+		cmocka_unit_test(test_replay_snapshot_ghosts_grown),
+		cmocka_unit_test(test_replay_snapshot_expired),
+		cmocka_unit_test(test_replay_snapshot_overflow),
 		cmocka_unit_test(test_export_third_party),
 	};
 
@@ -2659,5 +3215,7 @@ int main(void)
 		return rec_bench(atoi(rb));
 	if (envi("MSGLOG_CONCBENCH", 0) > 0)
 		return conc_bench(envi("MSGLOG_CONCBENCH", 0));
+	if (envi("MSGLOG_REPLAYBENCH", 0) > 0)
+		return replay_bench(envi("MSGLOG_REPLAYBENCH", 0));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
