@@ -77,18 +77,27 @@ def health_ok(port):
         s.close()
 
 
-def startup_ms_from_log(path, deadline):
+REPLAY_RE = re.compile(r"event=msglog enabled=1 .*replay_entries=([0-9]+) replay_from=([a-z]+) "
+                       r"replay_load_ms=([0-9.]+)")
+
+
+def ready_from_log(path, deadline):
+    """(startup_ms of the event=ready line, the replay window's load from
+    the event=msglog line as {entries, from, load_ms}, None without a log)."""
     pat = re.compile(r"event=ready .*startup_ms=([0-9.]+)")
     while time.monotonic() < deadline:
         try:
             with open(path, errors="replace") as f:
-                m = pat.search(f.read())
+                text = f.read()
+            m = pat.search(text)
             if m:
-                return float(m.group(1))
+                r = REPLAY_RE.search(text)
+                return float(m.group(1)), ({"entries": int(r.group(1)), "from": r.group(2),
+                                            "load_ms": float(r.group(3))} if r else None)
         except OSError:
             pass
         time.sleep(0.005)
-    return None
+    return None, None
 
 
 def start_one(port, log, cmd, timeout, started=None):
@@ -107,7 +116,8 @@ def start_one(port, log, cmd, timeout, started=None):
                              % (cmd[0], p.returncode, log))
         if health_ok(port):
             ready = (time.perf_counter() - t0) * 1e3
-            return p, ready, startup_ms_from_log(log, time.monotonic() + 2)
+            startup, replay = ready_from_log(log, time.monotonic() + 2)
+            return p, ready, startup, replay
         time.sleep(0.001)
     p.kill()
     p.wait()
@@ -147,14 +157,15 @@ def cmd_start(args):
     started = []
     try:
         try:
-            p, ready, startup = start_one(int(o["port"]), o["log"], cmd, float(o["timeout"]),
-                                          started)
+            p, ready, startup, replay = start_one(int(o["port"]), o["log"], cmd,
+                                                  float(o["timeout"]), started)
         except RuntimeError as e:
             print("bench: %s" % e, file=sys.stderr)
             return 1
         tmp = o["ready_out"] + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"pid": p.pid, "ready_ms": round(ready, 1), "startup_ms": startup}, f)
+            json.dump({"pid": p.pid, "ready_ms": round(ready, 1), "startup_ms": startup,
+                       "replay": replay}, f)
         os.rename(tmp, o["ready_out"])
         p.wait()
     except Stop:
@@ -178,19 +189,33 @@ def stop(p, timeout=10):
 def cmd_startup_series(args):
     own, cmd = split_cmd(args)
     o = opts(own, n="5", timeout="30")
-    ready, startup = [], []
+    ready, startup, replay = [], [], []
     for _ in range(int(o["n"])):
         open(o["log"], "w").close()
-        p, r, s = start_one(int(o["port"]), o["log"], cmd, float(o["timeout"]))
+        p, r, s, rp = start_one(int(o["port"]), o["log"], cmd, float(o["timeout"]))
         stop(p)
         ready.append(r)
         if s is not None:
             startup.append(s)
+        if rp is not None:
+            replay.append(rp)
 
     def stats(v):
         return {"min": round(min(v), 1), "median": round(statistics.median(v), 1),
                 "max": round(max(v), 1), "n": len(v)} if v else None
-    print(json.dumps({"ready_ms": stats(ready), "startup_ms": stats(startup)}))
+    print(json.dumps({"ready_ms": stats(ready), "startup_ms": stats(startup), "replay": replay}))
+
+
+def replay_cell(rs):
+    """How the replay window was loaded at these starts: source(s), requests
+    in it, the longest load."""
+    rs = [r for r in rs if r]
+    if not rs:
+        return "-"
+    lo, hi = min(r["entries"] for r in rs), max(r["entries"] for r in rs)
+    n = "{:,}".format(lo) if lo == hi else "{:,}-{:,}".format(lo, hi)
+    return "%s; %s requests; load <= %.1f ms" % ("/".join(sorted({r["from"] for r in rs})), n,
+                                               max(r["load_ms"] for r in rs))
 
 
 # ---- sample: memory, CPU, connections --------------------------------------------
@@ -581,23 +606,25 @@ def render(d):
     L.append("## Start-up\n")
     L.append("Exec to the first 200 from /health (polled every millisecond), and the "
              "`startup_ms` of the gateway's `event=ready` line (its own clock, from `main` to "
-             "the listeners being up).\n")
-    L.append("| gateway, start | exec to /health 200 | startup_ms |")
-    L.append("| --- | --- | --- |")
+             "the listeners being up); the replay window as the `event=msglog` line reports it "
+             "(`snapshot`: written at the last clean stop; `database`: reloaded from the log).\n")
+    L.append("| gateway, start | exec to /health 200 | startup_ms | replay window loaded from |")
+    L.append("| --- | --- | --- | --- |")
     for i, r in enumerate(d["runs"]):
         what = "first start, empty data_dir" if i == 0 else "restart"
         for name, v in sorted(r["gateway"]["start"].items()):
-            L.append("| %s, %s, workers %d | %.1f ms | %s |" % (
+            L.append("| %s, %s, workers %d | %.1f ms | %s | %s |" % (
                 name, what, r["gateway"]["workers"], v["ready_ms"],
-                "%.1f ms" % v["startup_ms"] if v["startup_ms"] is not None else "-"))
+                "%.1f ms" % v["startup_ms"] if v["startup_ms"] is not None else "-",
+                replay_cell([v.get("replay")])))
     for gw, ser in sorted(series.items()):
         s, t = ser.get("ready_ms"), ser.get("startup_ms")
         if s:
             L.append("| %s, %d restarts, workers 1 (min / median / max) | %.1f / %.1f / %.1f ms "
-                     "| %s |"
+                     "| %s | %s |"
                      % (gw, s["n"], s["min"], s["median"], s["max"],
                         "%.1f / %.1f / %.1f ms" % (t["min"], t["median"], t["max"]) if t
-                        else "-"))
+                        else "-", replay_cell(ser.get("replay") or [])))
     L.append("")
     prof = d.get("profile_md")
     if prof:
