@@ -454,6 +454,30 @@ def cmd_reply_conf(args):
 TARGET_RATIO, TARGET_RSS_MB, TARGET_READY_MS = 0.5, 64, 200
 
 
+# Same-run comparison runs of the gateways (run.sh: INI suffix = key):
+# key, the table's label, what the comparison line says the default is against.
+VARIANTS = [
+    ("single", "ailgate, one signature per message (`[signing] batch_max = 1`)",
+     "batch signatures (the default) against one signature per message"),
+    ("nolog", "ailgate, message log off (`[msglog] enabled = off`, development only)",
+     "the message log on (the default) against off (what logging costs)"),
+]
+
+
+def variant_line(g, v, what):
+    """The headline gateway run g against a comparison run v of the same run."""
+    w = v["wrk"]
+    return ("- %s, same run: %.0f vs %.0f req/s (x%.2f; cores stolen by the host meanwhile %.2f vs "
+            "%.2f: with much steal this says more about the host); CPU per request %s"
+            % (what, g["wrk"]["rps"], w["rps"], g["wrk"]["rps"] / w["rps"],
+               g["sample"].get("machine_steal_cores", 0), v["sample"].get("machine_steal_cores", 0),
+               "; ".join("%s %.0f vs %.0f us" % (
+                   name, (g["sample"]["procs"][name]["cpu_s"] or 0) * 1e6 / max(1, g["wrk"]["requests"]),
+                   (p["cpu_s"] or 0) * 1e6 / max(1, w["requests"]))
+                   for name, p in sorted((v["sample"].get("procs") or {}).items())
+                   if name in g["sample"]["procs"] and name != "wrk")))
+
+
 def fmt_ms(us):
     return "%.2f ms" % (us / 1000.0)
 
@@ -540,24 +564,16 @@ def render(d):
     L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in d["runs"]:
         L.extend(run_rows(r))
-    single = d.get("single")
-    if single:
-        w = single["wrk"]
-        L.append("| ailgate, one signature per message (`[signing] batch_max = 1`) | 1 | %.0f | %s | %s | "
-                 "%s | %d | %d |" % (w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
-                                     fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
+    variants = [(k, label, what, d["variants"][k]) for k, label, what in VARIANTS if k in d.get("variants", {})]
+    for _, label, _, v in variants:
+        w = v["wrk"]
+        L.append("| %s | 1 | %.0f | %s | %s | %s | %d | %d |"
+                 % (label, w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
+                    fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
     L.append("")
-    if single and single["wrk"]["rps"]:
-        L.append("- batch signatures (the default) against one signature per message, same run: %.0f vs "
-                 "%.0f req/s (x%.2f; cores stolen by the host meanwhile %.2f vs %.2f: with much steal "
-                 "this says more about the host); CPU per request %s"
-                 % (g["wrk"]["rps"], single["wrk"]["rps"], g["wrk"]["rps"] / single["wrk"]["rps"],
-                    g["sample"].get("machine_steal_cores", 0), single["sample"].get("machine_steal_cores", 0),
-                    "; ".join("%s %.0f vs %.0f us" % (
-                        name, (g["sample"]["procs"][name]["cpu_s"] or 0) * 1e6 / max(1, g["wrk"]["requests"]),
-                        (p["cpu_s"] or 0) * 1e6 / max(1, w["requests"]))
-                        for name, p in sorted((single["sample"].get("procs") or {}).items())
-                        if name in g["sample"]["procs"] and name != "wrk")))
+    for _, _, what, v in variants:
+        if v["wrk"]["rps"]:
+            L.append(variant_line(g, v, what))
     for r in d["runs"]:
         gr, nr = r["gateway"]["wrk"]["rps"], r["nginx"]["wrk"]["rps"]
         log = r["gateway"].get("log", {})
@@ -818,11 +834,14 @@ def assemble(out):
     d["rounds"] = [d["runs"][0]]
     for rdir in sorted(glob.glob(os.path.join(out, "rounds", "r*")), key=lambda p: int(p.rsplit("r", 1)[1])):
         d["rounds"].append(load_pair(rdir, d["runs"][0]["gateway"]["workers"]))
-    k = os.path.join(out, "single", "gateway")
-    w = load_json(os.path.join(k, "wrk.json"))
-    if w:
-        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
-        d["single"] = {"workers": 1, "wrk": w, "sample": load_json(os.path.join(k, "sample.json"), {})}
+    d["variants"] = {}
+    for key, _, _ in VARIANTS:
+        k = os.path.join(out, key, "gateway")
+        w = load_json(os.path.join(k, "wrk.json"))
+        if w:
+            w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+            d["variants"][key] = {"workers": 1, "wrk": w,
+                                  "sample": load_json(os.path.join(k, "sample.json"), {})}
     return d
 
 

@@ -24,8 +24,9 @@ Usage: ops/bench/run.sh [options]
   --workers "1 2"    gateway workers = nginx worker_processes, one comparison
                      each (default "1 2"; the first is the headline figure)
   --no-profile       skip the profile (perf if it can sample, and callgrind)
-  --no-single        skip the run with one signature per message ([signing]
-                     batch_max = 1) that shows what batch signatures save
+  --no-single        skip the two comparison runs: one signature per message
+                     ([signing] batch_max = 1, what batch signatures save) and
+                     no message log ([msglog] enabled = off, what logging costs)
   --rounds N         N alternating gateway/nginx pairs at the first workers
                      value (default 3; 1 with --short): the host's speed changes
                      within minutes, so the report gives every round and medians
@@ -180,6 +181,11 @@ for gw in state municipality; do
 	sed 's/^\[signing\]$/[signing]\nbatch_max = 1/' "$W/ex/$gw-w1.ini" >"$W/ex/$gw-single.ini"
 	grep -q '^batch_max = 1$' "$W/ex/$gw-single.ini" || die "no [signing] section in $gw.ini"
 done
+# The same without the message log (development only): what logging costs.
+for gw in state municipality; do
+	sed 's/^\[msglog\]$/[msglog]\nenabled = off/' "$W/ex/$gw-w1.ini" >"$W/ex/$gw-nolog.ini"
+	grep -q '^enabled = off$' "$W/ex/$gw-nolog.ini" || die "no [msglog] section in $gw.ini"
+done
 
 # ---- gateways ---------------------------------------------------------------
 # start_gw NAME INI PORT DIR [PREFIX...]: starts a gateway through bench.py
@@ -304,7 +310,10 @@ for w in $WORKERS; do
 	bench_gateways "$w"
 	bench_nginx "$w"
 done
-[ "$SINGLE" = 1 ] && bench_gateways 1 single "$OUT/single/gateway"
+if [ "$SINGLE" = 1 ]; then
+	bench_gateways 1 single "$OUT/single/gateway"
+	bench_gateways 1 nolog "$OUT/nolog/gateway"
+fi
 # More rounds of the headline pair (round 1 is the run above).
 w1=${WORKERS%% *}
 for ((r = 2; r <= ROUNDS; r++)); do
