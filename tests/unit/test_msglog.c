@@ -1303,23 +1303,14 @@ static int run_readme(const char *out, int *ran)
 	return fails;
 }
 
-/* More requests in the window than replay_max_entries: the evicted ones
- * are still refused from memory (their ghosts); past the ghosts' cap the
- * database answers for the time memory lost, and only for that. */
-static void test_replay_overflow(void **state)
+/* Appends records 1..n (request and response of msg-1 .. msg-n/2) at
+ * t0 + i and waits for all of them. */
+static void fill_timed(struct msglog *log, int n, int64_t t0)
 {
-	char d[320], db[400], *err = NULL;
-	int64_t t0 = msglog_now_ms() - 100000;
-	struct msglog_config c;
-	struct msglog *log;
 	atomic_int done = 0;
-	int i, n = 2 * 1200;   /* 1200 requests: 4 entries, 1024 ghosts, 172 lost */
+	char *err = NULL;
+	int i;
 
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	cfg_init(&c, db, 0);
-	c.replay_max_entries = 4;
-	assert_non_null(log = open_log(&c));
 	for (i = 1; i <= n; i++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -1330,6 +1321,25 @@ static void test_replay_overflow(void **state)
 	}
 	while (atomic_load(&done) < n)
 		mono_sleep_ms(1);
+}
+
+/* More requests in the window than replay_max_entries: the evicted ones
+ * are still refused from memory (their ghosts); past the ghosts' cap the
+ * database answers for the time memory lost, and only for that. */
+static void test_replay_overflow(void **state)
+{
+	char d[320], db[400], *err = NULL;
+	int64_t t0 = msglog_now_ms() - 100000;
+	struct msglog_config c;
+	struct msglog *log;
+	int n = 2 * 1200;   /* 1200 requests: 4 entries, 1024 ghosts, 172 lost */
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	c.replay_max_entries = 4;
+	assert_non_null(log = open_log(&c));
+	fill_timed(log, n, t0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1200", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
@@ -1674,8 +1684,7 @@ static void test_replay_snapshot_overflow(void **state)
 	int64_t t0 = msglog_now_ms() - 100000;
 	struct msglog_config c, big;
 	struct msglog *log;
-	atomic_int done = 0;
-	int i, n = 2 * 1200;
+	int n = 2 * 1200;
 	size_t loaded;
 
 	newdir(d, sizeof(d));
@@ -1685,16 +1694,7 @@ static void test_replay_snapshot_overflow(void **state)
 	c.replay_max_entries = 4;
 	c.replay_snapshot = snap;
 	assert_non_null(log = open_log(&c));
-	for (i = 1; i <= n; i++) {
-		struct msglog_rec r;
-		struct recbuf b;
-
-		make_rec(&r, &b, i);
-		r.time_ms = t0 + i;
-		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
-	}
-	while (atomic_load(&done) < n)
-		mono_sleep_ms(1);
+	fill_timed(log, n, t0);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), 1028);   /* msg-173 .. msg-1200 */
 	big = c;
