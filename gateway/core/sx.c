@@ -321,7 +321,14 @@ void sx_free(struct gw *g)
 
 	if (!s)
 		return;
-	msglog_close(s->log);
+	if (s->log) {
+		char why[256];
+
+		msglog_close_why(s->log, why, sizeof(why));
+		if (why[0])
+			log_warn("event=msglog replay_snapshot=0 why=\"%s; the next start reloads the replay "
+				 "window from the log\"", why);
+	}
 	for (size_t i = 0; s->ocsp && i < s->n_keys; i++)
 		ocsp_keep(g, s, s->keys[i].key->cert_sha256);
 	if (s->ocsp && s->auth_cert)

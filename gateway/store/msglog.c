@@ -642,6 +642,9 @@ static int load_window(struct msglog *log, const struct msglog_chain_state *st, 
 		log->replay_from = MSGLOG_REPLAY_NONE;
 	} else {
 		log->replay_from = MSGLOG_REPLAY_DATABASE;
+		if (log->replay_snapshot && !log->replay_why[0])
+			snprintf(log->replay_why, sizeof(log->replay_why),
+				 "none found: the last stop was not a clean one, or could not write it");
 		rc = log->ops->requests_since(log->wconn, since, load_replay, log, err);
 	}
 	log->replay_loaded = replay_count(log->replay);
@@ -771,20 +774,33 @@ fail:
 /* At a clean close, the writer drained: the replay window for the next
  * open. Not after a failed group: memory then holds ids noted at append
  * that never became records, which the database reload would not find.
- * Nobody to tell if it cannot be written: the next open reloads. */
-static void save_window(struct msglog *log)
+ * Why it was not written goes to why (the next open reloads). */
+static void save_window(struct msglog *log, char *why, size_t why_len)
 {
 	char *e = NULL;
 
-	if (!log->replay_snapshot || !log->replay || log->db_ever_failed)
+	if (!log->replay_snapshot || !log->replay)
 		return;
-	(void)replay_save(log->replay, log->replay_snapshot, log->next_id - 1, log->tip,
-			  msglog_now_ms(), &e);
+	if (log->db_ever_failed) {
+		snprintf(why, why_len, "a group failed to commit while the log was open");
+		return;
+	}
+	if (replay_save(log->replay, log->replay_snapshot, log->next_id - 1, log->tip, msglog_now_ms(),
+			&e) < 0)
+		snprintf(why, why_len, "%s", e ? e : "?");
 	free(e);
 }
 
 void msglog_close(struct msglog *log)
 {
+	char why[256];
+
+	msglog_close_why(log, why, sizeof(why));
+}
+
+void msglog_close_why(struct msglog *log, char *why, size_t why_len)
+{
+	*why = 0;
 	if (!log)
 		return;
 	pthread_mutex_lock(&log->mu);
@@ -793,7 +809,7 @@ void msglog_close(struct msglog *log)
 	pthread_mutex_unlock(&log->mu);
 	pthread_join(log->writer, NULL);
 	msglog_stamper_stop(log);
-	save_window(log);
+	save_window(log, why, why_len);
 	/* One last try, so that a clean shutdown leaves little unstamped
 	 * (bounded by ts_timeout_ms; the next start stamps what is left). */
 	if (log->tsa && log->sconn) {

@@ -265,6 +265,9 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err);
  * detached, below): completions not yet delivered are dropped without their
  * callbacks. NULL is a no-op. */
 void msglog_close(struct msglog *log);
+/* The same; why gets why the replay window's snapshot was not written
+ * (empty when it was, or when there is none to write). */
+void msglog_close_why(struct msglog *log, char *why, size_t why_len);
 
 /* Queues a copy of rec. Returns 0 (cb will be called once, on base's
  * thread, after the record is durable, unless base is detached or the log

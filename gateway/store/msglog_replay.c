@@ -594,7 +594,8 @@ long replay_save(struct replay *r, const char *path, int64_t last_id,
 	/* A new name, renamed over the old: a reader sees a whole file or
 	 * none. No fsync: a file a power cut tears fails its checksum, and the
 	 * database reload runs as after any crash. 0600: it holds the key. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	unlink(tmp);   /* a file or link someone left there is not written through */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		rc = write_all(fd, buf, len + SHA256_LEN);
 		if (close(fd) != 0)
@@ -624,12 +625,15 @@ static int snap_read(const char *path, size_t cap, unsigned char **out, size_t *
 	unsigned char *buf = NULL;
 	struct stat st;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	/* O_NONBLOCK: a FIFO put there does not hold the start-up. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW), rc = -1;
 
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(why, why_len, "cannot read it: %s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(why, why_len, "not a regular file");
 	} else if (st.st_size < SNAP_HEAD + SHA256_LEN || (uint64_t)st.st_size > cap) {
 		snprintf(why, why_len, "%lld bytes, not a snapshot of this size of set",
 			 (long long)st.st_size);
@@ -700,7 +704,7 @@ int replay_load(struct replay *r, const char *path, int64_t last_id,
 		const unsigned char last_hash[MSGLOG_HASH_LEN], int64_t now, char *why, size_t why_len)
 {
 	/* Never more than the set could have held: a bound on what is read. */
-	size_t cap = SNAP_HEAD + SHA256_LEN + (r->max + r->gmax) * (size_t)SNAP_PAIR, len, i;
+	size_t cap = SNAP_HEAD + SHA256_LEN + (r->max + r->gmax) * (size_t)SNAP_PAIR, len, i, live;
 	const unsigned char *p;
 	unsigned char *buf;
 	int64_t horizon;
@@ -730,7 +734,15 @@ int replay_load(struct replay *r, const char *path, int64_t last_id,
 	 * needs; the cap keeps the newest, the horizon moving past the rest.
 	 * The ring sized at once, not doubled (and re-indexed) on the way:
 	 * -12 % instructions for 50,000 (callgrind). */
-	while (r->gcap < n && r->gcap < r->gmax && ghost_grow(r) == 0)
+	/* Only for the pairs still in the window: after a long stop most of a
+	 * large file has expired. */
+	for (p = buf + SNAP_HEAD, i = 0, live = 0; i < n; i++, p += SNAP_PAIR) {
+		int64_t t;
+
+		get(p + 8, &t, 8);
+		live += t >= r->horizon;
+	}
+	while (r->gcap < live && r->gcap < r->gmax && ghost_grow(r) == 0)
 		;
 	for (p = buf + SNAP_HEAD, i = 0; i < n; i++) {
 		uint64_t h;

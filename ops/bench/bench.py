@@ -567,13 +567,15 @@ def render(d):
     variants = [(k, label, what, d["variants"][k]) for k, label, what in VARIANTS if k in d.get("variants", {})]
     for _, label, _, v in variants:
         w = v["wrk"]
-        L.append("| %s | 1 | %.0f | %s | %s | %s | %d | %d |"
-                 % (label, w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
+        L.append("| %s | %d | %.0f | %s | %s | %s | %d | %d |"
+                 % (label, v["workers"], w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
                     fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
     L.append("")
     for _, _, what, v in variants:
-        if v["wrk"]["rps"]:
-            L.append(variant_line(g, v, what))
+        # against the gateways' run with the same workers
+        base = next((r["gateway"] for r in d["runs"] if r["gateway"]["workers"] == v["workers"]), g)
+        if v["wrk"]["rps"] and base["wrk"]["rps"]:
+            L.append(variant_line(base, v, what + " (workers %d)" % v["workers"]))
     for r in d["runs"]:
         gr, nr = r["gateway"]["wrk"]["rps"], r["nginx"]["wrk"]["rps"]
         log = r["gateway"].get("log", {})
@@ -734,6 +736,14 @@ def cmd_report(args):
     return 0 if ok else 3
 
 
+def read_text(path, default):
+    try:
+        with open(path) as f:
+            return f.read().strip() or default
+    except OSError:
+        return default
+
+
 def load_json(path, default=None):
     try:
         with open(path) as f:
@@ -840,7 +850,7 @@ def assemble(out):
         w = load_json(os.path.join(k, "wrk.json"))
         if w:
             w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
-            d["variants"][key] = {"workers": 1, "wrk": w,
+            d["variants"][key] = {"workers": int(read_text(os.path.join(k, "workers"), "1")), "wrk": w,
                                   "sample": load_json(os.path.join(k, "sample.json"), {})}
     return d
 

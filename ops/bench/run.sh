@@ -72,6 +72,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$ROUNDS" in [1-9] | 1[0-9] | 20) ;; *) echo "bench: --rounds takes 1 to 20" >&2; exit 2 ;; esac
+W1=${WORKERS%% *}          # the headline run's workers (rounds, comparison runs)
 
 C_PORT=$((BASE + 80))      # municipality client port (state +1)
 S_PORT=$((BASE + 500))     # municipality peer port (state +1)
@@ -176,14 +177,16 @@ for w in $WORKERS; do
 		sed "s/^workers = .*/workers = $w/" "$W/ex/$gw.ini" >"$W/ex/$gw-w$w.ini"
 	done
 done
-# The same with one signature per message (batch signatures off).
+# The comparison runs are made from the headline configuration (the first
+# --workers value). The same with one signature per message (batch
+# signatures off).
 for gw in state municipality; do
-	sed 's/^\[signing\]$/[signing]\nbatch_max = 1/' "$W/ex/$gw-w1.ini" >"$W/ex/$gw-single.ini"
+	sed 's/^\[signing\]$/[signing]\nbatch_max = 1/' "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-single.ini"
 	grep -q '^batch_max = 1$' "$W/ex/$gw-single.ini" || die "no [signing] section in $gw.ini"
 done
 # The same without the message log (development only): what logging costs.
 for gw in state municipality; do
-	sed 's/^\[msglog\]$/[msglog]\nenabled = off/' "$W/ex/$gw-w1.ini" >"$W/ex/$gw-nolog.ini"
+	sed 's/^\[msglog\]$/[msglog]\nenabled = off/' "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-nolog.ini"
 	grep -q '^enabled = off$' "$W/ex/$gw-nolog.ini" || die "no [msglog] section in $gw.ini"
 done
 
@@ -242,6 +245,7 @@ measure() {
 bench_gateways() {   # WORKERS [INI-SUFFIX OUT-DIR]
 	local w=$1 sfx=${2:-w$1} d=${3:-$OUT/run-w$1/gateway} st mu code
 	mkdir -p "$d"
+	echo "$w" >"$d/workers"
 	log "gateways, workers=$w ($sfx): starting"
 	start_gw state "$W/ex/state-$sfx.ini" $((C_PORT + 1)) "$d"; st=$GW_PID
 	start_gw municipality "$W/ex/municipality-$sfx.ini" "$C_PORT" "$d"; mu=$GW_PID
@@ -311,11 +315,11 @@ for w in $WORKERS; do
 	bench_nginx "$w"
 done
 if [ "$SINGLE" = 1 ]; then
-	bench_gateways 1 single "$OUT/single/gateway"
-	bench_gateways 1 nolog "$OUT/nolog/gateway"
+	bench_gateways "$W1" single "$OUT/single/gateway"
+	bench_gateways "$W1" nolog "$OUT/nolog/gateway"
 fi
 # More rounds of the headline pair (round 1 is the run above).
-w1=${WORKERS%% *}
+w1=$W1
 for ((r = 2; r <= ROUNDS; r++)); do
 	log "round $r of $ROUNDS"
 	bench_gateways "$w1" "w$w1" "$OUT/rounds/r$r/gateway"
