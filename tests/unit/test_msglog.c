@@ -1372,6 +1372,14 @@ static enum msglog_replay_from replay_from(struct msglog *log, size_t *entries)
 	return ri.from;
 }
 
+static const char *replay_why(struct msglog *log)
+{
+	static struct msglog_replay_info ri;
+
+	msglog_replay_info(log, &ri);
+	return ri.why;
+}
+
 static int file_exists(const char *path)
 {
 	return access(path, F_OK) == 0;
@@ -1495,13 +1503,18 @@ static void test_replay_snapshot(void **state)
 /* Each way a snapshot can be wrong falls back to the database reload, with
  * the same answers, and the file is removed. */
 enum snap_case {
-	SNAP_FLIP, SNAP_FLIP_HEAD, SNAP_TRUNCATE, SNAP_MOVED_ON, SNAP_OTHER_LOG, SNAP_WINDOW, SNAP_NCASES
+	SNAP_FLIP, SNAP_FLIP_HEAD, SNAP_TRUNCATE, SNAP_MOVED_ON, SNAP_OTHER_LOG, SNAP_WINDOW, SNAP_FIFO,
+	SNAP_NONE, SNAP_NCASES
 };
 
 static void test_replay_snapshot_refused(void **state)
 {
 	static const char *const names[] = { "flipped byte", "flipped header byte", "truncated",
-					     "log moved on", "another log's", "window changed" };
+					     "log moved on", "another log's", "window changed",
+					     "a FIFO in its place", "none (an unclean stop)" };
+	static const char *const whys[] = { "checksum", "checksum", "pairs announced",
+					    "written at record", "another hash", "window",
+					    "not a regular file", "none found" };
 	int k;
 
 	for (k = 0; k < SNAP_NCASES; k++) {
@@ -1543,12 +1556,21 @@ static void test_replay_snapshot_refused(void **state)
 		case SNAP_WINDOW:
 			c.replay_window_ms = 120000;
 			break;
+		case SNAP_FIFO:
+			/* Opened without blocking, refused, removed. */
+			assert_int_equal(unlink(snap), 0);
+			assert_int_equal(mkfifo(snap, 0600), 0);
+			break;
+		case SNAP_NONE:
+			assert_int_equal(unlink(snap), 0);
+			break;
 		case SNAP_NCASES:
 			break;
 		}
-		assert_true(file_exists(snap));
+		assert_int_equal(file_exists(snap), k != SNAP_NONE);
 		assert_non_null(log = open_log(&c));
 		assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_DATABASE);
+		assert_non_null(strstr(replay_why(log), whys[k]));
 		assert_false(file_exists(snap));
 		assert_int_equal(n, k == SNAP_MOVED_ON ? 3 : 2);
 		snap_answers(log);
@@ -1558,6 +1580,44 @@ static void test_replay_snapshot_refused(void **state)
 		msglog_close(log);
 		assert_null(err);
 	}
+}
+
+/* The close writes through a new file of its own: a link left at the
+ * temporary name is replaced, not followed; and a close that cannot write
+ * the file says why. */
+static void test_replay_snapshot_write(void **state)
+{
+	char db[400], snap[420], tmp[440], victim[440], why[256], buf[16] = { 0 };
+	struct msglog_config c;
+	struct msglog *log;
+	FILE *f;
+
+	snap_fixture(&c, db, sizeof(db), snap, sizeof(snap));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", snap);
+	snprintf(victim, sizeof(victim), "%s.victim", db);
+	assert_non_null(f = fopen(victim, "w"));
+	fputs("untouched", f);
+	fclose(f);
+	assert_non_null(log = open_log(&c));              /* takes the snapshot */
+	assert_int_equal(replay_from(log, NULL), MSGLOG_REPLAY_SNAPSHOT);
+	assert_int_equal(symlink(victim, tmp), 0);       /* left there meanwhile */
+	msglog_close_why(log, why, sizeof(why));
+	assert_string_equal(why, "");
+	assert_int_equal(snap_count(snap), 2);
+	assert_non_null(f = fopen(victim, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "untouched");
+	/* A snapshot path in a directory that is not there. */
+	assert_non_null(log = open_log(&c));
+	snprintf(tmp, sizeof(tmp), "%s.gone/replay", db);
+	c.replay_snapshot = tmp;
+	msglog_close(log);
+	assert_non_null(log = open_log(&c));
+	msglog_close_why(log, why, sizeof(why));
+	print_message("close: %s\n", why);
+	assert_non_null(strstr(why, "replay snapshot"));
+	assert_false(file_exists(tmp));
 }
 
 /* A claim pushed out to the ghosts by newer ids is still only a claim: not
@@ -3204,6 +3264,7 @@ int main(void)
 		cmocka_unit_test(test_replay_overflow),
 		cmocka_unit_test(test_replay_snapshot),
 		cmocka_unit_test(test_replay_snapshot_refused),
+		cmocka_unit_test(test_replay_snapshot_write),
 		cmocka_unit_test(test_replay_snapshot_claims_evicted),
 		cmocka_unit_test(test_replay_snapshot_ghosts_grown),
 		cmocka_unit_test(test_replay_snapshot_expired),
