@@ -454,6 +454,9 @@ static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side sid
 	rec.ocsp = ocsp;
 	rec.ocsp_len = ocsp ? ocsp_len : 0;
 	rec.request_hash = dir == MSGLOG_RESPONSE ? ex->hash : "";
+	/* The answer waits for the response's record: the request's goes in
+	 * the same commit (msglog.h, lazy). */
+	rec.lazy = dir == MSGLOG_REQUEST;
 	if (msglog_append(g->sx->log, &rec, log_done, ex, ex->w->base, &err) < 0) {
 		fault_set(f, prefix, "LoggingFailed", "the message log cannot take the %s: %s",
 			  dir == MSGLOG_REQUEST ? "request" : "response", err ? err : "?");

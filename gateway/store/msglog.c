@@ -25,6 +25,7 @@ struct pending {
 	void *arg;
 	struct event_base *base;
 	size_t size;
+	int lazy;
 	enum msglog_status status;
 	char errmsg[160];
 };
@@ -439,8 +440,15 @@ static struct pending *take_batch(struct msglog *log)
 	unsigned n;
 
 	pthread_mutex_lock(&log->mu);
-	while (!log->qhead && !log->stopping)
-		pthread_cond_wait(&log->qcond, &log->mu);
+	/* Lazy records alone wait for an eager one, a full group or their due. */
+	while (!log->stopping && log->qlen < log->cfg.batch_max && !log->qeager) {
+		if (!log->qhead)
+			pthread_cond_wait(&log->qcond, &log->mu);
+		else if (msglog_mono_ms() < log->qdue)
+			msglog_cond_wait_until(&log->qcond, &log->mu, log->qdue);
+		else
+			break;
+	}
 	if (log->qhead && log->cfg.group_wait_ms && !log->stopping) {
 		int64_t deadline = msglog_mono_ms() + log->cfg.group_wait_ms;
 
@@ -456,8 +464,10 @@ static struct pending *take_batch(struct msglog *log)
 			log->qtail = NULL;
 		last->next = NULL;
 		log->qlen -= n;
-		for (last = head; last; last = last->next)
+		for (last = head; last; last = last->next) {
 			log->qbytes -= last->size;
+			log->qeager -= !last->lazy;
+		}
 	}
 	pthread_mutex_unlock(&log->mu);
 	return head;
@@ -841,6 +851,7 @@ int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_
 	p->cb = cb;
 	p->arg = arg;
 	p->base = base;
+	p->lazy = rec->lazy != 0;
 	t = p->row.time_ms;   /* p belongs to the writer once queued */
 	pthread_mutex_lock(&log->mu);
 	if (log->stopping || log->qlen >= log->cfg.queue_max ||
@@ -855,10 +866,13 @@ int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_
 	else
 		log->qhead = p;
 	log->qtail = p;
-	log->qlen++;
+	if (++log->qlen == 1)
+		log->qdue = msglog_mono_ms() + MSGLOG_LAZY_MS;
+	log->qeager += !p->lazy;
 	log->qbytes += p->size;
-	/* Wake the writer for the first record, and when a group is full. */
-	wake = log->qlen == 1 || log->qlen >= log->cfg.batch_max;
+	/* Wake the writer for the first record (a lazy one: to set its due),
+	 * the first eager one, and when a group is full. */
+	wake = log->qlen == 1 || (!p->lazy && log->qeager == 1) || log->qlen >= log->cfg.batch_max;
 	if (wake)
 		pthread_cond_signal(&log->qcond);
 	pthread_mutex_unlock(&log->mu);

@@ -25,6 +25,9 @@ struct msglog {
 	pthread_cond_t qcond;
 	struct pending *qhead, *qtail;
 	unsigned qlen;
+	unsigned qeager;                 /* queued records that are not lazy */
+	int64_t qdue;                    /* monotonic ms: commit the queue by then
+					    even if all of it is lazy */
 	size_t qbytes;
 	int stopping;
 
