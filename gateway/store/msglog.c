@@ -35,6 +35,8 @@ struct notifier {
 	struct notifier *next;
 	struct event_base *base;
 	struct event *ev;
+	struct event *flush;             /* end of the base's turn: wake the writer */
+	struct msglog *log;
 	pthread_mutex_t mu;
 	struct pending *head, *tail;
 };
@@ -351,33 +353,56 @@ static void free_pending_list(struct pending *p)
 static void notifier_free(struct notifier *n)
 {
 	event_free(n->ev);
+	event_free(n->flush);
 	free_pending_list(n->head);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
 }
 
-/* Makes sure base has a notifier; called on base's own thread. */
-static int notifier_ensure(struct msglog *log, struct event_base *base)
+/* At the end of a turn of the loop that appended (its lowest priority):
+ * what the turn appended goes to the writer as one group. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct msglog *log = ((struct notifier *)arg)->log;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&log->mu);
+	log->qkick = 1;
+	pthread_cond_signal(&log->qcond);
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* base's notifier, made on first use; called on base's own thread. NULL
+ * out of memory. */
+static struct notifier *notifier_ensure(struct msglog *log, struct event_base *base)
 {
 	struct notifier *n;
-	int rc = 0;
 
 	pthread_mutex_lock(&log->nmu);
 	for (n = log->notifiers; n && n->base != base; n = n->next)
 		;
-	if (!n) {
-		if (!(n = calloc(1, sizeof(*n))) || !(n->ev = event_new(base, -1, 0, notifier_cb, n))) {
+	if (!n && (n = calloc(1, sizeof(*n)))) {
+		n->ev = event_new(base, -1, 0, notifier_cb, n);
+		n->flush = event_new(base, -1, 0, flush_cb, n);
+		if (!n->ev || !n->flush ||
+		    event_priority_set(n->flush, event_base_get_npriorities(base) - 1) < 0) {
+			if (n->ev)
+				event_free(n->ev);
+			if (n->flush)
+				event_free(n->flush);
 			free(n);
-			rc = -1;
+			n = NULL;
 		} else {
 			n->base = base;
+			n->log = log;
 			pthread_mutex_init(&n->mu, NULL);
 			n->next = log->notifiers;
 			log->notifiers = n;
 		}
 	}
 	pthread_mutex_unlock(&log->nmu);
-	return rc;
+	return n;
 }
 
 void msglog_detach_base(struct msglog *log, struct event_base *base)
@@ -440,14 +465,18 @@ static struct pending *take_batch(struct msglog *log)
 	unsigned n;
 
 	pthread_mutex_lock(&log->mu);
-	/* Lazy records alone wait for an eager one, a full group or their due. */
-	while (!log->stopping && log->qlen < log->cfg.batch_max && !log->qeager) {
-		if (!log->qhead)
+	/* Lazy records alone wait for an eager one, the end of their loop's
+	 * turn (qkick), a full group or their due. NULL only when stopping. */
+	while (!log->stopping) {
+		if (!log->qhead) {
+			log->qkick = 0;   /* the turn's records went with the last group */
 			pthread_cond_wait(&log->qcond, &log->mu);
-		else if (msglog_mono_ms() < log->qdue)
-			msglog_cond_wait_until(&log->qcond, &log->mu, log->qdue);
-		else
+		} else if (log->qeager || log->qkick || log->qlen >= log->cfg.batch_max ||
+			   msglog_mono_ms() >= log->qdue) {
 			break;
+		} else {
+			msglog_cond_wait_until(&log->qcond, &log->mu, log->qdue);
+		}
 	}
 	if (log->qhead && log->cfg.group_wait_ms && !log->stopping) {
 		int64_t deadline = msglog_mono_ms() + log->cfg.group_wait_ms;
@@ -464,6 +493,7 @@ static struct pending *take_batch(struct msglog *log)
 			log->qtail = NULL;
 		last->next = NULL;
 		log->qlen -= n;
+		log->qkick = 0;
 		for (last = head; last; last = last->next) {
 			log->qbytes -= last->size;
 			log->qeager -= !last->lazy;
@@ -836,13 +866,14 @@ void msglog_close_why(struct msglog *log, char *why, size_t why_len)
 int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_fn cb, void *arg,
 		  struct event_base *base, char **err)
 {
+	struct notifier *n = NULL;
 	struct pending *p;
 	int64_t t;
 	int wake;
 
 	if (!cb || check_rec(log, rec, err) < 0)
 		goto refuse;
-	if (base && notifier_ensure(log, base) < 0) {
+	if (base && !(n = notifier_ensure(log, base))) {
 		msglog_set_err(err, "message log: out of memory");
 		goto refuse;
 	}
@@ -851,7 +882,9 @@ int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_
 	p->cb = cb;
 	p->arg = arg;
 	p->base = base;
-	p->lazy = rec->lazy != 0;
+	/* From a loop, a record waits for the end of the loop's turn (flush_cb)
+	 * as a lazy one waits for its due: what one turn appends is one group. */
+	p->lazy = rec->lazy || n;
 	t = p->row.time_ms;   /* p belongs to the writer once queued */
 	pthread_mutex_lock(&log->mu);
 	if (log->stopping || log->qlen >= log->cfg.queue_max ||
@@ -876,6 +909,8 @@ int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_
 	if (wake)
 		pthread_cond_signal(&log->qcond);
 	pthread_mutex_unlock(&log->mu);
+	if (n && !rec->lazy)
+		event_active(n->flush, EV_TIMEOUT, 1);
 	if (rec->dir == MSGLOG_REQUEST)
 		(void)replay_note(log->replay, rec->side, rec->client_id ? rec->client_id : "",
 				  rec->message_id ? rec->message_id : "", t);

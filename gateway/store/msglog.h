@@ -70,7 +70,8 @@ struct msglog_rec {
 					    within MSGLOG_LAZY_MS */
 };
 
-/* How long a lazy record may wait for a record that wakes the writer. Under
+/* How long a lazy record - or one appended from an event loop, which waits
+ * for the end of the loop's turn - may wait for a record that wakes the writer. Under
  * load the response follows the request within a few ms and both share one
  * commit (one commit costs ~270 us of CPU beyond its records: fewer
  * commits, the same durability before every answer); when none follows
@@ -285,7 +286,10 @@ void msglog_close_why(struct msglog *log, char *why, size_t why_len);
  * thread, after the record is durable, unless base is detached or the log
  * closed first), or -1 with *err (caller
  * frees) when nothing was queued and cb will not be called: a field over its
- * cap, a bad dir/side/body_mode, the queue full, or the log closing. */
+ * cap, a bad dir/side/body_mode, the queue full, or the log closing.
+ * With a base (called on its thread), the record is committed at the end
+ * of the base's current turn with what else the turn appended (at its
+ * lowest priority), or within MSGLOG_LAZY_MS; without, at once. */
 int msglog_append(struct msglog *log, const struct msglog_rec *rec, msglog_done_fn cb, void *arg,
 		  struct event_base *base, char **err) __attribute__((warn_unused_result));
 /* Same, waiting for the commit (tools, tests; never on an event loop).

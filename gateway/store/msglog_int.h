@@ -26,6 +26,7 @@ struct msglog {
 	struct pending *qhead, *qtail;
 	unsigned qlen;
 	unsigned qeager;                 /* queued records that are not lazy */
+	int qkick;                       /* a loop's turn ended: commit what waits */
 	int64_t qdue;                    /* monotonic ms: commit the queue by then
 					    even if all of it is lazy */
 	size_t qbytes;

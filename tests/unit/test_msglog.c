@@ -458,6 +458,51 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
+/* Records appended from a loop are committed at the end of the loop's turn
+ * (or by their due when the turn runs long). A turn that ends after the
+ * writer already took its records - the due came first - finds the queue
+ * empty: the writer must go on waiting, not stop (it did once, and the
+ * next record's callback never came). */
+static void test_loop_turn_after_due(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct loopctx ctx = { 0 };
+	struct timeval tv = { 10, 0 };
+	struct event *guard;
+	int round;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	ctx.base = event_base_new();
+	ctx.loop_thread = pthread_self();
+	ctx.db = db;
+	guard = evtimer_new(ctx.base, on_guard, ctx.base);
+	for (round = 1; round <= 3; round++) {
+		struct msglog_rec r;
+		struct recbuf b;
+		char *err = NULL;
+
+		make_rec(&r, &b, round);
+		assert_int_equal(msglog_append(log, &r, on_done_loop, &ctx, ctx.base, &err), 0);
+		/* The turn runs long: the writer commits by the due meanwhile. */
+		mono_sleep_ms(4 * MSGLOG_LAZY_MS + 20);
+		ctx.want = round;
+		evtimer_add(guard, &tv);   /* ends a hung test */
+		event_base_dispatch(ctx.base);
+		assert_int_equal(ctx.n, round);
+	}
+	assert_int_equal(ctx.wrong_thread, 0);
+	assert_int_equal(ctx.not_durable, 0);
+	msglog_detach_base(log, ctx.base);
+	msglog_close(log);
+	event_free(guard);
+	event_base_free(ctx.base);
+}
+
 static void test_append_callbacks_on_loop(void **state)
 {
 	char d[320], db[400];
@@ -3309,6 +3354,7 @@ int main(void)
 		cmocka_unit_test(test_canon_layout),
 		cmocka_unit_test(test_hash_binds_every_field),
 		cmocka_unit_test(test_append_callbacks_on_loop),
+		cmocka_unit_test(test_loop_turn_after_due),
 		cmocka_unit_test(test_lazy_records),
 		cmocka_unit_test(test_group_commit_threads),
 		cmocka_unit_test(test_bench),
