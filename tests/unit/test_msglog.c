@@ -458,6 +458,38 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
+/* A log in a new directory and a loop to take its callbacks, with a
+ * guard timer (armed by the caller) that ends a hung test. */
+static struct msglog *loop_open(struct loopctx *ctx, char *db, size_t dbn, unsigned batch_max,
+				struct event **guard)
+{
+	char d[320];
+	struct msglog_config c;
+	struct msglog *log;
+
+	newdir(d, sizeof(d));
+	snprintf(db, dbn, "%s/log.db", d);
+	cfg_init(&c, db, 0);
+	if (batch_max)
+		c.batch_max = batch_max;
+	assert_non_null(log = open_log(&c));
+	ctx->base = event_base_new();
+	ctx->loop_thread = pthread_self();
+	ctx->db = db;
+	*guard = evtimer_new(ctx->base, on_guard, ctx->base);
+	return log;
+}
+
+static void loop_close(struct loopctx *ctx, struct msglog *log, struct event *guard)
+{
+	assert_int_equal(ctx->wrong_thread, 0);
+	assert_int_equal(ctx->not_durable, 0);
+	msglog_detach_base(log, ctx->base);
+	msglog_close(log);
+	event_free(guard);
+	event_base_free(ctx->base);
+}
+
 /* Records appended from a loop are committed at the end of the loop's turn
  * (or by their due when the turn runs long). A turn that ends after the
  * writer already took its records - the due came first - finds the queue
@@ -465,22 +497,13 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
  * next record's callback never came). */
 static void test_loop_turn_after_due(void **state)
 {
-	char d[320], db[400];
-	struct msglog_config c;
-	struct msglog *log;
+	char db[400];
 	struct loopctx ctx = { 0 };
 	struct timeval tv = { 10, 0 };
 	struct event *guard;
+	struct msglog *log = loop_open(&ctx, db, sizeof(db), 0, &guard);
 	int round;
 
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
-	ctx.base = event_base_new();
-	ctx.loop_thread = pthread_self();
-	ctx.db = db;
-	guard = evtimer_new(ctx.base, on_guard, ctx.base);
 	for (round = 1; round <= 3; round++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -495,34 +518,19 @@ static void test_loop_turn_after_due(void **state)
 		event_base_dispatch(ctx.base);
 		assert_int_equal(ctx.n, round);
 	}
-	assert_int_equal(ctx.wrong_thread, 0);
-	assert_int_equal(ctx.not_durable, 0);
-	msglog_detach_base(log, ctx.base);
-	msglog_close(log);
-	event_free(guard);
-	event_base_free(ctx.base);
+	loop_close(&ctx, log, guard);
 }
 
 static void test_append_callbacks_on_loop(void **state)
 {
-	char d[320], db[400];
-	struct msglog_config c;
-	struct msglog *log;
+	char db[400];
 	struct loopctx ctx = { 0 };
 	struct timeval tv = { 10, 0 };
 	struct event *guard;
+	struct msglog *log = loop_open(&ctx, db, sizeof(db), 16, &guard);
 	int i;
 
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	cfg_init(&c, db, 0);
-	c.batch_max = 16;
-	assert_non_null(log = open_log(&c));
-	ctx.base = event_base_new();
-	ctx.loop_thread = pthread_self();
-	ctx.db = db;
 	ctx.want = 100;
-	guard = evtimer_new(ctx.base, on_guard, ctx.base);
 	evtimer_add(guard, &tv);   /* keeps the loop alive; ends a hung test */
 	for (i = 0; i < 100; i++) {
 		struct msglog_rec r;
@@ -534,14 +542,9 @@ static void test_append_callbacks_on_loop(void **state)
 	}
 	event_base_dispatch(ctx.base);
 	assert_int_equal(ctx.n, 100);
-	assert_int_equal(ctx.wrong_thread, 0);
-	assert_int_equal(ctx.not_durable, 0);
 	for (i = 0; i < 100; i++)
 		assert_int_equal(ctx.ids[i], i + 1);   /* in append order */
-	msglog_detach_base(log, ctx.base);
-	msglog_close(log);
-	event_free(guard);
-	event_base_free(ctx.base);
+	loop_close(&ctx, log, guard);
 }
 
 struct mtctx {
