@@ -12,6 +12,8 @@
 
 #include <openssl/evp.h>
 
+#include "gateway/lib/osutil.h"
+
 #define SEED_PATH_MAX 4096
 #define SEED_SUFFIX_MAX 32   /* what the paths here add to a path: ".sha256.tmp", "-journal", ... */
 #define SEED_COPY_BUF (64u << 10)
@@ -551,21 +553,6 @@ static int seed_usable(const char *seed_db, const char *sql_dir, const struct sq
 	return 1;
 }
 
-static int seed_write_all(int fd, const char *buf, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, buf, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copies from into the open file out (named to, for why). */
 static int seed_copy_data(const char *from, int out, const char *to, char *why, size_t len)
 {
@@ -583,7 +570,7 @@ static int seed_copy_data(const char *from, int out, const char *to, char *why, 
 		n = read(in, buf, SEED_COPY_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || seed_write_all(out, buf, (size_t)n) != 0)
+		if (n <= 0 || fd_write_all(out, buf, (size_t)n) != 0)
 			break;
 	}
 	if (n != 0) {

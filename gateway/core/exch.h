@@ -60,8 +60,6 @@ struct exch_resp {
 struct exch;
 typedef void (*exch_provider_done_fn)(struct exch *ex, const struct exch_resp *resp);
 
-/* Milliseconds since t (CLOCK_MONOTONIC). */
-double exch_ms_since(const struct timespec *t);
 
 struct exch {
 	struct worker *w;

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/sx.h"
+#include "lib/osutil.h"
 #include "proto/mime.h"
 #include "trust/tls.h"
 
@@ -45,14 +46,6 @@ void hlist_clear(struct hlist *l)
 		free((char *)l->h[i].value);
 	}
 	l->n = 0;
-}
-
-double exch_ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 static void exch_on_abort(void *arg)
@@ -161,7 +154,7 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		 ex->reqid, ex->side == EXCH_CLIENT_SIDE ? "client" : "server",
 		 proto_name(ex->proto), ex->method, cl, sv, msgid[0] ? msgid : "-",
 		 ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), status,
-		 fault_code ? fault_code : "-", ex->body_len, len, exch_ms_since(&ex->t0),
+		 fault_code ? fault_code : "-", ex->body_len, len, ms_since(&ex->t0),
 		 ms_text(ex->sign_ms, t_sign), ms_text(ex->remote_ms, t_remote),
 		 ms_text(ex->logwait_ms, t_log), ex->aborted ? " aborted=1" : "");
 	if (ex->req) {
@@ -185,7 +178,7 @@ void exch_release(struct exch *ex)
 		return;
 	}
 	ex->held = 0;
-	ex->logwait_ms = exch_ms_since(&ex->t_held);
+	ex->logwait_ms = ms_since(&ex->t_held);
 	if (ex->log_error[0]) {
 		int ts = strncmp(ex->log_error, "TimestamperFailed", 17) == 0;
 		fault_set(&f, ex->side == EXCH_SERVER_SIDE ? F_SPROXY : F_CPROXY,
@@ -453,7 +446,7 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	struct exch_resp r = { 0 };
 
 	ex->out = NULL;
-	ex->remote_ms = exch_ms_since(&ex->t_remote);
+	ex->remote_ms = ms_since(&ex->t_remote);
 	switch (o->err) {
 	case OUT_OK:
 		r.status = o->status;

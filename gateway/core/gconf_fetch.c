@@ -24,6 +24,7 @@
 
 #include "lib/buf.h"
 #include "lib/crypto.h"
+#include "lib/osutil.h"
 #include "net/outbound.h"
 
 struct gcf {
@@ -89,20 +90,6 @@ int gcf_read_file(const char *path, size_t max, char **data, size_t *len, char *
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The directory entry of the rename reaches the disk too. */
 static void sync_dir(const char *path)
 {
@@ -124,7 +111,7 @@ int gcf_write_atomic(const char *path, const void *data, size_t len, char **err)
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
 		return errf(err, "%s: out of memory", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	if (fd < 0 || fd_write_all(fd, data, len) < 0 || fsync(fd) < 0 || close(fd) < 0) {
 		e = errno;
 		if (fd >= 0)
 			close(fd);

@@ -10,6 +10,7 @@
 
 #include "adapters/adapter.h"
 #include "core/exch.h"
+#include "lib/osutil.h"
 #include "core/gconf_fetch.h"
 #include "core/host.h"
 #include "core/sx.h"
@@ -567,7 +568,6 @@ static void *worker_main(void *arg)
 int gw_run(struct gw *g)
 {
 	sigset_t set;
-	struct timespec now;
 	int sig = 0, started = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -589,11 +589,9 @@ int gw_run(struct gw *g)
 	}
 	if (started == g->n_workers)
 		gconf_fetch_start(g);
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	log_info("event=ready gateway=%s client=%s server=%s workers=%d startup_ms=%.1f",
 		 g->cfg->gateway_code, g->cfg->client_listen, g->cfg->server_listen, started,
-		 (double)(now.tv_sec - g->started.tv_sec) * 1e3 +
-			 (double)(now.tv_nsec - g->started.tv_nsec) / 1e6);
+		 ms_since(&g->started));
 	while (started == g->n_workers) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

@@ -16,6 +16,7 @@
 
 #include "core/acl.h"
 #include "core/log.h"
+#include "lib/osutil.h"
 #include "store/consent.h"
 #include "core/sx.h"
 #include "trust/tls.h"
@@ -398,7 +399,7 @@ static void provider_on_url(const struct out_resp *o, void *arg)
 	struct fault f = { 0 };
 
 	ex->out = NULL;
-	ex->remote_ms = exch_ms_since(&ex->t_remote);
+	ex->remote_ms = ms_since(&ex->t_remote);
 	switch (o->err) {
 	case OUT_OK:
 		if (ex->proto == EXCH_SOAP)

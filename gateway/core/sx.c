@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "lib/num.h"
+#include "lib/osutil.h"
 #include <event2/event.h>
 #include "store/msglog.h"
 #include "trust/keys.h"
@@ -781,7 +782,7 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	}
 	buf_free(&carried);
 	ex->sign_pending = 0;
-	ex->sign_ms = (ex->sign_ms < 0 ? 0 : ex->sign_ms) + exch_ms_since(&j->queued);   /* a local exchange signs twice */
+	ex->sign_ms = (ex->sign_ms < 0 ? 0 : ex->sign_ms) + ms_since(&j->queued);   /* a local exchange signs twice */
 	if (j->req_done) {
 		buf_free(&ex->wire);
 		ex->wire = wire;

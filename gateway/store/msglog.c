@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "lib/crypto.h"
+#include "lib/osutil.h"
 #include "store/msglog_int.h"
 
 static const char CANON_TAG[] = "ailgate-msglog-1";
@@ -650,14 +651,6 @@ static int load_replay(const struct msglog_row *r, void *arg)
 	return 0;
 }
 
-static double mono_ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* The replay window: from the snapshot of the last clean close when it
  * still describes this log as it stands (last record and window), else
  * reloaded from the database, which costs ~1.5 us a request of the window
@@ -688,7 +681,7 @@ static int load_window(struct msglog *log, const struct msglog_chain_state *st, 
 		rc = log->ops->requests_since(log->wconn, since, load_replay, log, err);
 	}
 	log->replay_loaded = replay_count(log->replay);
-	log->replay_load_ms = mono_ms_since(&t0);
+	log->replay_load_ms = ms_since(&t0);
 	return rc < 0 ? -1 : 0;
 }
 

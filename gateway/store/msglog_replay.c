@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 
 #include "lib/crypto.h"
+#include "lib/osutil.h"
 #include "store/msglog_int.h"
 
 #define REPLAY_MIN_BUCKETS 1024
@@ -556,21 +557,6 @@ static unsigned char *snap_build(struct replay *r, int64_t last_id,
 	return buf;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 long replay_save(struct replay *r, const char *path, int64_t last_id,
 		 const unsigned char tip[MSGLOG_HASH_LEN], int64_t now, char **err)
 {
@@ -597,7 +583,7 @@ long replay_save(struct replay *r, const char *path, int64_t last_id,
 	unlink(tmp);   /* a file or link someone left there is not written through */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		rc = write_all(fd, buf, len + SHA256_LEN);
+		rc = fd_write_all(fd, buf, len + SHA256_LEN);
 		if (close(fd) != 0)
 			rc = -1;
 		if (rc == 0 && rename(tmp, path) != 0)
