@@ -497,6 +497,8 @@ size_t replay_count(struct replay *r)
 #define SNAP_VERSION 1u
 #define SNAP_BOM 0x01020304u
 #define SNAP_HEAD 96
+_Static_assert(8 + 2 * 4 + 3 * 8 + MSGLOG_HASH_LEN + 3 * 8 == SNAP_HEAD,
+	       "the header is what head_put writes");
 #define SNAP_PAIR 16
 
 static unsigned char *put(unsigned char *p, const void *v, size_t n)
@@ -510,6 +512,51 @@ static unsigned char *put_pair(unsigned char *p, uint64_t h, int64_t t)
 	return put(put(p, &h, 8), &t, 8);
 }
 
+static const unsigned char *get(const unsigned char *p, void *v, size_t n)
+{
+	memcpy(v, p, n);
+	return p + n;
+}
+
+/* The header's fields after the magic, in the file's order (above). */
+struct snap_head {
+	uint32_t ver, bom;
+	uint64_t k0, k1;
+	int64_t last_id;
+	unsigned char tip[MSGLOG_HASH_LEN];
+	int64_t horizon, window;
+	uint64_t count;
+};
+
+static void head_put(unsigned char *buf, const struct snap_head *h)
+{
+	unsigned char *p = put(buf, SNAP_MAGIC, 8);
+
+	p = put(put(p, &h->ver, 4), &h->bom, 4);
+	p = put(put(p, &h->k0, 8), &h->k1, 8);
+	p = put(put(p, &h->last_id, 8), h->tip, MSGLOG_HASH_LEN);
+	p = put(put(p, &h->horizon, 8), &h->window, 8);
+	put(p, &h->count, 8);
+}
+
+static void head_get(const unsigned char *buf, struct snap_head *h)
+{
+	const unsigned char *p = buf + 8;
+
+	p = get(get(p, &h->ver, 4), &h->bom, 4);
+	p = get(get(p, &h->k0, 8), &h->k1, 8);
+	p = get(get(p, &h->last_id, 8), h->tip, MSGLOG_HASH_LEN);
+	p = get(get(p, &h->horizon, 8), &h->window, 8);
+	get(p, &h->count, 8);
+}
+
+/* Where a snapshot is written before it is renamed into place. -1 when the
+ * name does not fit. */
+static int tmp_name(const char *path, char *tmp, size_t len)
+{
+	return (size_t)snprintf(tmp, len, "%s.tmp", path) < len ? 0 : -1;
+}
+
 /* The snapshot's bytes without the checksum, room left for it; under r->mu.
  * NULL out of memory. One walk of the entries, with room for all of them:
  * the list is pointer chasing across the heap (between the much larger
@@ -519,11 +566,10 @@ static unsigned char *snap_build(struct replay *r, int64_t last_id,
 				 const unsigned char tip[MSGLOG_HASH_LEN], int64_t now, size_t *len,
 				 size_t *count)
 {
-	uint32_t ver = SNAP_VERSION, bom = SNAP_BOM;
-	int64_t window = r->window, cut;
+	struct snap_head h = { SNAP_VERSION, SNAP_BOM, r->k0, r->k1, last_id, { 0 }, 0, r->window, 0 };
 	const struct rent *e;
 	unsigned char *buf, *p;
-	uint64_t n;
+	int64_t cut;
 	size_t i;
 
 	expire(r, now);
@@ -542,18 +588,11 @@ static unsigned char *snap_build(struct replay *r, int64_t last_id,
 			p = put_pair(p, e->h, e->t);
 	}
 	*len = (size_t)(p - buf);
-	n = (*len - SNAP_HEAD) / SNAP_PAIR;
-	p = put(buf, SNAP_MAGIC, 8);
-	p = put(p, &ver, 4);
-	p = put(p, &bom, 4);
-	p = put(p, &r->k0, 8);
-	p = put(p, &r->k1, 8);
-	p = put(p, &last_id, 8);
-	p = put(p, tip, MSGLOG_HASH_LEN);
-	p = put(p, &r->horizon, 8);
-	p = put(p, &window, 8);
-	put(p, &n, 8);
-	*count = (size_t)n;
+	memcpy(h.tip, tip, MSGLOG_HASH_LEN);
+	h.horizon = r->horizon;
+	h.count = (*len - SNAP_HEAD) / SNAP_PAIR;
+	head_put(buf, &h);
+	*count = (size_t)h.count;
 	return buf;
 }
 
@@ -565,7 +604,7 @@ long replay_save(struct replay *r, const char *path, int64_t last_id,
 	char tmp[4200];
 	int fd, rc = -1;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+	if (tmp_name(path, tmp, sizeof(tmp)) < 0) {
 		msglog_set_err(err, "replay snapshot: path too long");
 		return -1;
 	}
@@ -595,12 +634,6 @@ long replay_save(struct replay *r, const char *path, int64_t last_id,
 	}
 	free(buf);
 	return rc < 0 ? -1 : (long)count;
-}
-
-static const unsigned char *get(const unsigned char *p, void *v, size_t n)
-{
-	memcpy(v, p, n);
-	return p + n;
 }
 
 /* Reads the whole file (at most cap bytes) and removes it: a snapshot is
@@ -655,19 +688,17 @@ static int snap_read(const char *path, size_t cap, unsigned char **out, size_t *
 	return 1;
 }
 
-/* Checks the file's frame and that it belongs to this log and window. */
-static int snap_check(const struct replay *r, const unsigned char *buf, size_t len, int64_t last_id,
+/* Checks the file's frame (header h read from it) and that it belongs to
+ * this log and window. */
+static int snap_check(const struct replay *r, const unsigned char *buf, size_t len,
+		      const struct snap_head *h, int64_t last_id,
 		      const unsigned char last_hash[MSGLOG_HASH_LEN], char *why, size_t why_len)
 {
 	unsigned char sum[SHA256_LEN];
-	uint32_t ver, bom;
-	int64_t id, window;
-	uint64_t n;
+	uint64_t n = h->count;
+	int64_t id = h->last_id, window = h->window;
 
-	get(get(buf + 8, &ver, 4), &bom, 4);
-	get(buf + 32, &id, 8);
-	get(get(buf + 80, &window, 8), &n, 8);
-	if (memcmp(buf, SNAP_MAGIC, 8) != 0 || ver != SNAP_VERSION || bom != SNAP_BOM)
+	if (memcmp(buf, SNAP_MAGIC, 8) != 0 || h->ver != SNAP_VERSION || h->bom != SNAP_BOM)
 		snprintf(why, why_len, "not a version %u snapshot of this byte order", SNAP_VERSION);
 	else if (n > (len - SNAP_HEAD - SHA256_LEN) / SNAP_PAIR ||
 		 len != SNAP_HEAD + n * SNAP_PAIR + SHA256_LEN)
@@ -675,7 +706,7 @@ static int snap_check(const struct replay *r, const unsigned char *buf, size_t l
 	else if (sha256(buf, len - SHA256_LEN, sum) < 0 ||
 		 memcmp(sum, buf + len - SHA256_LEN, SHA256_LEN) != 0)
 		snprintf(why, why_len, "checksum mismatch");
-	else if (id != last_id || memcmp(buf + 40, last_hash, MSGLOG_HASH_LEN) != 0)
+	else if (id != last_id || memcmp(h->tip, last_hash, MSGLOG_HASH_LEN) != 0)
 		snprintf(why, why_len, "written at record %lld, the log ends at %lld%s",
 			 (long long)id, (long long)last_id, id == last_id ? " with another hash" : "");
 	else if (window != r->window)
@@ -692,37 +723,35 @@ int replay_load(struct replay *r, const char *path, int64_t last_id,
 	/* Never more than the set could have held: a bound on what is read. */
 	size_t cap = SNAP_HEAD + SHA256_LEN + (r->max + r->gmax) * (size_t)SNAP_PAIR, len, i, live;
 	const unsigned char *p;
+	struct snap_head h;
 	unsigned char *buf;
-	int64_t horizon;
 	char tmp[4200];
-	uint64_t n;
 	int rc;
 
 	*why = 0;
 	/* Left by a close that did not finish writing. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) < sizeof(tmp))
+	if (tmp_name(path, tmp, sizeof(tmp)) == 0)
 		unlink(tmp);
 	if ((rc = snap_read(path, cap, &buf, &len, why, why_len)) <= 0)
 		return rc;
-	if (snap_check(r, buf, len, last_id, last_hash, why, why_len) < 0) {
+	head_get(buf, &h);
+	if (snap_check(r, buf, len, &h, last_id, last_hash, why, why_len) < 0) {
 		free(buf);
 		return -1;
 	}
 	pthread_mutex_lock(&r->mu);
-	get(get(buf + 16, &r->k0, 8), &r->k1, 8);   /* the hashes are under its key */
-	get(buf + 72, &horizon, 8);
-	get(buf + 88, &n, 8);
-	if (horizon > r->horizon)
-		r->horizon = horizon;
+	r->k0 = h.k0;   /* the hashes are under its key */
+	r->k1 = h.k1;
+	if (h.horizon > r->horizon)
+		r->horizon = h.horizon;
 	if (now - r->window > r->horizon)
 		r->horizon = now - r->window;
 	/* Every pair as a ghost: a ghost is exactly (hash, time), all a lookup
 	 * needs; the cap keeps the newest, the horizon moving past the rest.
-	 * The ring sized at once, not doubled (and re-indexed) on the way:
-	 * -12 % instructions for 50,000 (callgrind). */
-	/* Only for the pairs still in the window: after a long stop most of a
-	 * large file has expired. */
-	for (p = buf + SNAP_HEAD, i = 0, live = 0; i < n; i++, p += SNAP_PAIR) {
+	 * The ring sized at once, not doubled (and re-indexed) on the way
+	 * (-12 % instructions for 50,000, callgrind), and only for the pairs
+	 * still in the window: after a long stop most of a large file expired. */
+	for (p = buf + SNAP_HEAD, i = 0, live = 0; i < h.count; i++, p += SNAP_PAIR) {
 		int64_t t;
 
 		get(p + 8, &t, 8);
@@ -730,13 +759,13 @@ int replay_load(struct replay *r, const char *path, int64_t last_id,
 	}
 	while (r->gcap < live && r->gcap < r->gmax && ghost_grow(r) == 0)
 		;
-	for (p = buf + SNAP_HEAD, i = 0; i < n; i++) {
-		uint64_t h;
+	for (p = buf + SNAP_HEAD, i = 0; i < h.count; i++) {
+		uint64_t hash;
 		int64_t t;
 
-		p = get(get(p, &h, 8), &t, 8);
+		p = get(get(p, &hash, 8), &t, 8);
 		if (t >= r->horizon)
-			ghost_add(r, h, t, 1);
+			ghost_add(r, hash, t, 1);
 	}
 	pthread_mutex_unlock(&r->mu);
 	free(buf);
