@@ -178,17 +178,16 @@ for w in $WORKERS; do
 	done
 done
 # The comparison runs are made from the headline configuration (the first
-# --workers value). The same with one signature per message (batch
-# signatures off).
-for gw in state municipality; do
-	sed 's/^\[signing\]$/[signing]\nbatch_max = 1/' "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-single.ini"
-	grep -q '^batch_max = 1$' "$W/ex/$gw-single.ini" || die "no [signing] section in $gw.ini"
-done
-# The same without the message log (development only): what logging costs.
-for gw in state municipality; do
-	sed 's/^\[msglog\]$/[msglog]\nenabled = off/' "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-nolog.ini"
-	grep -q '^enabled = off$' "$W/ex/$gw-nolog.ini" || die "no [msglog] section in $gw.ini"
-done
+# --workers value): variant NAME SECTION LINE adds LINE under [SECTION].
+variant() {
+	local gw
+	for gw in state municipality; do
+		sed "s/^\[$2\]\$/[$2]\n$3/" "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-$1.ini"
+		grep -qx "$3" "$W/ex/$gw-$1.ini" || die "no [$2] section in $gw.ini"
+	done
+}
+variant single signing 'batch_max = 1'   # one signature per message (batch signatures off)
+variant nolog msglog 'enabled = off'     # no message log (development only): what logging costs
 
 # ---- gateways ---------------------------------------------------------------
 # start_gw NAME INI PORT DIR [PREFIX...]: starts a gateway through bench.py
