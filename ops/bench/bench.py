@@ -570,7 +570,15 @@ def render(d):
         L.append("| %s | %d | %.0f | %s | %s | %s | %d | %d |"
                  % (label, v["workers"], w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
                     fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
+    f = d.get("floor")
+    if f:
+        w = f["wrk"]
+        L.append("| bare libraries: evhttp in, libcurl multi out over mutual TLS, static answer "
+                 "(`ops/bench/floor.c`, no gateway logic) | 1 | %.0f | %s | %s | %s | %d | %d |"
+                 % (w["rps"], fmt_ms(w["latency_us"]["p50"]), fmt_ms(w["latency_us"]["p99"]),
+                    fmt_ms(w["latency_us"]["max"]), w["requests"], sum(w["errors"].values())))
     L.append("")
+    L.extend(floor_lines(d, g, n))
     for _, _, what, v in variants:
         # against the gateways' run with the same workers
         base = next((r["gateway"] for r in d["runs"] if r["gateway"]["workers"] == v["workers"]), g)
@@ -852,7 +860,32 @@ def assemble(out):
             w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
             d["variants"][key] = {"workers": int(read_text(os.path.join(k, "workers"), "1")), "wrk": w,
                                   "sample": load_json(os.path.join(k, "sample.json"), {})}
+    floor = os.path.join(out, "floor")
+    w = load_json(os.path.join(floor, "wrk.json"))
+    if w:
+        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+        d["floor"] = {"wrk": w, "sample": load_json(os.path.join(floor, "sample.json"), {})}
     return d
+
+
+def cpu_per_request_us(run):
+    """CPU (user+system) of the measured servers, not wrk, per request of run."""
+    cpu = sum((p["cpu_s"] or 0) for name, p in run["sample"].get("procs", {}).items() if name != "wrk")
+    return cpu * 1e6 / max(1, run["wrk"]["requests"])
+
+
+def floor_lines(d, g, n):
+    """The bare-library pair (ops/bench/floor.c) against nginx and the gateways of run 1."""
+    f = d.get("floor")
+    if not f or not f["wrk"]["rps"] or not n["wrk"]["rps"]:
+        return []
+    fr, nr, gr = f["wrk"]["rps"], n["wrk"]["rps"], g["wrk"]["rps"]
+    return ["- the bare libraries, same run: %.0f req/s = **%.2f** of the nginx pair's (CPU per request "
+            "%.0f us against nginx's %.0f us); the gateways reach %.2f of the bare libraries. A gateway "
+            "on libevent + libcurl + OpenSSL does this transport work and its own on top (parsing, "
+            "checks, signatures, the message log), so on this host its ratio to nginx stays below "
+            "roughly %.2f whatever it does"
+            % (fr, fr / nr, cpu_per_request_us(f), cpu_per_request_us(n), gr / fr, fr / nr)]
 
 
 def cmd_meta(args):

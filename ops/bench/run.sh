@@ -27,12 +27,16 @@ Usage: ops/bench/run.sh [options]
   --no-single        skip the two comparison runs: one signature per message
                      ([signing] batch_max = 1, what batch signatures save) and
                      no message log ([msglog] enabled = off, what logging costs)
+  --no-floor         skip the bare-library pair (ops/bench/floor.c: evhttp in,
+                     libcurl multi out over mutual TLS, a static answer; what the
+                     gateway's own libraries reach with no gateway work at all)
   --rounds N         N alternating gateway/nginx pairs at the first workers
                      value (default 3; 1 with --short): the host's speed changes
                      within minutes, so the report gives every round and medians
   --results FILE     where to write the report (default ops/bench/RESULTS.md)
   --no-results       print only
-  --port-base N      ports N+80.. (client), N+500.. (peer), N+90/N+590 (nginx)
+  --port-base N      ports N+80.. (client), N+500.. (peer), N+90/N+590 (nginx),
+                     N+92/N+592 (the bare-library pair)
                      (default 27000; below the ephemeral range, so no client socket can hold one)
   --check            exit 3 if a target (ratio, RSS, start-up) is missed
   --keep             keep the work directory (logs, configurations, profiles)
@@ -49,13 +53,14 @@ if [ -z "${AILGATE_BENCH_CAPPED:-}" ]; then
 fi
 
 DURATION=10 CONNS=32 THREADS=2 WORKERS="1 2" PROFILE=1 RESULTS=$BENCH/RESULTS.md
-BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1 SINGLE=1 ROUNDS=3
+BASE=27000 KEEP=0 CHECK=0 MODE=full BUILD=1 SINGLE=1 ROUNDS=3 FLOOR_RUN=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h|--help) usage; exit 0 ;;
 	--short) MODE=short DURATION=2 WORKERS=1 PROFILE=0 RESULTS="" SINGLE=0 ROUNDS=1; shift ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--no-single) SINGLE=0; shift ;;
+	--no-floor) FLOOR_RUN=0; shift ;;
 	--duration) DURATION=$2; shift 2 ;;
 	--connections) CONNS=$2; shift 2 ;;
 	--threads) THREADS=$2; shift 2 ;;
@@ -79,6 +84,9 @@ S_PORT=$((BASE + 500))     # municipality peer port (state +1)
 TLS_PORT=$((BASE + 443))
 NGX_A=$((BASE + 90))
 NGX_B=$((BASE + 590))
+FLOOR_A=$((BASE + 92))     # the bare-library relay pair (ops/bench/floor.c)
+FLOOR_B=$((BASE + 592))
+FLOOR=$ROOT/build/release/benchfloor
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -142,13 +150,14 @@ if [ "$BUILD" = 1 ]; then
 	"$ROOT/ops/build.sh" release 2>"$W/build.err" || {
 		log "ops/build.sh release failed (tail of the error below); building only the ailgate target"
 		tail -3 "$W/build.err" >&2
-		cmake --build "$ROOT/build/release" --target ailgate -j"$(nproc)" >/dev/null ||
+		cmake --build "$ROOT/build/release" --target ailgate benchfloor -j"$(nproc)" >/dev/null ||
 			die "cannot build build/release/ailgate"
 	}
 fi
 [ -x "$BIN" ] || die "no $BIN (ops/build.sh release)"
+[ "$FLOOR_RUN" = 0 ] || [ -x "$FLOOR" ] || die "no $FLOOR (ops/build.sh release)"
 for p in $C_PORT $((C_PORT + 1)) $((C_PORT + 2)) $S_PORT $((S_PORT + 1)) $((S_PORT + 2)) \
-	$TLS_PORT $NGX_A $NGX_B; do
+	$TLS_PORT $NGX_A $NGX_B $FLOOR_A $FLOOR_B; do
 	port_free "$p" || die "port $p is in use (choose another --port-base)"
 done
 
@@ -309,9 +318,37 @@ bench_nginx() {   # WORKERS [OUT-DIR]
 	stop_all
 }
 
+# ---- the bare libraries: ops/bench/floor.c ------------------------------------
+# The nginx pair's path built from the gateway's own libraries and nothing else
+# (evhttp in, libcurl multi out over mutual TLS, a static answer): what any
+# gateway on libevent + libcurl + OpenSSL can reach here at most.
+bench_floor() {   # OUT-DIR
+	local d=$1 a b code i
+	mkdir -p "$d"
+	log "bare-library pair (benchfloor): starting"
+	"$FLOOR" back "$FLOOR_B" "$PKI/gw/state/auth-fullchain.pem" "$PKI/gw/state/auth.key" \
+		"$PKI/ca/auth-chain.pem" "$W/response.xml" 2>"$d/back.err" &
+	b=$!; PIDS+=("$b")
+	"$FLOOR" front "$FLOOR_A" "https://127.0.0.1:$FLOOR_B/" "$PKI/gw/municipality/auth-fullchain.pem" \
+		"$PKI/gw/municipality/auth.key" "$PKI/ca/trust.pem" 2>"$d/front.err" &
+	a=$!; PIDS+=("$a")
+	for ((i = 0; i < 100; i++)); do
+		! port_free "$FLOOR_A" && ! port_free "$FLOOR_B" && break
+		alive "$a" && alive "$b" || die "benchfloor exited: $(cat "$d"/*.err)"
+		sleep 0.1
+	done
+	code=$(post "http://127.0.0.1:$FLOOR_A/" "$W/floor-response.xml")
+	[ "$code" = 200 ] && cmp -s "$W/floor-response.xml" "$W/response.xml" ||
+		die "the bare-library pair answered HTTP $code, not the gateway's bytes: $(cat "$d"/*.err)"
+	log "bare-library pair: wrk ${DURATION}s"
+	measure "http://127.0.0.1:$FLOOR_A/" "$d" "$FLOOR_B" "$a,$b" "floor-front,floor-back"
+	stop_all
+}
+
 for w in $WORKERS; do
 	bench_gateways "$w"
 	bench_nginx "$w"
+	if [ "$w" = "$W1" ] && [ "$FLOOR_RUN" = 1 ]; then bench_floor "$OUT/floor"; fi
 done
 if [ "$SINGLE" = 1 ]; then
 	bench_gateways "$W1" single "$OUT/single/gateway"
