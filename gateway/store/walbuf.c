@@ -6,12 +6,15 @@
  * before its fdatasync. Here consecutive writes collect in a buffer that goes
  * to the file when the next write is not right behind them, when it would
  * outgrow the buffer, and before anything that must see the file as SQLite
- * wrote it: a sync (so every commit is on disk before it is acknowledged,
+ * wrote it: the end of a commit (the page that follows a commit frame's
+ * header), a sync (so every commit is on disk before it is acknowledged,
  * exactly as without the buffer), a read, a truncate, the file size, a file
  * control, a close. Other connections read only frames a commit made
- * visible, and with synchronous=FULL (the log's setting) a commit syncs, so
- * flushes, before it updates the WAL index. Only WAL files are buffered;
- * the database file and everything else pass straight through. */
+ * visible in the WAL index, which SQLite updates after the commit's last
+ * write has returned - so the commit is in the file by then whatever the
+ * synchronous setting (with FULL, the log's, it is also synced), and a
+ * failed write fails the commit. Only WAL files are buffered; the database
+ * file and everything else pass straight through. */
 #include "store/walbuf.h"
 
 #include <pthread.h>
@@ -26,6 +29,7 @@ struct wb_file {
 	sqlite3_file base;          /* our methods */
 	sqlite3_file *real;         /* the default VFS's file, right after this struct */
 	int wal;
+	int commit;                 /* the last write was a commit frame's header */
 	unsigned char *buf;         /* WB_CAP bytes once the first write comes */
 	size_t len;
 	sqlite3_int64 off;          /* file offset of buf[0] */
@@ -70,13 +74,23 @@ static int wb_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
-static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
+/* The WAL format (sqlite.org/fileformat.html, "WAL File Format"): a frame
+ * is a 24-byte header, written by itself, then the page; bytes 4-7 of the
+ * header are the database size after a commit for a commit's last frame, 0
+ * for every other frame. The WAL file's own header is 32 bytes. */
+#define WAL_FRAME_HDR 24
+
+static int is_commit_header(const void *data, int amt)
 {
-	struct wb_file *f = wb(file);
+	const unsigned char *h = data;
+
+	return amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
+}
+
+static int buffer(struct wb_file *f, const void *data, int amt, sqlite3_int64 off)
+{
 	int rc;
 
-	if (!f->wal || amt <= 0)
-		return f->real->pMethods->xWrite(f->real, data, amt, off);
 	if (f->len && off == f->off + (sqlite3_int64)f->len && f->len + (size_t)amt <= WB_CAP) {
 		memcpy(f->buf + f->len, data, (size_t)amt);
 		f->len += (size_t)amt;
@@ -90,6 +104,19 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 	f->len = (size_t)amt;
 	f->off = off;
 	return SQLITE_OK;
+}
+
+static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
+{
+	struct wb_file *f = wb(file);
+	int rc, end;
+
+	if (!f->wal || amt <= 0)
+		return f->real->pMethods->xWrite(f->real, data, amt, off);
+	end = f->commit;    /* this is the page of a commit frame: the commit's last write */
+	f->commit = is_commit_header(data, amt);
+	rc = buffer(f, data, amt, off);
+	return rc == SQLITE_OK && end ? flush(f) : rc;
 }
 
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)

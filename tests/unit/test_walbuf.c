@@ -2,7 +2,9 @@
  * buffering VFS reads back the same through the default VFS after every
  * commit (from another connection, which reads the files directly), with
  * rows from a few bytes to several times the buffer, a reader holding an
- * old snapshot, checkpoints in between and a rolled-back transaction. */
+ * old snapshot, checkpoints in between and a rolled-back transaction; with
+ * synchronous FULL (the message log's setting), NORMAL and OFF (no sync at a
+ * commit: the commit's own end puts the buffer in the file). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,7 +40,7 @@ static sqlite3_int64 one_int(sqlite3 *db, const char *sql)
 	return v;
 }
 
-static void test_commits_read_back(void **state)
+static void commits_read_back(const char *sync)
 {
 	char dir[] = "/tmp/walbuf-XXXXXX", path[64], sql[256];
 	sqlite3 *w, *r, *old;
@@ -46,14 +48,14 @@ static void test_commits_read_back(void **state)
 	/* up to 4.5 x the buffer (64 KiB): flushes in the middle of a commit */
 	static const int sizes[] = { 1, 100, 4000, 9000, 65536, 70000, 300000, 17, 131072 };
 
-	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/t.db", dir);
 	assert_int_equal(walbuf_register(), 0);
 	assert_int_equal(sqlite3_open_v2(path, &w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, WALBUF_VFS),
 			 SQLITE_OK);
-	exec_ok(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		   "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+	snprintf(sql, sizeof(sql), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+		 "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", sync);
+	exec_ok(w, sql);
 	assert_int_equal(sqlite3_open(path, &r), SQLITE_OK);
 	assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
 	exec_ok(old, "BEGIN; SELECT count(*) FROM t");   /* a reader on the first snapshot */
@@ -95,10 +97,30 @@ static void test_commits_read_back(void **state)
 	assert_int_equal(system(sql), 0);
 }
 
+static void test_commits_read_back_full(void **state)
+{
+	(void)state;
+	commits_read_back("FULL");
+}
+
+static void test_commits_read_back_normal(void **state)
+{
+	(void)state;
+	commits_read_back("NORMAL");
+}
+
+static void test_commits_read_back_off(void **state)
+{
+	(void)state;
+	commits_read_back("OFF");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_commits_read_back),
+		cmocka_unit_test(test_commits_read_back_full),
+		cmocka_unit_test(test_commits_read_back_normal),
+		cmocka_unit_test(test_commits_read_back_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
