@@ -7,14 +7,22 @@
  * to the file when the next write is not right behind them, when it would
  * outgrow the buffer, and before anything that must see the file as SQLite
  * wrote it: the end of a commit (the page that follows a commit frame's
- * header), a sync (so every commit is on disk before it is acknowledged,
- * exactly as without the buffer), a read, a truncate, the file size, a file
- * control, a close. Other connections read only frames a commit made
- * visible in the WAL index, which SQLite updates after the commit's last
- * write has returned - so the commit is in the file by then whatever the
- * synchronous setting (with FULL, the log's, it is also synced), and a
- * failed write fails the commit. Only WAL files are buffered; the database
- * file and everything else pass straight through. */
+ * header), a sync, a read, a truncate, the file size, a file control, a
+ * close, and the end of every write transaction (the database file's unlock
+ * of the WAL write lock: what a rolled-back transaction left must not be
+ * written later over frames another connection committed meanwhile).
+ *
+ * Other connections learn of a commit's frames from the WAL index, which
+ * SQLite updates after the commit's last write has returned, so the commit
+ * is in the file by then whatever the synchronous setting (with FULL, the
+ * log's, it is on disk too), and a failed write fails the commit. A commit
+ * header that does not follow buffered frames (walRewriteChecksums rewrites
+ * earlier headers, the commit's last, with no page after it) is written at
+ * once. A WAL that SQLite pads to the sector boundary at a sync (a device
+ * without POWERSAFE_OVERWRITE, or psow=0), or whose database file is not
+ * ours to watch, is not buffered at all. An error of a write that had no
+ * caller to tell (at the unlock) fails the next call on the file. The
+ * database file and everything else pass straight through. */
 #include "store/walbuf.h"
 
 #include <pthread.h>
@@ -28,8 +36,11 @@
 struct wb_file {
 	sqlite3_file base;          /* our methods */
 	sqlite3_file *real;         /* the default VFS's file, right after this struct */
-	int wal;
+	int wal;                    /* a WAL file that is buffered */
 	int commit;                 /* the last write was a commit frame's header */
+	int err;                    /* a flush's error no caller has seen yet */
+	struct wb_file *walf;       /* a database file: its WAL, while that is open */
+	struct wb_file *db;         /* a WAL file: its database file */
 	unsigned char *buf;         /* WB_CAP bytes once the first write comes */
 	size_t len;
 	sqlite3_int64 off;          /* file offset of buf[0] */
@@ -45,21 +56,39 @@ static struct wb_file *wb(sqlite3_file *f)
 	return (struct wb_file *)f;
 }
 
+/* The buffer to the file; an error kept from an earlier flush comes first
+ * (once). */
 static int flush(struct wb_file *f)
 {
-	int rc;
+	int rc = f->err;
 
-	if (!f->len)
-		return SQLITE_OK;
+	f->err = SQLITE_OK;
+	if (rc != SQLITE_OK || !f->len)
+		return rc;
 	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
 	f->len = 0;
 	return rc;
+}
+
+/* A write transaction on db ends (or a lock changes): its WAL's buffer goes
+ * to the file while the write lock is still held. */
+static void flush_wal_of(struct wb_file *db)
+{
+	int rc;
+
+	if (db->walf && db->walf->len && (rc = flush(db->walf)) != SQLITE_OK)
+		db->walf->err = rc;
 }
 
 static int wb_close(sqlite3_file *file)
 {
 	struct wb_file *f = wb(file);
 	int rc = flush(f), rc2 = f->real->pMethods->xClose(f->real);
+
+	if (f->db && f->db->walf == f)
+		f->db->walf = NULL;
+	if (f->walf && f->walf->db == f)
+		f->walf->db = NULL;
 
 	free(f->buf);
 	f->buf = NULL;
@@ -115,6 +144,13 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 		return f->real->pMethods->xWrite(f->real, data, amt, off);
 	end = f->commit;    /* this is the page of a commit frame: the commit's last write */
 	f->commit = is_commit_header(data, amt);
+	if (f->commit && !(f->len && off == f->off + (sqlite3_int64)f->len)) {
+		/* Not behind buffered frames: maybe a rewritten header with no page
+		 * to come (walRewriteChecksums), so it goes now. */
+		if ((rc = flush(f)) != SQLITE_OK)
+			return rc;
+		return f->real->pMethods->xWrite(f->real, data, amt, off);
+	}
 	rc = buffer(f, data, amt, off);
 	return rc == SQLITE_OK && end ? flush(f) : rc;
 }
@@ -187,6 +223,8 @@ static int wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	sqlite3_file *r = wb(file)->real;
 
+	if (flags & SQLITE_SHM_UNLOCK)
+		flush_wal_of(wb(file));
 	return r->pMethods->iVersion >= 2 ? r->pMethods->xShmLock(r, offset, n, flags) : SQLITE_IOERR;
 }
 
@@ -245,7 +283,19 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 		f->base.pMethods = NULL;
 		return rc;
 	}
-	f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	if (flags & SQLITE_OPEN_WAL) {
+		/* The database file SQLite opened before its WAL, through this VFS
+		 * too: its unlocks end our write transactions. */
+		sqlite3_file *db = sqlite3_database_file_object(name);
+
+		if (db && db->pMethods == &wb_io && !wb(db)->walf &&
+		    (wb(db)->real->pMethods->xDeviceCharacteristics(wb(db)->real) &
+		     SQLITE_IOCAP_POWERSAFE_OVERWRITE)) {
+			f->wal = 1;
+			f->db = wb(db);
+			f->db->walf = f;
+		}
+	}
 	f->base.pMethods = &wb_io;
 	return SQLITE_OK;
 }
