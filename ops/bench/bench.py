@@ -776,6 +776,12 @@ def load_pair(rdir, workers):
         if not w or not r[key]["sample"]:
             raise SystemExit("bench: incomplete figures in %s" % k)
         w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+    # the bare-library pair (ops/bench/floor.c), when run.sh ran it in this round
+    f = os.path.join(rdir, "floor")
+    w = load_json(os.path.join(f, "wrk.json"))
+    if w:
+        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+        r["floor"] = {"wrk": w, "sample": load_json(os.path.join(f, "sample.json"), {})}
     return r
 
 
@@ -786,7 +792,9 @@ def round_figures(r):
     cpu = sum((p["cpu_s"] or 0) for name, p in g["sample"]["procs"].items() if name != "wrk")
     return {"rps": g["wrk"]["rps"], "p50": g["wrk"]["latency_us"]["p50"], "p99": g["wrk"]["latency_us"]["p99"],
             "nginx": n["wrk"]["rps"], "ratio": g["wrk"]["rps"] / n["wrk"]["rps"] if n["wrk"]["rps"] else 0,
-            "cpu_us": cpu * 1e6 / reqs, "steal": g["sample"].get("machine_steal_cores", 0)}
+            "cpu_us": cpu * 1e6 / reqs, "steal": g["sample"].get("machine_steal_cores", 0),
+            "floor": r["floor"]["wrk"]["rps"] if "floor" in r else None,
+            "floor_ratio": r["floor"]["wrk"]["rps"] / n["wrk"]["rps"] if "floor" in r and n["wrk"]["rps"] else None}
 
 
 def median(xs):
@@ -818,22 +826,31 @@ def render_rounds(d):
     rs = [round_figures(r) for r in d.get("rounds") or []]
     if len(rs) < 2:
         return []
+    fl = any(f["floor"] for f in rs)
     L = ["## Rounds\n",
          "The headline pair (gateways against nginx, workers %d) run %d times one after the other "
          "(round 1 is the run above): this host's speed changes within minutes, so each round's "
          "ratio is the figure to trust, and the median over rounds the one to quote.\n"
          % (d["rounds"][0]["gateway"]["workers"], len(rs)),
          "| round | gateway req/s | p50 | p99 | CPU per exchange (both gateways) | nginx req/s | ratio "
-         "| cores stolen |",
-         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+         "| cores stolen |" + (" bare libraries req/s | bare/nginx |" if fl else ""),
+         "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if fl else "")]
+
+    def fcells(f):
+        if not fl:
+            return ""
+        return " %.0f | %.2f |" % (f["floor"], f["floor_ratio"]) if f["floor"] else " - | - |"
     for i, f in enumerate(rs):
-        L.append("| %d | %.0f | %s | %s | %.0f us | %.0f | %.2f | %.2f |"
+        L.append("| %d | %.0f | %s | %s | %.0f us | %.0f | %.2f | %.2f |%s"
                  % (i + 1, f["rps"], fmt_ms(f["p50"]), fmt_ms(f["p99"]), f["cpu_us"], f["nginx"], f["ratio"],
-                    f["steal"]))
-    L.append("| **median** | **%.0f** | %s | **%s** | %.0f us | %.0f | **%.2f** | |"
+                    f["steal"], fcells(f)))
+    fr = [f for f in rs if f["floor"]]
+    L.append("| **median** | **%.0f** | %s | **%s** | %.0f us | %.0f | **%.2f** | |%s"
              % (median([f["rps"] for f in rs]), fmt_ms(median([f["p50"] for f in rs])),
                 fmt_ms(median([f["p99"] for f in rs])), median([f["cpu_us"] for f in rs]),
-                median([f["nginx"] for f in rs]), median([f["ratio"] for f in rs])))
+                median([f["nginx"] for f in rs]), median([f["ratio"] for f in rs]),
+                (" %.0f | **%.2f** |" % (median([f["floor"] for f in fr]), median([f["floor_ratio"] for f in fr]))
+                 if fl and fr else (" | |" if fl else ""))))
     L.append("")
     return L
 
@@ -860,11 +877,8 @@ def assemble(out):
             w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
             d["variants"][key] = {"workers": int(read_text(os.path.join(k, "workers"), "1")), "wrk": w,
                                   "sample": load_json(os.path.join(k, "sample.json"), {})}
-    floor = os.path.join(out, "floor")
-    w = load_json(os.path.join(floor, "wrk.json"))
-    if w:
-        w["rps"] = w["requests"] / (w["duration_us"] / 1e6)
-        d["floor"] = {"wrk": w, "sample": load_json(os.path.join(floor, "sample.json"), {})}
+    if "floor" in d["runs"][0]:
+        d["floor"] = d["runs"][0]["floor"]
     return d
 
 
@@ -875,17 +889,25 @@ def cpu_per_request_us(run):
 
 
 def floor_lines(d, g, n):
-    """The bare-library pair (ops/bench/floor.c) against nginx and the gateways of run 1."""
+    """The bare-library pair (ops/bench/floor.c) against nginx and the gateways: every round's
+    ratio (this host's speed changes within minutes), their median and range."""
     f = d.get("floor")
     if not f or not f["wrk"]["rps"] or not n["wrk"]["rps"]:
         return []
-    fr, nr, gr = f["wrk"]["rps"], n["wrk"]["rps"], g["wrk"]["rps"]
-    return ["- the bare libraries, same run: %.0f req/s = **%.2f** of the nginx pair's (CPU per request "
-            "%.0f us against nginx's %.0f us); the gateways reach %.2f of the bare libraries. A gateway "
-            "on libevent + libcurl + OpenSSL does this transport work and its own on top (parsing, "
-            "checks, signatures, the message log), so on this host its ratio to nginx stays below "
-            "roughly %.2f whatever it does"
-            % (fr, fr / nr, cpu_per_request_us(f), cpu_per_request_us(n), gr / fr, fr / nr)]
+    rs = [round_figures(r) for r in d.get("rounds") or [] if "floor" in r]
+    ratios = [x["floor_ratio"] for x in rs if x["floor_ratio"]] or [f["wrk"]["rps"] / n["wrk"]["rps"]]
+    gfl = [x["rps"] / x["floor"] for x in rs if x["floor"]] or [g["wrk"]["rps"] / f["wrk"]["rps"]]
+    errs = sum(sum(r["floor"]["wrk"]["errors"].values()) for r in d.get("rounds") or [] if "floor" in r)
+    spread = ("the median of %d rounds: %s; " % (len(ratios), ", ".join("%.2f" % x for x in ratios))
+              if len(ratios) > 1 else "")
+    return ["- the bare libraries (a reference, not a proof: one way to use them, with evhttp, which "
+            "the gateway does not use): %.0f req/s in round 1, **%.2f** of the nginx pair's throughput "
+            "(%sCPU per request in round 1 %.0f us against nginx's %.0f us); the gateways reach "
+            "%.2f of them. With no gateway work at all, the transport made of libevent, "
+            "libcurl and OpenSSL already costs about %.1fx nginx's CPU here%s"
+            % (f["wrk"]["rps"], median(ratios), spread, cpu_per_request_us(f), cpu_per_request_us(n),
+               median(gfl), cpu_per_request_us(f) / max(1, cpu_per_request_us(n)),
+               "; **%d errors** in its runs, so its figure is not to be trusted" % errs if errs else "")]
 
 
 def cmd_meta(args):

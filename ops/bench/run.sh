@@ -348,7 +348,7 @@ bench_floor() {   # OUT-DIR
 for w in $WORKERS; do
 	bench_gateways "$w"
 	bench_nginx "$w"
-	if [ "$w" = "$W1" ] && [ "$FLOOR_RUN" = 1 ]; then bench_floor "$OUT/floor"; fi
+	if [ "$w" = "$W1" ] && [ "$FLOOR_RUN" = 1 ]; then bench_floor "$OUT/run-w$w/floor"; fi
 done
 if [ "$SINGLE" = 1 ]; then
 	bench_gateways "$W1" single "$OUT/single/gateway"
@@ -360,6 +360,7 @@ for ((r = 2; r <= ROUNDS; r++)); do
 	log "round $r of $ROUNDS"
 	bench_gateways "$w1" "w$w1" "$OUT/rounds/r$r/gateway"
 	bench_nginx "$w1" "$OUT/rounds/r$r/nginx"
+	if [ "$FLOOR_RUN" = 1 ]; then bench_floor "$OUT/rounds/r$r/floor"; fi
 done
 
 # ---- start-up series ---------------------------------------------------------
