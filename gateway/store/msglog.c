@@ -460,18 +460,29 @@ static void deliver(struct msglog *log, struct pending *p)
 
 /* -------------------------------------------------------------- writer */
 
-static struct pending *take_batch(struct msglog *log)
+/* With probe_at (monotonic ms, 0: none), an empty queue is waited for
+ * until then only: NULL with *probe set when it came. */
+static struct pending *take_batch(struct msglog *log, int64_t probe_at, int *probe)
 {
 	struct pending *head, *last;
 	unsigned n;
 
+	*probe = 0;
 	pthread_mutex_lock(&log->mu);
 	/* Lazy records alone wait for an eager one, the end of their loop's
-	 * turn (qkick), a full group or their due. NULL only when stopping. */
+	 * turn (qkick), a full group or their due. NULL only when stopping, or
+	 * for a probe. */
 	while (!log->stopping) {
 		if (!log->qhead) {
 			log->qkick = 0;   /* the turn's records went with the last group */
-			pthread_cond_wait(&log->qcond, &log->mu);
+			if (!probe_at) {
+				pthread_cond_wait(&log->qcond, &log->mu);
+			} else if (msglog_mono_ms() >= probe_at) {
+				*probe = 1;
+				break;
+			} else {
+				msglog_cond_wait_until(&log->qcond, &log->mu, probe_at);
+			}
 		} else if (log->qeager || log->qkick || log->qlen >= log->cfg.batch_max ||
 			   msglog_mono_ms() >= log->qdue) {
 			break;
@@ -574,7 +585,8 @@ fail:
 	return -1;
 }
 
-static void commit_group(struct msglog *log, struct pending *batch)
+/* 0 when the group is committed (stamped or not), -1 when it is not. */
+static int commit_group(struct msglog *log, struct pending *batch)
 {
 	char *err = NULL;
 
@@ -582,22 +594,56 @@ static void commit_group(struct msglog *log, struct pending *batch)
 		set_status(batch, MSGLOG_ERR_DB, err ? err : "message log: database error");
 		health_db(log, err ? err : "database error", 0);
 		free(err);
-		return;
+		return -1;
 	}
 	health_db(log, NULL, log->next_id - 1);
 	if (log->cfg.ts_sync && log->tsa && msglog_stamp_pending(log, log->wconn, &err) < 0) {
 		set_status(batch, MSGLOG_ERR_STAMP, err ? err : "time-stamping failed");
 		free(err);
 	}
+	return 0;
+}
+
+/* After a failed commit, with no record to commit: does the store take a
+ * write again? 0 (the log is healthy again) or -1 (still failing). */
+static int probe_store(struct msglog *log)
+{
+	char *err = NULL;
+	int rc;
+
+	if (log->ops->probe) {
+		rc = log->ops->probe(log->wconn, &err);
+	} else if ((rc = log->ops->begin(log->wconn, &err)) == 0 &&
+		   (rc = log->ops->commit(log->wconn, &err)) < 0) {
+		log->ops->rollback(log->wconn);
+	}
+	if (rc < 0) {
+		health_db(log, err ? err : "database error", 0);
+	} else {
+		pthread_mutex_lock(&log->hmu);
+		log->db_failed = 0;
+		pthread_mutex_unlock(&log->hmu);
+	}
+	free(err);
+	return rc < 0 ? -1 : 0;
 }
 
 static void *writer_main(void *arg)
 {
 	struct msglog *log = arg;
 	struct pending *batch;
+	int64_t probe_at = 0;   /* the last write failed: probe then if idle */
+	int probe;
 
-	while ((batch = take_batch(log)) != NULL) {
-		commit_group(log, batch);
+	for (;;) {
+		batch = take_batch(log, probe_at, &probe);
+		if (probe) {
+			probe_at = probe_store(log) == 0 ? 0 : msglog_mono_ms() + MSGLOG_PROBE_MS;
+			continue;
+		}
+		if (!batch)
+			break;
+		probe_at = commit_group(log, batch) == 0 ? 0 : msglog_mono_ms() + MSGLOG_PROBE_MS;
 		deliver(log, batch);
 	}
 	return NULL;

@@ -194,7 +194,17 @@ struct msglog_backend_ops {
 	 * MSGLOG_HOUSEKEEP_MS while the log is open (SQLite: a passive WAL
 	 * checkpoint, so that each one is small); NULL if the backend needs none. */
 	int (*housekeep)(void *conn, char **err);
+	/* A small durable write (a transaction that changes nothing the log
+	 * holds), to learn whether the store takes writes again after a failed
+	 * commit; NULL: an empty transaction (begin, commit) instead. */
+	int (*probe)(void *conn, char **err);
 };
+
+/* While the last write failed, the writer tries the backend's probe this
+ * often when no record comes, so that the log reports itself healthy again
+ * once the store works (the gateway refuses new exchanges while it is not:
+ * no record would come to find out). */
+#define MSGLOG_PROBE_MS 1000
 
 /* How often the stamper thread does the backend's housekeeping. A WAL
  * checkpoint ends in an fsync of the database file, and the disk's cache
@@ -303,7 +313,8 @@ int msglog_append_sync(struct msglog *log, const struct msglog_rec *rec, int64_t
 void msglog_detach_base(struct msglog *log, struct event_base *base);
 
 /* 1 when the log can take new exchanges; 0 with a reason for a person in
- * why (if not NULL): a database write failed (until one succeeds), or a
+ * why (if not NULL): a database write failed (until one succeeds: a group's
+ * commit, or the writer's probe every MSGLOG_PROBE_MS), or a
  * record has waited more than ts_max_unstamped_ms for a time stamp (until
  * the backlog is stamped). */
 int msglog_is_healthy(struct msglog *log, char *why, size_t why_len);

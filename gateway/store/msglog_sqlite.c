@@ -1075,6 +1075,25 @@ static int sq_housekeep(void *conn, char **err)
 	return 0;
 }
 
+/* A meta row written and deleted in one transaction: nothing changes, but
+ * the page is written (a WAL frame and, with synchronous=FULL, an fsync),
+ * through the same connection and VFS as the writer's commits. (An UPDATE
+ * to the same value would write nothing: SQLite leaves a cell whose bytes
+ * do not change alone.) */
+static int sq_probe(void *conn, char **err)
+{
+	struct sqconn *c = conn;
+
+	if (sq_begin(c, err) < 0 ||
+	    exec(c, "INSERT OR REPLACE INTO meta VALUES ('probe', 1); DELETE FROM meta WHERE key = 'probe'",
+		 err) < 0 ||
+	    sq_commit(c, err) < 0) {
+		sq_rollback(c);
+		return -1;
+	}
+	return 0;
+}
+
 const struct msglog_backend_ops msglog_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1093,4 +1112,5 @@ const struct msglog_backend_ops msglog_sqlite_ops = {
 	.seen = sq_seen,
 	.requests_since = sq_requests_since,
 	.housekeep = sq_housekeep,
+	.probe = sq_probe,
 };
