@@ -1018,7 +1018,11 @@ int msglog_is_healthy(struct msglog *log, char *why, size_t why_len)
 
 	pthread_mutex_lock(&log->hmu);
 	waited = log->unstamped_since ? msglog_mono_ms() - log->unstamped_since : 0;
-	if (log->db_failed) {
+	if (log->store_lost) {
+		ok = 0;
+		if (why)
+			snprintf(why, why_len, "%s", log->store_err);
+	} else if (log->db_failed) {
 		ok = 0;
 		if (why)
 			snprintf(why, why_len, "message log database write failed: %s", log->db_err);

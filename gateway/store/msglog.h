@@ -192,13 +192,18 @@ struct msglog_backend_ops {
 			      char **err);
 	/* Housekeeping that a connection other than the writer's does every
 	 * MSGLOG_HOUSEKEEP_MS while the log is open (SQLite: a passive WAL
-	 * checkpoint, so that each one is small); NULL if the backend needs none. */
+	 * checkpoint, so that each one is small); NULL if the backend needs none.
+	 * MSGLOG_STORE_LOST (with err) when the store's files were removed or
+	 * replaced under the open log (SQLite: the WAL file): the log is
+	 * unhealthy from then on, until a restart. */
 	int (*housekeep)(void *conn, char **err);
 	/* A small durable write (a transaction that changes nothing the log
 	 * holds), to learn whether the store takes writes again after a failed
 	 * commit; NULL: an empty transaction (begin, commit) instead. */
 	int (*probe)(void *conn, char **err);
 };
+
+#define MSGLOG_STORE_LOST (-2)
 
 /* While the last write failed, the writer tries the backend's probe this
  * often when no record comes, so that the log reports itself healthy again

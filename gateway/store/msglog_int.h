@@ -46,6 +46,8 @@ struct msglog {
 	pthread_mutex_t hmu;
 	int db_failed;
 	char db_err[200];
+	int store_lost;                 /* housekeeping found the store's files gone (MSGLOG_STORE_LOST) */
+	char store_err[300];
 	char ts_err[200];
 	int64_t committed_last;          /* highest committed id */
 	int64_t stamped_last;            /* highest stamped id */

@@ -28,11 +28,14 @@
  * and a read of that page once the index had outgrown the cache. The
  * replay window is in memory (msglog_replay.c); the database is asked only
  * for what memory lost. README.md, "Indexes". */
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib/buf.h"
 #include "lib/crypto.h"
@@ -92,6 +95,9 @@ struct sqconn {
 	uint64_t tx;                     /* transactions begun on this connection */
 	struct buf cut;                  /* insert: a document without its Batch */
 	struct buf whole;                /* read: a document put back together */
+	int wal_seen;                    /* housekeeping: the WAL file this connection opened */
+	dev_t wal_dev;
+	ino_t wal_ino;
 };
 
 /* In time order, with what a replay query and the replay window's reload
@@ -1067,12 +1073,39 @@ static int sq_requests_since(void *conn, int64_t since_ms, msglog_row_fn fn, voi
 static int sq_housekeep(void *conn, char **err)
 {
 	struct sqconn *c = conn;
+	const char *db = sqlite3_db_filename(c->db, "main");
+	char wal[PATH_MAX];
+	struct stat st;
 
 	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: checkpoint");
 		return -1;
 	}
-	return 0;
+	/* The WAL is where every commit goes first. Removed or replaced under
+	 * the open log (someone "cleaning up" *-wal files), the writer would go
+	 * on committing into a file no one else can read, and a crash would
+	 * lose all of it: the checkpoint above has just copied what was
+	 * committed into the database (this connection still has the old file
+	 * open), and from now on the log refuses. A restart starts a new WAL. */
+	if (!db || !*db || (size_t)snprintf(wal, sizeof(wal), "%s-wal", db) >= sizeof(wal))
+		return 0;
+	if (stat(wal, &st) == 0) {
+		if (!c->wal_seen) {
+			c->wal_seen = 1;
+			c->wal_dev = st.st_dev;
+			c->wal_ino = st.st_ino;
+			return 0;
+		}
+		if (st.st_dev == c->wal_dev && st.st_ino == c->wal_ino)
+			return 0;
+	} else if (errno != ENOENT || !c->wal_seen) {
+		return 0;
+	}
+	if (err && asprintf(err, "the message log's WAL file %s was removed or replaced while the gateway "
+			    "runs: what was committed is now in the database, but new records could not be "
+			    "kept safely; restart the gateway", wal) < 0)
+		*err = NULL;
+	return MSGLOG_STORE_LOST;
 }
 
 /* A meta row written and deleted in one transaction: nothing changes, but

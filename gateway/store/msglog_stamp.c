@@ -107,19 +107,30 @@ static void run_retention(struct msglog *log)
  * the writer committed since the last one (*done_upto: the last record id it
  * covered; -1 after a stamping turn, which may have written too), so that an
  * idle log is checkpointed once a stamp interval, not ten times a second. A failure costs nothing but its purpose (the writer checkpoints by
- * itself past WRITER_CHECKPOINT_PAGES), so it is not reported. */
+ * itself past WRITER_CHECKPOINT_PAGES), so it is not reported; a store whose files
+ * were removed under it (MSGLOG_STORE_LOST) makes the log unhealthy. */
 static void housekeep(struct msglog *log, int64_t *done_upto)
 {
 	char *e = NULL;
 	int64_t last;
+	int rc;
 
 	pthread_mutex_lock(&log->hmu);
 	last = log->committed_last;
 	pthread_mutex_unlock(&log->hmu);
 	if (!log->ops->housekeep || last == *done_upto)
 		return;
-	if (log->ops->housekeep(log->sconn, &e) == 0)
+	rc = log->ops->housekeep(log->sconn, &e);
+	if (rc == 0) {
 		*done_upto = last;
+	} else if (rc == MSGLOG_STORE_LOST) {
+		pthread_mutex_lock(&log->hmu);
+		if (!log->store_lost) {
+			log->store_lost = 1;
+			snprintf(log->store_err, sizeof(log->store_err), "%s", e ? e : "message log files removed");
+		}
+		pthread_mutex_unlock(&log->hmu);
+	}
 	free(e);
 }
 

@@ -604,6 +604,43 @@ static void test_health_recovers_without_traffic(void **state)
 	msglog_close(log);
 }
 
+/* The WAL file removed under the open log (an operator "cleaning up"
+ * *-wal files): what was committed reaches the database by the next
+ * housekeeping's checkpoint, the log turns unhealthy with a reason that
+ * names the file and says what to do (the gateway refuses new exchanges),
+ * and after a restart everything is there and verifies. */
+static void test_wal_removed(void **state)
+{
+	char db[320], wal[340], why[400];
+	struct msglog_config c;
+	struct msglog *log;
+	int i;
+
+	(void)state;
+	newdb(db, sizeof(db));
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 4), 4);
+	sleep_ms(300);   /* housekeeping has seen the WAL */
+	assert_int_equal(healthy(log, why, sizeof(why)), 1);
+	assert_int_equal(unlink(wal), 0);
+	assert_int_equal(append_n(log, 10, 4), 8);   /* into the removed file */
+	for (i = 0; i < 50 && healthy(log, why, sizeof(why)); i++)
+		sleep_ms(100);
+	assert_int_equal(healthy(log, why, sizeof(why)), 0);
+	print_message("reason: %s\n", why);
+	assert_non_null(strstr(why, wal));
+	assert_non_null(strstr(why, "restart"));
+	msglog_close(log);
+	assert_int_equal(count_rows(db, "SELECT count(*) FROM records"), 8);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(healthy(log, why, sizeof(why)), 1);
+	assert_int_equal(append_n(log, 20, 2), 10);
+	msglog_close(log);
+	assert_verifies(db, 10, 0);
+}
+
 /* Checkpoints fail (the database file cannot be written or synced): the
  * writer's commits go on in the WAL, answers are not held up, nothing is
  * reported as a commit failure; once the file can be written the WAL is
@@ -804,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_stamp_store_failure),
 		cmocka_unit_test(test_lock_past_busy_timeout),
 		cmocka_unit_test(test_health_recovers_without_traffic),
+		cmocka_unit_test(test_wal_removed),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
