@@ -37,16 +37,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "proc_test.h"
+
 #include <curl/curl.h>
 #include <event2/thread.h>
 #include <sqlite3.h>
 
 #include "store/logverify.h"
 #include "store/msglog.h"
-
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
 
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
@@ -271,66 +269,6 @@ static struct {
 	pid_t srv;
 	int ntmp;
 } E;
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("AILGATE_SOURCE_DIR");
-
-	return s && *s ? s : AILGATE_SOURCE_DIR;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static pid_t start_tsa(const char *tsa_dir, const char *port_file, const char *down_file, int *port)
-{
-	char script[512];
-	pid_t pid;
-	int i;
-
-	snprintf(script, sizeof(script), "%s/tests/integration/tsa_server.py", srcdir());
-	unlink(port_file);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(127);
-		execlp("python3", "python3", script, "--tsa-dir", tsa_dir, "--port-file", port_file,
-		       "--down-file", down_file, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200 && pid > 0; i++) {
-		FILE *f = fopen(port_file, "r");
-
-		if (f) {
-			int ok = fscanf(f, "%d", port) == 1;
-
-			fclose(f);
-			if (ok)
-				return pid;
-		}
-		sleep_ms(50);
-	}
-	return -1;
-}
 
 static void newdb(char *out, size_t n)
 {

@@ -18,13 +18,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "proc_test.h"
+
 #include <curl/curl.h>
 
 #include "store/tsa.h"
-
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
 
 static struct {
 	char dir[256];
@@ -33,61 +31,6 @@ static struct {
 	char url[64];
 	pid_t srv;
 } E;
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("AILGATE_SOURCE_DIR");
-
-	return s && *s ? s : AILGATE_SOURCE_DIR;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-/* Starts tsa_server.py on a kernel-chosen port; returns its pid. */
-static pid_t start_tsa(const char *tsa_dir, const char *port_file, const char *down_file, int *port)
-{
-	char script[512];
-	pid_t pid;
-	int i;
-
-	snprintf(script, sizeof(script), "%s/tests/integration/tsa_server.py", srcdir());
-	unlink(port_file);
-	pid = fork();
-	if (pid == 0) {
-		/* Dies with the test, even when the test crashes. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(127);
-		execlp("python3", "python3", script, "--tsa-dir", tsa_dir, "--port-file", port_file,
-		       "--down-file", down_file, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200 && pid > 0; i++) {   /* up to 10 s */
-		FILE *f = fopen(port_file, "r");
-
-		if (f) {
-			int ok = fscanf(f, "%d", port) == 1;
-
-			fclose(f);
-			if (ok)
-				return pid;
-		}
-		usleep(50000);
-	}
-	return -1;
-}
 
 static int group_setup(void **state)
 {
