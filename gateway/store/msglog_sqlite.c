@@ -95,7 +95,7 @@ struct sqconn {
 	uint64_t tx;                     /* transactions begun on this connection */
 	struct buf cut;                  /* insert: a document without its Batch */
 	struct buf whole;                /* read: a document put back together */
-	int wal_seen;                    /* housekeeping: the WAL file this connection opened */
+	int wal_seen;                    /* housekeeping: the WAL file its first run found */
 	dev_t wal_dev;
 	ino_t wal_ino;
 };

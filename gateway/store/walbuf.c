@@ -116,11 +116,17 @@ static int is_commit_header(const void *data, int amt)
 	return amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
 }
 
+/* A write at off continues what the buffer holds. */
+static int behind(const struct wb_file *f, sqlite3_int64 off)
+{
+	return f->len && off == f->off + (sqlite3_int64)f->len;
+}
+
 static int buffer(struct wb_file *f, const void *data, int amt, sqlite3_int64 off)
 {
 	int rc;
 
-	if (f->len && off == f->off + (sqlite3_int64)f->len && f->len + (size_t)amt <= WB_CAP) {
+	if (behind(f, off) && f->len + (size_t)amt <= WB_CAP) {
 		memcpy(f->buf + f->len, data, (size_t)amt);
 		f->len += (size_t)amt;
 		return SQLITE_OK;
@@ -144,7 +150,7 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 		return f->real->pMethods->xWrite(f->real, data, amt, off);
 	end = f->commit;    /* this is the page of a commit frame: the commit's last write */
 	f->commit = is_commit_header(data, amt);
-	if (f->commit && !(f->len && off == f->off + (sqlite3_int64)f->len)) {
+	if (f->commit && !behind(f, off)) {
 		/* Not behind buffered frames: maybe a rewritten header with no page
 		 * to come (walRewriteChecksums), so it goes now. */
 		if ((rc = flush(f)) != SQLITE_OK)

@@ -788,11 +788,9 @@ def load_pair(rdir, workers):
 def round_figures(r):
     """One round's gateway and nginx throughput, ratio, p99s, CPU per exchange, steal."""
     g, n = r["gateway"], r["nginx"]
-    reqs = max(1, g["wrk"]["requests"])
-    cpu = sum((p["cpu_s"] or 0) for name, p in g["sample"]["procs"].items() if name != "wrk")
     return {"rps": g["wrk"]["rps"], "p50": g["wrk"]["latency_us"]["p50"], "p99": g["wrk"]["latency_us"]["p99"],
             "nginx": n["wrk"]["rps"], "ratio": g["wrk"]["rps"] / n["wrk"]["rps"] if n["wrk"]["rps"] else 0,
-            "cpu_us": cpu * 1e6 / reqs, "steal": g["sample"].get("machine_steal_cores", 0),
+            "cpu_us": cpu_per_request_us(g), "steal": g["sample"].get("machine_steal_cores", 0),
             "floor": r["floor"]["wrk"]["rps"] if "floor" in r else None,
             "floor_ratio": r["floor"]["wrk"]["rps"] / n["wrk"]["rps"] if "floor" in r and n["wrk"]["rps"] else None}
 

@@ -312,11 +312,7 @@ int main(int argc, char **argv)
 	struct event_config *cfg;
 	int rc;
 
-	if (argc == 7 && strcmp(argv[1], "back") == 0) {
-		/* fine */
-	} else if (argc == 7 && strcmp(argv[1], "front") == 0) {
-		/* fine */
-	} else {
+	if (argc != 7 || (strcmp(argv[1], "back") != 0 && strcmp(argv[1], "front") != 0)) {
 		fprintf(stderr, "usage: floor back PORT CERT KEY CA REPLY-FILE\n"
 				"       floor front PORT UPSTREAM-URL CERT KEY CA\n");
 		return 2;

@@ -91,13 +91,6 @@ static void newdir(char *out, size_t n)
 	mkdir(out, 0700);
 }
 
-static void mono_sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
 {
 	msglog_config_defaults(c);
@@ -181,7 +174,7 @@ static int stamp_all(struct msglog *log)
 	for (i = 0; i < 500; i++) {
 		if (msglog_unstamped(log) == 0)
 			return 0;
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	}
 	return -1;
 }
@@ -456,7 +449,7 @@ static void test_loop_turn_after_due(void **state)
 		make_rec(&r, &b, round);
 		assert_int_equal(msglog_append(log, &r, on_done_loop, &ctx, ctx.base, &err), 0);
 		/* The turn runs long: the writer commits by the due meanwhile. */
-		mono_sleep_ms(4 * MSGLOG_LAZY_MS + 20);
+		sleep_ms(4 * MSGLOG_LAZY_MS + 20);
 		ctx.want = round;
 		evtimer_add(guard, &tv);   /* ends a hung test */
 		event_base_dispatch(ctx.base);
@@ -562,7 +555,7 @@ static void test_group_commit_threads(void **state)
 	for (i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < 1000 && atomic_load(&ctx.done) < 1000; i++)
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	assert_int_equal(atomic_load(&ctx.done), 1000);
 	assert_int_equal(ctx.bad, 0);
 	msglog_get_stats(ctx.log, &st);
@@ -594,6 +587,7 @@ static void test_lazy_records(void **state)
 	struct timespec t0, t1;
 	struct logverify_result res;
 	atomic_int done = 0;
+	const struct timespec half_ms = { 0, 500000 };
 	double waited;
 	int i, conclusive;
 
@@ -601,9 +595,11 @@ static void test_lazy_records(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	assert_non_null(log = open_log(&c));
-	/* A lazy record waits (no commit 1 ms later), and goes in one commit
-	 * with the eager one that follows. Timing: an attempt that took
-	 * longer than the due says nothing and is repeated. */
+	/* A lazy record waits (no commit half a millisecond later), and goes in
+	 * one commit with the eager one that follows. Timing: the due is whole
+	 * milliseconds of the monotonic clock, MSGLOG_LAZY_MS - 1 to
+	 * MSGLOG_LAZY_MS after the append; an attempt that took longer than the
+	 * shortest due says nothing and is repeated. */
 	for (i = 0, conclusive = 0; i < 10 && !conclusive; i++) {
 		int base = atomic_load(&done);
 
@@ -612,16 +608,16 @@ static void test_lazy_records(void **state)
 		make_rec(&r, &b, 2 * i + 1);
 		r.lazy = 1;
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
-		mono_sleep_ms(1);
+		nanosleep(&half_ms, NULL);
 		msglog_get_stats(log, &st1);
 		make_rec(&r, &b, 2 * i + 2);
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 		/* conclusive only if the eager one came before the lazy one's due */
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		while (atomic_load(&done) < base + 2)
-			mono_sleep_ms(1);
+			sleep_ms(1);
 		waited = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-		if (waited >= MSGLOG_LAZY_MS * 0.9)
+		if (waited >= (MSGLOG_LAZY_MS - 1) * 0.9)
 			continue;
 		conclusive = 1;
 		assert_int_equal(st1.commits, st0.commits);
@@ -639,7 +635,7 @@ static void test_lazy_records(void **state)
 	i = atomic_load(&done);
 	assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	while (atomic_load(&done) < i + 1)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	waited = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	print_message("a lazy record alone: committed after %.1f ms\n", waited);
@@ -677,7 +673,7 @@ static double bench_once(const char *db, unsigned batch_max, int n)
 		}
 	}
 	while (atomic_load(&done) < n)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	msglog_close(log);
 	return n / ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -840,7 +836,7 @@ static void test_tsa_outage_and_recovery(void **state)
 	assert_int_equal(append_n(log, 1, 3, 0), 3);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
 	for (i = 0; i < 300 && msglog_is_healthy(log, why, sizeof(why)); i++)
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 0);
 	assert_non_null(strstr(why, "without a time stamp"));
 	assert_non_null(strstr(why, "503"));
@@ -853,7 +849,7 @@ static void test_tsa_outage_and_recovery(void **state)
 	/* healthy again once the old records are stamped; the backlog as a
 	 * whole follows within a retry or two */
 	for (i = 0; i < 500 && (!msglog_is_healthy(log, why, sizeof(why)) || msglog_unstamped(log) > 0); i++)
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
 	assert_int_equal(msglog_unstamped(log), 0);
 	msglog_close(log);
@@ -1251,7 +1247,7 @@ static void test_retention(void **state)
 	assert_int_equal(stamp_all(log), 0);   /* a batch of old records only */
 	assert_int_equal(append_n(log, 4, 1, 0), 4);
 	for (i = 0; i < 300 && dir_count(arch, ".db") < 1; i++)
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	msglog_close(log);
 	assert_int_equal(dir_count(arch, ".db"), 1);
 	assert_true(count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
@@ -1383,7 +1379,7 @@ static void fill_timed(struct msglog *log, int n, int64_t t0)
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	}
 	while (atomic_load(&done) < n)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 }
 
 /* More requests in the window than replay_max_entries: the evicted ones
@@ -1745,7 +1741,7 @@ static void test_replay_snapshot_ghosts_grown(void **state)
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	}
 	while (atomic_load(&done) < n)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), n);
 	assert_non_null(log = open_log(&c));
@@ -1781,7 +1777,7 @@ static void test_replay_snapshot_expired(void **state)
 	if (msglog_now_ms() >= t0 + 1500)
 		skip();   /* too slow a machine to see msg-1 written */
 	assert_int_equal(snap_count(snap), 2);
-	mono_sleep_ms((int)(t0 + 2000 - msglog_now_ms()));
+	sleep_ms((int)(t0 + 2000 - msglog_now_ms()));
 	assert_non_null(log = open_log(&c));
 	assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(n, 1);
@@ -1949,12 +1945,12 @@ static void test_checkpoint_by_stamper(void **state)
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	}
 	while (atomic_load(&done) < 800)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 	for (i = 0; i < 1000; i++) {            /* ~1,600 pages: up to 10 s */
 		assert_int_equal(stat(db, &st), 0);
 		if (st.st_size > 6 << 20)
 			break;
-		mono_sleep_ms(10);
+		sleep_ms(10);
 	}
 	assert_true(st.st_size > 6 << 20);
 	assert_true(msglog_unstamped(log) > 0);  /* no stamp was taken meanwhile */
@@ -2822,7 +2818,7 @@ static void *cb_ckpt_main(void *arg)
 		int i;
 
 		for (i = 0; i < k->every_ms / 10 && !atomic_load(&k->stop); i++)
-			mono_sleep_ms(10);
+			sleep_ms(10);
 		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	}
 	sqlite3_close(h);
@@ -2895,7 +2891,7 @@ static int rec_bench(int n)
 		}
 		if ((i + 1) % group == 0 || i + 1 == n)
 			while (atomic_load(&done) < i + 1)
-				mono_sleep_ms(1);
+				sleep_ms(1);
 	}
 	w1 = rb_thread_ns("ag-msglog");
 	ww1 = rb_thread_stat("ag-msglog", "io", "wchar: ");
@@ -3171,7 +3167,7 @@ static int rpb_fill(const struct msglog_config *c, int n, double *close_ms)
 		r.message_id = msgid;
 		r.time_ms = start + (int64_t)i * 540000 / n;
 		while (i - atomic_load(&done) > 20000)
-			mono_sleep_ms(1);
+			sleep_ms(1);
 		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
 			fprintf(stderr, "append: %s\n", err ? err : "?");
 			free(err);
@@ -3179,7 +3175,7 @@ static int rpb_fill(const struct msglog_config *c, int n, double *close_ms)
 		}
 	}
 	while (atomic_load(&done) < n)
-		mono_sleep_ms(1);
+		sleep_ms(1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	msglog_close(log);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -26,6 +26,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "proc_test.h"
+
 #include <curl/curl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -33,10 +35,6 @@
 #include "lib/crypto.h"
 #include "trust/ocsp.h"
 #include "trust/sign.h"
-
-#ifndef AILGATE_SOURCE_DIR
-#define AILGATE_SOURCE_DIR "."
-#endif
 
 #define PORT_SIGN 28500    /* sign CA responder, lives for the whole run */
 #define PORT_AUTH 28501    /* auth CA responder */
@@ -58,27 +56,6 @@ static time_t clock_offset;
 static time_t test_clock(void *arg)
 {
 	return time(NULL) + clock_offset;
-}
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("AILGATE_SOURCE_DIR");
-
-	return s && *s ? s : AILGATE_SOURCE_DIR;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 static void path(char *out, size_t n, const char *rel)
