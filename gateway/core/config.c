@@ -171,6 +171,10 @@ static const struct cfg_key cfg_keys[] = {
 	  "where records older than retention_days are archived (files ailgate log verify checks)" },
 	{ "msglog", "retention_days", CFG_UINT, FLD(retention_days), "0", 0, 36500, 0, NULL, NULL,
 	  "days records stay in the live log before archiving; 0 = never archive" },
+	{ "msglog", "archive_file_records", CFG_UINT, FLD(archive_file_records), "20000", 100, 10000000, 0,
+	  NULL, NULL,
+	  "records per archive file (whole time-stamp batches): each file's records leave the live "
+	  "log in one transaction, during which new records wait (~25 us per record)" },
 	{ "msglog", "replay_window_s", CFG_UINT, FLD(replay_window_s), "600", 1, 86400, 0, NULL, NULL,
 	  "a message id seen from the same client within this window is refused" },
 	{ "msglog", "metadata_only", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_metadata_only,

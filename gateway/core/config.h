@@ -102,6 +102,7 @@ struct config {
 	unsigned ts_max_unstamped_ms;/* refuse exchanges when records wait longer, default 600000 */
 	char archive_dir[CFG_PATH_MAX];
 	unsigned retention_days;     /* 0 = keep everything in the live log */
+	unsigned archive_file_records; /* records per archive file, default 20000 */
 	unsigned replay_window_s;    /* default 600 */
 	struct cfg_subsystem *metadata_only;
 	size_t n_metadata_only;

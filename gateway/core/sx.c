@@ -145,6 +145,7 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	if (c->archive_dir[0] && c->retention_days) {
 		mc.archive_dir = c->archive_dir;
 		mc.retention_days = c->retention_days;
+		mc.archive_chunk = c->archive_file_records;
 	}
 	if (tsa_from_gconf(g, s, &mc, err) < 0)
 		return -1;

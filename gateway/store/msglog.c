@@ -108,6 +108,7 @@ void msglog_config_defaults(struct msglog_config *c)
 	c->ts_retry_max_ms = 60000;
 	c->ts_max_unstamped_ms = 14400000;
 	c->archive_interval_ms = 3600000;
+	c->archive_chunk = 20000;
 	c->replay_window_ms = 600000;
 	c->replay_max_entries = 1000000;
 }
@@ -661,7 +662,7 @@ static int copy_cfg(struct msglog *log, const struct msglog_config *cfg, char **
 	DFLT(batch_max); DFLT(queue_max); DFLT(queue_max_bytes); DFLT(max_body);
 	DFLT(max_sigdoc); DFLT(max_ocsp); DFLT(max_id_len); DFLT(ts_interval_ms);
 	DFLT(ts_timeout_ms); DFLT(ts_retry_max_ms); DFLT(ts_max_unstamped_ms);
-	DFLT(archive_interval_ms); DFLT(replay_window_ms); DFLT(replay_max_entries);
+	DFLT(archive_interval_ms); DFLT(archive_chunk); DFLT(replay_window_ms); DFLT(replay_max_entries);
 #undef DFLT
 	log->ops = cfg->backend ? cfg->backend : &msglog_sqlite_ops;
 	if (!cfg->path) {
@@ -1057,6 +1058,7 @@ void msglog_get_stats(struct msglog *log, struct msglog_stats *st)
 	st->stamps = log->n_stamps;
 	st->stamp_failures = log->n_stamp_fail;
 	st->archive_failures = log->n_archive_fail;
+	st->archive_files = log->n_archive_files;
 	pthread_mutex_unlock(&log->hmu);
 	pthread_mutex_lock(&log->mu);
 	st->queued = log->qlen;

@@ -251,6 +251,11 @@ struct msglog_config {
 	const char *archive_dir;
 	unsigned retention_days;
 	unsigned archive_interval_ms;    /* (3600000) */
+	unsigned archive_chunk;          /* records per archive file, rounded to whole
+					    batches (20000): each file's records leave
+					    the live log in their own transaction, so the
+					    writer waits for one file's delete at most
+					    (~25 us a record), not for the whole run's */
 	/* Replay window kept in memory (msglog_seen). */
 	unsigned replay_window_ms;       /* (600000) */
 	unsigned replay_max_entries;     /* (1000000); past it the oldest are kept as
@@ -338,14 +343,19 @@ int msglog_seen(struct msglog *log, enum msglog_side side, const char *client_id
 int msglog_claim(struct msglog *log, enum msglog_side side, const char *client_id,
 		 const char *message_id, char **err) __attribute__((warn_unused_result));
 
-/* Moves records older than before_ms, in whole stamped batches, into a new
- * archive file in dir (an SQLite file with the same schema, named
+/* Moves records older than before_ms, in whole stamped batches, into new
+ * archive files in dir (SQLite files with the same schema, named
  * msglog-<first>-<last>.db, which logverify checks), then deletes them
  * from the live log; the live log's base becomes the last archived record
- * so the chain continues. Unstamped records are never archived. Returns the
- * number of records archived (0: nothing old enough), *path set to the
- * file when > 0 (caller frees; may be NULL), or -1 with *err. Runs on the
- * caller's thread (blocking). */
+ * so the chain continues. Unstamped records are never archived. One file
+ * holds at most cfg.archive_chunk records (or one batch, if larger); each
+ * file is complete on disk before its records are deleted, in a transaction
+ * of their own, and the writer gets the database between two of them
+ * (while the next file is written). Returns the number of records archived (0:
+ * nothing old enough), *path set to the last file written when > 0 (caller
+ * frees; may be NULL), or -1 with *err (files written before the error
+ * stay, their records cut: the count is lost, not the records). Runs on
+ * the caller's thread (blocking). */
 long msglog_archive(struct msglog *log, int64_t before_ms, const char *dir, char **path,
 		    char **err) __attribute__((warn_unused_result));
 
@@ -356,6 +366,7 @@ struct msglog_stats {
 	uint64_t stamps;                 /* batch tokens stored */
 	uint64_t stamp_failures;         /* TSA requests that failed */
 	uint64_t archive_failures;       /* retention runs that failed (retried) */
+	uint64_t archive_files;          /* archive files written (and cut) */
 	uint64_t queued;                 /* waiting for the writer now */
 };
 void msglog_get_stats(struct msglog *log, struct msglog_stats *st);

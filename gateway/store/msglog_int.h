@@ -52,7 +52,7 @@ struct msglog {
 	int64_t committed_last;          /* highest committed id */
 	int64_t stamped_last;            /* highest stamped id */
 	int64_t unstamped_since;         /* monotonic ms since a record waits; 0: none */
-	uint64_t n_records, n_commits, n_stamps, n_stamp_fail, n_archive_fail;
+	uint64_t n_records, n_commits, n_stamps, n_stamp_fail, n_archive_fail, n_archive_files;
 
 	/* stamping: stamp_mu serialises the stamper and ts_sync writer */
 	pthread_mutex_t stamp_mu;

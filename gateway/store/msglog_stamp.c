@@ -85,17 +85,26 @@ out:
 
 /* ------------------------------------------------------ stamper thread */
 
+static long archive_files(struct msglog *log, int64_t before_ms, const char *dir, unsigned max_files,
+			  char **path_out, char **err);
+
 static void run_retention(struct msglog *log)
 {
 	int64_t now = msglog_now_ms();
 	char *e = NULL;
 
+	long n;
+
 	if (!log->archive_dir || !log->cfg.retention_days || now < log->next_archive_ms)
 		return;
-	log->next_archive_ms = now + log->cfg.archive_interval_ms;
-	/* A failure is retried next interval; traffic does not depend on it. */
-	if (msglog_archive(log, now - (int64_t)log->cfg.retention_days * 86400000, log->archive_dir,
-			   NULL, &e) < 0) {
+	/* One file a turn, so that time stamps and checkpoints go on between
+	 * files when much is due (a first run, a long stop); the next turn
+	 * takes the next file. A failure is retried next interval; traffic
+	 * does not depend on it. */
+	n = archive_files(log, now - (int64_t)log->cfg.retention_days * 86400000, log->archive_dir, 1,
+			  NULL, &e);
+	log->next_archive_ms = n > 0 ? now : now + log->cfg.archive_interval_ms;
+	if (n < 0) {
 		pthread_mutex_lock(&log->hmu);
 		log->n_archive_fail++;
 		pthread_mutex_unlock(&log->hmu);
@@ -211,13 +220,15 @@ struct cutfind {
 	int64_t young;      /* first record too young to archive; 0: none */
 	int64_t last;       /* end of the last whole batch before it */
 	int64_t expect;     /* batches must follow each other */
+	int64_t limit;      /* no batch past this id, unless it is the first */
 };
 
 static int find_cut(const struct msglog_stamp *s, void *arg)
 {
 	struct cutfind *c = arg;
 
-	if (s->first_id != c->expect || (c->young && s->last_id >= c->young))
+	if (s->first_id != c->expect || (c->young && s->last_id >= c->young) ||
+	    (c->last && s->last_id > c->limit))
 		return 1;
 	c->last = s->last_id;
 	c->expect = s->last_id + 1;
@@ -300,11 +311,12 @@ out:
 	return rc;
 }
 
-/* Finds the end of the last whole stamped batch older than before_ms. */
+/* Finds the end of the last whole stamped batch older than before_ms that
+ * keeps the file within cfg.archive_chunk records (at least one batch). */
 static int archive_cut(struct msglog *log, void *src, const struct msglog_chain_state *st,
 		       int64_t before_ms, int64_t *upto, char **err)
 {
-	struct cutfind c = { 0, 0, st->base_id + 1 };
+	struct cutfind c = { 0, 0, st->base_id + 1, st->base_id + (int64_t)log->cfg.archive_chunk };
 
 	*upto = 0;
 	if (!st->first_id)
@@ -360,6 +372,9 @@ static long archive_locked(struct msglog *log, int64_t before_ms, const char *di
 		log->ops->rollback(src);
 		goto fail;
 	}
+	pthread_mutex_lock(&log->hmu);
+	log->n_archive_files++;
+	pthread_mutex_unlock(&log->hmu);
 	if (path_out) {
 		*path_out = path;
 		path = NULL;
@@ -376,15 +391,38 @@ out:
 	return n;
 }
 
-/* The retention run (stamper thread) and an operator's call may overlap:
- * one archiver at a time keeps the cut and the file names consistent. */
+/* Up to max_files files (0: all there are). The retention run (stamper
+ * thread) and an operator's call may overlap: one archiver at a time keeps
+ * the cut and the file names consistent. Between two files' cuts the writer
+ * gets the database: writing the next file reads the live log without
+ * blocking it, and takes longer than a writer's busy wait. */
+static long archive_files(struct msglog *log, int64_t before_ms, const char *dir, unsigned max_files,
+			  char **path_out, char **err)
+{
+	long n = 0, total = 0;
+	unsigned files = 0;
+	char *path = NULL;
+
+	if (path_out)
+		*path_out = NULL;
+	pthread_mutex_lock(&log->amu);
+	while ((!max_files || files < max_files) && (n = archive_locked(log, before_ms, dir, &path, err)) > 0) {
+		total += n;
+		files++;
+		if (path_out) {
+			free(*path_out);
+			*path_out = path;
+		} else {
+			free(path);
+		}
+		path = NULL;
+	}
+	pthread_mutex_unlock(&log->amu);
+	return n < 0 ? -1 : total;
+}
+
 long msglog_archive(struct msglog *log, int64_t before_ms, const char *dir, char **path_out,
 		    char **err)
 {
-	long n;
-
-	pthread_mutex_lock(&log->amu);
-	n = archive_locked(log, before_ms, dir, path_out, err);
-	pthread_mutex_unlock(&log->amu);
-	return n;
+	return archive_files(log, before_ms, dir, 0, path_out, err);
 }

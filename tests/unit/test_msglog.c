@@ -33,7 +33,9 @@
  *
  * MSGLOG_REPLAYBENCH=N runs only the replay window's open benchmark: N
  * requests in the window, the open that reloads them from the database
- * against the open from the snapshot (replay_bench). */
+ * against the open from the snapshot (replay_bench).
+ * MSGLOG_ARCHIVEBENCH=N runs only the archiving benchmark (archive_bench):
+ * how long appends wait while N old records are archived. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1224,6 +1226,70 @@ static void test_archive_across_boundary(void **state)
 	free(path);
 }
 
+/* archive_chunk: one file per at most that many records, in whole batches
+ * (a larger batch alone), each cut in its own transaction; the files and
+ * the live log verify as one chain. */
+static void test_archive_chunks(void **state)
+{
+	char d[320], db[400], arch[400], *path = NULL, *err = NULL, f1[480], f2[480], f3[480];
+	struct msglog_config c;
+	struct msglog *log;
+	struct msglog_stats st;
+	struct logverify_result res;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	const char *all[4];
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	c.archive_chunk = 5;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 4, old), 4);     /* batch 1-4 */
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 5, 2, old), 6);     /* batch 5-6 */
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 7, 3, old), 9);     /* batch 7-9: 5-9 is 5 records */
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 10, 7, old), 16);   /* batch 10-16: over 5, alone */
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 17, 2, 0), 18);     /* young: stays */
+	assert_int_equal(stamp_all(log), 0);
+
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 16);
+	assert_non_null(path);
+	assert_non_null(strstr(path, "msglog-10-16.db"));   /* the last file written */
+	assert_int_equal(dir_count(arch, ".db"), 3);
+	msglog_get_stats(log, &st);
+	assert_int_equal(st.archive_files, 3);
+	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
+	snprintf(f2, sizeof(f2), "%s/msglog-5-9.db", arch);
+	snprintf(f3, sizeof(f3), "%s/msglog-10-16.db", arch);
+	assert_int_equal(count_rows(f1, "SELECT COUNT(*) FROM records"), 4);
+	assert_int_equal(count_rows(f2, "SELECT COUNT(*) FROM records"), 5);
+	assert_int_equal(count_rows(f3, "SELECT COUNT(*) FROM records"), 7);
+	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 17);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
+	assert_int_equal(append_n(log, 19, 2, 0), 20);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+
+	all[0] = f1;
+	all[1] = f2;
+	all[2] = f3;
+	all[3] = db;
+	assert_int_equal(verify(all, 4, 1, &res), 0);
+	assert_int_equal(res.records, 20);
+	assert_int_equal(res.batches, 6);
+	all[1] = f3;   /* a file left out breaks the chain there */
+	all[2] = db;
+	assert_int_equal(verify(all, 3, 1, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
+	assert_int_equal(res.bad_id, 10);
+	free(path);
+}
+
 /* retention_days: the stamper archives by itself. */
 static void test_retention(void **state)
 {
@@ -1241,15 +1307,20 @@ static void test_retention(void **state)
 	c.ts_interval_ms = 50;
 	c.archive_dir = arch;
 	c.retention_days = 1;
-	c.archive_interval_ms = 50;
+	c.archive_interval_ms = 3600000;   /* the first run is due at once */
+	c.archive_chunk = 2;               /* one batch a file, a file a turn */
 	assert_non_null(log = open_log(&c));
 	assert_int_equal(append_n(log, 1, 3, old), 3);
-	assert_int_equal(stamp_all(log), 0);   /* a batch of old records only */
-	assert_int_equal(append_n(log, 4, 1, 0), 4);
-	for (i = 0; i < 300 && dir_count(arch, ".db") < 1; i++)
+	assert_int_equal(stamp_all(log), 0);   /* batches of old records only */
+	assert_int_equal(append_n(log, 4, 2, old), 5);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 6, 1, 0), 6);
+	for (i = 0; i < 300 && dir_count(arch, ".db") < 2; i++)
 		sleep_ms(10);
 	msglog_close(log);
-	assert_int_equal(dir_count(arch, ".db"), 1);
+	/* Both files in one run: the second came a turn after the first, not
+	 * an archive interval (an hour) later. */
+	assert_int_equal(dir_count(arch, ".db"), 2);
 	assert_true(count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
 }
 
@@ -2920,6 +2991,156 @@ static int rec_bench(int n)
 	return 0;
 }
 
+/* ------------------------------------------------------ archive bench */
+
+/* MSGLOG_ARCHIVEBENCH=N: N records of the signed exchange's sizes (bodies
+ * 1-2 KB, signature documents 1.2 KB, OCSP stored once), three days old,
+ * time-stamped in batches of 2,000; then, on two copies of that log, the
+ * archiving of all of it with archive_chunk = N (one file and one delete,
+ * as before session 8) and with the default (20,000), while this thread
+ * appends a record at a time and waits for each to be durable, as the
+ * gateway's answers do. Prints the archiving's wall time and files, and
+ * how long those appends waited: what an exchange waits while retention
+ * runs. A measurement, not a test. */
+struct ab_arch {
+	struct msglog *log;
+	const char *dir;
+	long n;
+	int64_t ms;
+	atomic_int done;
+};
+
+static void *ab_arch_main(void *arg)
+{
+	struct ab_arch *a = arg;
+	struct timespec t0, t1;
+	char *err = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	a->n = msglog_archive(a->log, msglog_now_ms() - 86400000LL, a->dir, NULL, &err);
+	if (a->n < 0)
+		fprintf(stderr, "archive: %s\n", err ? err : "?");
+	free(err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	a->ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int archive_bench_run(const char *db, const char *arch, unsigned chunk, const char *what)
+{
+	static int64_t lat[1 << 20];
+	struct msglog_config c;
+	struct ab_arch a = { 0 };
+	struct msglog *log;
+	pthread_t th;
+	size_t k = 0;
+	int i = 0;
+
+	cfg_init(&c, db, 1);
+	c.archive_chunk = chunk;
+	if (!(log = open_log(&c)))
+		return -1;
+	a.log = log;
+	a.dir = arch;
+	pthread_create(&th, NULL, ab_arch_main, &a);
+	while (!atomic_load(&a.done) && k < sizeof(lat) / sizeof(lat[0])) {
+		struct msglog_rec r;
+		struct recbuf b;
+		struct timespec t0, t1;
+		char *err = NULL;
+		int64_t id;
+
+		make_rec(&r, &b, ++i);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			fprintf(stderr, "append: %s\n", err ? err : "?");
+			free(err);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		lat[k++] = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+	}
+	pthread_join(th, NULL);
+	msglog_close(log);
+	qsort(lat, k, sizeof(lat[0]), cmp_i64);
+	printf("archivebench: %-34s %ld records archived in %lld ms into %d files; %zu appends meanwhile, "
+	       "each waited p50 %.2f ms, p99 %.2f ms, max %.1f ms\n", what, a.n, (long long)a.ms,
+	       dir_count(arch, ".db"), k, k ? lat[k / 2] / 1e6 : 0, k ? lat[k * 99 / 100] / 1e6 : 0,
+	       k ? lat[k - 1] / 1e6 : 0);
+	return a.n < 0 ? -1 : 0;
+}
+
+static int archive_bench(int n)
+{
+	static char body[2000], sig[1200], ocsp[2600];
+	char db[400], db1[420], db2[420], arch1[420], arch2[420];
+	struct msglog_config c;
+	struct msglog *log;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	int64_t old = msglog_now_ms() - 3 * 86400000LL;
+	atomic_int done = 0;
+	int i, rc = 1;
+
+	if (group_setup(NULL) < 0)
+		return 1;
+	snprintf(db, sizeof(db), "%s/live.db", E.dir);
+	cfg_init(&c, db, 1);
+	if (!(log = open_log(&c)))
+		goto out;
+	rb_fill(ocsp, sizeof(ocsp), &seed);
+	rb_fill(sig, sizeof(sig), &seed);
+	for (i = 0; i < n; i++) {
+		char msgid[64], reqid[64];
+		struct msglog_rec r;
+		char *err = NULL;
+
+		rb_rec(&r, &seed, i, msgid, reqid);
+		r.time_ms = old + i / 10;
+		r.body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
+		rb_fill(body, r.body_len, &seed);
+		r.body = body;
+		r.sigdoc = sig;
+		r.sigdoc_len = sizeof(sig);
+		r.ocsp = ocsp;
+		r.ocsp_len = sizeof(ocsp);
+		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
+			fprintf(stderr, "append: %s\n", err ? err : "?");
+			goto out;
+		}
+		if ((i + 1) % 250 == 0 || i + 1 == n)
+			while (atomic_load(&done) < i + 1)
+				sleep_ms(1);
+		if (((i + 1) % 2000 == 0 || i + 1 == n) && stamp_all(log) < 0) {
+			fprintf(stderr, "archivebench: stamping failed at record %d\n", i + 1);
+			goto out;
+		}
+	}
+	msglog_close(log);
+	snprintf(db1, sizeof(db1), "%s/one.db", E.dir);
+	snprintf(db2, sizeof(db2), "%s/chunked.db", E.dir);
+	snprintf(arch1, sizeof(arch1), "%s/arch-one", E.dir);
+	snprintf(arch2, sizeof(arch2), "%s/arch-chunked", E.dir);
+	if (sh("cp '%s' '%s' && cp '%s' '%s' && mkdir '%s' '%s'", db, db1, db, db2, arch1, arch2) != 0)
+		goto out;
+	printf("archivebench: %d records, %lld MB\n", n, rb_fsize(db) >> 20);
+	if (archive_bench_run(db1, arch1, (unsigned)n + 1, "one file (archive_chunk = N):") < 0 ||
+	    archive_bench_run(db2, arch2, 0, "files of 20,000 (the default):") < 0)
+		goto out;
+	rc = 0;
+out:
+	group_teardown(NULL);
+	return rc;
+}
+
 /* ---------------------------------------------- concurrent writer bench */
 
 /* MSGLOG_CONCBENCH=N: N records appended from _THREADS (2) event loops at
@@ -3036,13 +3257,6 @@ static void *cb_loop_main(void *arg)
 	msglog_detach_base(l->log, l->base);
 	event_free(l->tick);
 	return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static int conc_bench(int n)
@@ -3320,6 +3534,7 @@ int main(void)
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
 		cmocka_unit_test(test_archive_across_boundary),
+		cmocka_unit_test(test_archive_chunks),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_replay_window),
 		cmocka_unit_test(test_replay_overflow),
@@ -3339,5 +3554,7 @@ int main(void)
 		return conc_bench(envi("MSGLOG_CONCBENCH", 0));
 	if (envi("MSGLOG_REPLAYBENCH", 0) > 0)
 		return replay_bench(envi("MSGLOG_REPLAYBENCH", 0));
+	if (envi("MSGLOG_ARCHIVEBENCH", 0) > 0)
+		return archive_bench(envi("MSGLOG_ARCHIVEBENCH", 0));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
