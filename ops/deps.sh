@@ -15,6 +15,7 @@ PKGS=(
 	# tests and demo: real clients and tools
 	python3 python3-zeep curl xmlsec1 libxml2-utils sqlite3 procps iproute2
 	poppler-utils zbar-tools   # certificate tests: pdftotext, pdftoppm, zbarimg
+	postgresql postgresql-client   # the message log on PostgreSQL: a throw-away server per test
 )
 BENCH=(wrk nginx-light)
 [ "${1:-}" = "--bench" ] && PKGS+=("${BENCH[@]}")

@@ -22,6 +22,7 @@
 
 #include "lib/buf.h"
 #include "proto/xrd_id.h"
+#include "store/msglog.h"
 
 #ifdef AILGATE_SOURCE_DIR
 #define CFG_SHARE_DIR AILGATE_SOURCE_DIR
@@ -40,7 +41,7 @@
 _Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
 
 enum cfg_type { CFG_STRING, CFG_PATH, CFG_INT, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG_ENUM,
-		CFG_HOSTPORT, CFG_REPEAT, CFG_SOURCE };
+		CFG_HOSTPORT, CFG_REPEAT, CFG_SOURCE, CFG_STORE };
 
 #define CFG_REQUIRED 1u   /* must appear in the file */
 #define CFG_RELOAD 2u     /* takes effect on reload; otherwise needs a restart */
@@ -157,8 +158,9 @@ static const struct cfg_key cfg_keys[] = {
 
 	{ "msglog", "enabled", CFG_BOOL, FLD(msglog_enabled), "on", 0, 0, 0, NULL, NULL,
 	  "keep the message log (signed requests and responses, hash-chained, time-stamped)" },
-	{ "msglog", "path", CFG_PATH, FLD(msglog_path), "", 0, 0, 0, NULL, NULL,
-	  "SQLite file of the log; empty = <data_dir>/msglog.db" },
+	{ "msglog", "path", CFG_STORE, FLD(msglog_path), "", 0, 0, 0, NULL, NULL,
+	  "SQLite file of the log, or a PostgreSQL URI (postgresql://user@host/db; one writing gateway "
+	  "per database or schema); empty = <data_dir>/msglog.db" },
 	{ "msglog", "ts_interval_ms", CFG_UINT, FLD(ts_interval_ms), "1000", 50, MS_MAX, 0, NULL, NULL,
 	  "how often the records logged since the last time stamp get one RFC 3161 token" },
 	{ "msglog", "ts_sync", CFG_BOOL, FLD(ts_sync), "off", 0, 0, 0, NULL, NULL,
@@ -210,7 +212,7 @@ static const struct cfg_key cfg_keys[] = {
 static const char *const type_names[] = {
 	[CFG_STRING] = "string", [CFG_PATH] = "path", [CFG_INT] = "int", [CFG_UINT] = "uint",
 	[CFG_SIZE] = "size", [CFG_BOOL] = "bool", [CFG_ENUM] = "enum",
-	[CFG_HOSTPORT] = "host:port", [CFG_REPEAT] = "repeatable", [CFG_SOURCE] = "path or URL",
+	[CFG_HOSTPORT] = "host:port", [CFG_REPEAT] = "repeatable", [CFG_SOURCE] = "path or URL", [CFG_STORE] = "path or postgresql:// URI",
 };
 
 const char *log_level_name(enum log_level l)
@@ -509,7 +511,9 @@ static int parse_value(struct cfg_parse *p, const struct cfg_key *k, const char 
 		snprintf(msg, msglen, "path is longer than %zu bytes", k->size - 1);
 		return -1;
 	case CFG_SOURCE:   /* a URL as it is; a path like CFG_PATH */
-		if (strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0)
+	case CFG_STORE:    /* a PostgreSQL URI as it is; a path like CFG_PATH */
+		if (k->type == CFG_SOURCE ? (strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0) :
+					    msglog_target_is_pg(v))
 			return store_text(k, field, v, msg, msglen);
 		if (resolve_path(p, v, field, k->size) == 0)
 			return 0;
@@ -998,7 +1002,7 @@ static int field_equal(const struct cfg_key *k, const struct config *a, const st
 	const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
 
 	switch (k->type) {
-	case CFG_STRING: case CFG_PATH: case CFG_HOSTPORT: case CFG_SOURCE:
+	case CFG_STRING: case CFG_PATH: case CFG_HOSTPORT: case CFG_SOURCE: case CFG_STORE:
 		return strcmp(fa, fb) == 0;
 	case CFG_REPEAT:
 		if (strcmp(k->key, "member_key") == 0)

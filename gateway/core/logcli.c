@@ -20,7 +20,9 @@ static const char usage_log[] =
 	"        Exit 0 all good, 1 a problem found, 2 a file cannot be read.\n"
 	"export  writes the records of a message or a time range (T: seconds since the\n"
 	"        epoch) as files a third party checks with xmlsec1 and openssl ts;\n"
-	"        DIR/README.txt lists the commands.\n";
+	"        DIR/README.txt lists the commands.\n"
+	"\n"
+	"FILE may also be a log in PostgreSQL: its postgresql:// URI.\n";
 
 /* The signature hook: a record's signature document against its body. */
 static int sig_hook(const struct msglog_row *r, void *arg, char **why)

@@ -117,7 +117,7 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	const struct config *c = g->cfg;
 	struct msglog_config mc;
 	struct msglog_replay_info ri;
-	char path[CFG_PATH_MAX + 32], snap[CFG_PATH_MAX + 40];
+	char path[CFG_PATH_MAX + 32], snap[CFG_PATH_MAX + 40], shown[CFG_PATH_MAX + 32];
 
 	if (!c->msglog_enabled) {
 		log_warn("event=msglog enabled=0 why=\"[msglog] enabled = off: exchanges are not logged "
@@ -132,7 +132,10 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	mc.path = path;
 	/* The replay window written at a clean stop, read at the next start
 	 * instead of reloading it from the log (gateway/store/README.md). */
-	snprintf(snap, sizeof(snap), "%s.replay", path);
+	if (msglog_target_is_pg(path))
+		snprintf(snap, sizeof(snap), "%s/msglog.replay", c->data_dir);
+	else
+		snprintf(snap, sizeof(snap), "%s.replay", path);
 	mc.replay_snapshot = snap;
 	mc.ts_interval_ms = c->ts_interval_ms;
 	mc.ts_sync = c->ts_sync;
@@ -156,7 +159,8 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	if (ri.why[0])
 		log_info("event=msglog replay_snapshot=%s used=0 why=\"%s\"", snap, ri.why);
 	log_info("event=msglog enabled=1 path=%s tsa=%s ts_interval_ms=%u ts_sync=%d replay_entries=%zu "
-		 "replay_from=%s replay_load_ms=%.1f", path, mc.tsa_url ? mc.tsa_url : "-",
+		 "replay_from=%s replay_load_ms=%.1f", msglog_target_display(path, shown, sizeof(shown)),
+		 mc.tsa_url ? mc.tsa_url : "-",
 		 mc.ts_interval_ms, mc.ts_sync, ri.entries, msglog_replay_from_name(ri.from), ri.load_ms);
 	return 0;
 }

@@ -24,7 +24,9 @@ struct vstate {
 	struct tsa_trust *trust;
 	const struct msglog_backend_ops *ops;
 	void *conn;
-	const char *path;
+	const char *target;              /* a file, or a postgresql:// URI */
+	const char *path;                /* target as shown (no password) */
+	char shown[1024];
 	int64_t now, skew;
 	/* the chain across files */
 	int64_t expect_id;
@@ -339,7 +341,8 @@ static int verify_file(struct vstate *v, size_t idx)
 	v->nst = v->si = 0;
 	v->last_seen = 0;
 	v->pend = NULL;
-	if (v->ops->open(v->path, MSGLOG_OPEN_READONLY, &v->conn, &e) < 0 ||
+	v->ops = msglog_backend_for(v->target);
+	if (v->ops->open(v->target, MSGLOG_OPEN_READONLY, &v->conn, &e) < 0 ||
 	    v->ops->state(v->conn, &st, &e) < 0) {
 		fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot open");
 		rc = -1;
@@ -400,7 +403,6 @@ int logverify_run(const char *const *paths, size_t npaths, const struct logverif
 	v.o = opts ? opts : &none;
 	v.res = res;
 	v.report = report;
-	v.ops = &msglog_sqlite_ops;
 	v.now = msglog_now_ms();
 	v.skew = v.o->skew_ms ? v.o->skew_ms : DEFAULT_SKEW_MS;
 	if ((v.o->tsa_ca_pem || v.o->tsa_cert_pem) &&
@@ -409,7 +411,8 @@ int logverify_run(const char *const *paths, size_t npaths, const struct logverif
 		rc = -1;
 	}
 	for (i = 0; rc == 0 && i < npaths; i++) {
-		v.path = paths[i];
+		v.target = paths[i];
+		v.path = msglog_target_display(paths[i], v.shown, sizeof(v.shown));
 		rc = verify_file(&v, i);
 	}
 	report_end(&v);

@@ -450,7 +450,7 @@ long logverify_export(const char *db, const struct logverify_export_sel *sel, co
 		      char **err)
 {
 	char *e = NULL;
-	struct xctx x = { .ops = &msglog_sqlite_ops, .out = out_dir, .sel = sel, .err = &e };
+	struct xctx x = { .ops = msglog_backend_for(db), .out = out_dir, .sel = sel, .err = &e };
 	long rc = -1;
 
 	buf_init(&x.cmds, 64 << 20);

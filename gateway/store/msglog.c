@@ -664,7 +664,7 @@ static int copy_cfg(struct msglog *log, const struct msglog_config *cfg, char **
 	DFLT(ts_timeout_ms); DFLT(ts_retry_max_ms); DFLT(ts_max_unstamped_ms);
 	DFLT(archive_interval_ms); DFLT(archive_chunk); DFLT(replay_window_ms); DFLT(replay_max_entries);
 #undef DFLT
-	log->ops = cfg->backend ? cfg->backend : &msglog_sqlite_ops;
+	log->ops = cfg->backend ? cfg->backend : msglog_backend_for(cfg->path);
 	if (!cfg->path) {
 		msglog_set_err(err, "message log: no database path");
 		return -1;

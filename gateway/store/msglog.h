@@ -219,6 +219,14 @@ struct msglog_backend_ops {
 #define MSGLOG_HOUSEKEEP_MS 100
 
 extern const struct msglog_backend_ops msglog_sqlite_ops;
+/* The PostgreSQL backend (msglog_pg.c): target is a libpq URI. */
+extern const struct msglog_backend_ops msglog_pg_ops;
+/* 1 for "postgresql://..." and "postgres://...". */
+int msglog_target_is_pg(const char *target);
+/* The backend a target names: PostgreSQL for a postgresql:// URI, else SQLite (a file). */
+const struct msglog_backend_ops *msglog_backend_for(const char *target);
+/* target for logs and messages, a password in it replaced by ***. */
+const char *msglog_target_display(const char *target, char *out, size_t cap);
 
 /* ------------------------------------------------------------- the log */
 

@@ -1,0 +1,637 @@
+/* The message log in PostgreSQL (msglog_pg_ops): the same records, chain,
+ * time stamps and base as the SQLite backend, for a gateway whose operator
+ * keeps its log in a database server (backups, replication, monitoring in
+ * one place). The target is a libpq connection string or URI
+ * ("postgresql://user@host/db?..."); the tables live in the connection's
+ * schema (search_path: options=-csearch_path=NAME for one schema per
+ * gateway).
+ *
+ * One writer per chain: the writer's connection holds a session advisory
+ * lock for as long as it is open, and a second gateway (or a second process
+ * of the same one) pointed at the same tables is refused at open with a
+ * message saying so. Commits are durable when they return
+ * (synchronous_commit = on, set on every connection). Everything else -
+ * iteration order, filters, the base after archiving, what a damaged row
+ * reads as - is what msglog_sqlite.c does; archives are SQLite files
+ * whatever the live log is (msglog_stamp.c). Bodies, signature documents
+ * and OCSP data are stored in their rows (TOAST compresses the repeated
+ * parts), not once per value as in the SQLite backend. */
+#include "store/msglog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Arbitrary, fixed: the advisory lock key of "the writer of this log". */
+#define PG_WRITER_LOCK 0x61696c6761746531LL   /* "ailgate1" */
+
+struct pgconn {
+	PGconn *db;
+	unsigned flags;
+	unsigned cursors;   /* names cursors uniquely: an iteration may run inside another's callback */
+};
+
+static const char SCHEMA[] =
+	"CREATE TABLE IF NOT EXISTS msglog_base ("
+	" one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" base_id bigint NOT NULL, base_hash bytea NOT NULL, format integer NOT NULL);"
+	"INSERT INTO msglog_base VALUES (true, 0, '\\x" /* 32 zero bytes */
+	"0000000000000000000000000000000000000000000000000000000000000000', 1)"
+	" ON CONFLICT DO NOTHING;"
+	"CREATE TABLE IF NOT EXISTS msglog_records ("
+	" id bigint PRIMARY KEY, time_ms bigint NOT NULL,"
+	" dir smallint NOT NULL, side smallint NOT NULL,"
+	" reqid text NOT NULL, message_id text NOT NULL,"
+	" client_id text NOT NULL, service_id text NOT NULL,"
+	" body_mode smallint NOT NULL, body bytea, body_len bigint NOT NULL,"
+	" body_sha256 bytea NOT NULL, sigdoc bytea NOT NULL, ocsp bytea NOT NULL,"
+	" request_hash text NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS msglog_records_time ON msglog_records"
+	" (time_ms, dir, side, client_id, message_id);"
+	"CREATE TABLE IF NOT EXISTS msglog_timestamps ("
+	" id bigserial PRIMARY KEY, first_id bigint NOT NULL, last_id bigint NOT NULL,"
+	" root bytea NOT NULL, token bytea NOT NULL, time_ms bigint NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS msglog_timestamps_first ON msglog_timestamps (first_id);";
+
+static const char COLS[] =
+	"id, time_ms, dir, side, reqid, message_id, client_id, service_id, body_mode, %s,"
+	" body_len, body_sha256, sigdoc, ocsp, request_hash, prev_hash, hash";
+
+static void pg_err(char **err, PGconn *db, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pg_err(char **err, PGconn *db, const char *fmt, ...)
+{
+	char what[200], *m;
+	const char *e = db ? PQerrorMessage(db) : "";
+	size_t n;
+	va_list ap;
+
+	if (!err || *err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	n = strlen(e);
+	while (n && (e[n - 1] == '\n' || e[n - 1] == ' '))
+		n--;
+	if (asprintf(&m, "%s%s%.*s", what, n ? ": " : "", (int)n, e) < 0)
+		m = NULL;
+	*err = m;
+}
+
+/* Runs a statement without parameters that returns no rows (or ignores them). */
+static int exec_cmd(struct pgconn *c, const char *sql, char **err)
+{
+	PGresult *res = PQexec(c->db, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+
+	if (rc < 0)
+		pg_err(err, c->db, "postgresql: %.40s", sql);
+	PQclear(res);
+	return rc;
+}
+
+/* Parameters: int64 values are sent as text, bytea and text in binary
+ * (text's binary form is its bytes). */
+struct params {
+	const char *v[20];
+	int len[20], fmt[20];
+	char num[20][24];
+	int n;
+};
+
+static void p_i64(struct params *p, int64_t x)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, x);
+	p->v[p->n] = p->num[p->n];
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+static void p_bin(struct params *p, const void *data, size_t len)
+{
+	p->v[p->n] = data ? data : "";
+	p->len[p->n] = (int)len;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+static void p_null(struct params *p)
+{
+	p->v[p->n] = NULL;
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+static void p_text(struct params *p, const char *s)
+{
+	p_bin(p, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* Results in binary (bytea raw, bigint 8 bytes big-endian, smallint 2). */
+static PGresult *run(struct pgconn *c, const char *sql, const struct params *p, int want_rows, char **err)
+{
+	PGresult *res = PQexecParams(c->db, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+				     p ? p->fmt : NULL, 1);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != (want_rows ? PGRES_TUPLES_OK : PGRES_COMMAND_OK)) {
+		pg_err(err, c->db, "postgresql: %.48s", sql);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int64_t get_i64(const PGresult *res, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+	int len = PQgetlength(res, row, col);
+	uint64_t v = 0;
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	for (int i = 0; i < len && i < 8; i++)
+		v = (v << 8) | p[i];
+	if (len == 2)
+		return (int16_t)v;
+	if (len == 4)
+		return (int32_t)v;
+	return (int64_t)v;
+}
+
+static const unsigned char *get_blob(const PGresult *res, int row, int col, size_t *len)
+{
+	*len = (size_t)PQgetlength(res, row, col);
+	return (const unsigned char *)PQgetvalue(res, row, col);
+}
+
+/* A 32-byte bytea; anything else reads as zeros (the verifier names it). */
+static int get_hash(const PGresult *res, int row, int col, unsigned char out[MSGLOG_HASH_LEN])
+{
+	size_t n;
+	const unsigned char *p = get_blob(res, row, col, &n);
+
+	if (PQgetisnull(res, row, col) || n != MSGLOG_HASH_LEN) {
+		memset(out, 0, MSGLOG_HASH_LEN);
+		return -1;
+	}
+	memcpy(out, p, MSGLOG_HASH_LEN);
+	return 0;
+}
+
+static void pg_close(void *conn)
+{
+	struct pgconn *c = conn;
+
+	if (!c)
+		return;
+	PQfinish(c->db);   /* also releases the writer's advisory lock */
+	free(c);
+}
+
+static int pg_open(const char *target, unsigned flags, void **conn, char **err)
+{
+	struct pgconn *c = calloc(1, sizeof(*c));
+	PGresult *res = NULL;
+
+	*conn = NULL;
+	if (!c) {
+		pg_err(err, NULL, "message log: out of memory");
+		return -1;
+	}
+	c->flags = flags;
+	if (flags & MSGLOG_OPEN_ARCHIVE) {
+		pg_err(err, NULL, "message log: archives are SQLite files, not PostgreSQL databases");
+		goto fail;
+	}
+	c->db = PQconnectdb(target);
+	if (PQstatus(c->db) != CONNECTION_OK) {
+		pg_err(err, c->db, "message log: cannot connect to PostgreSQL");
+		goto fail;
+	}
+	if (exec_cmd(c, "SET synchronous_commit = on; SET client_min_messages = warning", err) < 0 ||
+	    ((flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, "SET default_transaction_read_only = on", err) < 0))
+		goto fail;
+	if (flags & MSGLOG_OPEN_WRITER) {
+		/* The writer decides ids and the chain: only one per log. */
+		struct params p = { .n = 0 };
+
+		p_i64(&p, PG_WRITER_LOCK);
+		if (!(res = run(c, "SELECT pg_try_advisory_lock($1::bigint)::int", &p, 1, err)))
+			goto fail;
+		if (PQntuples(res) != 1 || get_i64(res, 0, 0) != 1) {
+			pg_err(err, NULL, "message log: another gateway process is writing this PostgreSQL log "
+				   "(its writer holds the log's lock); one writer per log");
+			goto fail;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (!(flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, SCHEMA, err) < 0)
+		goto fail;
+	*conn = c;
+	return 0;
+fail:
+	PQclear(res);
+	pg_close(c);
+	return -1;
+}
+
+static int pg_begin(void *conn, char **err)
+{
+	return exec_cmd(conn, "BEGIN", err);
+}
+
+static int pg_commit(void *conn, char **err)
+{
+	return exec_cmd(conn, "COMMIT", err);
+}
+
+static void pg_rollback(void *conn)
+{
+	(void)exec_cmd(conn, "ROLLBACK", NULL);
+}
+
+static int pg_insert(void *conn, const struct msglog_row *r, char **err)
+{
+	struct pgconn *c = conn;
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, r->id);
+	p_i64(&p, r->time_ms);
+	p_i64(&p, r->dir);
+	p_i64(&p, r->side);
+	p_text(&p, r->reqid);
+	p_text(&p, r->message_id);
+	p_text(&p, r->client_id);
+	p_text(&p, r->service_id);
+	p_i64(&p, r->body_mode);
+	if (r->body)
+		p_bin(&p, r->body, r->body_len);
+	else
+		p_null(&p);
+	p_i64(&p, (int64_t)r->body_len);
+	p_bin(&p, r->body_sha256, MSGLOG_HASH_LEN);
+	p_bin(&p, r->sigdoc, r->sigdoc_len);
+	p_bin(&p, r->ocsp, r->ocsp_len);
+	p_text(&p, r->request_hash);
+	p_bin(&p, r->prev_hash, MSGLOG_HASH_LEN);
+	p_bin(&p, r->hash, MSGLOG_HASH_LEN);
+	res = run(c, "INSERT INTO msglog_records VALUES ($1::bigint, $2::bigint, $3::smallint, $4::smallint,"
+		     " $5, $6, $7, $8, $9::smallint, $10, $11::bigint, $12, $13, $14, $15, $16, $17)", &p, 0, err);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/* One row, one bigint column (NULL: dflt). */
+static int query_i64(struct pgconn *c, const char *sql, const struct params *p, int64_t dflt, int64_t *out,
+		     char **err)
+{
+	PGresult *res = run(c, sql, p, 1, err);
+
+	if (!res)
+		return -1;
+	*out = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? get_i64(res, 0, 0) : dflt;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
+{
+	struct pgconn *c = conn;
+	PGresult *res;
+
+	memset(s, 0, sizeof(*s));
+	if (!(res = run(c, "SELECT base_id, base_hash FROM msglog_base", NULL, 1, err)))
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		pg_err(err, NULL, "postgresql: msglog_base holds %d rows, not 1", PQntuples(res));
+		return -1;
+	}
+	s->base_id = get_i64(res, 0, 0);
+	(void)get_hash(res, 0, 1, s->base_hash);
+	PQclear(res);
+	if (query_i64(c, "SELECT MIN(id) FROM msglog_records", NULL, 0, &s->first_id, err) < 0 ||
+	    !(res = run(c, "SELECT id, hash FROM msglog_records ORDER BY id DESC LIMIT 1", NULL, 1, err)))
+		return -1;
+	if (PQntuples(res) == 1) {
+		s->last_id = get_i64(res, 0, 0);
+		(void)get_hash(res, 0, 1, s->last_hash);
+	} else {
+		s->last_id = s->base_id;
+		memcpy(s->last_hash, s->base_hash, MSGLOG_HASH_LEN);
+	}
+	PQclear(res);
+	return query_i64(c, "SELECT MAX(last_id) FROM msglog_timestamps", NULL, s->base_id, &s->last_stamped_id, err);
+}
+
+static int pg_insert_stamp(void *conn, const struct msglog_stamp *s, char **err)
+{
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, s->first_id);
+	p_i64(&p, s->last_id);
+	p_bin(&p, s->root, MSGLOG_HASH_LEN);
+	p_bin(&p, s->token, s->token_len);
+	p_i64(&p, s->time_ms);
+	res = run(conn, "INSERT INTO msglog_timestamps (first_id, last_id, root, token, time_ms)"
+			" VALUES ($1::bigint, $2::bigint, $3, $4, $5::bigint)", &p, 0, err);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/* Rows are read a cursor's batch at a time: an export or an archive of a
+ * million records does not hold them all in memory. */
+#define PG_FETCH 500
+
+static void read_row(const PGresult *res, int i, struct msglog_row *r)
+{
+	size_t n = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->id = get_i64(res, i, 0);
+	r->time_ms = get_i64(res, i, 1);
+	r->dir = (int)get_i64(res, i, 2);
+	r->side = (int)get_i64(res, i, 3);
+	r->reqid = PQgetvalue(res, i, 4);
+	r->message_id = PQgetvalue(res, i, 5);
+	r->client_id = PQgetvalue(res, i, 6);
+	r->service_id = PQgetvalue(res, i, 7);
+	r->body_mode = (int)get_i64(res, i, 8);
+	r->body = PQgetisnull(res, i, 9) ? NULL : get_blob(res, i, 9, &n);
+	r->body_len = (size_t)get_i64(res, i, 10);
+	if (r->body && n != r->body_len)
+		r->body_len = n;   /* what is there is what gets checked */
+	(void)get_hash(res, i, 11, r->body_sha256);
+	r->sigdoc = get_blob(res, i, 12, &r->sigdoc_len);
+	r->ocsp = get_blob(res, i, 13, &r->ocsp_len);
+	r->request_hash = PQgetvalue(res, i, 14);
+	(void)get_hash(res, i, 15, r->prev_hash);
+	(void)get_hash(res, i, 16, r->hash);
+}
+
+/* DECLAREs a cursor for sql in its own transaction unless one is open, and
+ * calls row(res, i, arg) for every row; the callback's nonzero return stops
+ * and is returned. */
+static int cursor_each(struct pgconn *c, const char *sql, const struct params *p,
+		       int (*row)(const PGresult *res, int i, void *arg), void *arg, char **err)
+{
+	char decl[1400], name[32], fetch[64], close[48];
+	int own = PQtransactionStatus(c->db) == PQTRANS_IDLE, rc = 0;
+	PGresult *res;
+
+	snprintf(name, sizeof(name), "msglog_cur%u", c->cursors++);
+	snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", PG_FETCH, name);
+	snprintf(close, sizeof(close), "CLOSE %s", name);
+	if (snprintf(decl, sizeof(decl), "DECLARE %s BINARY NO SCROLL CURSOR FOR %s", name, sql) >=
+	    (int)sizeof(decl)) {
+		pg_err(err, NULL, "postgresql: query too long");
+		return -1;
+	}
+	if (own && exec_cmd(c, "BEGIN", err) < 0)
+		return -1;
+	if (!(res = run(c, decl, p, 0, err))) {
+		rc = -1;
+		goto out;
+	}
+	PQclear(res);
+	for (;;) {
+		int n;
+
+		if (!(res = run(c, fetch, NULL, 1, err))) {
+			rc = -1;
+			break;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = row(res, i, arg);
+		PQclear(res);
+		if (rc != 0 || n < PG_FETCH)
+			break;
+	}
+	(void)exec_cmd(c, close, NULL);
+out:
+	if (own)
+		(void)exec_cmd(c, rc < 0 ? "ROLLBACK" : "COMMIT", NULL);
+	return rc;
+}
+
+struct row_cb {
+	msglog_row_fn fn;
+	void *arg;
+	int ids_only;   /* requests_since: time_ms, side, client_id, message_id */
+};
+
+static int each_row(const PGresult *res, int i, void *arg)
+{
+	struct row_cb *cb = arg;
+	struct msglog_row r;
+
+	if (cb->ids_only) {
+		memset(&r, 0, sizeof(r));
+		r.time_ms = get_i64(res, i, 0);
+		r.dir = MSGLOG_REQUEST;
+		r.side = (int)get_i64(res, i, 1);
+		r.client_id = PQgetvalue(res, i, 2);
+		r.message_id = PQgetvalue(res, i, 3);
+	} else {
+		read_row(res, i, &r);
+	}
+	return cb->fn(&r, cb->arg);
+}
+
+static int pg_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn fn, void *arg, char **err)
+{
+	struct pgconn *c = conn;
+	struct params p = { .n = 0 };
+	struct row_cb cb = { fn, arg, 0 };
+	char cols[300], where[400] = "", sql[1024];
+	size_t w = 0;
+
+	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL::bytea");
+#define TERM(cond, fmt, add)                                                                      \
+	if (cond) {                                                                               \
+		add;                                                                              \
+		w += (size_t)snprintf(where + w, sizeof(where) - w, " AND " fmt, p.n);            \
+	}
+	TERM(f->from_id, "id >= $%d::bigint", p_i64(&p, f->from_id));
+	TERM(f->to_id, "id <= $%d::bigint", p_i64(&p, f->to_id));
+	TERM(f->from_ms, "time_ms >= $%d::bigint", p_i64(&p, f->from_ms));
+	TERM(f->to_ms, "time_ms < $%d::bigint", p_i64(&p, f->to_ms));
+	TERM(f->message_id, "message_id = $%d", p_text(&p, f->message_id));
+#undef TERM
+	snprintf(sql, sizeof(sql), "SELECT %s FROM msglog_records WHERE true%s ORDER BY id", cols, where);
+	return cursor_each(c, sql, &p, each_row, &cb, err);
+}
+
+struct stamp_cb {
+	msglog_stamp_fn fn;
+	void *arg;
+};
+
+static int each_stamp(const PGresult *res, int i, void *arg)
+{
+	struct stamp_cb *cb = arg;
+	struct msglog_stamp s;
+
+	memset(&s, 0, sizeof(s));
+	s.id = get_i64(res, i, 0);
+	s.first_id = get_i64(res, i, 1);
+	s.last_id = get_i64(res, i, 2);
+	(void)get_hash(res, i, 3, s.root);
+	s.token = PQgetisnull(res, i, 4) ? NULL : get_blob(res, i, 4, &s.token_len);
+	s.time_ms = get_i64(res, i, 5);
+	return cb->fn(&s, cb->arg);
+}
+
+static int pg_iterate_stamps(void *conn, int64_t from_first, int64_t to_first, int with_token,
+			     msglog_stamp_fn fn, void *arg, char **err)
+{
+	struct params p = { .n = 0 };
+	struct stamp_cb cb = { fn, arg };
+	char sql[300];
+
+	p_i64(&p, from_first);
+	p_i64(&p, to_first);
+	snprintf(sql, sizeof(sql), "SELECT id, first_id, last_id, root, %s, time_ms FROM msglog_timestamps"
+		 " WHERE ($1::bigint = 0 OR first_id >= $1::bigint) AND ($2::bigint = 0 OR first_id <= $2::bigint)"
+		 " ORDER BY first_id, id", with_token ? "token" : "NULL::bytea");
+	return cursor_each(conn, sql, &p, each_stamp, &cb, err);
+}
+
+static int pg_first_id_since(void *conn, int64_t t, int64_t *id, char **err)
+{
+	struct params p = { .n = 0 };
+
+	p_i64(&p, t);
+	return query_i64(conn, "SELECT MIN(id) FROM msglog_records WHERE time_ms >= $1::bigint", &p, 0, id, err);
+}
+
+static int pg_set_base(void *conn, int64_t base_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
+{
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, base_id);
+	p_bin(&p, h, MSGLOG_HASH_LEN);
+	res = run(conn, "UPDATE msglog_base SET base_id = $1::bigint, base_hash = $2", &p, 0, err);
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+static int pg_cut(void *conn, int64_t last_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
+{
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, last_id);
+	if (!(res = run(conn, "DELETE FROM msglog_records WHERE id <= $1::bigint", &p, 0, err)))
+		return -1;
+	PQclear(res);
+	if (!(res = run(conn, "DELETE FROM msglog_timestamps WHERE last_id <= $1::bigint", &p, 0, err)))
+		return -1;
+	PQclear(res);
+	return pg_set_base(conn, last_id, h, err);
+}
+
+static int pg_seen(void *conn, int side, const char *client_id, const char *message_id, int64_t since_ms,
+		   int64_t until_ms, int *found, char **err)
+{
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, since_ms);
+	p_i64(&p, until_ms);
+	p_i64(&p, MSGLOG_REQUEST);
+	p_i64(&p, side);
+	p_text(&p, client_id);
+	p_text(&p, message_id);
+	if (!(res = run(conn, "SELECT 1 FROM msglog_records WHERE time_ms >= $1::bigint AND time_ms < $2::bigint"
+			      " AND dir = $3::smallint AND side = $4::smallint AND client_id = $5"
+			      " AND message_id = $6 LIMIT 1", &p, 1, err)))
+		return -1;
+	*found = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
+static int pg_requests_since(void *conn, int64_t since_ms, msglog_row_fn fn, void *arg, char **err)
+{
+	struct params p = { .n = 0 };
+	struct row_cb cb = { fn, arg, 1 };
+
+	p_i64(&p, since_ms);
+	p_i64(&p, MSGLOG_REQUEST);
+	return cursor_each(conn, "SELECT time_ms, side, client_id, message_id FROM msglog_records"
+				 " WHERE time_ms >= $1::bigint AND dir = $2::smallint ORDER BY time_ms",
+			   &p, each_row, &cb, err);
+}
+
+const struct msglog_backend_ops msglog_pg_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.insert = pg_insert,
+	.state = pg_state,
+	.insert_stamp = pg_insert_stamp,
+	.iterate = pg_iterate,
+	.iterate_stamps = pg_iterate_stamps,
+	.first_id_since = pg_first_id_since,
+	.cut = pg_cut,
+	.set_base = pg_set_base,
+	.seen = pg_seen,
+	.requests_since = pg_requests_since,
+	.housekeep = NULL,   /* autovacuum */
+	.probe = NULL,
+};
+
+int msglog_target_is_pg(const char *target)
+{
+	return target && (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0);
+}
+
+const char *msglog_target_display(const char *target, char *out, size_t cap)
+{
+	const char *at, *colon, *scheme_end;
+
+	if (!msglog_target_is_pg(target) || !(scheme_end = strstr(target, "://"))) {
+		snprintf(out, cap, "%s", target ? target : "");
+		return out;
+	}
+	scheme_end += 3;
+	at = strchr(scheme_end, '@');
+	colon = at ? memchr(scheme_end, ':', (size_t)(at - scheme_end)) : NULL;
+	if (colon)   /* user:password@ -> user:***@ */
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - target), target, at);
+	else
+		snprintf(out, cap, "%s", target);
+	/* password=... in the query part */
+	for (char *p = strstr(out, "password="); p; p = strstr(p, "password=")) {
+		char *v = p + 9, *e = v + strcspn(v, "&");
+
+		if (e - v >= 3) {
+			memcpy(v, "***", 3);
+			memmove(v + 3, e, strlen(e) + 1);
+		}
+		p = v;
+	}
+	return out;
+}
+
+const struct msglog_backend_ops *msglog_backend_for(const char *target)
+{
+	return msglog_target_is_pg(target) ? &msglog_pg_ops : &msglog_sqlite_ops;
+}

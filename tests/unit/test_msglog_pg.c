@@ -1,0 +1,383 @@
+/* The message log on PostgreSQL (store/msglog_pg.c), against a real server
+ * started for the test (tests/integration/pg_server.sh: its own cluster,
+ * Unix socket only) and a real RFC 3161 TSA: the chain, time stamps and the
+ * offline verifier over the database; a changed row named; the replay window
+ * reloaded from it; one writer per log; archiving into SQLite files that
+ * verify with the database as one chain; what a crash of the database
+ * server keeps (every record whose append returned). Skipped (exit 77) when
+ * no PostgreSQL server is installed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "proc_test.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <libpq-fe.h>
+
+#include "store/logverify.h"
+#include "store/msglog.h"
+
+#define CLIENT "central-server/GOV/70000050/household-register"
+#define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+static struct {
+	char dir[256], pgdir[64], dsn[300];
+	char tsa_cert[400], trust[400], url[64];
+	pid_t tsa;
+	int n;
+} E;
+
+static int pg_sh(const char *what)
+{
+	return sh("'%s/tests/integration/pg_server.sh' %s '%s' >/dev/null", srcdir(), what, E.pgdir);
+}
+
+/* Every test gets empty tables: the schema dropped, made again at open. */
+static int pg_exec(const char *sql)
+{
+	PGconn *c = PQconnectdb(E.dsn);
+	PGresult *r;
+	int rc;
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		print_message("connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return -1;
+	}
+	r = PQexec(c, sql);
+	rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc < 0)
+		print_message("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+static long pg_count(const char *sql)
+{
+	PGconn *c = PQconnectdb(E.dsn);
+	PGresult *r = PQexec(c, sql);
+	long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : -1;
+
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return pg_exec("DROP TABLE IF EXISTS msglog_records, msglog_timestamps, msglog_base");
+}
+
+static int group_setup(void **state)
+{
+	char pf[320], tsa_dir[400], down[320], pki[320];
+	int port = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(E.dir, sizeof(E.dir), "/tmp/test_msglog_pg.XXXXXX");
+	snprintf(E.pgdir, sizeof(E.pgdir), "/tmp/test_pgsrv.XXXXXX");
+	if (!mkdtemp(E.dir) || !mkdtemp(E.pgdir) || rmdir(E.pgdir) < 0)
+		return -1;
+	switch (pg_sh("start")) {
+	case 0:
+		break;
+	case 77:
+		print_message("no PostgreSQL server installed: skipped\n");
+		exit(77);
+	default:
+		return -1;
+	}
+	snprintf(pf, sizeof(pf), "%s/dsn", E.pgdir);
+	if (!(f = fopen(pf, "r")) || !fgets(E.dsn, sizeof(E.dsn), f))
+		return -1;
+	fclose(f);
+	E.dsn[strcspn(E.dsn, "\n")] = '\0';
+	snprintf(pki, sizeof(pki), "%s/pki", E.dir);
+	snprintf(down, sizeof(down), "%s/tsa-down", E.dir);
+	snprintf(pf, sizeof(pf), "%s/tsa-port", E.dir);
+	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", pki);
+	snprintf(E.tsa_cert, sizeof(E.tsa_cert), "%s/tsa/tsa.pem", pki);
+	snprintf(E.trust, sizeof(E.trust), "%s/ca/trust.pem", pki);
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' >/dev/null 2>&1",
+	       srcdir(), pki) != 0)
+		return -1;
+	if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -1;
+	if ((E.tsa = start_tsa(tsa_dir, pf, down, &port)) < 0)
+		return -1;
+	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	if (E.tsa > 0) {
+		kill(E.tsa, SIGTERM);
+		waitpid(E.tsa, NULL, 0);
+	}
+	pg_sh("stop");
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	if (*E.dir)
+		sh("rm -rf '%s'", E.dir);
+	return 0;
+}
+
+static void cfg_init(struct msglog_config *c)
+{
+	msglog_config_defaults(c);
+	c->path = E.dsn;   /* the postgresql:// URI picks the backend */
+	c->tsa_url = E.url;
+	c->tsa_cert_pem = E.tsa_cert;
+	c->tsa_ca_pem = E.trust;
+	c->ts_interval_ms = 100000;   /* the tests stamp with msglog_stamp_now */
+	c->ts_timeout_ms = 5000;
+}
+
+static struct msglog *open_log(const struct msglog_config *c)
+{
+	char *err = NULL;
+	struct msglog *log = msglog_open(c, &err);
+
+	if (!log)
+		print_message("msglog_open: %s\n", err ? err : "?");
+	free(err);
+	return log;
+}
+
+/* Record i: odd requests, even responses of message (i + 1) / 2. */
+static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
+{
+	int64_t id = 0;
+
+	for (int i = from; i < from + n; i++) {
+		char msgid[32], reqid[32], body[96], sig[64];
+		struct msglog_rec r = { 0 };
+		char *err = NULL;
+
+		snprintf(msgid, sizeof(msgid), "msg-%d", (i + 1) / 2);
+		snprintf(reqid, sizeof(reqid), "req-%d", i);
+		snprintf(body, sizeof(body), "<Envelope><Body>record %d</Body></Envelope>", i);
+		snprintf(sig, sizeof(sig), "<Signature>%d</Signature>", i);
+		r.time_ms = time_ms;
+		r.dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
+		r.side = MSGLOG_SERVER;
+		r.reqid = reqid;
+		r.message_id = msgid;
+		r.client_id = CLIENT;
+		r.service_id = SERVICE;
+		r.body_mode = i % 5 == 0 ? MSGLOG_BODY_DIGEST : MSGLOG_BODY_FULL;
+		r.body = body;
+		r.body_len = strlen(body);
+		r.sigdoc = sig;
+		r.sigdoc_len = strlen(sig);
+		r.ocsp = "ocsp-data";
+		r.ocsp_len = 9;
+		r.request_hash = i % 2 ? "" : "aGFzaA==";
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			print_message("append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	return id;
+}
+
+static int stamp_all(struct msglog *log)
+{
+	msglog_stamp_now(log);
+	for (int i = 0; i < 500; i++) {
+		if (msglog_unstamped(log) == 0)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static int verify(const char *const *paths, size_t n, struct logverify_result *res)
+{
+	struct logverify_opts o = { .tsa_ca_pem = E.trust, .tsa_cert_pem = E.tsa_cert, .require_stamped = 1 };
+
+	return logverify_run(paths, n, &o, NULL, res);
+}
+
+/* The chain, stamps and the verifier over the database; a changed row is
+ * named, and so is a deleted one. */
+static void test_pg_chain_verified(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 6, 0), 6);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 7, 4, 0), 10);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 10);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 2);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records WHERE body IS NULL"), 2);   /* 5, 10: digest mode */
+	assert_int_equal(verify(p, 1, &res), 0);
+	assert_int_equal(res.records, 10);
+	assert_int_equal(res.batches, 2);
+
+	assert_int_equal(pg_exec("UPDATE msglog_records SET body = overlay(body placing 'X'::bytea from 3 for 1)"
+				 " WHERE id = 4"), 0);
+	assert_int_equal(verify(p, 1, &res), 1);
+	assert_int_equal(res.bad_id, 4);
+	assert_int_equal(pg_exec("UPDATE msglog_records SET body = '<Envelope><Body>record 4</Body></Envelope>'::bytea"
+				 " WHERE id = 4"), 0);
+	assert_int_equal(verify(p, 1, &res), 0);   /* put back as it was */
+	assert_int_equal(pg_exec("DELETE FROM msglog_records WHERE id = 7"), 0);
+	assert_int_equal(verify(p, 1, &res), 1);
+	assert_int_equal(res.bad_id, 7);
+}
+
+/* A restart continues the chain and reloads the replay window from the
+ * database (no snapshot file configured). */
+static void test_pg_reopen_replay(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+	char *err = NULL;
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 4, 0), 4);
+	msglog_close(log);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", msglog_now_ms() - 60000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", msglog_now_ms() - 60000, &err), 1);
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", msglog_now_ms() - 60000, &err), 0);
+	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-2", &err), 1);   /* a replay */
+	assert_int_equal(append_n(log, 5, 2, 0), 6);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	assert_int_equal(verify(p, 1, &res), 0);
+	assert_int_equal(res.records, 6);
+}
+
+/* Two writers would fork the chain: the second is refused at open. */
+static void test_pg_one_writer(void **state)
+{
+	struct msglog_config c;
+	struct msglog *a, *b;
+	char *err = NULL;
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(a = open_log(&c));
+	b = msglog_open(&c, &err);
+	assert_null(b);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "another gateway process is writing this PostgreSQL log"));
+	free(err);
+	msglog_close(a);
+	assert_non_null(b = open_log(&c));   /* the lock went with the first writer */
+	msglog_close(b);
+}
+
+/* Retention from the database into SQLite archive files: files, then the
+ * database, verify as one chain. */
+static void test_pg_archive(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	char arch[300], f1[340], f2[340], *path = NULL, *err = NULL;
+	int64_t now = msglog_now_ms(), old = now - 3 * 86400000LL;
+	const char *p[3];
+
+	(void)state;
+	snprintf(arch, sizeof(arch), "%s/arch%d", E.dir, ++E.n);
+	mkdir(arch, 0700);
+	cfg_init(&c);
+	c.archive_chunk = 4;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 4, old), 4);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 5, 3, old), 7);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 8, 2, 0), 9);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 7);
+	assert_non_null(strstr(path, "msglog-5-7.db"));
+	assert_int_equal(pg_count("SELECT MIN(id) FROM msglog_records"), 8);
+	assert_int_equal(pg_count("SELECT base_id FROM msglog_base"), 7);
+	assert_int_equal(append_n(log, 10, 2, 0), 11);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
+	snprintf(f2, sizeof(f2), "%s/msglog-5-7.db", arch);
+	p[0] = f1;
+	p[1] = f2;
+	p[2] = E.dsn;
+	assert_int_equal(verify(p, 3, &res), 0);
+	assert_int_equal(res.records, 11);
+	p[1] = E.dsn;   /* a file left out */
+	assert_int_equal(verify(p, 2, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
+	free(path);
+}
+
+/* kill -9 of the database server: every record whose append returned is
+ * there after its recovery, and the log goes on from it. */
+static void test_pg_server_crash(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+
+	(void)state;
+	cfg_init(&c);
+	c.tsa_url = NULL;   /* stamps would fail while the server is down */
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 20, 0), 20);
+	assert_int_equal(pg_sh("crash"), 0);
+	msglog_close(log);
+	assert_int_equal(pg_sh("restart"), 0);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 20);
+	cfg_init(&c);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 21, 2, 0), 22);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	assert_int_equal(verify(p, 1, &res), 0);
+	assert_int_equal(res.records, 22);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_pg_chain_verified, setup),
+		cmocka_unit_test_setup(test_pg_reopen_replay, setup),
+		cmocka_unit_test_setup(test_pg_one_writer, setup),
+		cmocka_unit_test_setup(test_pg_archive, setup),
+		cmocka_unit_test_setup(test_pg_server_crash, setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
