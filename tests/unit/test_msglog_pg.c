@@ -236,6 +236,8 @@ static void test_pg_chain_verified(void **state)
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 10);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 2);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records WHERE body IS NULL"), 2);   /* 5, 10: digest mode */
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM pg_attribute WHERE attrelid = 'msglog_records'::regclass"
+				  " AND attcompression = 'l'"), 3);   /* the blobs in LZ4 */
 	assert_int_equal(verify(p, 1, &res), 0);
 	assert_int_equal(res.records, 10);
 	assert_int_equal(res.batches, 2);
