@@ -78,7 +78,7 @@ static long pg_count(const char *sql)
 static int setup(void **state)
 {
 	(void)state;
-	return pg_exec("DROP TABLE IF EXISTS msglog_records, msglog_timestamps, msglog_base");
+	return pg_exec("SET client_min_messages = warning; DROP TABLE IF EXISTS msglog_records, msglog_timestamps, msglog_base");
 }
 
 static int group_setup(void **state)
@@ -344,6 +344,56 @@ static void test_pg_archive(void **state)
 	free(path);
 }
 
+/* A group that the database refuses (here a constraint an operator added):
+ * the appends fail with the database's reason, the transaction is rolled
+ * back whole (the pipeline's error read at the commit), and once the
+ * database takes rows again the log writes on the same connection and the
+ * chain goes on without a gap. */
+static void test_pg_refused_group(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+	struct msglog_rec r = { 0 };
+	struct logverify_opts o = { 0 };
+	char *err = NULL;
+	int64_t id = 0;
+	int healthy;
+
+	(void)state;
+	cfg_init(&c);
+	c.tsa_url = NULL;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	assert_int_equal(pg_exec("ALTER TABLE msglog_records ADD CONSTRAINT no_x CHECK (message_id <> 'msg-x')"), 0);
+	r.dir = MSGLOG_REQUEST;
+	r.side = MSGLOG_SERVER;
+	r.reqid = "req-x";
+	r.message_id = "msg-x";
+	r.client_id = CLIENT;
+	r.service_id = SERVICE;
+	r.body_mode = MSGLOG_BODY_FULL;
+	r.body = "x";
+	r.body_len = 1;
+	if (msglog_append_sync(log, &r, &id, NULL, &err) != -1 || !err || !strstr(err, "no_x")) {
+		msglog_close(log);
+		fail_msg("the refused append: %s", err ? err : "(accepted)");
+	}
+	free(err);
+	err = NULL;
+	assert_int_equal(msglog_is_healthy(log, NULL, 0), 0);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 3);
+	assert_int_equal(pg_exec("ALTER TABLE msglog_records DROP CONSTRAINT no_x"), 0);
+	id = append_n(log, 4, 2, 0);
+	healthy = msglog_is_healthy(log, NULL, 0);
+	msglog_close(log);
+	assert_int_equal(id, 5);   /* the chain goes on from 3 */
+	assert_int_equal(healthy, 1);   /* again, after a commit */
+	assert_int_equal(logverify_run(p, 1, &o, NULL, &res), 0);
+	assert_int_equal(res.records, 5);
+}
+
 /* kill -9 of the database server: every record whose append returned is
  * there after its recovery, and the log goes on from it. */
 static void test_pg_server_crash(void **state)
@@ -378,6 +428,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_reopen_replay, setup),
 		cmocka_unit_test_setup(test_pg_one_writer, setup),
 		cmocka_unit_test_setup(test_pg_archive, setup),
+		cmocka_unit_test_setup(test_pg_refused_group, setup),
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
 	};
 
