@@ -7,9 +7,12 @@
  * gateway).
  *
  * One writer per chain: the writer's connection holds a session advisory
- * lock for as long as it is open, and a second gateway (or a second process
- * of the same one) pointed at the same tables is refused at open with a
- * message saying so. Commits are durable when they return
+ * lock (keyed on the records table) for as long as it is open, and a second
+ * gateway (or a second process of the same one) pointed at the same tables
+ * is refused at open with a message saying so. A connection the server
+ * dropped is made again before the next operation outside a transaction
+ * (live()). Identifiers are stored as bytea: the hashed bytes, whatever the
+ * client encoding. Commits are durable when they return
  * (synchronous_commit = on, set on every connection). Everything else -
  * iteration order, filters, the base after archiving, what a damaged row
  * reads as - is what msglog_sqlite.c does; archives are SQLite files
@@ -17,6 +20,8 @@
  * and OCSP data are stored in their rows (TOAST compresses the repeated
  * parts), not once per value as in the SQLite backend. */
 #include "store/msglog.h"
+
+#include "lib/buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,8 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Arbitrary, fixed: the advisory lock key of "the writer of this log". */
-#define PG_WRITER_LOCK 0x61696c6761746531LL   /* "ailgate1" */
+/* The first half of the writer's advisory lock key (the second is the
+ * records table's oid): arbitrary, fixed, "ailg". */
+#define PG_LOCK_CLASS 0x61696c67
 
 struct pgconn {
 	PGconn *db;
@@ -38,6 +44,7 @@ struct pgconn {
 	 * together and their results read at the commit, one round trip per
 	 * group instead of one per record. */
 	int piping;         /* in pipeline mode, between begin and commit/rollback */
+	int in_tx;          /* between begin and commit/rollback: never reconnected then */
 	int sent;           /* queries sent in the pipeline */
 };
 
@@ -55,11 +62,11 @@ static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS msglog_records ("
 	" id bigint PRIMARY KEY, time_ms bigint NOT NULL,"
 	" dir smallint NOT NULL, side smallint NOT NULL,"
-	" reqid text NOT NULL, message_id text NOT NULL,"
-	" client_id text NOT NULL, service_id text NOT NULL,"
+	" reqid bytea NOT NULL, message_id bytea NOT NULL,"
+	" client_id bytea NOT NULL, service_id bytea NOT NULL,"
 	" body_mode smallint NOT NULL, body bytea, body_len bigint NOT NULL,"
 	" body_sha256 bytea NOT NULL, sigdoc bytea NOT NULL, ocsp bytea NOT NULL,"
-	" request_hash text NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL);"
+	" request_hash bytea NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS msglog_records_time ON msglog_records"
 	" (time_ms, dir, side, client_id, message_id);"
 	"CREATE TABLE IF NOT EXISTS msglog_timestamps ("
@@ -209,10 +216,98 @@ static void pg_close(void *conn)
 	free(c);
 }
 
+/* What every connection sets, again after a reconnection: durable commits,
+ * read-only for readers; the writer also takes the log's lock (one writer
+ * per log: the advisory lock is keyed on the records table, so one schema
+ * per gateway in a database works) and prepares its INSERT. */
+static int session_setup(struct pgconn *c, char **err)
+{
+	PGresult *res;
+	struct params p = { .n = 0 };
+
+	if (exec_cmd(c, "SET synchronous_commit = on; SET client_min_messages = warning", err) < 0 ||
+	    ((c->flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, "SET default_transaction_read_only = on", err) < 0))
+		return -1;
+	if (!(c->flags & MSGLOG_OPEN_WRITER))
+		return 0;
+	p_i64(&p, PG_LOCK_CLASS);
+	if (!(res = run(c, "SELECT pg_try_advisory_lock($1::int, 'msglog_records'::regclass::oid::int)::int",
+			&p, 1, err)))
+		return -1;
+	if (PQntuples(res) != 1 || get_i64(res, 0, 0) != 1) {
+		PQclear(res);
+		pg_err(err, NULL, "message log: another gateway process is writing this PostgreSQL log "
+			   "(its writer holds the log's lock); one writer per log");
+		return -1;
+	}
+	PQclear(res);
+	res = PQprepare(c->db, "msglog_insert", INSERT_SQL, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_err(err, c->db, "postgresql: prepare insert");
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The tables, made by the writer's first open (MSGLOG_OPEN_CREATE) only
+ * when missing: CREATE INDEX IF NOT EXISTS takes a lock on the table even
+ * when the index exists, and the gateway's role may not own them. */
+static int make_schema(struct pgconn *c, char **err)
+{
+	PGresult *res = run(c, "SELECT (to_regclass('msglog_records') IS NOT NULL AND"
+			       " to_regclass('msglog_timestamps') IS NOT NULL AND"
+			       " to_regclass('msglog_base') IS NOT NULL)::int", NULL, 1, err);
+	int64_t have;
+
+	if (!res)
+		return -1;
+	have = PQntuples(res) == 1 ? get_i64(res, 0, 0) : 0;
+	PQclear(res);
+	if (!have && exec_cmd(c, SCHEMA, err) < 0)
+		return -1;
+	/* LZ4 for the blobs where the server has it (PostgreSQL 14+): pglz took
+	 * most of the server's CPU per record under load. Best effort, and only
+	 * once (ALTER TABLE locks the table): without it the default stays. */
+	if (PQserverVersion(c->db) >= 140000) {
+		int64_t n = 0;
+
+		if (query_i64(c, "SELECT COUNT(*) FROM pg_attribute WHERE attrelid = 'msglog_records'::regclass"
+				 " AND attname IN ('body', 'sigdoc', 'ocsp') AND attcompression = 'l'", NULL, 0, &n,
+			      NULL) == 0 && n < 3)
+			(void)exec_cmd(c, "ALTER TABLE msglog_records ALTER COLUMN body SET COMPRESSION lz4,"
+					  " ALTER COLUMN sigdoc SET COMPRESSION lz4, ALTER COLUMN ocsp SET COMPRESSION lz4",
+				       NULL);
+	}
+	return 0;
+}
+
+/* Before each operation: a connection the server dropped (a restart, a
+ * failover, a terminated backend) is made again, with its session set up
+ * again (the writer's lock too: if another writer took it meanwhile, this
+ * one fails and stays failed). 0, or -1 with err. */
+static int live(struct pgconn *c, char **err)
+{
+	if (PQstatus(c->db) == CONNECTION_OK)
+		return 0;
+	if (c->in_tx) {   /* the transaction is gone with it: the caller rolls back */
+		pg_err(err, c->db, "message log: PostgreSQL connection lost in a transaction");
+		return -1;
+	}
+	c->piping = 0;
+	c->sent = 0;
+	PQreset(c->db);
+	if (PQstatus(c->db) != CONNECTION_OK) {
+		pg_err(err, c->db, "message log: PostgreSQL connection lost, reconnecting failed");
+		return -1;
+	}
+	return session_setup(c, err);
+}
+
 static int pg_open(const char *target, unsigned flags, void **conn, char **err)
 {
 	struct pgconn *c = calloc(1, sizeof(*c));
-	PGresult *res = NULL;
 
 	*conn = NULL;
 	if (!c) {
@@ -229,52 +324,13 @@ static int pg_open(const char *target, unsigned flags, void **conn, char **err)
 		pg_err(err, c->db, "message log: cannot connect to PostgreSQL");
 		goto fail;
 	}
-	if (exec_cmd(c, "SET synchronous_commit = on; SET client_min_messages = warning", err) < 0 ||
-	    ((flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, "SET default_transaction_read_only = on", err) < 0))
+	if (exec_cmd(c, "SET client_min_messages = warning", err) < 0 ||
+	    ((flags & MSGLOG_OPEN_CREATE) && !(flags & MSGLOG_OPEN_READONLY) && make_schema(c, err) < 0) ||
+	    session_setup(c, err) < 0)
 		goto fail;
-	if (flags & MSGLOG_OPEN_WRITER) {
-		/* The writer decides ids and the chain: only one per log. */
-		struct params p = { .n = 0 };
-
-		p_i64(&p, PG_WRITER_LOCK);
-		if (!(res = run(c, "SELECT pg_try_advisory_lock($1::bigint)::int", &p, 1, err)))
-			goto fail;
-		if (PQntuples(res) != 1 || get_i64(res, 0, 0) != 1) {
-			pg_err(err, NULL, "message log: another gateway process is writing this PostgreSQL log "
-				   "(its writer holds the log's lock); one writer per log");
-			goto fail;
-		}
-		PQclear(res);
-		res = NULL;
-	}
-	if (!(flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, SCHEMA, err) < 0)
-		goto fail;
-	/* LZ4 for the blobs where the server has it (PostgreSQL 14+): pglz took
-	 * most of the server's CPU per record under load. Best effort, and only
-	 * once (ALTER TABLE locks the table): without it the default stays. */
-	if ((flags & MSGLOG_OPEN_WRITER) && PQserverVersion(c->db) >= 140000) {
-		int64_t n = 0;
-
-		if (query_i64(c, "SELECT COUNT(*) FROM pg_attribute WHERE attrelid = 'msglog_records'::regclass"
-				 " AND attname IN ('body', 'sigdoc', 'ocsp') AND attcompression = 'l'", NULL, 0, &n,
-			      NULL) == 0 && n < 3)
-			(void)exec_cmd(c, "ALTER TABLE msglog_records ALTER COLUMN body SET COMPRESSION lz4,"
-					  " ALTER COLUMN sigdoc SET COMPRESSION lz4, ALTER COLUMN ocsp SET COMPRESSION lz4",
-				       NULL);
-	}
-	if (flags & MSGLOG_OPEN_WRITER) {
-		res = PQprepare(c->db, "msglog_insert", INSERT_SQL, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			pg_err(err, c->db, "postgresql: prepare insert");
-			goto fail;
-		}
-		PQclear(res);
-		res = NULL;
-	}
 	*conn = c;
 	return 0;
 fail:
-	PQclear(res);
 	pg_close(c);
 	return -1;
 }
@@ -292,7 +348,7 @@ static int pipe_send(struct pgconn *c, const char *sql, char **err)
 
 /* Ends the pipeline: a sync, then every result read; 0 when each query
  * succeeded, -1 with the first error. Out of pipeline mode after it. */
-static int pipe_finish(struct pgconn *c, char **err)
+static int pipe_finish(struct pgconn *c, int committing, char **err)
 {
 	int rc = 0;
 
@@ -309,6 +365,10 @@ static int pipe_finish(struct pgconn *c, char **err)
 			if (rc == 0 && st != PGRES_COMMAND_OK) {
 				pg_err(err, c->db, "postgresql: %s",
 				       st == PGRES_PIPELINE_ABORTED ? "transaction aborted" : "writing records");
+				rc = -1;
+			} else if (rc == 0 && committing && i == c->sent - 1 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+				/* COMMIT of an aborted transaction says ROLLBACK */
+				pg_err(err, NULL, "postgresql: the transaction was rolled back (%s)", PQcmdStatus(res));
 				rc = -1;
 			}
 			PQclear(res);
@@ -338,8 +398,14 @@ static int pg_begin(void *conn, char **err)
 {
 	struct pgconn *c = conn;
 
-	if (!(c->flags & MSGLOG_OPEN_WRITER))
-		return exec_cmd(c, "BEGIN", err);
+	if (live(c, err) < 0)
+		return -1;
+	if (!(c->flags & MSGLOG_OPEN_WRITER)) {
+		if (exec_cmd(c, "BEGIN", err) < 0)
+			return -1;
+		c->in_tx = 1;
+		return 0;
+	}
 	if (!PQenterPipelineMode(c->db)) {
 		pg_err(err, c->db, "postgresql: pipeline mode");
 		return -1;
@@ -347,7 +413,7 @@ static int pg_begin(void *conn, char **err)
 	c->piping = 1;
 	c->sent = 0;
 	if (pipe_send(c, "BEGIN", err) < 0) {
-		(void)pipe_finish(c, NULL);
+		(void)pipe_finish(c, 0, NULL);
 		return -1;
 	}
 	return 0;
@@ -357,13 +423,22 @@ static int pg_commit(void *conn, char **err)
 {
 	struct pgconn *c = conn;
 
-	if (!c->piping)
-		return exec_cmd(c, "COMMIT", err);
+	if (!c->piping) {
+		PGresult *res = PQexec(c->db, "COMMIT");
+
+		c->in_tx = 0;
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+
+		if (!ok)   /* an error, or COMMIT of an aborted transaction (ROLLBACK) */
+			pg_err(err, c->db, "postgresql: COMMIT (%s)", PQcmdStatus(res));
+		PQclear(res);
+		return ok ? 0 : -1;
+	}
 	if (pipe_send(c, "COMMIT", err) < 0) {
-		(void)pipe_finish(c, NULL);
+		(void)pipe_finish(c, 0, NULL);
 		return -1;
 	}
-	return pipe_finish(c, err);
+	return pipe_finish(c, 1, err);
 }
 
 static void pg_rollback(void *conn)
@@ -371,9 +446,10 @@ static void pg_rollback(void *conn)
 	struct pgconn *c = conn;
 
 	if (c->piping)
-		(void)pipe_finish(c, NULL);
+		(void)pipe_finish(c, 0, NULL);
 	/* After a failed pipeline the transaction may still be open (aborted). */
 	(void)exec_cmd(c, "ROLLBACK", NULL);
+	c->in_tx = 0;
 }
 
 static int pg_insert(void *conn, const struct msglog_row *r, char **err)
@@ -433,12 +509,14 @@ static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
 	struct pgconn *c = conn;
 	PGresult *res;
 
+	int rows;
+
 	memset(s, 0, sizeof(*s));
-	if (!(res = run(c, "SELECT base_id, base_hash FROM msglog_base", NULL, 1, err)))
+	if (live(c, err) < 0 || !(res = run(c, "SELECT base_id, base_hash FROM msglog_base", NULL, 1, err)))
 		return -1;
-	if (PQntuples(res) != 1) {
+	if ((rows = PQntuples(res)) != 1) {
 		PQclear(res);
-		pg_err(err, NULL, "postgresql: msglog_base holds %d rows, not 1", PQntuples(res));
+		pg_err(err, NULL, "postgresql: msglog_base holds %d rows, not 1", rows);
 		return -1;
 	}
 	s->base_id = get_i64(res, 0, 0);
@@ -595,6 +673,8 @@ static int pg_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 	TERM(f->message_id, "message_id = $%d", p_text(&p, f->message_id));
 #undef TERM
 	snprintf(sql, sizeof(sql), "SELECT %s FROM msglog_records WHERE true%s ORDER BY id", cols, where);
+	if (live(c, err) < 0)
+		return -1;
 	return cursor_each(c, sql, &p, each_row, &cb, err);
 }
 
@@ -630,6 +710,8 @@ static int pg_iterate_stamps(void *conn, int64_t from_first, int64_t to_first, i
 	snprintf(sql, sizeof(sql), "SELECT id, first_id, last_id, root, %s, time_ms FROM msglog_timestamps"
 		 " WHERE ($1::bigint = 0 OR first_id >= $1::bigint) AND ($2::bigint = 0 OR first_id <= $2::bigint)"
 		 " ORDER BY first_id, id", with_token ? "token" : "NULL::bytea");
+	if (live(conn, err) < 0)
+		return -1;
 	return cursor_each(conn, sql, &p, each_stamp, &cb, err);
 }
 
@@ -638,6 +720,8 @@ static int pg_first_id_since(void *conn, int64_t t, int64_t *id, char **err)
 	struct params p = { .n = 0 };
 
 	p_i64(&p, t);
+	if (live(conn, err) < 0)
+		return -1;
 	return query_i64(conn, "SELECT MIN(id) FROM msglog_records WHERE time_ms >= $1::bigint", &p, 0, id, err);
 }
 
@@ -680,6 +764,8 @@ static int pg_seen(void *conn, int side, const char *client_id, const char *mess
 	p_i64(&p, side);
 	p_text(&p, client_id);
 	p_text(&p, message_id);
+	if (live(conn, err) < 0)
+		return -1;
 	if (!(res = run(conn, "SELECT 1 FROM msglog_records WHERE time_ms >= $1::bigint AND time_ms < $2::bigint"
 			      " AND dir = $3::smallint AND side = $4::smallint AND client_id = $5"
 			      " AND message_id = $6 LIMIT 1", &p, 1, err)))
@@ -696,6 +782,8 @@ static int pg_requests_since(void *conn, int64_t since_ms, msglog_row_fn fn, voi
 
 	p_i64(&p, since_ms);
 	p_i64(&p, MSGLOG_REQUEST);
+	if (live(conn, err) < 0)
+		return -1;
 	return cursor_each(conn, "SELECT time_ms, side, client_id, message_id FROM msglog_records"
 				 " WHERE time_ms >= $1::bigint AND dir = $2::smallint ORDER BY time_ms",
 			   &p, each_row, &cb, err);
@@ -729,29 +817,46 @@ int msglog_target_is_pg(const char *target)
 
 const char *msglog_target_display(const char *target, char *out, size_t cap)
 {
-	const char *at, *colon, *scheme_end;
+	struct buf b = BUF_INIT;
+	const char *p, *auth, *auth_end, *at = NULL, *colon = NULL;
+	int bad = 0;
 
-	if (!msglog_target_is_pg(target) || !(scheme_end = strstr(target, "://"))) {
+	if (!msglog_target_is_pg(target)) {
 		snprintf(out, cap, "%s", target ? target : "");
 		return out;
 	}
-	scheme_end += 3;
-	at = strchr(scheme_end, '@');
-	colon = at ? memchr(scheme_end, ':', (size_t)(at - scheme_end)) : NULL;
+	/* The user information is in the authority only: up to the first /, ?
+	 * or # after "://" (an @ in the query is not the end of a user). */
+	auth = strstr(target, "://") + 3;
+	auth_end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < auth_end; p++)
+		if (*p == '@')
+			at = p;
+	for (p = auth; at && p < at && !colon; p++)
+		if (*p == ':')
+			colon = p;
 	if (colon)   /* user:password@ -> user:***@ */
-		snprintf(out, cap, "%.*s:***%s", (int)(colon - target), target, at);
+		bad |= buf_append(&b, target, (size_t)(colon + 1 - target)) < 0 || buf_puts(&b, "***") < 0 ||
+		       buf_append(&b, at, (size_t)(auth_end - at)) < 0;
 	else
-		snprintf(out, cap, "%s", target);
-	/* password=... in the query part */
-	for (char *p = strstr(out, "password="); p; p = strstr(p, "password=")) {
-		char *v = p + 9, *e = v + strcspn(v, "&");
+		bad |= buf_append(&b, target, (size_t)(auth_end - target)) < 0;
+	/* password=VALUE in the query, whatever its length, up to the next & or # */
+	for (p = auth_end; *p && !bad;) {
+		size_t n;
 
-		if (e - v >= 3) {
-			memcpy(v, "***", 3);
-			memmove(v + 3, e, strlen(e) + 1);
+		if (*p == '?' || *p == '&' || *p == '#') {
+			bad |= buf_append(&b, p++, 1) < 0;
+			continue;
 		}
-		p = v;
+		n = strcspn(p, "?&#");
+		if (n >= 9 && strncmp(p, "password=", 9) == 0)
+			bad |= buf_puts(&b, "password=***") < 0;
+		else
+			bad |= buf_append(&b, p, n) < 0;
+		p += n;
 	}
+	snprintf(out, cap, "%s", bad || !b.data ? "postgresql://(not shown)" : b.data);
+	buf_free(&b);
 	return out;
 }
 

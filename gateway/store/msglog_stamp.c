@@ -4,6 +4,7 @@
  * hash of its last record, which binds every record before it, so one
  * RFC 3161 token per batch fixes them all in time (README.md, "Batch time
  * stamps"). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -337,6 +338,63 @@ static int rename_in(const char *tmp, const char *path, const char *dir, char **
 	return 0;
 }
 
+/* An archive file in dir that starts at first: one a run renamed into
+ * place but could not cut from the live log (a crash, a failed delete).
+ * 1 with its last id in *end, 0 when there is none. */
+static int leftover_file(const char *dir, int64_t first, int64_t *end)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d)) != NULL) {
+		long long a, b;
+		int used = 0;
+
+		if (sscanf(e->d_name, "msglog-%lld-%lld.db%n", &a, &b, &used) == 2 && used > 0 &&
+		    e->d_name[used] == '\0' && a == first && b >= a) {
+			*end = b;
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int copy_hash(const struct msglog_row *r, void *arg)
+{
+	memcpy(arg, r->hash, MSGLOG_HASH_LEN);
+	return 0;
+}
+
+/* The leftover file holds records [first, end] of the live log: the same
+ * last record (its hash), or it is not used. 0 with last_hash, or -1. */
+static int leftover_matches(struct msglog *log, void *src, const char *path, int64_t end,
+			    unsigned char last_hash[MSGLOG_HASH_LEN], char **err)
+{
+	struct msglog_filter f = { .from_id = end, .to_id = end };
+	struct msglog_chain_state ast;
+	unsigned char live[MSGLOG_HASH_LEN] = { 0 };
+	void *a = NULL;
+	int rc;
+
+	if (msglog_sqlite_ops.open(path, MSGLOG_OPEN_READONLY, &a, err) < 0)
+		return -1;
+	rc = msglog_sqlite_ops.state(a, &ast, err);
+	msglog_sqlite_ops.close(a);
+	if (rc < 0 || log->ops->iterate(src, &f, copy_hash, live, err) < 0)
+		return -1;
+	if (ast.last_id != end || memcmp(ast.last_hash, live, MSGLOG_HASH_LEN) != 0) {
+		msglog_set_err(err, "message log: archive %s does not end with the live log's record %lld; "
+			       "move it away (it is not the archive of these records)", path, (long long)end);
+		return -1;
+	}
+	memcpy(last_hash, live, MSGLOG_HASH_LEN);
+	return 0;
+}
+
 static long archive_locked(struct msglog *log, int64_t before_ms, const char *dir,
 			   char **path_out, char **err)
 {
@@ -351,7 +409,27 @@ static long archive_locked(struct msglog *log, int64_t before_ms, const char *di
 		*path_out = NULL;
 	if (log->ops->open(log->path, 0, &src, err) < 0)
 		return -1;
-	if (log->ops->state(src, &st, err) < 0 || archive_cut(log, src, &st, before_ms, &upto, err) < 0)
+	if (log->ops->state(src, &st, err) < 0)
+		goto out;
+	if (st.first_id && leftover_file(dir, st.first_id, &upto)) {
+		if (upto > st.last_id) {
+			msglog_set_err(err, "message log: archive msglog-%lld-%lld.db in %s goes past the live log's "
+				       "last record %lld; move it away", (long long)st.first_id, (long long)upto, dir,
+				       (long long)st.last_id);
+			goto out;
+		}
+		/* A file renamed into place whose records were never cut: its cut
+		 * now, instead of a second, overlapping file. */
+		if (asprintf(&path, "%s/msglog-%lld-%lld.db", dir, (long long)st.first_id, (long long)upto) < 0) {
+			msglog_set_err(err, "message log: out of memory");
+			goto out;
+		}
+		if (leftover_matches(log, src, path, upto, last_hash, err) < 0)
+			goto out;
+		n = (long)(upto - st.first_id + 1);
+		goto cut;
+	}
+	if (archive_cut(log, src, &st, before_ms, &upto, err) < 0)
 		goto out;
 	if (upto < st.first_id || upto == 0) {
 		n = 0;
@@ -365,6 +443,7 @@ static long archive_locked(struct msglog *log, int64_t before_ms, const char *di
 	if ((n = write_archive(log, src, &st, upto, tmp, last_hash, err)) < 0 ||
 	    rename_in(tmp, path, dir, err) < 0)
 		goto fail;
+cut:
 	/* Only now that the archive is on disk do the records leave the log. */
 	if (log->ops->begin(src, err) < 0)
 		goto fail;
@@ -418,6 +497,10 @@ static long archive_files(struct msglog *log, int64_t before_ms, const char *dir
 		path = NULL;
 	}
 	pthread_mutex_unlock(&log->amu);
+	if (n < 0 && path_out) {   /* -1: nothing to say about files */
+		free(*path_out);
+		*path_out = NULL;
+	}
 	return n < 0 ? -1 : total;
 }
 

@@ -7,7 +7,9 @@ by the TSA; `ailgate log verify` and `ailgate log export` on the URI; a
 changed row named by the verifier; kill -9 of the gateway during a bounded
 load run: every exchange whose client got an answer is in the database, and
 the log verifies; a second gateway process on the same log refused with a
-message saying why; the log line shows the URI without its password.
+message saying why; the log line shows the URI without its password; the
+database server killed and restarted: LoggingFailed meanwhile, then logging
+again by itself.
 
 Ports: client 29280-29282, server 29700-29702 (+20 TSA, +21/+22 OCSP), HTTPS 29643."""
 import hashlib
@@ -124,7 +126,7 @@ def test_b_verify_and_export_on_the_uri(ex):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "records" in r.stdout, r.stdout
     out = os.path.join(ex.dir, "export-pg")
-    msg_id = psql(ex, "SELECT message_id FROM msglog_records ORDER BY id LIMIT 1")
+    msg_id = psql(ex, "SELECT convert_from(message_id, 'UTF8') FROM msglog_records ORDER BY id LIMIT 1")
     r = subprocess.run([h.binary(), "log", "export", "--db", ex.dsn, "--message-id", msg_id, "--out", out,
                         "--tsa-ca", os.path.join(ex.pki, "ca", "root", "cert.pem"),
                         "--sign-trust", os.path.join(ex.pki, "ca", "trust.pem")],
@@ -189,7 +191,7 @@ def test_e_kill9_answered_exchanges_in_postgresql(ex):
             t.join(timeout=60)
         assert before > 0, "round %d: nothing answered before the kill" % rnd
         have = {}
-        for line in psql(ex, "SELECT message_id || ' ' || dir FROM msglog_records WHERE side = 2").split("\n"):
+        for line in psql(ex, "SELECT convert_from(message_id, 'UTF8') || ' ' || dir FROM msglog_records WHERE side = 2").split("\n"):
             if line:
                 mid, d = line.split()
                 have.setdefault(mid, set()).add(int(d))
@@ -203,3 +205,25 @@ def test_e_kill9_answered_exchanges_in_postgresql(ex):
         assert r.returncode == 0, "round %d: %s%s" % (rnd, r.stdout, r.stderr)
         print("   round %d: state killed after %d answers (%d in all), every one in PostgreSQL; %s" % (
             rnd, before, len(answered), r.stdout.strip()[:100]))
+
+
+def test_f_database_restart_survived(ex):
+    """The database server goes down (kill -9) and comes back: exchanges meanwhile fail
+    with LoggingFailed, none is answered unlogged, and the gateway logs again by itself."""
+    assert subprocess.run([PG, "crash", ex.pgdir], timeout=60).returncode == 0
+    _, status, body = clerk_soap(ex, ex.pins[0])
+    assert status != 200 and b"LoggingFailed" in body, (status, body[:400])
+    r = subprocess.run([PG, "restart", ex.pgdir], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    deadline, status = time.time() + 15, 0
+    while time.time() < deadline:
+        msg_id, status, body = clerk_soap(ex, ex.pins[1])
+        if status == 200:
+            break
+        time.sleep(0.3)
+    assert status == 200, body[:400]
+    assert psql(ex, "SELECT COUNT(*) FROM msglog_records WHERE message_id = '%s'" % msg_id) == "2"
+    st, _, _ = h.request("GET", ex.url("state", "/health"))
+    assert st == 200
+    wait_stamped(ex)
+    assert verify(ex, ex.dsn).returncode == 0

@@ -1290,6 +1290,75 @@ static void test_archive_chunks(void **state)
 	free(path);
 }
 
+/* A file renamed into place whose records were never cut (a crash between
+ * the two): the next run cuts them against that file instead of writing a
+ * second, overlapping one; a file of that name that is not these records is
+ * refused and nothing is cut. */
+static void test_archive_leftover(void **state)
+{
+	char d[320], db[400], copy[420], arch[400], *path = NULL, *err = NULL, f1[480], f2[480];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	const char *all[3];
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(copy, sizeof(copy), "%s/copy.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	c.archive_chunk = 6;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 6, old), 6);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(append_n(log, 7, 3, old), 9);
+	assert_int_equal(stamp_all(log), 0);
+	msglog_close(log);
+	/* The crash: a copy of the log archives its first file (and cuts the
+	 * copy); the log itself still holds those records. */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	c.path = copy;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 9);
+	msglog_close(log);
+	snprintf(f1, sizeof(f1), "%s/msglog-1-6.db", arch);
+	snprintf(f2, sizeof(f2), "%s/msglog-7-9.db", arch);
+	assert_int_equal(unlink(f2), 0);   /* only the first file was written before the "crash" */
+	c.path = db;
+	c.archive_chunk = 100;   /* this run alone would write msglog-1-9.db */
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 9);
+	assert_non_null(strstr(path, "msglog-7-9.db"));
+	assert_int_equal(dir_count(arch, ".db"), 2);   /* no msglog-1-9.db beside msglog-1-6.db */
+	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 0);
+	msglog_close(log);
+	all[0] = f1;
+	all[1] = f2;
+	all[2] = db;
+	assert_int_equal(verify(all, 3, 1, &res), 0);
+	assert_int_equal(res.records, 9);
+	free(path);
+	path = NULL;
+
+	/* Another log whose first record is 1 too: that file is not its archive. */
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/other.db", d);
+	cfg_init(&c, db, 1);
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 101, 6, old), 6);
+	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), -1);
+	assert_null(path);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "does not end with the live log's record 6"));
+	free(err);
+	err = NULL;
+	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 6);   /* nothing cut */
+	msglog_close(log);
+}
+
 /* retention_days: the stamper archives by itself. */
 static void test_retention(void **state)
 {
@@ -3535,6 +3604,7 @@ int main(void)
 		cmocka_unit_test(test_signature_hook),
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_archive_chunks),
+		cmocka_unit_test(test_archive_leftover),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_replay_window),
 		cmocka_unit_test(test_replay_overflow),

@@ -394,6 +394,151 @@ static void test_pg_refused_group(void **state)
 	assert_int_equal(res.records, 5);
 }
 
+/* The server restarts under an open log: the next operations reconnect
+ * (the writer takes its lock again) instead of failing until the gateway
+ * restarts. */
+static void test_pg_reconnect(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct logverify_opts o = { 0 };
+	const char *p[1] = { E.dsn };
+	char *err = NULL;
+	int64_t id = 0;
+	int i, ok = 0;
+
+	(void)state;
+	cfg_init(&c);
+	c.tsa_url = NULL;
+	assert_non_null(log = open_log(&c));
+	assert_int_equal(append_n(log, 1, 2, 0), 2);
+	assert_int_equal(pg_sh("crash"), 0);
+	assert_int_equal(pg_sh("restart"), 0);
+	/* The first group may meet the dead connection (and fail); the next
+	 * ones reconnect. Within 5 s (the writer's probe runs every second). */
+	for (i = 0; i < 50 && !ok; i++) {
+		ok = append_n(log, 3 + 2 * i, 2, 0) > 0;
+		if (!ok)
+			sleep_ms(100);
+	}
+	if (!ok || msglog_is_healthy(log, NULL, 0) != 1 ||
+	    msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", msglog_now_ms() - 600000, &err) < 0) {
+		msglog_close(log);
+		fail_msg("no recovery after the server restarted: ok %d, %s", ok, err ? err : "");
+	}
+	id = pg_count("SELECT MAX(id) FROM msglog_records");
+	msglog_close(log);
+	assert_true(id >= 4);
+	assert_int_equal(logverify_run(p, 1, &o, NULL, &res), 0);
+	assert_int_equal(res.records, id);
+}
+
+/* One schema per gateway in one database: each has its own writer's lock. */
+static void test_pg_two_schemas(void **state)
+{
+	char a[400], b[400];
+	struct msglog_config ca, cb;
+	struct msglog *la, *lb;
+	struct logverify_result res;
+	struct logverify_opts o = { 0 };
+	const char *p[1];
+
+	(void)state;
+	assert_int_equal(pg_exec("DROP SCHEMA IF EXISTS gw_a CASCADE; DROP SCHEMA IF EXISTS gw_b CASCADE;"
+				 " CREATE SCHEMA gw_a; CREATE SCHEMA gw_b"), 0);
+	snprintf(a, sizeof(a), "%s&options=-csearch_path%%3Dgw_a", E.dsn);
+	snprintf(b, sizeof(b), "%s&options=-csearch_path%%3Dgw_b", E.dsn);
+	cfg_init(&ca);
+	ca.path = a;
+	ca.tsa_url = NULL;
+	cb = ca;
+	cb.path = b;
+	assert_non_null(la = open_log(&ca));
+	lb = open_log(&cb);
+	if (!lb) {
+		msglog_close(la);
+		fail_msg("the second schema's log was refused");
+	}
+	assert_int_equal(append_n(la, 1, 3, 0), 3);
+	assert_int_equal(append_n(lb, 1, 5, 0), 5);
+	msglog_close(la);
+	msglog_close(lb);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM gw_a.msglog_records"), 3);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM gw_b.msglog_records"), 5);
+	p[0] = b;
+	assert_int_equal(logverify_run(p, 1, &o, NULL, &res), 0);
+	assert_int_equal(res.records, 5);
+}
+
+/* Identifiers are bytes, as in SQLite: non-ASCII and invalid UTF-8 ones
+ * are logged, read back the same whatever the client encoding, and verify. */
+static void test_pg_identifier_bytes(void **state)
+{
+	static const char *ids[] = { "m\xc3\xa4-1", "bad\xff", "\xd0\xba\xd1\x8b\xd1\x80" };
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct logverify_opts o = { 0 };
+	const char *p[1] = { E.dsn };
+	char *err = NULL;
+	int64_t id = 0;
+	size_t i;
+	int rc;
+
+	(void)state;
+	cfg_init(&c);
+	c.tsa_url = NULL;
+	assert_non_null(log = open_log(&c));
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct msglog_rec r = { 0 };
+
+		r.dir = MSGLOG_REQUEST;
+		r.side = MSGLOG_SERVER;
+		r.reqid = ids[i];
+		r.message_id = ids[i];
+		r.client_id = CLIENT;
+		r.service_id = SERVICE;
+		r.body_mode = MSGLOG_BODY_FULL;
+		r.body = "b";
+		r.body_len = 1;
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			msglog_close(log);
+			fail_msg("append of id %zu: %s", i, err ? err : "?");
+		}
+	}
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "bad\xff", msglog_now_ms() - 60000, &err), 1);
+	msglog_close(log);
+	assert_non_null(log = open_log(&c));   /* the window reloaded from the database */
+	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "m\xc3\xa4-1", msglog_now_ms() - 60000, &err), 1);
+	msglog_close(log);
+	assert_int_equal(logverify_run(p, 1, &o, NULL, &res), 0);
+	assert_int_equal(res.records, 3);
+	setenv("PGCLIENTENCODING", "LATIN1", 1);
+	rc = logverify_run(p, 1, &o, NULL, &res);
+	unsetenv("PGCLIENTENCODING");
+	assert_int_equal(rc, 0);
+}
+
+/* Log lines show the URI without its password, wherever it is. */
+static void test_pg_target_display(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "postgresql://gw:s3cret@db.example:5432/log", "postgresql://gw:***@db.example:5432/log" },
+		{ "postgresql://db.example/log?password=ab", "postgresql://db.example/log?password=***" },
+		{ "postgresql://db.example:5432/db?password=se@cret&sslmode=require",
+		  "postgresql://db.example:5432/db?password=***&sslmode=require" },
+		{ "postgres://u@h/d?host=/tmp&password=x&user=y", "postgres://u@h/d?host=/tmp&password=***&user=y" },
+		{ "postgresql://u:p@h?password=q", "postgresql://u:***@h?password=***" },
+		{ "/var/lib/ailgate/msglog.db", "/var/lib/ailgate/msglog.db" },
+	};
+	char out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(msglog_target_display(cases[i][0], out, sizeof(out)), cases[i][1]);
+}
+
 /* kill -9 of the database server: every record whose append returned is
  * there after its recovery, and the log goes on from it. */
 static void test_pg_server_crash(void **state)
@@ -430,6 +575,10 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_archive, setup),
 		cmocka_unit_test_setup(test_pg_refused_group, setup),
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
+		cmocka_unit_test_setup(test_pg_reconnect, setup),
+		cmocka_unit_test_setup(test_pg_two_schemas, setup),
+		cmocka_unit_test_setup(test_pg_identifier_bytes, setup),
+		cmocka_unit_test(test_pg_target_display),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
