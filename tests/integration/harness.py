@@ -426,6 +426,19 @@ def header_values(hdrs, name):
     return [v for k, v in hdrs if k.lower() == name.lower()]
 
 
+def household_heads(ex, n=5):
+    """PINs of n heads of household of the municipality's register, each of one person only
+    (the demo registries' seed), in register order."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(ex.dir, "data", "municipality", "household.db"))
+    try:
+        return [r[0] for r in db.execute(
+            "SELECT pin FROM persons WHERE pin IS NOT NULL AND relation='head' GROUP BY pin "
+            "HAVING count(*) = 1 ORDER BY min(id) LIMIT ?", (n,))]
+    finally:
+        db.close()
+
+
 def grant_consent(ex, pin, purpose="integration test", days=30):
     """The person pin consents to the demo bank's queries (issue 5): the bank
     asks (consent-request), the one-time code reaches the person (the demo's

@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -54,11 +53,7 @@ def setup():
                         extra_ini={"state": "[msglog]\npath = %s\n" % shown})
         ex.pgdir, ex.dsn = pgdir, dsn
         ex.start()
-        db = sqlite3.connect(os.path.join(ex.dir, "data", "municipality", "household.db"))
-        ex.pins = [r[0] for r in db.execute(
-            "SELECT pin FROM persons WHERE pin IS NOT NULL AND relation='head' GROUP BY pin "
-            "HAVING count(*) = 1 ORDER BY min(id) LIMIT 5")]
-        db.close()
+        ex.pins = h.household_heads(ex)
     except Exception:
         if ex:
             h.stop_and_clean(ex)

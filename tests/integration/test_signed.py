@@ -49,11 +49,7 @@ def setup():
     ex = h.Exchange("signed", 29080, 29500, tls_port=29443, extra_ini=EXTRA_INI)
     try:
         ex.start()
-        db = sqlite3.connect(os.path.join(ex.dir, "data", "municipality", "household.db"))
-        ex.pins = [r[0] for r in db.execute(
-            "SELECT pin FROM persons WHERE pin IS NOT NULL AND relation='head' GROUP BY pin "
-            "HAVING count(*) = 1 ORDER BY min(id) LIMIT 5")]
-        db.close()
+        ex.pins = h.household_heads(ex)
         for pin in ex.pins:    # the bank reads resident records with the person's consent
             h.grant_consent(ex, pin)
     except Exception:

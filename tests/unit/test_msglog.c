@@ -70,6 +70,8 @@
 #include "trust/keys.h"
 #include "trust/sign.h"
 
+#include "msglog_test.h"
+
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
 
@@ -97,24 +99,8 @@ static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
 {
 	msglog_config_defaults(c);
 	c->path = db;
-	if (with_tsa) {
-		c->tsa_url = E.url;
-		c->tsa_cert_pem = E.tsa_cert;
-		c->tsa_ca_pem = E.trust;
-		c->ts_interval_ms = 100000;   /* tests stamp with msglog_stamp_now */
-		c->ts_timeout_ms = 5000;
-	}
-}
-
-static struct msglog *open_log(const struct msglog_config *c)
-{
-	char *err = NULL;
-	struct msglog *log = msglog_open(c, &err);
-
-	if (!log)
-		print_message("msglog_open: %s\n", err ? err : "?");
-	free(err);
-	return log;
+	if (with_tsa)
+		ml_tsa_cfg(c, E.url, E.tsa_cert, E.trust);
 }
 
 /* Record i of a test exchange: odd i requests, even responses. */
@@ -165,20 +151,6 @@ static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
 		}
 	}
 	return id;
-}
-
-/* Asks for a stamp and waits (up to 5 s) until nothing is unstamped. */
-static int stamp_all(struct msglog *log)
-{
-	int i;
-
-	msglog_stamp_now(log);
-	for (i = 0; i < 500; i++) {
-		if (msglog_unstamped(log) == 0)
-			return 0;
-		sleep_ms(10);
-	}
-	return -1;
 }
 
 static int verify(const char *const *paths, size_t n, int require_stamped,
@@ -237,10 +209,10 @@ static int make_tamper_src(void)
 	newdir(d, sizeof(d));
 	snprintf(E.tamper_src, sizeof(E.tamper_src), "%s/src.db", d);
 	cfg_init(&c, E.tamper_src, 1);
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		return -1;
-	if (append_n(log, 1, 5, 0) == 5 && stamp_all(log) == 0 && append_n(log, 6, 5, 0) == 10 &&
-	    stamp_all(log) == 0)
+	if (append_n(log, 1, 5, 0) == 5 && ml_stamp_all(log) == 0 && append_n(log, 6, 5, 0) == 10 &&
+	    ml_stamp_all(log) == 0)
 		rc = 0;
 	msglog_close(log);
 	return rc;
@@ -411,7 +383,7 @@ static struct msglog *loop_open(struct loopctx *ctx, char *db, size_t dbn, unsig
 	cfg_init(&c, db, 0);
 	if (batch_max)
 		c.batch_max = batch_max;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	ctx->base = event_base_new();
 	ctx->loop_thread = pthread_self();
 	ctx->db = db;
@@ -549,7 +521,7 @@ static void test_group_commit_threads(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(ctx.log = open_log(&c));
+	assert_non_null(ctx.log = ml_open(&c));
 	for (i = 0; i < 4; i++) {
 		args[i] = (struct mtarg){ &ctx, i };
 		assert_int_equal(pthread_create(&th[i], NULL, mt_appender, &args[i]), 0);
@@ -596,7 +568,7 @@ static void test_lazy_records(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	/* A lazy record waits (no commit half a millisecond later), and goes in
 	 * one commit with the eager one that follows. Timing: the due is whole
 	 * milliseconds of the monotonic clock, MSGLOG_LAZY_MS - 1 to
@@ -660,7 +632,7 @@ static double bench_once(const char *db, unsigned batch_max, int n)
 	cfg_init(&c, db, 0);
 	c.batch_max = batch_max;
 	c.queue_max = (unsigned)n + 1;
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
@@ -720,7 +692,7 @@ static void test_append_refused(void **state)
 	cfg_init(&c, db, 0);
 	c.max_body = 16;
 	c.max_id_len = 8;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 0; i < 7; i++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -759,10 +731,10 @@ static void test_reopen_continues(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 3, 0), 3);
 	msglog_close(log);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 4, 3, 0), 6);
 	msglog_close(log);
 	assert_int_equal(verify1(db, &res), 0);
@@ -802,7 +774,7 @@ static void test_ts_sync(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 1);
 	c.ts_sync = 1;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 3; i++) {
 		assert_int_equal(append_n(log, i, 1, 0), i);
 		/* Stamped before the append returned (its callback fired). */
@@ -834,7 +806,7 @@ static void test_tsa_outage_and_recovery(void **state)
 	c.ts_max_unstamped_ms = 400;
 	assert_non_null(f = fopen(E.down, "w"));
 	fclose(f);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 3, 0), 3);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
 	for (i = 0; i < 300 && msglog_is_healthy(log, why, sizeof(why)); i++)
@@ -876,7 +848,7 @@ static void test_ts_sync_outage(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 1);
 	c.ts_sync = 1;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_non_null(f = fopen(E.down, "w"));
 	fclose(f);
 	make_rec(&r, &b, 1);
@@ -912,7 +884,7 @@ static void test_metadata_only(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	make_rec(&r, &b, 1);
 	r.body_mode = MSGLOG_BODY_DIGEST;   /* body given: hashed, not kept */
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
@@ -1184,13 +1156,13 @@ static void test_archive_across_boundary(void **state)
 	snprintf(arch, sizeof(arch), "%s/archive", d);
 	mkdir(arch, 0700);
 	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4, old), 4);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 5, 2, old), 6);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 7, 3, 0), 9);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 10, 1, old), 10);   /* old but unstamped: stays */
 
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 6);
@@ -1203,7 +1175,7 @@ static void test_archive_across_boundary(void **state)
 	/* Nothing more is old enough and stamped. */
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
 	assert_int_equal(append_n(log, 11, 2, 0), 12);   /* the chain goes on */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
 	both[0] = path;
@@ -1245,17 +1217,17 @@ static void test_archive_chunks(void **state)
 	mkdir(arch, 0700);
 	cfg_init(&c, db, 1);
 	c.archive_chunk = 5;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4, old), 4);     /* batch 1-4 */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 5, 2, old), 6);     /* batch 5-6 */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 7, 3, old), 9);     /* batch 7-9: 5-9 is 5 records */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 10, 7, old), 16);   /* batch 10-16: over 5, alone */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 17, 2, 0), 18);     /* young: stays */
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 16);
 	assert_non_null(path);
@@ -1272,7 +1244,7 @@ static void test_archive_chunks(void **state)
 	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 17);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
 	assert_int_equal(append_n(log, 19, 2, 0), 20);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
 	all[0] = f1;
@@ -1310,17 +1282,17 @@ static void test_archive_leftover(void **state)
 	mkdir(arch, 0700);
 	cfg_init(&c, db, 1);
 	c.archive_chunk = 6;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 6, old), 6);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 7, 3, old), 9);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	/* The crash: a copy of the log archives its first file (and cuts the
 	 * copy); the log itself still holds those records. */
 	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
 	c.path = copy;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 9);
 	msglog_close(log);
 	snprintf(f1, sizeof(f1), "%s/msglog-1-6.db", arch);
@@ -1328,7 +1300,7 @@ static void test_archive_leftover(void **state)
 	assert_int_equal(unlink(f2), 0);   /* only the first file was written before the "crash" */
 	c.path = db;
 	c.archive_chunk = 100;   /* this run alone would write msglog-1-9.db */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 9);
 	assert_non_null(strstr(path, "msglog-7-9.db"));
 	assert_int_equal(dir_count(arch, ".db"), 2);   /* no msglog-1-9.db beside msglog-1-6.db */
@@ -1346,9 +1318,9 @@ static void test_archive_leftover(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/other.db", d);
 	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 101, 6, old), 6);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), -1);
 	assert_null(path);
 	assert_non_null(err);
@@ -1378,11 +1350,11 @@ static void test_retention(void **state)
 	c.retention_days = 1;
 	c.archive_interval_ms = 3600000;   /* the first run is due at once */
 	c.archive_chunk = 2;               /* one batch a file, a file a turn */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 3, old), 3);
-	assert_int_equal(stamp_all(log), 0);   /* batches of old records only */
+	assert_int_equal(ml_stamp_all(log), 0);   /* batches of old records only */
 	assert_int_equal(append_n(log, 4, 2, old), 5);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 6, 1, 0), 6);
 	for (i = 0; i < 300 && dir_count(arch, ".db") < 2; i++)
 		sleep_ms(10);
@@ -1406,7 +1378,7 @@ static void test_replay_window(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	c.replay_window_ms = 60000;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 2, 0), 2);      /* msg-1: request and response */
 	assert_int_equal(append_n(log, 3, 1, old), 3);    /* msg-2, an hour ago */
 	/* From memory. */
@@ -1423,7 +1395,7 @@ static void test_replay_window(void **state)
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-1", &err), 1);
 	msglog_close(log);
 	/* After a restart the window is loaded from the log. */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now - 1000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "new-id", now - 1000, &err), 0);
 	msglog_close(log);
@@ -1537,7 +1509,7 @@ static void test_replay_overflow(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	c.replay_max_entries = 4;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	fill_timed(log, n, t0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1200", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
@@ -1632,7 +1604,7 @@ static void snap_fixture(struct msglog_config *c, char *db, size_t dbn, char *sn
 	cfg_init(c, db, 0);
 	c->replay_window_ms = 60000;
 	c->replay_snapshot = snap;
-	assert_non_null(log = open_log(c));
+	assert_non_null(log = ml_open(c));
 	assert_int_equal(replay_from(log, NULL), MSGLOG_REPLAY_NONE);
 	assert_int_equal(append_n(log, 1, 2, 0), 2);
 	assert_int_equal(append_n(log, 3, 1, now - 3600000), 3);
@@ -1680,13 +1652,13 @@ static void test_replay_snapshot(void **state)
 	 * file is left alone, and nothing appended keeps it valid). */
 	nosnap = c;
 	nosnap.replay_snapshot = NULL;
-	assert_non_null(log = open_log(&nosnap));
+	assert_non_null(log = ml_open(&nosnap));
 	assert_int_equal(replay_from(log, &n_db), MSGLOG_REPLAY_DATABASE);
 	snap_answers(log);
 	msglog_close(log);
 	assert_true(file_exists(snap));
 	/* From the snapshot: the same answers; used once. */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &n_snap), MSGLOG_REPLAY_SNAPSHOT);
 	assert_false(file_exists(snap));
 	assert_int_equal(n_snap, 2);
@@ -1738,7 +1710,7 @@ static void test_replay_snapshot_refused(void **state)
 			break;
 		case SNAP_MOVED_ON:
 			/* Appended by a run without a snapshot (a crash looks the same). */
-			assert_non_null(log = open_log(&nosnap));
+			assert_non_null(log = ml_open(&nosnap));
 			assert_int_equal(append_n(log, 7, 1, 0), 5);   /* msg-4 */
 			msglog_close(log);
 			break;
@@ -1767,7 +1739,7 @@ static void test_replay_snapshot_refused(void **state)
 			break;
 		}
 		assert_int_equal(file_exists(snap), k != SNAP_NONE);
-		assert_non_null(log = open_log(&c));
+		assert_non_null(log = ml_open(&c));
 		assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_DATABASE);
 		assert_non_null(strstr(replay_why(log), whys[k]));
 		assert_false(file_exists(snap));
@@ -1797,7 +1769,7 @@ static void test_replay_snapshot_write(void **state)
 	assert_non_null(f = fopen(victim, "w"));
 	fputs("untouched", f);
 	fclose(f);
-	assert_non_null(log = open_log(&c));              /* takes the snapshot */
+	assert_non_null(log = ml_open(&c));              /* takes the snapshot */
 	assert_int_equal(replay_from(log, NULL), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(symlink(victim, tmp), 0);       /* left there meanwhile */
 	msglog_close_why(log, why, sizeof(why));
@@ -1808,11 +1780,11 @@ static void test_replay_snapshot_write(void **state)
 	fclose(f);
 	assert_string_equal(buf, "untouched");
 	/* A snapshot path in a directory that is not there. */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	snprintf(tmp, sizeof(tmp), "%s.gone/replay", db);
 	c.replay_snapshot = tmp;
 	msglog_close(log);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	msglog_close_why(log, why, sizeof(why));
 	print_message("close: %s\n", why);
 	assert_non_null(strstr(why, "replay snapshot"));
@@ -1835,7 +1807,7 @@ static void test_replay_snapshot_claims_evicted(void **state)
 	cfg_init(&c, db, 0);
 	c.replay_max_entries = 4;
 	c.replay_snapshot = snap;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 4; i++) {
 		snprintf(id, sizeof(id), "claimed-%d", i);
 		assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, id, &err), 0);
@@ -1844,7 +1816,7 @@ static void test_replay_snapshot_claims_evicted(void **state)
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "claimed-1", &err), 1);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), 4);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(n, 4);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-4", msglog_now_ms() - 30000, &err), 1);
@@ -1871,7 +1843,7 @@ static void test_replay_snapshot_ghosts_grown(void **state)
 	cfg_init(&c, db, 0);
 	c.replay_max_entries = 300;
 	c.replay_snapshot = snap;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= n; i++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -1884,7 +1856,7 @@ static void test_replay_snapshot_ghosts_grown(void **state)
 		sleep_ms(1);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), n);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(loaded, n);
 	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
@@ -1909,7 +1881,7 @@ static void test_replay_snapshot_expired(void **state)
 	cfg_init(&c, db, 0);
 	c.replay_window_ms = 4000;
 	c.replay_snapshot = snap;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 1, t0 - 2500), 1);   /* msg-1: in the window until t0 + 1500 */
 	assert_int_equal(append_n(log, 3, 1, t0), 2);          /* msg-2 */
 	assert_int_equal(append_n(log, 5, 1, t0 - 9000), 3);   /* msg-3: already out */
@@ -1918,7 +1890,7 @@ static void test_replay_snapshot_expired(void **state)
 		skip();   /* too slow a machine to see msg-1 written */
 	assert_int_equal(snap_count(snap), 2);
 	sleep_ms((int)(t0 + 2000 - msglog_now_ms()));
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &n), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(n, 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", t0 - 1, &err), 1);
@@ -1952,20 +1924,20 @@ static void test_replay_snapshot_overflow(void **state)
 	cfg_init(&c, db, 0);
 	c.replay_max_entries = 4;
 	c.replay_snapshot = snap;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	fill_timed(log, n, t0);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), 1028);   /* msg-173 .. msg-1200 */
 	big = c;
 	big.replay_max_entries = 1000;
-	assert_non_null(log = open_log(&big));
+	assert_non_null(log = ml_open(&big));
 	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(loaded, 1028);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-173", t0, &err), 1);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), 1028);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(loaded, 1024);              /* msg-177 .. msg-1200 */
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
@@ -2002,7 +1974,7 @@ static void test_export_third_party(void **state)
 	snprintf(chain, sizeof(chain), "%s/ca/sign/cert.pem", E.pki);
 	assert_non_null(sig = make_sigdoc(d, "exchange 2", &siglen));
 	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 6; i++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -2015,7 +1987,7 @@ static void test_export_third_party(void **state)
 			r.body_mode = MSGLOG_BODY_DIGEST;
 		assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
 		if (i == 2 || i == 6)
-			assert_int_equal(stamp_all(log), 0);
+			assert_int_equal(ml_stamp_all(log), 0);
 	}
 	msglog_close(log);
 
@@ -2073,7 +2045,7 @@ static void test_checkpoint_by_stamper(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 1);
 	memset(sig, 'x', sizeof(sig));
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 800; i++) {
 		struct msglog_rec r;
 		struct recbuf b;
@@ -2174,7 +2146,7 @@ static void test_ocsp_stored_once(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 1, 7, ocsp_mixed), 7);
 	msglog_close(log);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 2);
@@ -2205,7 +2177,7 @@ static void test_ocsp_old_format(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 1, 3, ocsp_a), 3);
 	msglog_close(log);
 	assert_int_equal(exec_sql(db, "UPDATE records SET ocsp = (SELECT data FROM ocsp_data WHERE "
@@ -2215,7 +2187,7 @@ static void test_ocsp_old_format(void **state)
 	assert_int_equal(read_ocsp(db, ocsp_a), 0);
 	assert_int_equal(verify1(db, &res), 0);
 
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 4, 3, ocsp_a), 6);
 	msglog_close(log);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
@@ -2241,7 +2213,7 @@ static void test_old_layout_migrated(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 6, 0), 6);    /* msg-1 .. msg-3 */
 	msglog_close(log);
 	assert_int_equal(exec_sql(db, "DROP INDEX records_time;"
@@ -2251,7 +2223,7 @@ static void test_old_layout_migrated(void **state)
 	snprintf(out, sizeof(out), "%s/export-old", d);
 	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
 
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_replay'"), 0);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM pragma_index_info('records_time')"), 5);
 	/* The window came back from the migrated index. */
@@ -2428,7 +2400,7 @@ static struct msglog *sb_setup(struct sbfix *x, struct sigdocs *w, char *d, size
 	newdir(d, dn);
 	snprintf(db, dbn, "%s/log.db", d);
 	cfg_init(c, db, with_tsa);
-	return open_log(c);
+	return ml_open(c);
 }
 
 static void sbfix_free(struct sbfix *x)
@@ -2473,7 +2445,7 @@ static void test_sigbatch_stored_once(void **state)
 		assert_int_equal(append_doc(log, 9 + i, x.odd[i], x.oddlen[i], &w), 9 + i);
 	assert_int_equal(append_doc(log, 13, x.a[3], x.alen[3], &w), 13);
 	assert_int_equal(append_doc(log, 14, x.b[3], x.blen[3], &w), 14);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
@@ -2492,10 +2464,10 @@ static void test_sigbatch_stored_once(void **state)
 
 	/* A new connection stores a Batch element again (here b3 after a
 	 * restart): a row of its own, read back the same. */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_doc(log, 15, x.b[3], x.blen[3], &w), 15);
 	assert_int_equal(append_doc(log, 16, x.b[0], x.blen[0], &w), 16);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 15"), 2);
@@ -2666,10 +2638,10 @@ static void test_sigbatch_archive_retention(void **state)
 		w.doc[id] = r.sigdoc;
 		w.len[id] = r.sigdoc_len;
 	}
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_doc(log, 4, x.b[1], x.blen[1], &w), 4);
 	assert_int_equal(append_doc(log, 5, x.a[2], x.alen[2], &w), 5);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2)"), 2);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
 
@@ -2690,7 +2662,7 @@ static void test_sigbatch_archive_retention(void **state)
 	 * the live log lets both go (no record is left). */
 	assert_int_equal(append_doc(log, 6, x.b[2], x.blen[2], &w), 6);
 	assert_int_equal(append_doc(log, 7, x.a[3], x.alen[3], &w), 7);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(msglog_archive(log, now + 86400000LL, arch, &path2, &err), 4);
@@ -2743,7 +2715,7 @@ static void test_sigbatch_old_layout(void **state)
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sig_batches'"), 0);
 
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_doc(log, 4, x.a[2], x.alen[2], &w), 4);
 	assert_int_equal(append_doc(log, 5, x.a[3], x.alen[3], &w), 5);
 	msglog_close(log);
@@ -3001,7 +2973,7 @@ static int rec_bench(int n)
 	c.path = db;
 	c.batch_max = (unsigned)group;
 	c.group_wait_ms = 1000;   /* groups of exactly that many */
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
@@ -3116,7 +3088,7 @@ static int archive_bench_run(const char *db, const char *arch, unsigned chunk, c
 
 	cfg_init(&c, db, 1);
 	c.archive_chunk = chunk;
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		return -1;
 	a.log = log;
 	a.dir = arch;
@@ -3163,7 +3135,7 @@ static int archive_bench(int n)
 		return 1;
 	snprintf(db, sizeof(db), "%s/live.db", E.dir);
 	cfg_init(&c, db, 1);
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		goto out;
 	rb_fill(ocsp, sizeof(ocsp), &seed);
 	rb_fill(sig, sizeof(sig), &seed);
@@ -3188,7 +3160,7 @@ static int archive_bench(int n)
 		if ((i + 1) % 250 == 0 || i + 1 == n)
 			while (atomic_load(&done) < i + 1)
 				sleep_ms(1);
-		if (((i + 1) % 2000 == 0 || i + 1 == n) && stamp_all(log) < 0) {
+		if (((i + 1) % 2000 == 0 || i + 1 == n) && ml_stamp_all(log) < 0) {
 			fprintf(stderr, "archivebench: stamping failed at record %d\n", i + 1);
 			goto out;
 		}
@@ -3355,7 +3327,7 @@ static int conc_bench(int n)
 	msglog_config_defaults(&c);
 	c.path = db;
 	c.group_wait_ms = (unsigned)envi("MSGLOG_CONCBENCH_WAIT_MS", 0);
-	if (!(log = open_log(&c)))
+	if (!(log = ml_open(&c)))
 		return 1;
 	pthread_create(&ckth, NULL, cb_ckpt_main, &ck);
 	w0 = rb_thread_ns("ag-msglog");
@@ -3438,7 +3410,7 @@ static int rpb_fill(const struct msglog_config *c, int n, double *close_ms)
 	atomic_int done = 0;
 	int i;
 
-	if (!(log = open_log(c)))
+	if (!(log = ml_open(c)))
 		return -1;
 	for (i = 0; i < n; i++) {
 		struct msglog_rec r;
@@ -3480,7 +3452,7 @@ static int rpb_open_close(const struct msglog_config *c, struct rpb_run *run)
 
 	p0 = rb_self_cpu_s();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	log = open_log(c);
+	log = ml_open(c);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	p1 = rb_self_cpu_s();
 	if (!log)

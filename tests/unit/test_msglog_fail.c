@@ -46,6 +46,8 @@
 #include "store/logverify.h"
 #include "store/msglog.h"
 
+#include "msglog_test.h"
+
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
 
@@ -285,25 +287,11 @@ static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
 	c->path = db;
 	c->group_wait_ms = 30;   /* records appended together form one group */
 	if (with_tsa) {
-		c->tsa_url = E.url;
-		c->tsa_cert_pem = E.tsa_cert;
-		c->tsa_ca_pem = E.trust;
-		c->ts_interval_ms = 100000;   /* stamped with msglog_stamp_now */
-		c->ts_timeout_ms = 5000;
+		ml_tsa_cfg(c, E.url, E.tsa_cert, E.trust);
 		c->ts_retry_max_ms = 100000;
 	}
 }
 
-static struct msglog *open_log(const struct msglog_config *c)
-{
-	char *err = NULL;
-	struct msglog *log = msglog_open(c, &err);
-
-	if (!log)
-		print_message("msglog_open: %s\n", err ? err : "?");
-	free(err);
-	return log;
-}
 
 struct recbuf {
 	char msgid[64], reqid[64], body[128], sig[128];
@@ -469,7 +457,7 @@ static void test_commit_failure_rolls_back(void **state)
 	(void)state;
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 3), 3);
 	last = 3;
 	for (k = 0; k < sizeof(WAL_FAULTS) / sizeof(WAL_FAULTS[0]); k++) {
@@ -499,7 +487,7 @@ static void test_commit_failure_rolls_back(void **state)
 	msglog_close(log);
 	assert_verifies(db, last, 0);
 	/* And a new open continues it. */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 300, 2), last + 2);
 	msglog_close(log);
 	assert_verifies(db, last + 2, 0);
@@ -522,7 +510,7 @@ static void test_health_recovers_without_traffic(void **state)
 	(void)state;
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 2), 2);
 	fault_set(F_WAL_WRITE, SQLITE_FULL);
 	append_group(log, 10, 2, &g);
@@ -558,7 +546,7 @@ static void test_wal_removed(void **state)
 	newdb(db, sizeof(db));
 	snprintf(wal, sizeof(wal), "%s-wal", db);
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4), 4);
 	sleep_ms(300);   /* housekeeping has seen the WAL */
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
@@ -572,7 +560,7 @@ static void test_wal_removed(void **state)
 	assert_non_null(strstr(why, "restart"));
 	msglog_close(log);
 	assert_int_equal(count_rows(db, "SELECT count(*) FROM records"), 8);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
 	assert_int_equal(append_n(log, 20, 2), 10);
 	msglog_close(log);
@@ -593,7 +581,7 @@ static void test_checkpoint_failure(void **state)
 	(void)state;
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 2), 2);
 	fault_set(F_DB_WRITE | F_DB_SYNC, SQLITE_FULL);
 	for (i = 0; i < 20; i++) {
@@ -626,7 +614,7 @@ static void test_stamp_store_failure(void **state)
 		skip();
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 1);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4), 4);
 	fault_set(F_WAL_WRITE, SQLITE_IOERR_WRITE);
 	msglog_stamp_now(log);
@@ -670,7 +658,7 @@ static void test_crash_after_failed_fsync(void **state)
 	if (pid == 0) {
 		struct groupres g;
 
-		if (!(log = open_log(&c)) || append_n(log, 1, 3) != 3)
+		if (!(log = ml_open(&c)) || append_n(log, 1, 3) != 3)
 			_exit(2);
 		fault_set(F_WAL_SYNC, SQLITE_IOERR_FSYNC);
 		append_group(log, 10, 4, &g);
@@ -684,7 +672,7 @@ static void test_crash_after_failed_fsync(void **state)
 	print_message("after the crash: %lld records (3 committed, 4 failed at fsync)\n", (long long)n);
 	assert_true(n == 3 || n == 7);
 	assert_verifies(db, n, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 50, 2), n + 2);
 	msglog_close(log);
 	assert_verifies(db, n + 2, 0);
@@ -707,7 +695,7 @@ static void test_lock_past_busy_timeout(void **state)
 		skip();
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 2), 2);
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);

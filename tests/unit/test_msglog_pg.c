@@ -28,6 +28,8 @@
 #include "store/logverify.h"
 #include "store/msglog.h"
 
+#include "msglog_test.h"
+
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
 
@@ -142,22 +144,7 @@ static void cfg_init(struct msglog_config *c)
 {
 	msglog_config_defaults(c);
 	c->path = E.dsn;   /* the postgresql:// URI picks the backend */
-	c->tsa_url = E.url;
-	c->tsa_cert_pem = E.tsa_cert;
-	c->tsa_ca_pem = E.trust;
-	c->ts_interval_ms = 100000;   /* the tests stamp with msglog_stamp_now */
-	c->ts_timeout_ms = 5000;
-}
-
-static struct msglog *open_log(const struct msglog_config *c)
-{
-	char *err = NULL;
-	struct msglog *log = msglog_open(c, &err);
-
-	if (!log)
-		print_message("msglog_open: %s\n", err ? err : "?");
-	free(err);
-	return log;
+	ml_tsa_cfg(c, E.url, E.tsa_cert, E.trust);
 }
 
 /* Record i: odd requests, even responses of message (i + 1) / 2. */
@@ -198,17 +185,6 @@ static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
 	return id;
 }
 
-static int stamp_all(struct msglog *log)
-{
-	msglog_stamp_now(log);
-	for (int i = 0; i < 500; i++) {
-		if (msglog_unstamped(log) == 0)
-			return 0;
-		sleep_ms(10);
-	}
-	return -1;
-}
-
 static int verify(const char *const *paths, size_t n, struct logverify_result *res)
 {
 	struct logverify_opts o = { .tsa_ca_pem = E.trust, .tsa_cert_pem = E.tsa_cert, .require_stamped = 1 };
@@ -227,11 +203,11 @@ static void test_pg_chain_verified(void **state)
 
 	(void)state;
 	cfg_init(&c);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 6, 0), 6);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 7, 4, 0), 10);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 10);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 2);
@@ -266,16 +242,16 @@ static void test_pg_reopen_replay(void **state)
 
 	(void)state;
 	cfg_init(&c);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4, 0), 4);
 	msglog_close(log);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", msglog_now_ms() - 60000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", msglog_now_ms() - 60000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", msglog_now_ms() - 60000, &err), 0);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-2", &err), 1);   /* a replay */
 	assert_int_equal(append_n(log, 5, 2, 0), 6);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(verify(p, 1, &res), 0);
 	assert_int_equal(res.records, 6);
@@ -290,14 +266,14 @@ static void test_pg_one_writer(void **state)
 
 	(void)state;
 	cfg_init(&c);
-	assert_non_null(a = open_log(&c));
+	assert_non_null(a = ml_open(&c));
 	b = msglog_open(&c, &err);
 	assert_null(b);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "another gateway process is writing this PostgreSQL log"));
 	free(err);
 	msglog_close(a);
-	assert_non_null(b = open_log(&c));   /* the lock went with the first writer */
+	assert_non_null(b = ml_open(&c));   /* the lock went with the first writer */
 	msglog_close(b);
 }
 
@@ -317,19 +293,19 @@ static void test_pg_archive(void **state)
 	mkdir(arch, 0700);
 	cfg_init(&c);
 	c.archive_chunk = 4;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 4, old), 4);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 5, 3, old), 7);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(append_n(log, 8, 2, 0), 9);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 7);
 	assert_non_null(strstr(path, "msglog-5-7.db"));
 	assert_int_equal(pg_count("SELECT MIN(id) FROM msglog_records"), 8);
 	assert_int_equal(pg_count("SELECT base_id FROM msglog_base"), 7);
 	assert_int_equal(append_n(log, 10, 2, 0), 11);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
 	snprintf(f2, sizeof(f2), "%s/msglog-5-7.db", arch);
@@ -364,7 +340,7 @@ static void test_pg_refused_group(void **state)
 	(void)state;
 	cfg_init(&c);
 	c.tsa_url = NULL;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 3, 0), 3);
 	assert_int_equal(pg_exec("ALTER TABLE msglog_records ADD CONSTRAINT no_x CHECK (message_id <> 'msg-x')"), 0);
 	r.dir = MSGLOG_REQUEST;
@@ -411,7 +387,7 @@ static void test_pg_reconnect(void **state)
 	(void)state;
 	cfg_init(&c);
 	c.tsa_url = NULL;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 2, 0), 2);
 	assert_int_equal(pg_sh("crash"), 0);
 	assert_int_equal(pg_sh("restart"), 0);
@@ -454,8 +430,8 @@ static void test_pg_two_schemas(void **state)
 	ca.tsa_url = NULL;
 	cb = ca;
 	cb.path = b;
-	assert_non_null(la = open_log(&ca));
-	lb = open_log(&cb);
+	assert_non_null(la = ml_open(&ca));
+	lb = ml_open(&cb);
 	if (!lb) {
 		msglog_close(la);
 		fail_msg("the second schema's log was refused");
@@ -489,7 +465,7 @@ static void test_pg_identifier_bytes(void **state)
 	(void)state;
 	cfg_init(&c);
 	c.tsa_url = NULL;
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		struct msglog_rec r = { 0 };
 
@@ -509,7 +485,7 @@ static void test_pg_identifier_bytes(void **state)
 	}
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "bad\xff", msglog_now_ms() - 60000, &err), 1);
 	msglog_close(log);
-	assert_non_null(log = open_log(&c));   /* the window reloaded from the database */
+	assert_non_null(log = ml_open(&c));   /* the window reloaded from the database */
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "m\xc3\xa4-1", msglog_now_ms() - 60000, &err), 1);
 	msglog_close(log);
 	assert_int_equal(logverify_run(p, 1, &o, NULL, &res), 0);
@@ -551,16 +527,16 @@ static void test_pg_server_crash(void **state)
 	(void)state;
 	cfg_init(&c);
 	c.tsa_url = NULL;   /* stamps would fail while the server is down */
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 1, 20, 0), 20);
 	assert_int_equal(pg_sh("crash"), 0);
 	msglog_close(log);
 	assert_int_equal(pg_sh("restart"), 0);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 20);
 	cfg_init(&c);
-	assert_non_null(log = open_log(&c));
+	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_n(log, 21, 2, 0), 22);
-	assert_int_equal(stamp_all(log), 0);
+	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(verify(p, 1, &res), 0);
 	assert_int_equal(res.records, 22);
