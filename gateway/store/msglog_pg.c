@@ -26,10 +26,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The first half of the writer's advisory lock key (the second is the
  * records table's oid): arbitrary, fixed, "ailg". */
@@ -45,6 +47,8 @@ struct pgconn {
 	 * group instead of one per record. */
 	int piping;         /* in pipeline mode, between begin and commit/rollback */
 	int in_tx;          /* between begin and commit/rollback: never reconnected then */
+	int unset;          /* reconnected, but its session could not be set up again (the
+			       writer's lock taken by another process): made again next time */
 	int sent;           /* queries sent in the pipeline */
 };
 
@@ -220,13 +224,64 @@ static void pg_close(void *conn)
  * read-only for readers; the writer also takes the log's lock (one writer
  * per log: the advisory lock is keyed on the records table, so one schema
  * per gateway in a database works) and prepares its INSERT. */
+/* Every connection of this process names it (application_name): the
+ * stamper and the archiver write only while the log's writer lock is held
+ * by a session of theirs (owner_check). */
+static char owner_host[33] = "?";
+
+static void read_host(void)
+{
+	(void)gethostname(owner_host, sizeof(owner_host) - 1);
+	owner_host[sizeof(owner_host) - 1] = '\0';
+}
+
+/* "ailgate-msglog HOST PID" (the pid of now: a forked child is another process). */
+static const char *owner_tag(char out[64])
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, read_host);
+	snprintf(out, 64, "ailgate-msglog %s %ld", owner_host, (long)getpid());
+	return out;
+}
+
+/* Before the stamper's or the archiver's transaction: the log's writer
+ * lock is held by a session of this process. A process whose writer lost
+ * the lock (its connection dropped and another gateway process took the
+ * log) must not stamp or cut a chain another process writes. */
+static int owner_check(struct pgconn *c, char **err)
+{
+	struct params p = { .n = 0 };
+	int64_t n = 0;
+	char tag[64];
+
+	p_i64(&p, PG_LOCK_CLASS);
+	p_text(&p, owner_tag(tag));
+	if (query_i64(c, "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+			 " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid"
+			 " AND l.objid = 'msglog_records'::regclass::oid AND l.objsubid = 2"
+			 " AND a.application_name = $2::text", &p, 0, &n, err) < 0)
+		return -1;
+	if (n != 1) {
+		pg_err(err, NULL, "message log: this gateway process no longer holds the PostgreSQL log's writer "
+			   "lock (another process writes the log); nothing is stamped or archived from here");
+		return -1;
+	}
+	return 0;
+}
+
 static int session_setup(struct pgconn *c, char **err)
 {
 	PGresult *res;
-	struct params p = { .n = 0 };
+	struct params p = { .n = 0 }, a = { .n = 0 };
+	char tag[64];
 
+	p_text(&a, owner_tag(tag));
 	if (exec_cmd(c, "SET synchronous_commit = on; SET client_min_messages = warning", err) < 0 ||
-	    ((c->flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, "SET default_transaction_read_only = on", err) < 0))
+	    !(res = run(c, "SELECT set_config('application_name', $1::text, false)", &a, 1, err)))
+		return -1;
+	PQclear(res);
+	if ((c->flags & MSGLOG_OPEN_READONLY) && exec_cmd(c, "SET default_transaction_read_only = on", err) < 0)
 		return -1;
 	if (!(c->flags & MSGLOG_OPEN_WRITER))
 		return 0;
@@ -289,7 +344,7 @@ static int make_schema(struct pgconn *c, char **err)
  * one fails and stays failed). 0, or -1 with err. */
 static int live(struct pgconn *c, char **err)
 {
-	if (PQstatus(c->db) == CONNECTION_OK)
+	if (PQstatus(c->db) == CONNECTION_OK && !c->unset)
 		return 0;
 	if (c->in_tx) {   /* the transaction is gone with it: the caller rolls back */
 		pg_err(err, c->db, "message log: PostgreSQL connection lost in a transaction");
@@ -302,7 +357,8 @@ static int live(struct pgconn *c, char **err)
 		pg_err(err, c->db, "message log: PostgreSQL connection lost, reconnecting failed");
 		return -1;
 	}
-	return session_setup(c, err);
+	c->unset = session_setup(c, err) < 0;
+	return c->unset ? -1 : 0;
 }
 
 static int pg_open(const char *target, unsigned flags, void **conn, char **err)
@@ -401,6 +457,8 @@ static int pg_begin(void *conn, char **err)
 	if (live(c, err) < 0)
 		return -1;
 	if (!(c->flags & MSGLOG_OPEN_WRITER)) {
+		if (!(c->flags & MSGLOG_OPEN_READONLY) && owner_check(c, err) < 0)
+			return -1;
 		if (exec_cmd(c, "BEGIN", err) < 0)
 			return -1;
 		c->in_tx = 1;

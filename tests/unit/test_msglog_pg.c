@@ -515,6 +515,92 @@ static void test_pg_target_display(void **state)
 		assert_string_equal(msglog_target_display(cases[i][0], out, sizeof(out)), cases[i][1]);
 }
 
+/* The writer's connection of one process is cut and another process takes
+ * the log: the first one's writer cannot take the lock back (its appends
+ * fail, it stays unhealthy), and its stamper stamps nothing of a chain it no
+ * longer writes; the other process writes and stamps, and the log verifies. */
+/* The other gateway process: opens the log, writes records 3-4 and stamps
+ * them, says so on *ready, and holds the log until *go is closed. */
+static pid_t other_process(int *ready, int *go)
+{
+	int r[2], g[2];
+	pid_t pid;
+
+	if (pipe(r) < 0 || pipe(g) < 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		struct msglog_config c;
+		struct msglog *b;
+		char st = '1', x;
+
+		close(r[0]);
+		close(g[1]);
+		cfg_init(&c);
+		if ((b = ml_open(&c)) != NULL)
+			st = append_n(b, 3, 2, 0) == 4 && ml_stamp_all(b) == 0 ? '0' : '2';
+		if (write(r[1], &st, 1) != 1 || read(g[0], &x, 1) < 0)
+			st = '3';
+		if (b)
+			msglog_close(b);
+		_exit(st - '0');
+	}
+	close(r[1]);
+	close(g[0]);
+	*ready = r[0];
+	*go = g[1];
+	return pid;
+}
+
+static void test_pg_lost_lock(void **state)
+{
+	struct msglog_config c;
+	struct msglog *a;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+	int ready = -1, go = -1, st = 0, ok_a, healthy_a;
+	char other = 'x';
+	long stamps;
+	pid_t pid;
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(a = ml_open(&c));
+	assert_int_equal(append_n(a, 1, 2, 0), 2);
+	assert_int_equal(ml_stamp_all(a), 0);
+	/* a's writer session goes (an administrator, a network cut) */
+	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+				 " AND objid = 'msglog_records'::regclass::oid"), 0);
+	sleep_ms(200);
+	pid = other_process(&ready, &go);
+	if (pid < 0 || read(ready, &other, 1) != 1) {
+		msglog_close(a);
+		fail_msg("the other process did not come up");
+	}
+	/* While the other process holds the log: */
+	ok_a = append_n(a, 5, 1, 0) > 0;
+	sleep_ms(1200);                      /* the writer's probe (1 s) cannot take the lock */
+	ok_a |= append_n(a, 5, 1, 0) > 0;
+	healthy_a = msglog_is_healthy(a, NULL, 0);
+	assert_int_equal(pg_exec("INSERT INTO msglog_records SELECT 5, time_ms, dir, side, reqid, message_id,"
+				 " client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp,"
+				 " request_hash, hash, hash FROM msglog_records WHERE id = 4"), 0);   /* unstamped work */
+	stamps = pg_count("SELECT COUNT(*) FROM msglog_timestamps");
+	msglog_stamp_now(a);
+	sleep_ms(500);
+	ok_a |= pg_count("SELECT COUNT(*) FROM msglog_timestamps") != stamps;   /* a stamped */
+	assert_int_equal(pg_exec("DELETE FROM msglog_records WHERE id = 5"), 0);
+	close(go);
+	close(ready);
+	waitpid(pid, &st, 0);
+	msglog_close(a);
+	assert_int_equal(other, '0');
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_false(ok_a);
+	assert_int_equal(healthy_a, 0);
+	assert_int_equal(verify(p, 1, &res), 0);
+	assert_int_equal(res.records, 4);
+}
+
 /* kill -9 of the database server: every record whose append returned is
  * there after its recovery, and the log goes on from it. */
 static void test_pg_server_crash(void **state)
@@ -552,6 +638,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_refused_group, setup),
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
 		cmocka_unit_test_setup(test_pg_reconnect, setup),
+		cmocka_unit_test_setup(test_pg_lost_lock, setup),
 		cmocka_unit_test_setup(test_pg_two_schemas, setup),
 		cmocka_unit_test_setup(test_pg_identifier_bytes, setup),
 		cmocka_unit_test(test_pg_target_display),
