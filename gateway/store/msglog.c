@@ -562,8 +562,10 @@ static int insert_group(struct msglog *log, struct pending *batch, char **err)
 	struct pending *p;
 
 	memcpy(tip, log->tip, sizeof(tip));
-	if (log->ops->begin(log->wconn, err) < 0)
+	if (log->ops->begin(log->wconn, err) < 0) {
+		resync_tip(log);   /* a store made again may have been written meanwhile */
 		return -1;
+	}
 	for (p = batch; p; p = p->next) {
 		p->row.id = id++;
 		memcpy(p->row.prev_hash, tip, MSGLOG_HASH_LEN);
@@ -612,6 +614,9 @@ static int probe_store(struct msglog *log)
 	char *err = NULL;
 	int rc;
 
+	/* Where the chain stands, read again first: a shared store may have
+	 * been written by another process while this one could not. */
+	resync_tip(log);
 	if (log->ops->probe) {
 		rc = log->ops->probe(log->wconn, &err);
 	} else if ((rc = log->ops->begin(log->wconn, &err)) == 0 &&

@@ -21,8 +21,6 @@
  * parts), not once per value as in the SQLite backend. */
 #include "store/msglog.h"
 
-#include "lib/buf.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -31,7 +29,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
+
+/* libpq's connect_timeout (s) and keepalives unless the URI says otherwise:
+ * a reconnection blocks its caller (on a worker's loop for a replay check
+ * memory cannot answer), so it must not wait for the system's TCP timeout. */
+#define PG_CONNECT_TIMEOUT "3"
+#define PG_RETRY_MS 2000
 
 /* The first half of the writer's advisory lock key (the second is the
  * records table's oid): arbitrary, fixed, "ailg". */
@@ -49,12 +55,25 @@ struct pgconn {
 	int in_tx;          /* between begin and commit/rollback: never reconnected then */
 	int unset;          /* reconnected, but its session could not be set up again (the
 			       writer's lock taken by another process): made again next time */
+	int64_t retry_at;   /* monotonic ms: no new reconnection before (one failed) */
+	char why[200];      /* why the last reconnection failed */
+	int regained;       /* the writer's session made again: its first begin fails once,
+			       so that the log reads the chain's tip again (another process may
+			       have written meanwhile) */
 	int sent;           /* queries sent in the pipeline */
 };
 
 #define INSERT_SQL                                                                                   \
 	"INSERT INTO msglog_records VALUES ($1::bigint, $2::bigint, $3::smallint, $4::smallint,"       \
 	" $5, $6, $7, $8, $9::smallint, $10, $11::bigint, $12, $13, $14, $15, $16, $17)"
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS msglog_base ("
@@ -170,6 +189,27 @@ static PGresult *run(struct pgconn *c, const char *sql, const struct params *p, 
 	return res;
 }
 
+/* A statement without rows: sent into the writer's pipeline (its result
+ * read at the commit), run at once otherwise. 0, or -1 with err. */
+static int command(struct pgconn *c, const char *sql, const struct params *p, char **err)
+{
+	PGresult *res;
+
+	if (c->piping) {
+		if (!PQsendQueryParams(c->db, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+				       p ? p->fmt : NULL, 1)) {
+			pg_err(err, c->db, "postgresql: send %.40s", sql);
+			return -1;
+		}
+		c->sent++;
+		return 0;
+	}
+	if (!(res = run(c, sql, p, 0, err)))
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 static int64_t get_i64(const PGresult *res, int row, int col)
 {
 	const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
@@ -227,21 +267,30 @@ static void pg_close(void *conn)
 /* Every connection of this process names it (application_name): the
  * stamper and the archiver write only while the log's writer lock is held
  * by a session of theirs (owner_check). */
-static char owner_host[33] = "?";
+/* "ailgate-msglog HOST PID NONCE": the nonce is random per process (made
+ * again in a forked child), so that two processes never share the name even
+ * with the same host name and pid (containers, each its gateway as pid 1). */
+static pthread_mutex_t owner_mu = PTHREAD_MUTEX_INITIALIZER;
+static char owner_buf[64];
+static pid_t owner_pid;
 
-static void read_host(void)
-{
-	(void)gethostname(owner_host, sizeof(owner_host) - 1);
-	owner_host[sizeof(owner_host) - 1] = '\0';
-}
-
-/* "ailgate-msglog HOST PID" (the pid of now: a forked child is another process). */
 static const char *owner_tag(char out[64])
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_mutex_lock(&owner_mu);
+	if (owner_pid != getpid()) {
+		char host[25] = "?";
+		uint32_t nonce = 0;
 
-	pthread_once(&once, read_host);
-	snprintf(out, 64, "ailgate-msglog %s %ld", owner_host, (long)getpid());
+		(void)gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = '\0';
+		if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+			nonce = (uint32_t)mono_ms() ^ (uint32_t)getpid() << 16;
+		owner_pid = getpid();
+		snprintf(owner_buf, sizeof(owner_buf), "ailgate-msglog %s %ld %08x", host, (long)owner_pid,
+			 (unsigned)nonce);
+	}
+	snprintf(out, 64, "%s", owner_buf);
+	pthread_mutex_unlock(&owner_mu);
 	return out;
 }
 
@@ -342,8 +391,12 @@ static int make_schema(struct pgconn *c, char **err)
  * failover, a terminated backend) is made again, with its session set up
  * again (the writer's lock too: if another writer took it meanwhile, this
  * one fails and stays failed). 0, or -1 with err. */
+
 static int live(struct pgconn *c, char **err)
 {
+	int64_t now;
+	char *e = NULL;
+
 	if (PQstatus(c->db) == CONNECTION_OK && !c->unset)
 		return 0;
 	if (c->in_tx) {   /* the transaction is gone with it: the caller rolls back */
@@ -352,13 +405,28 @@ static int live(struct pgconn *c, char **err)
 	}
 	c->piping = 0;
 	c->sent = 0;
-	PQreset(c->db);
-	if (PQstatus(c->db) != CONNECTION_OK) {
-		pg_err(err, c->db, "message log: PostgreSQL connection lost, reconnecting failed");
+	/* Reconnecting blocks (up to connect_timeout, PG_CONNECT_TIMEOUT by
+	 * default): not again within PG_RETRY_MS of a failed try, so that a
+	 * server that is down costs callers one wait, not one per call. */
+	now = mono_ms();
+	if (now < c->retry_at) {
+		pg_err(err, NULL, "%s (tried %lld ms ago)", c->why, (long long)(now - (c->retry_at - PG_RETRY_MS)));
 		return -1;
 	}
-	c->unset = session_setup(c, err) < 0;
-	return c->unset ? -1 : 0;
+	PQreset(c->db);
+	if (PQstatus(c->db) != CONNECTION_OK || (c->unset = session_setup(c, &e) < 0) != 0) {
+		if (PQstatus(c->db) != CONNECTION_OK)
+			pg_err(&e, c->db, "message log: PostgreSQL connection lost, reconnecting failed");
+		snprintf(c->why, sizeof(c->why), "%s", e ? e : "message log: PostgreSQL session not set up");
+		c->retry_at = now + PG_RETRY_MS;
+		c->unset = 1;
+		pg_err(err, NULL, "%s", c->why);
+		free(e);
+		return -1;
+	}
+	c->retry_at = 0;
+	c->regained = (c->flags & MSGLOG_OPEN_WRITER) != 0;
+	return 0;
 }
 
 static int pg_open(const char *target, unsigned flags, void **conn, char **err)
@@ -375,7 +443,14 @@ static int pg_open(const char *target, unsigned flags, void **conn, char **err)
 		pg_err(err, NULL, "message log: archives are SQLite files, not PostgreSQL databases");
 		goto fail;
 	}
-	c->db = PQconnectdb(target);
+	{
+		/* Defaults first: the URI, expanded in its place, overrides them. */
+		static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+						    "keepalives_interval", "keepalives_count", "dbname", NULL };
+		const char *vals[] = { PG_CONNECT_TIMEOUT, "1", "30", "10", "3", target, NULL };
+
+		c->db = PQconnectdbParams(keys, vals, 1);
+	}
 	if (PQstatus(c->db) != CONNECTION_OK) {
 		pg_err(err, c->db, "message log: cannot connect to PostgreSQL");
 		goto fail;
@@ -422,7 +497,8 @@ static int pipe_finish(struct pgconn *c, int committing, char **err)
 				pg_err(err, c->db, "postgresql: %s",
 				       st == PGRES_PIPELINE_ABORTED ? "transaction aborted" : "writing records");
 				rc = -1;
-			} else if (rc == 0 && committing && i == c->sent - 1 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+			} else if (rc == 0 && committing && i == c->sent - 1 &&
+				   (!PQcmdStatus(res) || strcmp(PQcmdStatus(res), "COMMIT") != 0)) {
 				/* COMMIT of an aborted transaction says ROLLBACK */
 				pg_err(err, NULL, "postgresql: the transaction was rolled back (%s)", PQcmdStatus(res));
 				rc = -1;
@@ -456,6 +532,11 @@ static int pg_begin(void *conn, char **err)
 
 	if (live(c, err) < 0)
 		return -1;
+	if (c->regained) {
+		c->regained = 0;
+		pg_err(err, NULL, "message log: reconnected to PostgreSQL; the chain is read again before writing");
+		return -1;
+	}
 	if (!(c->flags & MSGLOG_OPEN_WRITER)) {
 		if (!(c->flags & MSGLOG_OPEN_READONLY) && owner_check(c, err) < 0)
 			return -1;
@@ -485,10 +566,11 @@ static int pg_commit(void *conn, char **err)
 		PGresult *res = PQexec(c->db, "COMMIT");
 
 		c->in_tx = 0;
-		int ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK && PQcmdStatus(res) &&
+			 strcmp(PQcmdStatus(res), "COMMIT") == 0;
 
 		if (!ok)   /* an error, or COMMIT of an aborted transaction (ROLLBACK) */
-			pg_err(err, c->db, "postgresql: COMMIT (%s)", PQcmdStatus(res));
+			pg_err(err, c->db, "postgresql: COMMIT (%s)", PQcmdStatus(res) && *PQcmdStatus(res) ? PQcmdStatus(res) : "no status");
 		PQclear(res);
 		return ok ? 0 : -1;
 	}
@@ -572,6 +654,7 @@ static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
 	memset(s, 0, sizeof(*s));
 	if (live(c, err) < 0 || !(res = run(c, "SELECT base_id, base_hash FROM msglog_base", NULL, 1, err)))
 		return -1;
+	c->regained = 0;   /* the chain is read: what the writer's first begin waits for */
 	if ((rows = PQntuples(res)) != 1) {
 		PQclear(res);
 		pg_err(err, NULL, "postgresql: msglog_base holds %d rows, not 1", rows);
@@ -597,17 +680,14 @@ static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
 static int pg_insert_stamp(void *conn, const struct msglog_stamp *s, char **err)
 {
 	struct params p = { .n = 0 };
-	PGresult *res;
 
 	p_i64(&p, s->first_id);
 	p_i64(&p, s->last_id);
 	p_bin(&p, s->root, MSGLOG_HASH_LEN);
 	p_bin(&p, s->token, s->token_len);
 	p_i64(&p, s->time_ms);
-	res = run(conn, "INSERT INTO msglog_timestamps (first_id, last_id, root, token, time_ms)"
-			" VALUES ($1::bigint, $2::bigint, $3, $4, $5::bigint)", &p, 0, err);
-	PQclear(res);
-	return res ? 0 : -1;
+	return command(conn, "INSERT INTO msglog_timestamps (first_id, last_id, root, token, time_ms)"
+			     " VALUES ($1::bigint, $2::bigint, $3, $4, $5::bigint)", &p, err);
 }
 
 /* Rows are read a cursor's batch at a time: an export or an archive of a
@@ -786,27 +866,20 @@ static int pg_first_id_since(void *conn, int64_t t, int64_t *id, char **err)
 static int pg_set_base(void *conn, int64_t base_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
 {
 	struct params p = { .n = 0 };
-	PGresult *res;
 
 	p_i64(&p, base_id);
 	p_bin(&p, h, MSGLOG_HASH_LEN);
-	res = run(conn, "UPDATE msglog_base SET base_id = $1::bigint, base_hash = $2", &p, 0, err);
-	PQclear(res);
-	return res ? 0 : -1;
+	return command(conn, "UPDATE msglog_base SET base_id = $1::bigint, base_hash = $2", &p, err);
 }
 
 static int pg_cut(void *conn, int64_t last_id, const unsigned char h[MSGLOG_HASH_LEN], char **err)
 {
 	struct params p = { .n = 0 };
-	PGresult *res;
 
 	p_i64(&p, last_id);
-	if (!(res = run(conn, "DELETE FROM msglog_records WHERE id <= $1::bigint", &p, 0, err)))
+	if (command(conn, "DELETE FROM msglog_records WHERE id <= $1::bigint", &p, err) < 0 ||
+	    command(conn, "DELETE FROM msglog_timestamps WHERE last_id <= $1::bigint", &p, err) < 0)
 		return -1;
-	PQclear(res);
-	if (!(res = run(conn, "DELETE FROM msglog_timestamps WHERE last_id <= $1::bigint", &p, 0, err)))
-		return -1;
-	PQclear(res);
 	return pg_set_base(conn, last_id, h, err);
 }
 
@@ -873,48 +946,38 @@ int msglog_target_is_pg(const char *target)
 	return target && (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0);
 }
 
+/* The URI as libpq reads it (PQconninfoParse), rebuilt from its user,
+ * host, port and database only: nothing else of it (a password, an SSL
+ * key's password, options) is shown, however it was written. */
 const char *msglog_target_display(const char *target, char *out, size_t cap)
 {
-	struct buf b = BUF_INIT;
-	const char *p, *auth, *auth_end, *at = NULL, *colon = NULL;
-	int bad = 0;
+	PQconninfoOption *opts, *o;
+	const char *user = "", *host = "", *port = "", *db = "";
+	char *perr = NULL;
 
 	if (!msglog_target_is_pg(target)) {
 		snprintf(out, cap, "%s", target ? target : "");
 		return out;
 	}
-	/* The user information is in the authority only: up to the first /, ?
-	 * or # after "://" (an @ in the query is not the end of a user). */
-	auth = strstr(target, "://") + 3;
-	auth_end = auth + strcspn(auth, "/?#");
-	for (p = auth; p < auth_end; p++)
-		if (*p == '@')
-			at = p;
-	for (p = auth; at && p < at && !colon; p++)
-		if (*p == ':')
-			colon = p;
-	if (colon)   /* user:password@ -> user:***@ */
-		bad |= buf_append(&b, target, (size_t)(colon + 1 - target)) < 0 || buf_puts(&b, "***") < 0 ||
-		       buf_append(&b, at, (size_t)(auth_end - at)) < 0;
-	else
-		bad |= buf_append(&b, target, (size_t)(auth_end - target)) < 0;
-	/* password=VALUE in the query, whatever its length, up to the next & or # */
-	for (p = auth_end; *p && !bad;) {
-		size_t n;
-
-		if (*p == '?' || *p == '&' || *p == '#') {
-			bad |= buf_append(&b, p++, 1) < 0;
-			continue;
-		}
-		n = strcspn(p, "?&#");
-		if (n >= 9 && strncmp(p, "password=", 9) == 0)
-			bad |= buf_puts(&b, "password=***") < 0;
-		else
-			bad |= buf_append(&b, p, n) < 0;
-		p += n;
+	if (!(opts = PQconninfoParse(target, &perr))) {
+		PQfreemem(perr);
+		snprintf(out, cap, "postgresql://(not a valid URI)");
+		return out;
 	}
-	snprintf(out, cap, "%s", bad || !b.data ? "postgresql://(not shown)" : b.data);
-	buf_free(&b);
+	for (o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	snprintf(out, cap, "postgresql://%s%s%s%s%s/%s", user, *user ? "@" : "", host, *port ? ":" : "", port, db);
+	PQconninfoFree(opts);
 	return out;
 }
 

@@ -369,26 +369,40 @@ static int copy_hash(const struct msglog_row *r, void *arg)
 	return 0;
 }
 
-/* The leftover file holds records [first, end] of the live log: the same
- * last record (its hash), or it is not used. 0 with last_hash, or -1. */
-static int leftover_matches(struct msglog *log, void *src, const char *path, int64_t end,
-			    unsigned char last_hash[MSGLOG_HASH_LEN], char **err)
+static int count_row(const struct msglog_row *r, void *arg)
 {
-	struct msglog_filter f = { .from_id = end, .to_id = end };
+	(void)r;
+	++*(int64_t *)arg;
+	return 0;
+}
+
+/* The leftover file holds records [first, end] of the live log: the same
+ * base, every record (their count; the verifier checks the chain), and the
+ * same last record (its hash), or it is not used. 0 with last_hash, or -1. */
+static int leftover_matches(struct msglog *log, void *src, const struct msglog_chain_state *st,
+			    const char *path, int64_t end, unsigned char last_hash[MSGLOG_HASH_LEN], char **err)
+{
+	struct msglog_filter f = { .from_id = end, .to_id = end }, all = { 0 };
 	struct msglog_chain_state ast;
 	unsigned char live[MSGLOG_HASH_LEN] = { 0 };
+	int64_t n = 0;
 	void *a = NULL;
 	int rc;
 
 	if (msglog_sqlite_ops.open(path, MSGLOG_OPEN_READONLY, &a, err) < 0)
 		return -1;
 	rc = msglog_sqlite_ops.state(a, &ast, err);
+	if (rc == 0)
+		rc = msglog_sqlite_ops.iterate(a, &all, count_row, &n, err);
 	msglog_sqlite_ops.close(a);
 	if (rc < 0 || log->ops->iterate(src, &f, copy_hash, live, err) < 0)
 		return -1;
-	if (ast.last_id != end || memcmp(ast.last_hash, live, MSGLOG_HASH_LEN) != 0) {
-		msglog_set_err(err, "message log: archive %s does not end with the live log's record %lld; "
-			       "move it away (it is not the archive of these records)", path, (long long)end);
+	if (ast.base_id != st->base_id || memcmp(ast.base_hash, st->base_hash, MSGLOG_HASH_LEN) != 0 ||
+	    ast.first_id != st->first_id || n != end - st->first_id + 1 || ast.last_id != end ||
+	    memcmp(ast.last_hash, live, MSGLOG_HASH_LEN) != 0) {
+		msglog_set_err(err, "message log: archive %s is not the live log's records %lld-%lld (its base, "
+			       "record count or last record differ); move it away", path, (long long)st->first_id,
+			       (long long)end);
 		return -1;
 	}
 	memcpy(last_hash, live, MSGLOG_HASH_LEN);
@@ -424,7 +438,7 @@ static long archive_locked(struct msglog *log, int64_t before_ms, const char *di
 			msglog_set_err(err, "message log: out of memory");
 			goto out;
 		}
-		if (leftover_matches(log, src, path, upto, last_hash, err) < 0)
+		if (leftover_matches(log, src, &st, path, upto, last_hash, err) < 0)
 			goto out;
 		n = (long)(upto - st.first_id + 1);
 		goto cut;

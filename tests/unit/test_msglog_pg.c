@@ -500,19 +500,25 @@ static void test_pg_identifier_bytes(void **state)
 static void test_pg_target_display(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "postgresql://gw:s3cret@db.example:5432/log", "postgresql://gw:***@db.example:5432/log" },
-		{ "postgresql://db.example/log?password=ab", "postgresql://db.example/log?password=***" },
-		{ "postgresql://db.example:5432/db?password=se@cret&sslmode=require",
-		  "postgresql://db.example:5432/db?password=***&sslmode=require" },
-		{ "postgres://u@h/d?host=/tmp&password=x&user=y", "postgres://u@h/d?host=/tmp&password=***&user=y" },
-		{ "postgresql://u:p@h?password=q", "postgresql://u:***@h?password=***" },
+		{ "postgresql://gw:s3cret@db.example:5432/log", "postgresql://gw@db.example:5432/log" },
+		{ "postgresql://db.example/log?password=ab", "postgresql://db.example/log" },
+		{ "postgresql://db.example:5432/db?password=se@cret&sslmode=require", "postgresql://db.example:5432/db" },
+		{ "postgres://u@h/d?host=/tmp&password=x&user=y", "postgresql://y@/tmp/d" },
+		{ "postgresql://u:p@h?password=q", "postgresql://u@h/" },
+		{ "postgresql://u:ab?cd@host/db", "postgresql://u@host/db" },           /* libpq: password "ab?cd" */
+		{ "postgresql://h/d?pass%77ord=s3cret", "postgresql://h/d" },           /* a percent-encoded key */
+		{ "postgresql://h/d?sslpassword=s3cret&sslmode=require", "postgresql://h/d" },
+		{ "postgresql://h/d?password=zz%23frag", "postgresql://h/d" },
+		{ "postgresql://h/d?nonsense=s3cret", "postgresql://(not a valid URI)" },
 		{ "/var/lib/ailgate/msglog.db", "/var/lib/ailgate/msglog.db" },
 	};
 	char out[256];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_string_equal(msglog_target_display(cases[i][0], out, sizeof(out)), cases[i][1]);
+		assert_null(strstr(out, "s3cret"));
+	}
 }
 
 /* The writer's connection of one process is cut and another process takes
@@ -557,7 +563,7 @@ static void test_pg_lost_lock(void **state)
 	struct msglog *a;
 	struct logverify_result res;
 	const char *p[1] = { E.dsn };
-	int ready = -1, go = -1, st = 0, ok_a, healthy_a;
+	int ready = -1, go = -1, st = 0, ok_a, healthy_a, ok_back;
 	char other = 'x';
 	long stamps;
 	pid_t pid;
@@ -592,13 +598,45 @@ static void test_pg_lost_lock(void **state)
 	close(go);
 	close(ready);
 	waitpid(pid, &st, 0);
+	/* The other process is gone: a takes the log back and goes on after
+	 * the other's records (it reads where the chain stands first). */
+	ok_back = 0;
+	for (int i = 0; i < 40 && !ok_back; i++) {
+		ok_back = append_n(a, 7, 2, 0) > 0;
+		if (!ok_back)
+			sleep_ms(100);
+	}
 	msglog_close(a);
 	assert_int_equal(other, '0');
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_false(ok_a);
 	assert_int_equal(healthy_a, 0);
+	assert_true(ok_back);
+	assert_int_equal(pg_count("SELECT MAX(id) FROM msglog_records"), 6);
+	assert_int_equal(verify(p, 1, &res), 0);   /* stamped at a's close */
+	assert_int_equal(res.records, 6);
+}
+
+/* ts_sync: every group stamped before its appends return, on the writer's
+ * own connection (the stamp goes into the writer's pipeline). */
+static void test_pg_ts_sync(void **state)
+{
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+	int64_t id;
+
+	(void)state;
+	cfg_init(&c);
+	c.ts_sync = 1;
+	assert_non_null(log = ml_open(&c));
+	id = append_n(log, 1, 3, 0);
+	msglog_close(log);
+	assert_int_equal(id, 3);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 3);
 	assert_int_equal(verify(p, 1, &res), 0);
-	assert_int_equal(res.records, 4);
+	assert_int_equal(res.batches, 3);
 }
 
 /* kill -9 of the database server: every record whose append returned is
@@ -639,6 +677,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
 		cmocka_unit_test_setup(test_pg_reconnect, setup),
 		cmocka_unit_test_setup(test_pg_lost_lock, setup),
+		cmocka_unit_test_setup(test_pg_ts_sync, setup),
 		cmocka_unit_test_setup(test_pg_two_schemas, setup),
 		cmocka_unit_test_setup(test_pg_identifier_bytes, setup),
 		cmocka_unit_test(test_pg_target_display),
