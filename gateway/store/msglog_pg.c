@@ -20,6 +20,7 @@
  * and OCSP data are stored in their rows (TOAST compresses the repeated
  * parts), not once per value as in the SQLite backend. */
 #include "store/msglog.h"
+#include "store/msglog_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 /* libpq's connect_timeout (s) and keepalives unless the URI says otherwise:
@@ -66,14 +66,6 @@ struct pgconn {
 #define INSERT_SQL                                                                                   \
 	"INSERT INTO msglog_records VALUES ($1::bigint, $2::bigint, $3::smallint, $4::smallint,"       \
 	" $5, $6, $7, $8, $9::smallint, $10, $11::bigint, $12, $13, $14, $15, $16, $17)"
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS msglog_base ("
@@ -260,16 +252,12 @@ static void pg_close(void *conn)
 	free(c);
 }
 
-/* What every connection sets, again after a reconnection: durable commits,
- * read-only for readers; the writer also takes the log's lock (one writer
- * per log: the advisory lock is keyed on the records table, so one schema
- * per gateway in a database works) and prepares its INSERT. */
 /* Every connection of this process names it (application_name): the
  * stamper and the archiver write only while the log's writer lock is held
- * by a session of theirs (owner_check). */
-/* "ailgate-msglog HOST PID NONCE": the nonce is random per process (made
- * again in a forked child), so that two processes never share the name even
- * with the same host name and pid (containers, each its gateway as pid 1). */
+ * by a session of theirs (owner_check). "ailgate-msglog HOST PID NONCE":
+ * the nonce is random per process (made again in a forked child), so that
+ * two processes never share the name even with the same host name and pid
+ * (containers, each its gateway as pid 1). */
 static pthread_mutex_t owner_mu = PTHREAD_MUTEX_INITIALIZER;
 static char owner_buf[64];
 static pid_t owner_pid;
@@ -284,7 +272,7 @@ static const char *owner_tag(char out[64])
 		(void)gethostname(host, sizeof(host) - 1);
 		host[sizeof(host) - 1] = '\0';
 		if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
-			nonce = (uint32_t)mono_ms() ^ (uint32_t)getpid() << 16;
+			nonce = (uint32_t)msglog_mono_ms() ^ (uint32_t)getpid() << 16;
 		owner_pid = getpid();
 		snprintf(owner_buf, sizeof(owner_buf), "ailgate-msglog %s %ld %08x", host, (long)owner_pid,
 			 (unsigned)nonce);
@@ -319,6 +307,10 @@ static int owner_check(struct pgconn *c, char **err)
 	return 0;
 }
 
+/* What every connection sets, again after a reconnection: durable commits,
+ * its name, read-only for readers; the writer also takes the log's lock (one
+ * writer per log: the advisory lock is keyed on the records table, so one
+ * schema per gateway in a database works) and prepares its INSERT. */
 static int session_setup(struct pgconn *c, char **err)
 {
 	PGresult *res;
@@ -391,7 +383,6 @@ static int make_schema(struct pgconn *c, char **err)
  * failover, a terminated backend) is made again, with its session set up
  * again (the writer's lock too: if another writer took it meanwhile, this
  * one fails and stays failed). 0, or -1 with err. */
-
 static int live(struct pgconn *c, char **err)
 {
 	int64_t now;
@@ -408,7 +399,7 @@ static int live(struct pgconn *c, char **err)
 	/* Reconnecting blocks (up to connect_timeout, PG_CONNECT_TIMEOUT by
 	 * default): not again within PG_RETRY_MS of a failed try, so that a
 	 * server that is down costs callers one wait, not one per call. */
-	now = mono_ms();
+	now = msglog_mono_ms();
 	if (now < c->retry_at) {
 		pg_err(err, NULL, "%s (tried %lld ms ago)", c->why, (long long)(now - (c->retry_at - PG_RETRY_MS)));
 		return -1;
@@ -464,17 +455,6 @@ static int pg_open(const char *target, unsigned flags, void **conn, char **err)
 fail:
 	pg_close(c);
 	return -1;
-}
-
-/* Sends a query without parameters into the pipeline. */
-static int pipe_send(struct pgconn *c, const char *sql, char **err)
-{
-	if (!PQsendQueryParams(c->db, sql, 0, NULL, NULL, NULL, NULL, 1)) {
-		pg_err(err, c->db, "postgresql: send %s", sql);
-		return -1;
-	}
-	c->sent++;
-	return 0;
 }
 
 /* Ends the pipeline: a sync, then every result read; 0 when each query
@@ -551,7 +531,7 @@ static int pg_begin(void *conn, char **err)
 	}
 	c->piping = 1;
 	c->sent = 0;
-	if (pipe_send(c, "BEGIN", err) < 0) {
+	if (command(c, "BEGIN", NULL, err) < 0) {
 		(void)pipe_finish(c, 0, NULL);
 		return -1;
 	}
@@ -574,7 +554,7 @@ static int pg_commit(void *conn, char **err)
 		PQclear(res);
 		return ok ? 0 : -1;
 	}
-	if (pipe_send(c, "COMMIT", err) < 0) {
+	if (command(c, "COMMIT", NULL, err) < 0) {
 		(void)pipe_finish(c, 0, NULL);
 		return -1;
 	}

@@ -93,7 +93,6 @@ static void run_retention(struct msglog *log)
 {
 	int64_t now = msglog_now_ms();
 	char *e = NULL;
-
 	long n;
 
 	if (!log->archive_dir || !log->cfg.retention_days || now < log->next_archive_ms)
