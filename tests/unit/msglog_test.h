@@ -6,7 +6,14 @@
  *                 only when a test asks (msglog_stamp_now)
  *   ml_open       msglog_open, printing why it failed
  *   ml_stamp_all  asks for a stamp and waits (up to 5 s) until nothing is
- *                 unstamped; 0, or -1 */
+ *                 unstamped; 0, or -1
+ *   ml_make_rec   record i of a test exchange (CLIENT calls SERVICE, server
+ *                 side): odd i requests, even the responses of message
+ *                 (i + 1) / 2, small bodies, signature and OCSP texts of i
+ *   ml_append_n   records from..from+n-1 appended one at a time, each waited
+ *                 for, at time_ms (0: now); with digest_every k > 0 every
+ *                 k-th record in the metadata-only mode (no body stored);
+ *                 the last id, or -1 */
 #ifndef AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 #define AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 
@@ -39,6 +46,56 @@ static inline int ml_stamp_all(struct msglog *log)
 		sleep_ms(10);
 	}
 	return -1;
+}
+
+struct ml_recbuf {
+	char msgid[64], reqid[64], body[128], sig[128], ocsp[32];
+};
+
+static inline void ml_make_rec(struct msglog_rec *r, struct ml_recbuf *b, int i)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(b->msgid, sizeof(b->msgid), "msg-%d", (i + 1) / 2);
+	snprintf(b->reqid, sizeof(b->reqid), "req-%d", i);
+	snprintf(b->body, sizeof(b->body), "<Envelope><Body>record %d</Body></Envelope>", i);
+	snprintf(b->sig, sizeof(b->sig), "<Signature>%d</Signature>", i);
+	snprintf(b->ocsp, sizeof(b->ocsp), "ocsp-%d", i);
+	r->dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
+	r->side = MSGLOG_SERVER;
+	r->reqid = b->reqid;
+	r->message_id = b->msgid;
+	r->client_id = CLIENT;
+	r->service_id = SERVICE;
+	r->body_mode = MSGLOG_BODY_FULL;
+	r->body = b->body;
+	r->body_len = strlen(b->body);
+	r->sigdoc = b->sig;
+	r->sigdoc_len = strlen(b->sig);
+	r->ocsp = b->ocsp;
+	r->ocsp_len = strlen(b->ocsp);
+	r->request_hash = i % 2 ? "" : "aGFzaA==";
+}
+
+static inline int64_t ml_append_n(struct msglog *log, int from, int n, int64_t time_ms, int digest_every)
+{
+	int64_t id = 0;
+
+	for (int i = from; i < from + n; i++) {
+		struct msglog_rec r;
+		struct ml_recbuf b;
+		char *err = NULL;
+
+		ml_make_rec(&r, &b, i);
+		r.time_ms = time_ms;
+		if (digest_every > 0 && i % digest_every == 0)
+			r.body_mode = MSGLOG_BODY_DIGEST;
+		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+			print_message("append: %s\n", err ? err : "?");
+			free(err);
+			return -1;
+		}
+	}
+	return id;
 }
 
 #endif

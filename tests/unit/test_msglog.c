@@ -70,10 +70,10 @@
 #include "trust/keys.h"
 #include "trust/sign.h"
 
-#include "msglog_test.h"
-
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+#include "msglog_test.h"
 
 static struct {
 	char dir[256];
@@ -101,56 +101,6 @@ static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
 	c->path = db;
 	if (with_tsa)
 		ml_tsa_cfg(c, E.url, E.tsa_cert, E.trust);
-}
-
-/* Record i of a test exchange: odd i requests, even responses. */
-struct recbuf {
-	char msgid[64], reqid[64], body[128], sig[128], ocsp[32];
-};
-
-static void make_rec(struct msglog_rec *r, struct recbuf *b, int i)
-{
-	memset(r, 0, sizeof(*r));
-	snprintf(b->msgid, sizeof(b->msgid), "msg-%d", (i + 1) / 2);
-	snprintf(b->reqid, sizeof(b->reqid), "req-%d", i);
-	snprintf(b->body, sizeof(b->body), "<Envelope><Body>record %d</Body></Envelope>", i);
-	snprintf(b->sig, sizeof(b->sig), "<Signature>%d</Signature>", i);
-	snprintf(b->ocsp, sizeof(b->ocsp), "ocsp-%d", i);
-	r->dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
-	r->side = MSGLOG_SERVER;
-	r->reqid = b->reqid;
-	r->message_id = b->msgid;
-	r->client_id = CLIENT;
-	r->service_id = SERVICE;
-	r->body_mode = MSGLOG_BODY_FULL;
-	r->body = b->body;
-	r->body_len = strlen(b->body);
-	r->sigdoc = b->sig;
-	r->sigdoc_len = strlen(b->sig);
-	r->ocsp = b->ocsp;
-	r->ocsp_len = strlen(b->ocsp);
-	r->request_hash = i % 2 ? "" : "aGFzaA==";
-}
-
-static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
-{
-	int64_t id = 0;
-	int i;
-
-	for (i = from; i < from + n; i++) {
-		struct msglog_rec r;
-		struct recbuf b;
-		char *err = NULL;
-
-		make_rec(&r, &b, i);
-		r.time_ms = time_ms;
-		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
-			print_message("append: %s\n", err ? err : "?");
-			free(err);
-			return -1;
-		}
-	}
-	return id;
 }
 
 static int verify(const char *const *paths, size_t n, int require_stamped,
@@ -211,7 +161,7 @@ static int make_tamper_src(void)
 	cfg_init(&c, E.tamper_src, 1);
 	if (!(log = ml_open(&c)))
 		return -1;
-	if (append_n(log, 1, 5, 0) == 5 && ml_stamp_all(log) == 0 && append_n(log, 6, 5, 0) == 10 &&
+	if (ml_append_n(log, 1, 5, 0, 0) == 5 && ml_stamp_all(log) == 0 && ml_append_n(log, 6, 5, 0, 0) == 10 &&
 	    ml_stamp_all(log) == 0)
 		rc = 0;
 	msglog_close(log);
@@ -245,10 +195,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	if (E.srv > 0) {
-		kill(E.srv, SIGTERM);
-		waitpid(E.srv, NULL, 0);
-	}
+	stop_tsa(E.srv);
 	curl_global_cleanup();
 	libevent_global_shutdown();
 	sig_global_shutdown();
@@ -417,10 +364,10 @@ static void test_loop_turn_after_due(void **state)
 
 	for (round = 1; round <= 3; round++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, round);
+		ml_make_rec(&r, &b, round);
 		assert_int_equal(msglog_append(log, &r, on_done_loop, &ctx, ctx.base, &err), 0);
 		/* The turn runs long: the writer commits by the due meanwhile. */
 		sleep_ms(4 * MSGLOG_LAZY_MS + 20);
@@ -445,10 +392,10 @@ static void test_append_callbacks_on_loop(void **state)
 	evtimer_add(guard, &tv);   /* keeps the loop alive; ends a hung test */
 	for (i = 0; i < 100; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, i + 1);
+		ml_make_rec(&r, &b, i + 1);
 		assert_int_equal(msglog_append(log, &r, on_done_loop, &ctx, ctx.base, &err), 0);
 	}
 	event_base_dispatch(ctx.base);
@@ -490,10 +437,10 @@ static void *mt_appender(void *arg)
 
 	for (i = 0; i < 250; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, a->tid * 1000 + i);
+		ml_make_rec(&r, &b, a->tid * 1000 + i);
 		if (msglog_append(a->c->log, &r, on_done_mt, a->c, NULL, &err) < 0) {
 			free(err);
 			pthread_mutex_lock(&a->c->mu);
@@ -557,7 +504,7 @@ static void test_lazy_records(void **state)
 	struct msglog_stats st0, st1;
 	struct msglog *log;
 	struct msglog_rec r;
-	struct recbuf b;
+	struct ml_recbuf b;
 	struct timespec t0, t1;
 	struct logverify_result res;
 	atomic_int done = 0;
@@ -579,12 +526,12 @@ static void test_lazy_records(void **state)
 
 		msglog_get_stats(log, &st0);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		make_rec(&r, &b, 2 * i + 1);
+		ml_make_rec(&r, &b, 2 * i + 1);
 		r.lazy = 1;
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 		nanosleep(&half_ms, NULL);
 		msglog_get_stats(log, &st1);
-		make_rec(&r, &b, 2 * i + 2);
+		ml_make_rec(&r, &b, 2 * i + 2);
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 		/* conclusive only if the eager one came before the lazy one's due */
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -604,7 +551,7 @@ static void test_lazy_records(void **state)
 	/* A lazy one alone: committed by its due, not held longer. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	msglog_get_stats(log, &st1);
-	make_rec(&r, &b, 99);
+	ml_make_rec(&r, &b, 99);
 	r.lazy = 1;
 	i = atomic_load(&done);
 	assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
@@ -637,10 +584,10 @@ static double bench_once(const char *db, unsigned batch_max, int n)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, i);
+		ml_make_rec(&r, &b, i);
 		if (msglog_append(log, &r, on_done_count, &done, NULL, &err) < 0) {
 			free(err);
 			atomic_fetch_add(&done, 1);
@@ -695,10 +642,10 @@ static void test_append_refused(void **state)
 	assert_non_null(log = ml_open(&c));
 	for (i = 0; i < 7; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, 1);
+		ml_make_rec(&r, &b, 1);
 		r.body_len = 10;
 		r.client_id = "C";
 		r.message_id = "M";
@@ -732,10 +679,10 @@ static void test_reopen_continues(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	assert_int_equal(ml_append_n(log, 1, 3, 0, 0), 3);
 	msglog_close(log);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 4, 3, 0), 6);
+	assert_int_equal(ml_append_n(log, 4, 3, 0, 0), 6);
 	msglog_close(log);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 6);
@@ -776,7 +723,7 @@ static void test_ts_sync(void **state)
 	c.ts_sync = 1;
 	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 3; i++) {
-		assert_int_equal(append_n(log, i, 1, 0), i);
+		assert_int_equal(ml_append_n(log, i, 1, 0, 0), i);
 		/* Stamped before the append returned (its callback fired). */
 		assert_int_equal(msglog_unstamped(log), 0);
 	}
@@ -807,7 +754,7 @@ static void test_tsa_outage_and_recovery(void **state)
 	assert_non_null(f = fopen(E.down, "w"));
 	fclose(f);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	assert_int_equal(ml_append_n(log, 1, 3, 0, 0), 3);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
 	for (i = 0; i < 300 && msglog_is_healthy(log, why, sizeof(why)); i++)
 		sleep_ms(10);
@@ -817,7 +764,7 @@ static void test_tsa_outage_and_recovery(void **state)
 	assert_int_equal(msglog_unstamped(log), 3);
 	msglog_get_stats(log, &st);
 	assert_true(st.stamp_failures >= 2);   /* it kept retrying */
-	assert_int_equal(append_n(log, 4, 2, 0), 5);   /* logging itself goes on */
+	assert_int_equal(ml_append_n(log, 4, 2, 0, 0), 5);   /* logging itself goes on */
 
 	unlink(E.down);
 	/* healthy again once the old records are stamped; the backlog as a
@@ -839,7 +786,7 @@ static void test_ts_sync_outage(void **state)
 	struct msglog_config c;
 	struct msglog *log;
 	struct msglog_rec r;
-	struct recbuf b;
+	struct ml_recbuf b;
 	int64_t id = 0;
 	char *err = NULL;
 	FILE *f;
@@ -851,7 +798,7 @@ static void test_ts_sync_outage(void **state)
 	assert_non_null(log = ml_open(&c));
 	assert_non_null(f = fopen(E.down, "w"));
 	fclose(f);
-	make_rec(&r, &b, 1);
+	ml_make_rec(&r, &b, 1);
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "503"));
@@ -859,7 +806,7 @@ static void test_ts_sync_outage(void **state)
 	free(err);
 	err = NULL;
 	unlink(E.down);
-	make_rec(&r, &b, 2);
+	ml_make_rec(&r, &b, 2);
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
 	assert_int_equal(msglog_unstamped(log), 0);
 	msglog_close(log);
@@ -876,7 +823,7 @@ static void test_metadata_only(void **state)
 	struct msglog_config c;
 	struct msglog *log;
 	struct msglog_rec r;
-	struct recbuf b;
+	struct ml_recbuf b;
 	struct logverify_result res;
 	int64_t id;
 	char *err = NULL;
@@ -885,11 +832,11 @@ static void test_metadata_only(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	make_rec(&r, &b, 1);
+	ml_make_rec(&r, &b, 1);
 	r.body_mode = MSGLOG_BODY_DIGEST;   /* body given: hashed, not kept */
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
 	assert_int_equal(sha256(b.body, strlen(b.body), dg), 0);
-	make_rec(&r, &b, 2);
+	ml_make_rec(&r, &b, 2);
 	r.body = NULL;                      /* only the digest is given */
 	r.body_len = 1234;
 	r.body_sha256 = dg;
@@ -1157,13 +1104,13 @@ static void test_archive_across_boundary(void **state)
 	mkdir(arch, 0700);
 	cfg_init(&c, db, 1);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4, old), 4);
+	assert_int_equal(ml_append_n(log, 1, 4, old, 0), 4);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 5, 2, old), 6);
+	assert_int_equal(ml_append_n(log, 5, 2, old, 0), 6);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 7, 3, 0), 9);
+	assert_int_equal(ml_append_n(log, 7, 3, 0, 0), 9);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 10, 1, old), 10);   /* old but unstamped: stays */
+	assert_int_equal(ml_append_n(log, 10, 1, old, 0), 10);   /* old but unstamped: stays */
 
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 6);
 	assert_non_null(path);
@@ -1174,7 +1121,7 @@ static void test_archive_across_boundary(void **state)
 	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM timestamps"), 2);
 	/* Nothing more is old enough and stamped. */
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
-	assert_int_equal(append_n(log, 11, 2, 0), 12);   /* the chain goes on */
+	assert_int_equal(ml_append_n(log, 11, 2, 0, 0), 12);   /* the chain goes on */
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
@@ -1218,15 +1165,15 @@ static void test_archive_chunks(void **state)
 	cfg_init(&c, db, 1);
 	c.archive_chunk = 5;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4, old), 4);     /* batch 1-4 */
+	assert_int_equal(ml_append_n(log, 1, 4, old, 0), 4);     /* batch 1-4 */
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 5, 2, old), 6);     /* batch 5-6 */
+	assert_int_equal(ml_append_n(log, 5, 2, old, 0), 6);     /* batch 5-6 */
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 7, 3, old), 9);     /* batch 7-9: 5-9 is 5 records */
+	assert_int_equal(ml_append_n(log, 7, 3, old, 0), 9);     /* batch 7-9: 5-9 is 5 records */
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 10, 7, old), 16);   /* batch 10-16: over 5, alone */
+	assert_int_equal(ml_append_n(log, 10, 7, old, 0), 16);   /* batch 10-16: over 5, alone */
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 17, 2, 0), 18);     /* young: stays */
+	assert_int_equal(ml_append_n(log, 17, 2, 0, 0), 18);     /* young: stays */
 	assert_int_equal(ml_stamp_all(log), 0);
 
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 16);
@@ -1243,7 +1190,7 @@ static void test_archive_chunks(void **state)
 	assert_int_equal(count_rows(f3, "SELECT COUNT(*) FROM records"), 7);
 	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 17);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
-	assert_int_equal(append_n(log, 19, 2, 0), 20);
+	assert_int_equal(ml_append_n(log, 19, 2, 0, 0), 20);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
@@ -1283,9 +1230,9 @@ static void test_archive_leftover(void **state)
 	cfg_init(&c, db, 1);
 	c.archive_chunk = 6;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 6, old), 6);
+	assert_int_equal(ml_append_n(log, 1, 6, old, 0), 6);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 7, 3, old), 9);
+	assert_int_equal(ml_append_n(log, 7, 3, old, 0), 9);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	/* The crash: a copy of the log archives its first file (and cuts the
@@ -1329,7 +1276,7 @@ static void test_archive_leftover(void **state)
 	snprintf(db, sizeof(db), "%s/other.db", d);
 	cfg_init(&c, db, 1);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 101, 6, old), 6);
+	assert_int_equal(ml_append_n(log, 101, 6, old, 0), 6);
 	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), -1);
 	assert_null(path);
@@ -1361,11 +1308,11 @@ static void test_retention(void **state)
 	c.archive_interval_ms = 3600000;   /* the first run is due at once */
 	c.archive_chunk = 2;               /* one batch a file, a file a turn */
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 3, old), 3);
+	assert_int_equal(ml_append_n(log, 1, 3, old, 0), 3);
 	assert_int_equal(ml_stamp_all(log), 0);   /* batches of old records only */
-	assert_int_equal(append_n(log, 4, 2, old), 5);
+	assert_int_equal(ml_append_n(log, 4, 2, old, 0), 5);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 6, 1, 0), 6);
+	assert_int_equal(ml_append_n(log, 6, 1, 0, 0), 6);
 	for (i = 0; i < 300 && dir_count(arch, ".db") < 2; i++)
 		sleep_ms(10);
 	msglog_close(log);
@@ -1389,8 +1336,8 @@ static void test_replay_window(void **state)
 	cfg_init(&c, db, 0);
 	c.replay_window_ms = 60000;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 2, 0), 2);      /* msg-1: request and response */
-	assert_int_equal(append_n(log, 3, 1, old), 3);    /* msg-2, an hour ago */
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 0), 2);      /* msg-1: request and response */
+	assert_int_equal(ml_append_n(log, 3, 1, old, 0), 3);    /* msg-2, an hour ago */
 	/* From memory. */
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", now - 1000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_CLIENT, CLIENT, "msg-1", now - 1000, &err), 0);
@@ -1494,9 +1441,9 @@ static void fill_timed(struct msglog *log, int n, int64_t t0)
 
 	for (i = 1; i <= n; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 
-		make_rec(&r, &b, i);
+		ml_make_rec(&r, &b, i);
 		r.time_ms = t0 + i;
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	}
@@ -1616,11 +1563,11 @@ static void snap_fixture(struct msglog_config *c, char *db, size_t dbn, char *sn
 	c->replay_snapshot = snap;
 	assert_non_null(log = ml_open(c));
 	assert_int_equal(replay_from(log, NULL), MSGLOG_REPLAY_NONE);
-	assert_int_equal(append_n(log, 1, 2, 0), 2);
-	assert_int_equal(append_n(log, 3, 1, now - 3600000), 3);
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 0), 2);
+	assert_int_equal(ml_append_n(log, 3, 1, now - 3600000, 0), 3);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "new-id", &err), 0);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 0);
-	assert_int_equal(append_n(log, 5, 1, 0), 4);
+	assert_int_equal(ml_append_n(log, 5, 1, 0, 0), 4);
 	assert_false(file_exists(snap));
 	msglog_close(log);
 	assert_null(err);
@@ -1721,7 +1668,7 @@ static void test_replay_snapshot_refused(void **state)
 		case SNAP_MOVED_ON:
 			/* Appended by a run without a snapshot (a crash looks the same). */
 			assert_non_null(log = ml_open(&nosnap));
-			assert_int_equal(append_n(log, 7, 1, 0), 5);   /* msg-4 */
+			assert_int_equal(ml_append_n(log, 7, 1, 0, 0), 5);   /* msg-4 */
 			msglog_close(log);
 			break;
 		case SNAP_OTHER_LOG: {
@@ -1822,7 +1769,7 @@ static void test_replay_snapshot_claims_evicted(void **state)
 		snprintf(id, sizeof(id), "claimed-%d", i);
 		assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, id, &err), 0);
 	}
-	assert_int_equal(append_n(log, 1, 8, 0), 8);   /* msg-1 .. msg-4: the claims become ghosts */
+	assert_int_equal(ml_append_n(log, 1, 8, 0, 0), 8);   /* msg-1 .. msg-4: the claims become ghosts */
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "claimed-1", &err), 1);
 	msglog_close(log);
 	assert_int_equal(snap_count(snap), 4);
@@ -1856,9 +1803,9 @@ static void test_replay_snapshot_ghosts_grown(void **state)
 	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= n; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 
-		make_rec(&r, &b, 2 * i - 1);   /* requests only: msg-i */
+		ml_make_rec(&r, &b, 2 * i - 1);   /* requests only: msg-i */
 		r.time_ms = t0 + i;
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
 	}
@@ -1892,9 +1839,9 @@ static void test_replay_snapshot_expired(void **state)
 	c.replay_window_ms = 4000;
 	c.replay_snapshot = snap;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 1, t0 - 2500), 1);   /* msg-1: in the window until t0 + 1500 */
-	assert_int_equal(append_n(log, 3, 1, t0), 2);          /* msg-2 */
-	assert_int_equal(append_n(log, 5, 1, t0 - 9000), 3);   /* msg-3: already out */
+	assert_int_equal(ml_append_n(log, 1, 1, t0 - 2500, 0), 1);   /* msg-1: in the window until t0 + 1500 */
+	assert_int_equal(ml_append_n(log, 3, 1, t0, 0), 2);          /* msg-2 */
+	assert_int_equal(ml_append_n(log, 5, 1, t0 - 9000, 0), 3);   /* msg-3: already out */
 	msglog_close(log);
 	if (msglog_now_ms() >= t0 + 1500)
 		skip();   /* too slow a machine to see msg-1 written */
@@ -1987,10 +1934,10 @@ static void test_export_third_party(void **state)
 	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 6; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		int64_t id;
 
-		make_rec(&r, &b, i);
+		ml_make_rec(&r, &b, i);
 		r.sigdoc = sig;              /* a real signature document */
 		r.sigdoc_len = siglen;
 		if (i == 4)
@@ -2058,10 +2005,10 @@ static void test_checkpoint_by_stamper(void **state)
 	assert_non_null(log = ml_open(&c));
 	for (i = 1; i <= 800; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, i);
+		ml_make_rec(&r, &b, i);
 		r.sigdoc = sig;
 		r.sigdoc_len = sizeof(sig);
 		assert_int_equal(msglog_append(log, &r, on_done_count, &done, NULL, &err), 0);
@@ -2092,10 +2039,10 @@ static int64_t append_ocsp(struct msglog *log, int from, int n, const char *(*oc
 
 	for (i = from; i < from + n; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char *err = NULL;
 
-		make_rec(&r, &b, i);
+		ml_make_rec(&r, &b, i);
 		r.ocsp = ocsp(i);
 		r.ocsp_len = strlen(r.ocsp);
 		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
@@ -2224,7 +2171,7 @@ static void test_old_layout_migrated(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 6, 0), 6);    /* msg-1 .. msg-3 */
+	assert_int_equal(ml_append_n(log, 1, 6, 0, 0), 6);    /* msg-1 .. msg-3 */
 	msglog_close(log);
 	assert_int_equal(exec_sql(db, "DROP INDEX records_time;"
 				  "CREATE INDEX records_time ON records(time_ms);"
@@ -2240,7 +2187,7 @@ static void test_old_layout_migrated(void **state)
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 60000, &err), 1);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 1);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-4", &err), 0);
-	assert_int_equal(append_n(log, 7, 2, 0), 8);
+	assert_int_equal(ml_append_n(log, 7, 2, 0, 0), 8);
 	msglog_close(log);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 8);
@@ -2313,15 +2260,15 @@ struct sigdocs {
 	size_t len[64];
 };
 
-/* Appends record i (make_rec) carrying doc; its id is remembered in w. */
+/* Appends record i (ml_make_rec) carrying doc; its id is remembered in w. */
 static int64_t append_doc(struct msglog *log, int i, const char *doc, size_t len, struct sigdocs *w)
 {
 	struct msglog_rec r;
-	struct recbuf b;
+	struct ml_recbuf b;
 	char *err = NULL;
 	int64_t id = 0;
 
-	make_rec(&r, &b, i);
+	ml_make_rec(&r, &b, i);
 	r.sigdoc = doc;
 	r.sigdoc_len = len;
 	if (msglog_append_sync(log, &r, &id, NULL, &err) < 0 || id <= 0 || id >= 64) {
@@ -2446,7 +2393,7 @@ static void test_sigbatch_stored_once(void **state)
 	assert_int_equal(append_doc(log, 3, x.b[0], x.blen[0], &w), 3);
 	assert_int_equal(append_doc(log, 4, x.a[1], x.alen[1], &w), 4);
 	assert_int_equal(append_doc(log, 5, x.b[1], x.blen[1], &w), 5);
-	assert_int_equal(append_n(log, 6, 1, 0), 6);
+	assert_int_equal(ml_append_n(log, 6, 1, 0, 0), 6);
 	w.doc[6] = "<Signature>6</Signature>";
 	w.len[6] = strlen(w.doc[6]);
 	assert_int_equal(append_doc(log, 7, x.b[2], x.blen[2], &w), 7);
@@ -2637,10 +2584,10 @@ static void test_sigbatch_archive_retention(void **state)
 	/* 1 a0, 2 b0, 3 a1 (old, stamped) | 4 b1 (new) 5 a2 | 6 b2 7 a3 */
 	for (i = 0; i < 3; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		int64_t id;
 
-		make_rec(&r, &b, i + 1);
+		ml_make_rec(&r, &b, i + 1);
 		r.time_ms = old;
 		r.sigdoc = i == 1 ? x.b[0] : x.a[i / 2];
 		r.sigdoc_len = i == 1 ? x.blen[0] : x.alen[i / 2];
@@ -2739,7 +2686,6 @@ static void test_sigbatch_old_layout(void **state)
 }
 
 /* ---------------------------------------------- realistic writer bench */
-
 
 static uint64_t rb_rand(uint64_t *s)
 {
@@ -3105,12 +3051,12 @@ static int archive_bench_run(const char *db, const char *arch, unsigned chunk, c
 	pthread_create(&th, NULL, ab_arch_main, &a);
 	while (!atomic_load(&a.done) && k < sizeof(lat) / sizeof(lat[0])) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		struct timespec t0, t1;
 		char *err = NULL;
 		int64_t id;
 
-		make_rec(&r, &b, ++i);
+		ml_make_rec(&r, &b, ++i);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
 			fprintf(stderr, "append: %s\n", err ? err : "?");
@@ -3424,10 +3370,10 @@ static int rpb_fill(const struct msglog_config *c, int n, double *close_ms)
 		return -1;
 	for (i = 0; i < n; i++) {
 		struct msglog_rec r;
-		struct recbuf b;
+		struct ml_recbuf b;
 		char msgid[UUID_STR_LEN], *err = NULL;
 
-		make_rec(&r, &b, 2 * i + 1);
+		ml_make_rec(&r, &b, 2 * i + 1);
 		uuid4(msgid);
 		r.message_id = msgid;
 		r.time_ms = start + (int64_t)i * 540000 / n;

@@ -46,10 +46,10 @@
 #include "store/logverify.h"
 #include "store/msglog.h"
 
-#include "msglog_test.h"
-
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+#include "msglog_test.h"
 
 /* ------------------------------------------------------- the fault VFS */
 
@@ -292,56 +292,6 @@ static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
 	}
 }
 
-
-struct recbuf {
-	char msgid[64], reqid[64], body[128], sig[128];
-};
-
-static void make_rec(struct msglog_rec *r, struct recbuf *b, int i)
-{
-	memset(r, 0, sizeof(*r));
-	snprintf(b->msgid, sizeof(b->msgid), "msg-%d", (i + 1) / 2);
-	snprintf(b->reqid, sizeof(b->reqid), "req-%d", i);
-	snprintf(b->body, sizeof(b->body), "<Envelope><Body>record %d</Body></Envelope>", i);
-	snprintf(b->sig, sizeof(b->sig), "<Signature>%d</Signature>", i);
-	r->dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
-	r->side = MSGLOG_SERVER;
-	r->reqid = b->reqid;
-	r->message_id = b->msgid;
-	r->client_id = CLIENT;
-	r->service_id = SERVICE;
-	r->body_mode = MSGLOG_BODY_FULL;
-	r->body = b->body;
-	r->body_len = strlen(b->body);
-	r->sigdoc = b->sig;
-	r->sigdoc_len = strlen(b->sig);
-	r->ocsp = "ocsp";
-	r->ocsp_len = 4;
-	r->request_hash = i % 2 ? "" : "aGFzaA==";
-}
-
-/* Appends records from..from+n-1 one at a time, waiting for each. The last
- * id, or -1. */
-static int64_t append_n(struct msglog *log, int from, int n)
-{
-	int64_t id = 0;
-	int i;
-
-	for (i = from; i < from + n; i++) {
-		struct msglog_rec r;
-		struct recbuf b;
-		char *err = NULL;
-
-		make_rec(&r, &b, i);
-		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
-			print_message("append: %s\n", err ? err : "?");
-			free(err);
-			return -1;
-		}
-	}
-	return id;
-}
-
 /* n records appended at once (one group), the callbacks' results. */
 struct groupres {
 	pthread_mutex_t mu;
@@ -373,7 +323,7 @@ static void group_cb(const struct msglog_result *res, void *arg)
 
 static void append_group(struct msglog *log, int from, int n, struct groupres *g)
 {
-	struct recbuf b[16];
+	struct ml_recbuf b[16];
 	int i;
 
 	memset(g, 0, sizeof(*g));
@@ -384,7 +334,7 @@ static void append_group(struct msglog *log, int from, int n, struct groupres *g
 		struct msglog_rec r;
 		char *err = NULL;
 
-		make_rec(&r, &b[i], from + i);
+		ml_make_rec(&r, &b[i], from + i);
 		if (msglog_append(log, &r, group_cb, g, NULL, &err) < 0)
 			fail_msg("append refused: %s", err ? err : "?");
 	}
@@ -458,7 +408,7 @@ static void test_commit_failure_rolls_back(void **state)
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 3), 3);
+	assert_int_equal(ml_append_n(log, 1, 3, 0, 0), 3);
 	last = 3;
 	for (k = 0; k < sizeof(WAL_FAULTS) / sizeof(WAL_FAULTS[0]); k++) {
 		print_message("case: %s\n", WAL_FAULTS[k].name);
@@ -488,7 +438,7 @@ static void test_commit_failure_rolls_back(void **state)
 	assert_verifies(db, last, 0);
 	/* And a new open continues it. */
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 300, 2), last + 2);
+	assert_int_equal(ml_append_n(log, 300, 2, 0, 0), last + 2);
 	msglog_close(log);
 	assert_verifies(db, last + 2, 0);
 }
@@ -511,7 +461,7 @@ static void test_health_recovers_without_traffic(void **state)
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 2), 2);
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 0), 2);
 	fault_set(F_WAL_WRITE, SQLITE_FULL);
 	append_group(log, 10, 2, &g);
 	assert_int_equal(g.db_err, 2);
@@ -547,11 +497,11 @@ static void test_wal_removed(void **state)
 	snprintf(wal, sizeof(wal), "%s-wal", db);
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4), 4);
+	assert_int_equal(ml_append_n(log, 1, 4, 0, 0), 4);
 	sleep_ms(300);   /* housekeeping has seen the WAL */
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
 	assert_int_equal(unlink(wal), 0);
-	assert_int_equal(append_n(log, 10, 4), 8);   /* into the removed file */
+	assert_int_equal(ml_append_n(log, 10, 4, 0, 0), 8);   /* into the removed file */
 	for (i = 0; i < 50 && healthy(log, why, sizeof(why)); i++)
 		sleep_ms(100);
 	assert_int_equal(healthy(log, why, sizeof(why)), 0);
@@ -562,7 +512,7 @@ static void test_wal_removed(void **state)
 	assert_int_equal(count_rows(db, "SELECT count(*) FROM records"), 8);
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
-	assert_int_equal(append_n(log, 20, 2), 10);
+	assert_int_equal(ml_append_n(log, 20, 2, 0, 0), 10);
 	msglog_close(log);
 	assert_verifies(db, 10, 0);
 }
@@ -582,17 +532,17 @@ static void test_checkpoint_failure(void **state)
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 2), 2);
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 0), 2);
 	fault_set(F_DB_WRITE | F_DB_SYNC, SQLITE_FULL);
 	for (i = 0; i < 20; i++) {
-		assert_int_equal(append_n(log, 10 + i * 5, 5), 2 + (i + 1) * 5);
+		assert_int_equal(ml_append_n(log, 10 + i * 5, 5, 0, 0), 2 + (i + 1) * 5);
 		sleep_ms(20);   /* the stamper's housekeeping every 100 ms */
 	}
 	print_message("checkpoint writes refused: %d\n", atomic_load(&fault_hits));
 	assert_true(atomic_load(&fault_hits) > 0);
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
 	fault_clear();
-	assert_int_equal(append_n(log, 500, 3), 105);
+	assert_int_equal(ml_append_n(log, 500, 3, 0, 0), 105);
 	sleep_ms(300);
 	msglog_close(log);
 	assert_verifies(db, 105, 0);
@@ -615,7 +565,7 @@ static void test_stamp_store_failure(void **state)
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 1);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4), 4);
+	assert_int_equal(ml_append_n(log, 1, 4, 0, 0), 4);
 	fault_set(F_WAL_WRITE, SQLITE_IOERR_WRITE);
 	msglog_stamp_now(log);
 	for (i = 0; i < 500; i++) {
@@ -629,7 +579,7 @@ static void test_stamp_store_failure(void **state)
 	assert_int_equal(st.stamps, 0);
 	assert_int_equal(msglog_unstamped(log), 4);
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
-	assert_int_equal(append_n(log, 10, 2), 6);
+	assert_int_equal(ml_append_n(log, 10, 2, 0, 0), 6);
 	msglog_stamp_now(log);
 	for (i = 0; i < 500 && msglog_unstamped(log) > 0; i++)
 		sleep_ms(10);
@@ -658,7 +608,7 @@ static void test_crash_after_failed_fsync(void **state)
 	if (pid == 0) {
 		struct groupres g;
 
-		if (!(log = ml_open(&c)) || append_n(log, 1, 3) != 3)
+		if (!(log = ml_open(&c)) || ml_append_n(log, 1, 3, 0, 0) != 3)
 			_exit(2);
 		fault_set(F_WAL_SYNC, SQLITE_IOERR_FSYNC);
 		append_group(log, 10, 4, &g);
@@ -673,7 +623,7 @@ static void test_crash_after_failed_fsync(void **state)
 	assert_true(n == 3 || n == 7);
 	assert_verifies(db, n, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 50, 2), n + 2);
+	assert_int_equal(ml_append_n(log, 50, 2, 0, 0), n + 2);
 	msglog_close(log);
 	assert_verifies(db, n + 2, 0);
 }
@@ -696,7 +646,7 @@ static void test_lock_past_busy_timeout(void **state)
 	newdb(db, sizeof(db));
 	cfg_init(&c, db, 0);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 2), 2);
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 0), 2);
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	append_group(log, 10, 3, &g);
@@ -708,7 +658,7 @@ static void test_lock_past_busy_timeout(void **state)
 		sleep_ms(100);
 	print_message("5 s after the lock is gone: %s\n", healthy(log, why, sizeof(why)) ? "healthy" : why);
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
-	assert_int_equal(append_n(log, 20, 2), 4);
+	assert_int_equal(ml_append_n(log, 20, 2, 0, 0), 4);
 	msglog_close(log);
 	assert_verifies(db, 4, 0);
 }
@@ -748,10 +698,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (E.srv > 0) {
-		kill(E.srv, SIGTERM);
-		waitpid(E.srv, NULL, 0);
-	}
+	stop_tsa(E.srv);
 	curl_global_cleanup();
 	if (*E.dir)
 		sh("rm -rf '%s'", E.dir);

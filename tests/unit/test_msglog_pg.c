@@ -28,10 +28,10 @@
 #include "store/logverify.h"
 #include "store/msglog.h"
 
-#include "msglog_test.h"
-
 #define CLIENT "central-server/GOV/70000050/household-register"
 #define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+#include "msglog_test.h"
 
 static struct {
 	char dir[256], pgdir[64], dsn[300];
@@ -128,10 +128,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (E.tsa > 0) {
-		kill(E.tsa, SIGTERM);
-		waitpid(E.tsa, NULL, 0);
-	}
+	stop_tsa(E.tsa);
 	pg_sh("stop");
 	curl_global_cleanup();
 	libevent_global_shutdown();
@@ -145,44 +142,6 @@ static void cfg_init(struct msglog_config *c)
 	msglog_config_defaults(c);
 	c->path = E.dsn;   /* the postgresql:// URI picks the backend */
 	ml_tsa_cfg(c, E.url, E.tsa_cert, E.trust);
-}
-
-/* Record i: odd requests, even responses of message (i + 1) / 2. */
-static int64_t append_n(struct msglog *log, int from, int n, int64_t time_ms)
-{
-	int64_t id = 0;
-
-	for (int i = from; i < from + n; i++) {
-		char msgid[32], reqid[32], body[96], sig[64];
-		struct msglog_rec r = { 0 };
-		char *err = NULL;
-
-		snprintf(msgid, sizeof(msgid), "msg-%d", (i + 1) / 2);
-		snprintf(reqid, sizeof(reqid), "req-%d", i);
-		snprintf(body, sizeof(body), "<Envelope><Body>record %d</Body></Envelope>", i);
-		snprintf(sig, sizeof(sig), "<Signature>%d</Signature>", i);
-		r.time_ms = time_ms;
-		r.dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
-		r.side = MSGLOG_SERVER;
-		r.reqid = reqid;
-		r.message_id = msgid;
-		r.client_id = CLIENT;
-		r.service_id = SERVICE;
-		r.body_mode = i % 5 == 0 ? MSGLOG_BODY_DIGEST : MSGLOG_BODY_FULL;
-		r.body = body;
-		r.body_len = strlen(body);
-		r.sigdoc = sig;
-		r.sigdoc_len = strlen(sig);
-		r.ocsp = "ocsp-data";
-		r.ocsp_len = 9;
-		r.request_hash = i % 2 ? "" : "aGFzaA==";
-		if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
-			print_message("append: %s\n", err ? err : "?");
-			free(err);
-			return -1;
-		}
-	}
-	return id;
 }
 
 static int verify(const char *const *paths, size_t n, struct logverify_result *res)
@@ -204,9 +163,9 @@ static void test_pg_chain_verified(void **state)
 	(void)state;
 	cfg_init(&c);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 6, 0), 6);
+	assert_int_equal(ml_append_n(log, 1, 6, 0, 5), 6);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 7, 4, 0), 10);
+	assert_int_equal(ml_append_n(log, 7, 4, 0, 5), 10);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 10);
@@ -243,14 +202,14 @@ static void test_pg_reopen_replay(void **state)
 	(void)state;
 	cfg_init(&c);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4, 0), 4);
+	assert_int_equal(ml_append_n(log, 1, 4, 0, 5), 4);
 	msglog_close(log);
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", msglog_now_ms() - 60000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", msglog_now_ms() - 60000, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", msglog_now_ms() - 60000, &err), 0);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-2", &err), 1);   /* a replay */
-	assert_int_equal(append_n(log, 5, 2, 0), 6);
+	assert_int_equal(ml_append_n(log, 5, 2, 0, 5), 6);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(verify(p, 1, &res), 0);
@@ -294,17 +253,17 @@ static void test_pg_archive(void **state)
 	cfg_init(&c);
 	c.archive_chunk = 4;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 4, old), 4);
+	assert_int_equal(ml_append_n(log, 1, 4, old, 5), 4);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 5, 3, old), 7);
+	assert_int_equal(ml_append_n(log, 5, 3, old, 5), 7);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(append_n(log, 8, 2, 0), 9);
+	assert_int_equal(ml_append_n(log, 8, 2, 0, 5), 9);
 	assert_int_equal(ml_stamp_all(log), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 7);
 	assert_non_null(strstr(path, "msglog-5-7.db"));
 	assert_int_equal(pg_count("SELECT MIN(id) FROM msglog_records"), 8);
 	assert_int_equal(pg_count("SELECT base_id FROM msglog_base"), 7);
-	assert_int_equal(append_n(log, 10, 2, 0), 11);
+	assert_int_equal(ml_append_n(log, 10, 2, 0, 5), 11);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
@@ -341,7 +300,7 @@ static void test_pg_refused_group(void **state)
 	cfg_init(&c);
 	c.tsa_url = NULL;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 3, 0), 3);
+	assert_int_equal(ml_append_n(log, 1, 3, 0, 5), 3);
 	assert_int_equal(pg_exec("ALTER TABLE msglog_records ADD CONSTRAINT no_x CHECK (message_id <> 'msg-x')"), 0);
 	r.dir = MSGLOG_REQUEST;
 	r.side = MSGLOG_SERVER;
@@ -361,7 +320,7 @@ static void test_pg_refused_group(void **state)
 	assert_int_equal(msglog_is_healthy(log, NULL, 0), 0);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 3);
 	assert_int_equal(pg_exec("ALTER TABLE msglog_records DROP CONSTRAINT no_x"), 0);
-	id = append_n(log, 4, 2, 0);
+	id = ml_append_n(log, 4, 2, 0, 5);
 	healthy = msglog_is_healthy(log, NULL, 0);
 	msglog_close(log);
 	assert_int_equal(id, 5);   /* the chain goes on from 3 */
@@ -388,13 +347,13 @@ static void test_pg_reconnect(void **state)
 	cfg_init(&c);
 	c.tsa_url = NULL;
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 2, 0), 2);
+	assert_int_equal(ml_append_n(log, 1, 2, 0, 5), 2);
 	assert_int_equal(pg_sh("crash"), 0);
 	assert_int_equal(pg_sh("restart"), 0);
 	/* The first group may meet the dead connection (and fail); the next
 	 * ones reconnect. Within 5 s (the writer's probe runs every second). */
 	for (i = 0; i < 50 && !ok; i++) {
-		ok = append_n(log, 3 + 2 * i, 2, 0) > 0;
+		ok = ml_append_n(log, 3 + 2 * i, 2, 0, 5) > 0;
 		if (!ok)
 			sleep_ms(100);
 	}
@@ -436,8 +395,8 @@ static void test_pg_two_schemas(void **state)
 		msglog_close(la);
 		fail_msg("the second schema's log was refused");
 	}
-	assert_int_equal(append_n(la, 1, 3, 0), 3);
-	assert_int_equal(append_n(lb, 1, 5, 0), 5);
+	assert_int_equal(ml_append_n(la, 1, 3, 0, 5), 3);
+	assert_int_equal(ml_append_n(lb, 1, 5, 0, 5), 5);
 	msglog_close(la);
 	msglog_close(lb);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM gw_a.msglog_records"), 3);
@@ -543,7 +502,7 @@ static pid_t other_process(int *ready, int *go)
 		close(g[1]);
 		cfg_init(&c);
 		if ((b = ml_open(&c)) != NULL)
-			st = append_n(b, 3, 2, 0) == 4 && ml_stamp_all(b) == 0 ? '0' : '2';
+			st = ml_append_n(b, 3, 2, 0, 5) == 4 && ml_stamp_all(b) == 0 ? '0' : '2';
 		if (write(r[1], &st, 1) != 1 || read(g[0], &x, 1) < 0)
 			st = '3';
 		if (b)
@@ -571,7 +530,7 @@ static void test_pg_lost_lock(void **state)
 	(void)state;
 	cfg_init(&c);
 	assert_non_null(a = ml_open(&c));
-	assert_int_equal(append_n(a, 1, 2, 0), 2);
+	assert_int_equal(ml_append_n(a, 1, 2, 0, 5), 2);
 	assert_int_equal(ml_stamp_all(a), 0);
 	/* a's writer session goes (an administrator, a network cut) */
 	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
@@ -583,9 +542,9 @@ static void test_pg_lost_lock(void **state)
 		fail_msg("the other process did not come up");
 	}
 	/* While the other process holds the log: */
-	ok_a = append_n(a, 5, 1, 0) > 0;
+	ok_a = ml_append_n(a, 5, 1, 0, 5) > 0;
 	sleep_ms(1200);                      /* the writer's probe (1 s) cannot take the lock */
-	ok_a |= append_n(a, 5, 1, 0) > 0;
+	ok_a |= ml_append_n(a, 5, 1, 0, 5) > 0;
 	healthy_a = msglog_is_healthy(a, NULL, 0);
 	assert_int_equal(pg_exec("INSERT INTO msglog_records SELECT 5, time_ms, dir, side, reqid, message_id,"
 				 " client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp,"
@@ -602,7 +561,7 @@ static void test_pg_lost_lock(void **state)
 	 * the other's records (it reads where the chain stands first). */
 	ok_back = 0;
 	for (int i = 0; i < 40 && !ok_back; i++) {
-		ok_back = append_n(a, 7, 2, 0) > 0;
+		ok_back = ml_append_n(a, 7, 2, 0, 5) > 0;
 		if (!ok_back)
 			sleep_ms(100);
 	}
@@ -631,7 +590,7 @@ static void test_pg_ts_sync(void **state)
 	cfg_init(&c);
 	c.ts_sync = 1;
 	assert_non_null(log = ml_open(&c));
-	id = append_n(log, 1, 3, 0);
+	id = ml_append_n(log, 1, 3, 0, 5);
 	msglog_close(log);
 	assert_int_equal(id, 3);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 3);
@@ -652,14 +611,14 @@ static void test_pg_server_crash(void **state)
 	cfg_init(&c);
 	c.tsa_url = NULL;   /* stamps would fail while the server is down */
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 1, 20, 0), 20);
+	assert_int_equal(ml_append_n(log, 1, 20, 0, 5), 20);
 	assert_int_equal(pg_sh("crash"), 0);
 	msglog_close(log);
 	assert_int_equal(pg_sh("restart"), 0);
 	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_records"), 20);
 	cfg_init(&c);
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(append_n(log, 21, 2, 0), 22);
+	assert_int_equal(ml_append_n(log, 21, 2, 0, 5), 22);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	assert_int_equal(verify(p, 1, &res), 0);

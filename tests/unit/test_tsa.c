@@ -57,10 +57,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	if (E.srv > 0) {
-		kill(E.srv, SIGTERM);
-		waitpid(E.srv, NULL, 0);
-	}
+	stop_tsa(E.srv);
 	curl_global_cleanup();
 	if (*E.dir)
 		sh("rm -rf '%s'", E.dir);
