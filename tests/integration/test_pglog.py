@@ -9,7 +9,8 @@ load run: every exchange whose client got an answer is in the database, and
 the log verifies; a second gateway process on the same log refused with a
 message saying why; the log line shows the URI without its password; the
 database server killed and restarted: LoggingFailed meanwhile, then logging
-again by itself.
+again by itself; a URI with no server behind it: the gateway does not start and
+log verify exits 2, both saying why, neither showing the password.
 
 Ports: client 29280-29282, server 29700-29702 (+20 TSA, +21/+22 OCSP), HTTPS 29643."""
 import hashlib
@@ -222,3 +223,27 @@ def test_f_database_restart_survived(ex):
     assert st == 200
     wait_stamped(ex)
     assert verify(ex, ex.dsn).returncode == 0
+
+
+def test_g_unreachable_database_refused_clearly(ex):
+    """A URI whose server is not there: the gateway does not start, and says why (without the
+    URI's password); log verify on it exits 2 with the reason."""
+    bad = "postgresql:///postgres?host=%s/nowhere&port=1&user=postgres&password=s3cret-pw" % ex.dir
+    with open(ex.config_path("state")) as f:
+        text = f.read()
+    text = re.sub(r"listen = 127\.0\.0\.1:(\d+)", lambda m: "listen = 127.0.0.1:%d" % (int(m.group(1)) + 60), text)
+    text = re.sub(r"data_dir = .*", "data_dir = " + os.path.join(ex.dir, "data", "state3"), text)
+    text = re.sub(r"path = postgresql://.*", "path = " + bad, text)
+    os.makedirs(os.path.join(ex.dir, "data", "state3"), exist_ok=True)
+    cfg = os.path.join(ex.dir, "state3.ini")
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = subprocess.run([h.binary(), "serve", "--config", cfg], capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-1500:]
+    assert "cannot connect to PostgreSQL" in out, out[-1500:]
+    assert "s3cret-pw" not in out, out[-1500:]
+    r = verify(ex, bad)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "cannot connect to PostgreSQL" in r.stdout + r.stderr and "s3cret-pw" not in r.stdout + r.stderr, \
+        r.stdout + r.stderr
