@@ -185,6 +185,9 @@ static const struct cfg_key cfg_keys[] = {
 
 	{ "ocsp", "freshness_s", CFG_UINT, FLD(ocsp_freshness_s), "3600", 10, 604800, 0, NULL, NULL,
 	  "an OCSP response older than this is not accepted (ours are refreshed before)" },
+	{ "ocsp", "fetch_interval_s", CFG_UINT, FLD(ocsp_fetch_interval_s), "1200", 1, 86400, 0, NULL, NULL,
+	  "our own certificates' status is fetched again at least this often (how soon a revocation "
+	  "is learnt; X-Road's ocspFetchInterval); sooner when a response nears its freshness limit" },
 	{ "ocsp", "timeout_ms", CFG_UINT, FLD(ocsp_timeout_ms), "5000", 100, 600000, 0, NULL, NULL,
 	  "one request to an OCSP responder" },
 

@@ -110,6 +110,7 @@ struct config {
 	/* [ocsp] */
 	unsigned ocsp_freshness_s;   /* default 3600 */
 	unsigned ocsp_timeout_ms;    /* default 5000 */
+	unsigned ocsp_fetch_interval_s;   /* default 1200 */
 
 	/* [globalconf] */
 	char gc_anchor[CFG_PATH_MAX];      /* the operator's certificate (PEM); "" = signature not checked */

@@ -245,6 +245,7 @@ static int start_ocsp(struct gw *g, struct sx_state *s, char **err)
 	}
 	oc.freshness_s = g->cfg->ocsp_freshness_s;
 	oc.timeout_ms = g->cfg->ocsp_timeout_ms;
+	oc.fetch_interval_s = g->cfg->ocsp_fetch_interval_s;
 	oc.retry_min_ms = 500;
 	oc.retry_max_ms = 10000;
 	oc.trust = gconf_trust(g->gc);
@@ -478,7 +479,7 @@ static int log_append(struct exch *ex, enum msglog_dir dir, enum msglog_side sid
 /* The current response for one of our certificates; refuses to go on when
  * there is none fresh or it is not GOOD. */
 static int own_status(struct sx_state *s, const unsigned char sha[32], const char *what, unsigned char **der,
-		      size_t *len, const char *prefix, struct fault *f)
+		      size_t *len, struct ocsp_status *out, const char *prefix, struct fault *f)
 {
 	struct ocsp_status st;
 	char why[OCSP_WHY_MAX];
@@ -494,35 +495,122 @@ static int own_status(struct sx_state *s, const unsigned char sha[32], const cha
 				 ocsp_cert_state_name(st.state), st.state == OCSP_CERT_REVOKED ? ": " : "",
 				 st.state == OCSP_CERT_REVOKED ? ocsp_reason_name(st.reason) : "");
 	}
+	*out = st;
 	return 0;
+}
+
+/* The carried text of the last few keys on one worker, with the times of
+ * the responses it was made from: while the cache still holds responses
+ * with those times, the text is the same and is not fetched and encoded
+ * again for every message. */
+#define CARRIED_MEMO_MAX 4
+
+struct carried_memo {
+	const struct signing_key *k;
+	struct ocsp_status st[2];
+	size_t n;
+	struct buf text;
+};
+
+static int same_status(const struct ocsp_status *a, const struct ocsp_status *b)
+{
+	return a->state == b->state && a->this_update == b->this_update && a->next_update == b->next_update &&
+	       a->produced_at == b->produced_at && a->revoked_at == b->revoked_at && a->reason == b->reason;
+}
+
+/* The memo entry for k whose responses are still the cache's (fresh and
+ * GOOD), or NULL. */
+static const struct carried_memo *memo_find(struct sx_state *s, const struct carried_memo *memo,
+					     const struct signing_key *k)
+{
+	for (size_t i = 0; memo && i < CARRIED_MEMO_MAX; i++) {
+		const struct carried_memo *m = &memo[i];
+		struct ocsp_status st;
+
+		if (m->k != k || !m->text.data)
+			continue;
+		if (ocsp_cache_status(s->ocsp, k->cert_sha256, &st, NULL, 0) != OCSP_CACHE_GOOD ||
+		    !same_status(&st, &m->st[0]))
+			return NULL;
+		if (m->n > 1 && (ocsp_cache_status(s->ocsp, s->auth_sha256, &st, NULL, 0) != OCSP_CACHE_GOOD ||
+				 !same_status(&st, &m->st[1])))
+			return NULL;
+		return m;
+	}
+	return NULL;
+}
+
+static void memo_keep(struct carried_memo *memo, const struct signing_key *k, const struct ocsp_status *st,
+		      size_t n, const struct buf *text)
+{
+	struct carried_memo *m = NULL;
+	size_t i;
+
+	if (!memo)
+		return;
+	for (i = 0; i < CARRIED_MEMO_MAX && !m; i++)
+		if (memo[i].k == k || !memo[i].k)
+			m = &memo[i];
+	if (!m) {   /* more keys than entries: the oldest goes */
+		buf_free(&memo[0].text);
+		memmove(&memo[0], &memo[1], (CARRIED_MEMO_MAX - 1) * sizeof(*memo));
+		m = &memo[CARRIED_MEMO_MAX - 1];
+		memset(m, 0, sizeof(*m));
+	}
+	buf_free(&m->text);
+	buf_init(&m->text, OCSP_HEADER_MAX_LEN);
+	if (buf_append(&m->text, text->data ? text->data : "", text->len) < 0) {
+		buf_free(&m->text);
+		m->k = NULL;
+		return;
+	}
+	m->k = k;
+	m->n = n;
+	memcpy(m->st, st, n * sizeof(*st));
+}
+
+static void memo_free(struct carried_memo *memo)
+{
+	for (size_t i = 0; i < CARRIED_MEMO_MAX; i++)
+		buf_free(&memo[i].text);
 }
 
 /* The OCSP responses that travel with a message: for the signing
  * certificate and for this gateway's TLS certificate, as text into carried
- * (which is also what is logged). */
-static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct buf *carried, const char *prefix,
-		       struct fault *f)
+ * (which is also what is logged). memo: the worker's (may be NULL). */
+static int ocsp_attach(struct exch *ex, const struct signing_key *k, struct carried_memo *memo, struct buf *carried,
+		       const char *prefix, struct fault *f)
 {
 	struct sx_state *s = ex->w->gw->sx;
 	unsigned char *der[2] = { NULL, NULL };
 	size_t len[2] = { 0, 0 }, n = 0;
+	struct ocsp_status st[2];
+	const struct carried_memo *hit;
 	int rc = -1;
 
 	if (!s->ocsp)
 		return 0;
-	if (own_status(s, k->cert_sha256, "signing certificate", &der[n], &len[n], prefix, f) < 0)
+	buf_init(carried, OCSP_HEADER_MAX_LEN);
+	if ((hit = memo_find(s, memo, k))) {
+		if (buf_append(carried, hit->text.data, hit->text.len) == 0)
+			return 0;
+		buf_free(carried);
+		return fault_set(f, prefix, "InternalError", "cannot attach the OCSP responses");
+	}
+	if (own_status(s, k->cert_sha256, "signing certificate", &der[n], &len[n], &st[n], prefix, f) < 0)
 		goto out;
 	n++;
 	if (s->auth_cert) {
-		if (own_status(s, s->auth_sha256, "TLS authentication certificate", &der[n], &len[n], prefix, f) < 0)
+		if (own_status(s, s->auth_sha256, "TLS authentication certificate", &der[n], &len[n], &st[n], prefix,
+			       f) < 0)
 			goto out;
 		n++;
 	}
-	buf_init(carried, OCSP_HEADER_MAX_LEN);
 	if (ocsp_encode_header((const unsigned char *const *)der, len, n, carried) < 0) {
 		fault_set(f, prefix, "InternalError", "cannot attach the OCSP responses");
 		goto out;
 	}
+	memo_keep(memo, k, st, n, carried);
 	rc = 0;
 out:
 	free(der[0]);
@@ -741,6 +829,7 @@ struct sx_batch {
 	struct event *ev, *due;
 	struct sx_job *head, **tail;
 	size_t n;
+	struct carried_memo memo[CARRIED_MEMO_MAX];
 };
 
 static void job_free(struct sx_job *j)
@@ -776,7 +865,8 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	}
 	if (sign_fault) {
 		f = *sign_fault;
-	} else if (ocsp_attach(ex, j->k, &carried, prefix, &f) == 0) {
+	} else if (ocsp_attach(ex, j->k, ex->w->sign_batch ? ex->w->sign_batch->memo : NULL, &carried, prefix,
+			       &f) == 0) {
 		if (carried_put(doc, &carried, j->req_done ? ex->body : j->body, j->req_done ? ex->body_len : j->body_len,
 				job_hdrs(j), &wire) < 0)
 			fault_set(&f, prefix, "InternalError", "out of memory");
@@ -950,6 +1040,7 @@ static void batch_free(struct worker *w)
 	}
 	event_free(b->ev);
 	event_free(b->due);
+	memo_free(b->memo);
 	free(b);
 	w->sign_batch = NULL;
 }

@@ -159,6 +159,9 @@ struct ocsp_cache_config {
 				    stale (min(thisUpdate + freshness,
 				    nextUpdate)), but never before half its
 				    lifetime has passed; 0: freshness / 2 */
+	long fetch_interval_s;   /* fetch again at most this long after a response
+				    came, whatever the above allows (how soon a
+				    revocation is learnt); 0: only the above */
 	long skew_s;             /* as in ocsp_check_opts; 0: OCSP_DEFAULT_SKEW_S */
 	unsigned timeout_ms;     /* one HTTP request; 0: 5000 */
 	unsigned retry_min_ms;   /* after a failed fetch, retry after this, */

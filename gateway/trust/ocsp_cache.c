@@ -10,7 +10,8 @@
  * Scheduling: a response goes stale at min(thisUpdate + freshness,
  * nextUpdate); it is fetched again refresh_ahead_s before that, but not
  * before half of that lifetime has passed (a responder with a short
- * nextUpdate is not hammered). A failed fetch is retried after retry_min_ms,
+ * nextUpdate is not hammered) - or fetch_interval_s after it came, when that
+ * is sooner (how soon a revocation is learnt). A failed fetch is retried after retry_min_ms,
  * doubling up to retry_max_ms, and the response kept so far is still served
  * while it is fresh. The thread sleeps on a condition variable until the
  * earliest due time, a new certificate, refresh_now or stop. */
@@ -233,6 +234,8 @@ static int64_t schedule(const struct ocsp_cache *c, const struct watch *e, time_
 	half = e->st.this_update + (stale - e->st.this_update) / 2;
 	if (at < half)
 		at = half;
+	if (c->cfg.fetch_interval_s && now + c->cfg.fetch_interval_s < at)
+		at = now + c->cfg.fetch_interval_s;
 	if (at <= now)   /* an old response: approach staleness in steps */
 		at = now + (stale > now + 4 ? (stale - now) / 4 : 1);
 	return (int64_t)at * 1000;
@@ -536,11 +539,11 @@ static int apply_defaults(struct ocsp_cache_config *k, char **err)
 	if (!k->max_watched)
 		k->max_watched = 1024;
 	if (k->freshness_s < 1 || k->freshness_s > 7 * 86400 || k->refresh_ahead_s < 0 ||
-	    k->refresh_ahead_s >= k->freshness_s || k->skew_s < 0 || k->skew_s > 3600 ||
+	    k->refresh_ahead_s >= k->freshness_s || k->fetch_interval_s < 0 || k->skew_s < 0 || k->skew_s > 3600 ||
 	    k->timeout_ms > 120000 || k->retry_min_ms > k->retry_max_ms ||
 	    k->retry_max_ms > 3600000 || k->max_watched > 100000) {
 		set_err(err, "OCSP cache configuration out of bounds: freshness 1..604800 s, "
-			"refresh ahead below freshness, skew 0..3600 s, timeout up to 120000 ms, "
+			"refresh ahead below freshness, fetch interval >= 0, skew 0..3600 s, timeout up to 120000 ms, "
 			"retry min <= max <= 3600000 ms, at most 100000 certificates");
 		return -1;
 	}

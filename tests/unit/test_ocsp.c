@@ -834,6 +834,34 @@ static void test_cache_background_refresh(void **state)
 	ocsp_cache_free(c);
 }
 
+/* fetch_interval_s: with an hour's freshness the next fetch would be half
+ * an hour away; the interval brings it to every second. Without it: one
+ * fetch in the same time. */
+static void test_cache_fetch_interval(void **state)
+{
+	for (int with = 1; with >= 0; with--) {
+		struct ocsp_cache_config k = { .freshness_s = 3600, .fetch_interval_s = with ? 1 : 0,
+					       .timeout_ms = 3000 };
+		struct ocsp_cache *c = new_cache(&k);
+		struct ocsp_health h;
+		int i;
+
+		watch(c, E.m2, E.url_sign, NULL);
+		for (i = 0; i < (with ? 80 : 30); i++) {   /* up to 8 s; 3 s to see no second one */
+			assert_int_equal(ocsp_cache_health(c, &h, 1, 1), 1);
+			if (h.fetches >= 3)
+				break;
+			usleep(100000);
+		}
+		print_message("    fetch_interval_s %d: %u fetches in %.1f s\n", with, h.fetches, i / 10.0);
+		if (with)
+			assert_true(h.fetches >= 3);
+		else
+			assert_int_equal(h.fetches, 1);
+		ocsp_cache_free(c);
+	}
+}
+
 /* A responder that accepts and never answers: freeing the cache must not
  * wait for the 60 s transfer timeout. */
 static void test_cache_free_during_fetch(void **state)
@@ -1015,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_cache_wrong_responder),
 		cmocka_unit_test(test_cache_aia_unknown),
 		cmocka_unit_test(test_cache_background_refresh),
+		cmocka_unit_test(test_cache_fetch_interval),
 		cmocka_unit_test(test_cache_free_during_fetch),
 		cmocka_unit_test(test_cache_set_trust),
 		cmocka_unit_test(test_cache_reload_sweep),
