@@ -641,14 +641,23 @@ static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
 		return -1;
 	}
 	s->base_id = get_i64(res, 0, 0);
-	(void)get_hash(res, 0, 1, s->base_hash);
+	if (get_hash(res, 0, 1, s->base_hash) < 0) {   /* as SQLite's: a chain cannot go on from it */
+		PQclear(res);
+		pg_err(err, NULL, "postgresql: msglog_base.base_hash is not a 32-byte hash");
+		return -1;
+	}
 	PQclear(res);
 	if (query_i64(c, "SELECT MIN(id) FROM msglog_records", NULL, 0, &s->first_id, err) < 0 ||
 	    !(res = run(c, "SELECT id, hash FROM msglog_records ORDER BY id DESC LIMIT 1", NULL, 1, err)))
 		return -1;
 	if (PQntuples(res) == 1) {
 		s->last_id = get_i64(res, 0, 0);
-		(void)get_hash(res, 0, 1, s->last_hash);
+		if (get_hash(res, 0, 1, s->last_hash) < 0) {
+			pg_err(err, NULL, "postgresql: the hash of the last record (id %lld) is not a 32-byte hash",
+			       (long long)s->last_id);
+			PQclear(res);
+			return -1;
+		}
 	} else {
 		s->last_id = s->base_id;
 		memcpy(s->last_hash, s->base_hash, MSGLOG_HASH_LEN);

@@ -216,6 +216,43 @@ static void test_pg_reopen_replay(void **state)
 	assert_int_equal(res.records, 6);
 }
 
+/* A damaged base hash or last record hash: the chain cannot go on from it,
+ * so the open is refused with the reason (as SQLite's), rather than the
+ * writer chaining new records to zeros. */
+static void test_pg_damaged_chain_state(void **state)
+{
+	static const char *const damage[][2] = {
+		{ "UPDATE msglog_base SET base_hash = '\\x0102'::bytea", "base_hash is not a 32-byte hash" },
+		{ "UPDATE msglog_records SET hash = '\\x'::bytea WHERE id = 3",
+		  "the hash of the last record (id 3) is not a 32-byte hash" },
+	};
+	static const char *const undo[] = { "UPDATE msglog_base SET base_hash = decode(repeat('00', 32), 'hex')",
+					    "UPDATE msglog_records SET hash = (SELECT h FROM saved) WHERE id = 3" };
+	struct msglog_config c;
+	struct msglog *log;
+	char *err = NULL;
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(ml_append_n(log, 1, 3, 0, 0), 3);
+	msglog_close(log);
+	assert_int_equal(pg_exec("CREATE TABLE saved AS SELECT hash AS h FROM msglog_records WHERE id = 3"), 0);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(pg_exec(damage[i][0]), 0);
+		assert_null(log = msglog_open(&c, &err));
+		assert_non_null(err);
+		print_message("    refused: %s\n", err);
+		assert_non_null(strstr(err, damage[i][1]));
+		free(err);
+		err = NULL;
+		assert_int_equal(pg_exec(undo[i]), 0);
+		assert_non_null(log = ml_open(&c));   /* whole again */
+		msglog_close(log);
+	}
+	assert_int_equal(pg_exec("DROP TABLE saved"), 0);
+}
+
 /* Two writers would fork the chain: the second is refused at open. */
 static void test_pg_one_writer(void **state)
 {
@@ -631,6 +668,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_chain_verified, setup),
 		cmocka_unit_test_setup(test_pg_reopen_replay, setup),
 		cmocka_unit_test_setup(test_pg_one_writer, setup),
+		cmocka_unit_test_setup(test_pg_damaged_chain_state, setup),
 		cmocka_unit_test_setup(test_pg_archive, setup),
 		cmocka_unit_test_setup(test_pg_refused_group, setup),
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
