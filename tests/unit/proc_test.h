@@ -10,7 +10,7 @@
  *   start_tsa  tests/integration/tsa_server.py on a free port (written to
  *              port_file), down while down_file exists; dies with the test
  *              (PR_SET_PDEATHSIG); its pid, or -1 when it did not come up
- *              in 10 s
+ *              in 10 s (then stopped)
  *   stop_tsa   stops it (SIGTERM) and reaps it; a pid <= 0 is none */
 #ifndef AILGATE_TESTS_UNIT_PROC_TEST_H
 #define AILGATE_TESTS_UNIT_PROC_TEST_H
@@ -57,6 +57,14 @@ static inline void sleep_ms(int ms)
 		;
 }
 
+static inline void stop_tsa(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
 static inline pid_t start_tsa(const char *tsa_dir, const char *port_file, const char *down_file, int *port)
 {
 	char script[512];
@@ -87,15 +95,8 @@ static inline pid_t start_tsa(const char *tsa_dir, const char *port_file, const 
 		}
 		sleep_ms(50);
 	}
+	stop_tsa(pid);   /* it never said its port: not left running */
 	return -1;
-}
-
-static inline void stop_tsa(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
 }
 
 #endif
