@@ -5,6 +5,8 @@
  *   ml_tsa_cfg    a TSA for c (url, its certificate, its CA chain), stamped
  *                 only when a test asks (msglog_stamp_now)
  *   ml_open       msglog_open, printing why it failed
+ *   ml_count_rows the single integer a query gives on an SQLite file opened
+ *                 read-only, or -1
  *   ml_stamp_all  asks for a stamp and waits (up to 5 s) until nothing is
  *                 unstamped; 0, or -1
  *   ml_make_rec   record i of a test exchange (CLIENT calls SERVICE, server
@@ -17,6 +19,10 @@
 #ifndef AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 #define AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 
+#include <stdint.h>
+
+#include <sqlite3.h>
+
 static inline void ml_tsa_cfg(struct msglog_config *c, const char *url, const char *cert, const char *trust)
 {
 	c->tsa_url = url;
@@ -24,6 +30,20 @@ static inline void ml_tsa_cfg(struct msglog_config *c, const char *url, const ch
 	c->tsa_ca_pem = trust;
 	c->ts_interval_ms = 100000;   /* tests stamp with msglog_stamp_now */
 	c->ts_timeout_ms = 5000;
+}
+
+static inline int64_t ml_count_rows(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
 }
 
 static inline struct msglog *ml_open(const struct msglog_config *c)

@@ -117,20 +117,6 @@ static int verify1(const char *db, struct logverify_result *res)
 	return verify(&db, 1, 0, res);
 }
 
-static int64_t count_rows(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t n = -1;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return n;
-}
-
 static int exec_sql(const char *db, const char *sql)
 {
 	sqlite3 *h = NULL;
@@ -304,7 +290,7 @@ static void on_done_loop(const struct msglog_result *res, void *arg)
 		c->wrong_thread++;
 	/* Durable before the callback: a separate connection sees it now. */
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM records WHERE id = %lld", (long long)res->id);
-	if (res->status != MSGLOG_OK || count_rows(c->db, sql) != 1)
+	if (res->status != MSGLOG_OK || ml_count_rows(c->db, sql) != 1)
 		c->not_durable++;
 	c->ids[c->n++] = res->id;
 	if (c->n == c->want)
@@ -664,7 +650,7 @@ static void test_append_refused(void **state)
 	}
 	msglog_close(log);
 	assert_int_equal(calls, 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 0);
 }
 
 /* Closing and reopening continues the chain. */
@@ -695,13 +681,13 @@ static void test_batches_stamped(void **state)
 	struct logverify_result res;
 	const char *p = E.tamper_src;
 
-	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps"), 2);
-	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
+	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps"), 2);
+	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
 				       "last_id = 5"), 1);
-	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 6 AND "
+	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 6 AND "
 				       "last_id = 10"), 1);
 	/* The root of a batch is the hash of its last record. */
-	assert_int_equal(count_rows(p, "SELECT COUNT(*) FROM timestamps t JOIN records r ON "
+	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps t JOIN records r ON "
 				       "r.id = t.last_id AND r.hash = t.root"), 2);
 	assert_int_equal(verify(&p, 1, 1, &res), 0);
 	assert_int_equal(res.records, 10);
@@ -728,7 +714,7 @@ static void test_ts_sync(void **state)
 		assert_int_equal(msglog_unstamped(log), 0);
 	}
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM timestamps"), 3);
 	assert_int_equal(verify(&(const char *){ db }, 1, 1, &res), 0);
 	assert_int_equal(res.batches, 3);
 }
@@ -810,7 +796,7 @@ static void test_ts_sync_outage(void **state)
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
 	assert_int_equal(msglog_unstamped(log), 0);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
 				       "last_id = 2"), 1);
 }
 
@@ -844,11 +830,11 @@ static void test_metadata_only(void **state)
 	assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
 	msglog_close(log);
 	hex_encode(dg, 32, hex);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE body IS NULL"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE body IS NULL"), 2);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM records WHERE lower(hex(body_sha256)) = '%s'",
 		 hex);
-	assert_int_equal(count_rows(db, sql), 2);
-	assert_int_equal(count_rows(db, "SELECT body_len FROM records WHERE id = 2"), 1234);
+	assert_int_equal(ml_count_rows(db, sql), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT body_len FROM records WHERE id = 2"), 1234);
 	assert_int_equal(verify1(db, &res), 0);
 	/* Putting a body back in, or dropping a full one, is tampering too. */
 	assert_int_equal(exec_sql(db, "UPDATE records SET body = x'00' WHERE id = 2"), 0);
@@ -1115,10 +1101,10 @@ static void test_archive_across_boundary(void **state)
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 6);
 	assert_non_null(path);
 	assert_non_null(strstr(path, "msglog-1-6.db"));
-	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 7);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM timestamps"), 1);
-	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM records"), 6);
-	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM timestamps"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT MIN(id) FROM records"), 7);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM timestamps"), 1);
+	assert_int_equal(ml_count_rows(path, "SELECT COUNT(*) FROM records"), 6);
+	assert_int_equal(ml_count_rows(path, "SELECT COUNT(*) FROM timestamps"), 2);
 	/* Nothing more is old enough and stamped. */
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
 	assert_int_equal(ml_append_n(log, 11, 2, 0, 0), 12);   /* the chain goes on */
@@ -1185,10 +1171,10 @@ static void test_archive_chunks(void **state)
 	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
 	snprintf(f2, sizeof(f2), "%s/msglog-5-9.db", arch);
 	snprintf(f3, sizeof(f3), "%s/msglog-10-16.db", arch);
-	assert_int_equal(count_rows(f1, "SELECT COUNT(*) FROM records"), 4);
-	assert_int_equal(count_rows(f2, "SELECT COUNT(*) FROM records"), 5);
-	assert_int_equal(count_rows(f3, "SELECT COUNT(*) FROM records"), 7);
-	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 17);
+	assert_int_equal(ml_count_rows(f1, "SELECT COUNT(*) FROM records"), 4);
+	assert_int_equal(ml_count_rows(f2, "SELECT COUNT(*) FROM records"), 5);
+	assert_int_equal(ml_count_rows(f3, "SELECT COUNT(*) FROM records"), 7);
+	assert_int_equal(ml_count_rows(db, "SELECT MIN(id) FROM records"), 17);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 0);
 	assert_int_equal(ml_append_n(log, 19, 2, 0, 0), 20);
 	assert_int_equal(ml_stamp_all(log), 0);
@@ -1256,12 +1242,12 @@ static void test_archive_leftover(void **state)
 	assert_non_null(strstr(err, "is not the live log's records 1-6"));
 	free(err);
 	err = NULL;
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 9);   /* nothing cut */
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 9);   /* nothing cut */
 	assert_int_equal(sh("mv '%s.bak' '%s'", f1, f1), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 9);
 	assert_non_null(strstr(path, "msglog-7-9.db"));
 	assert_int_equal(dir_count(arch, ".db"), 2);   /* no msglog-1-9.db beside msglog-1-6.db */
-	assert_int_equal(count_rows(db, "SELECT MIN(id) FROM records"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT MIN(id) FROM records"), 0);
 	msglog_close(log);
 	all[0] = f1;
 	all[1] = f2;
@@ -1284,7 +1270,7 @@ static void test_archive_leftover(void **state)
 	assert_non_null(strstr(err, "is not the live log's records 1-6"));
 	free(err);
 	err = NULL;
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 6);   /* nothing cut */
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 6);   /* nothing cut */
 	msglog_close(log);
 }
 
@@ -1319,7 +1305,7 @@ static void test_retention(void **state)
 	/* Both files in one run: the second came a turn after the first, not
 	 * an archive interval (an hour) later. */
 	assert_int_equal(dir_count(arch, ".db"), 2);
-	assert_true(count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
+	assert_true(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
 }
 
 /* --------------------------------------------------------------- replay */
@@ -2106,9 +2092,9 @@ static void test_ocsp_stored_once(void **state)
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 1, 7, ocsp_mixed), 7);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE ocsp_sha256 IS NULL"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE ocsp_sha256 IS NULL"), 1);
 	assert_int_equal(read_ocsp(db, ocsp_mixed), 0);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 7);
@@ -2140,15 +2126,15 @@ static void test_ocsp_old_format(void **state)
 	assert_int_equal(exec_sql(db, "UPDATE records SET ocsp = (SELECT data FROM ocsp_data WHERE "
 			 "sha256 = ocsp_sha256) WHERE ocsp_sha256 IS NOT NULL;"
 			 "ALTER TABLE records DROP COLUMN ocsp_sha256; DROP TABLE ocsp_data"), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
 	assert_int_equal(read_ocsp(db, ocsp_a), 0);
 	assert_int_equal(verify1(db, &res), 0);
 
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 4, 3, ocsp_a), 6);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM ocsp_data"), 1);
 	assert_int_equal(read_ocsp(db, ocsp_a), 0);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 6);
@@ -2181,8 +2167,8 @@ static void test_old_layout_migrated(void **state)
 	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
 
 	assert_non_null(log = ml_open(&c));
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_replay'"), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM pragma_index_info('records_time')"), 5);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_replay'"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM pragma_index_info('records_time')"), 5);
 	/* The window came back from the migrated index. */
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", now - 60000, &err), 1);
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-3", &err), 1);
@@ -2405,16 +2391,16 @@ static void test_sigbatch_stored_once(void **state)
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 3)"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 1"), 4);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 3"), 4);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL AND "
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 3)"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 1"), 4);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 3"), 4);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL AND "
 				    "id IN (2, 6, 9, 10, 11, 12)"), 6);
 	/* Stored: each document without its element (~4 KB), the element once. */
-	assert_true(count_rows(db, "SELECT MAX(length(sigdoc)) FROM records WHERE sig_batch IS NOT NULL") <
+	assert_true(ml_count_rows(db, "SELECT MAX(length(sigdoc)) FROM records WHERE sig_batch IS NOT NULL") <
 		    1500);
-	assert_true(count_rows(db, "SELECT MIN(length(data)) FROM sig_batches") > 3000);
+	assert_true(ml_count_rows(db, "SELECT MIN(length(data)) FROM sig_batches") > 3000);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 14);
@@ -2426,8 +2412,8 @@ static void test_sigbatch_stored_once(void **state)
 	assert_int_equal(append_doc(log, 16, x.b[0], x.blen[0], &w), 16);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 15"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 15"), 2);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
 
@@ -2518,11 +2504,11 @@ static void test_sigbatch_span_and_cut(void **state)
 	assert_int_equal(insert_raw(w, 4097, x.a[3], x.alen[3]), 0);    /* 4096 past: a new row */
 	assert_int_equal(insert_raw(w, 4098, x.b[1], x.blen[1]), 0);    /* new too */
 	assert_int_equal(msglog_sqlite_ops.commit(w, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 4);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2, 4097, 4098)"), 4);
-	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4096"), 1);
-	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4097"), 4097);
-	assert_int_equal(count_rows(db, "SELECT sig_batch FROM records WHERE id = 4098"), 4098);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 4);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2, 4097, 4098)"), 4);
+	assert_int_equal(ml_count_rows(db, "SELECT sig_batch FROM records WHERE id = 4096"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT sig_batch FROM records WHERE id = 4097"), 4097);
+	assert_int_equal(ml_count_rows(db, "SELECT sig_batch FROM records WHERE id = 4098"), 4098);
 
 	/* Cuts on another connection (the archiver's), as retention makes them. */
 	assert_int_equal(msglog_sqlite_ops.open(db, 0, &a, &err), 0);
@@ -2530,33 +2516,33 @@ static void test_sigbatch_span_and_cut(void **state)
 	/* row 1: 3 and 4096 remain; row 2: nothing does */
 	assert_int_equal(msglog_sqlite_ops.cut(a, 2, zero, &err), 0);
 	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 4097, 4098)"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 4097, 4098)"), 3);
 	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
 	assert_int_equal(msglog_sqlite_ops.cut(a, 3, zero, &err), 0);   /* row 1: 4096 remains */
 	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 3);
 	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
 	assert_int_equal(msglog_sqlite_ops.cut(a, 4096, zero, &err), 0);   /* row 1: nothing */
 	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4097, 4098)"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4097, 4098)"), 2);
 
 	/* The writer still remembers row 4098 (b); another connection's cut
 	 * deletes it: the writer's next record with b stores it again. */
 	assert_int_equal(msglog_sqlite_ops.begin(a, &err), 0);
 	assert_int_equal(msglog_sqlite_ops.cut(a, 4098, zero, &err), 0);
 	assert_int_equal(msglog_sqlite_ops.commit(a, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
 	assert_int_equal(msglog_sqlite_ops.begin(w, &err), 0);
 	assert_int_equal(insert_raw(w, 4099, x.b[2], x.blen[2]), 0);
 	assert_int_equal(insert_raw(w, 4100, x.b[3], x.blen[3]), 0);
 	assert_int_equal(msglog_sqlite_ops.commit(w, &err), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4099"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4099"), 2);
 	/* Outside a transaction a document stays whole. */
 	assert_int_equal(insert_raw(w, 4101, x.b[0], x.blen[0]), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE id = 4101 AND sig_batch IS NULL"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE id = 4101 AND sig_batch IS NULL"), 1);
 	msglog_sqlite_ops.close(a);
 	msglog_sqlite_ops.close(w);
 	sbfix_free(&x);
@@ -2599,14 +2585,14 @@ static void test_sigbatch_archive_retention(void **state)
 	assert_int_equal(append_doc(log, 4, x.b[1], x.blen[1], &w), 4);
 	assert_int_equal(append_doc(log, 5, x.a[2], x.alen[2], &w), 5);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2)"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (1, 2)"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
 
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, &path, &err), 3);
 	/* a (first used by 1) is still used by 5; b (2) by 4. */
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
-	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM sig_batches"), 2);
-	assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM records WHERE sig_batch IS NOT NULL"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(path, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(path, "SELECT COUNT(*) FROM records WHERE sig_batch IS NOT NULL"), 3);
 	for (i = 1; i <= 3; i++) {
 		wa.doc[i] = w.doc[i];
 		wa.len[i] = w.len[i];
@@ -2620,14 +2606,14 @@ static void test_sigbatch_archive_retention(void **state)
 	assert_int_equal(append_doc(log, 6, x.b[2], x.blen[2], &w), 6);
 	assert_int_equal(append_doc(log, 7, x.a[3], x.alen[3], &w), 7);
 	assert_int_equal(ml_stamp_all(log), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 2);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(msglog_archive(log, now + 86400000LL, arch, &path2, &err), 4);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
-	assert_int_equal(count_rows(path2, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4, 5)"), 2);
-	assert_int_equal(count_rows(path2, "SELECT COUNT(*) FROM sig_batches"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 0);
+	assert_int_equal(ml_count_rows(path2, "SELECT COUNT(*) FROM sig_batches WHERE first_id IN (4, 5)"), 2);
+	assert_int_equal(ml_count_rows(path2, "SELECT COUNT(*) FROM sig_batches"), 2);
 	assert_int_equal(read_sigdocs(path2, &w), 0);
 	files[0] = path;
 	files[1] = path2;
@@ -2670,15 +2656,15 @@ static void test_sigbatch_old_layout(void **state)
 				  "ALTER TABLE records DROP COLUMN sig_batch_at; DROP TABLE sig_batches"), 0);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sig_batches'"), 0);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sig_batches'"), 0);
 
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_doc(log, 4, x.a[2], x.alen[2], &w), 4);
 	assert_int_equal(append_doc(log, 5, x.a[3], x.alen[3], &w), 5);
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL"), 3);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4"), 2);
-	assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch IS NULL"), 3);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE sig_batch = 4"), 2);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM sig_batches"), 1);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
 	assert_int_equal(res.records, 5);

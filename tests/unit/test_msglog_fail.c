@@ -344,20 +344,6 @@ static void append_group(struct msglog *log, int from, int n, struct groupres *g
 	pthread_mutex_unlock(&g->mu);
 }
 
-static int64_t count_rows(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t n = -1;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return n;
-}
-
 /* The file verifies as one chain; stamps checked when want_stamped. */
 static void assert_verifies(const char *db, int64_t records, int want_stamped)
 {
@@ -423,8 +409,8 @@ static void test_commit_failure_rolls_back(void **state)
 		assert_int_equal(healthy(log, why, sizeof(why)), 0);
 		print_message("  health: %s\n", why);
 		/* Nothing of the failed group is there, seen from another connection. */
-		assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), last);
-		assert_int_equal(count_rows(db, "SELECT MAX(id) FROM records"), last);
+		assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), last);
+		assert_int_equal(ml_count_rows(db, "SELECT MAX(id) FROM records"), last);
 		/* The next group continues with the next id. */
 		append_group(log, 200 + (int)k * 10, 4, &g);
 		assert_int_equal(g.ok, 4);
@@ -432,7 +418,7 @@ static void test_commit_failure_rolls_back(void **state)
 			assert_true(g.ids[i] > last && g.ids[i] <= last + 4);
 		last += 4;
 		assert_int_equal(healthy(log, why, sizeof(why)), 1);
-		assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM records"), last);
+		assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), last);
 	}
 	msglog_close(log);
 	assert_verifies(db, last, 0);
@@ -509,7 +495,7 @@ static void test_wal_removed(void **state)
 	assert_non_null(strstr(why, wal));
 	assert_non_null(strstr(why, "restart"));
 	msglog_close(log);
-	assert_int_equal(count_rows(db, "SELECT count(*) FROM records"), 8);
+	assert_int_equal(ml_count_rows(db, "SELECT count(*) FROM records"), 8);
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(healthy(log, why, sizeof(why)), 1);
 	assert_int_equal(ml_append_n(log, 20, 2, 0, 0), 10);
@@ -618,7 +604,7 @@ static void test_crash_after_failed_fsync(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	n = count_rows(db, "SELECT COUNT(*) FROM records");
+	n = ml_count_rows(db, "SELECT COUNT(*) FROM records");
 	print_message("after the crash: %lld records (3 committed, 4 failed at fsync)\n", (long long)n);
 	assert_true(n == 3 || n == 7);
 	assert_verifies(db, n, 0);
