@@ -8,6 +8,7 @@
  *   ailgate version
  */
 #include <libxml/parser.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,10 @@ int main(int argc, char **argv)
 		printf("ailgate %s\n", AILGATE_VERSION);
 		return 0;
 	}
+	/* Before any database is opened: no global lock around every SQLite
+	 * allocation for memory statistics nobody reads (each connection is
+	 * used by one thread at a time; see msglog_sqlite.c, sqlreg.c). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (!strcmp(argv[1], "serve"))
 		rc = cmd_serve(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "config"))

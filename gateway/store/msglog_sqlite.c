@@ -264,6 +264,9 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	buf_init(&c->whole, BUF_NOCAP);
 	if (flags & (MSGLOG_OPEN_CREATE | MSGLOG_OPEN_ARCHIVE))
 		oflags |= SQLITE_OPEN_CREATE;
+	/* A connection is used by one thread at a time (the writer's, the
+	 * stamper's under stamp_mu, a reader's): no lock around every call. */
+	oflags |= SQLITE_OPEN_NOMUTEX;
 	/* The writer's commits go to the WAL in one write each (walbuf.h). */
 	if (sqlite3_open_v2(path, &c->db, oflags,
 			    (flags & MSGLOG_OPEN_WRITER) && walbuf_register() == 0 ? WALBUF_VFS : NULL) != SQLITE_OK) {
