@@ -282,10 +282,11 @@ static const char *owner_tag(char out[64])
 	return out;
 }
 
-/* Before the stamper's or the archiver's transaction: the log's writer
- * lock is held by a session of this process. A process whose writer lost
- * the lock (its connection dropped and another gateway process took the
- * log) must not stamp or cut a chain another process writes. */
+/* In the stamper's or the archiver's transaction, under the stamping lock
+ * (stamp_lock_barrier): the log's writer lock is held by a session of this
+ * process. A process whose writer lost the lock (its connection dropped and
+ * another gateway process took the log) must not stamp or cut a chain
+ * another process writes. */
 static int owner_check(struct pgconn *c, char **err)
 {
 	struct params p = { .n = 0 };
@@ -305,6 +306,47 @@ static int owner_check(struct pgconn *c, char **err)
 		return -1;
 	}
 	return 0;
+}
+
+/* The log's stamping lock (keyed on the time-stamps table): a stamper's or
+ * archiver's transaction holds it shared from before its owner check to its
+ * end; a writer that takes the log waits for it exclusively, once, before
+ * it reads where the chain stands. So a transaction another process began
+ * while its writer still held the log ends first - its stamp is in the
+ * state the new writer reads, its cut done - and one that begins after the
+ * take-over fails its owner check. Without it, a stamp begun just before a
+ * take-over committed after the new writer read the state, and both
+ * processes stamped the same records (a log that no longer verifies). */
+#define PG_STAMP_LOCK_WAIT "30s"
+
+static int stamp_lock_shared(struct pgconn *c, char **err)
+{
+	struct params p = { .n = 0 };
+	PGresult *res;
+
+	p_i64(&p, PG_LOCK_CLASS);
+	if (!(res = run(c, "SELECT pg_advisory_xact_lock_shared($1::int, 'msglog_timestamps'::regclass::oid::int)::text",
+			&p, 1, err)))
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+static int stamp_lock_barrier(struct pgconn *c, char **err)
+{
+	char sql[320];
+
+	snprintf(sql, sizeof(sql),
+		 "BEGIN; SET LOCAL lock_timeout = '" PG_STAMP_LOCK_WAIT "';"
+		 " SELECT pg_advisory_xact_lock(%d, 'msglog_timestamps'::regclass::oid::int); COMMIT",
+		 PG_LOCK_CLASS);
+	if (exec_cmd(c, sql, NULL) == 0)
+		return 0;
+	(void)exec_cmd(c, "ROLLBACK", NULL);
+	pg_err(err, c->db, "message log: a stamping or archiving transaction of another gateway process "
+		   "still holds the PostgreSQL log's stamping lock after " PG_STAMP_LOCK_WAIT "; the log is not "
+		   "taken over until it ends");
+	return -1;
 }
 
 /* What every connection sets, again after a reconnection: durable commits,
@@ -337,6 +379,8 @@ static int session_setup(struct pgconn *c, char **err)
 		return -1;
 	}
 	PQclear(res);
+	if (stamp_lock_barrier(c, err) < 0)
+		return -1;
 	res = PQprepare(c->db, "msglog_insert", INSERT_SQL, 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_err(err, c->db, "postgresql: prepare insert");
@@ -506,6 +550,8 @@ static int pipe_finish(struct pgconn *c, int committing, char **err)
 	return rc;
 }
 
+static void pg_rollback(void *conn);
+
 static int pg_begin(void *conn, char **err)
 {
 	struct pgconn *c = conn;
@@ -518,11 +564,16 @@ static int pg_begin(void *conn, char **err)
 		return -1;
 	}
 	if (!(c->flags & MSGLOG_OPEN_WRITER)) {
-		if (!(c->flags & MSGLOG_OPEN_READONLY) && owner_check(c, err) < 0)
-			return -1;
 		if (exec_cmd(c, "BEGIN", err) < 0)
 			return -1;
 		c->in_tx = 1;
+		/* The stamping lock first, then the check, both in the transaction
+		 * (stamp_lock_barrier). */
+		if (!(c->flags & MSGLOG_OPEN_READONLY) &&
+		    (stamp_lock_shared(c, err) < 0 || owner_check(c, err) < 0)) {
+			pg_rollback(c);
+			return -1;
+		}
 		return 0;
 	}
 	if (!PQenterPipelineMode(c->db)) {

@@ -613,6 +613,67 @@ static void test_pg_lost_lock(void **state)
 	assert_int_equal(res.records, 6);
 }
 
+/* A stamp that one process began while its writer still held the log, and
+ * that commits after another process took the log over: the new writer
+ * waits for it (the stamping lock) and then stamps only what follows, so
+ * the batches stay contiguous and the log verifies. Before, both processes
+ * stamped records 1-2 and the verifier named the overlap. */
+static void test_pg_stamp_across_takeover(void **state)
+{
+	struct msglog_config c;
+	struct msglog *a;
+	struct logverify_result res;
+	const char *p[1] = { E.dsn };
+	PGconn *hold;
+	PGresult *r;
+	int ready = -1, go = -1, st = 0, waiting = 0, rc;
+	char other = 'x';
+	pid_t pid;
+
+	(void)state;
+	cfg_init(&c);
+	assert_non_null(a = ml_open(&c));
+	assert_int_equal(ml_append_n(a, 1, 2, 0, 5), 2);
+	/* While this transaction lasts, inserts of time stamps wait. */
+	hold = PQconnectdb(E.dsn);
+	assert_int_equal(PQstatus(hold), CONNECTION_OK);
+	r = PQexec(hold, "BEGIN; LOCK TABLE msglog_timestamps IN SHARE MODE");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	/* a's stamper: the token, its transaction, the owner check, the insert (waits) */
+	msglog_stamp_now(a);
+	for (int i = 0; i < 200 && !waiting; i++) {
+		waiting = pg_count("SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
+				   " AND relation = 'msglog_timestamps'::regclass") == 1;
+		if (!waiting)
+			sleep_ms(25);
+	}
+	/* a's writer session goes; another process takes the log, writes
+	 * records 3-4 and stamps what it finds unstamped. */
+	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+				 " AND objid = 'msglog_records'::regclass::oid"), 0);
+	sleep_ms(200);
+	pid = other_process(&ready, &go);
+	sleep_ms(600);
+	r = PQexec(hold, "COMMIT");   /* a's stamp goes in */
+	PQclear(r);
+	PQfinish(hold);
+	rc = pid < 0 ? -1 : (int)read(ready, &other, 1);
+	close(go);
+	close(ready);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	msglog_close(a);
+	assert_true(waiting);
+	assert_int_equal(rc, 1);
+	assert_int_equal(other, '0');
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps"), 2);
+	assert_int_equal(pg_count("SELECT COUNT(*) FROM msglog_timestamps WHERE first_id = 3 AND last_id = 4"), 1);
+	assert_int_equal(verify(p, 1, &res), 0);
+	assert_int_equal(res.records, 4);
+}
+
 /* ts_sync: every group stamped before its appends return, on the writer's
  * own connection (the stamp goes into the writer's pipeline). */
 static void test_pg_ts_sync(void **state)
@@ -674,6 +735,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pg_server_crash, setup),
 		cmocka_unit_test_setup(test_pg_reconnect, setup),
 		cmocka_unit_test_setup(test_pg_lost_lock, setup),
+		cmocka_unit_test_setup(test_pg_stamp_across_takeover, setup),
 		cmocka_unit_test_setup(test_pg_ts_sync, setup),
 		cmocka_unit_test_setup(test_pg_two_schemas, setup),
 		cmocka_unit_test_setup(test_pg_identifier_bytes, setup),
