@@ -318,6 +318,7 @@ static int owner_check(struct pgconn *c, char **err)
  * take-over committed after the new writer read the state, and both
  * processes stamped the same records (a log that no longer verifies). */
 #define PG_STAMP_LOCK_WAIT "30s"
+#define PG_STAMP_LOCK_KEY "'msglog_timestamps'::regclass::oid::int"
 
 static int stamp_lock_shared(struct pgconn *c, char **err)
 {
@@ -325,7 +326,7 @@ static int stamp_lock_shared(struct pgconn *c, char **err)
 	PGresult *res;
 
 	p_i64(&p, PG_LOCK_CLASS);
-	if (!(res = run(c, "SELECT pg_advisory_xact_lock_shared($1::int, 'msglog_timestamps'::regclass::oid::int)::text",
+	if (!(res = run(c, "SELECT pg_advisory_xact_lock_shared($1::int, " PG_STAMP_LOCK_KEY ")::text",
 			&p, 1, err)))
 		return -1;
 	PQclear(res);
@@ -338,14 +339,16 @@ static int stamp_lock_barrier(struct pgconn *c, char **err)
 
 	snprintf(sql, sizeof(sql),
 		 "BEGIN; SET LOCAL lock_timeout = '" PG_STAMP_LOCK_WAIT "';"
-		 " SELECT pg_advisory_xact_lock(%d, 'msglog_timestamps'::regclass::oid::int); COMMIT",
+		 " SELECT pg_advisory_xact_lock(%d, " PG_STAMP_LOCK_KEY "); COMMIT",
 		 PG_LOCK_CLASS);
 	if (exec_cmd(c, sql, NULL) == 0)
 		return 0;
+	/* The server's reason first (a lock timeout, a lost connection): the
+	 * ROLLBACK below replaces the connection's error message. */
+	pg_err(err, c->db, "message log: the PostgreSQL log is not taken over: waiting up to " PG_STAMP_LOCK_WAIT
+		   " for the stamping lock (a stamping or archiving transaction of another gateway process "
+		   "holds it) failed");
 	(void)exec_cmd(c, "ROLLBACK", NULL);
-	pg_err(err, c->db, "message log: a stamping or archiving transaction of another gateway process "
-		   "still holds the PostgreSQL log's stamping lock after " PG_STAMP_LOCK_WAIT "; the log is not "
-		   "taken over until it ends");
 	return -1;
 }
 
