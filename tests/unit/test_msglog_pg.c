@@ -517,6 +517,15 @@ static void test_pg_target_display(void **state)
 	}
 }
 
+/* The server ends the session that holds the log's writer lock (an
+ * administrator, a network cut), and the test lets it go. */
+static void drop_writer_session(void)
+{
+	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+				 " AND objid = 'msglog_records'::regclass::oid"), 0);
+	sleep_ms(200);
+}
+
 /* The writer's connection of one process is cut and another process takes
  * the log: the first one's writer cannot take the lock back (its appends
  * fail, it stays unhealthy), and its stamper stamps nothing of a chain it no
@@ -570,9 +579,7 @@ static void test_pg_lost_lock(void **state)
 	assert_int_equal(ml_append_n(a, 1, 2, 0, 5), 2);
 	assert_int_equal(ml_stamp_all(a), 0);
 	/* a's writer session goes (an administrator, a network cut) */
-	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-				 " AND objid = 'msglog_records'::regclass::oid"), 0);
-	sleep_ms(200);
+	drop_writer_session();
 	pid = other_process(&ready, &go);
 	if (pid < 0 || read(ready, &other, 1) != 1) {
 		msglog_close(a);
@@ -650,9 +657,7 @@ static void test_pg_stamp_across_takeover(void **state)
 	}
 	/* a's writer session goes; another process takes the log, writes
 	 * records 3-4 and stamps what it finds unstamped. */
-	assert_int_equal(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-				 " AND objid = 'msglog_records'::regclass::oid"), 0);
-	sleep_ms(200);
+	drop_writer_session();
 	pid = other_process(&ready, &go);
 	sleep_ms(600);
 	r = PQexec(hold, "COMMIT");   /* a's stamp goes in */
