@@ -9,11 +9,11 @@ PKGS=(
 	# build
 	gcc clang cmake make pkg-config
 	libevent-dev libssl-dev openssl libxml2-dev libxmlsec1-dev libcurl4-openssl-dev
-	libjansson-dev libinih-dev libsqlite3-dev libpq-dev libcmocka-dev libmimalloc-dev
+	libjansson-dev libinih-dev libsqlite3-dev libpq-dev libcmocka-dev libmimalloc-dev libzstd-dev
 	# certificates: PDF (libharu), QR codes, a TTF font with Cyrillic and Kyrgyz letters
 	libhpdf-dev libqrencode-dev fonts-dejavu-core
 	# tests and demo: real clients and tools
-	python3 python3-zeep curl xmlsec1 libxml2-utils sqlite3 procps iproute2
+	python3 python3-zeep python3-zstandard curl xmlsec1 libxml2-utils sqlite3 procps iproute2
 	poppler-utils zbar-tools   # certificate tests: pdftotext, pdftoppm, zbarimg
 	postgresql postgresql-client   # the message log on PostgreSQL: a throw-away server per test
 )

@@ -139,6 +139,7 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	mc.replay_snapshot = snap;
 	mc.ts_interval_ms = c->ts_interval_ms;
 	mc.ts_sync = c->ts_sync;
+	mc.pack = c->msglog_compress;
 	mc.ts_max_unstamped_ms = c->ts_max_unstamped_ms;
 	mc.ts_timeout_ms = c->ts_interval_ms > 10000 ? 10000 : (c->ts_interval_ms < 2000 ? 2000 : c->ts_interval_ms);
 	mc.ts_retry_max_ms = 5000;
@@ -158,10 +159,10 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	msglog_replay_info(s->log, &ri);
 	if (ri.why[0])
 		log_info("event=msglog replay_snapshot=%s used=0 why=\"%s\"", snap, ri.why);
-	log_info("event=msglog enabled=1 path=%s tsa=%s ts_interval_ms=%u ts_sync=%d replay_entries=%zu "
+	log_info("event=msglog enabled=1 path=%s tsa=%s ts_interval_ms=%u ts_sync=%d compress=%d replay_entries=%zu "
 		 "replay_from=%s replay_load_ms=%.1f", msglog_target_display(path, shown, sizeof(shown)),
 		 mc.tsa_url ? mc.tsa_url : "-",
-		 mc.ts_interval_ms, mc.ts_sync, ri.entries, msglog_replay_from_name(ri.from), ri.load_ms);
+		 mc.ts_interval_ms, mc.ts_sync, mc.pack, ri.entries, msglog_replay_from_name(ri.from), ri.load_ms);
 	return 0;
 }
 

@@ -33,6 +33,17 @@ static int buf_reserve(struct buf *b, size_t extra)
 	return 0;
 }
 
+char *buf_space(struct buf *b, size_t n)
+{
+	return buf_reserve(b, n) < 0 ? NULL : b->data + b->len;
+}
+
+void buf_added(struct buf *b, size_t k)
+{
+	b->len += k;
+	b->data[b->len] = '\0';
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
 	if (buf_reserve(b, len) < 0)

@@ -33,6 +33,11 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 int buf_xml_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
 /* Appends s as the inside of a JSON string (quotes not added). */
 int buf_json_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
+/* Room for n more bytes within the cap, for a writer that fills it itself
+ * (a compressor): where they go, NULL on failure. buf_added(b, k) then
+ * counts the k <= n bytes written. */
+char *buf_space(struct buf *b, size_t n) __attribute__((warn_unused_result));
+void buf_added(struct buf *b, size_t k);
 void buf_reset(struct buf *b);            /* len = 0, keeps storage */
 /* Hands the storage to the caller (caller frees with free()); buf is reset. */
 char *buf_steal(struct buf *b, size_t *len);

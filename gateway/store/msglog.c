@@ -834,7 +834,8 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err)
 		return NULL;
 	}
 	if (copy_cfg(log, cfg, err) < 0 || open_tsa(log, err) < 0 ||
-	    log->ops->open(log->path, MSGLOG_OPEN_CREATE | MSGLOG_OPEN_WRITER, &log->wconn, err) < 0 ||
+	    log->ops->open(log->path, MSGLOG_OPEN_CREATE | MSGLOG_OPEN_WRITER | (log->cfg.pack ? MSGLOG_OPEN_PACK : 0),
+			   &log->wconn, err) < 0 ||
 	    load_state(log, err) < 0)
 		goto fail;
 	if (pthread_create(&log->writer, NULL, writer_main, log)) {

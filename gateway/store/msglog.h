@@ -125,6 +125,8 @@ int msglog_row_hash(const struct msglog_row *r, unsigned char out[MSGLOG_HASH_LE
 #define MSGLOG_OPEN_WRITER 8u   /* the log's writer connection: may leave housekeeping
 				   (SQLite: WAL checkpoints) to the log's other
 				   connections while they keep up */
+#define MSGLOG_OPEN_PACK 16u    /* store bodies and documents compressed (SQLite:
+				   msglog_pack.h; other backends ignore it) */
 
 /* Which records an iteration visits; zero fields do not restrict. Records
  * come in id order. */
@@ -254,6 +256,10 @@ struct msglog_config {
 	unsigned ts_max_unstamped_ms;    /* unhealthy when a record waits longer
 					    for a stamp (14400000, X-Road's default) */
 	int ts_sync;                     /* stamp each group before its callbacks */
+	int pack;                        /* SQLite: bodies and signature documents
+					    stored zstd-compressed against a dictionary
+					    of the log's own records (msglog_pack.h);
+					    archive files too. 0: as they are */
 	/* Retention: with archive_dir and retention_days, the stamper archives
 	 * records older than retention_days every archive_interval_ms. */
 	const char *archive_dir;

@@ -27,7 +27,12 @@
  * random page of its own: a third to two fifths of the writer's WAL bytes,
  * and a read of that page once the index had outgrown the cache. The
  * replay window is in memory (msglog_replay.c); the database is asked only
- * for what memory lost. README.md, "Indexes". */
+ * for what memory lost. README.md, "Indexes".
+ *
+ * Packed records (MSGLOG_OPEN_PACK, msglog_pack.h): a record's body and
+ * stored document are zstd frames against the packing_dicts row its
+ * packed column names (NULL: stored as they are). README.md, "Packed
+ * records". */
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -40,6 +45,7 @@
 #include "lib/buf.h"
 #include "lib/crypto.h"
 #include "store/msglog.h"
+#include "store/msglog_pack.h"
 #include "store/walbuf.h"
 
 #define SQL_BUSY_MS 10000
@@ -88,6 +94,13 @@ struct sqconn {
 	sqlite3_stmt *st_begin, *st_commit;
 	int ocsp_ref;                    /* records has ocsp_sha256 */
 	int sigb_ref;                    /* records has sig_batch, sig_batch_at */
+	int pack_ref;                    /* records has packed */
+	struct pack_w *pw;               /* writing packed records (MSGLOG_OPEN_PACK) */
+	struct pack_r *pr;               /* reading them (made on the first) */
+	sqlite3_stmt *ins_dict, *get_dict;
+	struct buf pdoc;                 /* insert: a record's frame */
+	struct buf udoc;                 /* read: what it holds */
+	int iter_body;                   /* the iteration reads bodies */
 	struct ocsp_known known[OCSP_KNOWN];
 	unsigned known_next;
 	struct sigb_known sigb[SIGB_KNOWN];
@@ -114,8 +127,9 @@ static const char SCHEMA[] =
 	" body_mode INTEGER NOT NULL, body BLOB, body_len INTEGER NOT NULL,"
 	" body_sha256 BLOB NOT NULL, sigdoc BLOB NOT NULL, ocsp BLOB NOT NULL,"
 	" request_hash TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,"
-	" ocsp_sha256 BLOB, sig_batch INTEGER, sig_batch_at INTEGER);"
+	" ocsp_sha256 BLOB, sig_batch INTEGER, sig_batch_at INTEGER, packed INTEGER);"
 	"CREATE TABLE IF NOT EXISTS ocsp_data (sha256 BLOB PRIMARY KEY, data BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS packing_dicts (id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS sig_batches (first_id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS records_time ON records(" TIME_INDEX_COLS ");"
 	"CREATE TABLE IF NOT EXISTS timestamps ("
@@ -128,7 +142,7 @@ static const char SCHEMA[] =
 
 static const char COLS[] =
 	"id, time_ms, dir, side, reqid, message_id, client_id, service_id, body_mode, %s,"
-	" body_len, body_sha256, sigdoc, %s, request_hash, prev_hash, hash, %s";
+	" body_len, body_sha256, sigdoc, %s, request_hash, prev_hash, hash, %s, %s";
 
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void sq_err(char **err, sqlite3 *db, const char *fmt, ...)
@@ -185,6 +199,12 @@ static void sq_close(void *conn)
 	forget_sigb(c);
 	buf_free(&c->cut);
 	buf_free(&c->whole);
+	buf_free(&c->pdoc);
+	buf_free(&c->udoc);
+	pack_w_free(c->pw);
+	pack_r_free(c->pr);
+	sqlite3_finalize(c->ins_dict);
+	sqlite3_finalize(c->get_dict);
 	sqlite3_finalize(c->ins_sigb);
 	sqlite3_finalize(c->has_sigb);
 	sqlite3_finalize(c->st_begin);
@@ -221,7 +241,7 @@ static int64_t count_of(struct sqconn *c, const char *sql)
 }
 
 /* A log of an earlier layout, opened for writing, gets this one: the OCSP
- * and Batch reference columns (its rows keep their inline data; the
+ * and Batch reference columns and packed (its rows keep their inline data; the
  * sig_batches table came with SCHEMA), no records_replay, and records_time
  * with its covering columns (built once, by reading every row: a large log
  * takes a while the first time). In one transaction. README.md says what
@@ -229,17 +249,19 @@ static int64_t count_of(struct sqconn *c, const char *sql)
 static int migrate(struct sqconn *c, char **err)
 {
 	int old_ocsp = !has_column(c, "ocsp_sha256"), old_sigb = !has_column(c, "sig_batch");
+	int old_pack = !has_column(c, "packed");
 	int64_t replay = count_of(c, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
 				     " AND name = 'records_replay'");
 	int64_t tcols = count_of(c, "SELECT COUNT(*) FROM pragma_index_info('records_time')");
 
-	if (!old_ocsp && !old_sigb && replay == 0 && tcols == 5)
+	if (!old_ocsp && !old_sigb && !old_pack && replay == 0 && tcols == 5)
 		return 0;
 	if (exec(c, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	if ((old_ocsp && exec(c, "ALTER TABLE records ADD COLUMN ocsp_sha256 BLOB", err) < 0) ||
 	    (old_sigb && (exec(c, "ALTER TABLE records ADD COLUMN sig_batch INTEGER", err) < 0 ||
 			  exec(c, "ALTER TABLE records ADD COLUMN sig_batch_at INTEGER", err) < 0)) ||
+	    (old_pack && exec(c, "ALTER TABLE records ADD COLUMN packed INTEGER", err) < 0) ||
 	    exec(c, "DROP INDEX IF EXISTS records_replay", err) < 0 ||
 	    (tcols != 5 && (exec(c, "DROP INDEX IF EXISTS records_time", err) < 0 ||
 			    exec(c, "CREATE INDEX records_time ON records(" TIME_INDEX_COLS ")", err) < 0)) ||
@@ -262,6 +284,12 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	}
 	buf_init(&c->cut, BUF_NOCAP);
 	buf_init(&c->whole, BUF_NOCAP);
+	buf_init(&c->pdoc, BUF_NOCAP);
+	buf_init(&c->udoc, BUF_NOCAP);
+	if ((flags & MSGLOG_OPEN_PACK) && !(flags & MSGLOG_OPEN_READONLY) && !(c->pw = pack_w_new())) {
+		sq_err(err, NULL, "sqlite: packing");
+		goto fail;
+	}
 	if (flags & (MSGLOG_OPEN_CREATE | MSGLOG_OPEN_ARCHIVE))
 		oflags |= SQLITE_OPEN_CREATE;
 	/* A connection is used by one thread at a time (the writer's, the
@@ -289,6 +317,7 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	}
 	c->ocsp_ref = has_column(c, "ocsp_sha256");
 	c->sigb_ref = has_column(c, "sig_batch");
+	c->pack_ref = has_column(c, "packed");
 	*conn = c;
 	return 0;
 fail:
@@ -336,6 +365,8 @@ static void sq_rollback(void *conn)
 
 	forget_ocsp(c);
 	forget_sigb(c);
+	if (c->pw)
+		pack_w_forget_tx(c->pw, c->tx);
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -573,26 +604,93 @@ static int sigb_cut(struct sqconn *c, const struct msglog_row *r, int64_t *first
 	return 0;
 }
 
+/* ------------------------------------------------------ packed records */
+
+/* Stores the completed sample as a dictionary (in the caller's
+ * transaction, if any) and packs with it from the next record on. */
+static int store_dict(struct sqconn *c, char **err)
+{
+	const struct buf *d = pack_w_sample(c->pw);
+	int rc;
+
+	if (!c->ins_dict && sqlite3_prepare_v2(c->db, "INSERT INTO packing_dicts (data) VALUES (?)", -1,
+					       &c->ins_dict, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: prepare dictionary insert");
+		return -1;
+	}
+	rc = bind_blob(c->ins_dict, 1, d->data, d->len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(c->ins_dict);
+	sqlite3_reset(c->ins_dict);
+	sqlite3_clear_bindings(c->ins_dict);
+	if (rc != SQLITE_DONE) {
+		sq_err(err, c->db, "sqlite: insert packing dictionary");
+		return -1;
+	}
+	if (pack_w_use(c->pw, sqlite3_last_insert_rowid(c->db), c->tx) < 0) {
+		sq_err(err, NULL, "sqlite: packing dictionary");
+		return -1;
+	}
+	return 0;
+}
+
+/* What a record stores of its body and document: the bytes themselves
+ * while the writer samples its dictionary (*dict 0), else one frame of
+ * both in the document's column (c->pdoc; *dict its dictionary) and, for a
+ * record with a body, an empty body (NULL stays the mark of metadata only). */
+static int pack_record(struct sqconn *c, const unsigned char **body, size_t *body_len,
+		       const unsigned char **doc, size_t *doc_len, int64_t *dict, char **err)
+{
+	int rc;
+
+	*dict = pack_w_dict(c->pw);
+	if (!*dict) {
+		if ((rc = pack_w_take(c->pw, *body, *body_len, *doc, *doc_len)) < 0) {
+			sq_err(err, NULL, "sqlite: packing sample");
+			return -1;
+		}
+		return rc == 1 ? store_dict(c, err) : 0;
+	}
+	if (pack_w_frame(c->pw, *body, *body ? *body_len : 0, *doc, *doc_len, &c->pdoc) < 0) {
+		sq_err(err, NULL, "sqlite: compressing record");
+		return -1;
+	}
+	pack_w_account(c->pw, (*body ? *body_len : 0) + *doc_len, c->pdoc.len);
+	if (*body) {
+		*body = (const unsigned char *)"";
+		*body_len = 0;
+	}
+	*doc = (const unsigned char *)c->pdoc.data;
+	*doc_len = c->pdoc.len;
+	return 0;
+}
+
 static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 {
 	struct sqconn *c = conn;
-	const unsigned char *osha = NULL;
-	int64_t sigb = 0;
-	size_t sigb_at = 0;
+	const unsigned char *osha = NULL, *body, *doc;
+	int64_t sigb = 0, dict = 0;
+	size_t sigb_at = 0, body_len, doc_len;
 	sqlite3_stmt *st;
 	int rc = 0;
 
 	if (!c->ins && sqlite3_prepare_v2(c->db,
 			"INSERT INTO records (id, time_ms, dir, side, reqid, message_id, client_id,"
 			" service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp,"
-			" request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at)"
-			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c->ins, NULL) != SQLITE_OK) {
+			" request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at, packed)"
+			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &c->ins, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare insert");
 		return -1;
 	}
 	if (r->ocsp_len && !(osha = ocsp_stored(c, r, err)))
 		return -1;
 	if (sigb_cut(c, r, &sigb, &sigb_at, err) < 0)
+		return -1;
+	body = r->body;
+	body_len = r->body_len;
+	doc = sigb ? (const unsigned char *)c->cut.data : r->sigdoc;
+	doc_len = sigb ? c->cut.len : r->sigdoc_len;
+	if (c->pw && c->pack_ref && pack_record(c, &body, &body_len, &doc, &doc_len, &dict, err) < 0)
 		return -1;
 	st = c->ins;
 	rc |= sqlite3_bind_int64(st, 1, r->id);
@@ -604,21 +702,24 @@ static int sq_insert(void *conn, const struct msglog_row *r, char **err)
 	rc |= sqlite3_bind_text(st, 7, r->client_id, -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_text(st, 8, r->service_id, -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_int(st, 9, r->body_mode);
-	if (r->body)
-		rc |= bind_blob(st, 10, r->body, r->body_len);
+	if (body)
+		rc |= bind_blob(st, 10, body, body_len);
 	else
 		rc |= sqlite3_bind_null(st, 10);
 	rc |= sqlite3_bind_int64(st, 11, (sqlite3_int64)r->body_len);
 	rc |= bind_blob(st, 12, r->body_sha256, MSGLOG_HASH_LEN);
+	rc |= bind_blob(st, 13, doc, doc_len);
 	if (sigb) {
-		rc |= bind_blob(st, 13, c->cut.data, c->cut.len);
 		rc |= sqlite3_bind_int64(st, 19, sigb);
 		rc |= sqlite3_bind_int64(st, 20, (sqlite3_int64)sigb_at);
 	} else {
-		rc |= bind_blob(st, 13, r->sigdoc, r->sigdoc_len);
 		rc |= sqlite3_bind_null(st, 19);
 		rc |= sqlite3_bind_null(st, 20);
 	}
+	if (dict)
+		rc |= sqlite3_bind_int64(st, 21, dict);
+	else
+		rc |= sqlite3_bind_null(st, 21);
 	if (osha) {
 		rc |= bind_blob(st, 14, NULL, 0);
 		rc |= bind_blob(st, 18, osha, MSGLOG_HASH_LEN);
@@ -792,6 +893,60 @@ static int read_sigdoc(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 	return 0;
 }
 
+/* The body and document of a packed row (column 20 its dictionary) as
+ * they were logged: the frame in the document's column holds the body
+ * (body_len bytes, when the row has one: an empty body column) and then
+ * the document. A frame or dictionary that does not give them back, or a
+ * body column that is not empty, leaves the stored bytes, the document
+ * with a note after a NUL (as read_sigdoc does): they cannot match the
+ * record's digests, so the verifier names the record. -1 only when out of
+ * memory. */
+static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
+{
+	static const char damaged[] = "\0[packed record: its frame or packing_dicts row is damaged]";
+	int64_t id = sqlite3_column_int64(st, 20);
+	uint64_t want;
+	int ok = 1;
+
+	if (!c->pr && !(c->pr = pack_r_new()))
+		return -1;
+	if (!pack_r_has(c->pr, id)) {
+		const void *d = NULL;
+		size_t n = 0;
+		if (!c->get_dict && sqlite3_prepare_v2(c->db, "SELECT data FROM packing_dicts WHERE id = ?", -1,
+						       &c->get_dict, NULL) != SQLITE_OK)
+			return -1;
+		sqlite3_bind_int64(c->get_dict, 1, id);
+		if (sqlite3_step(c->get_dict) == SQLITE_ROW)
+			d = col_blob(c->get_dict, 0, &n);
+		ok = pack_r_add(c->pr, id, d, n) == 0;
+		sqlite3_reset(c->get_dict);
+	}
+	want = r->body ? (uint64_t)sqlite3_column_int64(st, 10) : 0;
+	if (ok && (!r->body || r->body_len == 0) && want <= PACK_MAX_BODY &&
+	    pack_r_frame(c->pr, id, r->sigdoc, r->sigdoc_len, PACK_MAX_BODY + PACK_MAX_SIGDOC, &c->udoc) == 0 &&
+	    c->udoc.len >= want) {
+		if (r->body) {
+			r->body = c->iter_body ? (const unsigned char *)c->udoc.data : NULL;
+			r->body_len = (size_t)want;
+		}
+		r->sigdoc = (const unsigned char *)c->udoc.data + want;
+		r->sigdoc_len = c->udoc.len - (size_t)want;
+		return 0;
+	}
+	if (!c->iter_body && r->body) {
+		r->body = NULL;
+		r->body_len = (size_t)sqlite3_column_int64(st, 10);
+	}
+	buf_reset(&c->udoc);
+	if (buf_append(&c->udoc, r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc_len) < 0 ||
+	    buf_append(&c->udoc, damaged, sizeof(damaged) - 1) < 0)
+		return -1;
+	r->sigdoc = (const unsigned char *)c->udoc.data;
+	r->sigdoc_len = c->udoc.len;
+	return 0;
+}
+
 /* Fills r from the current row (column order of COLS). Damaged columns
  * (a hash of the wrong size) are read as zeros: the verifier then names the
  * record, which is what it is for. 0, or -1 when out of memory. */
@@ -823,6 +978,8 @@ static int read_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 	r->request_hash = col_text(st, 14);
 	(void)col_hash(st, 15, r->prev_hash);
 	(void)col_hash(st, 16, r->hash);
+	if (sqlite3_column_type(st, 20) != SQLITE_NULL && unpack_row(c, st, r) < 0)
+		return -1;
 	return read_sigdoc(c, st, r);
 }
 
@@ -835,15 +992,19 @@ static int read_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 static int build_iter_sql(const struct sqconn *c, const struct msglog_filter *f, char *sql,
 			  size_t cap)
 {
-	char cols[400];
+	char cols[460];
 	int n;
 
 	/* A row whose ocsp_data entry is missing reads its (empty) inline
 	 * column, and the verifier names it: the digest no longer matches. The
 	 * same for a missing sig_batches row (read_sigdoc). */
-	snprintf(cols, sizeof(cols), COLS, f->with_body ? "body" : "NULL",
+	/* Without bodies, a packed row's body column still says whether its
+	 * frame starts with one (empty) or not (NULL); it is one byte. */
+	snprintf(cols, sizeof(cols), COLS,
+		 f->with_body ? "body" : c->pack_ref ? "CASE WHEN packed IS NULL THEN NULL ELSE body END" : "NULL",
 		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp",
-		 c->sigb_ref ? "sig_batch_at, s.data, sig_batch" : "NULL, NULL, NULL");
+		 c->sigb_ref ? "sig_batch_at, s.data, sig_batch" : "NULL, NULL, NULL",
+		 c->pack_ref ? "packed" : "NULL");
 	n = snprintf(sql, cap, "SELECT %s FROM records%s%s WHERE 1%s%s%s%s%s%s%s ORDER BY id", cols,
 		     c->ocsp_ref ? " LEFT JOIN ocsp_data o ON o.sha256 = ocsp_sha256" : "",
 		     c->sigb_ref ? " LEFT JOIN sig_batches s ON s.first_id = sig_batch" : "",
@@ -870,6 +1031,9 @@ static int sq_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 		c->ocsp_ref = has_column(c, "ocsp_sha256");
 	if (!c->sigb_ref)
 		c->sigb_ref = has_column(c, "sig_batch");
+	if (!c->pack_ref)
+		c->pack_ref = has_column(c, "packed");
+	c->iter_body = f->with_body;
 	if (build_iter_sql(c, f, sql, sizeof(sql)) < 0 ||
 	    sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare iteration");

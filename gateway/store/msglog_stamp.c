@@ -287,7 +287,7 @@ static long write_archive(struct msglog *log, void *src, const struct msglog_cha
 	long rc = -1;
 
 	unlink(tmp);
-	if (aops->open(tmp, MSGLOG_OPEN_ARCHIVE, &c.dst, err) < 0)
+	if (aops->open(tmp, MSGLOG_OPEN_ARCHIVE | (log->cfg.pack ? MSGLOG_OPEN_PACK : 0), &c.dst, err) < 0)
 		return -1;
 	if (aops->begin(c.dst, err) < 0)
 		goto out;

@@ -32,6 +32,7 @@ import time
 import uuid
 
 import harness as h
+import msglog_db
 
 INST = "central-server"
 CLERK = (INST, "GOV", "70000050", "household-register")
@@ -62,27 +63,15 @@ def teardown(ex):
     return h.stop_and_clean(ex)
 
 
-# The carried OCSP data of a record: stored once in ocsp_data (gateway/store/README.md),
-# inline in records written before that.
-OCSP_OF_RECORD = "COALESCE((SELECT data FROM ocsp_data WHERE sha256 = r.ocsp_sha256), r.ocsp)"
-# The signature document of a record: a batch-form document's Batch element is
-# stored once, in sig_batches, and put back at sig_batch_at (gateway/store/README.md).
-SIGDOC_OF_RECORD = ("CASE WHEN r.sig_batch IS NULL THEN r.sigdoc ELSE CAST(substr(r.sigdoc, 1, r.sig_batch_at)"
-                    " || (SELECT data FROM sig_batches WHERE first_id = r.sig_batch)"
-                    " || substr(r.sigdoc, r.sig_batch_at + 1) AS BLOB) END")
-
-
 def db_path(ex, gw):
     return os.path.join(ex.dir, "data", gw, "msglog.db")
 
 
 def records(ex, gw, msg_id):
-    db = sqlite3.connect(db_path(ex, gw))
-    rows = db.execute("SELECT id, dir, side, body, body_mode, %s, length(%s) FROM records r "
-                      "WHERE message_id = ? ORDER BY id" % (SIGDOC_OF_RECORD, OCSP_OF_RECORD),
-                      (msg_id,)).fetchall()
-    db.close()
-    return rows
+    """(id, dir, side, body, body_mode, signature document, length of the carried
+    OCSP data) of msg_id's records, read from the stored layout (msglog_db.py)."""
+    return [(r.id, r.dir, r.side, r.body, r.body_mode, r.sigdoc, len(r.ocsp))
+            for r in msglog_db.records(db_path(ex, gw), "r.message_id = ?", (msg_id,))]
 
 
 def clerk_soap(ex, pin, msg_id=None):
@@ -268,10 +257,11 @@ def test_j_batch_signatures_under_concurrent_load(ex):
     assert len(results) == 64 and all(st == 200 for st, _ in results), results[:3]
     found = {}
     for gw in ("municipality", "state"):
+        rows = [(r.message_id, r.dir, r.sigdoc) for r in msglog_db.records(
+            db_path(ex, gw), "r.message_id IN (%s)" % ",".join("?" * len(ids)), ids)]
         db = sqlite3.connect(db_path(ex, gw))
-        q = "SELECT message_id, dir, %s FROM records r WHERE message_id IN (%s)" % (
-            SIGDOC_OF_RECORD, ",".join("?" * len(ids)))
-        rows = db.execute(q, ids).fetchall()
+        # past its first records the log stores them packed (compress = on, the default)
+        assert db.execute("SELECT COUNT(*) FROM records WHERE packed IS NOT NULL").fetchone()[0] > 0, gw
         shared = db.execute("SELECT COUNT(*), COUNT(DISTINCT sig_batch) FROM records WHERE sig_batch IS NOT NULL"
                             " AND message_id IN (%s)" % ",".join("?" * len(ids)), ids).fetchone()
         db.close()
@@ -420,11 +410,8 @@ def split_signed(headers, data):
 
 def logged_request(ex, msg_id):
     """Body, signature document and carried OCSP header of a logged request."""
-    db = sqlite3.connect(db_path(ex, "municipality"))
-    row = db.execute("SELECT body, %s, %s FROM records r WHERE message_id = ? AND dir = 1"
-                     % (SIGDOC_OF_RECORD, OCSP_OF_RECORD), (msg_id,)).fetchone()
-    db.close()
-    return row[0], row[1], row[2].decode() if isinstance(row[2], bytes) else row[2]
+    r = msglog_db.records(db_path(ex, "municipality"), "r.message_id = ? AND r.dir = 1", (msg_id,))[0]
+    return r.body, r.sigdoc, r.ocsp.decode()
 
 
 def move_signature_first(sig):

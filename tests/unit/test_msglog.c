@@ -932,7 +932,7 @@ static int t_insert_copy(const char *db)
 	return shift_up(db, 5) < 0 ? -1 :
 	       exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
 			"client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp, "
-			"request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at FROM records "
+			"request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at, packed FROM records "
 			"WHERE id = 4");
 }
 
