@@ -201,9 +201,11 @@ int pack_r_add(struct pack_r *r, int64_t id, const void *data, size_t len)
 {
 	unsigned i = r->next++ % PACK_DICTS_KNOWN;
 
-	/* Only what the writer makes: a tagged raw-content dictionary. */
-	if (!data || len < sizeof(DICT_TAG) - 1 || memcmp(data, DICT_TAG, sizeof(DICT_TAG) - 1) != 0)
-		return -1;
+	/* Only what the writer makes: a tagged raw-content dictionary of at
+	 * most one sample. */
+	if (!data || len < sizeof(DICT_TAG) - 1 || len > PACK_SAMPLE_BYTES + sizeof(DICT_TAG) - 1 ||
+	    memcmp(data, DICT_TAG, sizeof(DICT_TAG) - 1) != 0)
+		return PACK_BAD;
 	ZSTD_freeDDict(r->d[i].dd);
 	r->d[i].id = id;
 	r->d[i].dd = ZSTD_createDDict(data, len);
@@ -219,16 +221,16 @@ int pack_r_frame(struct pack_r *r, int64_t id, const void *src, size_t n, size_t
 
 	buf_reset(out);
 	if (!dd || !src)
-		return -1;
+		return PACK_BAD;
 	/* The writer's frames say their size: nothing else is trusted. */
 	size = ZSTD_getFrameContentSize(src, n);
 	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size > max)
-		return -1;
+		return PACK_BAD;
 	if (!(d = buf_space(out, (size_t)size)))
 		return -1;
 	got = ZSTD_decompress_usingDDict(r->dctx, d, (size_t)size, src, n, dd);
 	if (ZSTD_isError(got) || got != size)
-		return -1;
+		return PACK_BAD;
 	buf_added(out, got);
 	return 0;
 }

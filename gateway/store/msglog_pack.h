@@ -4,10 +4,10 @@
  *
  * A record is ~3 KB of SOAP envelope and signature document that says
  * almost the same as the one before it; alone it compresses ~2x, against a
- * few earlier records ~6x. So the writer stores its first PACK_SAMPLE
- * records as they are, keeps their bytes, makes them a raw-content
- * dictionary (a table row, in the transaction of the first record that
- * uses it) and from then on writes each record's body and document,
+ * few earlier records ~6x. So the writer stores its first
+ * PACK_SAMPLE_RECORDS records as they are, keeps their bytes, makes them a
+ * raw-content dictionary (a table row, in the transaction of the record
+ * that completes the sample) and from then on writes each record's body and document,
  * one after the other, as one zstd frame made with it; a record names its
  * dictionary (records.packed). When
  * the traffic changes and the frames grow (the last PACK_WINDOW records
@@ -64,10 +64,15 @@ struct pack_r *pack_r_new(void);
 void pack_r_free(struct pack_r *r);
 /* 1 when dictionary id is loaded. */
 int pack_r_has(const struct pack_r *r, int64_t id);
-/* Loads dictionary id (evicting the oldest). 0 or -1. */
+/* The reader's results: 0, PACK_BAD (the stored data is not what the
+ * writer makes: damaged, or tampered with), -1 (out of memory). */
+#define PACK_BAD 1
+/* Loads dictionary id (evicting the oldest): 0, PACK_BAD (not a dictionary
+ * the writer makes: no tag, larger than a sample), -1. */
 int pack_r_add(struct pack_r *r, int64_t id, const void *data, size_t len);
 /* Decompresses a frame made with dictionary id (loaded) into out; the
- * content must be at most max bytes. 0, or -1 with nothing usable in out. */
+ * content must be at most max bytes, which is all that is allocated.
+ * 0, PACK_BAD (nothing usable in out), -1. */
 int pack_r_frame(struct pack_r *r, int64_t id, const void *src, size_t n, size_t max, struct buf *out);
 
 #endif

@@ -30,7 +30,7 @@
  * for what memory lost. README.md, "Indexes".
  *
  * Packed records (MSGLOG_OPEN_PACK, msglog_pack.h): a record's body and
- * stored document are zstd frames against the packing_dicts row its
+ * stored document are one zstd frame against the packing_dicts row its
  * packed column names (NULL: stored as they are). README.md, "Packed
  * records". */
 #include <errno.h>
@@ -643,6 +643,11 @@ static int pack_record(struct sqconn *c, const unsigned char **body, size_t *bod
 {
 	int rc;
 
+	/* What the reader would not unpack is stored as it is. */
+	if ((*body && *body_len > PACK_MAX_BODY) || *doc_len > PACK_MAX_SIGDOC) {
+		*dict = 0;
+		return 0;
+	}
 	*dict = pack_w_dict(c->pw);
 	if (!*dict) {
 		if ((rc = pack_w_take(c->pw, *body, *body_len, *doc, *doc_len)) < 0) {
@@ -899,33 +904,45 @@ static int read_sigdoc(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
  * the document. A frame or dictionary that does not give them back, or a
  * body column that is not empty, leaves the stored bytes, the document
  * with a note after a NUL (as read_sigdoc does): they cannot match the
- * record's digests, so the verifier names the record. -1 only when out of
- * memory. */
+ * record's digests, so the verifier names the record. -1 when the reading
+ * itself failed (out of memory, the database's error): that is no verdict
+ * on the record, and the iteration stops with it. */
 static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 {
 	static const char damaged[] = "\0[packed record: its frame or packing_dicts row is damaged]";
 	int64_t id = sqlite3_column_int64(st, 20);
-	uint64_t want;
-	int ok = 1;
+	uint64_t want = r->body ? (uint64_t)sqlite3_column_int64(st, 10) : 0;
+	int rc = 0;
 
 	if (!c->pr && !(c->pr = pack_r_new()))
 		return -1;
 	if (!pack_r_has(c->pr, id)) {
 		const void *d = NULL;
 		size_t n = 0;
-		if (!c->get_dict && sqlite3_prepare_v2(c->db, "SELECT data FROM packing_dicts WHERE id = ?", -1,
-						       &c->get_dict, NULL) != SQLITE_OK)
-			return -1;
-		sqlite3_bind_int64(c->get_dict, 1, id);
-		if (sqlite3_step(c->get_dict) == SQLITE_ROW)
-			d = col_blob(c->get_dict, 0, &n);
-		ok = pack_r_add(c->pr, id, d, n) == 0;
-		sqlite3_reset(c->get_dict);
+		/* A log without the table (dropped) has no dictionary to give. */
+		if (c->get_dict || sqlite3_prepare_v2(c->db, "SELECT data FROM packing_dicts WHERE id = ?", -1,
+						      &c->get_dict, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(c->get_dict, 1, id);
+			if ((rc = sqlite3_step(c->get_dict)) == SQLITE_ROW)
+				d = col_blob(c->get_dict, 0, &n);
+			else if (rc != SQLITE_DONE)
+				rc = -1;
+			rc = rc < 0 ? -1 : pack_r_add(c->pr, id, d, n);
+			sqlite3_reset(c->get_dict);
+		} else {
+			rc = PACK_BAD;
+		}
 	}
-	want = r->body ? (uint64_t)sqlite3_column_int64(st, 10) : 0;
-	if (ok && (!r->body || r->body_len == 0) && want <= PACK_MAX_BODY &&
-	    pack_r_frame(c->pr, id, r->sigdoc, r->sigdoc_len, PACK_MAX_BODY + PACK_MAX_SIGDOC, &c->udoc) == 0 &&
-	    c->udoc.len >= want) {
+	/* What a frame may give is bounded by what the row says it holds. */
+	if (rc == 0 && (r->body && r->body_len != 0))
+		rc = PACK_BAD;
+	if (rc == 0 && want > PACK_MAX_BODY)
+		rc = PACK_BAD;
+	if (rc == 0)
+		rc = pack_r_frame(c->pr, id, r->sigdoc, r->sigdoc_len, (size_t)want + PACK_MAX_SIGDOC, &c->udoc);
+	if (rc == 0 && c->udoc.len < want)
+		rc = PACK_BAD;
+	if (rc == 0) {
 		if (r->body) {
 			r->body = c->iter_body ? (const unsigned char *)c->udoc.data : NULL;
 			r->body_len = (size_t)want;
@@ -934,6 +951,8 @@ static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 		r->sigdoc_len = c->udoc.len - (size_t)want;
 		return 0;
 	}
+	if (rc != PACK_BAD)
+		return -1;
 	if (!c->iter_body && r->body) {
 		r->body = NULL;
 		r->body_len = (size_t)sqlite3_column_int64(st, 10);
@@ -999,7 +1018,7 @@ static int build_iter_sql(const struct sqconn *c, const struct msglog_filter *f,
 	 * column, and the verifier names it: the digest no longer matches. The
 	 * same for a missing sig_batches row (read_sigdoc). */
 	/* Without bodies, a packed row's body column still says whether its
-	 * frame starts with one (empty) or not (NULL); it is one byte. */
+	 * frame starts with one (empty) or not (NULL); it holds no bytes. */
 	snprintf(cols, sizeof(cols), COLS,
 		 f->with_body ? "body" : c->pack_ref ? "CASE WHEN packed IS NULL THEN NULL ELSE body END" : "NULL",
 		 c->ocsp_ref ? "COALESCE(o.data, ocsp)" : "ocsp",

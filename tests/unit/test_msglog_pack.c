@@ -338,6 +338,20 @@ static void test_two_sessions_and_archive(void **state)
 		if (session == 1) {
 			assert_int_equal(append_n(log, 41, 5, 0), 0);
 			assert_int_equal(ml_stamp_all(log), 0);
+			/* A frame that no longer gives its bytes is not copied into
+			 * an archive (and then cut): the run stops, naming it. */
+			assert_int_equal(exec_sql(db, "CREATE TABLE keep AS SELECT sigdoc FROM records WHERE id = 15;"
+						  " UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, 20) ||"
+						  " CASE WHEN substr(sigdoc, 21, 1) = X'00' THEN X'01' ELSE X'00' END ||"
+						  " substr(sigdoc, 22) AS BLOB) WHERE id = 15"), 0);
+			assert_int_equal(msglog_archive(log, 2000, adir, &path, &err), -1);
+			assert_non_null(err);
+			assert_non_null(strstr(err, "record 15 does not match its hash"));
+			free(err);
+			err = NULL;
+			assert_int_equal(q(db, "SELECT COUNT(*) FROM records"), 45);
+			assert_int_equal(exec_sql(db, "UPDATE records SET sigdoc = (SELECT sigdoc FROM keep) WHERE id = 15;"
+						  " DROP TABLE keep"), 0);
 			assert_int_equal(msglog_archive(log, 2000, adir, &path, &err), 40);
 		}
 		msglog_close(log);
@@ -365,8 +379,12 @@ static void test_damage_named(void **state)
 		const char *name, *sql;
 		int64_t bad_id;
 	} cases[] = {
-		{ "a byte of a frame", "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, 30) || X'00'"
-				       " || substr(sigdoc, 32) AS BLOB) WHERE id = 15", 15 },
+		{ "a byte of a frame", "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, 30) || CASE WHEN"
+				       " substr(sigdoc, 31, 1) = X'00' THEN X'01' ELSE X'00' END || substr(sigdoc, 32)"
+				       " AS BLOB) WHERE id = 15", 15 },
+		{ "a body beside the frame of a metadata-only record",
+		  "UPDATE records SET body = X'' WHERE id = 14", 14 },
+		{ "a dictionary without its tag", "UPDATE packing_dicts SET data = CAST('x' || substr(data, 2) AS BLOB)", 9 },
 		/* (A byte no frame refers to changes nothing read: not damage.) */
 		{ "the dictionary replaced", "UPDATE packing_dicts SET data = CAST(substr(data, 1, 22)"
 					     " || zeroblob(length(data) - 22) AS BLOB)", 9 },
