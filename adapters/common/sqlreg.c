@@ -321,17 +321,46 @@ fail:
 	return -1;
 }
 
+/* A registry that only reads answers a call from one snapshot of its file:
+ * the call's queries run in one read transaction (BEGIN at its first
+ * sqlreg_ready, COMMIT at sqlreg_call_end). An answer built from several
+ * queries (a person, the addresses, the documents) then never mixes two
+ * states of a file another process updates meanwhile, and SQLite takes the
+ * file's shared lock and its WAL read mark once a call instead of once a
+ * statement. Outside a call (no reqid) statements stay in autocommit. */
+static void snapshot_begin(struct sqlreg *r)
+{
+	if (r->reqid == NULL || !r->d->query_only || r->db == NULL || !sqlite3_get_autocommit(r->db))
+		return;
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		sqlreg_log(r, ADAPTER_LOG_DEBUG, "%s: no read transaction for the call: %s", r->d->label,
+			   sqlite3_errmsg(r->db));   /* the statements run one by one, as before */
+}
+
+static void snapshot_end(struct sqlreg *r)
+{
+	if (r->db == NULL || sqlite3_get_autocommit(r->db))
+		return;
+	for (size_t i = 0; i < r->d->n_sql; i++)
+		sqlite3_reset(r->st[i]);
+	if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int sqlreg_ready(struct sqlreg *r, struct adapter_result *res)
 {
 	char why[SQLREG_WHY_MAX];
 
-	if (r->db != NULL)
+	if (r->db != NULL) {
+		snapshot_begin(r);
 		return 0;
+	}
 	if (sqlreg_open(r, why, sizeof(why)) == 0) {
 		if (r->down)
 			sqlreg_log(r, ADAPTER_LOG_INFO, "%s: %s is available again", r->d->label,
 				   r->db_path);
 		r->down = 0;
+		snapshot_begin(r);
 		return 0;
 	}
 	/* Every call retries; the log says it once per outage, not per call. */
@@ -359,6 +388,7 @@ void sqlreg_call_begin(struct sqlreg *r, const char *reqid)
 
 void sqlreg_call_end(struct sqlreg *r, const char *service, const struct adapter_result *res)
 {
+	snapshot_end(r);
 	/* Close only after the statements are done with: the next call opens
 	 * the file afresh. */
 	if (r->reopen)

@@ -280,6 +280,43 @@ static void test_reopen_existing(void **state)
 	assert_int_equal(db_count(s->fx.db, "things"), SEED_THINGS);
 }
 
+/* A registry that only reads answers each call from one snapshot: a change
+ * another process commits between two queries of one call shows in the
+ * next call, not halfway through this one. */
+static void test_snapshot_per_call(void **state)
+{
+	struct sfix *s = *state;
+	struct sqlreg *r = reg_new(s, &strict_desc, NULL);
+	struct adapter_result res;
+	sqlite3 *h = NULL;
+	char name[64];
+
+	memset(&res, 0, sizeof(res));
+	sqlreg_start(r);
+	assert_int_equal(sqlite3_open(s->fx.db, &h), SQLITE_OK);
+	sqlreg_call_begin(r, "req-1");
+	assert_int_equal(sqlreg_ready(r, &res), 0);
+	assert_int_equal(thing_name(r, "7", name, sizeof(name), &res), 1);
+	assert_string_equal(name, "thing 7");
+	assert_int_equal(sqlite3_exec(h, "UPDATE things SET name = 'renamed' WHERE id = 7", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(thing_name(r, "7", name, sizeof(name), &res), 1);
+	assert_string_equal(name, "thing 7");   /* the call's snapshot */
+	sqlreg_call_end(r, "things", &res);
+	sqlreg_call_begin(r, "req-2");
+	assert_int_equal(sqlreg_ready(r, &res), 0);
+	assert_int_equal(thing_name(r, "7", name, sizeof(name), &res), 1);
+	assert_string_equal(name, "renamed");
+	sqlreg_call_end(r, "things", &res);
+	/* No transaction is left open between calls: the other connection
+	 * can write (and checkpoint) at once. */
+	assert_non_null(sqlreg_db(r));
+	assert_true(sqlite3_get_autocommit(sqlreg_db(r)));
+	assert_int_equal(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	sqlreg_free(&r);
+}
+
 /* ---- refusing files that are not ours -------------------------------------------- */
 
 static void expect_refused(struct sfix *s, const char *db, const char *why)
@@ -562,6 +599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_existing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_per_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sql_rolled_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_then_back, setup, teardown),
