@@ -214,6 +214,26 @@ static int exec_sql(const char *db, const char *sql)
 	return sh("sqlite3 '%s' \"%s\"", db, sql) == 0 ? 0 : -1;
 }
 
+/* A path for a new log in a directory of its own. */
+static void fresh_db(char *db, size_t cap)
+{
+	char d[300];
+
+	newdir(d, sizeof(d));
+	snprintf(db, cap, "%s/log.db", d);
+}
+
+/* The log verifies, n records. */
+static void assert_verifies(const char *db, int64_t n)
+{
+	struct logverify_result res;
+	char report[1024];
+
+	if (verify_one(db, &res, report, sizeof(report)) != 0)
+		fail_msg("%s: %s", db, report);
+	assert_int_equal(res.records, n);
+}
+
 /* Packed and plain logs of the same records read back alike, byte for
  * byte, and the packed one is several times smaller. */
 static void test_round_trip_and_size(void **state)
@@ -483,38 +503,32 @@ static void test_dictionary_rolled_back(void **state)
  * stay as they are, new ones are packed, all read and verify; and back. */
 static void test_switch_on_and_off(void **state)
 {
-	char d[300], db[400], report[1024];
-	struct logverify_result res;
+	char db[400];
 
 	(void)state;
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_db(db, sizeof(db));
 	assert_int_equal(write_log(db, 0, 1, 15), 0);
 	assert_int_equal(write_log(db, 1, 16, 20), 0);
 	assert_int_equal(write_log(db, 0, 36, 5), 0);
 	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
 	assert_int_equal(q(db, "SELECT MAX(id) FROM records WHERE packed IS NOT NULL"), 35);
-	assert_int_equal(verify_one(db, &res, report, sizeof(report)), 0);
-	assert_int_equal(res.records, 40);
+	assert_verifies(db, 40);
 }
 
 /* A log made by an older binary (no packed column, no packing_dicts)
  * opened by a packing writer gets both and goes on. */
 static void test_old_layout(void **state)
 {
-	char d[300], db[400], report[1024];
-	struct logverify_result res;
+	char db[400];
 
 	(void)state;
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_db(db, sizeof(db));
 	assert_int_equal(write_log(db, 0, 1, 12), 0);
 	/* What the layout was before packed records. */
 	assert_int_equal(exec_sql(db, "DROP TABLE packing_dicts; ALTER TABLE records DROP COLUMN packed"), 0);
 	assert_int_equal(write_log(db, 1, 13, 20), 0);
 	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
-	assert_int_equal(verify_one(db, &res, report, sizeof(report)), 0);
-	assert_int_equal(res.records, 32);
+	assert_verifies(db, 32);
 }
 
 static int group_setup(void **state)
