@@ -269,6 +269,8 @@ static int check_row(const struct msglog_row *r, void *arg)
 	if (r->id > v->expect_id)
 		return fail(v, LOGVERIFY_MISSING, v->expect_id, "record %lld is missing (next is %lld)",
 			    (long long)v->expect_id, (long long)r->id);
+	if (r->stored_damage)
+		return fail(v, LOGVERIFY_HASH, r->id, "record %lld: %s", (long long)r->id, r->stored_damage);
 	if (check_fields(v, r))
 		return 1;
 	if (msglog_row_hash(r, h) < 0)

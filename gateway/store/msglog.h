@@ -94,6 +94,10 @@ struct msglog_row {
 	size_t ocsp_len;
 	unsigned char prev_hash[MSGLOG_HASH_LEN];
 	unsigned char hash[MSGLOG_HASH_LEN];
+	/* Read side: what the backend found wrong with the stored form, or NULL.
+	 * The row then holds the stored bytes (they fail its digests); the
+	 * verifier says this first. */
+	const char *stored_damage;
 };
 
 /* One batch time stamp: an RFC 3161 TimeStampResp (DER) over root, which is

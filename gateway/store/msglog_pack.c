@@ -76,6 +76,7 @@ int64_t pack_w_dict(const struct pack_w *p)
 
 static void drop_dict(struct pack_w *p)
 {
+	(void)ZSTD_CCtx_refCDict(p->cctx, NULL);   /* the context no longer points at it */
 	ZSTD_freeCDict(p->cdict);
 	p->cdict = NULL;
 	p->dict_id = 0;
@@ -113,6 +114,16 @@ int pack_w_use(struct pack_w *p, int64_t id, uint64_t tx)
 	drop_dict(p);
 	if (id <= 0 || !(p->cdict = ZSTD_createCDict(p->sample.data, p->sample.len, PACK_LEVEL)))
 		return -1;
+	/* Every frame with its content size and a checksum of the content: a
+	 * damaged frame or dictionary is then found as such when read (not only
+	 * later, as bytes that fail the record's digests). */
+	if (ZSTD_isError(ZSTD_CCtx_reset(p->cctx, ZSTD_reset_session_and_parameters)) ||
+	    ZSTD_isError(ZSTD_CCtx_refCDict(p->cctx, p->cdict)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_checksumFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_contentSizeFlag, 1))) {
+		drop_dict(p);
+		return -1;
+	}
 	p->dict_id = id;
 	p->dict_tx = tx;
 	return 0;
@@ -138,7 +149,7 @@ int pack_w_frame(struct pack_w *p, const void *a, size_t an, const void *b, size
 	if (!p->cdict || (a && buf_append(&p->both, a, an) < 0) || (b && buf_append(&p->both, b, bn) < 0) ||
 	    !(d = buf_space(out, cap = ZSTD_compressBound(p->both.len))))
 		return -1;
-	got = ZSTD_compress_usingCDict(p->cctx, d, cap, p->both.data ? p->both.data : "", p->both.len, p->cdict);
+	got = ZSTD_compress2(p->cctx, d, cap, p->both.data ? p->both.data : "", p->both.len);
 	if (ZSTD_isError(got))
 		return -1;
 	buf_added(out, got);

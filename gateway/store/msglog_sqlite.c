@@ -963,6 +963,8 @@ static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 		return -1;
 	r->sigdoc = (const unsigned char *)c->udoc.data;
 	r->sigdoc_len = c->udoc.len;
+	r->stored_damage = "its packed frame or the packing_dicts row it names does not give the logged "
+			   "bytes back";
 	return 0;
 }
 

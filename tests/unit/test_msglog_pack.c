@@ -398,23 +398,24 @@ static void test_damage_named(void **state)
 	static const struct {
 		const char *name, *sql;
 		int64_t bad_id;
+		int packed_damage;       /* the reader sees it (not only the digests) */
 	} cases[] = {
 		{ "a byte of a frame", "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, 30) || CASE WHEN"
 				       " substr(sigdoc, 31, 1) = X'00' THEN X'01' ELSE X'00' END || substr(sigdoc, 32)"
-				       " AS BLOB) WHERE id = 15", 15 },
+				       " AS BLOB) WHERE id = 15", 15, 1 },
 		{ "a body beside the frame of a metadata-only record",
-		  "UPDATE records SET body = X'' WHERE id = 14", 14 },
-		{ "a dictionary without its tag", "UPDATE packing_dicts SET data = CAST('x' || substr(data, 2) AS BLOB)", 9 },
+		  "UPDATE records SET body = X'' WHERE id = 14", 14, 1 },
+		{ "a dictionary without its tag", "UPDATE packing_dicts SET data = CAST('x' || substr(data, 2) AS BLOB)", 9, 1 },
 		/* (A byte no frame refers to changes nothing read: not damage.) */
 		{ "the dictionary replaced", "UPDATE packing_dicts SET data = CAST(substr(data, 1, 22)"
-					     " || zeroblob(length(data) - 22) AS BLOB)", 9 },
-		{ "the dictionary deleted", "DELETE FROM packing_dicts", 9 },
-		{ "a body put beside a frame", "UPDATE records SET body = X'41' WHERE id = 12", 12 },
-		{ "the body of a packed record dropped", "UPDATE records SET body = NULL WHERE id = 12", 12 },
-		{ "a frame read as stored bytes", "UPDATE records SET packed = NULL WHERE id = 20", 20 },
-		{ "a reference to no dictionary", "UPDATE records SET packed = 7 WHERE id = 20", 20 },
+					     " || zeroblob(length(data) - 22) AS BLOB)", 9, 1 },
+		{ "the dictionary deleted", "DELETE FROM packing_dicts", 9, 1 },
+		{ "a body put beside a frame", "UPDATE records SET body = X'41' WHERE id = 12", 12, 1 },
+		{ "the body of a packed record dropped", "UPDATE records SET body = NULL WHERE id = 12", 12, 0 },
+		{ "a frame read as stored bytes", "UPDATE records SET packed = NULL WHERE id = 20", 20, 0 },
+		{ "a reference to no dictionary", "UPDATE records SET packed = 7 WHERE id = 20", 20, 1 },
 		{ "a frame of another record", "UPDATE records SET sigdoc = (SELECT sigdoc FROM records WHERE id = 23)"
-					       " WHERE id = 22", 22 },
+					       " WHERE id = 22", 22, 0 },
 	};
 	char d[300], src[400], db[400], report[1024];
 	size_t i;
@@ -436,6 +437,10 @@ static void test_damage_named(void **state)
 			fail_msg("%s: rc %d, %s at %lld, want record %lld: %s", cases[i].name, rc,
 				 logverify_problem_name(res.problem), (long long)res.bad_id,
 				 (long long)cases[i].bad_id, res.detail);
+		/* Damage to the packed form is called that, not a changed body. */
+		if (cases[i].packed_damage && !strstr(res.detail, "packed frame"))
+			fail_msg("%s: the report does not say the packed form is damaged: %s", cases[i].name,
+				 res.detail);
 		assert_non_null(strstr(report, "FAIL"));
 	}
 }
