@@ -19,6 +19,8 @@
   nginx-conf TEMPLATE OUT KEY=VALUE...
                                fills @KEY@ in an nginx template
   reply-conf BODYFILE          prints the body as an nginx `return` string
+  logsize --data DIR --out F   each gateway's message log on disk (records,
+                               packed, bytes) after the runs
   meta OUT KEY=VALUE...        the run's description, machine and versions
   profile-md --work W --out F  summarises perf and callgrind output in W
   report --dir D [--results MD] [--profile F] [--notes F]
@@ -32,6 +34,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -424,6 +427,30 @@ def cmd_phases(args):
     print(json.dumps(out))
 
 
+def cmd_logsize(args):
+    """logsize --data DIR --out FILE: each gateway's SQLite message log after the
+    runs (DIR/<gateway>/msglog.db, the gateways stopped): records, how many are
+    packed, and the bytes on disk once the WAL is checkpointed into the file."""
+    o = opts(args)
+    res = {}
+    for gw in ("municipality", "state"):
+        path = os.path.join(o["data"], gw, "msglog.db")
+        if not os.path.exists(path):
+            continue
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        n = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        cols = [r[1] for r in db.execute("PRAGMA table_info(records)")]
+        packed = db.execute("SELECT COUNT(*) FROM records WHERE packed IS NOT NULL").fetchone()[0] \
+            if "packed" in cols else 0
+        db.close()
+        size = os.path.getsize(path) + sum(os.path.getsize(path + s) for s in ("-wal",)
+                                           if os.path.exists(path + s))
+        res[gw] = {"records": n, "packed": packed, "bytes": size}
+    with open(o["out"], "w") as f:
+        json.dump({"msglog_size": res}, f)
+
+
 # ---- nginx -----------------------------------------------------------------------
 
 def cmd_nginx_conf(args):
@@ -629,6 +656,14 @@ def render(d):
     for r in d["runs"]:
         L.extend(proc_rows(r))
     L.append("")
+    for gw, s in sorted(d.get("msglog_size", {}).items()):
+        if s["records"]:
+            L.append("- message log on disk, %s gateway, after every run above: %d records in %.1f MB, "
+                     "**%.2f KB a record** (%d of them packed: `[msglog] compress = on`, "
+                     "gateway/store/README.md \"Packed records\")"
+                     % (gw, s["records"], s["bytes"] / 1e6, s["bytes"] / 1024.0 / s["records"], s["packed"]))
+    if d.get("msglog_size"):
+        L.append("")
     L.append("## Start-up\n")
     L.append("Exec to the first 200 from /health (polled every millisecond), and the "
              "`startup_ms` of the gateway's `event=ready` line (its own clock, from `main` to "
@@ -858,6 +893,7 @@ def assemble(out):
     d = load_json(os.path.join(out, "meta.json"), {})
     d["startup_series"] = load_json(os.path.join(out, "startup-series.json"), {})
     d.update(load_json(os.path.join(out, "sizes.json"), {}))
+    d.update(load_json(os.path.join(out, "logsize.json"), {}))
     d["runs"] = []
     for rdir in sorted(glob.glob(os.path.join(out, "run-w*"))):
         d["runs"].append(load_pair(rdir, int(rdir.rsplit("-w", 1)[1])))
@@ -1107,7 +1143,7 @@ def cmd_profile_md(args):
 def main(argv):
     cmds = {"body": cmd_body, "start": cmd_start, "startup-series": cmd_startup_series,
             "sample": cmd_sample, "drive": cmd_drive, "logcheck": cmd_logcheck, "phases": cmd_phases,
-            "nginx-conf": cmd_nginx_conf, "reply-conf": cmd_reply_conf,
+            "nginx-conf": cmd_nginx_conf, "reply-conf": cmd_reply_conf, "logsize": cmd_logsize,
             "report": cmd_report, "meta": cmd_meta,
             "profile-md": cmd_profile_md}
     if len(argv) < 1 or argv[0] not in cmds:

@@ -441,6 +441,9 @@ if [ "$PROFILE" = 1 ]; then
 fi
 
 # ---- report ------------------------------------------------------------------------
+stop_all
+"$PY" "$BENCH/bench.py" logsize --data "$W/ex/data" --out "$OUT/logsize.json" ||
+	log "could not measure the message log's size"
 rc=0
 "$PY" "$BENCH/bench.py" report --dir "$OUT" ${RESULTS:+--results "$RESULTS"} \
 	--profile "$OUT/profile.md" || rc=$?
