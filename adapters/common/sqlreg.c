@@ -28,6 +28,7 @@ struct sqlreg {
 	int down;                     /* the last open failed: the outage is logged */
 	int seed_said;                /* why the seed database was not used is logged */
 	const char *reqid;            /* of the call in progress, for logs */
+	int snap;                     /* the call's read transaction is open (snapshot_begin) */
 };
 
 void sqlreg_log(struct sqlreg *r, enum adapter_log_level lvl, const char *fmt, ...)
@@ -332,19 +333,28 @@ static void snapshot_begin(struct sqlreg *r)
 {
 	if (r->reqid == NULL || !r->d->query_only || r->db == NULL || !sqlite3_get_autocommit(r->db))
 		return;
-	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+		r->snap = 1;
+	else
 		sqlreg_log(r, ADAPTER_LOG_DEBUG, "%s: no read transaction for the call: %s", r->d->label,
 			   sqlite3_errmsg(r->db));   /* the statements run one by one, as before */
 }
 
+/* Ends the read transaction snapshot_begin opened, and only that one (an
+ * adapter's own transaction is the adapter's to end). It read only, so
+ * ROLLBACK ends it as well as COMMIT would; if even that fails, the
+ * connection is closed rather than keep a snapshot into the next call. */
 static void snapshot_end(struct sqlreg *r)
 {
+	if (!r->snap)
+		return;
+	r->snap = 0;
 	if (r->db == NULL || sqlite3_get_autocommit(r->db))
 		return;
 	for (size_t i = 0; i < r->d->n_sql; i++)
 		sqlite3_reset(r->st[i]);
-	if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	if (sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		sqlreg_reopen(r);
 }
 
 int sqlreg_ready(struct sqlreg *r, struct adapter_result *res)

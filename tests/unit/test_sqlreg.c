@@ -315,6 +315,21 @@ static void test_snapshot_per_call(void **state)
 	assert_int_equal(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	sqlreg_free(&r);
+
+	/* A registry that writes keeps its own transactions: the end of a call
+	 * neither commits nor ends one the adapter left open (its error path
+	 * rolls back, or closes the connection, which does). */
+	r = reg_new(s, &keep_desc, NULL);
+	sqlreg_start(r);
+	sqlreg_call_begin(r, "req-3");
+	assert_int_equal(sqlreg_ready(r, &res), 0);
+	assert_int_equal(sqlite3_exec(sqlreg_db(r), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlreg_step(r, SQLREG_BIND(r, ST_ADD, "half-done"), &res), 0);
+	sqlreg_call_end(r, "things", &res);
+	assert_false(sqlite3_get_autocommit(sqlreg_db(r)));
+	assert_int_equal(sqlite3_exec(sqlreg_db(r), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlreg_free(&r);
+	assert_int_equal(db_count(s->fx.db, "things"), SEED_THINGS);
 }
 
 /* ---- refusing files that are not ours -------------------------------------------- */
