@@ -62,8 +62,8 @@ void pack_w_free(struct pack_w *p)
 {
 	if (!p)
 		return;
+	ZSTD_freeCCtx(p->cctx);   /* before the dictionary it refers to */
 	ZSTD_freeCDict(p->cdict);
-	ZSTD_freeCCtx(p->cctx);
 	buf_free(&p->sample);
 	buf_free(&p->both);
 	free(p);
@@ -76,7 +76,8 @@ int64_t pack_w_dict(const struct pack_w *p)
 
 static void drop_dict(struct pack_w *p)
 {
-	(void)ZSTD_CCtx_refCDict(p->cctx, NULL);   /* the context no longer points at it */
+	/* The context lets go of it (and of any frame in progress) first. */
+	(void)ZSTD_CCtx_reset(p->cctx, ZSTD_reset_session_and_parameters);
 	ZSTD_freeCDict(p->cdict);
 	p->cdict = NULL;
 	p->dict_id = 0;

@@ -919,7 +919,8 @@ static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 	if (!pack_r_has(c->pr, id)) {
 		const void *d = NULL;
 		size_t n = 0;
-		/* A log without the table (dropped) has no dictionary to give. */
+		/* A log without the table (dropped: SQLITE_ERROR) has no
+		 * dictionary to give; any other failure is the reading's. */
 		if (c->get_dict || sqlite3_prepare_v2(c->db, "SELECT data FROM packing_dicts WHERE id = ?", -1,
 						      &c->get_dict, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(c->get_dict, 1, id);
@@ -930,12 +931,12 @@ static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 			rc = rc < 0 ? -1 : pack_r_add(c->pr, id, d, n);
 			sqlite3_reset(c->get_dict);
 		} else {
-			rc = PACK_BAD;
+			rc = sqlite3_errcode(c->db) == SQLITE_ERROR ? PACK_BAD : -1;
 		}
 	}
 	/* What a frame may give is bounded by what the row says it holds. */
-	if (rc == 0 && (r->body && r->body_len != 0))
-		rc = PACK_BAD;
+	if (rc == 0 && r->body && (r->body_len != 0 || r->body_mode == MSGLOG_BODY_DIGEST))
+		rc = PACK_BAD;   /* bytes beside the frame, or a body where none was logged */
 	if (rc == 0 && want > PACK_MAX_BODY)
 		rc = PACK_BAD;
 	if (rc == 0)
