@@ -2629,6 +2629,46 @@ static void test_sigbatch_archive_retention(void **state)
 /* A log written before Batch elements were shared (no sig_batch columns,
  * no sig_batches) is read as it is; opened for writing it gets them, its
  * rows stay whole, new ones share. */
+/* Packed records (msglog_pack.h) with batch-form documents: the frame
+ * holds the document without its Batch element, which sig_batches keeps
+ * once; reading unpacks, then puts the element back - byte for byte, and
+ * the log verifies. */
+static void test_sigbatch_packed(void **state)
+{
+	char d[320], db[400];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct sigdocs w;
+	struct sbfix x;
+	int i;
+
+	assert_non_null(log = sb_setup(&x, &w, d, sizeof(d), db, sizeof(db), &c, 1));
+	msglog_close(log);
+	c.pack = 1;
+	assert_non_null(log = ml_open(&c));
+	/* Enough records that the dictionary is made and later ones packed. */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(append_doc(log, 1 + 4 * i, x.a[i], x.alen[i], &w), 1 + 4 * i);
+		assert_int_equal(append_doc(log, 2 + 4 * i, x.b[i], x.blen[i], &w), 2 + 4 * i);
+		assert_int_equal(append_doc(log, 3 + 4 * i, x.odd[i], x.oddlen[i], &w), 3 + 4 * i);
+		assert_int_equal(append_doc(log, 4 + 4 * i, x.one[0], x.onelen[0], &w), 4 + 4 * i);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(append_doc(log, 17 + 2 * i, x.a[i], x.alen[i], &w), 17 + 2 * i);
+		assert_int_equal(append_doc(log, 18 + 2 * i, x.b[i], x.blen[i], &w), 18 + 2 * i);
+	}
+	assert_int_equal(ml_stamp_all(log), 0);
+	msglog_close(log);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM packing_dicts"), 1);
+	assert_true(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND "
+				  "sig_batch IS NOT NULL") >= 4);
+	assert_int_equal(read_sigdocs(db, &w), 0);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.records, 24);
+	sbfix_free(&x);
+}
+
 static void test_sigbatch_old_layout(void **state)
 {
 	char d[320], db[400];
@@ -3513,6 +3553,7 @@ int main(void)
 		cmocka_unit_test(test_sigbatch_span_and_cut),
 		cmocka_unit_test(test_sigbatch_archive_retention),
 		cmocka_unit_test(test_sigbatch_old_layout),
+		cmocka_unit_test(test_sigbatch_packed),
 		cmocka_unit_test(test_checkpoint_by_stamper),
 		cmocka_unit_test(test_tampering_named),
 		cmocka_unit_test(test_signature_hook),
