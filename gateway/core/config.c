@@ -167,7 +167,7 @@ static const struct cfg_key cfg_keys[] = {
 	  "time-stamp every commit before answering (slower; no batch)" },
 	{ "msglog", "compress", CFG_BOOL, FLD(msglog_compress), "on", 0, 0, 0, NULL, NULL,
 	  "SQLite log and its archive files: store bodies and signature documents zstd-compressed "
-	  "against a dictionary made of the log's own first records (~10x smaller; reads and "
+	  "against a dictionary made of the log's own first records (~3x smaller on disk; reads and "
 	  "ailgate log verify/export give the logged bytes either way)" },
 	{ "msglog", "ts_max_unstamped_ms", CFG_UINT, FLD(ts_max_unstamped_ms), "600000", 100,
 	  86400000LL, 0, NULL, NULL,

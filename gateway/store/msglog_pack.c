@@ -16,6 +16,9 @@ static const char DICT_TAG[] = "ailgate-msglog-dict-1\n";
  * ~12 us for 7.9x and a frame without dictionary ~20 us for 2x. */
 #define PACK_LEVEL (-5)
 
+/* The most a sample (and so a dictionary) holds: the tag and PACK_SAMPLE_BYTES. */
+#define SAMPLE_MAX (sizeof(DICT_TAG) - 1 + PACK_SAMPLE_BYTES)
+
 struct pack_w {
 	ZSTD_CCtx *cctx;
 	ZSTD_CDict *cdict;
@@ -49,7 +52,7 @@ struct pack_w *pack_w_new(void)
 
 	if (!p)
 		return NULL;
-	buf_init(&p->sample, PACK_SAMPLE_BYTES + sizeof(DICT_TAG));
+	buf_init(&p->sample, SAMPLE_MAX);
 	buf_init(&p->both, BUF_NOCAP);
 	if (!(p->cctx = ZSTD_createCCtx()) || sample_start(p) < 0) {
 		pack_w_free(p);
@@ -84,11 +87,18 @@ static void drop_dict(struct pack_w *p)
 	p->win_n = p->win_raw = p->win_packed = 0;
 }
 
+/* No dictionary; the next records are sampled for a new one. */
+static void resample(struct pack_w *p)
+{
+	drop_dict(p);
+	(void)sample_start(p);   /* the tag fits the buffer's first allocation or nothing does */
+}
+
 /* The bytes of a record that fit what is left of the sample; a record
  * larger than that still counts (its start is what repeats). */
 static int take_part(struct pack_w *p, const void *d, size_t n)
 {
-	size_t room = PACK_SAMPLE_BYTES + sizeof(DICT_TAG) - 1 - p->sample.len;
+	size_t room = SAMPLE_MAX - p->sample.len;
 
 	if (!d || n == 0 || room == 0)
 		return 0;
@@ -102,7 +112,7 @@ int pack_w_take(struct pack_w *p, const void *body, size_t body_len, const void 
 	if (take_part(p, body, body_len) < 0 || take_part(p, doc, doc_len) < 0)
 		return -1;
 	p->sampled++;
-	return p->sampled >= PACK_SAMPLE_RECORDS || p->sample.len >= PACK_SAMPLE_BYTES + sizeof(DICT_TAG) - 1;
+	return p->sampled >= PACK_SAMPLE_RECORDS || p->sample.len >= SAMPLE_MAX;
 }
 
 const struct buf *pack_w_sample(const struct pack_w *p)
@@ -112,14 +122,13 @@ const struct buf *pack_w_sample(const struct pack_w *p)
 
 int pack_w_use(struct pack_w *p, int64_t id, uint64_t tx)
 {
-	drop_dict(p);
+	drop_dict(p);   /* which also resets the context's parameters */
 	if (id <= 0 || !(p->cdict = ZSTD_createCDict(p->sample.data, p->sample.len, PACK_LEVEL)))
 		return -1;
 	/* Every frame with its content size and a checksum of the content: a
 	 * damaged frame or dictionary is then found as such when read (not only
 	 * later, as bytes that fail the record's digests). */
-	if (ZSTD_isError(ZSTD_CCtx_reset(p->cctx, ZSTD_reset_session_and_parameters)) ||
-	    ZSTD_isError(ZSTD_CCtx_refCDict(p->cctx, p->cdict)) ||
+	if (ZSTD_isError(ZSTD_CCtx_refCDict(p->cctx, p->cdict)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_checksumFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_contentSizeFlag, 1))) {
 		drop_dict(p);
@@ -136,8 +145,7 @@ void pack_w_forget_tx(struct pack_w *p, uint64_t tx)
 		return;
 	/* Its row is gone, or a sample taken from records rolled back: those
 	 * records come again (or never), so the sample starts over. */
-	drop_dict(p);
-	(void)sample_start(p);   /* the tag fits the buffer's first allocation or nothing does */
+	resample(p);
 }
 
 int pack_w_frame(struct pack_w *p, const void *a, size_t an, const void *b, size_t bn, struct buf *out)
@@ -164,8 +172,7 @@ void pack_w_account(struct pack_w *p, size_t raw, size_t packed)
 	if (++p->win_n < PACK_WINDOW)
 		return;
 	if (p->win_packed * PACK_MIN_RATIO > p->win_raw) {
-		drop_dict(p);
-		(void)sample_start(p);
+		resample(p);
 		return;
 	}
 	p->win_n = p->win_raw = p->win_packed = 0;
@@ -215,7 +222,7 @@ int pack_r_add(struct pack_r *r, int64_t id, const void *data, size_t len)
 
 	/* Only what the writer makes: a tagged raw-content dictionary of at
 	 * most one sample. */
-	if (!data || len < sizeof(DICT_TAG) - 1 || len > PACK_SAMPLE_BYTES + sizeof(DICT_TAG) - 1 ||
+	if (!data || len < sizeof(DICT_TAG) - 1 || len > SAMPLE_MAX ||
 	    memcmp(data, DICT_TAG, sizeof(DICT_TAG) - 1) != 0)
 		return PACK_BAD;
 	ZSTD_freeDDict(r->d[i].dd);

@@ -862,6 +862,20 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t ? (const char *)t : "";
 }
 
+/* r's document set to the stored bytes followed by a NUL and note (no
+ * signature document holds a NUL, so it never matches the record's
+ * digest), in b. -1 when out of memory. */
+static int doc_with_note(struct buf *b, struct msglog_row *r, const char *note, size_t note_len)
+{
+	buf_reset(b);
+	if (buf_append(b, r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc ? r->sigdoc_len : 0) < 0 ||
+	    buf_append(b, note, note_len) < 0)
+		return -1;
+	r->sigdoc = (const unsigned char *)b->data;
+	r->sigdoc_len = b->len;
+	return 0;
+}
+
 /* The row's signature document with its Batch element put back where it
  * was cut (columns 17-19: sig_batch_at, the sig_batches data, sig_batch;
  * all NULL for a document stored whole). Anything else - a reference
@@ -885,14 +899,11 @@ static int read_sigdoc(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 		at = sqlite3_column_int64(st, 17);
 		e = col_blob(st, 18, &n);
 	}
-	if (!e || at < 0 || (uint64_t)at > r->sigdoc_len) {
-		if (buf_append(&c->whole, r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc ? r->sigdoc_len : 0) < 0 ||
-		    buf_append(&c->whole, damaged, sizeof(damaged) - 1) < 0)
-			return -1;
-	} else if (buf_append(&c->whole, r->sigdoc, (size_t)at) < 0 || buf_append(&c->whole, e, n) < 0 ||
-		   buf_append(&c->whole, r->sigdoc + at, r->sigdoc_len - (size_t)at) < 0) {
+	if (!e || at < 0 || (uint64_t)at > r->sigdoc_len)
+		return doc_with_note(&c->whole, r, damaged, sizeof(damaged) - 1);
+	if (buf_append(&c->whole, r->sigdoc, (size_t)at) < 0 || buf_append(&c->whole, e, n) < 0 ||
+	    buf_append(&c->whole, r->sigdoc + at, r->sigdoc_len - (size_t)at) < 0)
 		return -1;
-	}
 	r->sigdoc = (const unsigned char *)c->whole.data;
 	r->sigdoc_len = c->whole.len;
 	return 0;
@@ -958,12 +969,8 @@ static int unpack_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 		r->body = NULL;
 		r->body_len = (size_t)sqlite3_column_int64(st, 10);
 	}
-	buf_reset(&c->udoc);
-	if (buf_append(&c->udoc, r->sigdoc ? (const void *)r->sigdoc : "", r->sigdoc_len) < 0 ||
-	    buf_append(&c->udoc, damaged, sizeof(damaged) - 1) < 0)
+	if (doc_with_note(&c->udoc, r, damaged, sizeof(damaged) - 1) < 0)
 		return -1;
-	r->sigdoc = (const unsigned char *)c->udoc.data;
-	r->sigdoc_len = c->udoc.len;
 	r->stored_damage = "its packed frame or the packing_dicts row it names does not give the logged "
 			   "bytes back";
 	return 0;
