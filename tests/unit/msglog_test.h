@@ -1,5 +1,5 @@
 /* Helpers shared by the message-log tests (test_msglog, test_msglog_fail,
- * test_msglog_pg), header-only. Include after <cmocka.h>, "proc_test.h" and
+ * test_msglog_pg, test_msglog_pack), header-only. Include after <cmocka.h>, "proc_test.h" and
  * "store/msglog.h".
  *
  *   ml_tsa_cfg    a TSA for c (url, its certificate, its CA chain), stamped
@@ -7,6 +7,9 @@
  *   ml_open       msglog_open, printing why it failed
  *   ml_count_rows the single integer a query gives on an SQLite file opened
  *                 read-only, or -1
+ *   ml_exec_sql   runs SQL on an SQLite file (the tests' tampering); 0, or
+ *                 -1 with the statement and SQLite's message printed
+ *   ml_rand       xorshift64: repeatable pseudo-random numbers from *seed
  *   ml_stamp_all  asks for a stamp and waits (up to 5 s) until nothing is
  *                 unstamped; 0, or -1
  *   ml_make_rec   record i of a test exchange (CLIENT calls SERVICE, server
@@ -44,6 +47,30 @@ static inline int64_t ml_count_rows(const char *db, const char *sql)
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 	return n;
+}
+
+static inline int ml_exec_sql(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		return -1;
+	}
+	rc = sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	if (rc < 0)
+		print_message("sql: %s: %s\n", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
+	return rc;
+}
+
+static inline uint64_t ml_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
 }
 
 static inline struct msglog *ml_open(const struct msglog_config *c)

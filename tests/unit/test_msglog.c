@@ -117,22 +117,6 @@ static int verify1(const char *db, struct logverify_result *res)
 	return verify(&db, 1, 0, res);
 }
 
-static int exec_sql(const char *db, const char *sql)
-{
-	sqlite3 *h = NULL;
-	int rc;
-
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		sqlite3_close(h);
-		return -1;
-	}
-	rc = sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-	if (rc < 0)
-		print_message("sql: %s: %s\n", sql, sqlite3_errmsg(h));
-	sqlite3_close(h);
-	return rc;
-}
-
 /* Builds the log that the tampering cases copy: 10 records in two batches
  * (1..5 and 6..10). */
 static int make_tamper_src(void)
@@ -837,7 +821,7 @@ static void test_metadata_only(void **state)
 	assert_int_equal(ml_count_rows(db, "SELECT body_len FROM records WHERE id = 2"), 1234);
 	assert_int_equal(verify1(db, &res), 0);
 	/* Putting a body back in, or dropping a full one, is tampering too. */
-	assert_int_equal(exec_sql(db, "UPDATE records SET body = x'00' WHERE id = 2"), 0);
+	assert_int_equal(ml_exec_sql(db, "UPDATE records SET body = x'00' WHERE id = 2"), 0);
 	assert_int_equal(verify1(db, &res), 1);
 	assert_int_equal(res.bad_id, 2);
 }
@@ -881,8 +865,8 @@ out:
 static int t_body(const char *db) { return flip_blob(db, "records", "body", 5, 3); }
 static int t_token(const char *db) { return flip_blob(db, "timestamps", "token", 2, 40); }
 
-static int t_delete(const char *db) { return exec_sql(db, "DELETE FROM records WHERE id = 5"); }
-static int t_delete_last(const char *db) { return exec_sql(db, "DELETE FROM records WHERE id = 10"); }
+static int t_delete(const char *db) { return ml_exec_sql(db, "DELETE FROM records WHERE id = 5"); }
+static int t_delete_last(const char *db) { return ml_exec_sql(db, "DELETE FROM records WHERE id = 10"); }
 
 /* Moves records id >= from up by one, leaving a hole at from. */
 static int shift_up(const char *db, int64_t from)
@@ -891,7 +875,7 @@ static int shift_up(const char *db, int64_t from)
 
 	snprintf(sql, sizeof(sql), "UPDATE records SET id = id + 100000 WHERE id >= %lld;"
 		 "UPDATE records SET id = id - 99999 WHERE id >= 100000", (long long)from);
-	return exec_sql(db, sql);
+	return ml_exec_sql(db, sql);
 }
 
 /* The strong forger: a well-formed record at 5 linking to 4, hash right. */
@@ -930,7 +914,7 @@ static int t_insert(const char *db)
 static int t_insert_copy(const char *db)
 {
 	return shift_up(db, 5) < 0 ? -1 :
-	       exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
+	       ml_exec_sql(db, "INSERT INTO records SELECT 5, time_ms, dir, side, reqid, message_id, "
 			"client_id, service_id, body_mode, body, body_len, body_sha256, sigdoc, ocsp, "
 			"request_hash, prev_hash, hash, ocsp_sha256, sig_batch, sig_batch_at, packed FROM records "
 			"WHERE id = 4");
@@ -938,46 +922,46 @@ static int t_insert_copy(const char *db)
 
 static int t_reorder(const char *db)
 {
-	return exec_sql(db, "UPDATE records SET id = -1 WHERE id = 6; UPDATE records SET id = 6 "
+	return ml_exec_sql(db, "UPDATE records SET id = -1 WHERE id = 6; UPDATE records SET id = 6 "
 			"WHERE id = 7; UPDATE records SET id = 7 WHERE id = -1");
 }
 
 static int t_token_replaced(const char *db)
 {
-	return exec_sql(db, "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE "
+	return ml_exec_sql(db, "UPDATE timestamps SET token = (SELECT token FROM timestamps WHERE "
 			"id = 2) WHERE id = 1");
 }
 
 static int t_root(const char *db)
 {
-	return exec_sql(db, "UPDATE timestamps SET root = zeroblob(32) WHERE id = 2");
+	return ml_exec_sql(db, "UPDATE timestamps SET root = zeroblob(32) WHERE id = 2");
 }
 
 static int t_stamp_time(const char *db)
 {
-	return exec_sql(db, "UPDATE timestamps SET time_ms = time_ms - 3600000 WHERE id = 1");
+	return ml_exec_sql(db, "UPDATE timestamps SET time_ms = time_ms - 3600000 WHERE id = 1");
 }
 
 static int t_stamp_deleted(const char *db)
 {
-	return exec_sql(db, "DELETE FROM timestamps WHERE id = 1");
+	return ml_exec_sql(db, "DELETE FROM timestamps WHERE id = 1");
 }
 
 static int t_field(const char *db)
 {
-	return exec_sql(db, "UPDATE records SET client_id = 'central-server/GOV/1' WHERE id = 3");
+	return ml_exec_sql(db, "UPDATE records SET client_id = 'central-server/GOV/1' WHERE id = 3");
 }
 
 static int t_sigdoc(const char *db) { return flip_blob(db, "records", "sigdoc", 8, 2); }
 
 static int t_body_dropped(const char *db)
 {
-	return exec_sql(db, "UPDATE records SET body = NULL WHERE id = 4");
+	return ml_exec_sql(db, "UPDATE records SET body = NULL WHERE id = 4");
 }
 
 static int t_time(const char *db)
 {
-	return exec_sql(db, "UPDATE records SET time_ms = time_ms + 1 WHERE id = 9");
+	return ml_exec_sql(db, "UPDATE records SET time_ms = time_ms + 1 WHERE id = 9");
 }
 
 static void test_tampering_named(void **state)
@@ -1124,7 +1108,7 @@ static void test_archive_across_boundary(void **state)
 	assert_int_equal(verify(wrong, 2, 0, &res), 1);
 	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
 	/* The live log's base is what ties it to the archive. */
-	assert_int_equal(exec_sql(db, "UPDATE meta SET value = zeroblob(32) WHERE key = 'base_hash'"), 0);
+	assert_int_equal(ml_exec_sql(db, "UPDATE meta SET value = zeroblob(32) WHERE key = 'base_hash'"), 0);
 	assert_int_equal(verify(both, 2, 0, &res), 1);
 	assert_int_equal(res.problem, LOGVERIFY_FILE_LINK);
 	assert_int_equal(res.bad_id, 7);
@@ -1236,7 +1220,7 @@ static void test_archive_leftover(void **state)
 	assert_non_null(log = ml_open(&c));
 	/* A leftover with a record missing inside is not cut against. */
 	assert_int_equal(sh("cp '%s' '%s.bak'", f1, f1), 0);
-	assert_int_equal(exec_sql(f1, "DELETE FROM records WHERE id = 3"), 0);
+	assert_int_equal(ml_exec_sql(f1, "DELETE FROM records WHERE id = 3"), 0);
 	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "is not the live log's records 1-6"));
@@ -1459,7 +1443,7 @@ static void test_replay_overflow(void **state)
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-nope", t0, &err), 0);
 	/* Without the records, what memory still knows is still refused. */
-	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(ml_exec_sql(db, "DELETE FROM records"), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-173", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1100", t0, &err), 1);
@@ -1608,7 +1592,7 @@ static void test_replay_snapshot(void **state)
 	assert_int_equal(n_db, n_snap);
 	snap_answers(log);
 	/* Memory answers, not the database. */
-	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(ml_exec_sql(db, "DELETE FROM records"), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-3", msglog_now_ms() - 30000, &err), 1);
 	msglog_close(log);
 	assert_null(err);
@@ -1802,7 +1786,7 @@ static void test_replay_snapshot_ghosts_grown(void **state)
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(replay_from(log, &loaded), MSGLOG_REPLAY_SNAPSHOT);
 	assert_int_equal(loaded, n);
-	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(ml_exec_sql(db, "DELETE FROM records"), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1400", t0, &err), 1);
 	msglog_close(log);
@@ -1839,7 +1823,7 @@ static void test_replay_snapshot_expired(void **state)
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", t0 - 1, &err), 1);
 	/* Older than memory now holds: the database answers. */
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0 - 3000, &err), 1);
-	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(ml_exec_sql(db, "DELETE FROM records"), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-1", t0 - 3000, &err), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-2", t0 - 1, &err), 1);
 	msglog_close(log);
@@ -1887,7 +1871,7 @@ static void test_replay_snapshot_overflow(void **state)
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-174", t0, &err), 1);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-nope", t0, &err), 0);
 	/* Without the records: memory still knows msg-177 on, only that. */
-	assert_int_equal(exec_sql(db, "DELETE FROM records"), 0);
+	assert_int_equal(ml_exec_sql(db, "DELETE FROM records"), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-100", t0, &err), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-176", t0, &err), 0);
 	assert_int_equal(msglog_seen(log, MSGLOG_SERVER, CLIENT, "msg-177", t0, &err), 1);
@@ -2100,7 +2084,7 @@ static void test_ocsp_stored_once(void **state)
 	assert_int_equal(res.records, 7);
 
 	/* Shared data changed: the first record carrying it is named. */
-	assert_int_equal(exec_sql(db, "UPDATE ocsp_data SET data = x'00' WHERE length(data) = "
+	assert_int_equal(ml_exec_sql(db, "UPDATE ocsp_data SET data = x'00' WHERE length(data) = "
 			 "(SELECT MAX(length(data)) FROM ocsp_data)"), 0);
 	assert_int_equal(verify1(db, &res), 1);
 	assert_int_equal(res.bad_id, 5);
@@ -2123,7 +2107,7 @@ static void test_ocsp_old_format(void **state)
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(append_ocsp(log, 1, 3, ocsp_a), 3);
 	msglog_close(log);
-	assert_int_equal(exec_sql(db, "UPDATE records SET ocsp = (SELECT data FROM ocsp_data WHERE "
+	assert_int_equal(ml_exec_sql(db, "UPDATE records SET ocsp = (SELECT data FROM ocsp_data WHERE "
 			 "sha256 = ocsp_sha256) WHERE ocsp_sha256 IS NOT NULL;"
 			 "ALTER TABLE records DROP COLUMN ocsp_sha256; DROP TABLE ocsp_data"), 0);
 	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE length(ocsp) > 0"), 3);
@@ -2159,7 +2143,7 @@ static void test_old_layout_migrated(void **state)
 	assert_non_null(log = ml_open(&c));
 	assert_int_equal(ml_append_n(log, 1, 6, 0, 0), 6);    /* msg-1 .. msg-3 */
 	msglog_close(log);
-	assert_int_equal(exec_sql(db, "DROP INDEX records_time;"
+	assert_int_equal(ml_exec_sql(db, "DROP INDEX records_time;"
 				  "CREATE INDEX records_time ON records(time_ms);"
 				  "CREATE INDEX records_replay ON records(client_id, message_id, time_ms)"), 0);
 	assert_int_equal(verify1(db, &res), 0);
@@ -2427,13 +2411,13 @@ static void test_sigbatch_stored_once(void **state)
 	assert_int_equal(res.bad_id, 3);
 	snprintf(copy, sizeof(copy), "%s/t2.db", d);
 	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
-	assert_int_equal(exec_sql(copy, "DELETE FROM sig_batches WHERE first_id = 1"), 0);
+	assert_int_equal(ml_exec_sql(copy, "DELETE FROM sig_batches WHERE first_id = 1"), 0);
 	assert_int_equal(verify1(copy, &res), 1);
 	assert_int_equal(res.problem, LOGVERIFY_HASH);
 	assert_int_equal(res.bad_id, 1);
 	snprintf(copy, sizeof(copy), "%s/t3.db", d);
 	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
-	assert_int_equal(exec_sql(copy, "UPDATE records SET sig_batch_at = sig_batch_at - 1 WHERE id = 5;"
+	assert_int_equal(ml_exec_sql(copy, "UPDATE records SET sig_batch_at = sig_batch_at - 1 WHERE id = 5;"
 				  "UPDATE records SET sig_batch_at = 100000 WHERE id = 7"), 0);
 	assert_int_equal(verify1(copy, &res), 1);
 	assert_int_equal(res.bad_id, 5);
@@ -2451,7 +2435,7 @@ static void test_sigbatch_stored_once(void **state)
 		for (i = 0; i < (int)(sizeof(refs) / sizeof(refs[0])); i++) {
 			snprintf(copy, sizeof(copy), "%s/r%d.db", d, i);
 			assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
-			assert_int_equal(exec_sql(copy, refs[i]), 0);
+			assert_int_equal(ml_exec_sql(copy, refs[i]), 0);
 			assert_int_equal(verify1(copy, &res), 1);
 			assert_int_equal(res.problem, LOGVERIFY_HASH);
 			assert_int_equal(res.bad_id, 2);
@@ -2626,9 +2610,6 @@ static void test_sigbatch_archive_retention(void **state)
 	assert_null(err);
 }
 
-/* A log written before Batch elements were shared (no sig_batch columns,
- * no sig_batches) is read as it is; opened for writing it gets them, its
- * rows stay whole, new ones share. */
 /* Packed records (msglog_pack.h) with batch-form documents: the frame
  * holds the document without its Batch element, which sig_batches keeps
  * once; reading unpacks, then puts the element back - byte for byte, and
@@ -2669,6 +2650,9 @@ static void test_sigbatch_packed(void **state)
 	sbfix_free(&x);
 }
 
+/* A log written before Batch elements were shared (no sig_batch columns,
+ * no sig_batches) is read as it is; opened for writing it gets them, its
+ * rows stay whole, new ones share. */
 static void test_sigbatch_old_layout(void **state)
 {
 	char d[320], db[400];
@@ -2686,13 +2670,13 @@ static void test_sigbatch_old_layout(void **state)
 	/* Back to the old layout: the elements put back with README.md's
 	 * statement (for going back to an older binary), then the columns and
 	 * the table dropped. */
-	assert_int_equal(exec_sql(db, "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, sig_batch_at) || "
+	assert_int_equal(ml_exec_sql(db, "UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, sig_batch_at) || "
 				  "(SELECT data FROM sig_batches WHERE first_id = sig_batch) || "
 				  "substr(sigdoc, sig_batch_at + 1) AS BLOB), sig_batch = NULL, sig_batch_at = NULL "
 				  "WHERE sig_batch IS NOT NULL; DELETE FROM sig_batches"), 0);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
-	assert_int_equal(exec_sql(db, "ALTER TABLE records DROP COLUMN sig_batch;"
+	assert_int_equal(ml_exec_sql(db, "ALTER TABLE records DROP COLUMN sig_batch;"
 				  "ALTER TABLE records DROP COLUMN sig_batch_at; DROP TABLE sig_batches"), 0);
 	assert_int_equal(read_sigdocs(db, &w), 0);
 	assert_int_equal(verify1(db, &res), 0);
@@ -2713,13 +2697,6 @@ static void test_sigbatch_old_layout(void **state)
 
 /* ---------------------------------------------- realistic writer bench */
 
-static uint64_t rb_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* n bytes of base64 alphabet: what bodies, signature values and the
  * carried OCSP header look like to SQLite. */
@@ -2729,7 +2706,7 @@ static void rb_fill(char *p, size_t n, uint64_t *seed)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		p[i] = b64[rb_rand(seed) & 63];
+		p[i] = b64[ml_rand(seed) & 63];
 }
 
 /* The identifiers and shape of the i-th benchmark record (a request and its
@@ -2737,8 +2714,8 @@ static void rb_fill(char *p, size_t n, uint64_t *seed)
 static void rb_rec(struct msglog_rec *r, uint64_t *seed, int i, char msgid[64], char reqid[64])
 {
 	memset(r, 0, sizeof(*r));
-	snprintf(msgid, 64, "%016llx-%08x", (unsigned long long)rb_rand(seed), (unsigned)(i / 2));
-	snprintf(reqid, 64, "%08x%08x", (unsigned)rb_rand(seed), (unsigned)i);
+	snprintf(msgid, 64, "%016llx-%08x", (unsigned long long)ml_rand(seed), (unsigned)(i / 2));
+	snprintf(reqid, 64, "%08x%08x", (unsigned)ml_rand(seed), (unsigned)i);
 	r->dir = i % 2 ? MSGLOG_RESPONSE : MSGLOG_REQUEST;
 	r->side = MSGLOG_SERVER;
 	r->reqid = reqid;
@@ -2969,7 +2946,7 @@ static int rec_bench(int n)
 		char *err = NULL;
 
 		rb_rec(&r, &seed, (int)i, msgid, reqid);
-		body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
+		body_len = 1000 + (size_t)(ml_rand(&seed) % 1000);
 		sig_len = rb_sigdoc((unsigned)i % 2, i, sig);
 		rb_fill(body, body_len, &seed);
 		r.body = body;
@@ -3128,7 +3105,7 @@ static int archive_bench(int n)
 
 		rb_rec(&r, &seed, i, msgid, reqid);
 		r.time_ms = old + i / 10;
-		r.body_len = 1000 + (size_t)(rb_rand(&seed) % 1000);
+		r.body_len = 1000 + (size_t)(ml_rand(&seed) % 1000);
 		rb_fill(body, r.body_len, &seed);
 		r.body = body;
 		r.sigdoc = sig;
@@ -3222,14 +3199,14 @@ static void cb_append(struct cb_loop *l)
 {
 	char msgid[64], reqid[64];
 	struct cb_slot *s = malloc(sizeof(*s));
-	size_t body_len = 1000 + (size_t)(rb_rand(&l->seed) % 1000);
+	size_t body_len = 1000 + (size_t)(ml_rand(&l->seed) % 1000);
 	int i = l->sent++;
 	size_t sig_len = rb_sigdoc(l->stream * 2 + (unsigned)i % 2, i, l->sig);
 	struct msglog_rec r;
 	char *err = NULL;
 
 	rb_rec(&r, &l->seed, i, msgid, reqid);
-	r.body = l->pool + rb_rand(&l->seed) % (l->pool_len - 2000 - 5500);
+	r.body = l->pool + ml_rand(&l->seed) % (l->pool_len - 2000 - 5500);
 	r.body_len = body_len;
 	r.sigdoc = l->sig;
 	r.sigdoc_len = sig_len;

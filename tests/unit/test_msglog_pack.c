@@ -50,14 +50,6 @@ struct prec {
 	struct msglog_rec r;
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void make_prec(struct prec *p, int i)
 {
 	static const char *names[] = { "Asanov", "Bekova", "Toktogulov", "Sadyrbaeva", "Omurbekov", "Jumabaeva" };
@@ -66,26 +58,26 @@ static void make_prec(struct prec *p, int i)
 	int k, members = 2 + i % 6;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(p->msgid, sizeof(p->msgid), "%016llx-%d", (unsigned long long)rnd(&s), (i + 1) / 2);
+	snprintf(p->msgid, sizeof(p->msgid), "%016llx-%d", (unsigned long long)ml_rand(&s), (i + 1) / 2);
 	snprintf(p->reqid, sizeof(p->reqid), "req-%d", i);
 	o = (size_t)snprintf(p->body, sizeof(p->body),
 			     "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" "
 			     "xmlns:xrd=\"http://x-road.eu/xsd/xroad.xsd\"><SOAP-ENV:Header><xrd:id>%s</xrd:id>"
 			     "<xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>"
 			     "<hh:household xmlns:hh=\"urn:ailgate:household:1\"><hh:number>%d</hh:number>",
-			     p->msgid, (int)(rnd(&s) % 100000));
+			     p->msgid, (int)(ml_rand(&s) % 100000));
 	for (k = 0; k < members; k++)
 		o += (size_t)snprintf(p->body + o, sizeof(p->body) - o,
 				      "<hh:member><hh:pin>2%013llu</hh:pin><hh:surname>%s</hh:surname>"
 				      "<hh:birthDate>19%02d-%02d-%02d</hh:birthDate><hh:relation>%s</hh:relation>"
-				      "</hh:member>", (unsigned long long)(rnd(&s) % 10000000000000ull),
-				      names[rnd(&s) % 6], (int)(rnd(&s) % 100), 1 + (int)(rnd(&s) % 12),
-				      1 + (int)(rnd(&s) % 28), k ? "child" : "head");
+				      "</hh:member>", (unsigned long long)(ml_rand(&s) % 10000000000000ull),
+				      names[ml_rand(&s) % 6], (int)(ml_rand(&s) % 100), 1 + (int)(ml_rand(&s) % 12),
+				      1 + (int)(ml_rand(&s) % 28), k ? "child" : "head");
 	snprintf(p->body + o, sizeof(p->body) - o, "</hh:household></SOAP-ENV:Body></SOAP-ENV:Envelope>");
 	snprintf(p->sig, sizeof(p->sig),
 		 "<sm:SignedMessage xmlns:sm=\"urn:ailgate:signed-message:1\" Id=\"sm-%d\"><sm:BodyDigest>"
-		 "%016llx%016llx%016llx</sm:BodyDigest></sm:SignedMessage>", i, (unsigned long long)rnd(&s),
-		 (unsigned long long)rnd(&s), (unsigned long long)rnd(&s));
+		 "%016llx%016llx%016llx</sm:BodyDigest></sm:SignedMessage>", i, (unsigned long long)ml_rand(&s),
+		 (unsigned long long)ml_rand(&s), (unsigned long long)ml_rand(&s));
 	snprintf(p->ocsp, sizeof(p->ocsp), "ocsp-%d", i % 2);
 	p->r.time_ms = 1700000000000 + i;
 	p->r.dir = i % 2 ? MSGLOG_REQUEST : MSGLOG_RESPONSE;
@@ -197,21 +189,11 @@ static void free_rows(struct rows *k)
 	}
 }
 
-static int64_t q(const char *db, const char *sql)
-{
-	return ml_count_rows(db, sql);
-}
-
 static long long fsize(const char *p)
 {
 	struct stat st;
 
 	return stat(p, &st) == 0 ? (long long)st.st_size : -1;
-}
-
-static int exec_sql(const char *db, const char *sql)
-{
-	return sh("sqlite3 '%s' \"%s\"", db, sql) == 0 ? 0 : -1;
 }
 
 /* A path for a new log in a directory of its own. */
@@ -273,16 +255,16 @@ static void test_round_trip_and_size(void **state)
 	/* The first PACK_SAMPLE_RECORDS as they are (the dictionary), the rest
 	 * packed; a packed record's body column is empty, metadata-only ones
 	 * keep NULL. */
-	assert_int_equal(q(packed, "SELECT COUNT(*) FROM packing_dicts"), 1);
-	assert_int_equal(q(packed, "SELECT MIN(id) FROM records WHERE packed IS NOT NULL"), PACK_SAMPLE_RECORDS + 1);
-	assert_int_equal(q(packed, "SELECT COUNT(*) FROM records WHERE packed IS NULL"), PACK_SAMPLE_RECORDS);
-	assert_int_equal(q(packed, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND body_mode = 1"
+	assert_int_equal(ml_count_rows(packed, "SELECT COUNT(*) FROM packing_dicts"), 1);
+	assert_int_equal(ml_count_rows(packed, "SELECT MIN(id) FROM records WHERE packed IS NOT NULL"), PACK_SAMPLE_RECORDS + 1);
+	assert_int_equal(ml_count_rows(packed, "SELECT COUNT(*) FROM records WHERE packed IS NULL"), PACK_SAMPLE_RECORDS);
+	assert_int_equal(ml_count_rows(packed, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND body_mode = 1"
 				   " AND length(body) <> 0"), 0);
-	assert_int_equal(q(packed, "SELECT COUNT(*) FROM records WHERE body_mode = 2 AND body IS NOT NULL"), 0);
+	assert_int_equal(ml_count_rows(packed, "SELECT COUNT(*) FROM records WHERE body_mode = 2 AND body IS NOT NULL"), 0);
 	/* Stored bytes of the packed records: at least 3x fewer. */
 	{
-		int64_t raw = q(plain, "SELECT SUM(IFNULL(length(body), 0) + length(sigdoc)) FROM records WHERE id > 8");
-		int64_t st = q(packed, "SELECT SUM(IFNULL(length(body), 0) + length(sigdoc)) FROM records WHERE id > 8");
+		int64_t raw = ml_count_rows(plain, "SELECT SUM(IFNULL(length(body), 0) + length(sigdoc)) FROM records WHERE id > 8");
+		int64_t st = ml_count_rows(packed, "SELECT SUM(IFNULL(length(body), 0) + length(sigdoc)) FROM records WHERE id > 8");
 		print_message("packed: %lld -> %lld bytes (x%.1f); files %lld -> %lld\n", (long long)raw,
 			      (long long)st, (double)raw / (double)st, fsize(plain), fsize(packed));
 		assert_true(st * 3 < raw);
@@ -360,7 +342,7 @@ static void test_two_sessions_and_archive(void **state)
 			assert_int_equal(ml_stamp_all(log), 0);
 			/* A frame that no longer gives its bytes is not copied into
 			 * an archive (and then cut): the run stops, naming it. */
-			assert_int_equal(exec_sql(db, "CREATE TABLE keep AS SELECT sigdoc FROM records WHERE id = 15;"
+			assert_int_equal(ml_exec_sql(db, "CREATE TABLE keep AS SELECT sigdoc FROM records WHERE id = 15;"
 						  " UPDATE records SET sigdoc = CAST(substr(sigdoc, 1, 20) ||"
 						  " CASE WHEN substr(sigdoc, 21, 1) = X'00' THEN X'01' ELSE X'00' END ||"
 						  " substr(sigdoc, 22) AS BLOB) WHERE id = 15"), 0);
@@ -369,8 +351,8 @@ static void test_two_sessions_and_archive(void **state)
 			assert_non_null(strstr(err, "record 15 does not match its hash"));
 			free(err);
 			err = NULL;
-			assert_int_equal(q(db, "SELECT COUNT(*) FROM records"), 45);
-			assert_int_equal(exec_sql(db, "UPDATE records SET sigdoc = (SELECT sigdoc FROM keep) WHERE id = 15;"
+			assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 45);
+			assert_int_equal(ml_exec_sql(db, "UPDATE records SET sigdoc = (SELECT sigdoc FROM keep) WHERE id = 15;"
 						  " DROP TABLE keep"), 0);
 			assert_int_equal(msglog_archive(log, 2000, adir, &path, &err), 40);
 		}
@@ -378,10 +360,10 @@ static void test_two_sessions_and_archive(void **state)
 	}
 	stop_tsa(srv);
 	assert_non_null(path);
-	assert_int_equal(q(db, "SELECT COUNT(*) FROM packing_dicts"), 2);
-	assert_true(q(path, "SELECT COUNT(*) FROM packing_dicts") >= 1);
-	assert_int_equal(q(path, "SELECT COUNT(*) FROM records"), 40);
-	assert_true(q(path, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL") > 20);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM packing_dicts"), 2);
+	assert_true(ml_count_rows(path, "SELECT COUNT(*) FROM packing_dicts") >= 1);
+	assert_int_equal(ml_count_rows(path, "SELECT COUNT(*) FROM records"), 40);
+	assert_true(ml_count_rows(path, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL") > 20);
 	paths[0] = path;
 	paths[1] = db;
 	o.tsa_ca_pem = trust;
@@ -431,7 +413,7 @@ static void test_damage_named(void **state)
 		snprintf(db, sizeof(db), "%s/case%zu.db", d, i);
 		assert_int_equal(sh("cp '%s' '%s'", src, db), 0);
 		assert_int_equal(verify_one(db, &res, report, sizeof(report)), 0);
-		assert_int_equal(exec_sql(db, cases[i].sql), 0);
+		assert_int_equal(ml_exec_sql(db, cases[i].sql), 0);
 		rc = verify_one(db, &res, report, sizeof(report));
 		if (rc != 1 || res.bad_id != cases[i].bad_id)
 			fail_msg("%s: rc %d, %s at %lld, want record %lld: %s", cases[i].name, rc,
@@ -498,9 +480,9 @@ static void test_dictionary_rolled_back(void **state)
 	}
 	msglog_sqlite_ops.close(conn);
 	free(p);
-	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND packed NOT IN"
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND packed NOT IN"
 			       " (SELECT id FROM packing_dicts)"), 0);
-	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 4);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 4);
 	assert_int_equal(verify_one(db, &res, report, sizeof(report)), 0);
 }
 
@@ -515,8 +497,8 @@ static void test_switch_on_and_off(void **state)
 	assert_int_equal(write_log(db, 0, 1, 15), 0);
 	assert_int_equal(write_log(db, 1, 16, 20), 0);
 	assert_int_equal(write_log(db, 0, 36, 5), 0);
-	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
-	assert_int_equal(q(db, "SELECT MAX(id) FROM records WHERE packed IS NOT NULL"), 35);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
+	assert_int_equal(ml_count_rows(db, "SELECT MAX(id) FROM records WHERE packed IS NOT NULL"), 35);
 	assert_verifies(db, 40);
 }
 
@@ -530,9 +512,9 @@ static void test_old_layout(void **state)
 	fresh_db(db, sizeof(db));
 	assert_int_equal(write_log(db, 0, 1, 12), 0);
 	/* What the layout was before packed records. */
-	assert_int_equal(exec_sql(db, "DROP TABLE packing_dicts; ALTER TABLE records DROP COLUMN packed"), 0);
+	assert_int_equal(ml_exec_sql(db, "DROP TABLE packing_dicts; ALTER TABLE records DROP COLUMN packed"), 0);
 	assert_int_equal(write_log(db, 1, 13, 20), 0);
-	assert_int_equal(q(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL"), 20 - PACK_SAMPLE_RECORDS);
 	assert_verifies(db, 32);
 }
 
