@@ -29,6 +29,7 @@ struct sqlreg {
 	int seed_said;                /* why the seed database was not used is logged */
 	const char *reqid;            /* of the call in progress, for logs */
 	int snap;                     /* the call's read transaction is open (snapshot_begin) */
+	sqlite3_stmt *begin, *rollback;   /* the snapshot's BEGIN and ROLLBACK, prepared once */
 };
 
 void sqlreg_log(struct sqlreg *r, enum adapter_log_level lvl, const char *fmt, ...)
@@ -153,6 +154,9 @@ static void sqlreg_close(struct sqlreg *r)
 		sqlite3_finalize(r->st[i]);
 		r->st[i] = NULL;
 	}
+	sqlite3_finalize(r->begin);
+	sqlite3_finalize(r->rollback);
+	r->begin = r->rollback = NULL;
 	sqlite3_close(r->db);
 	r->db = NULL;
 	r->reopen = 0;
@@ -248,7 +252,24 @@ static int sqlreg_prepare(struct sqlreg *r, char *why, size_t len)
 			return -1;
 		}
 	}
+	/* A read-only registry's snapshot (snapshot_begin) runs these twice a
+	 * call: parsed once here rather than by sqlite3_exec each time. */
+	if (r->d->query_only &&
+	    (sqlite3_prepare_v3(r->db, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &r->begin, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v3(r->db, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &r->rollback, NULL) != SQLITE_OK)) {
+		sqlreg_why(why, len, "%s: cannot prepare its read transaction: %s", r->db_path, sqlite3_errmsg(r->db));
+		return -1;
+	}
 	return 0;
+}
+
+/* Runs a prepared statement that returns no rows; SQLite's result code. */
+static int step_once(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 static int sqlreg_pragma(struct sqlreg *r, const char *sql, char *why, size_t len)
@@ -333,7 +354,7 @@ static void snapshot_begin(struct sqlreg *r)
 {
 	if (r->reqid == NULL || !r->d->query_only || r->db == NULL || !sqlite3_get_autocommit(r->db))
 		return;
-	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+	if (r->begin && step_once(r->begin) == SQLITE_OK)
 		r->snap = 1;
 	else
 		sqlreg_log(r, ADAPTER_LOG_DEBUG, "%s: no read transaction for the call: %s", r->d->label,
@@ -353,7 +374,7 @@ static void snapshot_end(struct sqlreg *r)
 		return;
 	for (size_t i = 0; i < r->d->n_sql; i++)
 		sqlite3_reset(r->st[i]);
-	if (sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+	if (!r->rollback || step_once(r->rollback) != SQLITE_OK)
 		sqlreg_reopen(r);
 }
 
