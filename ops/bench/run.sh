@@ -24,9 +24,12 @@ Usage: ops/bench/run.sh [options]
   --workers "1 2"    gateway workers = nginx worker_processes, one comparison
                      each (default "1 2"; the first is the headline figure)
   --no-profile       skip the profile (perf if it can sample, and callgrind)
-  --no-single        skip the two comparison runs: one signature per message
-                     ([signing] batch_max = 1, what batch signatures save) and
-                     no message log ([msglog] enabled = off, what logging costs)
+  --no-single        skip the comparison runs: one signature per message
+                     ([signing] batch_max = 1, what batch signatures save), no
+                     message log ([msglog] enabled = off, what logging costs),
+                     the message log on tmpfs (/dev/shm: what this disk's
+                     flushes cost) and 128 connections (what the CPU allows
+                     when the 32 connections' round trips are not the limit)
   --no-floor         skip the bare-library pair (ops/bench/floor.c: evhttp in,
                      libcurl multi out over mutual TLS, a static answer; what the
                      gateway's own libraries reach with no gateway work at all)
@@ -38,7 +41,8 @@ Usage: ops/bench/run.sh [options]
   --port-base N      ports N+80.. (client), N+500.. (peer), N+90/N+590 (nginx),
                      N+92/N+592 (the bare-library pair)
                      (default 27000; below the ephemeral range, so no client socket can hold one)
-  --check            exit 3 if a target (ratio, RSS, start-up) is missed
+  --check            exit 3 if a target (ratio, signed exchanges/s and p99, RSS,
+                     start-up) is missed
   --keep             keep the work directory (logs, configurations, profiles)
   --no-build         use build/release/ailgate as it is
 Everything started is stopped on exit; the whole run is capped at 15 minutes.
@@ -114,7 +118,7 @@ stop_all() {
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
 	PIDS=()
 }
-W=""
+W="" SHM=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -124,6 +128,7 @@ cleanup() {
 	if [ -n "$W" ]; then
 		if [ "$KEEP" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
 	fi
+	[ -n "$SHM" ] && rm -rf "$SHM"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -187,16 +192,24 @@ for w in $WORKERS; do
 	done
 done
 # The comparison runs are made from the headline configuration (the first
-# --workers value): variant NAME SECTION LINE adds LINE under [SECTION].
+# --workers value): variant NAME SECTION LINE adds LINE under [SECTION], with
+# @GW@ in LINE standing for the gateway's name.
 variant() {
-	local gw
+	local gw line
 	for gw in state municipality; do
-		sed "s/^\[$2\]\$/[$2]\n$3/" "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-$1.ini"
-		grep -qx "$3" "$W/ex/$gw-$1.ini" || die "no [$2] section in $gw.ini"
+		line=${3//@GW@/$gw}
+		sed "s|^\[$2\]\$|[$2]\n$line|" "$W/ex/$gw-w$W1.ini" >"$W/ex/$gw-$1.ini"
+		grep -qxF "$line" "$W/ex/$gw-$1.ini" || die "no [$2] section in $gw.ini"
 	done
 }
 variant single signing 'batch_max = 1'   # one signature per message (batch signatures off)
 variant nolog msglog 'enabled = off'     # no message log (development only): what logging costs
+# The message log in memory (tmpfs: its fsyncs return at once): against the
+# headline run, what the durable commits on this machine's disk cost.
+if [ "$SINGLE" = 1 ] && [ -d /dev/shm ]; then
+	SHM=$(mktemp -d /dev/shm/ailgate-bench.XXXXXX)
+	variant shm msglog "path = $SHM/@GW@-msglog.db"
+fi
 
 # ---- gateways ---------------------------------------------------------------
 # start_gw NAME INI PORT DIR [PREFIX...]: starts a gateway through bench.py
@@ -353,6 +366,12 @@ done
 if [ "$SINGLE" = 1 ]; then
 	bench_gateways "$W1" single "$OUT/single/gateway"
 	bench_gateways "$W1" nolog "$OUT/nolog/gateway"
+	[ -n "$SHM" ] && bench_gateways "$W1" shm "$OUT/shm/gateway"
+	# The same gateways under 128 connections: if the 32 connections' round
+	# trips were all that held them back, this is what the CPU allows.
+	conns=$CONNS CONNS=128
+	bench_gateways "$W1" "w$W1" "$OUT/c128/gateway"
+	CONNS=$conns
 fi
 # More rounds of the headline pair (round 1 is the run above).
 w1=$W1
