@@ -100,6 +100,7 @@ struct config {
 	unsigned ts_interval_ms;     /* batch time stamps, default 1000 */
 	int ts_sync;                 /* stamp each commit before answering, default off */
 	int msglog_compress;         /* SQLite log: bodies and documents compressed, default on */
+	unsigned msglog_slow_commit_ms; /* /health warns above this commit time, default 500 */
 	unsigned ts_max_unstamped_ms;/* refuse exchanges when records wait longer, default 600000 */
 	char archive_dir[CFG_PATH_MAX];
 	unsigned retention_days;     /* 0 = keep everything in the live log */

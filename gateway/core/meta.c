@@ -521,9 +521,14 @@ void meta_health(struct exch *ex)
 		ok &= err == NULL;
 	}
 	{
-		struct sx_check sc[4];
-		size_t nsc = sx_health(g, sc, 4);
+		struct sx_check sc[5];
+		size_t nsc = sx_health(g, sc, 5);
 		for (size_t i = 0; i < nsc; i++) {
+			if (sc[i].warning >= 0) {
+				rc |= health_warning(&checks, sc[i].name, sc[i].warning, sc[i].detail);
+				warnings += sc[i].warning;
+				continue;
+			}
 			rc |= health_check(&checks, sc[i].name, sc[i].ok, sc[i].detail);
 			ok &= sc[i].ok;
 		}

@@ -109,6 +109,8 @@ int sx_log_local(struct exch *ex, int dir, const struct exch_resp *r, struct fau
 struct sx_check {
 	char name[32];
 	int ok;
+	int warning;      /* -1: a check that fails the gateway when !ok; 0 or 1: a
+			     warning that never does (ok stays 1) */
 	char detail[700];
 };
 size_t sx_health(struct gw *g, struct sx_check *out, size_t max);

@@ -65,12 +65,17 @@ int64_t msglog_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t msglog_mono_ms(void)
+int64_t msglog_mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t msglog_mono_ms(void)
+{
+	return msglog_mono_us() / 1000;
 }
 
 int msglog_cond_init(pthread_cond_t *cond)
@@ -532,6 +537,18 @@ static void health_db(struct msglog *log, const char *err, int64_t last_id)
 		log->db_ever_failed = 1;
 		snprintf(log->db_err, sizeof(log->db_err), "%s", err);
 	} else {
+		int64_t sec = msglog_mono_ms() / 1000;
+		uint64_t us = log->last_commit_us > 0 ? (uint64_t)log->last_commit_us : 0;
+		struct msglog_recent *r = &log->recent[sec % MSGLOG_RECENT_S];
+
+		if (r->sec != sec)
+			memset(r, 0, sizeof(*r));
+		r->sec = sec;
+		r->commits++;
+		r->records += (uint64_t)(last_id - log->committed_last);
+		r->us_sum += us;
+		if (us > r->us_max)
+			r->us_max = us;
 		log->db_failed = 0;
 		log->n_records += (uint64_t)(last_id - log->committed_last);
 		log->n_commits++;
@@ -557,7 +574,7 @@ static void resync_tip(struct msglog *log)
 
 static int insert_group(struct msglog *log, struct pending *batch, char **err)
 {
-	int64_t id = log->next_id;
+	int64_t id = log->next_id, t0;
 	unsigned char tip[MSGLOG_HASH_LEN];
 	struct pending *p;
 
@@ -577,8 +594,10 @@ static int insert_group(struct msglog *log, struct pending *batch, char **err)
 		if (log->ops->insert(log->wconn, &p->row, err) < 0)
 			goto fail;
 	}
+	t0 = msglog_mono_us();
 	if (log->ops->commit(log->wconn, err) < 0)
 		goto fail;
+	log->last_commit_us = msglog_mono_us() - t0;
 	log->next_id = id;
 	memcpy(log->tip, tip, sizeof(tip));
 	return 0;
@@ -1065,10 +1084,47 @@ void msglog_get_stats(struct msglog *log, struct msglog_stats *st)
 	st->stamp_failures = log->n_stamp_fail;
 	st->archive_failures = log->n_archive_fail;
 	st->archive_files = log->n_archive_files;
+	{
+		int64_t sec = msglog_mono_ms() / 1000;
+		uint64_t us = 0;
+
+		st->recent_commits = st->recent_records = st->recent_commit_us_max = 0;
+		for (unsigned i = 0; i < MSGLOG_RECENT_S; i++) {
+			if (!log->recent[i].sec || log->recent[i].sec <= sec - MSGLOG_RECENT_S)
+				continue;
+			st->recent_commits += log->recent[i].commits;
+			st->recent_records += log->recent[i].records;
+			us += log->recent[i].us_sum;
+			if (log->recent[i].us_max > st->recent_commit_us_max)
+				st->recent_commit_us_max = log->recent[i].us_max;
+		}
+		st->recent_commit_us_avg = st->recent_commits ? us / st->recent_commits : 0;
+	}
 	pthread_mutex_unlock(&log->hmu);
 	pthread_mutex_lock(&log->mu);
 	st->queued = log->qlen;
 	pthread_mutex_unlock(&log->mu);
+}
+
+int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *out, size_t len)
+{
+	int slow = slow_ms && st->recent_commit_us_max > (uint64_t)slow_ms * 1000;
+
+	if (!st->recent_commits) {
+		snprintf(out, len, "no commit in the last %d s", MSGLOG_RECENT_S);
+		return 0;
+	}
+	snprintf(out, len, "%s%llu commit%s in the last %d s, %.1f records each; a commit (WAL written "
+		 "and synced) took %.2f ms on average, the longest %.2f ms",
+		 slow ? "slow commits - every answer waits for one; check the disk under the log: " : "",
+		 (unsigned long long)st->recent_commits, st->recent_commits == 1 ? "" : "s", MSGLOG_RECENT_S,
+		 (double)st->recent_records / (double)st->recent_commits, st->recent_commit_us_avg / 1000.0,
+		 st->recent_commit_us_max / 1000.0);
+	if (slow) {
+		size_t n = strlen(out);
+		snprintf(out + n, len > n ? len - n : 0, ", more than %u ms ([msglog] slow_commit_ms)", slow_ms);
+	}
+	return slow;
 }
 
 void msglog_replay_info(struct msglog *log, struct msglog_replay_info *ri)

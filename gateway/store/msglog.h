@@ -386,8 +386,20 @@ struct msglog_stats {
 	uint64_t archive_failures;       /* retention runs that failed (retried) */
 	uint64_t archive_files;          /* archive files written (and cut) */
 	uint64_t queued;                 /* waiting for the writer now */
+	/* The last MSGLOG_RECENT_S seconds: group commits, their records, and
+	 * how long the COMMIT itself took (the WAL written and synced: what
+	 * the disk costs every answer). */
+	uint64_t recent_commits, recent_records;
+	uint64_t recent_commit_us_avg, recent_commit_us_max;
 };
+#define MSGLOG_RECENT_S 60
 void msglog_get_stats(struct msglog *log, struct msglog_stats *st);
+
+/* The commits of the last minute in words for /health ("N commits of R
+ * records on average, A ms each on average, the longest B ms") into
+ * out; returns 1 when the longest took more than slow_ms (the disk holds
+ * every answer back: a warning), else 0 (slow_ms 0: never). */
+int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *out, size_t len);
 
 /* Asks the stamper to stamp now (tests, shutdown). Does not wait. */
 void msglog_stamp_now(struct msglog *log);

@@ -11,6 +11,13 @@
 #include "store/msglog.h"
 #include "store/tsa.h"
 
+/* One second of group commits (msglog_get_stats' recent_* figures). */
+struct msglog_recent {
+	int64_t sec;                     /* the monotonic second it holds; 0: empty */
+	unsigned commits;
+	uint64_t records, us_sum, us_max;
+};
+
 struct pending;
 struct notifier;
 struct replay;
@@ -53,6 +60,8 @@ struct msglog {
 	int64_t stamped_last;            /* highest stamped id */
 	int64_t unstamped_since;         /* monotonic ms since a record waits; 0: none */
 	uint64_t n_records, n_commits, n_stamps, n_stamp_fail, n_archive_fail, n_archive_files;
+	struct msglog_recent recent[MSGLOG_RECENT_S];   /* the last seconds' commits */
+	int64_t last_commit_us;          /* writer: how long its last COMMIT took */
 
 	/* stamping: stamp_mu serialises the stamper and ts_sync writer */
 	pthread_mutex_t stamp_mu;
@@ -84,6 +93,7 @@ struct msglog {
 /* msglog.c */
 void msglog_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t msglog_mono_ms(void);
+int64_t msglog_mono_us(void);
 /* Waits on cond (made with CLOCK_MONOTONIC) until deadline (monotonic ms). */
 void msglog_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline_ms);
 int msglog_cond_init(pthread_cond_t *cond);

@@ -59,6 +59,7 @@ enum { K_OTHER, K_DB, K_WAL };
 static atomic_int fault_mask;
 static atomic_int fault_rc;
 static atomic_int fault_hits;
+static atomic_int slow_sync_ms;   /* every WAL sync takes this much longer (a slow disk) */
 
 static int fault_now(void)
 {
@@ -122,6 +123,11 @@ static int ff_sync(sqlite3_file *f, int flags)
 	if (((kind_of(f) == K_WAL && (m & F_WAL_SYNC)) || (kind_of(f) == K_DB && (m & F_DB_SYNC))) &&
 	    fault_now()) {
 		return atomic_load(&fault_rc);   /* the data is written, not synced */
+	}
+	if (kind_of(f) == K_WAL && atomic_load(&slow_sync_ms) > 0) {
+		int ms = atomic_load(&slow_sync_ms);
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
 	}
 	return R(f)->pMethods->xSync(R(f), flags);
 }
@@ -429,6 +435,54 @@ static void test_commit_failure_rolls_back(void **state)
 	assert_verifies(db, last + 2, 0);
 }
 
+/* A slow disk: the commits' times reach msglog_get_stats and, above
+ * slow_ms, msglog_commit_health's warning (the gateway's /health check
+ * msglog_commits); the commits of a healthy disk do not warn. */
+static void test_slow_commits_reported(void **state)
+{
+	char db[320], detail[700];
+	struct msglog_config c;
+	struct msglog_stats st;
+	struct msglog *log;
+	struct groupres g;
+
+	(void)state;
+	newdb(db, sizeof(db));
+	cfg_init(&c, db, 0);
+	assert_non_null(log = ml_open(&c));
+	msglog_get_stats(log, &st);
+	assert_int_equal(msglog_commit_health(&st, 1000, detail, sizeof(detail)), 0);
+	print_message("before any commit: %s\n", detail);
+	assert_non_null(strstr(detail, "no commit"));
+
+	append_group(log, 1, 4, &g);
+	assert_int_equal(g.ok, 4);
+	msglog_get_stats(log, &st);
+	assert_true(st.recent_commits >= 1 && st.recent_commits == st.commits);
+	assert_int_equal(st.recent_records, 4);
+	assert_true(st.recent_commit_us_avg <= st.recent_commit_us_max);
+	assert_int_equal(msglog_commit_health(&st, 1000, detail, sizeof(detail)), 0);
+	print_message("healthy disk: %s\n", detail);
+	assert_null(strstr(detail, "slow"));
+
+	atomic_store(&slow_sync_ms, 1200);
+	append_group(log, 10, 3, &g);
+	atomic_store(&slow_sync_ms, 0);
+	assert_int_equal(g.ok, 3);
+	msglog_get_stats(log, &st);
+	assert_int_equal(st.recent_records, 7);
+	assert_true(st.recent_commit_us_max >= 1200000);
+	assert_int_equal(msglog_commit_health(&st, 1000, detail, sizeof(detail)), 1);
+	print_message("slow disk: %s\n", detail);
+	assert_non_null(strstr(detail, "slow commits"));
+	assert_non_null(strstr(detail, "the longest 1"));
+	/* 0 never warns; a limit above the slowest does not either. */
+	assert_int_equal(msglog_commit_health(&st, 0, detail, sizeof(detail)), 0);
+	assert_int_equal(msglog_commit_health(&st, 60000, detail, sizeof(detail)), 0);
+	msglog_close(log);
+	assert_verifies(db, 7, 0);
+}
+
 /* The storage fails once and works again. The log must say it is healthy
  * again without an append first: the gateway's sx_ready (core/sx.c) refuses
  * every new exchange while msglog_is_healthy() is 0, before it appends
@@ -700,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_stamp_store_failure),
 		cmocka_unit_test(test_lock_past_busy_timeout),
 		cmocka_unit_test(test_health_recovers_without_traffic),
+		cmocka_unit_test(test_slow_commits_reported),
 		cmocka_unit_test(test_wal_removed),
 	};
 
