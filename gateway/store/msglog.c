@@ -594,7 +594,7 @@ static int insert_group(struct msglog *log, struct pending *batch, char **err)
 		if (log->ops->insert(log->wconn, &p->row, err) < 0)
 			goto fail;
 	}
-	t0 = msglog_mono_us();
+	t0 = msglog_mono_us();   /* what /health reports (msglog_commit_health) */
 	if (log->ops->commit(log->wconn, err) < 0)
 		goto fail;
 	log->last_commit_us = msglog_mono_us() - t0;
@@ -1090,7 +1090,7 @@ void msglog_get_stats(struct msglog *log, struct msglog_stats *st)
 
 		st->recent_commits = st->recent_records = st->recent_commit_us_max = 0;
 		for (unsigned i = 0; i < MSGLOG_RECENT_S; i++) {
-			if (!log->recent[i].sec || log->recent[i].sec <= sec - MSGLOG_RECENT_S)
+			if (!log->recent[i].commits || log->recent[i].sec <= sec - MSGLOG_RECENT_S)
 				continue;
 			st->recent_commits += log->recent[i].commits;
 			st->recent_records += log->recent[i].records;
@@ -1114,8 +1114,8 @@ int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *
 		snprintf(out, len, "no commit in the last %d s", MSGLOG_RECENT_S);
 		return 0;
 	}
-	snprintf(out, len, "%s%llu commit%s in the last %d s, %.1f records each; a commit (WAL written "
-		 "and synced) took %.2f ms on average, the longest %.2f ms",
+	snprintf(out, len, "%s%llu commit%s in the last %d s, %.1f records each; a commit took %.2f ms on "
+		 "average, the longest %.2f ms",
 		 slow ? "slow commits - every answer waits for one; check the disk under the log: " : "",
 		 (unsigned long long)st->recent_commits, st->recent_commits == 1 ? "" : "s", MSGLOG_RECENT_S,
 		 (double)st->recent_records / (double)st->recent_commits, st->recent_commit_us_avg / 1000.0,

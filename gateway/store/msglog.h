@@ -387,8 +387,10 @@ struct msglog_stats {
 	uint64_t archive_files;          /* archive files written (and cut) */
 	uint64_t queued;                 /* waiting for the writer now */
 	/* The last MSGLOG_RECENT_S seconds: group commits, their records, and
-	 * how long the COMMIT itself took (the WAL written and synced: what
-	 * the disk costs every answer). */
+	 * how long the backend's commit took - SQLite: COMMIT, the WAL written
+	 * and synced (and any checkpoint the writer runs then); PostgreSQL: the
+	 * pipelined inserts and COMMIT. Not in it: waiting for the write lock
+	 * (BEGIN) and a ts_sync stamp. */
 	uint64_t recent_commits, recent_records;
 	uint64_t recent_commit_us_avg, recent_commit_us_max;
 };

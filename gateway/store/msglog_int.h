@@ -13,7 +13,7 @@
 
 /* One second of group commits (msglog_get_stats' recent_* figures). */
 struct msglog_recent {
-	int64_t sec;                     /* the monotonic second it holds; 0: empty */
+	int64_t sec;                     /* the monotonic second it holds (empty: no commits) */
 	unsigned commits;
 	uint64_t records, us_sum, us_max;
 };

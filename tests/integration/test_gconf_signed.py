@@ -178,9 +178,13 @@ def bank_allowed(ex):
 
 
 def health(ex, gw):
+    """/health with doc["warnings"] counting the global configuration's warnings only: a slow
+    disk on this machine may add msglog_commits' (test_signed.py checks that one)."""
     st, _, body = h.request("GET", ex.url(gw, "/health"))
     doc = json.loads(body)
-    return st, doc, {c["name"]: c for c in doc["checks"]}
+    checks = {c["name"]: c for c in doc["checks"]}
+    doc["warnings"] -= int(checks.get("msglog_commits", {}).get("warning", False))
+    return st, doc, checks
 
 
 def wait_until(what, fn, timeout=10.0):

@@ -231,6 +231,23 @@ def fold(leaf, index, count, path):
     return r if sn == 0 else None
 
 
+def assert_commit_health(ex):
+    """/health on both sides says what the log's commits cost in the last minute,
+    a warning only above [msglog] slow_commit_ms (500 by default)."""
+    for side in ("municipality", "state"):
+        hs, _, hb = h.request("GET", ex.url(side, "/health"))
+        doc = json.loads(hb)
+        c = {x["name"]: x for x in doc["checks"]}["msglog_commits"]
+        m = re.match(r"(?:slow commits .*?: )?(\d+) commits? in the last 60 s, ([0-9.]+) records each; a commit "
+                     r"took ([0-9.]+) ms on average, the longest ([0-9.]+) ms", c["detail"])
+        assert m and c["ok"] is True, (side, c)
+        commits, each, avg, longest = int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))
+        assert commits >= 1 and each >= 1 and 0 <= avg <= longest, (side, c)
+        if abs(longest - 500) > 0.01:
+            assert c["warning"] is (longest > 500), (side, c)
+        assert doc["warnings"] >= int(c["warning"]) and hs in (200, 503), (side, doc)
+
+
 def test_j_batch_signatures_under_concurrent_load(ex):
     """Many requests at once: each gateway signs what one turn of its event
     loop has ready with one key operation (a hash tree; README-sign.md,
@@ -255,6 +272,7 @@ def test_j_batch_signatures_under_concurrent_load(ex):
     for t in threads:
         t.join(120)
     assert len(results) == 64 and all(st == 200 for st, _ in results), results[:3]
+    assert_commit_health(ex)   # now: the window is the last 60 s
     found = {}
     for gw in ("municipality", "state"):
         rows = [(r.message_id, r.dir, r.sigdoc) for r in msglog_db.records(
@@ -329,20 +347,6 @@ def test_j_batch_signatures_under_concurrent_load(ex):
     assert c.returncode == 0, c.stdout + c.stderr
     readme = open(os.path.join(out, "README.txt")).read()
     assert "urn:ailgate:signed-message:1:Batch" in readme
-    # /health on both sides says what the log's commits cost in the last minute,
-    # a warning only above [msglog] slow_commit_ms (500 by default)
-    for side in ("municipality", "state"):
-        hs, _, hb = h.request("GET", ex.url(side, "/health"))
-        doc = json.loads(hb)
-        c = {x["name"]: x for x in doc["checks"]}["msglog_commits"]
-        m = re.match(r"(?:slow commits .*?: )?(\d+) commits? in the last 60 s, ([0-9.]+) records each; a commit "
-                     r"\(WAL written and synced\) took ([0-9.]+) ms on average, the longest ([0-9.]+) ms",
-                     c["detail"])
-        assert m and c["ok"] is True, (side, c)
-        commits, each, avg, longest = int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))
-        assert commits >= 1 and each >= 1 and 0 < avg <= longest, (side, c)
-        assert c["warning"] is (longest > 500), (side, c)
-        assert doc["warnings"] >= int(c["warning"]) and hs in (200, 503), (side, doc)
 
 
 def tamper(ex, name, sql):
