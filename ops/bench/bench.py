@@ -503,6 +503,20 @@ VARIANTS = [
 ]
 
 
+def commits_line(g):
+    """What the gateways' /health said of their message log's commits right after the load."""
+    parts = []
+    for gw in ("municipality", "state"):
+        checks = {c.get("name"): c for c in (g.get("health", {}).get(gw) or {}).get("checks", [])}
+        c = checks.get("msglog_commits")
+        if c:
+            parts.append("%s: %s%s" % (gw, c.get("detail", "?"), " (**warning**)" if c.get("warning") else ""))
+    if not parts:
+        return None
+    return ("- the message log's commits, as each gateway's `/health` (check `msglog_commits`, the last 60 s) "
+            "gave them right after the run - every answer waits for one: " + "; ".join(parts))
+
+
 def ceiling_line(g, nproc, target=3000):
     """What the CPU alone allows: the measured CPU per exchange (gateways and wrk) on all cores."""
     gw = cpu_per_request_us(g)
@@ -647,6 +661,9 @@ def render(d):
         if v["wrk"]["rps"] and base["wrk"]["rps"]:
             L.append(variant_line(base, v, what + " (workers %d)" % v["workers"]))
     c = ceiling_line(g, d["nproc"] or 1)
+    if c:
+        L.append(c)
+    c = commits_line(g)
     if c:
         L.append(c)
     for r in d["runs"]:
@@ -843,6 +860,8 @@ def load_pair(rdir, workers):
                   "sample": load_json(os.path.join(k, "sample.json")),
                   "log": load_json(os.path.join(k, "log.json"), {}), "start": {},
                   "phases": {gw: load_json(os.path.join(k, "phases-%s.json" % gw), {})
+                             for gw in ("municipality", "state")},
+                  "health": {gw: load_json(os.path.join(k, "health-%s.json" % gw), {})
                              for gw in ("municipality", "state")}}
         for f in sorted(glob.glob(os.path.join(k, "start-*.json"))):
             r[key]["start"][os.path.basename(f)[6:-5]] = load_json(f)

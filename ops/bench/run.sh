@@ -277,6 +277,9 @@ bench_gateways() {   # WORKERS [INI-SUFFIX OUT-DIR]
 		"$(stat -c %s "$W/response.xml")" >"$OUT/sizes.json"
 	log "gateways, workers=$w: wrk ${DURATION}s"
 	measure "http://127.0.0.1:$C_PORT/" "$d" $((S_PORT + 1)) "$mu,$st" "municipality,state"
+	# what the message log's commits cost meanwhile (/health, check msglog_commits)
+	curl -s --max-time 5 "http://127.0.0.1:$C_PORT/health" >"$d/health-municipality.json" || true
+	curl -s --max-time 5 "http://127.0.0.1:$((C_PORT + 1))/health" >"$d/health-state.json" || true
 	"$PY" "$BENCH/bench.py" logcheck --log "$d/municipality.log" \
 		--from "$(cat "$d/municipality.log.offset")" >"$d/log.json"
 	# where an exchange's time went, from the request log lines' phase fields
