@@ -377,6 +377,18 @@ static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 	return sqlite3_bind_blob64(st, i, p ? p : "", n, SQLITE_STATIC);
 }
 
+/* Steps st once if binding went well (rc SQLITE_OK), then resets it and
+ * clears its bindings for the next use; SQLite's result (SQLITE_DONE for
+ * a write that worked). */
+static int step_reset(sqlite3_stmt *st, int rc)
+{
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
 /* The SHA-256 under which r's OCSP data is in ocsp_data, storing it there
  * when this connection has not seen it yet. NULL with *err on failure. */
 static const unsigned char *ocsp_stored(struct sqconn *c, const struct msglog_row *r, char **err)
@@ -408,11 +420,7 @@ static const unsigned char *ocsp_stored(struct sqconn *c, const struct msglog_ro
 	rc = sqlite3_bind_blob64(c->ins_ocsp, 1, k->sha, MSGLOG_HASH_LEN, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_blob64(c->ins_ocsp, 2, k->data, k->len, SQLITE_STATIC);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(c->ins_ocsp);
-	sqlite3_reset(c->ins_ocsp);
-	sqlite3_clear_bindings(c->ins_ocsp);
-	if (rc != SQLITE_DONE) {
+	if (step_reset(c->ins_ocsp, rc) != SQLITE_DONE) {
 		sq_err(err, c->db, "sqlite: insert OCSP data");
 		free(k->data);
 		memset(k, 0, sizeof(*k));
@@ -499,11 +507,7 @@ static int step_id(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t id, 
 	rc = sqlite3_bind_int64(*st, 1, id);
 	if (rc == SQLITE_OK && blob)
 		rc = sqlite3_bind_blob64(*st, 2, blob, n, SQLITE_STATIC);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(*st);
-	sqlite3_reset(*st);
-	sqlite3_clear_bindings(*st);
-	return rc;
+	return step_reset(*st, rc);
 }
 
 /* A remembered element for record id, its row checked to exist in this
@@ -611,19 +615,13 @@ static int sigb_cut(struct sqconn *c, const struct msglog_row *r, int64_t *first
 static int store_dict(struct sqconn *c, char **err)
 {
 	const struct buf *d = pack_w_sample(c->pw);
-	int rc;
 
 	if (!c->ins_dict && sqlite3_prepare_v2(c->db, "INSERT INTO packing_dicts (data) VALUES (?)", -1,
 					       &c->ins_dict, NULL) != SQLITE_OK) {
 		sq_err(err, c->db, "sqlite: prepare dictionary insert");
 		return -1;
 	}
-	rc = bind_blob(c->ins_dict, 1, d->data, d->len);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(c->ins_dict);
-	sqlite3_reset(c->ins_dict);
-	sqlite3_clear_bindings(c->ins_dict);
-	if (rc != SQLITE_DONE) {
+	if (step_reset(c->ins_dict, bind_blob(c->ins_dict, 1, d->data, d->len)) != SQLITE_DONE) {
 		sq_err(err, c->db, "sqlite: insert packing dictionary");
 		return -1;
 	}
