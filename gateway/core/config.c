@@ -170,8 +170,8 @@ static const struct cfg_key cfg_keys[] = {
 	  "against a dictionary made of the log's own first records (~3x smaller on disk; reads and "
 	  "ailgate log verify/export give the logged bytes either way)" },
 	{ "msglog", "slow_commit_ms", CFG_UINT, FLD(msglog_slow_commit_ms), "500", 0, 600000, 0, NULL, NULL,
-	  "/health warns (check msglog_commits) while a commit of the log (its WAL written and synced) "
-	  "took longer than this in the last minute: every answer waits for one; 0 = never warn" },
+	  "/health warns (check msglog_commits) while a commit of the log (SQLite: its WAL written and "
+	  "synced) took longer than this in the last minute: every answer waits for one; 0 = never warn" },
 	{ "msglog", "ts_max_unstamped_ms", CFG_UINT, FLD(ts_max_unstamped_ms), "600000", 100,
 	  86400000LL, 0, NULL, NULL,
 	  "when a record has waited this long for a time stamp (TSA unreachable), new exchanges are "

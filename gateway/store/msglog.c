@@ -539,18 +539,19 @@ static void health_db(struct msglog *log, const char *err, int64_t last_id)
 	} else {
 		int64_t sec = msglog_mono_ms() / 1000;
 		uint64_t us = log->last_commit_us > 0 ? (uint64_t)log->last_commit_us : 0;
+		uint64_t added = (uint64_t)(last_id - log->committed_last);
 		struct msglog_recent *r = &log->recent[sec % MSGLOG_RECENT_S];
 
 		if (r->sec != sec)
 			memset(r, 0, sizeof(*r));
 		r->sec = sec;
 		r->commits++;
-		r->records += (uint64_t)(last_id - log->committed_last);
+		r->records += added;
 		r->us_sum += us;
 		if (us > r->us_max)
 			r->us_max = us;
 		log->db_failed = 0;
-		log->n_records += (uint64_t)(last_id - log->committed_last);
+		log->n_records += added;
 		log->n_commits++;
 		log->committed_last = last_id;
 		if (log->tsa && !log->unstamped_since && last_id > log->stamped_last)

@@ -397,10 +397,10 @@ struct msglog_stats {
 #define MSGLOG_RECENT_S 60
 void msglog_get_stats(struct msglog *log, struct msglog_stats *st);
 
-/* The commits of the last minute in words for /health ("N commits of R
- * records on average, A ms each on average, the longest B ms") into
- * out; returns 1 when the longest took more than slow_ms (the disk holds
- * every answer back: a warning), else 0 (slow_ms 0: never). */
+/* The commits of the last minute in words for /health ("N commits in the
+ * last 60 s, R records each; a commit took A ms on average, the longest
+ * B ms") into out; returns 1 when the longest took more than slow_ms (the
+ * disk holds every answer back: a warning), else 0 (slow_ms 0: never). */
 int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *out, size_t len);
 
 /* Asks the stamper to stamp now (tests, shutdown). Does not wait. */
