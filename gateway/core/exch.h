@@ -94,6 +94,10 @@ struct exch {
 	int local;                      /* client side: the provider is this gateway */
 
 	struct out_handle *out;         /* outbound call in flight */
+	/* Client side: aborted while its call to the provider's gateway was in
+	 * flight - the call is left to finish (so the pooled connection to that
+	 * gateway stays open) on the worker's abandoned list. */
+	struct exch *ab_prev, *ab_next;
 	exch_provider_done_fn provider_done;
 	int aborted;                    /* the caller went away */
 	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */
@@ -153,6 +157,9 @@ void exch_fault(struct exch *ex, const struct fault *f);
 /* Called when the last log record of ex is durable: sends the held answer
  * (or LoggingFailed if a record failed), or ends an aborted exchange. */
 void exch_release(struct exch *ex);
+/* Ends the worker's aborted exchanges whose gateway call was left to finish
+ * (cancelling the calls): a stopping worker, before its outbound client goes. */
+void exch_cancel_abandoned(struct worker *w);
 /* Ends an exchange with a response; frees ex. While log records are pending
  * the answer is copied and held until exch_release. */
 void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size_t n,

@@ -617,12 +617,14 @@ int gw_run(struct gw *g)
 
 static void worker_free(struct worker *w)
 {
+	w->closing = 1;   /* the callers' aborts below cancel their calls */
 	if (w->client_http)
 		httpd_free(w->client_http);
 	if (w->client_https)
 		httpd_free(w->client_https);
 	if (w->server)
 		httpd_free(w->server);
+	exch_cancel_abandoned(w);
 	if (w->out)
 		outbound_free(w->out);
 	for (size_t i = 0; w->adapter_ctx && i < adapter_count(); i++)

@@ -18,6 +18,7 @@
 #include "proto/xrd_id.h"
 
 struct gw;
+struct exch;
 struct adapter_ops;
 struct consent_gate;
 struct gcf;
@@ -49,6 +50,8 @@ struct worker {
 	pthread_t thread;
 	unsigned long served;           /* requests answered (this worker) */
 	struct sx_batch *sign_batch;    /* messages waiting for this turn's signature (core/sx.c) */
+	struct exch *abandoned;         /* aborted exchanges whose gateway call is finishing (exchange.c) */
+	int closing;                    /* worker_free has begun: aborts cancel their calls */
 };
 
 struct gw {

@@ -9,8 +9,10 @@ in-process.
 Ports: client 23080-23082, server 23500-23502, municipality HTTPS 23443,
 stand-in provider 23090, nothing listening on 23099."""
 import json
+import os
 import re
 import socket
+import subprocess
 import time
 
 import harness as h
@@ -155,6 +157,82 @@ def test_soap_url_slow_across_gateways(fx):
     took = time.time() - t0
     expect_soap_fault(fx, status, resp, "Server.ServerProxy.ServiceFailed.Timeout", "state")
     assert took < OUT_TIMEOUT_MS / 1000 + 2.0, took
+
+
+def gateway_links(fx):
+    """Source ports of the municipality's established connections to the
+    state gateway's mutual-TLS port (ss, as the kernel has them)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established",
+                          "dst", "127.0.0.1:%d" % fx.ex.server_port("state")],
+                         capture_output=True, text=True, check=True).stdout
+    return {int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
+
+
+def leave_slow_call(fx):
+    """Sends soapSlow to the municipality and hangs up once the request has
+    reached the provider system (so the gateways' call is in flight)."""
+    req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapSlow", "v1"), "<value>bye</value>", ns=NS)
+    seen = len(fx.provider.records)
+    reached = lambda: any(r.path.startswith("/slow/soap") for r in fx.provider.records[seen:])
+    with socket.create_connection(("127.0.0.1", fx.ex.port("municipality"))) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(req) + req)
+        deadline = time.time() + 5
+        while time.time() < deadline and not reached():
+            time.sleep(0.02)
+        assert reached(), "the request did not reach the provider system"
+
+
+def test_soap_url_caller_leaves_then_gateway_stops(fx):
+    """A gateway stopped while a call its caller left is still finishing
+    stops at once and cleanly (the call is cancelled; nothing leaks under the
+    sanitizers), and serves again after its restart."""
+    leave_slow_call(fx)
+    time.sleep(0.1)
+    t0 = time.time()
+    try:
+        problems = fx.ex.stop(["municipality"])
+        took = time.time() - t0
+    finally:
+        fx.ex.start(["municipality"])
+    assert not problems, problems
+    assert took < 3, "the stop waited for the abandoned call (%.1f s)" % took
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>back</value>")
+    assert status == 200, (status, resp[:600])
+
+
+def test_soap_url_caller_leaves_link_stays(fx):
+    """A caller that hangs up while its request is at the provider's gateway
+    does not cost the two gateways their connection: the call is left to
+    finish (the answer, ServiceFailed.Timeout here, reaches no one) and the
+    next exchange goes over the same TLS connection - cutting the transfer
+    short used to close it, and under load every such abort became a new
+    handshake. The caller's exchange is logged as aborted with the time the
+    answer took."""
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>warm</value>")
+    assert status == 200, (status, resp[:600])
+    before = gateway_links(fx)
+    assert before, "no connection from the municipality to the state gateway"
+    off = os.path.getsize(fx.ex.logs["municipality"])
+    leave_slow_call(fx)
+    # The state gateway gives up on its provider after OUT_TIMEOUT_MS and
+    # answers; the municipality then ends the aborted exchange.
+    deadline = time.time() + OUT_TIMEOUT_MS / 1000 + 5
+    line = None
+    while time.time() < deadline and line is None:
+        for l in fx.ex.log_since("municipality", off).splitlines():
+            if "event=request " in l and " aborted=1" in l and "soapSlow" in l:
+                line = l
+        time.sleep(0.05)
+    assert line is not None, fx.ex.log_since("municipality", off)[-2000:]
+    assert "call=left_to_finish" in fx.ex.log_since("municipality", off)
+    remote = re.search(r" remote_ms=([\d.]+)", line)
+    assert remote and float(remote.group(1)) >= OUT_TIMEOUT_MS - 100, line
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>after</value>")
+    assert status == 200, (status, resp[:600])
+    after = gateway_links(fx)
+    assert before <= after and not (after - before), (
+        "the gateways' connection was closed and a new one made: %s -> %s" % (before, after))
 
 
 def test_soap_url_http_500_not_soap(fx):
