@@ -71,7 +71,9 @@ static void abandoned_unlink(struct exch *ex)
 static void exch_on_abort(void *arg)
 {
 	struct exch *ex = arg;
-	int keep = ex->out && ex->side == EXCH_CLIENT_SIDE && !ex->w->closing;
+	/* Only the gateway call (client_on_outbound): an in-process exchange's
+	 * call to a provider system goes on to sign and log what it answers. */
+	int keep = ex->out && ex->side == EXCH_CLIENT_SIDE && !ex->local && !ex->w->closing;
 
 	ex->req = NULL;
 	ex->aborted = 1;

@@ -168,10 +168,10 @@ def gateway_links(fx):
     return {int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
 
 
-def leave_slow_call(fx):
-    """Sends soapSlow to the municipality and hangs up once the request has
-    reached the provider system (so the gateways' call is in flight)."""
-    req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapSlow", "v1"), "<value>bye</value>", ns=NS)
+def leave_slow_call(fx, owner=ZAGS, code="soapSlow", version="v1"):
+    """Sends a slow service's request to the municipality and hangs up once
+    it has reached the provider system (so the call is in flight)."""
+    req = h.soap_request(HOUSEHOLD_REGISTER, owner + (code, version), "<value>bye</value>", ns=NS)
     seen = len(fx.provider.records)
     reached = lambda: any(r.path.startswith("/slow/soap") for r in fx.provider.records[seen:])
     with socket.create_connection(("127.0.0.1", fx.ex.port("municipality"))) as s:
@@ -181,6 +181,23 @@ def leave_slow_call(fx):
         while time.time() < deadline and not reached():
             time.sleep(0.02)
         assert reached(), "the request did not reach the provider system"
+
+
+def test_soap_url_caller_leaves_in_process_call(fx):
+    """The same hang-up on a service this gateway hosts itself (its own call
+    to the provider system): that call is cancelled as before, the exchange
+    ends as aborted, and the gateway goes on serving."""
+    off = os.path.getsize(fx.ex.logs["municipality"])
+    leave_slow_call(fx, owner=CERTS, code="localSlow", version=None)
+    deadline = time.time() + 5
+    text = ""
+    while time.time() < deadline and " aborted=1" not in text:
+        text = fx.ex.log_since("municipality", off)
+        time.sleep(0.05)
+    assert "event=aborted" in text and " aborted=1" in text, text[-2000:]
+    assert "call=left_to_finish" not in text, text[-2000:]
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>still here</value>")
+    assert status == 200, (status, resp[:600])
 
 
 def test_soap_url_caller_leaves_then_gateway_stops(fx):
