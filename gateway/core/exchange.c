@@ -59,11 +59,20 @@ static void abandoned_unlink(struct exch *ex)
 	if (ex->ab_next)
 		ex->ab_next->ab_prev = ex->ab_prev;
 	ex->ab_prev = ex->ab_next = NULL;
+	w->n_abandoned--;
 }
 
-/* A call to a provider's gateway that its caller left is not cut off: the
- * request is on its way or done there, the answer comes within the call's
- * timeout, and cutting a transfer short closes its connection - under load,
+/* At most this many per worker: each holds its request and a transfer until
+ * the answer or the call's timeout, and a provider's gateway that hangs while
+ * callers give up must not pile them up (~100 KB each); past it they are
+ * cancelled, which costs a connection. The per-host connection limit of the
+ * outbound client (64) is the most that can be in flight anyway. */
+#define EXCH_ABANDONED_MAX 64
+
+/* A call to a provider's gateway that its caller left is not cut off once it
+ * is on a connection: the request is on its way or done there, the answer
+ * comes within the call's timeout, and cutting a transfer short closes its
+ * connection (one still waiting for a connection is cancelled) - under load,
  * when clients give up, that turned every abort into a new mutual-TLS
  * handshake between the gateways (~9 ms alone, ~100 ms when 32 came at once).
  * The exchange waits on the worker's abandoned list until the answer (which
@@ -73,7 +82,8 @@ static void exch_on_abort(void *arg)
 	struct exch *ex = arg;
 	/* Only the gateway call (client_on_outbound): an in-process exchange's
 	 * call to a provider system goes on to sign and log what it answers. */
-	int keep = ex->out && ex->side == EXCH_CLIENT_SIDE && !ex->local && !ex->w->closing;
+	int keep = ex->out && ex->side == EXCH_CLIENT_SIDE && !ex->local && !ex->w->closing &&
+		   ex->w->n_abandoned < EXCH_ABANDONED_MAX && outbound_sent(ex->out);
 
 	ex->req = NULL;
 	ex->aborted = 1;
@@ -86,6 +96,7 @@ static void exch_on_abort(void *arg)
 		if (ex->ab_next)
 			ex->ab_next->ab_prev = ex;
 		ex->w->abandoned = ex;
+		ex->w->n_abandoned++;
 	}
 	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"%s",
 		 ex->reqid, keep ? " call=left_to_finish" : "");
@@ -492,7 +503,8 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	ex->remote_ms = ms_since(&ex->t_remote);
 	if (ex->aborted) {
 		/* Left to finish (exch_on_abort): no one takes the answer. */
-		abandoned_unlink(ex);
+		if (ex->w->abandoned == ex || ex->ab_prev)
+			abandoned_unlink(ex);
 		exch_release(ex);
 		return;
 	}

@@ -51,6 +51,7 @@ struct worker {
 	unsigned long served;           /* requests answered (this worker) */
 	struct sx_batch *sign_batch;    /* messages waiting for this turn's signature (core/sx.c) */
 	struct exch *abandoned;         /* aborted exchanges whose gateway call is finishing (exchange.c) */
+	unsigned n_abandoned;
 	int closing;                    /* worker_free has begun: aborts cancel their calls */
 };
 

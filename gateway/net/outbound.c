@@ -963,6 +963,14 @@ void outbound_cancel(struct out_handle *h)
 	out_handle_free(h);
 }
 
+int outbound_sent(struct out_handle *h)
+{
+	curl_off_t us = 0;
+
+	return h && h->added && curl_easy_getinfo(h->easy, CURLINFO_PRETRANSFER_TIME_T, &us) == CURLE_OK &&
+	       us > 0;
+}
+
 unsigned outbound_active(const struct outbound *o)
 {
 	return o ? o->nactive : 0;

@@ -96,6 +96,9 @@ struct out_handle *outbound_send(struct outbound *o, const struct out_req *req,
  * after this, nor after its done callback has returned (inside its own done
  * callback cancel is a no-op). */
 void outbound_cancel(struct out_handle *h);
+/* 1 once h's connection is up and its request is going out (cancelling it
+ * then closes the connection); 0 while it waits for a connection. */
+int outbound_sent(struct out_handle *h);
 
 /* Requests in flight. */
 unsigned outbound_active(const struct outbound *o);

@@ -200,6 +200,44 @@ def test_soap_url_caller_leaves_in_process_call(fx):
     assert status == 200, (status, resp[:600])
 
 
+def test_soap_url_many_callers_leave(fx):
+    """70 callers hang up at once on slow calls: at most 64 calls (the
+    outbound client's connections to one gateway, and the worker's cap) are
+    left to finish, calls still waiting for a connection are cancelled,
+    every exchange ends as aborted, and the gateway goes on serving."""
+    off = os.path.getsize(fx.ex.logs["municipality"])
+    seen = len(fx.provider.records)
+    socks = []
+    try:
+        for _ in range(70):
+            req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapSlow", "v1"), "<value>x</value>", ns=NS)
+            s = socket.create_connection(("127.0.0.1", fx.ex.port("municipality")))
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(req) + req)
+            socks.append(s)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(fx.provider.records) - seen < 60:
+            time.sleep(0.05)
+        assert len(fx.provider.records) - seen >= 60, len(fx.provider.records) - seen
+    finally:
+        for s in socks:
+            s.close()
+    deadline = time.time() + OUT_TIMEOUT_MS / 1000 + 15
+    ended = []
+    while time.time() < deadline:
+        text = fx.ex.log_since("municipality", off)
+        ended = [l for l in text.splitlines()
+                 if "event=request " in l and " aborted=1" in l and "soapSlow" in l]
+        if len(ended) == 70:
+            break
+        time.sleep(0.1)
+    assert len(ended) == 70, (len(ended), text[-1500:])
+    left = text.count("call=left_to_finish")
+    assert 1 <= left <= 64, left
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>after the crowd</value>")
+    assert status == 200, (status, resp[:600])
+
+
 def test_soap_url_caller_leaves_then_gateway_stops(fx):
     """A gateway stopped while a call its caller left is still finishing
     stops at once and cleanly (the call is cancelled; nothing leaks under the
