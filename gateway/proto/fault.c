@@ -8,8 +8,10 @@
 #include <strings.h>
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one.
- * Overlong forms, surrogates and code points past U+10FFFF are refused,
- * so what passes is also acceptable to jansson and libxml2. */
+ * Overlong forms, surrogates, code points past U+10FFFF and U+FFFE/U+FFFF
+ * (outside XML 1.0's Char production: libxml2 refuses a document holding
+ * one) are refused, so what passes is also acceptable to jansson and
+ * libxml2. */
 static size_t utf8_seq_len(const unsigned char *s)
 {
 	unsigned c = s[0];
@@ -31,8 +33,8 @@ static size_t utf8_seq_len(const unsigned char *s)
 			return 0;
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
+	if ((n == 3 && (cp < 0x800 || cp == 0xfffe || cp == 0xffff)) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
 }

@@ -86,6 +86,11 @@ static const struct clean_case clean_cases[] = {
 	{ "surrogate \xed\xa0\x80", "surrogate ???" },
 	{ "too big \xf4\x90\x80\x80", "too big ????" },
 	{ "lone cont \x80", "lone cont ?" },
+	/* U+FFFE, U+FFFF: valid UTF-8 but not XML characters (a fault built
+	 * with them was not well-formed: fuzz_soap) */
+	{ "nonchar \xef\xbf\xbf \xef\xbf\xbe", "nonchar ??? ???" },
+	{ "last BMP \xef\xbf\xbd", "last BMP \xef\xbf\xbd" },
+	{ "plane 1 \xf0\x9f\xbf\xbf", "plane 1 \xf0\x9f\xbf\xbf" },
 };
 
 static void test_clean_text(void **state)
