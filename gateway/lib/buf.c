@@ -86,23 +86,73 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
-int buf_xml_escape(struct buf *b, const char *s)
+size_t utf8_xml_len(const unsigned char *s)
 {
-	const char *run = s;
+	unsigned c = s[0];
+	size_t n;
+	unsigned cp;
 
-	for (; *s; s++) {
-		const char *rep = NULL;
-		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		default: continue;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)   /* the NUL ends it here too */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || cp == 0xfffe || cp == 0xffff)) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* What buf_xml_escape does with an ASCII byte: 0 copy, 1 replace (a control
+ * byte XML cannot carry), else the index + 2 of its entity. */
+static const unsigned char xml_ascii[128] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['&'] = 2, ['<'] = 3, ['>'] = 4, ['"'] = 5, ['\''] = 6,
+};
+static const char *const xml_ent[] = { "&amp;", "&lt;", "&gt;", "&quot;", "&apos;" };
+#define U_FFFD "\xef\xbf\xbd"
+
+int buf_xml_escape(struct buf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str, *run = s;
+
+	while (*s) {
+		const char *rep;
+		size_t n = 1;   /* bytes rep stands for */
+
+		if (*s < 0x80) {
+			unsigned k = xml_ascii[*s];
+			if (k == 0) {
+				s++;
+				continue;
+			}
+			rep = k == 1 ? U_FFFD : xml_ent[k - 2];
+		} else if (*s >= 0xc2 && *s <= 0xdf && (s[1] & 0xc0) == 0x80) {
+			s += 2;   /* two bytes (Cyrillic, most of the registries' text): always a character */
+			continue;
+		} else if ((n = utf8_xml_len(s)) != 0) {
+			s += n;
+			continue;
+		} else {
+			/* U+FFFD for a byte that starts no character; U+FFFE and
+			 * U+FFFF are whole characters, replaced as one */
+			rep = U_FFFD;
+			n = s[0] == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf) ? 3 : 1;
 		}
 		if (buf_append(b, run, (size_t)(s - run)) < 0 || buf_puts(b, rep) < 0)
 			return -1;
-		run = s + 1;
+		run = s += n;
 	}
 	return buf_append(b, run, (size_t)(s - run));
 }

@@ -29,8 +29,16 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), warn_unused_result));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0), warn_unused_result));
-/* Appends s with XML text escaping (& < > " '). */
+/* Appends s with XML text escaping (& < > " '); what XML 1.0 cannot carry
+ * at all - control bytes other than tab, LF and CR, bytes that are not valid
+ * UTF-8, U+FFFE and U+FFFF - becomes U+FFFD, so the result is always
+ * well-formed text (registry data with a stray control byte included). */
 int buf_xml_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
+/* Length (1..4) of the UTF-8 sequence at s if it is one XML 1.0 and jansson
+ * both accept as a character (no overlong forms, surrogates, code points past
+ * U+10FFFF, U+FFFE or U+FFFF; control bytes are the caller's to judge), else
+ * 0. s must be NUL-terminated. */
+size_t utf8_xml_len(const unsigned char *s);
 /* Appends s as the inside of a JSON string (quotes not added). */
 int buf_json_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
 /* Room for n more bytes within the cap, for a writer that fills it itself

@@ -7,44 +7,14 @@
 #include <string.h>
 #include <strings.h>
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one.
- * Overlong forms, surrogates, code points past U+10FFFF and U+FFFE/U+FFFF
- * (outside XML 1.0's Char production: libxml2 refuses a document holding
- * one) are refused, so what passes is also acceptable to jansson and
- * libxml2. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || cp == 0xfffe || cp == 0xffff)) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
+#include "lib/buf.h"
 
 void fault_clean_text(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 
 	while (*p) {
-		size_t n = utf8_seq_len(p);
+		size_t n = utf8_xml_len(p);
 		if (n == 0 || (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f) {
 			*p++ = '?';
 			continue;

@@ -35,6 +35,10 @@ static void test_json_to_xml(void **state)
 		  "<x xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:nil=\"true\"/>" },
 		{ "{\"s\":\"<&>\\\"'\"}", "<s>&lt;&amp;&gt;&quot;&apos;</s>" },
 		{ "{\"name\":\"Өмүрбек Ңң\"}", "<name>Өмүрбек Ңң</name>" },
+		/* what XML 1.0 cannot carry becomes U+FFFD (a registry field with
+		 * a stray control byte made the signed answer not well-formed) */
+		{ "{\"c\":\"a\\u000bb\\u0001\\t\\n\"}", "<c>a\xef\xbf\xbd" "b\xef\xbf\xbd\t\n</c>" },
+		{ "{\"u\":\"x\\uffffy\\ufffe\\ufffd\"}", "<u>x\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd</u>" },
 		{ "{\"r\":1.5}", "<r>1.5</r>" },
 		/* integers as "%lld" writes them */
 		{ "{\"i\":0,\"j\":-7,\"k\":9223372036854775807,\"l\":-9223372036854775808}",
@@ -53,6 +57,30 @@ static void test_json_to_xml(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		xml_case(cases[i].json, cases[i].xml);
+}
+
+/* buf_xml_escape on bytes jansson would not hand over: whatever comes in,
+ * what goes out is well-formed XML text. */
+static void test_xml_escape_bytes(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "plain", "plain" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "bad \xff", "bad \xef\xbf\xbd" },
+		{ "cut \xc3", "cut \xef\xbf\xbd" },
+		{ "overlong \xc0\xaf", "overlong \xef\xbf\xbd\xef\xbf\xbd" },
+		{ "surrogate \xed\xa0\x80", "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "esc\x1b<", "esc\xef\xbf\xbd&lt;" },
+		{ "del \x7f stays", "del \x7f stays" },   /* U+007F is an XML character */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf b = BUF_INIT;
+		assert_int_equal(buf_xml_escape(&b, cases[i].in), 0);
+		assert_string_equal(b.data, cases[i].out);
+		buf_free(&b);
+	}
 }
 
 static void test_json_to_xml_refuses_bad_names(void **state)
@@ -97,6 +125,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_to_xml),
 		cmocka_unit_test(test_json_to_xml_refuses_bad_names),
+		cmocka_unit_test(test_xml_escape_bytes),
 		cmocka_unit_test(test_query_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
