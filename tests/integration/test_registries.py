@@ -848,6 +848,34 @@ def clerk_passport(fx, pin):
     return w
 
 
+def test_registry_text_xml_cannot_carry(fx):
+    """A registry field holding a byte XML 1.0 cannot carry (a vertical tab
+    pasted into a birth place, U+FFFF): the SOAP answer replaces each with
+    U+FFFD and stays well-formed and signed end to end - it used to go out as
+    is and the client gateway refused the whole answer as malformed XML; the
+    REST answer keeps the JSON escape."""
+    path = os.path.join(fx.ex.dir, "data", "state", "population.db")
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        (old,) = db.execute("SELECT birth_place FROM person WHERE pin = ?", (BAKYT,)).fetchone()
+        db.execute("UPDATE person SET birth_place = ? WHERE pin = ?",
+                   ("\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff", BAKYT))
+        db.commit()
+        w = clerk_passport(fx, BAKYT)
+        places = [e.text for e in w.iter() if e.tag.endswith("birth_place")]
+        assert places == ["\u041e\u0448\ufffd\u0448\u0430\u0430\u0440\u044b\ufffd"], places
+        owner = next(s for s in fx.gc.services if s.code == "passportDataByPSN" and s.adapter).owner
+        status, _, body = rest_call(fx, CLERK, rest_target(owner, "passportDataByPSN", [BAKYT]),
+                                    gw="municipality")
+        assert status == 200, (status, body[:600])
+        place = json.loads(body)["person"][0]["birth_place"]
+        assert place == "\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff", ascii(place)
+    finally:
+        db.execute("UPDATE person SET birth_place = ? WHERE pin = ?", (old, BAKYT))
+        db.commit()
+        db.close()
+
+
 def clerk_sequence(fx, pin):
     """README.md "A clerk's request sequence", step by step. Returns what the
     clerk has in the end: {"family", "household", "members": [{"member",
