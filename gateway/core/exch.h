@@ -98,6 +98,7 @@ struct exch {
 	 * flight - the call is left to finish (so the pooled connection to that
 	 * gateway stays open) on the worker's abandoned list. */
 	struct exch *ab_prev, *ab_next;
+	struct timespec t_abandoned;
 	exch_provider_done_fn provider_done;
 	int aborted;                    /* the caller went away */
 	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */

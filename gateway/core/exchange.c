@@ -62,21 +62,66 @@ static void abandoned_unlink(struct exch *ex)
 	w->n_abandoned--;
 }
 
-/* At most this many per worker: each holds its request and a transfer until
- * the answer or the call's timeout, and a provider's gateway that hangs while
- * callers give up must not pile them up (~100 KB each); past it they are
- * cancelled, which costs a connection. The per-host connection limit of the
- * outbound client (64) is the most that can be in flight anyway. */
-#define EXCH_ABANDONED_MAX 64
+/* At most this many per worker, each for at most EXCH_ABANDON_GRACE_MS: an
+ * answer that comes soon keeps its connection; a provider's gateway that is
+ * slow (callers giving up is the sign) gets the close as before, so it sheds
+ * the work, and our connections to it stay free for live callers (half of
+ * the outbound client's 64 per host at most). The request's copy is freed at
+ * once and the answer's body read and dropped. */
+#define EXCH_ABANDONED_MAX 32
+#define EXCH_ABANDON_GRACE_MS 3000
 
-/* A call to a provider's gateway that its caller left is not cut off once it
- * is on a connection: the request is on its way or done there, the answer
- * comes within the call's timeout, and cutting a transfer short closes its
- * connection (one still waiting for a connection is cancelled) - under load,
- * when clients give up, that turned every abort into a new mutual-TLS
- * handshake between the gateways (~9 ms alone, ~100 ms when 32 came at once).
- * The exchange waits on the worker's abandoned list until the answer (which
- * no one receives) or the call's own timeout; a stopping worker cancels. */
+static void abandoned_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct exch *ex, *next;
+	static const struct timeval tick = { 0, EXCH_ABANDON_GRACE_MS * 1000 / 4 };
+
+	(void)fd;
+	(void)what;
+	for (ex = w->abandoned; ex; ex = next) {
+		next = ex->ab_next;
+		if (ms_since(&ex->t_abandoned) < EXCH_ABANDON_GRACE_MS)
+			continue;
+		abandoned_unlink(ex);
+		outbound_cancel(ex->out);
+		ex->out = NULL;
+		ex->remote_ms = ms_since(&ex->t_remote);   /* how long the peer kept us waiting */
+		exch_release(ex);
+	}
+	if (w->abandoned)
+		evtimer_add(w->ab_sweep, &tick);
+}
+
+/* Onto the worker's abandoned list; -1 (not taken) without a sweep timer. */
+static int abandon(struct exch *ex)
+{
+	struct worker *w = ex->w;
+	static const struct timeval tick = { 0, EXCH_ABANDON_GRACE_MS * 1000 / 4 };
+
+	if (!w->ab_sweep && !(w->ab_sweep = evtimer_new(w->base, abandoned_sweep, w)))
+		return -1;
+	if (!evtimer_pending(w->ab_sweep, NULL) && evtimer_add(w->ab_sweep, &tick) < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &ex->t_abandoned);
+	ex->ab_next = w->abandoned;
+	if (ex->ab_next)
+		ex->ab_next->ab_prev = ex;
+	w->abandoned = ex;
+	w->n_abandoned++;
+	buf_free(&ex->wire);        /* the outbound call has its own copy */
+	outbound_discard(ex->out);
+	return 0;
+}
+
+/* A call to a provider's gateway that its caller left is not cut off at once
+ * when it is on a connection: cutting a transfer short closes its connection
+ * - under load, when clients give up, that turned every abort into a new
+ * mutual-TLS handshake between the gateways (~9 ms alone, ~100 ms when 32
+ * came at once). The exchange waits on the worker's abandoned list for the
+ * answer (which no one receives) for up to EXCH_ABANDON_GRACE_MS; a call still
+ * waiting for a connection, one past the cap or the grace, and every call of
+ * a stopping worker are cancelled. */
 static void exch_on_abort(void *arg)
 {
 	struct exch *ex = arg;
@@ -91,12 +136,10 @@ static void exch_on_abort(void *arg)
 		outbound_cancel(ex->out);
 		ex->out = NULL;
 	}
-	if (keep) {
-		ex->ab_next = ex->w->abandoned;
-		if (ex->ab_next)
-			ex->ab_next->ab_prev = ex;
-		ex->w->abandoned = ex;
-		ex->w->n_abandoned++;
+	if (keep && abandon(ex) < 0) {
+		outbound_cancel(ex->out);
+		ex->out = NULL;
+		keep = 0;
 	}
 	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"%s",
 		 ex->reqid, keep ? " call=left_to_finish" : "");
@@ -114,6 +157,10 @@ void exch_cancel_abandoned(struct worker *w)
 		outbound_cancel(ex->out);
 		ex->out = NULL;
 		exch_release(ex);
+	}
+	if (w->ab_sweep) {
+		event_free(w->ab_sweep);
+		w->ab_sweep = NULL;
 	}
 }
 

@@ -52,6 +52,7 @@ struct worker {
 	struct sx_batch *sign_batch;    /* messages waiting for this turn's signature (core/sx.c) */
 	struct exch *abandoned;         /* aborted exchanges whose gateway call is finishing (exchange.c) */
 	unsigned n_abandoned;
+	struct event *ab_sweep;         /* cancels those past their grace (exchange.c) */
 	int closing;                    /* worker_free has begun: aborts cancel their calls */
 };
 

@@ -77,6 +77,7 @@ struct out_handle {
 	CURL *easy;
 	int added;                  /* in the multi handle */
 	int finishing;              /* done() is running: cancel is a no-op */
+	int discard;                /* outbound_discard(): the body is read and dropped */
 	outbound_done_fn done;
 	void *arg;
 	struct curl_slist *hdrs;
@@ -332,6 +333,8 @@ static size_t out_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct out_handle *h = arg;
 	size_t len = size * n;
 
+	if (h->discard)
+		return len;
 	return out_grow(h, &h->rbody, p, len, OUT_ABORT_BODY) < 0 ? 0 : len;
 }
 
@@ -961,6 +964,14 @@ void outbound_cancel(struct out_handle *h)
 		return;
 	out_unlink(h);
 	out_handle_free(h);
+}
+
+void outbound_discard(struct out_handle *h)
+{
+	if (!h)
+		return;
+	h->discard = 1;
+	buf_free(&h->rbody);
 }
 
 int outbound_sent(struct out_handle *h)

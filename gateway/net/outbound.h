@@ -99,6 +99,9 @@ void outbound_cancel(struct out_handle *h);
 /* 1 once h's connection is up and its request is going out (cancelling it
  * then closes the connection); 0 while it waits for a connection. */
 int outbound_sent(struct out_handle *h);
+/* The answer's body is no longer wanted: what came is freed, the rest is read
+ * and dropped (done still comes, with an empty body). */
+void outbound_discard(struct out_handle *h);
 
 /* Requests in flight. */
 unsigned outbound_active(const struct outbound *o);

@@ -11,6 +11,7 @@ stand-in provider 23090, nothing listening on 23099."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -201,10 +202,10 @@ def test_soap_url_caller_leaves_in_process_call(fx):
 
 
 def test_soap_url_many_callers_leave(fx):
-    """70 callers hang up at once on slow calls: at most 64 calls (the
-    outbound client's connections to one gateway, and the worker's cap) are
-    left to finish, calls still waiting for a connection are cancelled,
-    every aborted exchange ends, and the gateway goes on serving."""
+    """70 callers hang up at once on slow calls: at most 32 calls (the
+    worker's cap, half the outbound client's connections to one gateway) are
+    left to finish, the others are cancelled, every aborted exchange ends,
+    and the gateway goes on serving."""
     off = os.path.getsize(fx.ex.logs["municipality"])
     seen = len(fx.provider.records)
     socks = []
@@ -238,8 +239,41 @@ def test_soap_url_many_callers_leave(fx):
     assert len(aborts) >= 40 and aborts == ended, (len(aborts), len(ended), sorted(aborts - ended)[:5],
                                                    text[-1500:])
     left = text.count("call=left_to_finish")
-    assert 1 <= left <= 64, left
+    assert 1 <= left <= 32, left
     _, status, _, resp = soap_call(fx, "soapEcho", "<value>after the crowd</value>")
+    assert status == 200, (status, resp[:600])
+
+
+def test_soap_url_caller_leaves_peer_hangs(fx):
+    """The provider's gateway hangs (SIGSTOP) while a caller that left waits:
+    its call is cancelled after the grace (3 s), the exchange ends as
+    aborted, and once the peer runs again the next call goes through."""
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>warm</value>")
+    assert status == 200, (status, resp[:600])
+    off = os.path.getsize(fx.ex.logs["municipality"])
+    state = fx.ex.procs["state"].pid
+    req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapEcho", "v1"), "<value>hung</value>", ns=NS)
+    os.kill(state, signal.SIGSTOP)
+    try:
+        with socket.create_connection(("127.0.0.1", fx.ex.port("municipality"))) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(req) + req)
+            time.sleep(0.5)
+        deadline = time.time() + 10
+        line = None
+        while time.time() < deadline and line is None:
+            for l in fx.ex.log_since("municipality", off).splitlines():
+                if "event=request " in l and " aborted=1" in l and "soapEcho" in l:
+                    line = l
+            time.sleep(0.1)
+    finally:
+        os.kill(state, signal.SIGCONT)
+    text = fx.ex.log_since("municipality", off)
+    assert line is not None, text[-2000:]
+    assert "call=left_to_finish" in text, text[-2000:]
+    remote = re.search(r" remote_ms=([\d.]+)", line)
+    assert remote and 2900 <= float(remote.group(1)) < 6000, line
+    _, status, _, resp = soap_call(fx, "soapEcho", "<value>awake</value>")
     assert status == 200, (status, resp[:600])
 
 
