@@ -169,15 +169,34 @@ def gateway_links(fx):
     return {int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
 
 
+def raw_post(fx, req):
+    """A socket to the municipality with req POSTed on it (not read)."""
+    s = socket.create_connection(("127.0.0.1", fx.ex.port("municipality")))
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(req) + req)
+    return s
+
+
+def aborted_line(fx, off, code, wait):
+    """The municipality's request line (after log offset off) of an aborted
+    exchange of service code, waiting up to wait seconds; None if none."""
+    deadline = time.time() + wait
+    while True:
+        for l in fx.ex.log_since("municipality", off).splitlines():
+            if "event=request " in l and " aborted=1" in l and code in l:
+                return l
+        if time.time() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
 def leave_slow_call(fx, owner=ZAGS, code="soapSlow", version="v1"):
     """Sends a slow service's request to the municipality and hangs up once
     it has reached the provider system (so the call is in flight)."""
     req = h.soap_request(HOUSEHOLD_REGISTER, owner + (code, version), "<value>bye</value>", ns=NS)
     seen = len(fx.provider.records)
     reached = lambda: any(r.path.startswith("/slow/soap") for r in fx.provider.records[seen:])
-    with socket.create_connection(("127.0.0.1", fx.ex.port("municipality"))) as s:
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(req) + req)
+    with raw_post(fx, req):
         deadline = time.time() + 5
         while time.time() < deadline and not reached():
             time.sleep(0.02)
@@ -212,10 +231,7 @@ def test_soap_url_many_callers_leave(fx):
     try:
         for _ in range(70):
             req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapSlow", "v1"), "<value>x</value>", ns=NS)
-            s = socket.create_connection(("127.0.0.1", fx.ex.port("municipality")))
-            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
-                      b"Content-Length: %d\r\n\r\n" % len(req) + req)
-            socks.append(s)
+            socks.append(raw_post(fx, req))
         deadline = time.time() + 10
         while time.time() < deadline and len(fx.provider.records) - seen < 60:
             time.sleep(0.05)
@@ -255,17 +271,9 @@ def test_soap_url_caller_leaves_peer_hangs(fx):
     req = h.soap_request(HOUSEHOLD_REGISTER, ZAGS + ("soapEcho", "v1"), "<value>hung</value>", ns=NS)
     os.kill(state, signal.SIGSTOP)
     try:
-        with socket.create_connection(("127.0.0.1", fx.ex.port("municipality"))) as s:
-            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8\r\n"
-                      b"Content-Length: %d\r\n\r\n" % len(req) + req)
+        with raw_post(fx, req):
             time.sleep(0.5)
-        deadline = time.time() + 10
-        line = None
-        while time.time() < deadline and line is None:
-            for l in fx.ex.log_since("municipality", off).splitlines():
-                if "event=request " in l and " aborted=1" in l and "soapEcho" in l:
-                    line = l
-            time.sleep(0.1)
+        line = aborted_line(fx, off, "soapEcho", 10)
     finally:
         os.kill(state, signal.SIGCONT)
     text = fx.ex.log_since("municipality", off)
@@ -311,13 +319,7 @@ def test_soap_url_caller_leaves_link_stays(fx):
     leave_slow_call(fx)
     # The state gateway gives up on its provider after OUT_TIMEOUT_MS and
     # answers; the municipality then ends the aborted exchange.
-    deadline = time.time() + OUT_TIMEOUT_MS / 1000 + 5
-    line = None
-    while time.time() < deadline and line is None:
-        for l in fx.ex.log_since("municipality", off).splitlines():
-            if "event=request " in l and " aborted=1" in l and "soapSlow" in l:
-                line = l
-        time.sleep(0.05)
+    line = aborted_line(fx, off, "soapSlow", OUT_TIMEOUT_MS / 1000 + 5)
     assert line is not None, fx.ex.log_since("municipality", off)[-2000:]
     assert "call=left_to_finish" in fx.ex.log_since("municipality", off)
     remote = re.search(r" remote_ms=([\d.]+)", line)
