@@ -48,10 +48,13 @@ void hlist_clear(struct hlist *l)
 	l->n = 0;
 }
 
+/* Off the worker's abandoned list; nothing if it is not on it. */
 static void abandoned_unlink(struct exch *ex)
 {
 	struct worker *w = ex->w;
 
+	if (!ex->ab_prev && w->abandoned != ex)
+		return;
 	if (ex->ab_prev)
 		ex->ab_prev->ab_next = ex->ab_next;
 	else if (w->abandoned == ex)
@@ -70,12 +73,22 @@ static void abandoned_unlink(struct exch *ex)
  * once and the answer's body read and dropped. */
 #define EXCH_ABANDONED_MAX 32
 #define EXCH_ABANDON_GRACE_MS 3000
+static const struct timeval abandon_tick = { 0, EXCH_ABANDON_GRACE_MS * 1000 / 4 };
+
+/* Ends an abandoned exchange whose call is still in flight: the call is
+ * cancelled (its connection closes). */
+static void abandoned_cancel(struct exch *ex)
+{
+	abandoned_unlink(ex);
+	outbound_cancel(ex->out);
+	ex->out = NULL;
+	exch_release(ex);
+}
 
 static void abandoned_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct exch *ex, *next;
-	static const struct timeval tick = { 0, EXCH_ABANDON_GRACE_MS * 1000 / 4 };
 
 	(void)fd;
 	(void)what;
@@ -83,25 +96,21 @@ static void abandoned_sweep(evutil_socket_t fd, short what, void *arg)
 		next = ex->ab_next;
 		if (ms_since(&ex->t_abandoned) < EXCH_ABANDON_GRACE_MS)
 			continue;
-		abandoned_unlink(ex);
-		outbound_cancel(ex->out);
-		ex->out = NULL;
 		ex->remote_ms = ms_since(&ex->t_remote);   /* how long the peer kept us waiting */
-		exch_release(ex);
+		abandoned_cancel(ex);
 	}
 	if (w->abandoned)
-		evtimer_add(w->ab_sweep, &tick);
+		evtimer_add(w->ab_sweep, &abandon_tick);
 }
 
 /* Onto the worker's abandoned list; -1 (not taken) without a sweep timer. */
 static int abandon(struct exch *ex)
 {
 	struct worker *w = ex->w;
-	static const struct timeval tick = { 0, EXCH_ABANDON_GRACE_MS * 1000 / 4 };
 
 	if (!w->ab_sweep && !(w->ab_sweep = evtimer_new(w->base, abandoned_sweep, w)))
 		return -1;
-	if (!evtimer_pending(w->ab_sweep, NULL) && evtimer_add(w->ab_sweep, &tick) < 0)
+	if (!evtimer_pending(w->ab_sweep, NULL) && evtimer_add(w->ab_sweep, &abandon_tick) < 0)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t_abandoned);
 	ex->ab_next = w->abandoned;
@@ -132,14 +141,11 @@ static void exch_on_abort(void *arg)
 
 	ex->req = NULL;
 	ex->aborted = 1;
+	if (keep && abandon(ex) < 0)
+		keep = 0;
 	if (ex->out && !keep) {
 		outbound_cancel(ex->out);
 		ex->out = NULL;
-	}
-	if (keep && abandon(ex) < 0) {
-		outbound_cancel(ex->out);
-		ex->out = NULL;
-		keep = 0;
 	}
 	log_info("event=aborted reqid=%s why=\"caller closed the connection before the answer\"%s",
 		 ex->reqid, keep ? " call=left_to_finish" : "");
@@ -150,14 +156,8 @@ static void exch_on_abort(void *arg)
 
 void exch_cancel_abandoned(struct worker *w)
 {
-	while (w->abandoned) {
-		struct exch *ex = w->abandoned;
-
-		abandoned_unlink(ex);
-		outbound_cancel(ex->out);
-		ex->out = NULL;
-		exch_release(ex);
-	}
+	while (w->abandoned)
+		abandoned_cancel(w->abandoned);
 	if (w->ab_sweep) {
 		event_free(w->ab_sweep);
 		w->ab_sweep = NULL;
@@ -190,8 +190,7 @@ struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side s
 
 static void exch_free(struct exch *ex)
 {
-	if (ex->w->abandoned == ex || ex->ab_prev)
-		abandoned_unlink(ex);   /* never expected: the list holds exchanges with a call */
+	abandoned_unlink(ex);   /* never expected to be on it: the list holds exchanges with a call */
 	hlist_clear(&ex->held_hdrs);
 	free(ex->held_body);
 	soap_msg_free(&ex->soap);
@@ -550,8 +549,7 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	ex->remote_ms = ms_since(&ex->t_remote);
 	if (ex->aborted) {
 		/* Left to finish (exch_on_abort): no one takes the answer. */
-		if (ex->w->abandoned == ex || ex->ab_prev)
-			abandoned_unlink(ex);
+		abandoned_unlink(ex);
 		exch_release(ex);
 		return;
 	}
