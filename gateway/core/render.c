@@ -61,7 +61,7 @@ static int render_scalar(const json_t *v, struct buf *out)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return buf_xml_escape(out, json_string_value(v));
+		return buf_xml_escape_n(out, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
 		return put_integer(out, json_integer_value(v));
 	case JSON_REAL:

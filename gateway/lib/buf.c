@@ -123,11 +123,18 @@ static const unsigned char xml_ascii[128] = {
 static const char *const xml_ent[] = { "&amp;", "&lt;", "&gt;", "&quot;", "&apos;" };
 #define U_FFFD "\xef\xbf\xbd"
 
-int buf_xml_escape(struct buf *b, const char *str)
+int buf_xml_escape(struct buf *b, const char *s)
 {
-	const unsigned char *s = (const unsigned char *)str, *run = s;
+	return buf_xml_escape_n(b, s, strlen(s));
+}
 
-	while (*s) {
+/* Multi-byte checks read past s only while the bytes continue a sequence:
+ * the NUL at end stops them. */
+int buf_xml_escape_n(struct buf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *run = s, *end = s + len;
+
+	while (s < end) {
 		const char *rep;
 		size_t n = 1;   /* bytes rep stands for */
 

@@ -34,6 +34,10 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
  * UTF-8, U+FFFE and U+FFFF - becomes U+FFFD, so the result is always
  * well-formed text (registry data with a stray control byte included). */
 int buf_xml_escape(struct buf *b, const char *s) __attribute__((warn_unused_result));
+/* The same for the len bytes at s, which may hold NUL bytes (a JSON string's
+ * \u0000, each becoming U+FFFD like any control byte); s[len] must be a NUL,
+ * as it is after a C string and a jansson string. */
+int buf_xml_escape_n(struct buf *b, const char *s, size_t len) __attribute__((warn_unused_result));
 /* Length (1..4) of the UTF-8 sequence at s if it is one XML 1.0 and jansson
  * both accept as a character (no overlong forms, surrogates, code points past
  * U+10FFFF, U+FFFE or U+FFFF; control bytes are the caller's to judge), else

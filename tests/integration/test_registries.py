@@ -853,23 +853,24 @@ def test_registry_text_xml_cannot_carry(fx):
     pasted into a birth place, U+FFFF): the SOAP answer replaces each with
     U+FFFD and stays well-formed and signed end to end - it used to go out as
     is and the client gateway refused the whole answer as malformed XML; the
-    REST answer keeps the JSON escape."""
+    REST answer keeps the JSON escape. A NUL byte is replaced the same way
+    and what follows it kept (the SOAP text used to end at it)."""
     path = os.path.join(fx.ex.dir, "data", "state", "population.db")
     db = sqlite3.connect(path, timeout=10)
     try:
         (old,) = db.execute("SELECT birth_place FROM person WHERE pin = ?", (BAKYT,)).fetchone()
         db.execute("UPDATE person SET birth_place = ? WHERE pin = ?",
-                   ("\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff", BAKYT))
+                   ("\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff\x00\u0410", BAKYT))
         db.commit()
         w = clerk_passport(fx, BAKYT)
         places = [e.text for e in w.iter() if e.tag.endswith("birth_place")]
-        assert places == ["\u041e\u0448\ufffd\u0448\u0430\u0430\u0440\u044b\ufffd"], places
+        assert places == ["\u041e\u0448\ufffd\u0448\u0430\u0430\u0440\u044b\ufffd\ufffd\u0410"], places
         owner = next(s for s in fx.gc.services if s.code == "passportDataByPSN" and s.adapter).owner
         status, _, body = rest_call(fx, CLERK, rest_target(owner, "passportDataByPSN", [BAKYT]),
                                     gw="municipality")
         assert status == 200, (status, body[:600])
         place = json.loads(body)["person"][0]["birth_place"]
-        assert place == "\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff", ascii(place)
+        assert place == "\u041e\u0448\x0b\u0448\u0430\u0430\u0440\u044b\uffff\x00\u0410", ascii(place)
     finally:
         db.execute("UPDATE person SET birth_place = ? WHERE pin = ?", (old, BAKYT))
         db.commit()
