@@ -7,6 +7,7 @@ answers /health, and stops them at the end. Tests talk to the gateways with
 real clients: urllib/http.client here, curl, python3-zeep, openssl.
 """
 import base64
+import glob
 import hashlib
 import http.client
 import os
@@ -228,15 +229,39 @@ class Exchange:
                     problems[gw] = "did not stop on SIGTERM"
             if p.returncode not in (0, -signal.SIGTERM) and gw not in problems:
                 problems[gw] = "exit code %s" % p.returncode
-            text = self.log_since(gw, self.log_offset.get(gw, 0))
-            for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
-                if marker in text:
-                    i = text.index(marker)
-                    problems[gw] = text[max(0, i - 200):i + 3000]
+            report = self.sanitizer_report(gw)
+            if report:
+                problems[gw] = report
         if getattr(self, "stop_trust_after", False):
             self.stop_trust_after = False
             self.stop_trust()
         return problems
+
+    def sanitizer_report(self, gw):
+        """What gw logged since it was started from the first sanitizer
+        report on, or None."""
+        text = self.log_since(gw, self.log_offset.get(gw, 0))
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            if marker in text:
+                i = text.index(marker)
+                return text[max(0, i - 200):i + 3000]
+        return None
+
+    def kill9(self, gw):
+        """kill -9 of gw, which must still be running (one that died on its
+        own is a failure, not a crash test); what it logged meanwhile is
+        checked for sanitizer reports as stop() does. Start it again with
+        start([gw])."""
+        p = self.procs[gw]
+        if p.poll() is not None:
+            raise AssertionError("gateway %s died before the kill -9 (exit %s): %s" % (
+                gw, p.returncode, self.log_since(gw, self.log_offset.get(gw, 0))[-2000:]))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.procs.pop(gw)
+        report = self.sanitizer_report(gw)
+        if report:
+            raise AssertionError("gateway %s reported before the kill -9: %s" % (gw, report))
 
 
 def request(method, url, body=None, headers=None, timeout=15):
@@ -296,6 +321,30 @@ def soap_request(client, service, body_xml, msg_id=None,
 # ---- helpers for the scenarios (faults, hashes, headers, HTTPS) -------------
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def check_export(out, n_records):
+    """What a third party does with a `log export` directory: each record's
+    signature.xml through `xmlsec1 --verify`, each batch token through
+    `openssl ts -verify`, then the export's own check.py; n_records records
+    expected. Returns the signature files."""
+    sigs = sorted(glob.glob(os.path.join(out, "records", "*", "signature.xml")))
+    tokens = glob.glob(os.path.join(out, "batches", "*", "token.tsr"))
+    assert len(sigs) == n_records and tokens, (sigs, tokens)
+    chain = os.path.join(out, "sign-chain.pem")
+    for s in sigs:
+        v = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", os.path.join(out, "sign-trust.pem")] +
+                           (["--untrusted-pem", chain] if os.path.exists(chain) else []) +
+                           ["--id-attr:Id", "SignedProperties", s], capture_output=True, text=True)
+        assert v.returncode == 0 and "OK" in v.stderr, (s, v.stderr)
+    for t in tokens:
+        d = os.path.dirname(t)
+        v = subprocess.run(["openssl", "ts", "-verify", "-data", os.path.join(d, "root.bin"), "-in", t,
+                            "-CAfile", os.path.join(out, "tsa-ca.pem")], capture_output=True, text=True)
+        assert v.returncode == 0 and "OK" in v.stdout, (t, v.stdout, v.stderr)
+    c = subprocess.run(["/usr/bin/python3", os.path.join(out, "check.py")], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
+    return sigs
 
 
 def soap_fault(body):
