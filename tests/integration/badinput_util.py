@@ -137,7 +137,7 @@ def soap_fault(ex, gw, status, hdrs, body, want_status, codes):
     detail = (fault.findtext("detail/faultDetail") or "").strip()
     assert UUID_RE.match(detail), "faultDetail %r is not a UUID" % detail
     line = log_has_request(ex, gw, detail)
-    assert "fault=%s" % code in line or "status=%d" % want_status in line, line
+    assert "fault=%s " % code in line and "status=%d " % want_status in line, line
     return code, msg, line
 
 
@@ -154,7 +154,9 @@ def rest_fault(ex, gw, status, hdrs, body, want_status, codes):
         j.get("type"), j.get("message"), codes)
     assert hdrs.get("x-road-error") == j["type"], hdrs
     assert UUID_RE.match(j.get("detail", "")), j
-    return j["type"], j.get("message", ""), log_has_request(ex, gw, j["detail"])
+    line = log_has_request(ex, gw, j["detail"])
+    assert "fault=%s " % j["type"] in line and "status=%d " % status in line, line
+    return j["type"], j.get("message", ""), line
 
 
 # ---- a TCP listener that records who connects ------------------------------

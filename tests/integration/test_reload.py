@@ -60,10 +60,21 @@ def write_signed(ex, path, text):
 
 
 def reload(ex, gws, text):
+    """Publishes text, sends SIGHUP to each of gws and waits for each one's
+    `event=globalconf_reload` line about it; returns {gw: that line}."""
     write_signed(ex, os.path.join(ex.dir, "globalconf.xml"), text)
+    offsets = {gw: len(ex.log(gw)) for gw in gws}
     for gw in gws:
         ex.procs[gw].send_signal(signal.SIGHUP)
-    time.sleep(0.5)
+    lines, deadline = {}, time.time() + 15
+    while len(lines) < len(gws):
+        for gw in gws:
+            found = [l for l in ex.log(gw)[offsets[gw]:].splitlines() if "event=globalconf_reload " in l]
+            if found:
+                lines[gw] = found[0]
+        assert len(lines) == len(gws) or time.time() < deadline, ("no reload line", gws, lines)
+        time.sleep(0.05)
+    return lines
 
 
 def test_reload_applies_and_bad_file_keeps_last_good(ex):
@@ -77,24 +88,25 @@ def test_reload_applies_and_bad_file_keeps_last_good(ex):
     marker = '<allowGroup>municipalities</allowGroup>\n    <allow>GOV/70000073/portal</allow>\n  </service>\n  <service client="GOV/70000005/passport-service" code="bankPinService"'
     assert marker in good, "the demo global configuration changed; update this test"
     withdrawn = good.replace(marker, marker.replace("<allowGroup>municipalities</allowGroup>\n    ", ""), 1)
-    reload(ex, ("municipality", "state"), withdrawn)
+    lines = reload(ex, ("municipality", "state"), withdrawn)
+    assert all("event=globalconf_reload ok=1 " in l for l in lines.values()), lines
     st, body = ask(ex)
     f = h.soap_fault(body)
     assert f and f["code"] == "Server.ServerProxy.AccessDenied", body[:400]
-    assert "event=globalconf_reload ok=1" in ex.log("state")
 
     # 2. a file that fails its checks: the previous (withdrawn) configuration stays
-    reload(ex, ("municipality", "state"), withdrawn.replace("<instance>", "<instanceX>", 1))
+    lines = reload(ex, ("municipality", "state"), withdrawn.replace("<instance>", "<instanceX>", 1))
+    assert all("event=globalconf_reload ok=0 " in l and "keeping=previous" in l for l in lines.values()), lines
     st, body = ask(ex)
     f = h.soap_fault(body)
     assert f and f["code"] == "Server.ServerProxy.AccessDenied", body[:400]
-    assert "event=globalconf_reload ok=0" in ex.log("state")
     st, hl = health(ex, "state")
     gc = [c for c in hl["checks"] if c["name"] == "globalconf"][0]
     assert st == 200 and gc["ok"] and "last reload failed" in gc["detail"], hl
 
     # 3. the good file again: access back, the health warning gone
-    reload(ex, ("municipality", "state"), good)
+    lines = reload(ex, ("municipality", "state"), good)
+    assert all("event=globalconf_reload ok=1 " in l for l in lines.values()), lines
     st, body = ask(ex)
     assert st == 200 and b"requestHash" in body, body[:400]
     st, hl = health(ex, "state")
@@ -108,15 +120,14 @@ def test_reload_refuses_an_expired_file(ex):
     path = os.path.join(ex.dir, "globalconf.xml")
     with open(path, encoding="utf-8") as f:
         good = f.read()
-    before = ex.log("state").count("event=globalconf_reload ok=0")
     expired = re.sub(r"<generatedAt>[^<]*</generatedAt>", "<generatedAt>2020-01-01T00:00:00Z</generatedAt>", good)
     expired = re.sub(r"<expiresAt>[^<]*</expiresAt>", "<expiresAt>2020-01-02T00:00:00Z</expiresAt>", expired)
-    reload(ex, ("state",), expired)
-    log = ex.log("state")
-    assert log.count("event=globalconf_reload ok=0") == before + 1 and "expired" in log, log[-600:]
+    line = reload(ex, ("state",), expired)["state"]
+    assert "event=globalconf_reload ok=0 " in line and "expired" in line, line
     st, body = ask(ex)
     assert st == 200 and b"requestHash" in body, body[:300]
-    reload(ex, ("state",), good)
+    line = reload(ex, ("state",), good)["state"]
+    assert "event=globalconf_reload ok=1 " in line, line
 
 
 def test_expired_configuration_refuses_exchanges(_ex):
