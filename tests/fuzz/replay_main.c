@@ -6,7 +6,10 @@
  * so runs are repeatable), then on REPLAY_MUTATIONS mutations of them made
  * with a fixed-seed generator. Stops mutating after REPLAY_SECONDS so the
  * test stays bounded. Exits 0; a bug shows up as a crash or a sanitizer
- * report, which makes the process fail. */
+ * report, which makes the process fail. A corpus file that cannot be read
+ * (or is larger than MAX_FILE_SIZE) fails the run: it would not be tested.
+ * While the corpus files themselves run, fuzz_replay_input names the one
+ * (NULL during mutations), for targets that check what their seeds give. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #define MAX_MUTANT_SIZE (MAX_FILE_SIZE + 4096)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *fuzz_replay_input;
 /* Optional, as with libFuzzer. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -77,6 +81,7 @@ static int read_file(const char *path, struct input *in)
 	if (!fp)
 		return -1;
 	if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
+		fprintf(stderr, "replay: %s is not a regular file of at most %d bytes\n", path, MAX_FILE_SIZE);
 		fclose(fp);
 		return -1;
 	}
@@ -96,31 +101,47 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct input *)a)->name, ((const struct input *)b)->name);
 }
 
+/* The files of dir into ins, sorted; 0 when one of them cannot be taken. */
 static size_t load_dir(const char *dir, struct input *ins)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	size_t n = 0;
+	int bad = 0;
 
 	if (!d) {
 		fprintf(stderr, "replay: cannot open %s\n", dir);
 		return 0;
 	}
-	while ((e = readdir(d)) && n < MAX_FILES) {
+	while ((e = readdir(d)) && !bad) {
 		char path[4096];
 		if (e->d_name[0] == '.')
 			continue;
+		if (n == MAX_FILES) {
+			fprintf(stderr, "replay: more than %d files in %s\n", MAX_FILES, dir);
+			bad = 1;
+			break;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (read_file(path, &ins[n]) < 0)
-			continue;
-		ins[n].name = strdup(e->d_name);
-		if (!ins[n].name) {
+		if (read_file(path, &ins[n]) < 0) {
+			bad = 1;
+			break;
+		}
+		if (!(ins[n].name = strdup(e->d_name))) {
 			free(ins[n].data);
-			continue;
+			bad = 1;
+			break;
 		}
 		n++;
 	}
 	closedir(d);
+	if (bad) {
+		while (n--) {
+			free(ins[n].name);
+			free(ins[n].data);
+		}
+		return 0;
+	}
 	qsort(ins, n, sizeof(ins[0]), by_name);
 	return n;
 }
@@ -219,11 +240,14 @@ int main(int argc, char **argv)
 		LLVMFuzzerInitialize(&argc, &argv);
 	n = load_dir(argv[1], ins);
 	if (n == 0) {
-		fprintf(stderr, "replay: no inputs in %s\n", argv[1]);
+		fprintf(stderr, "replay: no inputs taken from %s\n", argv[1]);
 		return 2;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		fuzz_replay_input = ins[i].name;
 		run(ins[i].data, ins[i].len);
+	}
+	fuzz_replay_input = NULL;
 	run(NULL, 0);
 	run_mutations(ins, n);
 	for (size_t i = 0; i < n; i++) {
