@@ -17,6 +17,7 @@
 
 #include "adapters/common/pin.h"
 #include "lib/crypto.h"
+#include "lib/xmlscan.h"
 #include "proto/xrd_id.h"
 #include "store/tsa.h"
 #include "trust/docsign.h"
@@ -764,9 +765,14 @@ static xmlDocPtr parse_xml(const char *xml, size_t len, char **err)
 	int dtd = 0;
 	xmlParserCtxtPtr c;
 	xmlDocPtr doc;
+	char why[160];
 
 	if (!xml || len == 0 || len > DOCSIGN_XML_MAX) {
 		fail(err, "the document is empty or larger than %d bytes", DOCSIGN_XML_MAX);
+		return NULL;
+	}
+	if (xmlscan_check(xml, len, why, sizeof(why)) < 0) {
+		fail(err, "the certificate document is refused unparsed: %s", why);
 		return NULL;
 	}
 	if (!(c = xmlCreateMemoryParserCtxt(xml, (int)len))) {

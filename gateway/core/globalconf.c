@@ -34,6 +34,7 @@
 #include "core/config.h"
 #include "lib/buf.h"
 #include "lib/crypto.h"
+#include "lib/xmlscan.h"
 #include "trust/sign.h"
 
 #define GC_NS "urn:ailgate:globalconf:1"
@@ -1192,6 +1193,7 @@ static xmlDocPtr parse_doc(struct gc_build *b, const char *xml, size_t len)
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc = NULL;
 	long line = 1;
+	char why[160];
 
 	if (dt) {
 		for (const char *p = xml; p < dt; p++)
@@ -1201,6 +1203,10 @@ static xmlDocPtr parse_doc(struct gc_build *b, const char *xml, size_t len)
 	}
 	if (len > GC_FILE_MAX) {
 		gc_errf(b, b->name, 0, "larger than %d bytes", GC_FILE_MAX);
+		return NULL;
+	}
+	if (xmlscan_check(xml, len, why, sizeof(why)) < 0) {
+		gc_errf(b, b->name, 0, "refused unparsed: %s", why);
 		return NULL;
 	}
 	ctxt = xmlNewParserCtxt();

@@ -22,6 +22,7 @@
 #include <libxml/parserInternals.h> /* xmlCreateMemoryParserCtxt */
 #include <libxml/xmlerror.h>
 
+#include "lib/xmlscan.h"
 #include "proto/soap_int.h"
 
 /* NONET: never fetch anything. No NOENT, DTDLOAD or HUGE: entities stay
@@ -268,6 +269,7 @@ static xmlParserCtxtPtr parser_new(const void *bytes, size_t len, const char *pr
 				   struct parse_state *st, struct fault *f)
 {
 	xmlParserCtxtPtr ctxt;
+	char why[160];
 
 	memset(st, 0, sizeof(*st));
 	if (len == 0) {
@@ -276,6 +278,10 @@ static xmlParserCtxtPtr parser_new(const void *bytes, size_t len, const char *pr
 	}
 	if (len > INT_MAX) {
 		fault_set(f, prefix, "InvalidSoap", "message too large");
+		return NULL;
+	}
+	if (xmlscan_check(bytes, len, why, sizeof(why)) < 0) {
+		fault_set(f, prefix, "InvalidSoap", "message refused unparsed: %s", why);
 		return NULL;
 	}
 	ctxt = xmlCreateMemoryParserCtxt(bytes, (int)len);

@@ -29,6 +29,7 @@
 #include <xmlsec/openssl/x509.h>
 
 #include "lib/crypto.h"
+#include "lib/xmlscan.h"
 #include "trust/keys.h"
 #include "trust/sign.h"
 #include "trust/tls.h"
@@ -115,6 +116,7 @@ static enum gcsig_rc parse_doc(const char *xml, size_t len, xmlDocPtr *out, char
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 	enum gcsig_rc rc = GCSIG_MALFORMED;
+	char why[160];
 
 	*out = NULL;
 	if (!xml || len == 0)
@@ -123,6 +125,8 @@ static enum gcsig_rc parse_doc(const char *xml, size_t len, xmlDocPtr *out, char
 		return fail(err, rc, "document larger than %d bytes", GCSIG_XML_MAX);
 	if (memmem(xml, len, "<!DOCTYPE", 9))
 		return fail(err, rc, "DOCTYPE is not allowed (no DTDs, no entities)");
+	if (xmlscan_check(xml, len, why, sizeof(why)) < 0)
+		return fail(err, rc, "refused unparsed: %s", why);
 	if (!(ctxt = xmlNewParserCtxt()))
 		return fail(err, GCSIG_ERROR, "out of memory");
 	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "globalconf", NULL,

@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 
+#include "lib/xmlscan.h"
 #include "trust/sign_int.h"
 
 int xw_bad(struct xwalk *w, const char *fmt, ...)
@@ -41,9 +42,14 @@ xmlDocPtr xw_parse(struct xwalk *w, const char *xml, size_t len, const char *wha
 	int dtd = 0;
 	xmlParserCtxtPtr c;
 	xmlDocPtr doc;
+	char why[160];
 
 	if (len >= 2 && ((unsigned char)xml[0] == 0xfe || (unsigned char)xml[0] == 0xff)) {
 		xw_bad(w, "%s must be UTF-8 (it starts with a UTF-16 byte-order mark)", what);
+		return NULL;
+	}
+	if (xmlscan_check(xml, len, why, sizeof(why)) < 0) {
+		xw_bad(w, "%s refused unparsed: %s", what, why);
 		return NULL;
 	}
 	if (len > INT_MAX || !(c = xmlCreateMemoryParserCtxt(xml, (int)len))) {

@@ -7,6 +7,7 @@ import email.parser
 import json
 import os
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import harness as h
@@ -447,3 +448,47 @@ def test_health(ex):
         assert str(ex.port(gw)) in checks["listeners"]["detail"], checks["listeners"]
     doc = json.loads(h.request("GET", ex.url("state", "/health"))[2])
     assert any(c["name"] == "adapter.population" and c["ok"] for c in doc["checks"]), doc
+
+
+# ---- shapes libxml2 parses in quadratic time -------------------------------------
+
+def attribute_bomb(n):
+    """A valid request with n attributes on its service element (~11 bytes each)."""
+    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, "<pin>%s</pin>" % PIN)
+    attrs = "".join(' a%d="1"' % i for i in range(n)).encode()
+    i = req.index(b"<pin>")
+    return req[:i] + b"<q" + attrs + b"/>" + req[i:]
+
+
+def namespace_bomb(depth, per, uses):
+    """XML (not even SOAP: refused before anyone is known) with depth nested
+    elements each declaring per prefixes, then uses elements whose prefix is
+    declared nowhere: each makes libxml2 walk every declaration in scope."""
+    opens = "".join("<e%d %s>" % (i, " ".join('xmlns:p%d_%d="u"' % (i, j) for j in range(per)))
+                    for i in range(depth))
+    return (opens + "<u:x/>" * uses + "".join("</e%d>" % i for i in reversed(range(depth)))).encode()
+
+
+def test_quadratic_shapes_refused_at_once(ex):
+    """An element with 80,000 attributes (870 KB) held the gateway's event
+    loop for ~10 s - libxml2 checks each attribute against every earlier one
+    - and 1 MB of nested namespace declarations with undeclared prefixes for
+    ~3.5 s, before anyone was identified. Both are refused unparsed now, in
+    milliseconds, and what real messages carry still passes."""
+    for name, body, words in (("80,000 attributes", attribute_bomb(80000), "attributes"),
+                              ("257 attributes", attribute_bomb(257), "attributes"),
+                              ("nested namespace declarations", namespace_bomb(200, 200, 50000),
+                               "in scope")):
+        t0 = time.monotonic()
+        status, _, answer = soap_post(ex, "municipality", body)
+        took = time.monotonic() - t0
+        f = h.soap_fault(answer) if answer.startswith(b"<") else None
+        assert status == 400 and f and f["code"] == "Client.InvalidSoap", (name, status, answer[:400])
+        assert words in f["string"] and "a limit of this gateway" in f["string"], (name, f)
+        assert ex.request_lines(f["detail"]), (name, f)
+        assert took < 2.0, "%s: refused after %.2f s" % (name, took)
+        st, _, _ = h.request("GET", ex.url("municipality", "/health"), timeout=5)
+        assert st == 200
+    # 200 attributes on one element (more than real messages carry) still pass
+    status, _, answer = soap_post(ex, "municipality", attribute_bomb(200))
+    assert status == 200 and PIN.encode() in answer, (status, answer[:400])
