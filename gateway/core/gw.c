@@ -405,6 +405,32 @@ static struct httpd *listen_on(struct gw *g, struct worker *w, const char *addr,
 	return h;
 }
 
+/* One line a second at most while a listener is at max_conns: how many
+ * unused connections it closed to make room and how many it turned away
+ * (every one had a request under way). */
+static void crowd_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct { const char *name; struct httpd *h; } ls[] = {
+		{ "client", w->client_http }, { "client_tls", w->client_https }, { "server", w->server },
+	};
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+		struct httpd_crowding c;
+		if (!ls[i].h)
+			continue;
+		c = httpd_take_crowding(ls[i].h);
+		if (c.reused || c.refused)
+			log_warn("event=connections_full listener=%s worker=%d max_conns=%u reused=%lu refused=%lu "
+				 "hint=\"%s\"", ls[i].name, w->index, w->gw->cfg->max_conns, c.reused, c.refused,
+				 c.refused ? "every connection had a request under way: raise [limits] max_conns if "
+					     "these are real clients"
+					   : "unused connections were closed to make room for new ones");
+	}
+}
+
 static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 {
 	w->gw = g;
@@ -431,6 +457,12 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 		return -1;
 	if (worker_adapters(g, w) < 0)
 		return errf(err, "out of memory");
+	{
+		static const struct timeval second = { 1, 0 };
+		if (!(w->crowd_tick = event_new(w->base, -1, EV_PERSIST, crowd_tick, w)) ||
+		    event_add(w->crowd_tick, &second) < 0)
+			return errf(err, "out of memory");
+	}
 	{
 		/* opens nothing yet: the files are opened by the first call that needs them */
 		char *cerr = NULL;
@@ -618,6 +650,8 @@ int gw_run(struct gw *g)
 static void worker_free(struct worker *w)
 {
 	w->closing = 1;   /* the callers' aborts below cancel their calls */
+	if (w->crowd_tick)
+		event_free(w->crowd_tick);
 	if (w->client_http)
 		httpd_free(w->client_http);
 	if (w->client_https)

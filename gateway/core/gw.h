@@ -53,6 +53,7 @@ struct worker {
 	struct exch *abandoned;         /* aborted exchanges whose gateway call is finishing (exchange.c) */
 	unsigned n_abandoned;
 	struct event *ab_sweep;         /* cancels those past their grace (exchange.c) */
+	struct event *crowd_tick;       /* says what max_conns did, once a second at most */
 	int closing;                    /* worker_free has begun: aborts cancel their calls */
 };
 

@@ -106,6 +106,7 @@ struct httpd_conn {
 	unsigned close_after : 1;    /* close once the answer has drained */
 	unsigned rejecting : 1;
 	unsigned peer_eof : 1;
+	unsigned handshaken : 1;     /* TLS: the handshake is done (a verified peer) */
 	size_t scan_off;             /* input bytes already searched for EOL */
 	size_t head_used;
 	enum body_mode body_mode;
@@ -132,8 +133,9 @@ struct httpd {
 	int stopping;
 	int freeing;
 	struct event *resume;
-	struct httpd_conn *conns;
+	struct httpd_conn *conns;    /* newest first */
 	unsigned nconns;
+	struct httpd_crowding crowd;
 	time_t date_sec;
 	char date[40];
 };
@@ -845,8 +847,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct httpd_conn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		c->handshaken = 1;
 		return;    /* TLS handshake done; the head timer keeps running */
+	}
 	conn_ref(c);
 	if ((what & BEV_EVENT_EOF) && c->st == ST_WRITING)
 		c->peer_eof = 1;    /* finish the answer, then close */
@@ -970,8 +974,42 @@ fail:
 	return NULL;
 }
 
-/* Over max_conns: a plain client gets a short 503, a TLS client (no
- * handshake yet, so nothing we could say) just the close. */
+/* No request under way: kept alive between two, or not one byte of one yet
+ * (on the TLS port that includes a connection still in its handshake). */
+static int conn_unused(struct httpd_conn *c)
+{
+	return c->st == ST_IDLE || (c->st == ST_HEAD && !c->head_used && !evbuffer_get_length(conn_in(c)));
+}
+
+/* At max_conns, as nginx does with kept-alive connections: an unused
+ * connection is closed to make room, so clients that open connections and
+ * send nothing - or, on the TLS port, cannot finish a handshake at all -
+ * cannot lock everyone else out. First the one that has waited longest
+ * without a byte of a request (on TLS: without finishing its handshake,
+ * which only a peer with an approved certificate can), then the longest
+ * kept alive between requests. 0 when one was closed. */
+static int conn_make_room(struct httpd *h)
+{
+	struct httpd_conn *c, *silent = NULL, *idle = NULL;
+
+	for (c = h->conns; c; c = c->next) {   /* newest first: the last match is the oldest */
+		if (!conn_unused(c))
+			continue;
+		if (c->st == ST_HEAD && (!h->tls || !c->handshaken))
+			silent = c;
+		else
+			idle = c;
+	}
+	if (!(c = silent ? silent : idle))
+		return -1;
+	conn_close(c, "closed to make room for a new connection");
+	h->crowd.reused++;
+	return 0;
+}
+
+/* Over max_conns with every connection in use: a plain client gets a short
+ * 503, a TLS client (no handshake yet, so nothing we could say) just the
+ * close. */
 static void httpd_refuse_busy(struct httpd *h, evutil_socket_t fd)
 {
 	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
@@ -998,7 +1036,8 @@ static void httpd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
 	struct httpd *h = arg;
 	int one = 1;
 
-	if (h->nconns >= h->lim.max_conns) {
+	if (h->nconns >= h->lim.max_conns && conn_make_room(h) < 0) {
+		h->crowd.refused++;
 		httpd_refuse_busy(h, fd);
 		return;
 	}
@@ -1202,6 +1241,14 @@ unsigned httpd_conn_count(const struct httpd *h)
 	return h->nconns;
 }
 
+struct httpd_crowding httpd_take_crowding(struct httpd *h)
+{
+	struct httpd_crowding c = h->crowd;
+
+	h->crowd = (struct httpd_crowding){ 0, 0 };
+	return c;
+}
+
 static void httpd_free_listeners(struct httpd *h)
 {
 	size_t i;
@@ -1224,8 +1271,7 @@ void httpd_stop_accepting(struct httpd *h)
 	evtimer_del(h->resume);
 	for (c = h->conns; c; c = next) {
 		next = c->next;
-		if (c->st == ST_IDLE || (c->st == ST_HEAD && !c->head_used &&
-					 !evbuffer_get_length(conn_in(c))))
+		if (conn_unused(c))
 			conn_close(c, "server stopping");
 	}
 }

@@ -49,7 +49,17 @@ struct httpd_limits {
 	unsigned body_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned write_timeout_ms;
-	unsigned max_conns;           /* further connections are accepted and closed at once */
+	unsigned max_conns;           /* at the limit one unused connection is closed for a new
+					 one (kept alive between requests, or not one byte of
+					 request yet - on TLS, not through its handshake); with
+					 none, the new one is closed at once */
+};
+
+/* What the limit did: connections closed to make room, and new ones turned
+ * away because every connection had a request under way. */
+struct httpd_crowding {
+	unsigned long reused;
+	unsigned long refused;
 };
 
 /* A complete request. The handler must eventually call http_req_respond()
@@ -78,6 +88,8 @@ int httpd_listen(struct httpd *h, const char *host, int port, int reuseport, cha
 	__attribute__((warn_unused_result));
 int httpd_port(const struct httpd *h);        /* port of the first listener */
 unsigned httpd_conn_count(const struct httpd *h);
+/* Counts since the last call (zeroed by it). */
+struct httpd_crowding httpd_take_crowding(struct httpd *h);
 /* Stops accepting; open connections finish their current request. */
 void httpd_stop_accepting(struct httpd *h);
 /* Closes everything. In-flight requests get their abort callback. May be

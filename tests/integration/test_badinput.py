@@ -45,6 +45,7 @@ EXTRA_SERVICES = """
 
 MAX_BODY = 64 * 1024
 HEADER_TIMEOUT = 1.0
+MAX_CONNS = 300   # [limits] max_conns of both gateways (default 1024)
 BODY_TIMEOUT = 1.5
 SOAP_FAMILY = {"Client.InvalidXml", "Client.InvalidSoap"}
 
@@ -64,6 +65,7 @@ def setup():
     for gw in ("municipality", "state"):
         U.set_ini(os.path.join(fx.ex.dir, gw + ".ini"), "body_timeout_ms",
                   int(BODY_TIMEOUT * 1000))
+        U.set_ini(os.path.join(fx.ex.dir, gw + ".ini"), "max_conns", MAX_CONNS)
     try:
         fx.ex.start(gateways=("municipality", "state"))
     except Exception:
@@ -451,6 +453,86 @@ def test_many_idle_connections(fx):
     time.sleep(0.3)
     assert U.fd_count(p) <= fds0 + 5, "fds %d, before %d" % (U.fd_count(p), fds0)
     serving(fx)
+
+
+def log_since(fx, gw, offset, needle, wait=2.5):
+    """Lines of gw's log after offset holding needle, waiting up to wait s."""
+    deadline = time.monotonic() + wait
+    while True:
+        lines = [l for l in fx.ex.log(gw)[offset:].splitlines() if needle in l]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+def test_full_client_port_makes_room(fx):
+    """MAX_CONNS keep-alive connections that made one request each and sit
+    idle, then MAX_CONNS that send nothing: a new client is still served -
+    the longest-silent connection is closed to make room, as nginx does with
+    kept-alive ones (before, everyone else got "503 too many connections"
+    until the idle timeout) - and the log says so once a second."""
+    off = len(fx.ex.log("municipality"))
+    held = []
+    try:
+        for _ in range(MAX_CONNS):
+            s = U.connect(fx.port)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert U.read_response(s, 3)[0] == 200
+            held.append(s)
+        serving(fx)
+        held += [U.connect(fx.port) for _ in range(MAX_CONNS)]
+        time.sleep(0.2)
+        serving(fx)
+        lines = log_since(fx, "municipality", off, "event=connections_full listener=client ")
+        assert lines and "reused=" in lines[0] and "refused=0" in lines[0], lines
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_full_client_port_every_connection_busy(fx):
+    """MAX_CONNS connections each in the middle of a request (a head never
+    finished): nothing can be closed for a newcomer, who gets 503 at once,
+    and the log counts the refusal; service resumes when the heads time out."""
+    off = len(fx.ex.log("municipality"))
+    held = []
+    try:
+        for _ in range(MAX_CONNS):
+            s = U.connect(fx.port)
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            held.append(s)
+        time.sleep(0.2)
+        s = U.connect(fx.port)
+        status, _, body, _ = U.read_response(s, 3)
+        s.close()
+        assert status == 503 and b"too many connections" in body, (status, body)
+        lines = log_since(fx, "municipality", off, "event=connections_full listener=client ")
+        assert any("refused=" in l and "refused=0" not in l for l in lines), lines
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    serving(fx)
+
+
+def test_full_peer_port_makes_room(fx):
+    """MAX_CONNS plain TCP connections to the state gateway's peer port from
+    anyone (no TLS handshake, no certificate): a municipality gateway that
+    has to open a new connection still gets through - one that cannot
+    finish a handshake is closed for it. Before, every exchange failed with
+    SslAuthenticationFailed while the connections stayed open."""
+    off = len(fx.ex.log("state"))
+    held = [U.connect(fx.peer_port) for _ in range(MAX_CONNS)]
+    try:
+        time.sleep(0.2)
+        fx.ex.restart("municipality")   # its pooled connection gone: a new one is needed
+        fx.port = fx.ex.port("municipality")
+        serving(fx)
+        lines = log_since(fx, "state", off, "event=connections_full listener=server ")
+        assert lines and "refused=0" in lines[0], lines
+    finally:
+        for s in held:
+            s.close()
 
 
 # ---- the peer (mutual TLS) port -------------------------------------------------
