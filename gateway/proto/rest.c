@@ -197,6 +197,9 @@ int rest_parse_headers(const struct http_hdr *h, size_t n, struct rest_req *out,
 				       rh_names[RH_ISSUE], f) < 0) ||
 	    (v[RH_PARTY] && read_party(v[RH_PARTY], out, f) < 0))
 		return -1;
+	if (!xrd_message_id_ok(out->id))
+		return fault_set(f, F_CLIENT, "BadRequest",
+				 "X-Road-Id must be UTF-8 text without control characters (a tab included)");
 	return 0;
 }
 

@@ -617,6 +617,10 @@ static int check_required(unsigned seen, const char *id, const char *protocol_ve
 					 hfields[req[i]].label);
 	if (!id[0])
 		return fault_set(f, prefix, "MissingHeaderField", "xrd:id header is empty");
+	if (!xrd_message_id_ok(id))
+		return fault_set(f, prefix, "InvalidSoap",
+				 "xrd:id holds a control character (a tab or line break included): "
+				 "a message id is one line of text");
 	if (strcmp(protocol_version, XRD_PROTOCOL_VERSION) != 0)
 		return fault_set(f, prefix, "InvalidProtocolVersion",
 				 "xrd:protocolVersion is \"%.40s\", only \"" XRD_PROTOCOL_VERSION

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/buf.h"
+
 /* The part alphabet as a table: one lookup per byte on the hot path (every
  * request carries two identifiers). */
 static const unsigned char part_chars[256] = {
@@ -37,6 +39,19 @@ static int part_valid_n(const char *s, size_t n)
 int xrd_part_valid(const char *s)
 {
 	return s != NULL && part_valid_n(s, strnlen(s, XRD_PART_MAX));
+}
+
+int xrd_message_id_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = *p < 0x80 ? (*p >= 0x20 && *p != 0x7f) : utf8_xml_len(p);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
 }
 
 const char *xrd_type_name(enum xrd_type t)

@@ -31,6 +31,10 @@ struct xrd_id {
 
 /* 1 if s is a valid identifier part (non-empty, allowed characters, short enough). */
 int xrd_part_valid(const char *s);
+/* A message id (xrd:id, X-Road-Id) the exchange can sign, log and echo:
+ * UTF-8 text of XML characters with no control character (tab, CR and LF
+ * included) and no DEL. Its length is the parser's to check. */
+int xrd_message_id_ok(const char *s);
 
 /* Parses "TYPE:INST/CLASS/..." into out. Returns 0, or -1 with a message in
  * err (errlen bytes) that says which part is wrong. */

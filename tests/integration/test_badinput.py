@@ -12,6 +12,7 @@ Ports: client 26080.., peer 26500.., municipality HTTPS 26443."""
 import http.client
 import os
 import random
+import re
 import select
 import shutil
 import socket
@@ -679,6 +680,31 @@ def test_rest_bad_targets(fx):
     assert status == 400, (status, body[:300])
     assert fx.provider.count() == n, "a refused request reached the provider: %r" % (
         fx.provider.hits[n:],)
+    serving(fx)
+
+
+def test_message_id_not_one_line_of_text(fx):
+    """A message id with a tab, a line break or bytes that are not UTF-8 is
+    the client's mistake, told as such before anything is signed or sent
+    (it was Server.ClientProxy.CannotCreateSignature, a 500, for a service
+    of another gateway, and accepted for a local one)."""
+    n = fx.provider.count()
+    for name, mid in (("tab", "a&#9;b"), ("line feed", "a&#10;b"), ("carriage return", "a&#13;b")):
+        body = re.sub(rb"<xrd:id>[^<]*</xrd:id>", ("<xrd:id>%s</xrd:id>" % mid).encode(), valid(), 1)
+        status, hdrs, answer = post(fx, body)
+        try:
+            _, msg, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400, {"Client.InvalidSoap"})
+            assert "xrd:id" in msg, msg
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (name, e))
+    for name, mid in (("tab", b"a\tb"), ("not UTF-8", b"a\xff\xfe")):   # DEL: the HTTP parser refuses it
+        status, hdrs, answer = rest_get(fx, ECHO + "/x", {"X-Road-Id": mid})
+        try:
+            _, msg, _ = U.rest_fault(fx.ex, "municipality", status, hdrs, answer, 400, {"Client.BadRequest"})
+            assert "X-Road-Id" in msg, msg
+        except AssertionError as e:
+            raise AssertionError("REST %s: %s" % (name, e))
+    assert fx.provider.count() == n, "forwarded to the provider"
     serving(fx)
 
 

@@ -234,6 +234,24 @@ static void test_comparisons(void **state)
 	assert_true(xrd_id_equal(&s1v, &sub));
 }
 
+/* What a message id may hold: one line of UTF-8 text (the signer refuses
+ * the rest, so the parsers must, as the client's mistake). */
+static void test_message_id(void **state)
+{
+	static const char *const ok[] = { "", "4894e41a-54a5-4f5a-9b2f-0d5f4c1e7a61", "a b", "x=1 y=\"2\"",
+					   "\xd0\xb0\xd0\xb1", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	static const char *const bad[] = { "a\tb", "a\nb", "a\rb", "\x01", "a\x7f", "\xff\xfe", "\xc3",
+					    "\xc0\xaf", "\xed\xa0\x80", "\xef\xbf\xbe", "ok\x1b[31m" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!xrd_message_id_ok(ok[i]))
+			fail_msg("refused: %s", ok[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (xrd_message_id_ok(bad[i]))
+			fail_msg("accepted case %zu", i);
+}
+
 static void test_type_names(void **state)
 {
 	assert_string_equal(xrd_type_name(XRD_MEMBER), "MEMBER");
@@ -258,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_format_forms),
 		cmocka_unit_test(test_comparisons),
 		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_message_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
