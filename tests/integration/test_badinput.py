@@ -466,6 +466,24 @@ def log_since(fx, gw, offset, needle, wait=2.5):
         time.sleep(0.1)
 
 
+def hold(port, n, send=b"", answered=False):
+    """n connections to port, each sent `send` (and its answer read, a 200,
+    if answered); the caller closes them."""
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(U.connect(port))
+            if send:
+                socks[-1].sendall(send)
+            if answered:
+                assert U.read_response(socks[-1], 3)[0] == 200
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
 def test_full_client_port_makes_room(fx):
     """MAX_CONNS keep-alive connections that made one request each and sit
     idle, then MAX_CONNS that send nothing: a new client is still served -
@@ -473,15 +491,10 @@ def test_full_client_port_makes_room(fx):
     kept-alive ones (before, everyone else got "503 too many connections"
     until the idle timeout) - and the log says so once a second."""
     off = len(fx.ex.log("municipality"))
-    held = []
+    held = hold(fx.port, MAX_CONNS, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", answered=True)
     try:
-        for _ in range(MAX_CONNS):
-            s = U.connect(fx.port)
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert U.read_response(s, 3)[0] == 200
-            held.append(s)
         serving(fx)
-        held += [U.connect(fx.port) for _ in range(MAX_CONNS)]
+        held += hold(fx.port, MAX_CONNS)
         time.sleep(0.2)
         serving(fx)
         lines = log_since(fx, "municipality", off, "event=connections_full listener=client ")
@@ -496,12 +509,8 @@ def test_full_client_port_every_connection_busy(fx):
     finished): nothing can be closed for a newcomer, who gets 503 at once,
     and the log counts the refusal; service resumes when the heads time out."""
     off = len(fx.ex.log("municipality"))
-    held = []
+    held = hold(fx.port, MAX_CONNS, b"POST / HTTP/1.1\r\nHost: x\r\n")
     try:
-        for _ in range(MAX_CONNS):
-            s = U.connect(fx.port)
-            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
-            held.append(s)
         time.sleep(0.2)
         s = U.connect(fx.port)
         status, _, body, _ = U.read_response(s, 3)
@@ -523,7 +532,7 @@ def test_full_peer_port_makes_room(fx):
     finish a handshake is closed for it. Before, every exchange failed with
     SslAuthenticationFailed while the connections stayed open."""
     off = len(fx.ex.log("state"))
-    held = [U.connect(fx.peer_port) for _ in range(MAX_CONNS)]
+    held = hold(fx.peer_port, MAX_CONNS)
     try:
         time.sleep(0.2)
         fx.ex.restart("municipality")   # its pooled connection gone: a new one is needed
