@@ -220,6 +220,10 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		 const void *body, size_t len, const char *fault_code)
 {
 	char cl[XRD_ID_TEXT_MAX] = "-", sv[XRD_ID_TEXT_MAX] = "-", t_sign[24], t_remote[24], t_log[24];
+	/* log_quote() needs room for every byte escaped, and the quotes */
+	char q_cl[2 * XRD_ID_TEXT_MAX + 3], q_sv[2 * XRD_ID_TEXT_MAX + 3],
+		q_msgid[2 * (SOAP_FIELD_MAX > REST_FIELD_MAX ? SOAP_FIELD_MAX : REST_FIELD_MAX) + 3],
+		q_method[2 * sizeof(ex->method) + 3], q_peer[2 * sizeof(ex->peer) + 3], q_fault[2 * FAULT_CODE_MAX + 3];
 	const char *msgid = ex->proto == EXCH_SOAP ? ex->soap.id :
 			    ex->rest ? ex->rest->id : "";
 
@@ -248,14 +252,21 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		xrd_id_format(&ex->client, cl, sizeof(cl));
 	if (ex->service.type != XRD_NONE)
 		xrd_id_format(&ex->service, sv, sizeof(sv));
+	/* The message id is the caller's text (a SOAP xrd:id, an X-Road-Id):
+	 * "x status=200 reqid=..." must stay one value, not forge fields, so it
+	 * is quoted when it needs to be (a UUID stays bare). Identifiers may
+	 * hold '=', the fault code can come from a peer, method and peer are
+	 * quoted for the same reason; reqid, side and proto are ours. */
 	log_info("event=request reqid=%s side=%s proto=%s method=%s client=%s service=%s "
 		 "msgid=%s peer=%s status=%ld fault=%s bytes_in=%zu bytes_out=%zu dur_ms=%.2f "
 		 "sign_ms=%s remote_ms=%s logwait_ms=%s%s",
 		 ex->reqid, ex->side == EXCH_CLIENT_SIDE ? "client" : "server",
-		 proto_name(ex->proto), ex->method, cl, sv, msgid[0] ? msgid : "-",
-		 ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), status,
-		 fault_code ? fault_code : "-", ex->body_len, len, ms_since(&ex->t0),
-		 ms_text(ex->sign_ms, t_sign), ms_text(ex->remote_ms, t_remote),
+		 proto_name(ex->proto), log_quote(ex->method, q_method, sizeof(q_method)),
+		 log_quote(cl, q_cl, sizeof(q_cl)), log_quote(sv, q_sv, sizeof(q_sv)),
+		 log_quote(msgid[0] ? msgid : "-", q_msgid, sizeof(q_msgid)),
+		 log_quote(ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), q_peer, sizeof(q_peer)),
+		 status, log_quote(fault_code ? fault_code : "-", q_fault, sizeof(q_fault)), ex->body_len,
+		 len, ms_since(&ex->t0), ms_text(ex->sign_ms, t_sign), ms_text(ex->remote_ms, t_remote),
 		 ms_text(ex->logwait_ms, t_log), ex->aborted ? " aborted=1" : "");
 	if (ex->req) {
 		http_req_respond(ex->req, (int)status, hdrs, n, body, len);
@@ -303,8 +314,12 @@ int exch_fault_render(struct exch *ex, const struct fault *f, int rest, int want
 		      struct hlist *h)
 {
 	const char *ctype = "text/xml; charset=utf-8";
+	char q_code[2 * FAULT_CODE_MAX + 3], q_msg[2 * FAULT_MSG_MAX + 3];
 
-	log_warn("event=fault reqid=%s code=%s message=\"%s\"", ex->reqid, f->code, f->message);
+	/* A message quotes what the caller sent (a parameter's name, a header's
+	 * value): log_quote() escapes its quotes, which "%s" in quotes did not. */
+	log_warn("event=fault reqid=%s code=%s message=%s", ex->reqid, log_quote(f->code, q_code, sizeof(q_code)),
+		 log_quote(f->message, q_msg, sizeof(q_msg)));
 	snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", f->code);
 	if (rest) {
 		if (rest_build_error(f, ex->reqid, want_xml, b, &ctype) < 0 ||
@@ -700,6 +715,25 @@ static void client_forward(struct exch *ex)
 
 /* ---- SOAP and REST entry ---------------------------------------------- */
 
+/* A SOAP request's Content-Type is part of what its signature covers
+ * (trust/sign.h: printable ASCII, under SIG_FIELD_MAX bytes); one that does
+ * not fit is the caller's to fix, said before anything is signed or sent
+ * (it was cut short, and failed as the provider gateway's
+ * InvalidSignatureValue). */
+static int soap_ctype_check(const char *ct, struct fault *f)
+{
+	size_t len = ct ? strlen(ct) : 0;
+
+	if (len >= SIG_FIELD_MAX)
+		return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header is %zu bytes long; a SOAP "
+				 "request's may have at most %d", len, SIG_FIELD_MAX - 1);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
+			return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header holds a byte "
+					 "that is not printable ASCII");
+	return 0;
+}
+
 static void client_soap(struct exch *ex)
 {
 	struct fault f = { 0 };
@@ -710,6 +744,10 @@ static void client_soap(struct exch *ex)
 	if (strcmp(ex->method, "POST") != 0) {
 		fault_set(&f, F_CLIENT, "InvalidHttpMethod",
 			  "SOAP requests must use POST, not %s", ex->method);
+		exch_fault(ex, &f);
+		return;
+	}
+	if (soap_ctype_check(http_req_header(ex->req, "Content-Type"), &f) < 0) {
 		exch_fault(ex, &f);
 		return;
 	}
@@ -728,6 +766,27 @@ static void client_soap(struct exch *ex)
 		return;
 	}
 	client_forward(ex);
+}
+
+/* ex->fwd (HLIST_MAX) carries what is forwarded, our X-Road-Id and, between
+ * gateways, the signature's header (core/sx.c). X-Road passes on every
+ * header but the hop-by-hop ones, Host, User-Agent and Server (pr-rest 4.3:
+ * user-defined headers "MUST be passed to recipient unmodified"), and so do
+ * we, rather than only X-Road-* and Content-Type: providers read Accept,
+ * caching and their own headers. More than fit is the caller's to trim. */
+#define REST_FWD_MAX (HLIST_MAX - 2)
+
+/* How many of the request's headers exch_rest_forward_headers() forwards,
+ * not counting the caller's X-Road-Id (ours replaces it). */
+static size_t rest_forward_count(struct exch *ex)
+{
+	size_t n, k = 0;
+	const struct http_hdr *h = http_req_headers(ex->req, &n);
+	const char *conn = http_req_header(ex->req, "Connection");
+
+	for (size_t i = 0; i < n; i++)
+		k += rest_header_forwarded(h[i].name, conn) && strcasecmp(h[i].name, "X-Road-Id") != 0;
+	return k;
 }
 
 /* The headers forwarded to the provider and hashed: everything but hop-by-hop. */
@@ -789,6 +848,13 @@ static void client_rest(struct exch *ex)
 		uuid4(ex->rest->id);
 	ex->client = ex->rest->client;
 	ex->service = ex->rest->service;
+	if ((n = rest_forward_count(ex)) > REST_FWD_MAX) {
+		fault_set(&f, F_CLIENT, "BadRequest", "the request has %zu headers to pass on to the provider; "
+			  "the gateway passes on at most %d (hop-by-hop headers, Host, User-Agent, Server and "
+			  "X-Road-Id not counted)", n, REST_FWD_MAX);
+		exch_fault(ex, &f);
+		return;
+	}
 	if (exch_rest_forward_headers(ex) < 0 || exch_rest_hash(ex, ex->fwd.h, ex->fwd.n) < 0) {
 		fault_set(&f, F_CPROXY, "InternalError", "cannot prepare the request");
 		exch_fault(ex, &f);

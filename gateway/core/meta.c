@@ -295,20 +295,39 @@ void meta_soap(struct exch *ex)
 	buf_free(&out);
 }
 
-static int query_get(const char *query, const char *key, char *out, size_t len)
+/* The query as parameters (render_query_params: one value each, UTF-8).
+ * NULL with f set (Client.BadRequest saying what is wrong) if it cannot be
+ * read; the caller json_decref()s the result. */
+static json_t *query_params(const char *query, const char *what, struct fault *f)
 {
 	json_t *p = json_object();
-	const char *v;
-	int rc = -1;
+	char why[256];
 
-	char why[128];
-
-	if (p && render_query_params(query, p, why, sizeof(why)) == 0 && (v = json_string_value(json_object_get(p, key)))) {
-		snprintf(out, len, "%s", v);
-		rc = 0;
+	if (!p) {
+		fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		return NULL;
 	}
-	json_decref(p);
-	return rc;
+	if (query && render_query_params(query, p, why, sizeof(why)) < 0) {
+		json_decref(p);
+		fault_set(f, F_CLIENT, "BadRequest", "%s: %s", what, why);
+		return NULL;
+	}
+	return p;
+}
+
+/* The value of key in p copied to out: 0, or 1 if absent or empty, -1 if
+ * longer than len - 1 bytes (an identifier part never is). */
+static int query_get(const json_t *p, const char *key, char *out, size_t len)
+{
+	const char *v = json_string_value(json_object_get(p, key));
+
+	out[0] = '\0';
+	if (!v || !v[0])
+		return 1;
+	if (strlen(v) >= len)
+		return -1;
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
 }
 
 static void meta_rest_description(struct exch *ex, int wsdl)
@@ -318,9 +337,19 @@ static void meta_rest_description(struct exch *ex, int wsdl)
 	const struct gc_service *s;
 	char *data = NULL;
 	size_t len = 0;
+	json_t *q = query_params(ex->rest->query, wsdl ? "getWsdl" : "getOpenAPI", &f);
 
-	query_get(ex->rest->query, "serviceCode", code, sizeof(code));
-	query_get(ex->rest->query, "version", version, sizeof(version));
+	if (q) {
+		/* too long: find_described() refuses a code that is not an identifier part */
+		query_get(q, "serviceCode", code, sizeof(code));
+		if (query_get(q, "version", version, sizeof(version)) < 0)
+			fault_set(&f, F_CLIENT, "BadRequest", "version is longer than %d bytes", XRD_PART_MAX - 1);
+		json_decref(q);
+	}
+	if (f.code[0]) {
+		provider_fault(ex, &f);
+		return;
+	}
 	if (!(s = find_described(ex, code, version, wsdl, &f))) {
 		provider_fault(ex, &f);
 		return;
@@ -597,8 +626,12 @@ void meta_verify_page(struct exch *ex)
 	}
 	params = json_object();
 	if (!params || (q && render_query_params(q + 1, params, why, sizeof(why)) < 0)) {
+		char msg[200];
+		long status = params ? 400 : 503;
+		int n = snprintf(msg, sizeof(msg), "malformed query string: %s\n", params ? why : "out of memory");
 		json_decref(params);
-		reply(ex, 400, "text/plain; charset=utf-8", "malformed query string\n", 23);
+		reply(ex, status, "text/plain; charset=utf-8", msg,
+		      n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : strlen(msg));
 		return;
 	}
 	uuid4(id);
@@ -657,7 +690,8 @@ void meta_wsdl_get(struct exch *ex)
 {
 	const char *q = strchr(http_req_target(ex->req), '?');
 	static const char *const keys[] = { "xRoadInstance", "memberClass", "memberCode", "subsystemCode",
-					    "serviceCode" };
+					    "serviceCode", "version" };
+	json_t *params = NULL;
 	char v[5][XRD_PART_MAX], version[XRD_PART_MAX] = "", cid[XRD_ID_TEXT_MAX];
 	struct fault f = { 0 };
 	int n;
@@ -669,14 +703,26 @@ void meta_wsdl_get(struct exch *ex)
 		fault_set(&f, F_CPROXY, "InternalError", "out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < 5; i++)
-		if (!q || query_get(q + 1, keys[i], v[i], sizeof(v[i])) < 0 || !xrd_part_valid(v[i])) {
+	if (!(params = query_params(q ? q + 1 : NULL, "GET /wsdl", &f)))
+		goto fail;
+	for (int i = 0; i < 6; i++) {
+		char *out = i < 5 ? v[i] : version;
+		int rc = query_get(params, keys[i], out, XRD_PART_MAX);
+		if (rc > 0 && i < 5) {
 			fault_set(&f, F_CLIENT, "BadRequest", "GET /wsdl needs the query parameter %s "
 				  "(xRoadInstance, memberClass, memberCode, subsystemCode, serviceCode, version)",
 				  keys[i]);
 			goto fail;
 		}
-	query_get(q + 1, "version", version, sizeof(version));
+		/* version too: it goes into the request target as it is */
+		if (rc < 0 || (rc == 0 && !xrd_part_valid(out))) {
+			fault_set(&f, F_CLIENT, "BadRequest", "GET /wsdl: query parameter %s is not an identifier "
+				  "part (at most %d of A-Z a-z 0-9 ' ( ) + , - . = ?)", keys[i], XRD_PART_MAX - 1);
+			goto fail;
+		}
+	}
+	json_decref(params);
+	params = NULL;
 	if (wsdl_owner(ex, &f) < 0)
 		goto fail;
 	n = snprintf(ex->target, REST_TARGET_MAX, "/r1/%s/%s/%s/%s/getWsdl?serviceCode=%s%s%s", v[0], v[1],
@@ -696,5 +742,6 @@ void meta_wsdl_get(struct exch *ex)
 	exch_client_dispatch(ex);
 	return;
 fail:
+	json_decref(params);
 	exch_fault(ex, &f);
 }

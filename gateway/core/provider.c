@@ -90,7 +90,7 @@ static int rest_params(struct exch *ex, const struct adapter_service *as, json_t
 	while (*p == '/') {
 		const char *seg = p + 1, *end = strchr(seg, '/');
 		size_t len = end ? (size_t)(end - seg) : strlen(seg);
-		char val[1024];
+		char val[1024], what[300];
 
 		if (len == 0 && !end)
 			break;   /* one trailing '/' */
@@ -98,10 +98,9 @@ static int rest_params(struct exch *ex, const struct adapter_service *as, json_t
 			snprintf(why, whylen, len == 0 ? "an empty path segment" : "more path segments than the service takes");
 			return -1;
 		}
-		if (rest_pct_decode(seg, len, val, sizeof(val)) < 0) {
-			snprintf(why, whylen, "malformed percent-encoding in the path");
+		snprintf(what, sizeof(what), "path parameter '%s'", as->path_params[i]);
+		if (render_param_decode(seg, len, 0, val, sizeof(val), what, why, whylen) < 0)
 			return -1;
-		}
 		if (json_object_set_new(params, as->path_params[i], json_string(val)) < 0) {
 			snprintf(why, whylen, "out of memory");
 			return -1;
@@ -232,7 +231,8 @@ static int provider_personal(struct exch *ex, const char *client_id, const char 
 			     json_t *params, struct fault *f)
 {
 	const struct gc_member *m;
-	char why[CONSENT_WHY_MAX], sid[XRD_ID_TEXT_MAX], member[2 * XRD_PART_MAX + 2];
+	char why[CONSENT_WHY_MAX], qwhy[2 * CONSENT_WHY_MAX + 3], sid[XRD_ID_TEXT_MAX];
+	char member[2 * XRD_PART_MAX + 2];
 	struct consent_query q = { 0 };
 
 	if (!ex->svc->subject_param[0])
@@ -255,7 +255,7 @@ static int provider_personal(struct exch *ex, const char *client_id, const char 
 		fault_set(f, F_SPROXY, "AccessDenied", "%s", why);
 		return -1;
 	default:
-		log_error("event=consent reqid=%s ok=0 why=\"%s\"", ex->reqid, why);
+		log_error("event=consent reqid=%s ok=0 why=%s", ex->reqid, log_quote(why, qwhy, sizeof(qwhy)));
 		fault_set(f, F_SPROXY, "DatabaseError", "the consent register or the access log cannot "
 			  "be used now; try again later");
 		return -1;
@@ -298,7 +298,7 @@ static void call_adapter(struct exch *ex)
 		call.message_id = ex->soap.id;
 		call.user_id = ex->soap.user_id;
 	} else {
-		char why[160], exp[256];
+		char why[320], exp[256];
 		if (as->method && strcmp(as->method, ex->method) != 0) {
 			fault_set(&f, F_CLIENT, "InvalidHttpMethod", "service '%s' answers %s, not %s", as->code,
 				  as->method, ex->method);
@@ -534,7 +534,8 @@ static void server_signed(struct exch *ex, const struct exch_resp *r, const stru
 	const char *err = http_hdr_get(r->hdrs, r->nhdrs, "X-Road-Error");
 
 	if (sf) {
-		log_error("event=sign_response reqid=%s why=\"%s\"", ex->reqid, sf->message);
+		char q[2 * FAULT_MSG_MAX + 3];
+		log_error("event=sign_response reqid=%s why=%s", ex->reqid, log_quote(sf->message, q, sizeof(q)));
 		if (err || ex->fault_code[0])
 			exch_finish(ex, r->status, r->hdrs, r->nhdrs, r->body, r->body_len, err);
 		else
@@ -605,10 +606,16 @@ static int server_parse(struct exch *ex, struct fault *f)
 			return -1;
 		if (!ex->rest->id[0])
 			return fault_set(f, F_SPROXY, "MissingHeaderField", "X-Road-Id is required between gateways");
-		for (size_t i = 0; i < n; i++)
-			if (rest_header_forwarded(h[i].name, conn) &&
-			    hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
+		for (size_t i = 0; i < n; i++) {
+			if (!rest_header_forwarded(h[i].name, conn))
+				continue;
+			/* a client's gateway refuses more (exchange.c, REST_FWD_MAX) */
+			if (ex->fwd.n == HLIST_MAX)
+				return fault_set(f, F_SPROXY, "BadRequest", "more than %d headers to pass on",
+						 HLIST_MAX);
+			if (hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
 				return fault_set(f, F_SPROXY, "InternalError", "out of memory");
+		}
 		if (exch_rest_hash(ex, ex->fwd.h, ex->fwd.n) < 0)
 			return fault_set(f, F_SPROXY, "InternalError", "cannot hash the request");
 		ex->client = ex->rest->client;

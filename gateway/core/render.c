@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RENDER_QUERY_RAW_MAX 2048   /* one key or value as it comes, escapes and all */
+
 /* Length of s if it is a name we write as an element name, else 0. */
 static size_t xml_name_len(const char *s)
 {
@@ -123,6 +125,42 @@ int render_json_to_xml(const json_t *v, const char *name, struct buf *out)
 	return render_named(v, "value", out, 0);
 }
 
+int render_param_decode(const char *p, size_t len, int plus_is_space, char *out, size_t cap, const char *what,
+			char *why, size_t whylen)
+{
+	char raw[RENDER_QUERY_RAW_MAX];
+	size_t pct = 0;
+
+	for (size_t i = 0; i < len; i++)
+		pct += p[i] == '%';
+	if (plus_is_space) {
+		if (len >= sizeof(raw)) {
+			snprintf(why, whylen, "%s is longer than %d bytes", what, RENDER_QUERY_RAW_MAX - 1);
+			return -1;
+		}
+		memcpy(raw, p, len);
+		for (size_t i = 0; i < len; i++)
+			if (raw[i] == '+')
+				raw[i] = ' ';
+		p = raw;
+	}
+	if (rest_pct_decode(p, len, out, cap) < 0) {
+		/* What it would decode to, each escape a byte. */
+		if ((2 * pct < len ? len - 2 * pct : 0) >= cap)
+			snprintf(why, whylen, "%s is longer than %zu bytes after percent-decoding", what, cap - 1);
+		else
+			snprintf(why, whylen, "malformed percent-encoding in %s", what);
+		return -1;
+	}
+	/* json_string() takes UTF-8 only; say so rather than fail later as if
+	 * memory had run out. */
+	if (!utf8_json_ok(out)) {
+		snprintf(why, whylen, "%s is not valid UTF-8 after percent-decoding", what);
+		return -1;
+	}
+	return 0;
+}
+
 int render_query_params(const char *query, json_t *params, char *why, size_t whylen)
 {
 	const char *p = query;
@@ -131,31 +169,18 @@ int render_query_params(const char *query, json_t *params, char *why, size_t why
 		const char *amp = strchr(p, '&');
 		size_t len = amp ? (size_t)(amp - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
-		char key[256], val[2048], raw[2048];
-		long kn, vn;
+		char key[256], val[2048], what[300];
 		size_t klen = eq ? (size_t)(eq - p) : len;
 		size_t vlen = eq ? len - klen - 1 : 0;
 
 		if (klen > 0) {
-			if (klen >= sizeof(raw) || vlen >= sizeof(raw)) {
-				snprintf(why, whylen, "a query parameter is longer than %zu bytes", sizeof(raw) - 1);
-				return -1;
-			}
 			/* '+' means space in query strings */
-			memcpy(raw, p, klen);
-			for (size_t i = 0; i < klen; i++)
-				if (raw[i] == '+')
-					raw[i] = ' ';
-			kn = rest_pct_decode(raw, klen, key, sizeof(key));
-			memcpy(raw, eq ? eq + 1 : "", vlen);
-			for (size_t i = 0; i < vlen; i++)
-				if (raw[i] == '+')
-					raw[i] = ' ';
-			vn = rest_pct_decode(raw, vlen, val, sizeof(val));
-			if (kn < 0 || vn < 0) {
-				snprintf(why, whylen, "malformed percent-encoding in the query");
+			if (render_param_decode(p, klen, 1, key, sizeof(key), "a query parameter name", why,
+						whylen) < 0)
 				return -1;
-			}
+			snprintf(what, sizeof(what), "parameter '%s'", key);
+			if (render_param_decode(eq ? eq + 1 : "", vlen, 1, val, sizeof(val), what, why, whylen) < 0)
+				return -1;
 			/* A parameter has one value: a repeat, or a query key that
 			 * names a path parameter, is refused rather than guessed. */
 			if (json_object_get(params, key)) {

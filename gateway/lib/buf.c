@@ -113,6 +113,21 @@ size_t utf8_xml_len(const unsigned char *s)
 	return n;
 }
 
+int utf8_json_ok(const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+
+	while (*p) {
+		size_t n = utf8_xml_len(p);
+		if (!n && p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+			n = 3;
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
 /* What buf_xml_escape does with an ASCII byte: 0 copy, 1 replace (a control
  * byte XML cannot carry), else the index + 2 of its entity. */
 static const unsigned char xml_ascii[128] = {

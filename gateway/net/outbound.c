@@ -45,7 +45,12 @@
 #define OUT_MAX_CACHED_CONNS 512L
 #define OUT_HDR_MAX_BYTES (64 * 1024) /* response header names and values */
 #define OUT_HDR_MAX_COUNT 200
-#define OUT_REQ_HDR_MAX (16 * 1024)   /* one request header line */
+/* One request header line. What we send is what a caller sent us, already
+ * capped by the listener ([limits] max_head, at most 1 MiB), so a lower cap
+ * here only turned a long but valid header (a SOAPAction, a token) into a
+ * failed call the gateway took the blame for; libcurl 7.88 caps the whole
+ * request head at 1 MiB too (DYN_HTTP_REQUEST). */
+#define OUT_REQ_HDR_MAX (1024 * 1024)
 #define OUT_METHOD_MAX 32
 #define OUT_MSG_MAX 512
 

@@ -88,8 +88,8 @@ void outbound_free(struct outbound *o);
 /* Starts a request; everything in req is copied. Returns a handle, or NULL if
  * the request could not even be started (then done is not called): bad
  * method, URL not http(s)://, header name not a token or value with CR/LF,
- * body with HEAD, a pin with a plain http URL, negative timeouts, or out of
- * memory. The handle belongs to o and is freed after done returns. */
+ * a header line ("Name: value") over 1 MiB, body with HEAD, a pin with a
+ * plain http URL, negative timeouts, or out of memory. The handle belongs to o and is freed after done returns. */
 struct out_handle *outbound_send(struct outbound *o, const struct out_req *req,
 				 outbound_done_fn done, void *arg);
 /* Stops a request in flight; done will not be called. h must not be used

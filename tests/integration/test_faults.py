@@ -7,6 +7,7 @@ for Client.*, 500 for Server.*; and the fault's UUID is the reqid of the
 Ports: client 22080-22082, server 22500-22502, municipality HTTPS 22443."""
 import json
 import re
+import time
 
 import harness as h
 
@@ -233,6 +234,146 @@ def test_rest_unknown_service(ex):
     target = "/r1/central-server/GOV/70000050/sanaripaymak-service/no-such-service/1"
     hdrs = [("X-Road-Client", "central-server/COM/60000001/bank-is")]
     rest_fault(ex, "bank", target, hdrs, "Server.ClientProxy.UnknownService", "bank")
+
+
+# ---- limits and bytes that are the caller's to fix ---------------------------
+
+HR_CLIENT = ("X-Road-Client", "central-server/GOV/70000050/household-register")
+FAMILY_OF = "/r1/central-server/GOV/70000050/sanaripaymak-service/family-members/"
+PASSPORT_REST = "/r1/central-server/GOV/70000005/passport-service/passportDataByPSN/21205197500417"
+SOAP_CT = {"Content-Type": "text/xml; charset=utf-8"}
+WSDL_Q = ("/wsdl?xRoadInstance=central-server&memberClass=GOV&memberCode=70000005"
+          "&subsystemCode=passport-service&serviceCode=passportDataByPSN")
+
+
+def test_rest_params_not_utf8(ex):
+    """A path or query parameter that percent-decodes to bytes that are not
+    UTF-8 is Client.BadRequest naming the parameter and the reason (not "out
+    of memory"); a path segment over its 1023 bytes says so (not "malformed
+    percent-encoding")."""
+    cases = [(FAMILY_OF + "%FF", "'pin' is not valid UTF-8 after percent-decoding"),
+             (FAMILY_OF + "%C0%AE", "'pin' is not valid UTF-8 after percent-decoding"),
+             (FAMILY_OF + "%80", "'pin' is not valid UTF-8 after percent-decoding"),
+             (FAMILY + "?household_id=%FF", "'household_id' is not valid UTF-8 after percent-decoding"),
+             (FAMILY_OF + "1" * 1024, "'pin' is longer than 1023 bytes"),
+             (FAMILY_OF + "%41" * 1024, "'pin' is longer than 1023 bytes"),
+             (FAMILY_OF + "12%zz", "malformed percent-encoding in path parameter 'pin'")]
+    wrong = []
+    for target, want in cases:
+        err = rest_fault(ex, "municipality", target, [HR_CLIENT], "Client.BadRequest", "municipality")
+        if want not in err["message"] or "memory" in err["message"]:
+            wrong.append((target[:90], err["message"]))
+    assert not wrong, "\n".join(map(repr, wrong))
+
+
+def test_wsdl_query_errors_name_the_reason(ex):
+    """GET /wsdl blames what is wrong: a repeated parameter, bytes that are
+    not UTF-8, a version that is not an identifier part; not a missing
+    xRoadInstance that is there."""
+    cases = [(WSDL_Q + "&version=v1&version=v2", "parameter 'version' is given more than once"),
+             (WSDL_Q + "&serviceCode=x", "parameter 'serviceCode' is given more than once"),
+             (WSDL_Q + "&x=%FF", "parameter 'x' is not valid UTF-8 after percent-decoding"),
+             (WSDL_Q + "&version=v1%26serviceCode%3Dx", "query parameter version is not an identifier part"),
+             (WSDL_Q.replace("memberClass=GOV", "memberClass=G%20V"),
+              "query parameter memberClass is not an identifier part"),
+             (WSDL_Q.replace("&memberCode=70000005", ""), "needs the query parameter memberCode")]
+    wrong = []
+    for q, want in cases:
+        err = rest_fault(ex, "municipality", q, [], "Client.BadRequest", "municipality")
+        if want not in err["message"]:
+            wrong.append((q, err["message"]))
+    assert not wrong, "\n".join(map(repr, wrong))
+    status, _, body = h.request("GET", ex.url("municipality", WSDL_Q + "&version=v1"))
+    assert status == 200 and b"definitions" in body, (status, body[:300])
+
+
+def test_rest_too_many_headers_is_the_callers(ex):
+    """More headers than the gateway passes on: 400 naming the limit, before
+    anything is signed or sent (was 500 InternalError "cannot prepare the
+    request"); as many as fit still pass."""
+    extra = [("X-Custom-%d" % i, "v") for i in range(48)]
+    err = rest_fault(ex, "municipality", FAMILY, [HR_CLIENT] + extra, "Client.BadRequest", "municipality")
+    assert "at most 46" in err["message"] and "49 headers" in err["message"], err
+    status, rh, body = h.request_raw("GET", ex.url("municipality", PASSPORT_REST), headers=[HR_CLIENT] + extra)
+    assert status == 400 and h.header_values(rh, "X-Road-Error") == ["Client.BadRequest"], (status, body[:300])
+    status, rh, body = h.request_raw("GET", ex.url("municipality", PASSPORT_REST),
+                                     headers=[HR_CLIENT] + extra[:45])
+    assert status == 200 and not h.header_values(rh, "X-Road-Error"), (status, body[:300])
+
+
+def test_long_headers_cross_gateways(ex):
+    """A header of 16 KB or more on a call to another gateway travels (was
+    500 Server.ClientProxy.NetworkError "cannot start the call"): REST
+    X-Custom, REST Content-Type, SOAP SOAPAction. A SOAP Content-Type is
+    signed, at most 255 bytes: a longer one is the caller's Client.BadRequest
+    (was cut short and failed as Server.ServerProxy.InvalidSignatureValue)."""
+    long = "a" * 20000
+    for extra in (("X-Custom", long), ("Content-Type", "application/json; x=" + long)):
+        status, rh, body = h.request_raw("GET", ex.url("municipality", PASSPORT_REST),
+                                         headers=[HR_CLIENT, extra])
+        assert status == 200 and not h.header_values(rh, "X-Road-Error"), (extra[0], status, body[:300])
+    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, BODY)
+    status, _, body = h.request("POST", ex.url("municipality"), req,
+                                {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"%s"' % long})
+    assert status == 200 and "Осмонов".encode() in body, (status, body[:300])
+    # across gateways (household-register), and in-process (the portal, on state)
+    for gw, client in (("municipality", HOUSEHOLD_REGISTER), ("state", (INST, "GOV", "70000073", "portal"))):
+        status, _, body = h.request("POST", ex.url(gw), h.soap_request(client, PASSPORT, BODY),
+                                    {"Content-Type": "text/xml; charset=utf-8; x=" + long})
+        assert status == 400, (gw, status, body[:300])
+        f = h.soap_fault(body)
+        assert f["code"] == "Client.BadRequest" and "at most 255" in f["string"], f
+        check_logged(ex, f["detail"], f["code"], gw)
+
+
+def logfmt(line):
+    """[(key, value)] of a logfmt line: bare values, or double-quoted with
+    backslash escapes (what gateway/core/log.c log_quote writes)."""
+    out = []
+    for k, v in re.findall(r'(?:^|\s)([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|\S*)', line):
+        if v.startswith('"'):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        out.append((k, v))
+    return out
+
+
+def test_log_line_fields_not_forged(ex):
+    """A message id is the caller's text: in the event=request line it is one
+    value (quoted), and a "reqid=fake" inside it is not a field; a UUID
+    message id stays bare."""
+    import uuid
+    mark = uuid.uuid4().hex
+    soap_id = "x-%s status=200 fault=- reqid=fake" % mark
+    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, BODY, msg_id=soap_id)
+    status, _, body = h.request("POST", ex.url("municipality"), req, SOAP_CT)
+    assert status == 200, (status, body[:300])
+    rest_id = 'y-%s status=200 reqid=fake "q" \\' % mark
+    status, rh, body = h.request_raw("GET", ex.url("municipality", FAMILY),
+                                     headers=[HR_CLIENT, ("X-Road-Id", rest_id)])
+    assert status == 200, (status, body[:300])
+    uuid_id = str(uuid.uuid4())
+    req = h.soap_request(HOUSEHOLD_REGISTER, PASSPORT, BODY, msg_id=uuid_id)
+    status, _, body = h.request("POST", ex.url("municipality"), req, SOAP_CT)
+    assert status == 200, (status, body[:300])
+    lines = []
+    for _ in range(40):
+        lines = [(gw, l) for gw in h.GATEWAYS for l in ex.log(gw).splitlines()
+                 if "event=request " in l and mark in l]
+        if len(lines) >= 3:
+            break
+        time.sleep(0.05)
+    # SOAP: municipality (client side) and state (server side); REST: in-process
+    assert len(lines) == 3, lines
+    for gw, l in lines:
+        f = logfmt(l)
+        keys = [k for k, _ in f]
+        assert len(keys) == len(set(keys)), (gw, l)
+        d = dict(f)
+        assert re.match(h.UUID_RE, d["reqid"]) and d["status"] == "200" and d["fault"] == "-", (gw, l)
+        assert d["msgid"] in (soap_id, rest_id), (gw, l)
+    plain = [l for gw in ("municipality", "state") for l in ex.log(gw).splitlines()
+             if "event=request " in l and " msgid=%s " % uuid_id in l]
+    assert len(plain) == 2, plain
 
 
 def test_faults_leave_gateways_serving(ex):

@@ -124,6 +124,64 @@ static void test_query_params(void **state)
 	json_decref(p);
 }
 
+/* Bytes that are not UTF-8 once percent-decoded are the caller's mistake,
+ * named as such (json_string() would refuse them, and the message said "out
+ * of memory"); a name or value longer than its buffer is named as too long,
+ * not as a bad escape. */
+static void test_query_params_bad_bytes(void **state)
+{
+	static const struct {
+		const char *query, *why;
+	} bad[] = {
+		{ "household_id=%FF", "parameter 'household_id' is not valid UTF-8 after percent-decoding" },
+		{ "a=%C0%AE", "parameter 'a' is not valid UTF-8 after percent-decoding" },   /* overlong '.' */
+		{ "a=%80", "parameter 'a' is not valid UTF-8 after percent-decoding" },
+		{ "a=%ED%A0%80", "parameter 'a' is not valid UTF-8 after percent-decoding" }, /* surrogate */
+		{ "a=%F4%90%80%80", "parameter 'a' is not valid UTF-8 after percent-decoding" }, /* > U+10FFFF */
+		{ "a=%E2%82", "parameter 'a' is not valid UTF-8 after percent-decoding" },    /* cut short */
+		{ "%FF=1", "a query parameter name is not valid UTF-8 after percent-decoding" },
+		{ "ok=1&x=%FF", "parameter 'x' is not valid UTF-8 after percent-decoding" },
+		{ "a=%zz", "malformed percent-encoding in parameter 'a'" },
+	};
+	char why[256], q[800];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *p = json_object();
+		why[0] = '\0';
+		assert_int_equal(render_query_params(bad[i].query, p, why, sizeof(why)), -1);
+		assert_string_equal(why, bad[i].why);
+		json_decref(p);
+	}
+	/* UTF-8 of every length, and U+FFFE, U+FFFF (UTF-8 all the same) pass */
+	{
+		json_t *p = json_object();
+		assert_int_equal(render_query_params("a=%C3%A9%E2%82%AC%F0%9F%98%80&b=%EF%BF%BE%EF%BF%BF", p, why,
+						     sizeof(why)), 0);
+		assert_string_equal(json_string_value(json_object_get(p, "a")), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+		json_decref(p);
+	}
+	/* a 256-byte name: too long for the name's 255 bytes, escapes are fine */
+	memset(q, 'k', 256);
+	memcpy(q + 256, "=1", 3);
+	{
+		json_t *p = json_object();
+		assert_int_equal(render_query_params(q, p, why, sizeof(why)), -1);
+		assert_string_equal(why, "a query parameter name is longer than 255 bytes after percent-decoding");
+		json_decref(p);
+	}
+	/* 256 escapes decode to 256 bytes: too long too, not "malformed" */
+	for (int i = 0; i < 256; i++)
+		memcpy(q + 3 * i, "%41", 3);
+	memcpy(q + 3 * 256, "=1", 3);
+	{
+		json_t *p = json_object();
+		assert_int_equal(render_query_params(q, p, why, sizeof(why)), -1);
+		assert_string_equal(why, "a query parameter name is longer than 255 bytes after percent-decoding");
+		json_decref(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_json_to_xml_refuses_bad_names),
 		cmocka_unit_test(test_xml_escape_bytes),
 		cmocka_unit_test(test_query_params),
+		cmocka_unit_test(test_query_params_bad_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
