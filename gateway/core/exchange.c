@@ -880,11 +880,14 @@ void exch_client_handler(struct http_req *req, void *arg)
 		http_req_respond(req, 503, NULL, 0, "out of memory\n", 14);
 		return;
 	}
+	/* HEAD is GET without the body (httpd leaves it out). */
+	int get = strcmp(ex->method, "GET") == 0 || strcmp(ex->method, "HEAD") == 0;
+
 	if (strncmp(target, "/r1/", 4) == 0)
 		client_rest(ex);
-	else if (path_is(target, "/health") && strcmp(ex->method, "GET") == 0)
+	else if (path_is(target, "/health") && get)
 		meta_health(ex);
-	else if (path_is(target, "/listClients") && strcmp(ex->method, "GET") == 0)
+	else if (path_is(target, "/listClients") && get)
 		meta_list_clients(ex);
 	else if (path_is(target, "/wsdl") && strcmp(ex->method, "GET") == 0)
 		meta_wsdl_get(ex);

@@ -226,15 +226,40 @@ static void req_release(struct http_req *r)
 		evbuffer_free(r->body);
 }
 
+/* An absolute-form target ("http://host:port/path?q", RFC 9112 3.2.2:
+ * servers must accept it) as the origin form the rest of the gateway routes
+ * on: the path and query, "/" when there is no path. The authority is
+ * dropped - nothing here routes by host. */
+static void origin_form(const char **t, size_t *len, int *need_slash)
+{
+	size_t skip = *len > 7 && strncasecmp(*t, "http://", 7) == 0 ? 7 :
+		      *len > 8 && strncasecmp(*t, "https://", 8) == 0 ? 8 : 0;
+	size_t i;
+
+	*need_slash = 0;
+	if (!skip)
+		return;
+	for (i = skip; i < *len && (*t)[i] != '/' && (*t)[i] != '?'; i++)
+		;
+	*t += i;
+	*len -= i;
+	*need_slash = *len == 0 || (*t)[0] == '?';
+}
+
 static int req_set_line(struct http_req *r, const char *line, size_t len, const char **why)
 {
 	struct httpd_reqline rl;
-	int st = httpd_parse_request_line(line, len, &rl, why);
+	int st = httpd_parse_request_line(line, len, &rl, why), slash;
+	const char *t;
+	size_t tlen;
 
 	if (st)
 		return st;
+	t = line + rl.target_off;
+	tlen = rl.target_len;
+	origin_form(&t, &tlen, &slash);
 	if (buf_append(&r->arena, line, rl.method_len) < 0 || buf_append(&r->arena, "", 1) < 0 ||
-	    buf_append(&r->arena, line + rl.target_off, rl.target_len) < 0 ||
+	    (slash && buf_append(&r->arena, "/", 1) < 0) || buf_append(&r->arena, t, tlen) < 0 ||
 	    buf_append(&r->arena, "", 1) < 0)
 		goto nomem;
 	r->target_off = rl.method_len + 1;

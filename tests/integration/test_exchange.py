@@ -4,6 +4,7 @@ exchange (municipality, state, bank).
 
 Ports: client 21080-21082, server 21500-21502, municipality HTTPS 21443."""
 import email.parser
+import http.client
 import json
 import os
 import re
@@ -448,6 +449,17 @@ def test_health(ex):
         assert str(ex.port(gw)) in checks["listeners"]["detail"], checks["listeners"]
     doc = json.loads(h.request("GET", ex.url("state", "/health"))[2])
     assert any(c["name"] == "adapter.population" and c["ok"] for c in doc["checks"]), doc
+    # HEAD is a GET without the body (monitoring probes use it); it was 400
+    for path in ("/health", "/listClients"):
+        status, hdrs, body = h.request("HEAD", ex.url("municipality", path))
+        assert status == 200 and body == b"" and int(hdrs["content-length"]) > 0, (path, status, hdrs, body)
+    # an absolute-form target (RFC 9112 3.2.2) is routed by its path; it was taken for SOAP
+    c = http.client.HTTPConnection("127.0.0.1", ex.port("municipality"), timeout=10)
+    c.request("GET", "http://127.0.0.1:%d/health?x=1" % ex.port("municipality"))
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    assert r.status == 200 and json.loads(body)["gateway"] == "municipality", (r.status, body[:300])
 
 
 # ---- shapes libxml2 parses in quadratic time -------------------------------------

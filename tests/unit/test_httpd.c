@@ -964,6 +964,16 @@ static void cl_get_post(struct fx *fx)
 	CHECK(fx, r.status == 404 && !strcmp(r.body, "no such path"));
 	/* Nothing left over: a HEAD answer carries no body bytes. */
 	CHECK(fx, c->len == 0);
+	/* Absolute-form targets are routed by their path (RFC 9112 3.2.2). */
+	CHECK(fx, !cl_send(c, "GET http://t:8080/echo?x=2 HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, !cl_response(c, &r, 0));
+	CHECK(fx, r.status == 200 && !strncmp(r.body, "GET /echo?x=2 ", 14));
+	CHECK(fx, !cl_send(c, "GET HTTPS://t HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, !cl_response(c, &r, 0));
+	CHECK(fx, r.status == 404);
+	CHECK(fx, !cl_send(c, "GET http://t?y=1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+	CHECK(fx, !cl_response(c, &r, 0));
+	CHECK(fx, r.status == 404 && !strcmp(r.body, "no such path"));
 }
 
 static void test_get_post(void **state)
@@ -972,7 +982,7 @@ static void test_get_post(void **state)
 
 	fx_init(&fx, NULL, NULL, 1);
 	fx_run(&fx, cl_get_post);
-	assert_int_equal(atomic_load(&fx.handled), 5);
+	assert_int_equal(atomic_load(&fx.handled), 8);
 	assert_int_equal(atomic_load(&fx.rejects), 0);
 	fx_done(&fx);
 }
