@@ -490,6 +490,7 @@ const char *docreg_verdict_name(enum docreg_verdict v)
 	case DOCREG_EXPIRED: return "expired";
 	case DOCREG_NOT_ISSUED_HERE: return "not_issued_here";
 	case DOCREG_TAMPERED: return "tampered";
+	case DOCREG_NOT_A_CERTIFICATE: return "not_a_certificate";
 	}
 	return "?";
 }
@@ -574,6 +575,8 @@ int docreg_check_number(struct docreg *r, const char *number, const char *digest
 	return DOCREG_OK;
 }
 
+#define DOCREG_DSIG_NS "http://www.w3.org/2000/09/xmldsig#"
+
 /* The uploaded document's own checks: signature, format, signer = issuer.
  * On failure out holds TAMPERED and 1 is returned; 0 lets the register
  * decide; -1 is an error. *d is the parsed document. */
@@ -584,6 +587,19 @@ static int check_upload(const char *xml, size_t len, const struct docreg_check_o
 	char *e = NULL;
 
 	out->xml_checked = 1;
+	/* A file with no XML signature in it at all (another document, or a
+	 * certificate's text without its signature) is told as such, not as a
+	 * forgery; one that carries a signature which does not hold is. */
+	if (!memmem(xml, len, DOCREG_DSIG_NS, sizeof(DOCREG_DSIG_NS) - 1)) {
+		int cert = certdoc_parse(xml, len, d, &e) == 0;
+
+		out->sig.status = DOCSIGN_INVALID;
+		snprintf(out->sig.reason, sizeof(out->sig.reason), "the file carries no electronic signature");
+		say(out, DOCREG_NOT_A_CERTIFICATE, "%s", cert ? "The file is a certificate document without its "
+			"electronic signature: it proves nothing." : "The file is not a signed certificate document.");
+		free(e);
+		return 1;
+	}
 	if (docsign_verify(xml, len, o->trust, o->tsa, &vo, &out->sig) != 0)
 		return fail(err, "cannot verify documents: %s", out->sig.reason);
 	if (out->sig.status != DOCSIGN_VALID) {

@@ -100,6 +100,9 @@ enum docreg_verdict {
 	DOCREG_EXPIRED,
 	DOCREG_NOT_ISSUED_HERE,
 	DOCREG_TAMPERED,
+	DOCREG_NOT_A_CERTIFICATE,   /* an upload with no XML signature at all (another
+				       document, a certificate's text without its signature):
+				       nothing in it says it was altered, nor that it holds */
 };
 
 /* The verdict, with what the register holds when it found the number. */

@@ -19,7 +19,7 @@ static const char css[] =
 	".v h2{margin:.1em 0 .4em;font-size:1.25em}"
 	".valid{background:#e9f6ec;border-color:#2e7d32}"
 	".revoked,.tampered{background:#fdecea;border-color:#c62828}"
-	".expired,.not_issued_here,.error{background:#fff4e5;border-color:#ef6c00}"
+	".expired,.not_issued_here,.not_a_certificate,.error{background:#fff4e5;border-color:#ef6c00}"
 	"table{border-collapse:collapse}td{padding:.2em .7em .2em 0;vertical-align:top}"
 	"td:first-child{color:#555;white-space:nowrap}"
 	"label{display:block;margin:.7em 0 .2em}"
@@ -37,6 +37,7 @@ static const char *headline(enum docreg_verdict v)
 	case DOCREG_EXPIRED: return "Срок действия справки истёк";
 	case DOCREG_NOT_ISSUED_HERE: return "Такая справка здесь не выдавалась";
 	case DOCREG_TAMPERED: return "Документ изменён или поддельный";
+	case DOCREG_NOT_A_CERTIFICATE: return "Это не подписанная электронная справка";
 	}
 	return "?";
 }
@@ -49,6 +50,7 @@ static const char *headline_en(enum docreg_verdict v)
 	case DOCREG_EXPIRED: return "Expired";
 	case DOCREG_NOT_ISSUED_HERE: return "Not issued here";
 	case DOCREG_TAMPERED: return "Tampered with";
+	case DOCREG_NOT_A_CERTIFICATE: return "Not a signed certificate";
 	}
 	return "?";
 }

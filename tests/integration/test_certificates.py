@@ -31,6 +31,7 @@ import re
 import sqlite3
 import subprocess
 import tempfile
+import urllib.parse
 import uuid
 
 import harness as h
@@ -325,6 +326,18 @@ def test_public_verify_page_from_the_qr_address(ex):
     status, _, posted = h.request("POST", ex.url("municipality", "/verify"), b"",
                                   {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200 and b"<form" in posted and d["number"].encode() not in posted, posted[:300]
+    # the certificate's text without its signature, pasted into the form: not
+    # called a forgery, and nothing of the register shown (it was "Tampered with")
+    st, doc = issue(ex, "21205197500417", kind="place-of-residence", pin="21205197500417", purpose="для суда")
+    assert st == 200, doc
+    xml = re.sub(r"<ds:Signature\b.*</ds:Signature>", "", doc["document_xml"], flags=re.S)
+    assert xml != doc["document_xml"]
+    form = urllib.parse.urlencode({"xml_text": xml}).encode()
+    status, _, page4 = h.request("POST", ex.url("municipality", "/verify"), form,
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    html4 = page4.decode()
+    assert status == 200 and "Это не подписанная электронная справка" in html4, html4[:800]
+    assert "Документ изменён" not in html4 and "Осмонов" not in html4, html4[:800]
     # revoked by the clerk: the same address now says so, with the reason
     st, r = call(ex, "municipality", CLERK, "POST", "revoke",
                  {"number": d["number"], "reason": "адрес изменился"}, user="clerk-7")

@@ -757,8 +757,8 @@ static void test_foreign_documents(void **state)
 	assert_int_equal(certdoc_sign_stamp(d, FX.mun, NULL, &xml, digest, &err), 0);
 	assert_int_equal(check_xml(xml.data, xml.len, 0, &c), DOCREG_TAMPERED);
 	assert_non_null(strstr(c.reason, "time stamp"));
-	/* Not a certificate at all. */
-	assert_int_equal(check_xml("<a/>", 4, 0, &c), DOCREG_TAMPERED);
+	/* Not a certificate at all, and no signature: said so, not "tampered". */
+	assert_int_equal(check_xml("<a/>", 4, 0, &c), DOCREG_NOT_A_CERTIFICATE);
 	buf_free(&xml);
 	certdoc_free(&d);
 }

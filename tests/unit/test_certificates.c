@@ -1694,6 +1694,33 @@ static void test_verify_document(void **state)
 	assert_int_equal(v.status, ADAPTER_OK);
 	assert_string_equal(jstr(v.data, "verdict"), "tampered");
 	json_decref(v.data);
+	/* a file that is no signed certificate at all - another XML file, or
+	 * the document without its signature - is not called a forgery (a
+	 * body that is not XML is refused as input: "send the XML") */
+	{
+		static const char *const names[] = { "another XML file", "no signature" };
+		char *unsigned_doc = strdup(xml), *a = strstr(unsigned_doc, "<ds:Signature"), *z;
+		const char *files[2];
+
+		assert_non_null(a);
+		assert_non_null(z = strstr(a, "</ds:Signature>"));
+		z += strlen("</ds:Signature>");
+		memmove(a, z, strlen(z) + 1);
+		files[0] = "<?xml version=\"1.0\"?><invoice><total>5</total></invoice>";
+		files[1] = unsigned_doc;
+		for (int i = 0; i < 2; i++) {
+			v = cert_call(t, "verify-document", "POST", "central-server/COM/60000001/bank-is", "", files[i],
+				      NULL);
+			assert_int_equal(v.status, ADAPTER_OK);
+			if (strcmp(jstr(v.data, "verdict"), "not_a_certificate") != 0)
+				fail_msg("%s: verdict %s (%s)", names[i], jstr(v.data, "verdict"), jstr(v.data, "reason"));
+			/* and nothing in the answer vouches for it */
+			assert_string_equal(jstr(json_object_get(v.data, "signature"), "status"), "invalid");
+			assert_false(json_is_true(json_object_get(v.data, "valid")));
+			json_decref(v.data);
+		}
+		free(unsigned_doc);
+	}
 	/* SOAP: base64 in a parameter (indented) */
 	b64 = malloc(4 * (strlen(xml) / 3 + 2) + 8);
 	b64_encode((const unsigned char *)xml, strlen(xml), b64);
