@@ -288,6 +288,16 @@ static void call_adapter(struct exch *ex)
 	}
 	if (ex->proto == EXCH_SOAP) {
 		struct soap_params sp = { params, "" };
+		const char *extra = soap_body_extra(&ex->soap);
+
+		/* An adapter answers one request: a second element would be
+		 * dropped without a word (a provider system gets the bytes as
+		 * they are and judges for itself). */
+		if (extra) {
+			fault_set(&f, F_CLIENT, "InvalidSoap", "the SOAP Body holds <%.60s> after the request "
+				  "element <%.60s>: this service takes exactly one", extra, as->code);
+			goto refuse;
+		}
 		soap_body_params(&ex->soap, soap_param_cb, &sp);
 		if (sp.dup[0]) {
 			fault_set(&f, F_CLIENT, "BadRequest", "parameter '%s' appears more than once in the body",

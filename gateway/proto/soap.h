@@ -197,6 +197,9 @@ int soap_build_request(const struct xrd_id *client, const struct xrd_id *service
  * cb to stop. */
 void soap_body_params(const struct soap_msg *m, int (*cb)(const char *name, const char *value, void *arg),
 		      void *arg);
+/* The name of an element after the body wrapper (a second request in one
+ * Body), or NULL when the wrapper is alone. */
+const char *soap_body_extra(const struct soap_msg *m);
 
 /* Call at start-up, before creating threads: initialises libxml2 and
  * silences its error output (libxml2 keeps error handlers per thread; this

@@ -615,6 +615,13 @@ fail:
 	return -1;
 }
 
+const char *soap_body_extra(const struct soap_msg *m)
+{
+	xmlNodePtr next = m->body_elem ? soap_next_el(m->body_elem) : NULL;
+
+	return next ? (const char *)next->name : NULL;
+}
+
 void soap_body_params(const struct soap_msg *m, int (*cb)(const char *name, const char *value, void *arg),
 		      void *arg)
 {

@@ -717,6 +717,21 @@ def test_message_id_not_one_line_of_text(fx):
     serving(fx)
 
 
+def test_second_request_in_one_body(fx):
+    """Two elements in the SOAP Body for an in-process registry: refused,
+    naming both - the second was dropped without a word."""
+    body = valid().replace(b"</m:passportDataByPSN>",
+                           b"</m:passportDataByPSN><m:passportDataByPSN xmlns:m=\"http://tunduk.kg/passport\">"
+                           b"<pin>11111111111111</pin>"
+                           b"</m:passportDataByPSN>", 1)
+    assert body.count(b"<m:passportDataByPSN") == 2
+    status, hdrs, answer = post(fx, body)
+    # refused by the state gateway, which holds the registry: its request id
+    _, msg, _ = U.soap_fault(fx.ex, "state", status, hdrs, answer, 400, {"Client.InvalidSoap"})
+    assert "exactly one" in msg and "passportDataByPSN" in msg, msg
+    serving(fx)
+
+
 def test_rest_huge_url(fx):
     n = fx.provider.count()
     target = ECHO + "/" + "a" * 20000
