@@ -128,6 +128,104 @@ static void test_namespaces_in_scope(void **state)
 	free(b);
 }
 
+/* What the scan cannot read, it refuses: markup that is not ASCII bytes
+ * (UTF-16/32, EBCDIC, UTF-7) would hide every tag from it while libxml2
+ * decodes them (an 80,000-attribute element in IBM037 took 11 s). */
+static void test_encodings(void **state)
+{
+	static const struct { const char *doc; size_t len; int want; } cases[] = {
+		{ "\xff\xfe<\0r\0/\0>\0", 10, -1 },                      /* UTF-16LE with BOM */
+		{ "\xfe\xff\0<\0r\0/\0>", 10, -1 },                      /* UTF-16BE with BOM */
+		{ "<\0r\0/\0>\0", 8, -1 },                                  /* UTF-16LE, no BOM */
+		{ "\x4c\x6f\xa7\x94\x93", 5, -1 },                        /* EBCDIC "<?xml" */
+		{ "<?xml version=\"1.0\" encoding=\"UTF-7\"?><r/>", 0, -1 },
+		{ "<?xml version=\"1.0\" encoding='IBM037'?><r/>", 0, -1 },
+		{ "<?xml version=\"1.0\" encoding=\"UTF-16\"?><r/>", 0, -1 },
+		{ "<?xml version=\"1.0\" encoding=\"utf-8\"?><r/>", 0, 0 },
+		{ "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?><r/>", 0, 0 },
+		{ "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r/>", 0, 0 },
+		{ "<?xml version=\"1.0\" encoding = 'windows-1251'?><r/>", 0, 0 },
+		{ "<?xml version=\"1.0\"?><r/>", 0, 0 },
+		{ "<r/>", 0, 0 },
+	};
+	char why[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cases[i].len ? cases[i].len : strlen(cases[i].doc);
+		int rc = xmlscan_check(cases[i].doc, n, why, sizeof(why));
+		if (rc != cases[i].want)
+			fail_msg("case %zu: %d (%s), expected %d", i, rc, why, cases[i].want);
+		if (rc < 0 && !strstr(why, "UTF-8"))
+			fail_msg("case %zu: why '%s' does not say what to send", i, why);
+	}
+}
+
+/* libxml2 reports a "<!" or "<?" that starts no comment, CDATA, DOCTYPE or
+ * processing instruction and reads on from there as markup: so does the
+ * scan (it took what followed for one construct and skipped it). */
+static void test_broken_constructs(void **state)
+{
+	(void)state;
+	expect_owned(repeat("<r><!x <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/></r>"), -1, "attributes");
+	expect_owned(repeat("<r><? <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/> ?></r>"), -1, "attributes");
+	expect_owned(repeat("<r><![x <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/></r>"), -1, "attributes");
+	expect_owned(repeat("<r><!- <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/></r>"), -1, "attributes");
+	/* deeper than the scan keeps count of: refused, not waved through */
+	expect_owned(repeat("<r>", "<a ", 1100, "<b/></r>"), -1, "nested deeper");
+	expect_owned(repeat("<r>", "<a>", 300, "</r>"), 0, NULL);   /* libxml2's own limit is 256 */
+}
+
+/* libxml2 2.9's name dictionary stops growing: a million different names
+ * took it 21 s. Documents over 256 KB may use 10,000 different names. */
+static void test_distinct_names(void **state)
+{
+	char *pad = malloc(300 * 1024);
+	struct buf b = BUF_INIT;
+	char *doc;
+
+	(void)state;
+	assert_non_null(pad);
+	memset(pad, ' ', 300 * 1024 - 1);
+	pad[300 * 1024 - 1] = '\0';
+	/* 20,000 different element names in 400 KB: refused */
+	expect_owned(repeat("<r>", "<e%d/>", 20000, "</r>"), 0, NULL);   /* 208 KB: not counted */
+	doc = repeat("<r>", "<e%d/>", 20000, "</r>");
+	assert_int_equal(buf_puts(&b, doc), 0);
+	assert_int_equal(buf_puts(&b, pad), 0);
+	free(doc);
+	expect(b.data, -1, "different names");
+	buf_free(&b);
+	/* ... and as attribute names spread over elements */
+	b = (struct buf)BUF_INIT;
+	doc = repeat("<r>", "<e a%d='1'/>", 12000, "</r>");
+	assert_int_equal(buf_puts(&b, pad) || buf_puts(&b, doc), 0);
+	free(doc);
+	expect(b.data, -1, "names");
+	buf_free(&b);
+	/* ... and as processing-instruction targets */
+	b = (struct buf)BUF_INIT;
+	doc = repeat("<r>", "<?p%d?>", 12000, "</r>");
+	assert_int_equal(buf_puts(&b, pad) || buf_puts(&b, doc), 0);
+	free(doc);
+	expect(b.data, -1, "names");
+	buf_free(&b);
+	/* the same 50 names 20,000 times over, with padding: fine */
+	b = (struct buf)BUF_INIT;
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(buf_printf(&b, "<e%d a='1'/>", i % 50), 0);
+	assert_int_equal(buf_puts(&b, pad), 0);
+	doc = buf_steal(&b, NULL);
+	{
+		struct buf w = BUF_INIT;
+		assert_int_equal(buf_puts(&w, "<r>") || buf_puts(&w, doc) || buf_puts(&w, "</r>"), 0);
+		expect(w.data, 0, NULL);
+		buf_free(&w);
+	}
+	free(doc);
+	free(pad);
+}
+
 /* Every prefix of a document: no read past the end (ASan), a verdict. */
 static void test_every_prefix(void **state)
 {
@@ -152,6 +250,9 @@ int main(void)
 		cmocka_unit_test(test_attribute_limit),
 		cmocka_unit_test(test_hidden_attributes),
 		cmocka_unit_test(test_namespaces_in_scope),
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_broken_constructs),
+		cmocka_unit_test(test_distinct_names),
 		cmocka_unit_test(test_every_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
