@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "adapters/adapter.h"
 #include "core/exch.h"
@@ -548,6 +549,32 @@ static void block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* Every listener of every worker may hold max_conns connections, and each
+ * exchange holds one more outbound, plus files: the soft descriptor limit
+ * (often 1024) is raised to what that needs, within the hard one, so that
+ * accept() does not fail (EMFILE) long before max_conns makes room for new
+ * connections; said when even the hard limit is short. */
+static void fd_limit(const struct config *c, int workers)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)c->max_conns * 4 * (rlim_t)workers + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur < want)
+		log_warn("event=fd_limit have=%llu want=%llu hint=\"open files limited to %llu, [limits] max_conns %u "
+			 "x 3 listeners x %d workers and their outbound calls need about %llu: raise the limit "
+			 "(LimitNOFILE=, ulimit -n) or lower max_conns\"", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)want, (unsigned long long)rl.rlim_cur, c->max_conns, workers,
+			 (unsigned long long)want);
+}
+
 struct gw *gw_new(struct config *cfg, char **err)
 {
 	struct gw *g = calloc(1, sizeof(*g));
@@ -575,6 +602,7 @@ struct gw *gw_new(struct config *cfg, char **err)
 	if (!g->pool)
 		goto fail;
 	g->n_workers = cfg->workers > 0 ? cfg->workers : 1;
+	fd_limit(cfg, g->n_workers);
 	g->workers = calloc((size_t)g->n_workers, sizeof(*g->workers));
 	if (!g->workers) {
 		errf(err, "out of memory");

@@ -1089,6 +1089,10 @@ static void httpd_accept_error_cb(struct evconnlistener *l, void *arg)
 	struct httpd *h = arg;
 	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 
+	/* Out of file descriptors: an unused connection of ours gives one
+	 * back, and the next accept() takes it (as at max_conns). */
+	if ((errno == EMFILE || errno == ENFILE) && conn_make_room(h) == 0)
+		return;
 	httpd_set_accepting(h, 0);
 	evtimer_add(h->resume, &tv);
 }
