@@ -265,7 +265,7 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 		if (!empty) {
 			if (depth == SCAN_DEPTH) {   /* libxml2 itself stops at 256 */
 				free(names);
-				return refuse(start, tag, why, whylen, "elements are nested deeper than "
+				return refuse(start, tag, why, whylen, "nesting depth of elements over "
 					      XSTR(SCAN_DEPTH) ", a limit of this gateway");
 			}
 			ns_of[depth++] = (uint16_t)ns;

@@ -281,7 +281,8 @@ static xmlParserCtxtPtr parser_new(const void *bytes, size_t len, const char *pr
 		return NULL;
 	}
 	if (xmlscan_check(bytes, len, why, sizeof(why)) < 0) {
-		fault_set(f, prefix, "InvalidSoap", "message refused unparsed: %s", why);
+		/* the XML's shape, as libxml2 would refuse it (its depth limit) */
+		fault_set(f, prefix, "InvalidXml", "message refused unparsed: %s", why);
 		return NULL;
 	}
 	ctxt = xmlCreateMemoryParserCtxt(bytes, (int)len);

@@ -504,7 +504,7 @@ def test_quadratic_shapes_refused_at_once(ex):
         status, _, answer = soap_post(ex, "municipality", body)
         took = time.monotonic() - t0
         f = h.soap_fault(answer) if answer.startswith(b"<") else None
-        assert status == 400 and f and f["code"] == "Client.InvalidSoap", (name, status, answer[:400])
+        assert status == 400 and f and f["code"] == "Client.InvalidXml", (name, status, answer[:400])
         assert words in f["string"] and "refused unparsed" in f["string"], (name, f)
         assert ex.request_lines(f["detail"]), (name, f)
         assert took < 2.0, "%s: refused after %.2f s" % (name, took)

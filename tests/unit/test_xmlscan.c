@@ -172,7 +172,7 @@ static void test_broken_constructs(void **state)
 	expect_owned(repeat("<r><![x <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/></r>"), -1, "attributes");
 	expect_owned(repeat("<r><!- <a", " a%d=''", XMLSCAN_MAX_ATTRS + 1, "/></r>"), -1, "attributes");
 	/* deeper than the scan keeps count of: refused, not waved through */
-	expect_owned(repeat("<r>", "<a ", 1100, "<b/></r>"), -1, "nested deeper");
+	expect_owned(repeat("<r>", "<a ", 1100, "<b/></r>"), -1, "depth");
 	expect_owned(repeat("<r>", "<a>", 300, "</r>"), 0, NULL);   /* libxml2's own limit is 256 */
 }
 
