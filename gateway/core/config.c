@@ -138,9 +138,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ "limits", "max_headers", CFG_UINT, FLD(max_headers), "100", 8, 1000, CFG_RELOAD, NULL, NULL,
 	  "most header fields in one message" },
 	{ "limits", "max_conns", CFG_UINT, FLD(max_conns), "1024", 1, 100000, 0, NULL, NULL,
-	  "most open connections per listener; at the limit the longest-unused one is closed for a new one "
-	  "(no byte of a request yet, or TLS not through its handshake; then kept alive between requests), "
-	  "and only when every one has a request under way is the newcomer refused" },
+	  "most open connections per listener; at the limit one is closed for a new one (the longest with no "
+	  "byte of a request yet, or TLS not through its handshake; then a head still arriving after 2 s; "
+	  "then the longest kept alive between requests), and only when every one has a request under way "
+	  "is the newcomer refused" },
 	{ "limits", "header_timeout_ms", CFG_UINT, FLD(header_timeout_ms), "10000", 100, MS_MAX,
 	  CFG_RELOAD, NULL, NULL, "time allowed to receive the request head" },
 	{ "limits", "body_timeout_ms", CFG_UINT, FLD(body_timeout_ms), "30000", 100, MS_MAX,

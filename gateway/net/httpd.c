@@ -62,6 +62,7 @@
 #define ACCEPT_PAUSE_MS 100u         /* after accept() fails (EMFILE) */
 #define LISTEN_BACKLOG 1024
 #define KEEP_ARENA 16384u            /* request storage kept between requests */
+#define SLOW_HEAD_S 2                /* a head unfinished this long may be closed for room */
 
 enum conn_state {
 	ST_HEAD,      /* reading request line and headers */
@@ -107,6 +108,7 @@ struct httpd_conn {
 	unsigned rejecting : 1;
 	unsigned peer_eof : 1;
 	unsigned handshaken : 1;     /* TLS: the handshake is done (a verified peer) */
+	time_t head_since;           /* when this head began (accept, or its first byte) */
 	size_t scan_off;             /* input bytes already searched for EOL */
 	size_t head_used;
 	enum body_mode body_mode;
@@ -141,6 +143,16 @@ struct httpd {
 };
 
 static void conn_process(struct httpd_conn *c);
+
+/* Seconds, as the loop last saw the clock. */
+static time_t httpd_now(struct httpd *h)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(h->base, &tv) < 0)
+		gettimeofday(&tv, NULL);
+	return tv.tv_sec;
+}
 
 /* ---- reason phrases and Date ---------------------------------------- */
 
@@ -760,6 +772,7 @@ static void conn_begin_request(struct httpd_conn *c)
 	c->scan_off = 0;
 	c->keepalive = 0;
 	c->st = ST_HEAD;
+	c->head_since = httpd_now(c->h);
 	evtimer_add(c->timer, c->h->tv_head);
 }
 
@@ -980,6 +993,7 @@ static struct httpd_conn *conn_new(struct httpd *h, evutil_socket_t fd, const st
 	}
 	/* The head timer runs from accept, so it covers the TLS handshake. */
 	c->st = ST_HEAD;
+	c->head_since = httpd_now(h);
 	evtimer_add(c->timer, h->tv_head);
 	c->next = h->conns;
 	if (h->conns)
@@ -1011,21 +1025,30 @@ static int conn_unused(struct httpd_conn *c)
  * send nothing - or, on the TLS port, cannot finish a handshake at all -
  * cannot lock everyone else out. First the one that has waited longest
  * without a byte of a request (on TLS: without finishing its handshake,
- * which only a peer with an approved certificate can), then the longest
- * kept alive between requests. 0 when one was closed. */
+ * which only a peer with an approved certificate can), then one whose head
+ * has been arriving for SLOW_HEAD_S or more (a byte now and then keeps no
+ * place), then the longest kept alive between requests. 0 when one was
+ * closed. */
 static int conn_make_room(struct httpd *h)
 {
-	struct httpd_conn *c, *silent = NULL, *idle = NULL;
+	struct httpd_conn *c, *silent = NULL, *slow = NULL, *idle = NULL;
+	time_t now = httpd_now(h);
 
 	for (c = h->conns; c; c = c->next) {   /* newest first: the last match is the oldest */
-		if (!conn_unused(c))
+		if (!conn_unused(c)) {
+			/* A head still unfinished after SLOW_HEAD_S: a client that
+			 * sends a byte now and then to keep its place (a real one
+			 * sends its head at once) - closed before kept-alive ones. */
+			if (c->st == ST_HEAD && now - c->head_since >= SLOW_HEAD_S)
+				slow = c;
 			continue;
+		}
 		if (c->st == ST_HEAD && (!h->tls || !c->handshaken))
 			silent = c;
 		else
 			idle = c;
 	}
-	if (!(c = silent ? silent : idle))
+	if (!(c = silent ? silent : slow ? slow : idle))
 		return -1;
 	conn_close(c, "closed to make room for a new connection");
 	h->crowd.reused++;

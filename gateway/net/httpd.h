@@ -49,9 +49,10 @@ struct httpd_limits {
 	unsigned body_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned write_timeout_ms;
-	unsigned max_conns;           /* at the limit one unused connection is closed for a new
-					 one (kept alive between requests, or not one byte of
-					 request yet - on TLS, not through its handshake); with
+	unsigned max_conns;           /* at the limit one connection is closed for a new one:
+					 with not one byte of request yet (on TLS, not through
+					 its handshake), else one whose head has been arriving
+					 for 2 s, else one kept alive between requests; with
 					 none, the new one is closed at once */
 };
 
