@@ -188,13 +188,13 @@ void meta_verify_page(struct exch *ex);     /* GET|POST /verify: certificate ver
 
 /* render.c: adapter JSON <-> protocol forms. */
 int render_json_to_xml(const json_t *v, const char *name, struct buf *out) __attribute__((warn_unused_result));
-/* Adds query parameters (a=b&c=d, percent-decoded) to params. -1 with why
- * set on bad encoding, an over-long value, or a key params already holds. */
 /* Percent-decodes one parameter (len bytes at p; '+' as space if
  * plus_is_space) into out, cap bytes, as UTF-8 jansson takes; -1 with why
  * naming `what` and the reason (too long, a bad escape, not UTF-8). */
 int render_param_decode(const char *p, size_t len, int plus_is_space, char *out, size_t cap, const char *what,
 			char *why, size_t whylen);
+/* Adds query parameters (a=b&c=d, percent-decoded) to params. -1 with why
+ * set on bad encoding, an over-long value, or a key params already holds. */
 int render_query_params(const char *query, json_t *params, char *why, size_t whylen)
 	__attribute__((warn_unused_result));
 

@@ -58,8 +58,8 @@ static int starts(const unsigned char *p, const unsigned char *end, const char *
  * them. NULL when readable, else why. */
 static const char *unreadable_encoding(const unsigned char *p, size_t len, char *enc, size_t enclen)
 {
-	static const char *const ok[] = { "UTF-8", "UTF8", "US-ASCII", "ASCII", "ISO-8859-", "ISO8859-",
-					  "LATIN1", "WINDOWS-125", "CP125", "KOI8-R", "KOI8-U" };
+	static const char *const names[] = { "UTF-8", "UTF8", "US-ASCII", "ASCII", "LATIN1", "KOI8-R", "KOI8-U" };
+	static const char *const families[] = { "ISO-8859-", "ISO8859-", "WINDOWS-125", "CP125" };
 	const unsigned char *decl_end, *e, *q;
 
 	if (len >= 2 && ((p[0] == 0xfe && p[1] == 0xff) || (p[0] == 0xff && p[1] == 0xfe)))
@@ -83,9 +83,11 @@ static const char *unreadable_encoding(const unsigned char *p, size_t len, char 
 	if (!q)
 		return NULL;
 	snprintf(enc, enclen, "%.*s", (int)(q - e - 1), (const char *)e + 1);
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strncasecmp(enc, ok[i], strlen(ok[i])) == 0 &&
-		    (ok[i][strlen(ok[i]) - 1] == '-' || ok[i][strlen(ok[i]) - 1] == '5' || !enc[strlen(ok[i])]))
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(enc, names[i]) == 0)
+			return NULL;
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		if (strncasecmp(enc, families[i], strlen(families[i])) == 0)
 			return NULL;
 	return "its declared encoding is not one whose markup is ASCII; messages must be UTF-8";
 }
@@ -152,6 +154,7 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 	const char *bad_enc = unreadable_encoding(start, len, enc, sizeof(enc));
 	struct names *names = NULL;
 	const unsigned char *tag = start;
+	const char *bad = NULL;   /* what is refused, at tag */
 
 	if (bad_enc) {
 		snprintf(why, whylen, "%s%s%s%s", bad_enc, enc[0] ? " (declared: " : "", enc, enc[0] ? ")" : "");
@@ -192,7 +195,7 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 				while (p < end && !is_space(*p) && *p != '?')
 					p++;
 				if (name_seen(names, target, (size_t)(p - target)) < 0)
-					goto too_many_names;
+					goto too_many;
 				p = past(p, end, "?>");
 				continue;
 			}
@@ -210,7 +213,7 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 		while (p < end && !is_space(*p) && *p != '>' && *p != '/' && *p != '<')
 			p++;
 		if (name_seen(names, tag + 1, (size_t)(p - tag - 1)) < 0)
-			goto too_many_names;
+			goto too_many;
 		for (;;) {
 			const unsigned char *name;
 
@@ -239,13 +242,12 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 			if (p >= end || *p != '=')
 				continue;
 			if (++attrs > XMLSCAN_MAX_ATTRS) {
-				free(names);
-				return refuse(start, tag, why, whylen, "an element has more than "
-					      XSTR(XMLSCAN_MAX_ATTRS) " attributes (namespace declarations "
-					      "included), a limit of this gateway");
+				bad = "an element has more than " XSTR(XMLSCAN_MAX_ATTRS) " attributes "
+				      "(namespace declarations included), a limit of this gateway";
+				goto out;
 			}
 			if (name_seen(names, name, (size_t)(p - name)) < 0)
-				goto too_many_names;
+				goto too_many;
 			if (is_ns_decl(name, (size_t)(p - name)))
 				ns++;
 			p = skip_space(p + 1, end);
@@ -258,24 +260,24 @@ int xmlscan_check(const void *data, size_t len, char *why, size_t whylen)
 			}
 		}
 		if (in_scope + ns > XMLSCAN_MAX_NS) {
-			free(names);
-			return refuse(start, tag, why, whylen, "more than " XSTR(XMLSCAN_MAX_NS)
-				      " namespace declarations are in scope, a limit of this gateway");
+			bad = "more than " XSTR(XMLSCAN_MAX_NS) " namespace declarations are in scope, a limit "
+			      "of this gateway";
+			goto out;
 		}
 		if (!empty) {
 			if (depth == SCAN_DEPTH) {   /* libxml2 itself stops at 256 */
-				free(names);
-				return refuse(start, tag, why, whylen, "nesting depth of elements over "
-					      XSTR(SCAN_DEPTH) ", a limit of this gateway");
+				bad = "nesting depth of elements over " XSTR(SCAN_DEPTH) ", a limit of this gateway";
+				goto out;
 			}
 			ns_of[depth++] = (uint16_t)ns;
 			in_scope += ns;
 		}
 	}
+	goto out;
+too_many:
+	bad = "more than " XSTR(XMLSCAN_MAX_NAMES) " different names (of elements, attributes, processing "
+	      "instructions), a limit of this gateway";
+out:
 	free(names);
-	return 0;
-too_many_names:
-	free(names);
-	return refuse(start, tag, why, whylen, "more than " XSTR(XMLSCAN_MAX_NAMES) " different names (of "
-		      "elements, attributes, processing instructions), a limit of this gateway");
+	return bad ? refuse(start, tag, why, whylen, bad) : 0;
 }

@@ -192,19 +192,17 @@ static const char *httpd_date(struct httpd *h)
 	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char mons[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct timeval now;
+	time_t now = httpd_now(h);
 	struct tm tm;
 
-	if (event_base_gettimeofday_cached(h->base, &now) < 0)
-		gettimeofday(&now, NULL);
-	if (now.tv_sec == h->date_sec && h->date[0])
+	if (now == h->date_sec && h->date[0])
 		return h->date;
-	if (!gmtime_r(&now.tv_sec, &tm))
+	if (!gmtime_r(&now, &tm))
 		return h->date[0] ? h->date : "Thu, 01 Jan 1970 00:00:00 GMT";
 	snprintf(h->date, sizeof(h->date), "%s, %02d %s %04d %02d:%02d:%02d GMT",
 		 days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12], tm.tm_year + 1900,
 		 tm.tm_hour, tm.tm_min, tm.tm_sec);
-	h->date_sec = now.tv_sec;
+	h->date_sec = now;
 	return h->date;
 }
 
