@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1013,6 +1014,14 @@ fail:
 
 /* No request under way: kept alive between two, or not one byte of one yet
  * (on the TLS port that includes a connection still in its handshake). */
+/* Bytes waiting in the connection's socket that the loop has not read yet. */
+static int conn_input_waiting(struct httpd_conn *c)
+{
+	int n = 0;
+
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
 static int conn_unused(struct httpd_conn *c)
 {
 	return c->st == ST_IDLE || (c->st == ST_HEAD && !c->head_used && !evbuffer_get_length(conn_in(c)));
@@ -1025,28 +1034,37 @@ static int conn_unused(struct httpd_conn *c)
  * without a byte of a request (on TLS: without finishing its handshake,
  * which only a peer with an approved certificate can), then one whose head
  * has been arriving for SLOW_HEAD_S or more (a byte now and then keeps no
- * place), then the longest kept alive between requests. 0 when one was
- * closed. */
+ * place), then the longest kept alive between requests. Never one with
+ * bytes waiting unread in its socket. 0 when one was closed. */
 static int conn_make_room(struct httpd *h)
 {
-	struct httpd_conn *c, *silent = NULL, *slow = NULL, *idle = NULL;
+	struct httpd_conn *c, *last = NULL, *pick = NULL, *slow = NULL, *idle = NULL;
 	time_t now = httpd_now(h);
 
-	for (c = h->conns; c; c = c->next) {   /* newest first: the last match is the oldest */
+	for (c = h->conns; c; c = c->next)   /* newest first */
+		last = c;
+	for (c = last; c; c = c->prev) {     /* so oldest first: the first match is taken */
 		if (!conn_unused(c)) {
 			/* A head still unfinished after SLOW_HEAD_S: a client that
 			 * sends a byte now and then to keep its place (a real one
 			 * sends its head at once) - closed before kept-alive ones. */
-			if (c->st == ST_HEAD && now - c->head_since >= SLOW_HEAD_S)
+			if (!slow && c->st == ST_HEAD && now - c->head_since >= SLOW_HEAD_S)
 				slow = c;
 			continue;
 		}
-		if (c->st == ST_HEAD && (!h->tls || !c->handshaken))
-			silent = c;
-		else
+		/* Bytes in the socket we have not read yet (accepted in the same
+		 * burst as the newcomer, or a kept-alive client's next request)
+		 * make a connection in use, not silent or idle. */
+		if (c->st == ST_HEAD && (!h->tls || !c->handshaken)) {
+			if (!conn_input_waiting(c)) {
+				pick = c;
+				break;
+			}
+		} else if (!idle && !conn_input_waiting(c)) {
 			idle = c;
+		}
 	}
-	if (!(c = silent ? silent : slow ? slow : idle))
+	if (!(c = pick ? pick : slow ? slow : idle))
 		return -1;
 	conn_close(c, "closed to make room for a new connection");
 	h->crowd.reused++;

@@ -504,24 +504,44 @@ def test_full_client_port_makes_room(fx):
             s.close()
 
 
+def accept_queue(port):
+    """Connections the kernel has completed on port that the gateway has not
+    accepted yet (a listening socket's Recv-Q)."""
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True,
+                         text=True, check=True).stdout
+    return sum(int(l.split()[1]) for l in out.splitlines() if l.strip())
+
+
 def test_full_client_port_every_connection_busy(fx):
     """MAX_CONNS connections each in the middle of a request (a head never
     finished): nothing can be closed for a newcomer, who gets 503 at once,
-    and the log counts the refusal; service resumes when the heads time out."""
+    and the log counts the refusal; service resumes when the heads time out.
+    The scene holds only while the heads are younger than HEADER_TIMEOUT:
+    the newcomer comes once the gateway has accepted them all, and the
+    scene is set again (three times at most) when that took too long."""
     off = len(fx.ex.log("municipality"))
-    held = hold(fx.port, MAX_CONNS, b"POST / HTTP/1.1\r\nHost: x\r\n")
-    try:
-        time.sleep(0.2)
-        s = U.connect(fx.port)
-        status, _, body, _ = U.read_response(s, 3)
-        s.close()
-        assert status == 503 and b"too many connections" in body, (status, body)
-        lines = log_since(fx, "municipality", off, "event=connections_full listener=client ")
-        assert any("refused=" in l and "refused=0" not in l for l in lines), lines
-    finally:
-        for s in held:
+    for _ in range(3):
+        t0 = time.monotonic()
+        held = hold(fx.port, MAX_CONNS, b"POST / HTTP/1.1\r\nHost: x\r\n")
+        try:
+            while accept_queue(fx.port) and time.monotonic() - t0 < HEADER_TIMEOUT / 2:
+                time.sleep(0.01)
+            if time.monotonic() - t0 >= HEADER_TIMEOUT / 2:
+                continue
+            s = U.connect(fx.port)
+            status, _, body, _ = U.read_response(s, 3)
             s.close()
-    time.sleep(0.3)
+            assert status == 503 and b"too many connections" in body, (status, body)
+            break
+        finally:
+            for s in held:
+                s.close()
+            time.sleep(HEADER_TIMEOUT + 0.3)   # every held head is gone
+    else:
+        raise AssertionError("%d heads not held within %.1f s, three times: the machine is "
+                             "too slow for this test" % (MAX_CONNS, HEADER_TIMEOUT / 2))
+    lines = log_since(fx, "municipality", off, "event=connections_full listener=client ")
+    assert any("refused=" in l and "refused=0" not in l for l in lines), lines
     serving(fx)
 
 

@@ -1457,6 +1457,74 @@ static void test_max_conns(void **state)
 	fx_done(&fx);
 }
 
+/* The loop thread stops here (on 'R') until the client has set a scene in
+ * the kernel - connections and bytes it has not seen - so that one pass of
+ * the loop then accepts them all before reading any. */
+static void pause_loop(struct fx *fx)
+{
+	atomic_store(&fx->held, 1);
+	(void)wait_atomic(&fx->held, 0, 3000);
+}
+
+static int cl_pause_loop(struct fx *fx)
+{
+	client_signal(fx, 'R');
+	return wait_atomic(&fx->held, 1, 2000);
+}
+
+static void cl_max_conns_input_waiting(struct fx *fx)
+{
+	static const char get[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct cl *a, *b, *c;
+	struct resp r;
+
+	/* a and b connect and send whole requests, c connects after them and
+	 * sends nothing, all while the loop is away: accepting c finds both
+	 * slots taken by connections that have sent nothing *yet read*. They
+	 * are requests arriving, not silent: c gets 503, a and b are served.
+	 * (Before, a was closed for c, unanswered.) */
+	CHECK(fx, cl_pause_loop(fx));
+	a = cl_open(fx);
+	b = cl_open(fx);
+	CHECK(fx, a && b && !cl_send(a, get) && !cl_send(b, get));
+	c = cl_open(fx);
+	CHECK(fx, c);
+	sleep_ms(50);
+	atomic_store(&fx->held, 0);
+	CHECK(fx, !cl_response(c, &r, 0) && r.status == 503);
+	CHECK(fx, cl_closed(c));
+	cl_free(fx, c);
+	CHECK(fx, !cl_response(a, &r, 0) && r.status == 200);
+	CHECK(fx, !cl_response(b, &r, 0) && r.status == 200);
+	/* Both kept alive, and their next requests arrive just after a
+	 * newcomer (so the loop, back, sees the newcomer first): neither is
+	 * idle any more - the newcomer gets 503, both are served. */
+	CHECK(fx, cl_pause_loop(fx));
+	c = cl_open(fx);
+	CHECK(fx, c);
+	sleep_ms(10);
+	CHECK(fx, !cl_send(a, get) && !cl_send(b, get));
+	sleep_ms(50);
+	atomic_store(&fx->held, 0);
+	CHECK(fx, !cl_response(c, &r, 0) && r.status == 503);
+	cl_free(fx, c);
+	CHECK(fx, !cl_response(a, &r, 0) && r.status == 200);
+	CHECK(fx, !cl_response(b, &r, 0) && r.status == 200);
+}
+
+static void test_max_conns_input_waiting(void **state)
+{
+	struct httpd_limits lim = test_limits;
+	struct fx fx;
+
+	lim.max_conns = 2;
+	fx_init(&fx, &lim, NULL, 1);
+	fx.on_ready = pause_loop;
+	fx_run(&fx, cl_max_conns_input_waiting);
+	assert_int_equal(atomic_load(&fx.handled), 4);
+	fx_done(&fx);
+}
+
 static void cl_write_timeout(struct fx *fx)
 {
 	struct cl *c = cl_open(fx);
@@ -1816,6 +1884,7 @@ int main(void)
 		cmocka_unit_test(test_silent_and_idle),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_max_conns),
+		cmocka_unit_test(test_max_conns_input_waiting),
 		cmocka_unit_test(test_write_timeout),
 		cmocka_unit_test(test_async_respond),
 		cmocka_unit_test(test_abort_on_client_close),
