@@ -25,12 +25,15 @@
 enum exch_side { EXCH_CLIENT_SIDE, EXCH_SERVER_SIDE };
 enum exch_proto { EXCH_SOAP, EXCH_REST, EXCH_OTHER };
 
-#define HLIST_MAX 48
+/* At most: a provider's answer may have OUT_HDR_MAX_COUNT (200) headers,
+ * and the gateways add a few of their own on the way. */
+#define HLIST_MAX 256
 
-/* Owned header list (names/values copied). */
+/* Owned header list (names/values copied), grown as needed; zeroed is
+ * empty, hlist_clear() frees it. */
 struct hlist {
-	struct http_hdr h[HLIST_MAX];
-	size_t n;
+	struct http_hdr *h;
+	size_t n, cap;
 };
 int hlist_add(struct hlist *l, const char *name, const char *value);
 void hlist_clear(struct hlist *l);

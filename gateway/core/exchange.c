@@ -24,8 +24,15 @@ int hlist_add(struct hlist *l, const char *name, const char *value)
 {
 	char *n, *v;
 
-	if (l->n >= HLIST_MAX)
-		return -1;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct http_hdr *h;
+
+		if (l->n >= HLIST_MAX || !(h = realloc(l->h, (cap < HLIST_MAX ? cap : HLIST_MAX) * sizeof(*h))))
+			return -1;
+		l->h = h;
+		l->cap = cap < HLIST_MAX ? cap : HLIST_MAX;
+	}
 	n = strdup(name);
 	v = strdup(value);
 	if (!n || !v) {
@@ -45,7 +52,9 @@ void hlist_clear(struct hlist *l)
 		free((char *)l->h[i].name);
 		free((char *)l->h[i].value);
 	}
-	l->n = 0;
+	free(l->h);
+	l->h = NULL;
+	l->n = l->cap = 0;
 }
 
 /* Off the worker's abandoned list; nothing if it is not on it. */
@@ -768,13 +777,13 @@ static void client_soap(struct exch *ex)
 	client_forward(ex);
 }
 
-/* ex->fwd (HLIST_MAX) carries what is forwarded, our X-Road-Id and, between
+/* ex->fwd carries what is forwarded, our X-Road-Id and, between
  * gateways, the signature's header (core/sx.c). X-Road passes on every
  * header but the hop-by-hop ones, Host, User-Agent and Server (pr-rest 4.3:
  * user-defined headers "MUST be passed to recipient unmodified"), and so do
  * we, rather than only X-Road-* and Content-Type: providers read Accept,
  * caching and their own headers. More than fit is the caller's to trim. */
-#define REST_FWD_MAX (HLIST_MAX - 2)
+#define REST_FWD_MAX 46
 
 /* How many of the request's headers exch_rest_forward_headers() forwards,
  * not counting the caller's X-Road-Id (ours replaces it). */

@@ -422,8 +422,8 @@ static void provider_on_url(const struct out_resp *o, void *arg)
 			  "the provider system did not answer within %u ms", ex->w->gw->cfg->timeout_ms);
 		break;
 	case OUT_ERR_TOO_LARGE:
-		fault_set(&f, F_SPROXY, "ServiceFailed.IOError",
-			  "the provider system's answer is larger than %zu bytes", ex->w->gw->cfg->max_response);
+		fault_set(&f, F_SPROXY, "ServiceFailed.IOError", "the provider system's answer is too large: %s",
+			  o->errmsg);
 		break;
 	default:
 		fault_set(&f, F_SPROXY, "ServiceFailed.IOError", "cannot reach the provider system: %s",

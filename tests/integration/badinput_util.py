@@ -174,6 +174,7 @@ class Recorder:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.reply = reply
+        self.headers = b""       # more header lines for the answer ("Name: v\r\n"...)
         self.hits = []           # first bytes of each connection
         self.lock = threading.Lock()
         self.stopping = False
@@ -202,9 +203,9 @@ class Recorder:
             with self.lock:
                 self.hits.append(data)
             if data.startswith((b"GET ", b"POST ", b"PUT ", b"HEAD ")):
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%s"
                           b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                          % (len(self.reply), self.reply))
+                          % (self.headers, len(self.reply), self.reply))
         except OSError:
             with self.lock:
                 self.hits.append(data)

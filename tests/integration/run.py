@@ -26,7 +26,8 @@ USAGE = """usage: run.py [--help] [SCENARIO.py ...]
 
 Runs every tests/integration/test_*.py, or the scenario files named. The
 gateway binary is $AILGATE_BIN, else the first of build/asan, build/release,
-build/clang that has an ailgate. Exit status 0 when every test passed, 1
+build/clang that has an ailgate. $RUN_ONLY, when set, keeps only the tests
+whose names contain one of its comma-separated words. Exit status 0 when every test passed, 1
 otherwise, 2 on bad usage."""
 
 
@@ -52,7 +53,9 @@ def main(argv):
             failed += 1
             continue
         try:
-            for tname in [n for n in dir(mod) if n.startswith("test_")]:
+            only = [w for w in os.environ.get("RUN_ONLY", "").split(",") if w]
+            for tname in [n for n in dir(mod) if n.startswith("test_") and
+                          (not only or any(w in n for w in only))]:
                 t1 = time.time()
                 try:
                     getattr(mod, tname)(fixture)
