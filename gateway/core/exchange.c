@@ -579,7 +579,8 @@ static void client_on_outbound(const struct out_resp *o, void *arg)
 	}
 	switch (o->err) {
 	case OUT_OK:
-		r.status = o->status;
+		if ((r.status = sx_status(o->status, o->hdrs, o->nhdrs, F_CPROXY, &f)) < 0)
+			break;
 		r.hdrs = o->hdrs;
 		r.nhdrs = o->nhdrs;
 		r.body = o->body;

@@ -412,6 +412,14 @@ static void provider_on_url(const struct out_resp *o, void *arg)
 	ex->remote_ms = ms_since(&ex->t_remote);
 	switch (o->err) {
 	case OUT_OK:
+		if (o->status < 200 || o->status > 599) {
+			/* httpd would send it as 500, and the signature over the
+			 * status given would then not match. */
+			fault_set(&f, F_SPROXY, "ServiceFailed.IOError",
+				  "the provider system answered with HTTP status %ld, which is not a final "
+				  "status of HTTP (200-599)", o->status);
+			break;
+		}
 		if (ex->proto == EXCH_SOAP)
 			url_answer_soap(ex, o);
 		else

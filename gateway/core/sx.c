@@ -706,6 +706,19 @@ int sx_claim(struct exch *ex, const char *prefix, struct fault *f)
 	return -1;
 }
 
+long sx_status(long status, const struct http_hdr *h, size_t n, const char *prefix, struct fault *f)
+{
+	const char *v = http_hdr_get(h, n, SX_HDR_STATUS);
+
+	if (!v)
+		return status;
+	if (status == 200 && (strcmp(v, "204") == 0 || strcmp(v, "304") == 0))
+		return v[0] == '2' ? 204 : 304;
+	fault_set(f, prefix, "InconsistentResponse", "%s '%.16s' under HTTP status %ld: only 204 or 304, under 200",
+		  SX_HDR_STATUS, v, status);
+	return -1;
+}
+
 int sx_split(const char *hdr, const unsigned char **body, size_t *len, struct sx_carried *c, const char *prefix,
 	     struct fault *f)
 {
@@ -869,7 +882,9 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	} else if (ocsp_attach(ex, j->k, ex->w->sign_batch ? ex->w->sign_batch->memo : NULL, &carried, prefix,
 			       &f) == 0) {
 		if (carried_put(doc, &carried, j->req_done ? ex->body : j->body, j->req_done ? ex->body_len : j->body_len,
-				job_hdrs(j), &wire) < 0)
+				job_hdrs(j), &wire) < 0 ||
+		    (!j->req_done && (j->status == 204 || j->status == 304) &&
+		     hlist_add(&j->hdrs, SX_HDR_STATUS, j->status == 204 ? "204" : "304") < 0))
 			fault_set(&f, prefix, "InternalError", "out of memory");
 		else
 			ok = log_append(ex, j->req_done ? MSGLOG_REQUEST : MSGLOG_RESPONSE,
@@ -884,7 +899,8 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 		ex->wire = wire;
 		j->req_done(ex, ok ? NULL : &f);
 	} else {
-		struct exch_resp r = { j->status, j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs,
+		struct exch_resp r = { ok && (j->status == 204 || j->status == 304) ? 200 : j->status,
+				       j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs,
 				       ok ? (const unsigned char *)wire.data : j->body, ok ? wire.len : j->body_len,
 				       NULL, { 0 } };
 		j->resp_done(ex, &r, ok ? NULL : &f);

@@ -34,11 +34,21 @@ struct event_base;
  * follows them. (Headers of several KB cost more to build and parse on both
  * sides - libcurl writes custom headers a byte at a time - than the body.) */
 #define SX_HDR_SIGNED "X-Ailgate-Signed"
+/* An answer whose status allows no body (204, 304) cannot carry them: it
+ * crosses as 200 with its own status in this header (signed, as the status
+ * is part of what a REST signature covers), and leaves the client's
+ * gateway with it again (sx_status). */
+#define SX_HDR_STATUS "X-Ailgate-Status"
 /* The most that travels in front of a body: the peer port's body cap and the
  * caller's answer cap allow this much on top of [limits] max_body and
  * [outbound] max_response, so a message at the cap still crosses. */
 #define SX_CARRIED_MAX ((size_t)SIG_XML_MAX + (size_t)OCSP_HEADER_MAX_LEN)
 #define SX_REST_CTYPE "application/vnd.ailgate.rest-message"
+
+/* The status of a signed answer received as `status` with headers h (the
+ * status SX_HDR_STATUS restores); -1 with f set when that header is there
+ * but not 204 or 304 under a 200. */
+long sx_status(long status, const struct http_hdr *h, size_t n, const char *prefix, struct fault *f);
 
 /* Takes what travels in front of a received body (the SX_HDR_SIGNED header's
  * value hdr, NULL if absent): c->present 0 and the body untouched without

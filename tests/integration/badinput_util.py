@@ -174,6 +174,7 @@ class Recorder:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.reply = reply
+        self.status = b"200 OK"
         self.headers = b""       # more header lines for the answer ("Name: v\r\n"...)
         self.hits = []           # first bytes of each connection
         self.lock = threading.Lock()
@@ -202,10 +203,12 @@ class Recorder:
                 data += chunk
             with self.lock:
                 self.hits.append(data)
-            if data.startswith((b"GET ", b"POST ", b"PUT ", b"HEAD ")):
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%s"
-                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                          % (self.headers, len(self.reply), self.reply))
+            if re.match(rb"[A-Z]+ /", data):
+                reply = self.reply if not self.status.startswith((b"204", b"304")) else b""
+                c.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s"
+                          b"%sConnection: close\r\n\r\n%s"
+                          % (self.status, self.headers,
+                             b"Content-Length: %d\r\n" % len(reply) if reply else b"", reply))
         except OSError:
             with self.lock:
                 self.hits.append(data)

@@ -674,10 +674,11 @@ def test_rest_echo_reachable(fx):
     assert fx.provider.count() == n + 1
 
 
-def curl_get(fx, target, headers=None):
-    """GET through the municipality with curl (Python's http.client stops at
-    100 answer headers): (status, [(name, value)] in order, body)."""
-    cmd = ["curl", "-sS", "-D", "-", "--max-time", "5", fx.ex.url("municipality", target)]
+def curl_get(fx, target, headers=None, method="GET"):
+    """A request through the municipality with curl (Python's http.client
+    stops at 100 answer headers): (status, [(name, value)] in order, body)."""
+    cmd = ["curl", "-sS", "--max-time", "5", fx.ex.url("municipality", target)]
+    cmd += ["-I"] if method == "HEAD" else ["-D", "-", "-X", method]
     for k, v in dict(REST_CLIENT, **(headers or {})).items():
         cmd += ["-H", "%s: %s" % (k, v)]
     out = subprocess.run(cmd, capture_output=True, check=True).stdout
@@ -708,6 +709,36 @@ def test_rest_provider_answer_many_headers(fx):
         fx.provider.headers = b""
     assert status == 500 and b"ServiceFailed.IOError" in body and \
         b"response headers exceed the limit of 200 fields" in body, (status, body[:300])
+    serving(fx)
+
+
+def test_rest_provider_answer_without_body(fx):
+    """A REST provider's 204 (a DELETE's usual answer) or 304 reaches the
+    client as such, with its headers, signed and verified on the way (before:
+    500 MalformedSignature - the status allows no body, so the signature that
+    travels in front of it between the gateways was dropped). A status HTTP
+    does not have is a ServiceFailed that says so (before: the provider's
+    gateway sent 500 for it, and the client's gateway refused the signature,
+    made over the status given, as InvalidSignatureValue)."""
+    cases = [("DELETE", b"204 No Content", b"X-Deleted: 1\r\n", 204, ("X-Deleted", "1")),
+             ("GET", b"304 Not Modified", b"ETag: \"v7\"\r\n", 304, ("ETag", '"v7"')),
+             ("HEAD", b"204 No Content", b"X-Deleted: 2\r\n", 204, ("X-Deleted", "2"))]
+    for method, st, extra, want, hdr in cases:
+        fx.provider.status, fx.provider.headers = st, extra
+        try:
+            status, hdrs, body = curl_get(fx, ECHO + "/x", method=method)
+        finally:
+            fx.provider.status, fx.provider.headers = b"200 OK", b""
+        assert status == want and hdr in hdrs, (method, st, status, hdrs, body[:300])
+        assert not any(k.lower().startswith("x-ailgate-") for k, *_ in hdrs), hdrs
+        assert "X-Road-Error" not in dict(hdrs) and body == b"", (hdrs, body)
+    fx.provider.status = b"600 Beyond"
+    try:
+        status, hdrs, body = curl_get(fx, ECHO + "/x")
+    finally:
+        fx.provider.status = b"200 OK"
+    assert status == 500 and b"ServiceFailed.IOError" in body and b"HTTP status 600" in body, \
+        (status, body[:300])
     serving(fx)
 
 

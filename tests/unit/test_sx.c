@@ -19,6 +19,30 @@
 
 static const char WIRE[] = "<sm:SignedMessage/>" "b64a,b64b" "<Envelope/>";
 
+/* An answer of 204 or 304 crosses as 200 with its status in
+ * X-Ailgate-Status; nothing else is taken from that header. */
+static void test_status(void **state)
+{
+	struct http_hdr h204[] = { { "Content-Type", "text/plain" }, { SX_HDR_STATUS, "204" } };
+	struct http_hdr h304[] = { { SX_HDR_STATUS, "304" } };
+	struct http_hdr bad[][1] = { { { SX_HDR_STATUS, "200" } }, { { SX_HDR_STATUS, "500" } },
+				    { { SX_HDR_STATUS, "2040" } }, { { SX_HDR_STATUS, "" } },
+				    { { SX_HDR_STATUS, " 204" } } };
+	struct fault f = { 0 };
+
+	(void)state;
+	assert_int_equal(sx_status(404, h204, 1, F_CPROXY, &f), 404);   /* no such header */
+	assert_int_equal(sx_status(200, h204, 2, F_CPROXY, &f), 204);
+	assert_int_equal(sx_status(200, h304, 1, F_CPROXY, &f), 304);
+	assert_int_equal(sx_status(500, h204, 2, F_CPROXY, &f), -1);    /* only under a 200 */
+	assert_string_equal(f.code, "Server.ClientProxy.InconsistentResponse");
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		memset(&f, 0, sizeof(f));
+		assert_int_equal(sx_status(200, bad[i], 1, F_CPROXY, &f), -1);
+		assert_non_null(strstr(f.message, "only 204 or 304"));
+	}
+}
+
 static void test_split(void **state)
 {
 	const unsigned char *body = (const unsigned char *)WIRE;
@@ -105,6 +129,7 @@ static void test_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_no_ocsp_and_whole_body),
 		cmocka_unit_test(test_absent),
