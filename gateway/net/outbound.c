@@ -531,7 +531,9 @@ static int out_setopt_method(struct out_handle *h, const struct out_req *r)
 
 	if (strcmp(m, "HEAD") == 0)
 		return SETOPT(e, CURLOPT_NOBODY, 1L) ? -1 : 0;
-	if (r->body_len || strcmp(m, "POST") == 0) {
+	/* POST, PUT and PATCH define a body: an empty one is sent as
+	 * Content-Length: 0 (RFC 9110 8.6), which some servers require (411). */
+	if (r->body_len || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
 		h->body = malloc(r->body_len + 1);
 		if (!h->body)
 			return -1;

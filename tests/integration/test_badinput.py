@@ -22,12 +22,17 @@ import threading
 import time
 
 import badinput_util as U
-from harness import Exchange, request, soap_request
+from harness import Exchange, request, request_raw, soap_request
 
 CLIENT = ("central-server", "GOV", "70000050", "household-register")
 SERVICE = ("central-server", "GOV", "70000005", "passport-service", "passportDataByPSN", "v1")
 PIN = "21205197500417"
 VALID = soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
+
+
+def valid_id(body):
+    import uuid, re as _re
+    return _re.sub(rb"<xrd:id>[^<]*</xrd:id>", b"<xrd:id>" + str(uuid.uuid4()).encode() + b"</xrd:id>", body)
 
 
 def valid():
@@ -740,6 +745,29 @@ def test_rest_provider_answer_without_body(fx):
     assert status == 500 and b"ServiceFailed.IOError" in body and b"HTTP status 600" in body, \
         (status, body[:300])
     serving(fx)
+
+
+def test_rest_methods_reach_the_provider(fx):
+    """Each method reaches the provider with its body and Content-Type (a
+    PUT or PATCH with an empty body with Content-Length: 0, as POST always
+    had: before, none, and a server that wants one answers 411)."""
+    cases = [("DELETE", b'{"why":"dup"}', "application/json"),
+             ("PATCH", b'{"a":1}', "application/merge-patch+json"),
+             ("PUT", b"", "application/octet-stream"),
+             ("PATCH", b"", "application/json"),
+             ("POST", b"", "text/plain")]
+    for method, body, ctype in cases:
+        n = fx.provider.count()
+        status, _, answer = request_raw(method, fx.ex.url("municipality", ECHO + "/m"), body,
+                                           list(REST_CLIENT.items()) + [("Content-Type", ctype)],
+                                           timeout=5)
+        assert status == 200 and answer == b'{"ok":true}', (method, status, answer[:300])
+        assert fx.provider.count() == n + 1, method
+        head, _, got = fx.provider.hits[n].partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == method.encode() + b" /echo/m HTTP/1.1", lines[0]
+        assert b"Content-Type: " + ctype.encode() in lines and got == body, (method, head, got)
+        assert b"Content-Length: %d" % len(body) in lines, (method, head)
 
 
 REST_BAD = [
