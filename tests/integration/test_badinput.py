@@ -30,11 +30,6 @@ PIN = "21205197500417"
 VALID = soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
 
 
-def valid_id(body):
-    import uuid, re as _re
-    return _re.sub(rb"<xrd:id>[^<]*</xrd:id>", b"<xrd:id>" + str(uuid.uuid4()).encode() + b"</xrd:id>", body)
-
-
 def valid():
     """VALID with a new message id (a repeated id is refused as a replay)."""
     return soap_request(CLIENT, SERVICE, "<pin>%s</pin>" % PIN)
