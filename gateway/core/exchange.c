@@ -733,6 +733,7 @@ static void client_forward(struct exch *ex)
 static int soap_ctype_check(const char *ct, struct fault *f)
 {
 	size_t len = ct ? strlen(ct) : 0;
+	struct mime_type t;
 
 	if (len >= SIG_FIELD_MAX)
 		return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header is %zu bytes long; a SOAP "
@@ -741,6 +742,17 @@ static int soap_ctype_check(const char *ct, struct fault *f)
 		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
 			return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header holds a byte "
 					 "that is not printable ASCII");
+	/* As X-Road's security server: a body that is not XML is named for
+	 * what it is (a JSON request posted here instead of to /r1/... used to
+	 * be "InvalidXml: Start tag expected"). No Content-Type, or one that
+	 * does not parse, is left to the XML parser to judge. */
+	if (len && mime_parse_type(ct, &t) == 0 && strcmp(t.type, "text/xml") != 0 &&
+	    strcmp(t.type, "application/xml") != 0 && strcmp(t.type, "multipart/related") != 0)
+		return fault_set(f, F_CLIENT, "InvalidContentType",
+				 "a SOAP request is text/xml (multipart/related with attachments), not %s%s", t.type,
+				 strcmp(t.type, "application/soap+xml") == 0 ?
+					 ": that is SOAP 1.2, and X-Road message protocol 4.0 is SOAP 1.1" :
+				 strstr(t.type, "json") ? ": REST requests go to /r1/<service>/..." : "");
 	return 0;
 }
 

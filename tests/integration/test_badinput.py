@@ -166,6 +166,22 @@ def test_malformed_xml(fx):
         serving(fx)
 
 
+def test_soap_content_type_not_xml(fx):
+    """A body posted for SOAP under a Content-Type that is not XML gets
+    Client.InvalidContentType naming it (as X-Road's security server), not
+    an XML parser's "Start tag expected"; XML types and none at all pass."""
+    for ctype, hint in (("application/json", b"/r1/"), ("application/soap+xml; charset=utf-8", b"SOAP 1.2"),
+                        ("text/plain", b"text/plain")):
+        status, hdrs, answer = request("POST", fx.ex.url("municipality", "/"), b'{"pin": "1"}'
+                                       if "json" in ctype else valid(), {"Content-Type": ctype}, timeout=5)
+        _, msg, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400,
+                                 {"Client.InvalidContentType"})
+        assert hint.decode() in msg, (ctype, msg)
+    for headers in ({"Content-Type": "text/xml"}, {"Content-Type": "Application/XML; charset=UTF-8"}, {}):
+        status, _, answer = request("POST", fx.ex.url("municipality", "/"), valid(), headers, timeout=5)
+        assert status == 200 and b"passportDataByPSNResponse" in answer, (headers, status, answer[:300])
+
+
 # ---- entities: external, expanding ---------------------------------------------
 
 def test_external_entities_refused(fx):
