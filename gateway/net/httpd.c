@@ -1012,8 +1012,6 @@ fail:
 	return NULL;
 }
 
-/* No request under way: kept alive between two, or not one byte of one yet
- * (on the TLS port that includes a connection still in its handshake). */
 /* Bytes waiting in the connection's socket that the loop has not read yet. */
 static int conn_input_waiting(struct httpd_conn *c)
 {
@@ -1022,6 +1020,8 @@ static int conn_input_waiting(struct httpd_conn *c)
 	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
 }
 
+/* No request under way: kept alive between two, or not one byte of one yet
+ * (on the TLS port that includes a connection still in its handshake). */
 static int conn_unused(struct httpd_conn *c)
 {
 	return c->st == ST_IDLE || (c->st == ST_HEAD && !c->head_used && !evbuffer_get_length(conn_in(c)));
