@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/num.h"
 #include "store/logverify.h"
 #include "trust/sign.h"
 
@@ -18,11 +19,20 @@ static const char usage_log[] =
 	"        the hash chain, every batch's RFC 3161 token against the TSA CA, and with\n"
 	"        --sign-trust each record's member signature; names the first bad record.\n"
 	"        Exit 0 all good, 1 a problem found, 2 a file cannot be read.\n"
-	"export  writes the records of a message or a time range (T: seconds since the\n"
-	"        epoch) as files a third party checks with xmlsec1 and openssl ts;\n"
-	"        DIR/README.txt lists the commands.\n"
+	"export  writes the records of a message or a time range (T: whole seconds since\n"
+	"        the epoch, both ends included) as files a third party checks with xmlsec1\n"
+	"        and openssl ts; DIR/README.txt lists the commands. The PEM files are\n"
+	"        copied in (certificates only). Exit 0 records exported, 1 none or a\n"
+	"        failure (nothing is left in DIR), 2 bad usage.\n"
+	"--tsa-cert PEM  the TSA's own certificate, when its tokens do not carry it.\n"
 	"\n"
 	"FILE may also be a log in PostgreSQL: its postgresql:// URI.\n";
+
+/* Options of log verify that take a value. */
+static int needs_value(const char *a)
+{
+	return !strcmp(a, "--tsa-ca") || !strcmp(a, "--tsa-cert") || !strcmp(a, "--sign-trust");
+}
 
 /* The signature hook: a record's signature document against its body. */
 static int sig_hook(const struct msglog_row *r, void *arg, char **why)
@@ -60,20 +70,40 @@ static int log_verify(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--tsa-ca") && i + 1 < argc)
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage_log, stdout);
+			X509_STORE_free(trust);
+			return 0;
+		}
+		if (needs_value(a) && i + 1 == argc) {
+			fprintf(stderr, "ailgate log verify: %s needs a value\n\n%s", a, usage_log);
+			X509_STORE_free(trust);
+			return 2;
+		}
+		if (!strcmp(a, "--tsa-ca"))
 			o.tsa_ca_pem = argv[++i];
-		else if (!strcmp(a, "--tsa-cert") && i + 1 < argc)
+		else if (!strcmp(a, "--tsa-cert"))
 			o.tsa_cert_pem = argv[++i];
 		else if (!strcmp(a, "--require-stamped"))
 			o.require_stamped = 1;
-		else if (!strcmp(a, "--sign-trust") && i + 1 < argc) {
+		else if (!strcmp(a, "--sign-trust")) {
+			if (trust) {
+				fprintf(stderr, "ailgate log verify: --sign-trust given twice; put every anchor "
+						"in one PEM file\n");
+				X509_STORE_free(trust);
+				return 2;
+			}
 			if (sig_global_init(&err) < 0 || !(trust = sig_trust_from_pem(argv[++i], &err))) {
 				fprintf(stderr, "ailgate log verify: %s\n", err ? err : "cannot load the trust anchors");
 				free(err);
 				return 2;
 			}
-		} else if (a[0] == '-' || n == sizeof(paths) / sizeof(paths[0])) {
-			fprintf(stderr, "ailgate log verify: unexpected '%s'\n\n%s", a, usage_log);
+		} else if (n == sizeof(paths) / sizeof(paths[0])) {
+			fprintf(stderr, "ailgate log verify: more than %zu files\n", n);
+			X509_STORE_free(trust);
+			return 2;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "ailgate log verify: unknown option '%s'\n\n%s", a, usage_log);
 			X509_STORE_free(trust);
 			return 2;
 		} else
@@ -93,15 +123,32 @@ static int log_verify(int argc, char **argv)
 	return rc < 0 ? 2 : rc;
 }
 
+/* Whole seconds since the epoch, up to the year 9999; -1 otherwise. */
+static int64_t epoch_seconds(const char *v)
+{
+	long n = dec_strict(v, strlen(v), 253402300799L);
+
+	return n < 0 ? -1 : (int64_t)n;
+}
+
 static int log_export(int argc, char **argv)
 {
 	struct logverify_export_sel sel = { 0 };
-	const char *db = NULL, *out = NULL;
+	const char *db = NULL, *out = NULL, *from = NULL, *to = NULL;
+	int64_t t0 = 0, t1 = 0;
 	char *err = NULL;
 	long n;
 
-	for (int i = 0; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
+	for (int i = 0; i < argc; i += 2) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage_log, stdout);
+			return 0;
+		}
+		if (!v) {
+			fprintf(stderr, "ailgate log export: %s needs a value\n\n%s", a, usage_log);
+			return 2;
+		}
 		if (!strcmp(a, "--db"))
 			db = v;
 		else if (!strcmp(a, "--out"))
@@ -109,9 +156,9 @@ static int log_export(int argc, char **argv)
 		else if (!strcmp(a, "--message-id"))
 			sel.message_id = v;
 		else if (!strcmp(a, "--from"))
-			sel.from_ms = strtoll(v, NULL, 10) * 1000;
+			from = v;
 		else if (!strcmp(a, "--to"))
-			sel.to_ms = strtoll(v, NULL, 10) * 1000;
+			to = v;
 		else if (!strcmp(a, "--tsa-ca"))
 			sel.tsa_ca_pem = v;
 		else if (!strcmp(a, "--sign-trust"))
@@ -123,9 +170,21 @@ static int log_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!db || !out || argc % 2) {
-		fputs(usage_log, stderr);
+	if (!db || !out || (sel.message_id != NULL) == (from || to) || (!sel.message_id && !(from && to))) {
+		fprintf(stderr, "ailgate log export: give --db, --out and either --message-id or both --from "
+				"and --to\n\n%s", usage_log);
 		return 2;
+	}
+	if (from && ((t0 = epoch_seconds(from)) < 0 || (t1 = epoch_seconds(to)) < 0 || t1 < t0)) {
+		fprintf(stderr, "ailgate log export: --from %s --to %s: T is whole seconds since the epoch "
+				"(date +%%s), and --to not before --from\n", from, to);
+		return 2;
+	}
+	if (from) {
+		sel.from_ms = t0 * 1000;
+		sel.to_ms = (t1 + 1) * 1000;    /* the filter's end is exclusive */
+		if (sel.from_ms == 0)
+			sel.from_ms = 1;        /* 0 would mean no lower bound: the same */
 	}
 	n = logverify_export(db, &sel, out, &err);
 	if (n < 0) {
@@ -133,7 +192,18 @@ static int log_export(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	if (n == 0) {
+		fprintf(stderr, "ailgate log export: no record in %s %s %s; older records may have moved to "
+				"the archive files (the gateway's [msglog] archive directory): export from "
+				"those with --db ARCHIVE\n", db,
+			sel.message_id ? "has message id" : "is in the time range",
+			sel.message_id ? sel.message_id : from);
+		return 1;
+	}
 	printf("%ld record(s) exported to %s; see %s/README.txt\n", n, out, out);
+	if (sel.unstamped)
+		printf("warning: %ld of them no time stamp covers yet (meta.json \"batch\": null): export again "
+		       "after the gateway's next batch stamp to have them covered\n", sel.unstamped);
 	return 0;
 }
 

@@ -84,6 +84,10 @@ struct logverify_export_sel {
 					    certificate per file) */
 	const char *sign_chain_pem;      /* copied as sign-chain.pem: intermediates
 					    for --untrusted-pem, optional */
+	/* The three are checked first: PEM certificates only (a private key
+	 * given by mistake must not go to a third party). */
+	long unstamped;                  /* out: records exported that no time stamp
+					    covers yet (the next batch will) */
 };
 
 /* Writes the selected records of the log file db into out_dir (created if
@@ -98,8 +102,9 @@ struct logverify_export_sel {
  *                                      encoding and hash, linking a record
  *                                      to the root
  *   README.txt                   the exact commands a third party runs
- * Returns the number of records exported, or -1 with *err (caller frees). */
-long logverify_export(const char *db, const struct logverify_export_sel *sel, const char *out_dir,
+ * Returns the number of records exported, or -1 with *err (caller frees).
+ * With 0 or -1 out_dir is left as it was found (removed if it was made). */
+long logverify_export(const char *db, struct logverify_export_sel *sel, const char *out_dir,
 		      char **err) __attribute__((warn_unused_result));
 
 #endif

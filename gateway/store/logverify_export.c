@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "lib/buf.h"
 #include "lib/crypto.h"
@@ -26,7 +30,7 @@ struct xctx {
 	const struct msglog_backend_ops *ops;
 	void *conn;
 	const char *out;
-	const struct logverify_export_sel *sel;
+	struct logverify_export_sel *sel;
 	struct xstamp *st;
 	size_t nst, cap;
 	struct buf cmds;                 /* per-item commands for README.txt */
@@ -351,6 +355,7 @@ static int export_row(const struct msglog_row *r, void *arg)
 	snprintf(rel, sizeof(rel), "%s/meta.json", dir);
 	if (write_json(x, rel, meta_json(r, s)) < 0)
 		return -1;
+	x->sel->unstamped += !s;
 	snprintf(rel, sizeof(rel), "%s/body.bin", dir);
 	if (r->body && write_file(x, rel, r->body, r->body_len) < 0)
 		return -1;
@@ -402,12 +407,66 @@ static int write_readme(struct xctx *x)
 	return rc;
 }
 
-static int empty_or_new(const char *dir, char **err)
+/* path holds PEM certificates and nothing else: what export copies for a
+ * third party must not be a private key given by mistake. */
+static int certs_only(const char *opt, const char *path, char **err)
+{
+	FILE *f = fopen(path, "r");
+	char *name = NULL, *hdr = NULL;
+	unsigned char *data = NULL;
+	long len, n = 0;
+	int bad = 0;
+
+	if (!f) {
+		msglog_set_err(err, "export: %s %s: %s", opt, path, strerror(errno));
+		return -1;
+	}
+	while (!bad && PEM_read(f, &name, &hdr, &data, &len) == 1) {
+		const unsigned char *p = data;
+		X509 *c = strcmp(name, "CERTIFICATE") == 0 ? d2i_X509(NULL, &p, len) : NULL;
+
+		if (!c) {
+			msglog_set_err(err, "export: %s %s holds a %s, not only certificates: it is copied into "
+				       "the export for third parties, so nothing else may be in it", opt, path, name);
+			bad = 1;
+		}
+		X509_free(c);
+		OPENSSL_free(name);
+		OPENSSL_free(hdr);
+		OPENSSL_free(data);
+		n++;
+	}
+	ERR_clear_error();
+	fclose(f);
+	if (!bad && n == 0)
+		msglog_set_err(err, "export: %s %s holds no PEM certificate", opt, path);
+	return bad || n == 0 ? -1 : 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	return ftw->level == 0 ? 0 : remove(path);
+}
+
+/* A failed export leaves nothing behind (a retry would find DIR not empty):
+ * what it wrote goes, and DIR too when the export made it. */
+static void export_undo(const char *dir, int made)
+{
+	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (made)
+		(void)rmdir(dir);
+}
+
+static int empty_or_new(const char *dir, int *made, char **err)
 {
 	DIR *d;
 	struct dirent *e;
+	struct stat st;
 	int n = 0;
 
+	*made = stat(dir, &st) < 0 && errno == ENOENT;
 	if (mkdir_p(dir) < 0 || !(d = opendir(dir))) {
 		msglog_set_err(err, "export: %s: %s", dir, strerror(errno));
 		return -1;
@@ -416,6 +475,7 @@ static int empty_or_new(const char *dir, char **err)
 		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
 	closedir(d);
 	if (n) {
+		*made = 0;
 		msglog_set_err(err, "export: %s is not empty", dir);
 		return -1;
 	}
@@ -446,15 +506,23 @@ static int export_all(struct xctx *x)
 	return write_readme(x);
 }
 
-long logverify_export(const char *db, const struct logverify_export_sel *sel, const char *out_dir,
+long logverify_export(const char *db, struct logverify_export_sel *sel, const char *out_dir,
 		      char **err)
 {
 	char *e = NULL;
 	struct xctx x = { .ops = msglog_backend_for(db), .out = out_dir, .sel = sel, .err = &e };
 	long rc = -1;
+	int made = 0, started = 0;
 
 	buf_init(&x.cmds, 64 << 20);
-	if (empty_or_new(out_dir, &e) < 0 || x.ops->open(db, MSGLOG_OPEN_READONLY, &x.conn, &e) < 0)
+	sel->unstamped = 0;
+	if ((sel->tsa_ca_pem && certs_only("--tsa-ca", sel->tsa_ca_pem, &e) < 0) ||
+	    (sel->sign_trust_pem && certs_only("--sign-trust", sel->sign_trust_pem, &e) < 0) ||
+	    (sel->sign_chain_pem && certs_only("--sign-chain", sel->sign_chain_pem, &e) < 0) ||
+	    empty_or_new(out_dir, &made, &e) < 0)
+		goto out;
+	started = 1;
+	if (x.ops->open(db, MSGLOG_OPEN_READONLY, &x.conn, &e) < 0)
 		goto out;
 	if (export_all(&x) < 0) {
 		if (!e)
@@ -469,6 +537,8 @@ out:
 		free(e);
 	if (x.conn)
 		x.ops->close(x.conn);
+	if (rc <= 0 && started)
+		export_undo(out_dir, made);     /* nothing exported: nothing written */
 	free(x.st);
 	buf_free(&x.cmds);
 	return rc;

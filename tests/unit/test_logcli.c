@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/logcli.h"
@@ -115,9 +116,103 @@ static void test_export_writes_readme(void **state)
 	assert_int_equal(access(readme, R_OK), 0);
 }
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* What export copies for a third party is certificates only: a private key
+ * given by mistake (or an empty file, a directory) is refused before
+ * anything is written. */
+static void test_export_copies_certificates_only(void **state)
+{
+	char out[160], key[160], cert[160], empty[160];
+	const char *exp[] = { "export", "--db", db, "--message-id", "msg-1", "--out", out, "--sign-trust", key };
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/export-key", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(empty, sizeof(empty), "%s/empty.pem", dir);
+	assert_int_equal(sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			    "-subj /CN=t -days 1 -keyout key.pem -out cert.pem 2>/dev/null && : > empty.pem", dir), 0);
+	for (int i = 0; i < 3; i++) {
+		exp[8] = i == 0 ? key : i == 1 ? empty : dir;
+		assert_int_equal(run(9, exp), 1);
+		assert_int_not_equal(access(out, F_OK), 0);   /* nothing written */
+	}
+	exp[7] = "--tsa-ca";     /* the same check for each of the three */
+	exp[8] = key;
+	assert_int_equal(run(9, exp), 1);
+	exp[8] = cert;
+	assert_int_equal(run(9, exp), 0);
+	assert_int_equal(sh("cmp -s %s/cert.pem %s/export-key/tsa-ca.pem", dir, dir), 0);
+}
+
+/* Times are whole seconds, both ends included; anything else is a usage
+ * error (before: strtoll made "abc" 0, which meant "no bound", and a huge
+ * value overflowed). An export of nothing fails and leaves nothing. */
+static void test_export_selection_strict(void **state)
+{
+	char out[160], now[24];
+	const char *bad[][9] = {
+		{ "export", "--db", db, "--out", out, "--from", "abc", "--to", "def" },
+		{ "export", "--db", db, "--out", out, "--from", "99999999999999999999", "--to", "1" },
+		{ "export", "--db", db, "--out", out, "--from", "5", "--to", "4" },
+		{ "export", "--db", db, "--out", out, "--from", "1.5", "--to", "4" },
+		{ "export", "--db", db, "--out", out, "--from", "1", "--message-id", "msg-1" },
+		{ "export", "--db", db, "--out", out, "--from", "1", "--tsa-ca" },
+	};
+	const char *from_only[] = { "export", "--db", db, "--out", out, "--from", "1" };
+	const char *all[] = { "export", "--db", db, "--out", out, "--from", "0", "--to", now };
+	const char *none[] = { "export", "--db", db, "--out", out, "--from", "1", "--to", "2" };
+	const char *nosuch[] = { "export", "--db", db, "--out", out, "--message-id", "nosuch" };
+	const char *help[] = { "export", "--help" };
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/export-sel", dir);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(run(i == 5 ? 8 : 9, bad[i]), 2);
+	assert_int_equal(run(7, from_only), 2);
+	assert_int_equal(run(2, help), 0);
+	assert_int_equal(run(9, none), 1);
+	assert_int_not_equal(access(out, F_OK), 0);
+	assert_int_equal(run(7, nosuch), 1);
+	assert_int_not_equal(access(out, F_OK), 0);
+	assert_int_equal(run(9, all), 0);         /* --to now: this second's records too */
+	assert_int_equal(sh("test $(ls %s/export-sel/records | wc -l) = 5", dir), 0);
+}
+
+static void test_verify_options(void **state)
+{
+	char cert[160];
+	const char *help[] = { "verify", "--help" };
+	const char *novalue[] = { "verify", db, "--tsa-ca" };
+	const char *twice[] = { "verify", "--sign-trust", cert, "--sign-trust", cert, db };
+
+	(void)state;
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	assert_int_equal(run(2, help), 0);
+	assert_int_equal(run(3, novalue), 2);
+	if (access(cert, R_OK) == 0)
+		assert_int_equal(run(6, twice), 2);   /* and nothing leaks (ASan build) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_export_copies_certificates_only),
+		cmocka_unit_test(test_export_selection_strict),
+		cmocka_unit_test(test_verify_options),
 		cmocka_unit_test(test_usage_and_io_errors),
 		cmocka_unit_test(test_export_writes_readme),
 		cmocka_unit_test(test_verify_good_then_tampered),
