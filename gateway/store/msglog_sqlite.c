@@ -272,6 +272,44 @@ static int migrate(struct sqconn *c, char **err)
 	return 0;
 }
 
+/* A log in WAL mode needs its -shm file to be read; where the reader may
+ * not create it (an auditor's read-only copy, a directory it cannot write)
+ * SQLite says "attempt to write a readonly database". Such a file is read
+ * as immutable: no locks, no -shm - right for a copy or an archive, and
+ * the only way at all for a reader without write access. */
+static int sq_readable_or_immutable(struct sqconn *c, const char *path, int oflags, char **err)
+{
+	struct buf uri = BUF_INIT;
+	int rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+
+	if ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN)
+		return 0;
+	sqlite3_close(c->db);
+	c->db = NULL;
+	if (buf_append(&uri, "file:", 5) < 0)
+		goto oom;
+	for (const char *p = path; *p; p++) {
+		char e[4];
+		snprintf(e, sizeof(e), "%%%02X", (unsigned char)*p);
+		if (strchr("?#%", *p) ? buf_append(&uri, e, 3) < 0 : buf_append(&uri, p, 1) < 0)
+			goto oom;
+	}
+	if (buf_append(&uri, "?immutable=1", 13) < 0)
+		goto oom;
+	if (sqlite3_open_v2(uri.data, &c->db, oflags | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "cannot read %s (also tried as immutable, read-only)", path);
+		buf_free(&uri);
+		return -1;
+	}
+	buf_free(&uri);
+	return 0;
+oom:
+	buf_free(&uri);
+	sq_err(err, NULL, "out of memory");
+	return -1;
+}
+
 static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 {
 	struct sqconn *c = calloc(1, sizeof(*c));
@@ -302,6 +340,8 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, SQL_BUSY_MS);
+	if ((flags & MSGLOG_OPEN_READONLY) && sq_readable_or_immutable(c, path, oflags, err) < 0)
+		goto fail;
 	if (!(flags & MSGLOG_OPEN_READONLY)) {
 		if (exec(c, (flags & MSGLOG_OPEN_ARCHIVE) ? "PRAGMA journal_mode=DELETE"
 							   : "PRAGMA journal_mode=WAL", err) < 0 ||

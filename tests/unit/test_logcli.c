@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,12 +208,45 @@ static void test_verify_options(void **state)
 		assert_int_equal(run(6, twice), 2);   /* and nothing leaks (ASan build) */
 }
 
+/* An auditor's read-only copy, in a directory the reader cannot write,
+ * verifies and exports (before: "attempt to write a readonly database" -
+ * SQLite could not make the WAL's -shm file). As root the check runs as
+ * nobody in a child, since root writes anywhere. */
+static void test_read_only_copy(void **state)
+{
+	char ro[160], copy[200], out[200];
+	const char *ver[] = { "verify", copy };
+	const char *exp[] = { "export", "--db", copy, "--message-id", "msg-1", "--out", out };
+	pid_t pid;
+	int st;
+
+	(void)state;
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	snprintf(copy, sizeof(copy), "%s/msglog.db", ro);
+	snprintf(out, sizeof(out), "/tmp/ailgate-logcli-ro-%d", (int)getpid());
+	assert_int_equal(sh("chmod 755 %s && mkdir %s && cp %s %s && chmod 444 %s && chmod 555 %s && rm -rf %s",
+			    dir, ro, db, copy, copy, ro, out), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(9);
+		_exit(run(2, ver) * 10 + run(7, exp));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);   /* verify 0, export 0 */
+	assert_int_equal(sh("test -f %s/README.txt && test ! -e %s/ro/msglog.db-shm && rm -rf %s", out, dir, out), 0);
+	assert_int_equal(sh("chmod 755 %s", ro), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_export_copies_certificates_only),
 		cmocka_unit_test(test_export_selection_strict),
 		cmocka_unit_test(test_verify_options),
+		cmocka_unit_test(test_read_only_copy),
 		cmocka_unit_test(test_usage_and_io_errors),
 		cmocka_unit_test(test_export_writes_readme),
 		cmocka_unit_test(test_verify_good_then_tampered),
