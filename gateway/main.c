@@ -7,12 +7,16 @@
  *   ailgate log verify|export          message-log tools (offline)
  *   ailgate version
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libxml/parser.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/gconf_fetch.h"
@@ -66,6 +70,37 @@ static int want_help(int argc, char **argv)
 	return 0;
 }
 
+/* One gateway per data_dir: a second `serve` of the same configuration
+ * would share the ports (SO_REUSEPORT) and write the same message log, each
+ * with its own replay window. <data_dir>/ailgate.lock, locked for the
+ * process's life, holds the pid. The descriptor (kept open), or -1 said. */
+static int serve_lock(const struct config *cfg)
+{
+	char path[4096], pid[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ailgate.lock", cfg->data_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		fprintf(stderr, "ailgate: data_dir %s: cannot open %s: %s\n", cfg->data_dir, path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fprintf(stderr, "ailgate: another 'ailgate serve' (pid %s) already runs on data_dir %s: stop it "
+				"first - two would share the ports and one message log\n",
+			pid[0] ? pid : "?", cfg->data_dir);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		fprintf(stderr, "ailgate: warning: cannot write the pid into %s\n", path);
+	return fd;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -73,7 +108,7 @@ static int cmd_serve(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct gw *g;
 	char *err = NULL;
-	int rc;
+	int rc, lock = -1;
 
 	if (want_help(argc, argv)) {
 		fputs(usage_serve, stdout);
@@ -98,6 +133,11 @@ static int cmd_serve(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	if (!check && (lock = serve_lock(cfg)) < 0) {
+		log_error("event=startup ok=0 why=\"data_dir %s is in use or cannot be used\"", cfg->data_dir);
+		config_free(&cfg);
+		return 1;
+	}
 	if (outbound_global_init() < 0) {
 		fprintf(stderr, "ailgate: cannot initialise libcurl\n");
 		config_free(&cfg);
@@ -112,6 +152,8 @@ static int cmd_serve(int argc, char **argv)
 	}
 	rc = check ? 0 : gw_run(g);
 	gw_free(g);
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }
 

@@ -581,6 +581,22 @@ def test_full_peer_port_makes_room(fx):
             s.close()
 
 
+def test_second_serve_of_one_gateway_refused(fx):
+    """A second `serve` of a running gateway's configuration stops at once,
+    naming the first's pid (before: it started, shared both ports with the
+    first by SO_REUSEPORT and wrote the same message log); the first goes on
+    serving, and `serve --check` of that configuration is still allowed."""
+    from harness import binary
+    cfg = fx.ex.config_path("municipality")
+    r = subprocess.run([binary(), "serve", "--config", cfg], capture_output=True, text=True, timeout=20)
+    pid = fx.ex.procs["municipality"].pid
+    assert r.returncode == 1 and "another 'ailgate serve' (pid %d)" % pid in r.stderr, (r.returncode, r.stderr)
+    serving(fx)
+    r = subprocess.run([binary(), "serve", "--check", "--config", cfg], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+
+
 # ---- the peer (mutual TLS) port -------------------------------------------------
 
 def selfsigned(fx):
