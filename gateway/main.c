@@ -335,6 +335,9 @@ static void gc_sign_summary(const struct gc_args *a, struct gconf *g)
 	else if (e <= time(NULL))
 		fprintf(stderr, "warning: expiresAt has passed: gateways will refuse this file "
 			"(OutdatedGlobalConf); set a later expiresAt and sign again\n");
+	if (gconf_from_future(g, time(NULL)))
+		fprintf(stderr, "warning: generatedAt is %ld s in the future: gateways will refuse this file; "
+			"set generatedAt to the time of signing and sign again\n", gconf_from_future(g, time(NULL)));
 }
 
 static int gc_sign(const struct gc_args *a)
@@ -406,6 +409,9 @@ static int gc_verify(const struct gc_args *a)
 	if (e && e <= time(NULL))
 		fprintf(stderr, "%s: expired %ld s ago: gateways refuse it (OutdatedGlobalConf)\n", a->file,
 			(long)(time(NULL) - e));
+	else if (gconf_from_future(g, time(NULL)))
+		fprintf(stderr, "%s: generated %ld s in the future: gateways refuse it\n", a->file,
+			gconf_from_future(g, time(NULL)));
 	else
 		rc = 0;
 out:

@@ -1366,6 +1366,11 @@ void gconf_unref(struct gconf **g)
 const char *gconf_instance(const struct gconf *g) { return g->instance; }
 time_t gconf_generated(const struct gconf *g) { return g->generated; }
 time_t gconf_expires(const struct gconf *g) { return g->expires; }
+
+long gconf_from_future(const struct gconf *g, time_t now)
+{
+	return g->generated > now + GCONF_FUTURE_SKEW_S ? (long)(g->generated - now) : 0;
+}
 size_t gconf_n_classes(const struct gconf *g) { return g->n_classes; }
 size_t gconf_n_members(const struct gconf *g) { return g->n_members; }
 size_t gconf_n_gateways(const struct gconf *g) { return g->n_gateways; }

@@ -102,6 +102,11 @@ void gconf_unref(struct gconf **g);   /* frees at zero, sets *g = NULL */
 const char *gconf_instance(const struct gconf *g);
 time_t gconf_generated(const struct gconf *g);   /* 0 if not given */
 time_t gconf_expires(const struct gconf *g);     /* 0 if no expiry */
+/* How far generatedAt lies ahead of now beyond GCONF_FUTURE_SKEW_S (clocks
+ * differ a little); 0 if not. Such a file is refused: once in force, every
+ * correctly dated one would be "older" and refused until that time. */
+#define GCONF_FUTURE_SKEW_S 600
+long gconf_from_future(const struct gconf *g, time_t now);
 /* member classes */
 size_t gconf_n_classes(const struct gconf *g);
 const char *gconf_class(const struct gconf *g, size_t i);

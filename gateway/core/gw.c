@@ -70,10 +70,15 @@ static int gconf_fits(struct gw *g, struct gconf *c, const char *name, char **er
 static int gconf_not_expired(struct gconf *c, char **err)
 {
 	time_t exp = gconf_expires(c);
+	long ahead = gconf_from_future(c, time(NULL));
 
 	if (exp && exp <= time(NULL))
 		return errf(err, "the new global configuration expired %ld s ago (expiresAt)",
 			    (long)(time(NULL) - exp));
+	if (ahead)
+		return errf(err, "the new global configuration was generated %ld s in the future (generatedAt; "
+			    "this gateway's clock allows %d s): in force, it would make every correctly dated "
+			    "one look older", ahead, GCONF_FUTURE_SKEW_S);
 	return 0;
 }
 

@@ -7,7 +7,7 @@ every second, each with its own local copy) and the municipality from its
 local file (every second).
 
 Shown: the signature verifies with xmlsec1 and `ailgate globalconf verify`;
-a wrongly signed, a tampered, an unsigned, an expired and an older file are
+a wrongly signed, a tampered, an unsigned, an expired, an older and a future-dated file are
 each refused while the last good one stays in force (requests answered,
 /health 200 with a warning that says what failed, since when and which
 configuration is in force); a good new one with an added access right is
@@ -271,6 +271,16 @@ def test_3_expired_and_older_refused(ex):
     check_refused(ex, sign(ex, with_times(new, "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")), "expired")
     now = time.time()
     check_refused(ex, sign(ex, with_times(new, iso(now - 86400 * 400), iso(now + 86400))), "back in time")
+    # generated in the future (a typo of the year): in force, it would make
+    # every correctly dated update "older" and refused until then
+    future = sign(ex, with_times(new, iso(now + 86400 * 365 * 30), iso(now + 86400 * 365 * 31)))
+    check_refused(ex, future, "in the future")
+    path = os.path.join(ex.dir, "future.xml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(future)
+    r = subprocess.run([h.binary(), "globalconf", "verify", "--anchor",
+                        os.path.join(ex.pki, "operator", "operator.pem"), path], capture_output=True, text=True)
+    assert r.returncode == 1 and "in the future: gateways refuse it" in r.stderr, (r.stdout, r.stderr)
 
 
 def test_4_good_update_picked_up_from_url(ex):
