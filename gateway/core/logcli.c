@@ -1,5 +1,6 @@
 #include "core/logcli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ static const char usage_log[] =
 	"       ailgate log export --db FILE (--message-id ID | --from T --to T) --out DIR\n"
 	"                          [--tsa-ca PEM] [--sign-trust PEM] [--sign-chain PEM]\n"
 	"\n"
-	"verify  checks message-log files offline (oldest archive first, the live log last):\n"
+	"verify  checks message-log files offline (archives msglog-FIRST-LAST.db in the\n"
+	"        order of their records, whatever order they are named in; the live log last):\n"
 	"        the hash chain, every batch's RFC 3161 token against the TSA CA, and with\n"
 	"        --sign-trust each record's member signature; names the first bad record.\n"
 	"        Exit 0 all good, 1 a problem found, 2 a file cannot be read.\n"
@@ -56,6 +58,45 @@ static int sig_hook(const struct msglog_row *r, void *arg, char **why)
 	if (rc < 0 && asprintf(why, "%s: %s", f.code, f.message) < 0)
 		*why = NULL;
 	return rc < 0 ? -1 : 0;
+}
+
+/* Archives (msglog-FIRST-LAST.db) by their first record, then the rest
+ * (the live log, a postgresql:// URI) in the order given: a shell glob
+ * sorts msglog-1763-... before msglog-851-..., and the chain check would
+ * call that a gap. */
+struct vpath {
+	const char *p;
+	long long first;
+	size_t i;
+};
+
+static int vpath_cmp(const void *a, const void *b)
+{
+	const struct vpath *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static void archives_first(const char **paths, size_t n)
+{
+	struct vpath v[256];
+	long long a, b;
+	int used;
+
+	for (size_t i = 0; i < n && i < 256; i++) {
+		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+		used = 0;
+		v[i].p = paths[i];
+		v[i].i = i;
+		v[i].first = strncmp(paths[i], "postgres", 8) != 0 &&
+					     sscanf(base, "msglog-%lld-%lld.db%n", &a, &b, &used) == 2 &&
+					     used > 0 && base[used] == '\0' ? a : LLONG_MAX;
+	}
+	qsort(v, n, sizeof(v[0]), vpath_cmp);
+	for (size_t i = 0; i < n; i++)
+		paths[i] = v[i].p;
 }
 
 static int log_verify(int argc, char **argv)
@@ -118,6 +159,7 @@ static int log_verify(int argc, char **argv)
 		o.sig_verify = sig_hook;
 		o.sig_arg = trust;
 	}
+	archives_first(paths, n);
 	rc = logverify_run(paths, n, &o, stdout, &res);
 	X509_STORE_free(trust);
 	return rc < 0 ? 2 : rc;

@@ -66,6 +66,7 @@
 #include "lib/buf.h"
 #include "lib/crypto.h"
 #include "store/logverify.h"
+#include "core/logcli.h"
 #include "store/msglog.h"
 #include "trust/keys.h"
 #include "trust/sign.h"
@@ -1171,6 +1172,18 @@ static void test_archive_chunks(void **state)
 	assert_int_equal(verify(all, 4, 1, &res), 0);
 	assert_int_equal(res.records, 20);
 	assert_int_equal(res.batches, 6);
+	{
+		/* ailgate log verify takes archives in the order of their
+		 * records, whatever order they come in (a shell glob gives
+		 * msglog-10-16.db first) */
+		const char *argv[] = { "verify", f3, f1, db, f2 };
+		FILE *saved = stdout;
+
+		stdout = fopen("/dev/null", "w");
+		assert_int_equal(logcli_main(5, (char **)argv), 0);
+		fclose(stdout);
+		stdout = saved;
+	}
 	all[1] = f3;   /* a file left out breaks the chain there */
 	all[2] = db;
 	assert_int_equal(verify(all, 3, 1, &res), 1);
