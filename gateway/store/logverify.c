@@ -388,8 +388,11 @@ static void report_end(struct vstate *v)
 			v->o->sig_verify ? "; signatures verified" : "; signatures not checked");
 		return;
 	}
-	fprintf(v->report, "FAIL (%s): first bad record %lld: %s\n", logverify_problem_name(r->problem),
-		(long long)r->bad_id, r->detail);
+	if (r->problem == LOGVERIFY_IO && r->bad_id == 0)   /* nothing of it read: no record to name */
+		fprintf(v->report, "FAIL (io): cannot read: %s\n", r->detail);
+	else
+		fprintf(v->report, "FAIL (%s): first bad record %lld: %s\n", logverify_problem_name(r->problem),
+			(long long)r->bad_id, r->detail);
 }
 
 int logverify_run(const char *const *paths, size_t npaths, const struct logverify_opts *opts,

@@ -361,6 +361,13 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	*conn = c;
 	return 0;
 fail:
+	if (err && *err && !strstr(*err, path)) {   /* say which file (a data_dir holds several) */
+		char *e = NULL;
+		if (asprintf(&e, "%s: %s", path, *err) >= 0) {
+			free(*err);
+			*err = e;
+		}
+	}
 	sq_close(c);
 	return -1;
 }

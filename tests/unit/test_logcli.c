@@ -100,7 +100,21 @@ static void test_usage_and_io_errors(void **state)
 	(void)state;
 	assert_int_equal(run(1, none), 2);
 	assert_int_equal(run(1, bad), 2);
-	assert_int_equal(run(2, missing), 2);
+	{
+		/* an unreadable file: named, with the reason, no "record 0" */
+		char path[200], line[400] = "";
+		FILE *saved = stdout, *f;
+
+		snprintf(path, sizeof(path), "%s/out.txt", dir);
+		stdout = fopen(path, "w");
+		assert_int_equal(logcli_main(2, (char **)missing), 2);
+		fclose(stdout);
+		stdout = saved;
+		f = fopen(path, "r");
+		assert_non_null(fgets(line, sizeof(line), f));
+		fclose(f);
+		assert_non_null(strstr(line, "FAIL (io): cannot read: /nonexistent/msglog.db: "));
+	}
 	assert_int_equal(run(3, opt), 2);
 	assert_int_equal(run(3, exp), 2);
 }
