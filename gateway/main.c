@@ -324,6 +324,7 @@ static void gc_sign_summary(const struct gc_args *a, struct gconf *g)
 {
 	char gen[32], exp[32];
 	time_t e = gconf_expires(g);
+	long ahead;
 
 	gc_time(gconf_generated(g), gen, sizeof(gen));
 	gc_time(e, exp, sizeof(exp));
@@ -335,9 +336,9 @@ static void gc_sign_summary(const struct gc_args *a, struct gconf *g)
 	else if (e <= time(NULL))
 		fprintf(stderr, "warning: expiresAt has passed: gateways will refuse this file "
 			"(OutdatedGlobalConf); set a later expiresAt and sign again\n");
-	if (gconf_from_future(g, time(NULL)))
+	if ((ahead = gconf_from_future(g, time(NULL))))
 		fprintf(stderr, "warning: generatedAt is %ld s in the future: gateways will refuse this file; "
-			"set generatedAt to the time of signing and sign again\n", gconf_from_future(g, time(NULL)));
+			"set generatedAt to the time of signing and sign again\n", ahead);
 }
 
 static int gc_sign(const struct gc_args *a)
@@ -381,6 +382,7 @@ static int gc_verify(const struct gc_args *a)
 	size_t len = 0;
 	enum gcsig_rc sr;
 	time_t e;
+	long ahead;
 	int rc = 1;
 
 	if (!a->anchor) {
@@ -409,9 +411,8 @@ static int gc_verify(const struct gc_args *a)
 	if (e && e <= time(NULL))
 		fprintf(stderr, "%s: expired %ld s ago: gateways refuse it (OutdatedGlobalConf)\n", a->file,
 			(long)(time(NULL) - e));
-	else if (gconf_from_future(g, time(NULL)))
-		fprintf(stderr, "%s: generated %ld s in the future: gateways refuse it\n", a->file,
-			gconf_from_future(g, time(NULL)));
+	else if ((ahead = gconf_from_future(g, time(NULL))))
+		fprintf(stderr, "%s: generated %ld s in the future: gateways refuse it\n", a->file, ahead);
 	else
 		rc = 0;
 out:

@@ -28,10 +28,12 @@ int hlist_add(struct hlist *l, const char *name, const char *value)
 		size_t cap = l->cap ? 2 * l->cap : 8;
 		struct http_hdr *h;
 
-		if (l->n >= HLIST_MAX || !(h = realloc(l->h, (cap < HLIST_MAX ? cap : HLIST_MAX) * sizeof(*h))))
+		if (cap > HLIST_MAX)
+			cap = HLIST_MAX;
+		if (l->n >= cap || !(h = realloc(l->h, cap * sizeof(*h))))
 			return -1;
 		l->h = h;
-		l->cap = cap < HLIST_MAX ? cap : HLIST_MAX;
+		l->cap = cap;
 	}
 	n = strdup(name);
 	v = strdup(value);
@@ -738,10 +740,9 @@ static int soap_ctype_check(const char *ct, struct fault *f)
 	if (len >= SIG_FIELD_MAX)
 		return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header is %zu bytes long; a SOAP "
 				 "request's may have at most %d", len, SIG_FIELD_MAX - 1);
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
-			return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header holds a byte "
-					 "that is not printable ASCII");
+	if (len && !sig_ascii_ok(ct, SIG_FIELD_MAX))
+		return fault_set(f, F_CLIENT, "BadRequest", "the Content-Type header holds a byte "
+				 "that is not printable ASCII");
 	/* As X-Road's security server: a body that is not XML is named for
 	 * what it is (a JSON request posted here instead of to /r1/... used to
 	 * be "InvalidXml: Start tag expected"). No Content-Type, or one that
@@ -798,8 +799,14 @@ static void client_soap(struct exch *ex)
  * caching and their own headers. More than fit is the caller's to trim. */
 #define REST_FWD_MAX 46
 
-/* How many of the request's headers exch_rest_forward_headers() forwards,
- * not counting the caller's X-Road-Id (ours replaces it). */
+/* A caller's header that goes on to the provider: all but hop-by-hop ones
+ * and the caller's X-Road-Id (ours replaces it). */
+static int rest_passed_on(const char *name, const char *conn)
+{
+	return rest_header_forwarded(name, conn) && strcasecmp(name, "X-Road-Id") != 0;
+}
+
+/* How many of the request's headers exch_rest_forward_headers() forwards. */
 static size_t rest_forward_count(struct exch *ex)
 {
 	size_t n, k = 0;
@@ -807,7 +814,7 @@ static size_t rest_forward_count(struct exch *ex)
 	const char *conn = http_req_header(ex->req, "Connection");
 
 	for (size_t i = 0; i < n; i++)
-		k += rest_header_forwarded(h[i].name, conn) && strcasecmp(h[i].name, "X-Road-Id") != 0;
+		k += rest_passed_on(h[i].name, conn);
 	return k;
 }
 
@@ -818,12 +825,9 @@ int exch_rest_forward_headers(struct exch *ex)
 	const struct http_hdr *h = http_req_headers(ex->req, &n);
 	const char *conn = http_req_header(ex->req, "Connection");
 
-	for (size_t i = 0; i < n; i++) {
-		if (!rest_header_forwarded(h[i].name, conn) || strcasecmp(h[i].name, "X-Road-Id") == 0)
-			continue;
-		if (hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
+	for (size_t i = 0; i < n; i++)
+		if (rest_passed_on(h[i].name, conn) && hlist_add(&ex->fwd, h[i].name, h[i].value) < 0)
 			return -1;
-	}
 	return hlist_add(&ex->fwd, "X-Road-Id", ex->rest->id);
 }
 

@@ -67,14 +67,14 @@ static int gconf_fits(struct gw *g, struct gconf *c, const char *name, char **er
 }
 
 /* A reload never replaces the configuration in force by one already expired. */
-static int gconf_not_expired(struct gconf *c, char **err)
+/* Not expired, and not dated ahead of this clock. */
+static int gconf_in_date(struct gconf *c, char **err)
 {
-	time_t exp = gconf_expires(c);
-	long ahead = gconf_from_future(c, time(NULL));
+	time_t now = time(NULL), exp = gconf_expires(c);
+	long ahead = gconf_from_future(c, now);
 
-	if (exp && exp <= time(NULL))
-		return errf(err, "the new global configuration expired %ld s ago (expiresAt)",
-			    (long)(time(NULL) - exp));
+	if (exp && exp <= now)
+		return errf(err, "the new global configuration expired %ld s ago (expiresAt)", (long)(now - exp));
 	if (ahead)
 		return errf(err, "the new global configuration was generated %ld s in the future (generatedAt; "
 			    "this gateway's clock allows %d s): in force, it would make every correctly dated "
@@ -184,7 +184,7 @@ int gw_apply_gconf(struct gw *g, const char *xml, size_t len, const char *name)
 
 	pthread_mutex_lock(&g->reload_lock);
 	if (gconf_check(g, xml, len, name, &c, &err) < 0 || gconf_fits(g, c, name, &err) < 0 ||
-	    gconf_not_expired(c, &err) < 0 || gconf_not_older(g, c, &err) < 0) {
+	    gconf_in_date(c, &err) < 0 || gconf_not_older(g, c, &err) < 0) {
 		gconf_failed(g, "globalconf_reload", err);
 		gconf_unref(&c);
 		goto out;

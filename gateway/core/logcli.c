@@ -8,6 +8,7 @@
 
 #include "lib/num.h"
 #include "store/logverify.h"
+#include "store/msglog.h"
 #include "trust/sign.h"
 
 static const char usage_log[] =
@@ -83,16 +84,12 @@ static void archives_first(const char **paths, size_t n)
 {
 	struct vpath v[256];
 	long long a, b;
-	int used;
 
 	for (size_t i = 0; i < n && i < 256; i++) {
 		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
-		used = 0;
 		v[i].p = paths[i];
 		v[i].i = i;
-		v[i].first = strncmp(paths[i], "postgres", 8) != 0 &&
-					     sscanf(base, "msglog-%lld-%lld.db%n", &a, &b, &used) == 2 &&
-					     used > 0 && base[used] == '\0' ? a : LLONG_MAX;
+		v[i].first = strncmp(paths[i], "postgres", 8) != 0 && msglog_archive_name(base, &a, &b) ? a : LLONG_MAX;
 	}
 	qsort(v, n, sizeof(v[0]), vpath_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -212,7 +209,7 @@ static int log_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!db || !out || (sel.message_id != NULL) == (from || to) || (!sel.message_id && !(from && to))) {
+	if (!db || !out || !(sel.message_id ? !from && !to : from && to)) {
 		fprintf(stderr, "ailgate log export: give --db, --out and either --message-id or both --from "
 				"and --to\n\n%s", usage_log);
 		return 2;

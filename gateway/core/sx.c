@@ -867,6 +867,8 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 	struct buf carried = BUF_INIT, wire = BUF_INIT;
 	struct fault f = { 0 };
 	const char *prefix = j->req_done ? F_CPROXY : F_SPROXY;
+	/* an answer whose status allows no body crosses as 200 (SX_HDR_STATUS) */
+	int bodiless = !j->req_done && (j->status == 204 || j->status == 304);
 	int ok = 0;
 
 	if (j->req_done && ex->aborted) {
@@ -883,8 +885,7 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 			       &f) == 0) {
 		if (carried_put(doc, &carried, j->req_done ? ex->body : j->body, j->req_done ? ex->body_len : j->body_len,
 				job_hdrs(j), &wire) < 0 ||
-		    (!j->req_done && (j->status == 204 || j->status == 304) &&
-		     hlist_add(&j->hdrs, SX_HDR_STATUS, j->status == 204 ? "204" : "304") < 0))
+		    (bodiless && hlist_add(&j->hdrs, SX_HDR_STATUS, j->status == 204 ? "204" : "304") < 0))
 			fault_set(&f, prefix, "InternalError", "out of memory");
 		else
 			ok = log_append(ex, j->req_done ? MSGLOG_REQUEST : MSGLOG_RESPONSE,
@@ -899,7 +900,7 @@ static void job_finish(struct sx_job *j, const struct buf *doc, const struct fau
 		ex->wire = wire;
 		j->req_done(ex, ok ? NULL : &f);
 	} else {
-		struct exch_resp r = { ok && (j->status == 204 || j->status == 304) ? 200 : j->status,
+		struct exch_resp r = { ok && bodiless ? 200 : j->status,
 				       j->hdrs.h, ok ? j->hdrs.n : j->n_own_hdrs,
 				       ok ? (const unsigned char *)wire.data : j->body, ok ? wire.len : j->body_len,
 				       NULL, { 0 } };

@@ -83,9 +83,10 @@ struct logverify_export_sel {
 					    xmlsec1 --trusted-pem (it reads one
 					    certificate per file) */
 	const char *sign_chain_pem;      /* copied as sign-chain.pem: intermediates
-					    for --untrusted-pem, optional */
-	/* The three are checked first: PEM certificates only (a private key
-	 * given by mistake must not go to a third party). */
+					    for --untrusted-pem, optional; the three
+					    are checked first: PEM certificates only
+					    (a private key given by mistake must not
+					    go to a third party) */
 	long unstamped;                  /* out: records exported that no time stamp
 					    covers yet (the next batch will) */
 };

@@ -361,6 +361,10 @@ int msglog_seen(struct msglog *log, enum msglog_side side, const char *client_id
 int msglog_claim(struct msglog *log, enum msglog_side side, const char *client_id,
 		 const char *message_id, char **err) __attribute__((warn_unused_result));
 
+/* 1 if name (a file name, no directory) is an archive's,
+ * msglog-<first>-<last>.db, with its ids in *first and *last; else 0. */
+int msglog_archive_name(const char *name, long long *first, long long *last);
+
 /* Moves records older than before_ms, in whole stamped batches, into new
  * archive files in dir (SQLite files with the same schema, named
  * msglog-<first>-<last>.db, which logverify checks), then deletes them

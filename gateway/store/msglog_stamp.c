@@ -350,6 +350,13 @@ static int rename_in(const char *tmp, const char *path, const char *dir, char **
 	return 0;
 }
 
+int msglog_archive_name(const char *name, long long *first, long long *last)
+{
+	int used = 0;
+
+	return sscanf(name, "msglog-%lld-%lld.db%n", first, last, &used) == 2 && used > 0 && name[used] == '\0';
+}
+
 /* An archive file in dir that starts at first: one a run renamed into
  * place but could not cut from the live log (a crash, a failed delete).
  * 1 with its last id in *end, 0 when there is none. */
@@ -363,10 +370,8 @@ static int leftover_file(const char *dir, int64_t first, int64_t *end)
 		return 0;
 	while (!found && (e = readdir(d)) != NULL) {
 		long long a, b;
-		int used = 0;
 
-		if (sscanf(e->d_name, "msglog-%lld-%lld.db%n", &a, &b, &used) == 2 && used > 0 &&
-		    e->d_name[used] == '\0' && a == first && b >= a) {
+		if (msglog_archive_name(e->d_name, &a, &b) && a == first && b >= a) {
 			*end = b;
 			found = 1;
 		}

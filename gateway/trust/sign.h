@@ -29,6 +29,9 @@
 #define SIG_XML_MAX (64 * 1024)
 /* Message ids, request hashes and content types: bytes incl. NUL. */
 #define SIG_FIELD_MAX 256
+/* 1 if s is 1..max-1 bytes of printable ASCII (what a signed field such as
+ * the Content-Type may hold). */
+int sig_ascii_ok(const char *s, size_t max);
 /* Most messages one batch signature covers (sig_sign_batch). */
 #define SIG_BATCH_MAX 256
 /* Default allowed difference between the SigningTime and our clock. */

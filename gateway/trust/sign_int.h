@@ -36,8 +36,6 @@ int sig_ready(void);
 /* 1 if s is 1..max-1 bytes of UTF-8 made of XML characters >= U+0020
  * (no control characters). */
 int sig_text_ok(const char *s, size_t max);
-/* 1 if s is 1..max-1 bytes of printable ASCII. */
-int sig_ascii_ok(const char *s, size_t max);
 /* 1 if s is 1..max-1 bytes of the base64 alphabet, length a multiple of 4. */
 int sig_b64_ok(const char *s, size_t max);
 
