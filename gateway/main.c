@@ -56,7 +56,9 @@ static const char usage_serve[] =
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   local configuration (INI); see 'ailgate config keys'\n"
-	"  --check             load everything, bind nothing, and exit 0 if it would start\n";
+	"  --check             load and check everything, exit 0 if it would start; listens on\n"
+	"                      nothing and writes nothing (the message log is only read), so\n"
+	"                      it is safe beside the running gateway\n";
 
 static const char usage_config[] =
 	"usage: ailgate config check FILE\n"
@@ -101,14 +103,41 @@ static int serve_lock(const struct config *cfg)
 	return fd;
 }
 
+/* serve --check: the pid of the gateway running on cfg's data_dir (its
+ * lock held), 0 when none. Tests the lock and lets it go at once; writes
+ * nothing, creates nothing. */
+static long serve_running(const struct config *cfg)
+{
+	char path[4096], pid[32];
+	ssize_t n;
+	long running = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ailgate.lock", cfg->data_dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		running = strtol(pid, NULL, 10);
+		if (running <= 0)
+			running = -1;   /* held, pid unknown */
+	} else {
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+	return running;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *path = NULL;
 	int check = 0;
 	struct config *cfg = NULL;
 	struct gw *g;
-	char *err = NULL;
+	char *err = NULL, code[sizeof(cfg->gateway_code)] = "";
 	int rc, lock = -1;
+	long running = 0;
 
 	if (want_help(argc, argv)) {
 		fputs(usage_serve, stdout);
@@ -133,7 +162,9 @@ static int cmd_serve(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	if (!check && (lock = serve_lock(cfg)) < 0) {
+	if (check)
+		running = serve_running(cfg);
+	else if ((lock = serve_lock(cfg)) < 0) {
 		log_error("event=startup ok=0 why=\"data_dir %s is in use or cannot be used\"", cfg->data_dir);
 		config_free(&cfg);
 		return 1;
@@ -143,13 +174,24 @@ static int cmd_serve(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	g = gw_new(cfg, &err);
+	snprintf(code, sizeof(code), "%s", cfg->gateway_code);
+	g = gw_new(cfg, check ? GW_CHECK | (running ? GW_CHECK_LIVE : 0) : 0, &err);
 	if (!g) {
-		log_error("event=startup ok=0 why=\"%s\"", err ? err : "unknown");
+		log_error("event=%s ok=0 why=\"%s\"", check ? "check" : "startup", err ? err : "unknown");
 		fprintf(stderr, "ailgate: %s\n", err ? err : "cannot start");
 		free(err);
 		return 1;
 	}
+	if (check && running) {
+		char pid[32] = "pid unknown";
+
+		if (running > 0)
+			snprintf(pid, sizeof(pid), "pid %ld", running);
+		printf("ailgate serve --check: %s: gateway '%s' would start; it runs now (%s): its ports "
+		       "were not tried and its message log was only read\n", path, code, pid);
+	}
+	else if (check)
+		printf("ailgate serve --check: %s: gateway '%s' would start (its ports are free)\n", path, code);
 	rc = check ? 0 : gw_run(g);
 	gw_free(g);
 	if (lock >= 0)

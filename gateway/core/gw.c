@@ -437,6 +437,32 @@ static void crowd_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* serve --check: each listen address could be listened on (bound for a
+ * moment, never listening). Not while this data_dir's gateway runs
+ * (GW_CHECK_LIVE): it holds them, and that is as it should be. */
+static int probe_listeners(struct gw *g, char **err)
+{
+	const char *addrs[] = { g->cfg->client_listen, g->client_tls ? g->cfg->client_tls_listen : NULL,
+				g->cfg->server_listen };
+	char host[256], *e = NULL;
+	int port;
+
+	if (g->flags & GW_CHECK_LIVE)
+		return 0;
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		if (!addrs[i])
+			continue;
+		if (config_split_hostport(addrs[i], host, sizeof(host), &port) < 0)
+			return errf(err, "bad listen address '%s'", addrs[i]);
+		if (httpd_probe(host, port, &e) < 0) {
+			errf(err, "%s (is another program listening there?)", e ? e : "cannot listen");
+			free(e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 {
 	w->gw = g;
@@ -447,20 +473,26 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 	w->out = outbound_new(w->base, err);
 	if (!w->out)
 		return -1;
-	w->client_http = listen_on(g, w, g->cfg->client_listen, NULL, exch_client_handler, 0, &g->client_port, err);
-	if (!w->client_http)
-		return -1;
-	if (g->client_tls) {
-		w->client_https = listen_on(g, w, g->cfg->client_tls_listen, g->client_tls, exch_client_handler, 0,
-					    NULL, err);
-		if (!w->client_https)
+	if (g->flags & GW_CHECK) {
+		if (probe_listeners(g, err) < 0)
+			return -1;
+	} else {
+		w->client_http = listen_on(g, w, g->cfg->client_listen, NULL, exch_client_handler, 0,
+					   &g->client_port, err);
+		if (!w->client_http)
+			return -1;
+		if (g->client_tls) {
+			w->client_https = listen_on(g, w, g->cfg->client_tls_listen, g->client_tls,
+						    exch_client_handler, 0, NULL, err);
+			if (!w->client_https)
+				return -1;
+		}
+		/* A peer's request carries its signature in front of the body. */
+		w->server = listen_on(g, w, g->cfg->server_listen, g->server_tls, exch_server_handler,
+				      SX_CARRIED_MAX, &g->server_port, err);
+		if (!w->server)
 			return -1;
 	}
-	/* A peer's request carries its signature in front of the body. */
-	w->server = listen_on(g, w, g->cfg->server_listen, g->server_tls, exch_server_handler, SX_CARRIED_MAX,
-			      &g->server_port, err);
-	if (!w->server)
-		return -1;
 	if (worker_adapters(g, w) < 0)
 		return errf(err, "out of memory");
 	{
@@ -580,7 +612,7 @@ static void fd_limit(const struct config *c, int workers)
 			 (unsigned long long)want);
 }
 
-struct gw *gw_new(struct config *cfg, char **err)
+struct gw *gw_new(struct config *cfg, unsigned flags, char **err)
 {
 	struct gw *g = calloc(1, sizeof(*g));
 
@@ -592,6 +624,7 @@ struct gw *gw_new(struct config *cfg, char **err)
 	clock_gettime(CLOCK_MONOTONIC, &g->started);
 	block_signals();
 	g->cfg = cfg;
+	g->flags = flags;
 	pthread_mutex_init(&g->gc_lock, NULL);
 	pthread_mutex_init(&g->reload_lock, NULL);
 	log_set_level(cfg->log_level);
@@ -606,8 +639,9 @@ struct gw *gw_new(struct config *cfg, char **err)
 	g->pool = host_pool_new(2, err);
 	if (!g->pool)
 		goto fail;
-	g->n_workers = cfg->workers > 0 ? cfg->workers : 1;
-	fd_limit(cfg, g->n_workers);
+	g->n_workers = cfg->workers > 0 && !(flags & GW_CHECK) ? cfg->workers : 1;   /* a check: one is all */
+	if (!(flags & GW_CHECK))
+		fd_limit(cfg, g->n_workers);
 	g->workers = calloc((size_t)g->n_workers, sizeof(*g->workers));
 	if (!g->workers) {
 		errf(err, "out of memory");

@@ -82,12 +82,23 @@ struct gw {
 	struct gcsig_anchor *gc_anchor; /* the operator's certificate; NULL = not checked */
 	struct gcf *gc_fetch;           /* the fetcher thread (gw_run), or NULL */
 	pthread_mutex_t reload_lock;    /* one update at a time: SIGHUP, fetcher */
+	unsigned flags;                 /* gw_new's: GW_CHECK, GW_CHECK_LIVE */
 };
+
+/* gw_new's flags. GW_CHECK (serve --check): everything is loaded and
+ * checked, but no port is listened on (each is only bound for a moment,
+ * never listening: GW_CHECK_LIVE skips even that) and nothing in data_dir is
+ * written - the message log is opened read-only, its threads not started,
+ * the OCSP responses and the TSA certificate not kept. GW_CHECK_LIVE: a
+ * gateway of this data_dir is running (it holds the ports and the log). */
+#define GW_CHECK 1u
+#define GW_CHECK_LIVE 2u
 
 /* Builds the process from a loaded config (takes ownership of cfg): loads
  * global configuration, TLS contexts, client certificates, binds listeners
- * and initialises adapters for every worker. Returns NULL with *err. */
-struct gw *gw_new(struct config *cfg, char **err);
+ * and initialises adapters for every worker (flags: GW_CHECK above).
+ * Returns NULL with *err. */
+struct gw *gw_new(struct config *cfg, unsigned flags, char **err);
 /* Runs the workers until SIGINT/SIGTERM; SIGHUP reloads global configuration.
  * If ready_fd >= 0, writes "ready\n" to it once listening. Returns exit code. */
 int gw_run(struct gw *g);

@@ -99,6 +99,8 @@ static int tsa_from_gconf(struct gw *g, struct sx_state *s, struct msglog_config
 	}
 	snprintf(s->tsa_name, sizeof(s->tsa_name), "%s", t->name);
 	snprintf(s->tsa_cert_file, sizeof(s->tsa_cert_file), "%s/approved-tsa.pem", g->cfg->data_dir);
+	if (g->flags & GW_CHECK)
+		return 0;   /* global configuration checked the certificate; the log is not opened to stamp */
 	f = fopen(s->tsa_cert_file, "w");
 	if (!f || fputs(t->cert_pem, f) < 0) {
 		if (f)
@@ -109,6 +111,25 @@ static int tsa_from_gconf(struct gw *g, struct sx_state *s, struct msglog_config
 		return errf(err, "cannot write %s", s->tsa_cert_file);
 	mc->tsa_url = t->url;
 	mc->tsa_cert_pem = s->tsa_cert_file;
+	return 0;
+}
+
+/* serve --check: the log read, not opened for writing (msglog_check). */
+static int check_log(const struct msglog_config *mc, const char *path, char **err)
+{
+	struct msglog_chain_state st;
+	char shown[CFG_PATH_MAX + 32];
+	int exists;
+
+	if (msglog_check(mc, &st, &exists, err) < 0)
+		return -1;
+	msglog_target_display(path, shown, sizeof(shown));
+	if (!exists)
+		log_info("event=check msglog=%s records=0 why=\"none yet: the gateway creates it\"", shown);
+	else
+		log_info("event=check msglog=%s records=%lld first=%lld last=%lld last_stamped=%lld", shown,
+			 st.first_id ? (long long)(st.last_id - st.first_id + 1) : 0LL, (long long)st.first_id,
+			 (long long)st.last_id, (long long)st.last_stamped_id);
 	return 0;
 }
 
@@ -153,6 +174,8 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	}
 	if (tsa_from_gconf(g, s, &mc, err) < 0)
 		return -1;
+	if (g->flags & GW_CHECK)
+		return check_log(&mc, path, err);
 	s->log = msglog_open(&mc, err);
 	if (!s->log)
 		return -1;
@@ -337,9 +360,9 @@ void sx_free(struct gw *g)
 			log_warn("event=msglog replay_snapshot=0 why=\"%s; the next start reloads the replay "
 				 "window from the log\"", why);
 	}
-	for (size_t i = 0; s->ocsp && i < s->n_keys; i++)
+	for (size_t i = 0; s->ocsp && !(g->flags & GW_CHECK) && i < s->n_keys; i++)
 		ocsp_keep(g, s, s->keys[i].key->cert_sha256);
-	if (s->ocsp && s->auth_cert)
+	if (s->ocsp && s->auth_cert && !(g->flags & GW_CHECK))
 		ocsp_keep(g, s, s->auth_sha256);
 	ocsp_cache_free(s->ocsp);
 	X509_free(s->auth_cert);

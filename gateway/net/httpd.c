@@ -1258,12 +1258,14 @@ static int httpd_add_listener(struct httpd *h, evutil_socket_t fd)
 	return 0;
 }
 
-int httpd_listen(struct httpd *h, const char *host, int port, int reuseport, char **err)
+/* A socket bound to host:port (the first address that binds), or -1 with
+ * *err said. */
+static evutil_socket_t bind_hostport(const char *host, int port, int reuseport, char **err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	evutil_socket_t fd = -1;
 	char service[8];
-	int gai, rc = -1, e = 0;
+	int gai, e = 0;
 
 	if (err)
 		*err = NULL;
@@ -1283,20 +1285,35 @@ int httpd_listen(struct httpd *h, const char *host, int port, int reuseport, cha
 	for (ai = res; ai && fd < 0; ai = ai->ai_next)
 		if ((fd = listen_socket(ai, reuseport)) < 0)
 			e = errno;
-	if (fd < 0) {
+	if (fd < 0)
 		set_err(err, host, port, strerror(e));
-		goto out;
-	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int httpd_listen(struct httpd *h, const char *host, int port, int reuseport, char **err)
+{
+	evutil_socket_t fd = bind_hostport(host, port, reuseport, err);
+	int e;
+
+	if (fd < 0)
+		return -1;
 	if (httpd_add_listener(h, fd) < 0) {
 		e = errno;
 		close(fd);
-		set_err(err, host, port, e ? strerror(e) : "out of memory");
-		goto out;
+		return set_err(err, host ? host : "0.0.0.0", port, e ? strerror(e) : "out of memory");
 	}
-	rc = 0;
-out:
-	freeaddrinfo(res);
-	return rc;
+	return 0;
+}
+
+int httpd_probe(const char *host, int port, char **err)
+{
+	evutil_socket_t fd = bind_hostport(host, port, 0, err);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 int httpd_port(const struct httpd *h)

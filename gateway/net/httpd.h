@@ -87,6 +87,11 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *lim,
  * httpd_port(). May be called more than once. */
 int httpd_listen(struct httpd *h, const char *host, int port, int reuseport, char **err)
 	__attribute__((warn_unused_result));
+/* Whether host:port could be listened on: binds a socket without
+ * SO_REUSEPORT (so a port another process listens on, with it or not, fails)
+ * and closes it, never listening - nothing can connect to it meanwhile.
+ * serve --check. 0, or -1 with *err as httpd_listen's. */
+int httpd_probe(const char *host, int port, char **err) __attribute__((warn_unused_result));
 int httpd_port(const struct httpd *h);        /* port of the first listener */
 unsigned httpd_conn_count(const struct httpd *h);
 /* Counts since the last call (zeroed by it). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -875,6 +876,40 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err)
 fail:
 	release(log);
 	return NULL;
+}
+
+int msglog_check(const struct msglog_config *cfg, struct msglog_chain_state *st, int *exists, char **err)
+{
+	const struct msglog_backend_ops *ops = cfg->backend ? cfg->backend : msglog_backend_for(cfg->path);
+	void *c = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	*exists = 1;
+	if (!msglog_target_is_pg(cfg->path) && access(cfg->path, F_OK) != 0 && errno == ENOENT) {
+		char dir[4096];
+		const char *slash = strrchr(cfg->path, '/');
+
+		*exists = 0;
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - cfg->path) + 1 : 1, slash ? cfg->path : ".");
+		if (access(dir, W_OK | X_OK) != 0) {
+			msglog_set_err(err, "message log %s: cannot be created: %s: %s", cfg->path, dir,
+				       strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (ops->open(cfg->path, MSGLOG_OPEN_READONLY, &c, err) < 0)
+		return -1;
+	rc = ops->state(c, st, err);
+	ops->close(c);
+	if (rc < 0 && msglog_target_is_pg(cfg->path) && *err && strstr(*err, "does not exist")) {
+		free(*err);   /* a database the gateway has not made its tables in yet */
+		*err = NULL;
+		*exists = 0;
+		return 0;
+	}
+	return rc < 0 ? -1 : 0;
 }
 
 /* At a clean close, the writer drained: the replay window for the next

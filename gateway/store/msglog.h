@@ -310,6 +310,13 @@ typedef void (*msglog_done_fn)(const struct msglog_result *res, void *arg);
 /* Opens (creating if missing) the log and starts its threads. cfg's strings
  * are copied. NULL with *err set (caller frees) on failure. */
 struct msglog *msglog_open(const struct msglog_config *cfg, char **err);
+
+/* serve --check: what the log at cfg->path (cfg->backend, as msglog_open)
+ * holds, read through a read-only connection - nothing written, no thread
+ * started, so a running gateway's log is safe. *exists 0: no log there yet
+ * (SQLite: the file is missing and its directory writable; PostgreSQL: no
+ * tables yet), which msglog_open would create. 0, or -1 with *err. */
+int msglog_check(const struct msglog_config *cfg, struct msglog_chain_state *st, int *exists, char **err);
 /* Commits everything already queued, stops the threads, tries one last
  * stamp (bounded by ts_timeout_ms) and closes. No append may run during or
  * after it. Call after the event loops that appended have stopped (or
