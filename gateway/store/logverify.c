@@ -191,26 +191,28 @@ static int stamp_step(struct vstate *v, const struct msglog_row *r)
 
 /* ------------------------------------------------------------- records */
 
-static int check_fields(struct vstate *v, const struct msglog_row *r)
+enum logverify_problem logverify_row_problem(const struct msglog_row *r, char *why, size_t len)
 {
 	unsigned char d[MSGLOG_HASH_LEN];
+	long long id = (long long)r->id;
 
+	if (r->stored_damage)
+		return snprintf(why, len, "record %lld: %s", id, r->stored_damage), LOGVERIFY_HASH;
 	if ((r->dir != MSGLOG_REQUEST && r->dir != MSGLOG_RESPONSE) ||
 	    (r->side != MSGLOG_CLIENT && r->side != MSGLOG_SERVER) ||
 	    (r->body_mode != MSGLOG_BODY_FULL && r->body_mode != MSGLOG_BODY_DIGEST))
-		return fail(v, LOGVERIFY_FIELD, r->id, "record %lld: impossible direction, side or "
-			    "body mode", (long long)r->id);
+		return snprintf(why, len, "record %lld: impossible direction, side or body mode", id), LOGVERIFY_FIELD;
 	if (r->body_mode == MSGLOG_BODY_FULL && !r->body)
-		return fail(v, LOGVERIFY_BODY, r->id, "record %lld: body logged in full is missing",
-			    (long long)r->id);
+		return snprintf(why, len, "record %lld: body logged in full is missing", id), LOGVERIFY_BODY;
 	if (r->body_mode == MSGLOG_BODY_DIGEST && r->body)
-		return fail(v, LOGVERIFY_FIELD, r->id, "record %lld: a body is stored in "
-			    "metadata-only mode", (long long)r->id);
-	if (r->body && (sha256(r->body, r->body_len, d) < 0 ||
-			memcmp(d, r->body_sha256, MSGLOG_HASH_LEN) != 0))
-		return fail(v, LOGVERIFY_BODY, r->id, "record %lld: body does not match its SHA-256",
-			    (long long)r->id);
-	return 0;
+		return snprintf(why, len, "record %lld: a body is stored in metadata-only mode", id), LOGVERIFY_FIELD;
+	if (r->body && (sha256(r->body, r->body_len, d) < 0 || memcmp(d, r->body_sha256, MSGLOG_HASH_LEN) != 0))
+		return snprintf(why, len, "record %lld: body does not match its SHA-256", id), LOGVERIFY_BODY;
+	if (msglog_row_hash(r, d) < 0)
+		return snprintf(why, len, "out of memory"), LOGVERIFY_IO;
+	if (memcmp(d, r->hash, MSGLOG_HASH_LEN) != 0)
+		return snprintf(why, len, "record %lld: contents do not match its hash", id), LOGVERIFY_HASH;
+	return LOGVERIFY_OK;
 }
 
 static int hash_as(const struct msglog_row *r, int64_t id, unsigned char out[MSGLOG_HASH_LEN])
@@ -263,20 +265,17 @@ static int check_link(struct vstate *v, const struct msglog_row *r)
 static int check_row(const struct msglog_row *r, void *arg)
 {
 	struct vstate *v = arg;
-	unsigned char h[MSGLOG_HASH_LEN];
-	char *why = NULL;
+	enum logverify_problem p;
+	char *why = NULL, why_row[256];
 
 	if (r->id > v->expect_id)
 		return fail(v, LOGVERIFY_MISSING, v->expect_id, "record %lld is missing (next is %lld)",
 			    (long long)v->expect_id, (long long)r->id);
-	if (r->stored_damage)
-		return fail(v, LOGVERIFY_HASH, r->id, "record %lld: %s", (long long)r->id, r->stored_damage);
-	if (check_fields(v, r))
-		return 1;
-	if (msglog_row_hash(r, h) < 0)
-		return fail(v, LOGVERIFY_IO, 0, "out of memory");
-	if (memcmp(h, r->hash, MSGLOG_HASH_LEN) != 0)
-		return bad_hash(v, r);
+	p = logverify_row_problem(r, why_row, sizeof(why_row));
+	if (p == LOGVERIFY_HASH && !r->stored_damage)
+		return bad_hash(v, r);   /* which of its neighbours it is, most likely */
+	if (p != LOGVERIFY_OK)
+		return fail(v, p, p == LOGVERIFY_IO ? 0 : r->id, "%s", why_row);
 	if (check_link(v, r))
 		return 1;
 	if (v->pend && check_batch(v, v->pend, v->pend_hash))

@@ -344,8 +344,15 @@ static int export_row(const struct msglog_row *r, void *arg)
 {
 	struct xctx *x = arg;
 	struct xstamp *s = batch_of(x, r->id);
-	char dir[64], rel[128];
+	char dir[64], rel[128], why[256];
 
+	/* What a third party would find wrong with it, the exporter says first:
+	 * a package with a damaged record proves nothing about it. */
+	if (logverify_row_problem(r, why, sizeof(why)) != LOGVERIFY_OK) {
+		msglog_set_err(x->err, "%s - the log is damaged or was changed; nothing exported "
+			       "('ailgate log verify' names the first bad record)", why);
+		return -1;
+	}
 	snprintf(dir, sizeof(dir), "records/%lld", (long long)r->id);
 	snprintf(rel, sizeof(rel), "%s/%s", x->out, dir);
 	if (mkdir_p(rel) < 0) {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,49 @@ static void test_read_only_copy(void **state)
 	assert_int_equal(sh("chmod 755 %s", ro), 0);
 }
 
+/* A record whose stored body no longer matches its digest (or any damage
+ * log verify would name): export refuses with the record named and leaves
+ * nothing behind - before, it wrote the damaged body into the package a
+ * third party checks and exited 0. Records around it still export. */
+static void test_export_refuses_damaged(void **state)
+{
+	char copy[160], out[160], errpath[200], now[32], line[600] = "";
+	const char *one[] = { "export", "--db", copy, "--message-id", "msg-3", "--out", out };
+	const char *all[] = { "export", "--db", copy, "--out", out, "--from", "0", "--to", now };
+	const char *other[] = { "export", "--db", copy, "--message-id", "msg-1", "--out", out };
+	int saved_err = dup(2), fd;
+	sqlite3 *h;
+	FILE *f;
+
+	(void)state;
+	snprintf(copy, sizeof(copy), "%s/damaged.db", dir);
+	snprintf(out, sizeof(out), "%s/export-damaged", dir);
+	snprintf(errpath, sizeof(errpath), "%s/export-damaged.err", dir);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	assert_int_equal(sh("cp %s %s", db, copy), 0);
+	assert_int_equal(sqlite3_open(copy, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE records SET body = CAST('<body>x</body>' AS BLOB) WHERE message_id = "
+				      "'msg-3'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+	assert_int_equal(run(7, one), 1);
+	dup2(saved_err, 2);
+	close(saved_err);
+	assert_int_not_equal(access(out, F_OK), 0);
+	f = fopen(errpath, "r");
+	assert_non_null(f);
+	assert_true(fread(line, 1, sizeof(line) - 1, f) > 0);
+	fclose(f);
+	assert_non_null(strstr(line, "record 4: body does not match its SHA-256"));
+	assert_int_equal(run(9, all), 1);
+	assert_int_not_equal(access(out, F_OK), 0);
+	assert_int_equal(run(7, other), 0);
+	assert_int_equal(sh("test -f %s/README.txt && rm -rf %s", out, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_read_only_copy),
 		cmocka_unit_test(test_usage_and_io_errors),
 		cmocka_unit_test(test_export_writes_readme),
+		cmocka_unit_test(test_export_refuses_damaged),
 		cmocka_unit_test(test_verify_good_then_tampered),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
