@@ -204,7 +204,7 @@ static int cmd_config(int argc, char **argv)
 	struct config *cfg = NULL;
 	char *err = NULL;
 
-	if (argc >= 1 && !strcmp(argv[0], "keys")) {
+	if (argc == 1 && !strcmp(argv[0], "keys")) {
 		config_print_keys(stdout);
 		return 0;
 	}

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/osutil.h"
 #include "lib/buf.h"
 #include "proto/xrd_id.h"
 #include "store/msglog.h"
@@ -866,41 +867,31 @@ static void check_required(struct cfg_parse *p)
 /* Reads the whole file (capped) and fills p->dir with its absolute directory. */
 static int read_file(struct cfg_parse *p, const char *path, char **text, size_t *len)
 {
-	char real[PATH_MAX], *slash;
-	FILE *f = NULL;
-	int rc = -1;
+	char real[PATH_MAX], why[256], *slash;
 
-	if (!realpath(path, real) || !(f = fopen(real, "r"))) {
+	if (!realpath(path, real)) {
 		cfg_error(p, 0, NULL, NULL, "cannot open: %s", strerror(errno));
-		goto out;
+		return -1;
+	}
+	if (file_read_max(real, CFG_FILE_MAX, text, len, why, sizeof(why)) < 0) {
+		cfg_error(p, 0, NULL, NULL, "%s", why);
+		return -1;
 	}
 	slash = strrchr(real, '/');
 	*slash = '\0';
 	if (snprintf(p->dir, sizeof(p->dir), "%s", real[0] ? real : "/") >= (int)sizeof(p->dir)) {
 		cfg_error(p, 0, NULL, NULL, "directory path too long");
-		goto out;
-	}
-	*text = malloc(CFG_FILE_MAX + 1);
-	if (!*text) {
-		cfg_error(p, 0, NULL, NULL, "out of memory");
-		goto out;
-	}
-	*len = fread(*text, 1, CFG_FILE_MAX + 1, f);
-	if (ferror(f) || *len > CFG_FILE_MAX) {
-		cfg_error(p, 0, NULL, NULL, ferror(f) ? "read error" : "larger than %d bytes",
-			  CFG_FILE_MAX);
-		goto out;
+		goto fail;
 	}
 	if (memchr(*text, '\0', *len)) {
 		cfg_error(p, 0, NULL, NULL, "contains a NUL byte (not a text file)");
-		goto out;
+		goto fail;
 	}
-	(*text)[*len] = '\0';
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	return rc;
+	return 0;
+fail:
+	free(*text);
+	*text = NULL;
+	return -1;
 }
 
 int config_load(const char *path, struct config **out, char **err)

@@ -64,29 +64,10 @@ int gcf_is_url(const char *s)
 
 int gcf_read_file(const char *path, size_t max, char **data, size_t *len, char **err)
 {
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	size_t n = 0;
+	char why[256];
 
-	*data = NULL;
-	*len = 0;
-	if (!f)
-		return errf(err, "%s: cannot open: %s", path, strerror(errno));
-	if (!(text = malloc(max + 1))) {
-		fclose(f);
-		return errf(err, "%s: out of memory", path);
-	}
-	n = fread(text, 1, max + 1, f);
-	if (ferror(f) || n > max) {
-		int e = ferror(f);
-		fclose(f);
-		free(text);
-		return errf(err, "%s: %s", path, e ? "read error" : "larger than the cap");
-	}
-	fclose(f);
-	text[n] = '\0';
-	*data = text;
-	*len = n;
+	if (file_read_max(path, max, data, len, why, sizeof(why)) < 0)
+		return errf(err, "%s: %s", path, why);
 	return 0;
 }
 

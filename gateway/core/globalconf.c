@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/osutil.h"
 #include "lib/buf.h"
 #include "lib/crypto.h"
 #include "lib/xmlscan.h"
@@ -1081,9 +1082,16 @@ static int alloc_lists(struct gc_build *b)
 		if (!top_elements[i])
 			gc_err(b, n, n, "unknown element");
 	}
-	if (nc > GC_LIST_MAX || nm > GC_LIST_MAX || ngr > GC_LIST_MAX || ngw > GC_LIST_MAX ||
-	    ns > GC_LIST_MAX)
-		gc_err(b, b->root, b->root, "more than %d entries of one kind", GC_LIST_MAX);
+	{
+		const struct { const char *name; size_t n; } lists[] = {
+			{ "memberClass", nc }, { "member", nm }, { "group", ngr }, { "gateway", ngw },
+			{ "service", ns },
+		};
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			if (lists[i].n > GC_LIST_MAX)
+				gc_err(b, b->root, b->root, "%zu <%s> elements: at most %d are read", lists[i].n,
+				       lists[i].name, GC_LIST_MAX);
+	}
 	if (b->n_err)
 		return -1;
 	most = ngw > most ? ngw : most;
@@ -1314,33 +1322,20 @@ out:
 
 int gconf_load(const char *path, const char *xsd_path, struct gconf **out, char **err)
 {
-	FILE *f = path ? fopen(path, "rb") : NULL;
-	char *text = NULL;
+	char *text = NULL, why[256];
 	size_t len = 0;
-	int rc = -1;
+	int rc;
 
 	*out = NULL;
 	if (err)
 		*err = NULL;
-	if (!f) {
-		if (err && asprintf(err, "%s: cannot open: %s", path ? path : "(null)",
-				    strerror(errno)) < 0)
+	if (file_read_max(path ? path : "", GC_FILE_MAX, &text, &len, why, sizeof(why)) < 0) {
+		if (err && asprintf(err, "%s: %s", path ? path : "(null)", why) < 0)
 			*err = NULL;
 		return -1;
 	}
-	text = malloc(GC_FILE_MAX + 1);
-	if (text)
-		len = fread(text, 1, GC_FILE_MAX + 1, f);
-	if (!text || ferror(f) || len > GC_FILE_MAX) {
-		if (err && asprintf(err, "%s: %s", path, !text ? "out of memory" : ferror(f) ?
-				    "read error" : "file too large") < 0)
-			*err = NULL;
-		goto out;
-	}
 	rc = gconf_load_mem(text, len, path, xsd_path, out, err);
-out:
 	free(text);
-	fclose(f);
 	return rc;
 }
 

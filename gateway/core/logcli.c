@@ -232,11 +232,16 @@ static int log_export(int argc, char **argv)
 		return 1;
 	}
 	if (n == 0) {
-		fprintf(stderr, "ailgate log export: no record in %s %s %s; older records may have moved to "
+		char what[1200];
+
+		if (sel.message_id)
+			snprintf(what, sizeof(what), "has message id %s", sel.message_id);
+		else
+			snprintf(what, sizeof(what), "is in the time range --from %s --to %s (both seconds included)",
+				 from, to);
+		fprintf(stderr, "ailgate log export: no record in %s %s; older records may have moved to "
 				"the archive files (the gateway's [msglog] archive directory): export from "
-				"those with --db ARCHIVE\n", db,
-			sel.message_id ? "has message id" : "is in the time range",
-			sel.message_id ? sel.message_id : from);
+				"those with --db ARCHIVE\n", db, what);
 		return 1;
 	}
 	printf("%ld record(s) exported to %s; see %s/README.txt\n", n, out, out);

@@ -223,6 +223,20 @@ static void test_bad_files(void **state)
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].file, err, cases[i].msg);
 		free(err);
 	}
+	/* a directory given as the file: said so (was "read error") */
+	{
+		char path[PATH_MAX], *err = NULL, *slash;
+		struct config *cfg = NULL;
+
+		data_path(path, sizeof(path), "bad-missing.ini");
+		slash = strrchr(path, '/');
+		*slash = '\0';
+		assert_int_equal(config_load(path, &cfg, &err), -1);
+		assert_non_null(err);
+		if (!strstr(err, "is a directory, not a file"))
+			fail_msg("got \"%s\"", err);
+		free(err);
+	}
 	/* bad-missing.ini lacks two keys: both are named */
 	{
 		char path[PATH_MAX], *err = NULL;

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "lib/buf.h"
 #include "core/globalconf.h"
 #include "lib/crypto.h"
 
@@ -502,6 +503,31 @@ static void test_bad_files(void **state)
 		if (!err || !strstr(err, cases[i].msg))
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].file, err, cases[i].msg);
 		free(err);
+	}
+	/* a directory where the file should be: said so (was "read error") */
+	{
+		char path[PATH_MAX], *err = NULL;
+		struct gconf *g = NULL;
+
+		snprintf(path, sizeof(path), "%s/tests/data/config", src_dir());
+		assert_int_equal(gconf_load(path, xsd, &g, &err), -1);
+		assert_non_null(err);
+		assert_non_null(strstr(err, "tests/data/config: is a directory, not a file"));
+		free(err);
+	}
+	/* too many entries of one kind: which kind, how many (was "more than
+	 * 20000 entries of one kind") */
+	{
+		struct buf groups = BUF_INIT;
+		struct doc_case c = { 0 };
+
+		for (int i = 0; i < 20001; i++)
+			assert_int_equal(buf_printf(&groups, "<group code=\"g%d\"/>", i), 0);
+		assert_int_equal(buf_append(&groups, "", 1), 0);
+		c.group = groups.data;
+		c.msg = "20002 <group> elements: at most 20000 are read";
+		run_doc_case(&c, 0);
+		buf_free(&groups);
 	}
 	/* a broken schema path is an error, not a silent pass */
 	{
