@@ -316,5 +316,14 @@ int httpd_parse_head_fields(const struct http_hdr *h, size_t n, int minor,
 		return st;
 	f->chunked = te;
 	scan_tokens(h, n, minor, f);
+	/* An expectation other than 100-continue cannot be met (RFC 9110
+	 * 10.1.1): 417 rather than going on as if it had been. HTTP/1.0 ignores
+	 * Expect, as does an empty value. */
+	for (size_t i = 0; minor >= 1 && i < n; i++)
+		if (strcasecmp(h[i].name, "Expect") == 0 && h[i].value[strspn(h[i].value, " \t")] &&
+		    !httpd_parse_list_has(h[i].value, "100-continue")) {
+			*why = "Expect asks for something other than 100-continue, the only expectation supported";
+			return 417;
+		}
 	return 0;
 }

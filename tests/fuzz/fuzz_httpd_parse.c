@@ -41,7 +41,7 @@ static void check_head(const struct http_hdr *hdrs, size_t n, int minor)
 	const char *why = NULL;
 	int st = httpd_parse_head_fields(hdrs, n, minor, &f, &why);
 
-	if (st != 0 && (!why || (st != 400 && st != 501)))
+	if (st != 0 && (!why || (st != 400 && st != 417 && st != 501)))
 		abort();
 	if (st == 0 && f.chunked && f.has_length)
 		abort();    /* the smuggling defence must hold */

@@ -243,6 +243,8 @@ static void test_parse_head_fields(void **state)
 	static const struct http_hdr close[] = { H("Host", "a"), H("Connection", "foo, Close") };
 	static const struct http_hdr ka[] = { H("Connection", "keep-alive") };
 	static const struct http_hdr expect[] = { H("Host", "a"), H("Expect", "100-Continue") };
+	static const struct http_hdr expect_other[] = { H("Host", "a"), H("Expect", "fly-to-the-moon") };
+	static const struct http_hdr expect_empty[] = { H("Host", "a"), H("Expect", " ") };
 	static const struct {
 		const struct http_hdr *h;
 		size_t n;
@@ -269,6 +271,9 @@ static void test_parse_head_fields(void **state)
 		{ close, 2, 1, 0, 0, 0, 0, 0, 0 },
 		{ expect, 2, 1, 0, 0, 0, 0, 1, 1 },
 		{ expect, 2, 0, 0, 0, 0, 0, 0, 0 },          /* Expect ignored on 1.0 */
+		{ expect_other, 2, 1, 417, 0, 0, 0, 0, 0 },  /* an expectation that cannot be met */
+		{ expect_other, 2, 0, 0, 0, 0, 0, 0, 0 },
+		{ expect_empty, 2, 1, 0, 0, 0, 0, 1, 0 },
 	};
 	size_t i;
 
