@@ -106,6 +106,8 @@ struct exch {
 	int aborted;                    /* the caller went away */
 	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */
 	int adapter_pending;            /* an adapter has not called back yet */
+	char consented[33];             /* the person whose consent allowed this call
+					   (consent_query.consented), "" if none */
 	/* If set, called with the checked answer instead of relaying it as is. */
 	void (*relay_hook)(struct exch *ex, long status, const struct hlist *h, const unsigned char *body,
 			   size_t len);

@@ -205,6 +205,8 @@ static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 	buf_free(&out);
 }
 
+_Static_assert(sizeof(((struct exch *)0)->consented) == CONSENT_SUBJECT_MAX + 1, "exch.consented holds a subject");
+
 static void provider_on_adapter(struct adapter_result *res, void *arg)
 {
 	struct exch *ex = arg;
@@ -216,6 +218,8 @@ static void provider_on_adapter(struct adapter_result *res, void *arg)
 		exch_finish(ex, 0, NULL, 0, NULL, 0, NULL);
 		return;
 	}
+	if (ex->consented[0] && res->data)
+		consent_minimise(res->data, ex->consented);   /* the consent covers that person only */
 	if (ex->proto == EXCH_REST)
 		adapter_answer_rest(ex, res);
 	else
@@ -248,6 +252,7 @@ static int provider_personal(struct exch *ex, const char *client_id, const char 
 	q.params = params;
 	q.issue = ex->proto == EXCH_SOAP ? ex->soap.issue : ex->rest->issue;
 	q.message_id = message_id;
+	q.consented = ex->consented;
 	switch (consent_gate_check(ex->w->consent, &q, why, sizeof(why))) {
 	case 1:
 		return 0;

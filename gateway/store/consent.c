@@ -1130,6 +1130,8 @@ int consent_gate_check(struct consent_gate *g, const struct consent_query *q, ch
 			"parameter '%s' is missing or not a PIN", q->subject_param);
 		return 0;
 	}
+	if (q->consented)
+		q->consented[0] = '\0';
 	if (!q->consent_required)
 		return gate_record(g, q, subject, NULL, why, len) == 0 ? 1 : -1;
 	if ((d = malloc(sizeof(*d))) == NULL) {
@@ -1145,7 +1147,55 @@ int consent_gate_check(struct consent_gate *g, const struct consent_query *q, ch
 		rc = d->allowed;
 		if (!rc)
 			why_set(why, len, "%s", d->why);
+		else if (q->consented)
+			snprintf(q->consented, CONSENT_SUBJECT_MAX + 1, "%s", subject);
 	}
 	free(d);
 	return rc;
+}
+
+/* "Асель" -> "А.": the first UTF-8 character and a dot. */
+static void initial_only(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	char out[8];
+	size_t n;
+
+	if (!v || !*v)
+		return;
+	n = utf8_seq((const unsigned char *)v);
+	if (n == 0)
+		v = "?", n = 1;   /* the adapters store valid UTF-8; never half a character */
+	memcpy(out, v, n);
+	memcpy(out + n, ".", 2);
+	json_object_set_new(o, key, json_string(out));
+}
+
+void consent_minimise(json_t *answer, const char *subject)
+{
+	static const char *const personal[] = { "pin", "patronymic", "birth_date", "sex", "document",
+						"registered_on" };
+	json_t *v, *pin;
+	const char *k;
+	size_t i;
+
+	if (json_is_array(answer)) {
+		json_array_foreach(answer, i, v)
+			consent_minimise(v, subject);
+		return;
+	}
+	if (!json_is_object(answer))
+		return;
+	pin = json_object_get(answer, "pin");
+	if (pin && (json_is_null(pin) || (json_is_string(pin) && strcmp(json_string_value(pin), subject) != 0)) &&
+	    (json_object_get(answer, "first_name") || json_object_get(answer, "last_name"))) {
+		for (i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
+			if (json_object_get(answer, personal[i]))
+				json_object_set_new(answer, personal[i], json_null());
+		initial_only(answer, "first_name");
+		initial_only(answer, "last_name");
+		return;
+	}
+	json_object_foreach(answer, k, v)
+		consent_minimise(v, subject);
 }

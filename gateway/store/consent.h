@@ -242,6 +242,9 @@ struct consent_query {
 	const char *issue;           /* X-Road-Issue, or NULL/"" */
 	const char *message_id;      /* the exchange's id */
 	time_t now;                  /* 0: the clock */
+	char *consented;             /* out, CONSENT_SUBJECT_MAX + 1 bytes, or NULL: the
+					person when the call is answered under their
+					consent (consent_minimise the answer), else "" */
 };
 
 /* The pipeline's check, after access rights and before the service is
@@ -262,5 +265,16 @@ struct consent_query {
  * database error (Server.ServerProxy.DatabaseError). */
 int consent_gate_check(struct consent_gate *g, const struct consent_query *q, char *why, size_t whylen)
 	__attribute__((warn_unused_result));
+
+/* A consent covers one person. An answer given under the consent of
+ * subject (consent_query.consented) that also describes other people - a
+ * household's members, say - keeps of every other person only what is not
+ * personal: each JSON object with a "pin" other than subject's (a string or
+ * null: a person without one) and a "first_name" or "last_name" has pin,
+ * patronymic, birth_date, sex, document and registered_on set to null and
+ * its names cut to their first letter and a dot ("Асель" -> "А."), the
+ * relation and the rest left. The object of subject itself, and answers
+ * without such objects, are unchanged. */
+void consent_minimise(json_t *answer, const char *subject);
 
 #endif

@@ -21,6 +21,7 @@ municipality HTTPS 28743."""
 import datetime
 import json
 import os
+import re
 import sqlite3
 import tempfile
 
@@ -182,6 +183,23 @@ def test_b_with_consent_answered(fx):
     assert data["cadastral_code"] == "7100600330016", data
     status, _, body, _ = bank_query(fx, "family-members")
     assert status == 200 and json.loads(body)["member_count"] == 5, body[:300]
+    # ... and the answer carries this person's data only: the other members
+    # by their relation, names cut to an initial, no PIN, birth date, sex or
+    # document (before, all five members' personal data went to the bank)
+    members = json.loads(body)["members"]
+    own = [m for m in members if m["pin"] == PIN]
+    others = [m for m in members if m["pin"] != PIN]
+    assert len(own) == 1 and len(own[0]["first_name"]) > 2 and own[0]["birth_date"], own
+    assert len(others) == 4 and all(
+        m["pin"] is None and m["birth_date"] is None and m["sex"] is None and m["document"] is None
+        and m["patronymic"] is None and re.fullmatch(r"\w\.", m["first_name"])
+        and re.fullmatch(r"\w\.", m["last_name"]) and m["relation"] for m in others), others
+    assert OTHER not in body.decode() if isinstance(body, bytes) else OTHER not in body
+    # a clerk of the municipality (no consent needed) still sees the household whole
+    status, _, body, _ = rest(fx, "municipality", "GET", HH + "/family-members/" + PIN, CLERK)
+    whole = json.loads(body)["members"]
+    assert status == 200 and sorted(m["pin"] or "" for m in whole).count(OTHER) == 1, body[:300]
+    assert all(len(m["first_name"]) > 2 for m in whole), whole
     # the consent covers this person only
     assert_refused(fx, bank_query(fx, pin=OTHER), "no consent of this person")
     # the person sees it
@@ -241,10 +259,12 @@ def test_e_report_lists_the_banks_queries(fx):
     assert len([r for r in bank if r["message_id"].startswith("consent-it-")]) == 8, bank
     assert all(r["message_id"] for r in bank), bank
     assert bank[0]["reason"] and bank[1]["reason"] is None, bank
-    # the clerk's query, answered without consent, with its issue
+    # the clerk's queries, answered without consent: family-members (test_b),
+    # address-fact with its issue
     clerk = [r for r in rows if r["client"] == CLERK]
-    assert len(clerk) == 1 and clerk[0]["outcome"] == "answered", clerk
-    assert clerk[0]["purpose"] == "certificate 2026/115" and clerk[0]["consent_id"] is None, clerk
+    assert [r["outcome"] for r in clerk] == ["answered", "answered"], clerk
+    assert clerk[0]["service"].endswith("/family-members") and clerk[0]["consent_id"] is None, clerk
+    assert clerk[1]["purpose"] == "certificate 2026/115" and clerk[1]["consent_id"] is None, clerk
     # the other member: the one refused query, in their own report only
     status, rep2 = portal(fx, "GET", "/data-access-report/" + OTHER, user="KG" + OTHER)
     assert status == 200 and [r["outcome"] for r in rep2["accesses"]] == ["refused"], rep2
