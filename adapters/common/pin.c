@@ -54,16 +54,17 @@ static int check_shape(const char *pin, char *why, size_t len)
 			 PIN_SCAN_MAX - 1);
 		return -1;
 	}
-	if (n != PIN_LEN) {
-		snprintf(why, len, "PIN must be %d digits; got %zu", PIN_LEN, utf8_chars(pin, n));
-		return -1;
-	}
+	/* What is wrong first: "got 14" for 14 full-width digits said nothing. */
 	for (size_t i = 0; i < n; i++) {
 		if (pin[i] < '0' || pin[i] > '9') {
-			snprintf(why, len, "PIN must contain digits only; character %zu is not a digit",
-				 i + 1);
+			snprintf(why, len, "PIN must contain digits 0-9 only; character %zu is not one",
+				 utf8_chars(pin, i) + 1);
 			return -1;
 		}
+	}
+	if (n != PIN_LEN) {
+		snprintf(why, len, "PIN must be %d digits; got %zu", PIN_LEN, n);
+		return -1;
 	}
 	if (pin[0] != '1' && pin[0] != '2') {
 		snprintf(why, len, "PIN must start with 1 (female) or 2 (male); got %c", pin[0]);

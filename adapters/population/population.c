@@ -394,7 +394,7 @@ static int doc_params(const struct adapter_call *call, char *series, char *numbe
 	if (!s || i == 0 || i > 4 || s[i] != '\0') {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "passport series must be 1-4 Latin letters, e.g. ID or AN%s",
-				     s && s[0] ? "" : " (it is missing)");
+				     !s ? " (the value given is too long or not text)" : s[0] ? "" : " (it is missing)");
 		return -1;
 	}
 	for (i = 0; n && n[i] >= '0' && n[i] <= '9'; i++)
@@ -402,7 +402,7 @@ static int doc_params(const struct adapter_call *call, char *series, char *numbe
 	if (!n || i < 6 || i > 9 || n[i] != '\0') {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT,
 				     "passport number must be 6-9 digits, e.g. 1234567%s",
-				     n && n[0] ? "" : " (it is missing)");
+				     !n ? " (the value given is too long or not text)" : n[0] ? "" : " (it is missing)");
 		return -1;
 	}
 	return 0;

@@ -466,7 +466,7 @@ static void test_invalid_input(void **state)
 		{ "accounts", "pin", "2120519750041", NULL, NULL, NULL, NULL, "PIN must be 14 digits; got 13" },
 		{ "accounts", "pin", "", NULL, NULL, NULL, NULL, "PIN is missing" },
 		{ "accounts", "pin", "31205197500417", NULL, NULL, NULL, NULL, "PIN must start with 1 (female) or 2 (male)" },
-		{ "accounts", "pin", "1' OR '1'='1", NULL, NULL, NULL, NULL, "PIN must be 14 digits" },
+		{ "accounts", "pin", "1' OR '1'='1", NULL, NULL, NULL, NULL, "PIN must contain digits 0-9 only" },
 		{ "household-accounts", "household_id", "", NULL, NULL, NULL, NULL, "household_id must be 1-32 letters" },
 		{ "household-accounts", "household_id", "LBD-0001' OR '1'='1", NULL, NULL, NULL, NULL, "household_id must be" },
 		{ "debt", "household_id", "LBD 0001", NULL, NULL, NULL, NULL, "household_id must be" },

@@ -574,7 +574,7 @@ static void test_invalid_input(void **state)
 		{ "employee", "pin", "2120519750041", NULL, NULL, "PIN must be 14 digits; got 13" },
 		{ "employee", "pin", NULL, NULL, NULL, "PIN is missing" },
 		{ "length-of-service", "pin", "21205197500A17", NULL, NULL,
-		  "PIN must contain digits only; character 12 is not a digit" },
+		  "PIN must contain digits 0-9 only; character 12 is not one" },
 		{ "length-of-service", "pin", BAKYT, "on", "2024-02-30",
 		  "on: 2024-02-30 is not a calendar date between 1900-01-01 and today" },
 		{ "length-of-service", "pin", BAKYT, "on", "1899-12-31",

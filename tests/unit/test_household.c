@@ -44,10 +44,13 @@ static void test_pin_rule(void **state)
 		{ "212051975004170", "PIN must be 14 digits; got 15" },
 		{ "", "PIN is missing" },
 		{ NULL, "PIN is missing" },
-		{ "абвгдежзийклмн", "got 14" },                 /* 28 bytes, 14 letters: not digits */
-		{ "ИНН", "got 3" },
-		{ "2120519750041a", "character 14 is not a digit" },
-		{ "21205 97500417", "character 6 is not a digit" },
+		{ "абвгдежзийклмн", "digits 0-9 only; character 1 is not one" },   /* was "got 14" */
+		{ "ИНН", "digits 0-9 only; character 1 is not one" },
+		/* full-width digits, as a PIN pasted from some PDFs: was "must be 14 digits; got 14" */
+		{ "２１２０５１９７５００４１７", "digits 0-9 only; character 1 is not one" },
+		{ "2120５197500417", "digits 0-9 only; character 5 is not one" },
+		{ "2120519750041a", "character 14 is not one" },
+		{ "21205 97500417", "character 6 is not one" },
 		{ "31205197500417", "must start with 1 (female) or 2 (male); got 3" },
 		{ "01205197500417", "got 0" },
 		{ "23102200100562", "31022001 is not a date" },
@@ -59,8 +62,9 @@ static void test_pin_rule(void **state)
 		{ "10101185000001", "birth year 1850 is before 1900" },
 		{ "10203202400001", "birth date 02.03.2024 is in the future" },
 		{ "10101209900001", "in the future" },
-		{ "1' OR '1'='1", "got 12" },
-		{ "x; DROP TABLE persons", "got 21" },
+		{ "1' OR '1'='1", "digits 0-9 only; character 2 is not one" },
+		{ "x; DROP TABLE persons", "digits 0-9 only; character 1 is not one" },
+		{ "123456789012345", "PIN must be 14 digits; got 15" },
 	};
 	char why[160];
 
@@ -381,8 +385,8 @@ static void test_invalid_pins(void **state)
 		const char *msg;
 	} cases[] = {
 		{ "2120519750041", "PIN must be 14 digits; got 13" },
-		{ "21205197500A17", "PIN must contain digits only; character 12 is not a digit" },
-		{ "2120519750041x", "PIN must contain digits only; character 14 is not a digit" },
+		{ "21205197500A17", "PIN must contain digits 0-9 only; character 12 is not one" },
+		{ "2120519750041x", "PIN must contain digits 0-9 only; character 14 is not one" },
 		{ "23102200100562", "PIN digits 2-9 must be the birth date DDMMYYYY; 31022001 is not a date" },
 		{ "31205197500417", "PIN must start with 1 (female) or 2 (male); got 3" },
 		{ "10101209900001", "PIN birth date 01.01.2099 is in the future" },

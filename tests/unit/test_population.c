@@ -417,6 +417,11 @@ static void test_bank_invalid(void **state)
 		{ "ID", "1234567890", "number" },
 		{ "ID", "23456a1", "number" },
 		{ "ID", "", "missing" },
+		/* over-long values: said so (was "(it is missing)") */
+		{ "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		  "2345671", "series must be 1-4 Latin letters, e.g. ID or AN (the value given is too long" },
+		{ "ID", "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111",
+		  "number must be 6-9 digits, e.g. 1234567 (the value given is too long" },
 	};
 	struct outcome a;
 
@@ -446,7 +451,7 @@ static void test_invalid_pins(void **state)
 		{ "   ", "missing" },
 		{ "2120519750041", "14 digits" },
 		{ "212051975004170", "14 digits" },
-		{ "2120519750041a", "digits only" },
+		{ "2120519750041a", "digits 0-9 only" },
 		{ "31205197500417", "start with 1" },
 		{ "21313197500417", "not a date" },
 		{ "23002199000011", "not a date" },      /* 30 February */
