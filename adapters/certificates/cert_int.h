@@ -96,7 +96,8 @@ void cert_tsa_put(struct cert_shared *s, struct tsa_client *t);
  * offers no run_blocking (unit tests may). 0, or -1 (neither runs). */
 int cert_blocking(struct cert_ctx *c, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 
-/* Text for a person: valid UTF-8 without control characters. */
+/* Text for a person on one line: certdoc_text_ok (valid UTF-8, no control
+ * characters, no noncharacters) and no U+2028/U+2029. */
 int cert_text_ok(const char *s);
 
 /* Copies src into dst[cap], cut at cap - 1 bytes (callers check lengths

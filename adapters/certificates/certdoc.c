@@ -108,6 +108,11 @@ static int text_ok(const char *s, size_t max, int may_be_empty)
 	return 1;
 }
 
+int certdoc_text_ok(const char *s)
+{
+	return s && text_ok(s, strlen(s), 1);
+}
+
 /* Field and section names: 1..64 of [A-Za-z0-9_.-]. */
 static int name_ok(const char *s)
 {

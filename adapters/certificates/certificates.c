@@ -135,18 +135,8 @@ int cert_is_clerk(const struct cert_ctx *c, const char *client)
 
 int cert_text_ok(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		size_t n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
-		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)))
-			return 0;
-		for (size_t i = 1; i < n; i++)
-			if ((p[i] & 0xC0) != 0x80)
-				return 0;
-		p += n;
-	}
-	return 1;
+	/* the document's rule, and one line: no U+2028 / U+2029 either */
+	return certdoc_text_ok(s) && !strstr(s, "\xe2\x80\xa8") && !strstr(s, "\xe2\x80\xa9");
 }
 
 void cert_copy(char *dst, size_t cap, const char *src)

@@ -1461,6 +1461,13 @@ static void test_issue_invalid_input(void **state)
 		{ "{\"pin\":\"21205197500417\",\"purpose\":\"x\"}", "kind is missing" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\"}", "purpose must say" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\nb\"}", "purpose must say" },
+		/* C1 controls, noncharacters, line separators: refused here, not by the
+		 * document after the registries were asked (was a 500) */
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u0085b\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u0080b\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\ufffeb\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\uffffb\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u2028b\"}", "purpose must say" },
 		{ "{\"kind\":\"household\",\"pin\":\"2120519750041\",\"purpose\":\"x\"}", "PIN must be 14 digits" },
 		{ "{\"kind\":\"household\",\"purpose\":\"x\"}", "the person is missing" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"document\":\"N1\",\"purpose\":\"x\"}",
