@@ -72,6 +72,30 @@ static int want_help(int argc, char **argv)
 	return 0;
 }
 
+/* <data_dir>/ailgate.lock (path[cap]), opened with oflags, locked if no
+ * other process holds it. The descriptor (the lock held while it stays open,
+ * *holder 0), or with *holder the holder's pid (-1: unknown) and the lock
+ * not taken; -1 with errno when it cannot be opened. */
+static int data_dir_lock(const struct config *cfg, int oflags, char *path, size_t cap, long *holder)
+{
+	char pid[32];
+	ssize_t n;
+	int fd;
+
+	*holder = 0;
+	snprintf(path, cap, "%s/ailgate.lock", cfg->data_dir);
+	if ((fd = open(path, oflags | O_CLOEXEC, 0644)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		*holder = strtol(pid, NULL, 10);
+		if (*holder <= 0)
+			*holder = -1;
+	}
+	return fd;
+}
+
 /* One gateway per data_dir: a second `serve` of the same configuration
  * would share the ports (SO_REUSEPORT) and write the same message log, each
  * with its own replay window. <data_dir>/ailgate.lock, locked for the
@@ -79,21 +103,18 @@ static int want_help(int argc, char **argv)
 static int serve_lock(const struct config *cfg)
 {
 	char path[4096], pid[32];
-	ssize_t n;
-	int fd;
+	long holder;
+	int fd, n;
 
-	snprintf(path, sizeof(path), "%s/ailgate.lock", cfg->data_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+	if ((fd = data_dir_lock(cfg, O_RDWR | O_CREAT, path, sizeof(path), &holder)) < 0) {
 		fprintf(stderr, "ailgate: data_dir %s: cannot open %s: %s\n", cfg->data_dir, path, strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
+	if (holder) {
+		snprintf(pid, sizeof(pid), "%ld", holder);
 		fprintf(stderr, "ailgate: another 'ailgate serve' (pid %s) already runs on data_dir %s: stop it "
-				"first - two would share the ports and one message log\n",
-			pid[0] ? pid : "?", cfg->data_dir);
+				"first - two would share the ports and one message log\n", holder > 0 ? pid : "?",
+			cfg->data_dir);
 		close(fd);
 		return -1;
 	}
@@ -103,30 +124,18 @@ static int serve_lock(const struct config *cfg)
 	return fd;
 }
 
-/* serve --check: the pid of the gateway running on cfg's data_dir (its
- * lock held), 0 when none. Tests the lock and lets it go at once; writes
- * nothing, creates nothing. */
+/* serve --check: the pid of the gateway running on cfg's data_dir (-1:
+ * running, pid unknown), 0 when none. Tests the lock and lets it go at
+ * once; writes nothing, creates nothing. */
 static long serve_running(const struct config *cfg)
 {
-	char path[4096], pid[32];
-	ssize_t n;
-	long running = 0;
-	int fd;
+	char path[4096];
+	long holder;
+	int fd = data_dir_lock(cfg, O_RDONLY, path, sizeof(path), &holder);
 
-	snprintf(path, sizeof(path), "%s/ailgate.lock", cfg->data_dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		running = strtol(pid, NULL, 10);
-		if (running <= 0)
-			running = -1;   /* held, pid unknown */
-	} else {
-		flock(fd, LOCK_UN);
-	}
-	close(fd);
-	return running;
+	if (fd >= 0)
+		close(fd);   /* lets our lock go, if we took it */
+	return fd >= 0 ? holder : 0;
 }
 
 static int cmd_serve(int argc, char **argv)

@@ -188,12 +188,12 @@ int certdoc_sign_stamp(const struct certdoc *d, const struct signing_key *k,
 int certdoc_parse(const char *xml, size_t len, struct certdoc **out, char **err)
 	__attribute__((warn_unused_result));
 
-/* The document digest (see CERTDOC_DIGEST_HEX) of len bytes. */
 /* 1 if s (NUL-terminated) is text a document may hold: UTF-8, no control
  * characters (C0, DEL, C1), no surrogates or U+FFFE/U+FFFF - the rule the
  * document's own fields are checked by, so a request that passes it is not
  * refused later, after the registries were asked. */
 int certdoc_text_ok(const char *s);
+/* The document digest (see CERTDOC_DIGEST_HEX) of len bytes. */
 void certdoc_digest(const void *xml, size_t len, char out[CERTDOC_DIGEST_HEX]);
 /* 1 if s is 64 hex digits (lower case or upper; folded to lower in place). */
 int certdoc_digest_ok(char *s);

@@ -21,6 +21,7 @@
 #include "proto/fault.h"
 #include "proto/rest.h"
 #include "proto/soap.h"
+#include "store/consent.h"
 
 enum exch_side { EXCH_CLIENT_SIDE, EXCH_SERVER_SIDE };
 enum exch_proto { EXCH_SOAP, EXCH_REST, EXCH_OTHER };
@@ -106,7 +107,7 @@ struct exch {
 	int aborted;                    /* the caller went away */
 	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */
 	int adapter_pending;            /* an adapter has not called back yet */
-	char consented[33];             /* the person whose consent allowed this call
+	char consented[CONSENT_SUBJECT_MAX + 1]; /* the person whose consent allowed this call
 					   (consent_query.consented), "" if none */
 	/* If set, called with the checked answer instead of relaying it as is. */
 	void (*relay_hook)(struct exch *ex, long status, const struct hlist *h, const unsigned char *body,

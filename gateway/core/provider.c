@@ -205,8 +205,6 @@ static void adapter_answer_soap(struct exch *ex, struct adapter_result *res)
 	buf_free(&out);
 }
 
-_Static_assert(sizeof(((struct exch *)0)->consented) == CONSENT_SUBJECT_MAX + 1, "exch.consented holds a subject");
-
 static void provider_on_adapter(struct adapter_result *res, void *arg)
 {
 	struct exch *ex = arg;

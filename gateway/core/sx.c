@@ -360,10 +360,12 @@ void sx_free(struct gw *g)
 			log_warn("event=msglog replay_snapshot=0 why=\"%s; the next start reloads the replay "
 				 "window from the log\"", why);
 	}
-	for (size_t i = 0; s->ocsp && !(g->flags & GW_CHECK) && i < s->n_keys; i++)
-		ocsp_keep(g, s, s->keys[i].key->cert_sha256);
-	if (s->ocsp && s->auth_cert && !(g->flags & GW_CHECK))
-		ocsp_keep(g, s, s->auth_sha256);
+	if (s->ocsp && !(g->flags & GW_CHECK)) {   /* a check keeps nothing */
+		for (size_t i = 0; i < s->n_keys; i++)
+			ocsp_keep(g, s, s->keys[i].key->cert_sha256);
+		if (s->auth_cert)
+			ocsp_keep(g, s, s->auth_sha256);
+	}
 	ocsp_cache_free(s->ocsp);
 	X509_free(s->auth_cert);
 	for (size_t i = 0; i < s->n_keys; i++)

@@ -61,13 +61,13 @@ struct logverify_result {
 	int64_t unstamped;               /* records after the last batch */
 };
 
-/* Short name of a problem ("body", "missing", ...). */
 /* What is wrong with r on its own - damage its backend found in the stored
  * form, an impossible field, a body that does not match its digest,
  * contents that do not give its hash - said in why; LOGVERIFY_OK when
  * nothing. The verifier's first checks of each record; log export refuses
  * a record that fails them. */
 enum logverify_problem logverify_row_problem(const struct msglog_row *r, char *why, size_t len);
+/* Short name of a problem ("body", "missing", ...). */
 const char *logverify_problem_name(enum logverify_problem p);
 
 /* Verifies the files in order (oldest archive first, the live log last;

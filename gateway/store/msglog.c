@@ -678,6 +678,12 @@ static void *writer_main(void *arg)
 
 /* ------------------------------------------------------- open and close */
 
+/* The backend cfg names, or the one its path implies. */
+static const struct msglog_backend_ops *backend_of(const struct msglog_config *cfg)
+{
+	return cfg->backend ? cfg->backend : msglog_backend_for(cfg->path);
+}
+
 static int copy_cfg(struct msglog *log, const struct msglog_config *cfg, char **err)
 {
 	struct msglog_config d;
@@ -690,7 +696,7 @@ static int copy_cfg(struct msglog *log, const struct msglog_config *cfg, char **
 	DFLT(ts_timeout_ms); DFLT(ts_retry_max_ms); DFLT(ts_max_unstamped_ms);
 	DFLT(archive_interval_ms); DFLT(archive_chunk); DFLT(replay_window_ms); DFLT(replay_max_entries);
 #undef DFLT
-	log->ops = cfg->backend ? cfg->backend : msglog_backend_for(cfg->path);
+	log->ops = backend_of(cfg);
 	if (!cfg->path) {
 		msglog_set_err(err, "message log: no database path");
 		return -1;
@@ -880,7 +886,7 @@ fail:
 
 int msglog_check(const struct msglog_config *cfg, struct msglog_chain_state *st, int *exists, char **err)
 {
-	const struct msglog_backend_ops *ops = cfg->backend ? cfg->backend : msglog_backend_for(cfg->path);
+	const struct msglog_backend_ops *ops = backend_of(cfg);
 	void *c = NULL;
 	int rc;
 

@@ -317,6 +317,7 @@ struct msglog *msglog_open(const struct msglog_config *cfg, char **err);
  * (SQLite: the file is missing and its directory writable; PostgreSQL: no
  * tables yet), which msglog_open would create. 0, or -1 with *err. */
 int msglog_check(const struct msglog_config *cfg, struct msglog_chain_state *st, int *exists, char **err);
+
 /* Commits everything already queued, stops the threads, tries one last
  * stamp (bounded by ts_timeout_ms) and closes. No append may run during or
  * after it. Call after the event loops that appended have stopped (or
