@@ -338,6 +338,30 @@ def test_public_verify_page_from_the_qr_address(ex):
     html4 = page4.decode()
     assert status == 200 and "Это не подписанная электронная справка" in html4, html4[:800]
     assert "Документ изменён" not in html4 and "Осмонов" not in html4, html4[:800]
+    # the signed certificate pasted into the text box as a browser sends it
+    # (multipart, CRLF line ends, the final line end lost; or with a BOM and
+    # blanks, urlencoded): the issued document, valid - it read as "changed"
+    pasted = doc["document_xml"].rstrip("\n").replace("\n", "\r\n")
+    bnd = "----formB0undary7MA4YWxk"
+    mp = ("--%s\r\nContent-Disposition: form-data; name=\"xml\"; filename=\"\"\r\n"
+          "Content-Type: application/octet-stream\r\n\r\n\r\n"
+          "--%s\r\nContent-Disposition: form-data; name=\"xml_text\"\r\n\r\n%s\r\n--%s--\r\n"
+          % (bnd, bnd, pasted, bnd)).encode()
+    for body, ctype in ((mp, "multipart/form-data; boundary=" + bnd),
+                        (urllib.parse.urlencode({"xml_text": "\ufeff  " + pasted + "\r\n\r\n"}).encode(),
+                         "application/x-www-form-urlencoded")):
+        status, _, page5 = h.request("POST", ex.url("municipality", "/verify"), body,
+                                     {"Content-Type": ctype})
+        html5 = page5.decode()
+        assert status == 200 and "Справка действительна" in html5, (ctype, html5[:1200])
+        assert doc["number"] in html5 and "Документ изменён" not in html5, html5[:800]
+    # a changed word in the paste is still a changed document
+    forged = pasted.replace("для суда", "для банка", 1)
+    assert forged != pasted
+    status, _, page6 = h.request("POST", ex.url("municipality", "/verify"),
+                                 urllib.parse.urlencode({"xml_text": forged}).encode(),
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200 and "Справка действительна" not in page6.decode(), page6[:800]
     # revoked by the clerk: the same address now says so, with the reason
     st, r = call(ex, "municipality", CLERK, "POST", "revoke",
                  {"number": d["number"], "reason": "адрес изменился"}, user="clerk-7")

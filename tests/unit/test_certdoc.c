@@ -1091,6 +1091,11 @@ static void test_forms(void **state)
 		"Content-Disposition: form-data; name=\"xml_text\"\r\n\r\n"
 		"<b>текст</b>\r\n"
 		"--XyZ--\r\n";
+	static const char mp_blank[] =
+		"--XyZ\r\n"
+		"Content-Disposition: form-data; name=\"xml_text\"\r\n\r\n"
+		" \r\n\r\n"
+		"--XyZ--\r\n";
 	struct buf x;
 
 	assert_int_equal(verify_page_query("x=1&n=70000050-2026-000001&d=AB%63d+e", n, sizeof(n), dg,
@@ -1108,13 +1113,33 @@ static void test_forms(void **state)
 	buf_reset(&x);
 	assert_int_equal(verify_page_posted_xml("multipart/form-data; boundary=\"XyZ\"", mp_text,
 						sizeof(mp_text) - 1, &x, why, sizeof(why)), 0);
-	assert_string_equal(x.data, "<b>текст</b>");
+	assert_string_equal(x.data, "<b>текст</b>\n");   /* pasted text: as issued, one final LF */
 	buf_reset(&x);
 	assert_int_equal(verify_page_posted_xml("application/x-www-form-urlencoded",
 						"a=1&xml_text=%3Cc%3E+%D1%82%3C%2Fc%3E", 37, &x, why,
 						sizeof(why)), 0);
-	assert_string_equal(x.data, "<c> т</c>");
+	assert_string_equal(x.data, "<c> т</c>\n");
 	buf_reset(&x);
+	/* a browser's paste: BOM, blanks, CRLF line ends, no final line end ->
+	 * the bytes of the issued file (LF, one final LF); a lone CR too */
+	assert_int_equal(verify_page_posted_xml("application/x-www-form-urlencoded",
+						"xml_text=%EF%BB%BF+%0D%0A%3Ca%3E%0D%0A+x%0D%0Ay%0D%0D%0A%3C%2Fa%3E",
+						66, &x, why, sizeof(why)), 0);
+	assert_string_equal(x.data, "<a>\n x\ny\n\n</a>\n");
+	buf_reset(&x);
+	assert_int_equal(verify_page_posted_xml("application/x-www-form-urlencoded",
+						"xml_text=%3Ca%2F%3E%0D%0A%0D%0A++", 33, &x, why, sizeof(why)), 0);
+	assert_string_equal(x.data, "<a/>\n");
+	buf_reset(&x);
+	/* blanks only: nothing was pasted */
+	assert_int_equal(verify_page_posted_xml("application/x-www-form-urlencoded",
+						"xml_text=+%0D%0A", 16, &x, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "paste"));
+	assert_int_equal(x.len, 0);
+	assert_int_equal(verify_page_posted_xml("multipart/form-data; boundary=XyZ", mp_blank,
+						sizeof(mp_blank) - 1, &x, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "paste"));
+	assert_int_equal(x.len, 0);
 	assert_int_equal(verify_page_posted_xml("application/x-www-form-urlencoded", "a=1", 3, &x,
 						why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "paste"));
