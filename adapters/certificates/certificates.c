@@ -941,6 +941,13 @@ static int job_parse(struct job *j, const struct adapter_call *call, struct adap
 					     "revoke certificates; %s is not one", j->client);
 			break;
 		}
+		/* the register keeps who revoked: the clerk is client + userId */
+		if (strspn(j->user_id, " \t") == strlen(j->user_id)) {
+			adapter_result_error(res, ADAPTER_INVALID_INPUT, "say which clerk revokes the "
+					     "certificate: send X-Road-UserId (the clerk's user id in %s)",
+					     j->client);
+			break;
+		}
 		params_trimmed(obj, "reason", j->reason, sizeof(j->reason));
 		if (!j->reason[0] || strlen(j->reason) > CERT_REASON_MAX || !cert_text_ok(j->reason)) {
 			adapter_result_error(res, ADAPTER_INVALID_INPUT, "reason must say why the certificate is "

@@ -422,8 +422,12 @@ static int multipart_fields(const char *boundary, const char *body, size_t len,
  * (certdoc_build): the paste from out->data[from] is put back in that form. */
 static int paste_as_issued(struct buf *out, size_t from)
 {
-	char *s = out->data + from;
 	size_t n = out->len - from, i = 0, k = 0;
+	char *s;
+
+	if (!out->data || n == 0)
+		return 0;
+	s = out->data + from;
 
 	if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
 		i = 3;

@@ -286,6 +286,12 @@ def test_revoke_and_tamper(ex):
     st, e = call(ex, "state", PORTAL, "POST", "revoke", {"number": d["number"], "reason": "x"},
                  user="21205197500417")
     assert st == 500 and e.get("type") == "Server.ServerProxy.AccessDenied", (st, e)
+    # the clerk's system must say which clerk revokes (the register keeps it)
+    st, e = call(ex, "municipality", CLERK, "POST", "revoke",
+                 {"number": d["number"], "reason": "выдана по ошибке"})
+    assert st == 400 and "X-Road-UserId" in e["message"], (st, e)
+    st, v = verify(ex, d["number"], d["digest"])
+    assert v["verdict"] == "valid", v
     st, r = call(ex, "municipality", CLERK, "POST", "revoke",
                  {"number": d["number"], "reason": "выдана по ошибке"}, user="clerk-7")
     assert st == 200 and r["revoked"], r

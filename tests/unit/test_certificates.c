@@ -1652,6 +1652,12 @@ static void test_verify_and_revoke(void **state)
 	assert_non_null(strstr(r.message, "only a municipality clerk's system"));
 	r = cert_call(t, "revoke", "POST", CLERK, "clerk-7", NULL, "number", num, NULL);
 	assert_int_equal(r.status, ADAPTER_INVALID_INPUT);
+	/* the clerk's system without the clerk (X-Road-UserId): nobody to name as revoker */
+	r = cert_call(t, "revoke", "POST", CLERK, NULL, NULL, "number", num, "reason", "x", NULL);
+	assert_int_equal(r.status, ADAPTER_INVALID_INPUT);
+	assert_non_null(strstr(r.message, "X-Road-UserId"));
+	r = cert_call(t, "revoke", "POST", CLERK, " ", NULL, "number", num, "reason", "x", NULL);
+	assert_int_equal(r.status, ADAPTER_INVALID_INPUT);
 	r = cert_call(t, "revoke", "POST", CLERK, "clerk-7",
 		      "{\"number\":\"" "X" "\"}", NULL);
 	assert_int_equal(r.status, ADAPTER_INVALID_INPUT);
