@@ -98,14 +98,17 @@ int cert_request_object(const struct adapter_call *call, json_t **obj, struct ad
 	return 0;
 }
 
-/* The user id's prefix u[0..len) is empty, or a country code (alpha-2 or
- * alpha-3, optionally followed by '-', ':' or '/') of the country alpha3. */
+/* The user id's prefix u[0..len) is a country code (alpha-2 or alpha-3,
+ * optionally followed by '-', ':' or '/') of the country alpha3; empty only
+ * for Kyrgyzstan (a bare PIN). A bare document number is refused: passport
+ * numbers of different countries look alike, and "N1234567" must not stand
+ * for every citizenship that has one. */
 static int prefix_is(const char *u, size_t len, const char *alpha3)
 {
 	char p[4], cc[4];
 
 	if (len == 0)
-		return 1;
+		return strcmp(alpha3, "KGZ") == 0;
 	if (strchr("-:/", u[len - 1]))
 		len--;
 	if (len < 2 || len > 3)

@@ -1375,6 +1375,13 @@ static void test_issue_foreign_owner(void **state)
 		  "\"document\":\"N1234567\",\"purpose\":\"для нотариуса\"}");
 	check_issued(t, &o, "Сейткалиев Ержан Болатович");
 	json_decref(o.data);
+	/* the document number alone does not say whose passport: refused */
+	th_reset(t);
+	o = issue(t, "N1234567", "{\"kind\":\"household-composition\",\"citizenship\":\"KAZ\","
+		  "\"document\":\"N1234567\",\"purpose\":\"x\"}");
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_non_null(strstr(o.message, "about yourself"));
+	assert_int_equal(t->started, 0);
 	/* a kind the registries keep by PIN only */
 	th_reset(t);
 	o = issue(t, "KZN1234567", "{\"kind\":\"employment-record\",\"citizenship\":\"KAZ\","
