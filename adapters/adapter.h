@@ -71,6 +71,13 @@ struct adapter_host {
 	 * Returns 0, or -1 when it could not be queued (neither runs). May be
 	 * NULL (unit tests may run work and done inline). */
 	int (*run_blocking)(void *ctx, void (*work)(void *arg), void (*done)(void *arg), void *arg);
+	/* 1 when init is called only to check the configuration (`ailgate
+	 * config check`, `serve --check`, and at startup before any worker):
+	 * read the [adapter.NAME] section and the key or certificate files it
+	 * names, and fail on anything wrong in them; open, create and start
+	 * nothing (no database, no thread). The context is freed at once and
+	 * never handles a call; call and run_blocking are NULL. */
+	int check_only;
 };
 
 /* Outcomes a caller must be able to tell apart (domain.md: "not in register"
@@ -119,7 +126,10 @@ struct adapter_ops {
 	const struct adapter_service *services;
 	size_t n_services;
 	/* Called once per worker thread; *ctx is that worker's state.
-	 * Returns 0, or -1 with *err (caller frees). */
+	 * Returns 0, or -1 with *err (caller frees). A configuration error
+	 * fails init (and so `config check` and the gateway's start: see
+	 * adapter_host.check_only); a database that cannot be opened does not:
+	 * calls answer "unavailable" until it can. */
 	int (*init)(const struct adapter_host *host, void **ctx, char **err);
 	/* Must call done exactly once, now or later on the same thread. */
 	void (*handle)(void *ctx, const struct adapter_call *call, adapter_done_fn done, void *arg);

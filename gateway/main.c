@@ -22,6 +22,7 @@
 #include "core/gconf_fetch.h"
 #include "core/globalconf.h"
 #include "core/gw.h"
+#include "core/host.h"
 #include "core/log.h"
 #include "core/logcli.h"
 #include "lib/buf.h"
@@ -221,9 +222,10 @@ static int cmd_config(int argc, char **argv)
 		fputs(usage_config, want_help(argc, argv) ? stdout : stderr);
 		return want_help(argc, argv) ? 0 : 2;
 	}
-	if (config_load(argv[1], &cfg, &err) < 0) {
+	if (config_load(argv[1], &cfg, &err) < 0 || host_check_adapters(cfg, NULL, NULL, &err) < 0) {
 		fprintf(stderr, "%s\n", err ? err : "invalid");
 		free(err);
+		config_free(&cfg);
 		return 1;
 	}
 	printf("%s: OK (gateway %s, client %s, server %s)\n", argv[1], cfg->gateway_code, cfg->client_listen,

@@ -354,6 +354,23 @@ static int cfg_basic(struct cert_ctx *c, char **err)
 	return 0;
 }
 
+/* The documents are signed as the member of the client subsystem (their
+ * Issuer, which verification compares with the signer): a key of another
+ * member would make every certificate issued here "tampered". */
+static int cfg_key_member(const struct cert_ctx *c, const struct signing_key *k, char **err)
+{
+	char cls[64], code[64];
+
+	if (sig_cert_member(k->cert, cls, sizeof(cls), code, sizeof(code)) != 0)
+		return cfg_fail(err, "[adapter.certificates] sign_cert is not a member's signing "
+				"certificate (its subject names no CLASS/CODE)");
+	if (strcmp(cls, c->issuer_class) != 0 || strcmp(code, c->issuer_code) != 0)
+		return cfg_fail(err, "[adapter.certificates] sign_cert belongs to member %s/%s, but the "
+				"certificates are issued by %s/%s (the member of client %s): use that "
+				"member's signing key", cls, code, c->issuer_class, c->issuer_code, c->client);
+	return 0;
+}
+
 /* The signing key, the TSA, the trust for uploaded documents, the register. */
 static int cfg_shared(struct cert_ctx *c, struct cert_shared *s, char **err)
 {
@@ -370,6 +387,8 @@ static int cfg_shared(struct cert_ctx *c, struct cert_shared *s, char **err)
 		free(e);
 		return -1;
 	}
+	if (s->key && cfg_key_member(c, s->key, err) != 0)
+		return -1;
 	if (cfg_long(c, "tsa_timeout_ms", 10000, 100, 120000, &tsa_ms, err) ||
 	    cfg_long(c, "busy_timeout_ms", 5000, 0, 60000, &busy, err) ||
 	    cfg_long(c, "require_timestamp", tsa ? 1 : 0, 0, 1, &req, err))
@@ -396,6 +415,8 @@ static int cfg_shared(struct cert_ctx *c, struct cert_shared *s, char **err)
 	    (!s->reg_path[0] && (size_t)snprintf(s->reg_path, sizeof(s->reg_path), "%s/certificates.db",
 						 c->host.data_dir ? c->host.data_dir : ".") >= sizeof(s->reg_path)))
 		return cfg_fail(err, "[adapter.certificates] db: path too long");
+	if (c->host.check_only)
+		return 0;   /* only the configuration is being checked: open nothing */
 	if (docreg_open(s->reg_path, (unsigned)busy, &s->reg, &e) != 0) {
 		/* not fatal: calls answer "unavailable" and try again */
 		c->host.log(c->host.ctx, ADAPTER_LOG_ERROR, NULL, "certificates: %s", e ? e : "register not open");

@@ -406,6 +406,8 @@ int sqlreg_ready(struct sqlreg *r, struct adapter_result *res)
 
 void sqlreg_start(struct sqlreg *r)
 {
+	if (r->host.check_only)
+		return;   /* only the configuration is being checked: open nothing */
 	if (sqlreg_ready(r, NULL) != 0)
 		return;   /* logged; every call tries again */
 }

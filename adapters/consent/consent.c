@@ -503,7 +503,8 @@ static int cn_config(struct cn_ctx *c, char **err)
 	if (ttl == NULL || ttl[0] == '\0')
 		return 0;
 	v = strtol(ttl, &end, 10);
-	if (*end != '\0' || v < 30 || v > CONSENT_CODE_TTL_MAX || consent_store_set_code_ttl(c->cs, (int)v) != 0) {
+	if (*end != '\0' || v < 30 || v > CONSENT_CODE_TTL_MAX ||
+	    (c->cs && consent_store_set_code_ttl(c->cs, (int)v) != 0)) {
 		if (asprintf(err, "[adapter.consent] code_ttl_seconds: '%.32s' is not a number of seconds "
 			     "30..%d", ttl, CONSENT_CODE_TTL_MAX) < 0)
 			*err = NULL;
@@ -566,7 +567,7 @@ static int cn_init(const struct adapter_host *host, void **vctx, char **err)
 		return -1;
 	}
 	c->host = *host;
-	if (cn_open(c, err) != 0 || cn_config(c, err) != 0) {
+	if ((!host->check_only && cn_open(c, err) != 0) || cn_config(c, err) != 0) {
 		cn_free(c);
 		return -1;
 	}

@@ -332,6 +332,14 @@ void *worker_adapter(struct worker *w, const char *name, const struct adapter_op
 	return NULL;
 }
 
+const char *worker_adapter_error(const struct worker *w, const char *name)
+{
+	for (size_t i = 0; i < adapter_count(); i++)
+		if (strcmp(adapter_at(i)->name, name) == 0)
+			return w->adapter_err ? w->adapter_err[i] : NULL;
+	return NULL;
+}
+
 /* Adapters bound to services this gateway provides. */
 static int adapter_used(struct gw *g, const char *name)
 {
@@ -346,6 +354,11 @@ static int adapter_used(struct gw *g, const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+static int adapter_used_cb(const char *name, void *g)
+{
+	return adapter_used(g, name);
 }
 
 /* Per worker, per adapter: the host table the adapter keeps for its life. */
@@ -368,8 +381,8 @@ static int worker_adapters(struct gw *g, struct worker *w)
 		const struct adapter_ops *a = adapter_at(i);
 		char *err = NULL;
 
-		if (!adapter_used(g, a->name))
-			continue;
+		if (!adapter_used(g, a->name) || (g->flags & GW_CHECK))
+			continue;   /* a check has checked them (gw_new) and opens nothing */
 		host_init(&slots[i].host, &slots[i].hctx, g, w, a->name);
 		if (a->init(&slots[i].host, &w->adapter_ctx[i], &err) < 0) {
 			w->adapter_ctx[i] = NULL;
@@ -635,6 +648,11 @@ struct gw *gw_new(struct config *cfg, unsigned flags, char **err)
 	if (load_tls(g, err) < 0 || load_is_certs(g, err) < 0)
 		goto fail;
 	if (sx_init(g, err) < 0)
+		goto fail;
+	/* A mistake in an adapter's section stops the start, as any other in
+	 * the file: a gateway up without its service would tell its callers
+	 * only "unavailable" (and the verification page "no certificates"). */
+	if (host_check_adapters(cfg, adapter_used_cb, g, err) < 0)
 		goto fail;
 	g->pool = host_pool_new(2, err);
 	if (!g->pool)

@@ -108,6 +108,9 @@ void gw_free(struct gw *g);
  * adapter has that name) and the context returned (NULL if it is not used
  * on this gateway or failed to start). */
 void *worker_adapter(struct worker *w, const char *name, const struct adapter_ops **ops);
+/* Why adapter name, which this gateway runs, failed to start; NULL if it
+ * runs or is not used here. */
+const char *worker_adapter_error(const struct worker *w, const char *name);
 
 /* The current global configuration with a reference the caller must drop
  * with gconf_unref(). Never NULL after gw_new succeeded. */

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "core/config.h"
 #include "core/gw.h"
 #include "core/log.h"
 #include "lib/crypto.h"
@@ -35,7 +36,7 @@ static const char *host_config(void *ctx, const char *key)
 {
 	struct adapter_host_ctx *h = ctx;
 
-	return config_adapter_get(h->gw->cfg, h->name, key);
+	return config_adapter_get(h->cfg, h->name, key);
 }
 
 /* ---- calls through the exchange --------------------------------------- */
@@ -313,6 +314,7 @@ void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g
 {
 	hc->gw = g;
 	hc->w = w;
+	hc->cfg = g->cfg;
 	hc->name = name;
 	h->ctx = hc;
 	h->log = host_log;
@@ -320,4 +322,57 @@ void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g
 	h->data_dir = g->cfg->data_dir;
 	h->call = host_call;
 	h->run_blocking = host_run_blocking;
+}
+
+/* ---- checking the configuration ---------------------------------------- */
+
+static int host_check_one(const struct config *cfg, const struct adapter_ops *a, char **err)
+{
+	struct adapter_host_ctx hc = { NULL, NULL, cfg, a->name };
+	struct adapter_host h = {
+		.ctx = &hc, .log = host_log, .config = host_config, .data_dir = cfg->data_dir,
+		.check_only = 1,
+	};
+	void *ctx = NULL;
+	char *e = NULL;
+
+	if (a->init(&h, &ctx, &e) < 0) {
+		if (asprintf(err, "adapter %s: %s", a->name, e ? e : "its configuration is not valid") < 0)
+			*err = NULL;
+		free(e);
+		return -1;
+	}
+	a->free(ctx);
+	return 0;
+}
+
+int host_check_adapters(const struct config *cfg, int (*used)(const char *name, void *arg), void *arg,
+			char **err)
+{
+	*err = NULL;
+	for (size_t i = 0; i < cfg->n_adapter_kv; i++)
+		if (!adapter_find(cfg->adapter_kv[i].adapter)) {
+			char names[512] = "";
+			size_t n = 0;
+
+			for (size_t k = 0; k < adapter_count() && n < sizeof(names); k++)
+				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", k ? ", " : "",
+						      adapter_at(k)->name);
+			if (asprintf(err, "[adapter.%s]: no adapter of that name is built in (there are: %s)",
+				     cfg->adapter_kv[i].adapter, names) < 0)
+				*err = NULL;
+			return -1;
+		}
+	for (size_t k = 0; k < adapter_count(); k++) {
+		const struct adapter_ops *a = adapter_at(k);
+		int want = 0;
+
+		for (size_t i = 0; i < cfg->n_adapter_kv && !want && !used; i++)
+			want = strcmp(cfg->adapter_kv[i].adapter, a->name) == 0;
+		if (used)
+			want = used(a->name, arg);
+		if (want && host_check_one(cfg, a, err) != 0)
+			return -1;
+	}
+	return 0;
 }

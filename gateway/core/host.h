@@ -12,15 +12,26 @@
 struct gw;
 struct worker;
 
+struct config;
+
 struct adapter_host_ctx {
-	struct gw *gw;
+	struct gw *gw;                  /* NULL when only checking */
 	struct worker *w;
+	const struct config *cfg;       /* where [adapter.NAME] is read */
 	const char *name;
 };
 
 /* Fills h (and hc, which h->ctx points to) for adapter name on worker w. */
 void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g, struct worker *w,
 	       const char *name);
+
+/* Checks the [adapter.*] sections of cfg: each must name an adapter compiled
+ * in, and each adapter that used(name, arg) says this gateway runs (used
+ * NULL: each that has a section) must accept its configuration (its init
+ * with host.check_only: files are read, nothing is opened, created or
+ * started). 0, or -1 with *err (caller frees) naming the adapter. */
+int host_check_adapters(const struct config *cfg, int (*used)(const char *name, void *arg), void *arg,
+			char **err) __attribute__((warn_unused_result));
 
 /* The background pool behind run_blocking: started by gw_new (threads
  * threads), stopped by gw_free after the workers' loops have stopped (queued

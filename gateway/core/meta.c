@@ -615,6 +615,13 @@ void meta_verify_page(struct exch *ex)
 	json_t *params;
 	char why[160], id[UUID_STR_LEN];
 
+	if (!ctx && worker_adapter_error(ex->w, "certificates")) {
+		/* it issues them, but cannot check them now (the operator sees why in /health) */
+		static const char down[] = "certificates cannot be verified here at the moment; try again "
+					   "later\n";
+		reply(ex, 503, "text/plain; charset=utf-8", down, sizeof(down) - 1);
+		return;
+	}
 	if (!ctx) {
 		reply(ex, 404, "text/plain; charset=utf-8",
 		      "this gateway issues no certificates; verify at the issuer's address\n", 68);

@@ -678,6 +678,42 @@ def test_check_beside_running_gateway(fx):
     serving(fx)
 
 
+def test_adapter_config_mistakes_found_by_check(fx):
+    """A mistake in an adapter's section is found by `config check` and by
+    `serve --check` (and stops a start, which runs the same check): before,
+    `config check` said OK to `valid_days = abc` and to another member's
+    signing key; the gateway started without its certificates service and
+    the verification page told a court that it issues no certificates."""
+    from harness import binary
+    cfg = fx.ex.config_path("municipality")
+    text = open(cfg).read()
+    assert "[adapter.certificates]" in text and "GOV_70000050/sign.key" in text
+    cases = [
+        (text.replace("[adapter.certificates]\n", "[adapter.certificates]\nvalid_days = abc\n"),
+         "[adapter.certificates] valid_days must be a number from 1 to 3660; got 'abc'"),
+        (text.replace("[adapter.certificates]\n", "[adapter.certificates]\nvalid_days = 0\n"),
+         "valid_days must be a number from 1 to 3660; got '0'"),
+        (re.sub(r"(?m)^(sign_(key|cert) = .*)GOV_70000050/", r"\1GOV_70000005/", text),
+         "sign_cert belongs to member GOV/70000005, but the certificates are issued by GOV/70000050"),
+        (text + "\n[adapter.certificatez]\nvalid_days = 30\n",
+         "[adapter.certificatez]: no adapter of that name is built in (there are: "),
+    ]
+    bad = os.path.join(os.path.dirname(cfg), "adapter-mistake.ini")
+    try:
+        for body, want in cases:
+            with open(bad, "w") as f:
+                f.write(body)
+            for cmd in (["config", "check", bad], ["serve", "--check", "--config", bad]):
+                r = subprocess.run([binary()] + cmd, capture_output=True, text=True, timeout=30)
+                assert r.returncode == 1 and want in r.stderr, (cmd, r.returncode, r.stdout, r.stderr[-600:])
+        r = subprocess.run([binary(), "config", "check", cfg], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and ": OK" in r.stdout, (r.stdout, r.stderr[-600:])
+    finally:
+        if os.path.exists(bad):
+            os.unlink(bad)
+    serving(fx)
+
+
 # ---- the peer (mutual TLS) port -------------------------------------------------
 
 def selfsigned(fx):

@@ -491,7 +491,7 @@ static int th_group_setup(void **state)
 	snprintf(t->cert, sizeof(t->cert), "%s/members/GOV_70000050/sign-fullchain.pem", t->pki);
 	snprintf(t->tsa_cert, sizeof(t->tsa_cert), "%s/tsa/tsa.pem", t->pki);
 	snprintf(t->db, sizeof(t->db), "%s/certificates.db", t->dir);
-	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' >/dev/null 2>&1",
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members 'GOV/70000050 GOV/70000005' --clients '' >/dev/null 2>&1",
 	       src_dir(), t->pki) != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (t->tsa_pid = start_tsa(t)) < 0) {
 		fprintf(stderr, "PKI or TSA could not be made\n");
@@ -1848,6 +1848,39 @@ static void test_config(void **state)
 		assert_null(ctx);
 		if (!err || !strstr(err, bad[i].part))
 			fail_msg("case %zu: '%s'", i, err ? err : "(no error)");
+		free(err);
+	}
+	/* another member's signing key: every document would name one issuer and
+	 * carry another's signature (verified as tampered); refused at init */
+	{
+		char okey[256], ocert[256];
+
+		snprintf(okey, sizeof(okey), "%s/members/GOV_70000005/sign.key", t->pki);
+		snprintf(ocert, sizeof(ocert), "%s/members/GOV_70000005/sign-fullchain.pem", t->pki);
+		ctx = ctx_with(t, "sign_key", okey, "sign_cert", ocert, &err);
+		assert_null(ctx);
+		if (!err || !strstr(err, "sign_cert belongs to member GOV/70000005, but the certificates are "
+				    "issued by GOV/70000050"))
+			fail_msg("another member's key: '%s'", err ? err : "(no error)");
+		free(err);
+	}
+	/* a check of the configuration reads it and opens nothing: no register file */
+	{
+		char db[256];
+		struct stat st;
+
+		snprintf(db, sizeof(db), "%s/check-only.db", t->dir);
+		t->host.check_only = 1;
+		ctx = ctx_with(t, "db", db, NULL, NULL, &err);
+		t->host.check_only = 0;
+		assert_non_null(ctx);
+		certificates_adapter.free(ctx);
+		assert_int_equal(stat(db, &st), -1);
+		t->host.check_only = 1;
+		ctx = ctx_with(t, "db", db, "valid_days", "0", &err);
+		t->host.check_only = 0;
+		assert_null(ctx);
+		assert_non_null(err && strstr(err, "valid_days must be a number from 1 to 3660"));
 		free(err);
 	}
 	/* a larger allowed age issues LBD-0003's 500-day-old livestock data */
