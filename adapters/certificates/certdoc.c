@@ -501,8 +501,10 @@ int certdoc_add_field(struct certdoc *d, const char *name, const char *label, co
 		return fail(err, "a field needs a section first (certdoc_add_section)");
 	arr = d->in_row ? &s->rows[s->nrows - 1].fields : &s->fields;
 	n = d->in_row ? &s->rows[s->nrows - 1].n : &s->nfields;
-	if (*n == CERTDOC_FIELDS_MAX)
-		return fail(err, "more than %d fields in section %s", CERTDOC_FIELDS_MAX, s->name);
+	if (*n == (d->in_row ? CERTDOC_FIELDS_MAX : CERTDOC_SECTION_FIELDS_MAX))
+		return fail(err, "more than %d fields in %s of section %s",
+			    d->in_row ? CERTDOC_FIELDS_MAX : CERTDOC_SECTION_FIELDS_MAX, d->in_row ? "a row" : "the head",
+			    s->name);
 	if (!name_ok(name))
 		return fail(err, "field name '%s' is not 1..64 of A-Z a-z 0-9 _ . -",
 			    name ? name : "(none)");

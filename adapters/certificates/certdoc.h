@@ -48,8 +48,9 @@ struct tsa_client;   /* store/tsa.h */
 #define CERTDOC_TEXT_MAX 1024      /* bytes of any one text value */
 #define CERTDOC_NAME_MAX 64        /* bytes of a field or section name */
 #define CERTDOC_SECTIONS_MAX 32
-#define CERTDOC_FIELDS_MAX 64      /* per section and per row */
+#define CERTDOC_FIELDS_MAX 64      /* per row */
 #define CERTDOC_ROWS_MAX 500       /* per section */
+#define CERTDOC_SECTION_FIELDS_MAX 500   /* the fields of a section (a household's members) */
 #define CERTDOC_SOURCES_MAX 64
 /* Largest unsigned document certdoc_render writes (docsign adds ~10 KiB). */
 #define CERTDOC_XML_MAX (512 * 1024)

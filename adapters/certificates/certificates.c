@@ -593,8 +593,8 @@ static void document_work(void *arg)
 	struct docreg_entry e;
 	struct buf xml, pdf;
 	struct certdoc *d = NULL;
-	struct pdf_opts po = { NULL, j->verify_base };
-	char *err = NULL, *b64 = NULL, fname[96];
+	struct pdf_opts po = { NULL, j->verify_base, NULL };
+	char *err = NULL, *b64 = NULL, fname[96], revoked[CERTDOC_TEXT_MAX + 64], when[32];
 	const struct buf *out;
 	int rc;
 
@@ -613,6 +613,11 @@ static void document_work(void *arg)
 		return job_reg_failed(j, rc, err);
 	}
 	out = &xml;
+	if (e.revoked) {
+		certdoc_time_human(e.revoked_at, when, sizeof(when));
+		snprintf(revoked, sizeof(revoked), "%s, %s", when, e.revoke_reason);
+		po.revoked = revoked;
+	}
 	if (strcmp(j->form, "pdf") == 0) {
 		if (certdoc_parse(xml.data, xml.len, &d, &err) != 0 ||
 		    pdf_certificate(d, e.digest, &po, &pdf, &err) != 0) {
@@ -627,9 +632,15 @@ static void document_work(void *arg)
 	snprintf(fname, sizeof(fname), "%s.%s", j->number, j->form);
 	if (b64) {
 		b64_encode((const unsigned char *)out->data, out->len, b64);
-		job_ok(j, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "number", j->number, "form", j->form,
+		/* what the register says of it now: the document itself cannot change */
+		job_ok(j, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:o,s:o,s:o,s:s}", "number", j->number,
+				    "form", j->form,
 				    "content_type", out == &pdf ? "application/pdf" : "application/xml",
 				    "filename", fname, "size", (json_int_t)out->len, "digest", e.digest,
+				    "status", e.revoked ? "revoked" : time(NULL) > e.valid_until ? "expired" : "valid",
+				    "valid_until", time_or_null(e.valid_until),
+				    "revoked_at", time_or_null(e.revoked_at),
+				    "revoke_reason", e.revoked ? json_string(e.revoke_reason) : json_null(),
 				    "content_base64", b64));
 	} else {
 		job_error(j, ADAPTER_FAILED, "out of memory");

@@ -4,6 +4,7 @@
  * is a refusal, never a gap in a certificate. Rows are in Russian, the
  * titles in Kyrgyz and Russian; "facts" keep the values machine-readable. */
 #include "adapters/certificates/compose_int.h"
+#include "adapters/certificates/certdoc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -183,6 +184,11 @@ int cb_household(struct cb *b)
 	ROWS_OR_FAIL(rows, b, "household", "Хозяйство");
 	if (household_place(b, r, d, rows))
 		return -1;
+	if (json_array_size(members) > CERTDOC_SECTION_FIELDS_MAX)
+		return cb_refuse(b, ADAPTER_FAILED, "The household register lists %zu members in this "
+				 "household, more than the %d an electronic certificate can hold, so none "
+				 "was issued: the AIL OKMOTU issues this certificate on paper.",
+				 json_array_size(members), CERTDOC_SECTION_FIELDS_MAX);
 	snprintf(title, sizeof(title), "Состав семьи (%zu чел.)", json_array_size(members));
 	ROWS_OR_FAIL(rows, b, "members", title);
 	if ((facts = json_array()) == NULL || cb_fact(b, "members", facts))

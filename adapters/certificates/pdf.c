@@ -346,14 +346,33 @@ static int put_footer(struct pw *w, const struct certdoc *d, const char *digest,
 	return 0;
 }
 
-static void page_numbers(struct pw *w)
+static void red(struct pw *w, int on)
+{
+	HPDF_Page_SetRGBFill(page(w), on ? 0.78f : 0, on ? 0.16f : 0, on ? 0.16f : 0);
+}
+
+/* A revoked certificate's rendering says so first, in red. */
+static int put_revoked(struct pw *w, const char *revoked)
+{
+	char line[700];
+	int rc;
+
+	snprintf(line, sizeof(line), "СПРАВКА ОТОЗВАНА / REVOKED: %s", revoked);
+	red(w, 1);
+	rc = para(w, MARGIN, TEXT_W, 12, 16, line);
+	red(w, 0);
+	gap(w, 10);
+	return rc;
+}
+
+static void page_numbers(struct pw *w, int revoked)
 {
 	char s[64];
 
 	for (int i = 0; i < w->npages; i++) {
 		HPDF_Page p = w->pages[i];
 
-		snprintf(s, sizeof(s), "стр. %d из %d", i + 1, w->npages);
+		snprintf(s, sizeof(s), "%sстр. %d из %d", revoked ? "ОТОЗВАНА · " : "", i + 1, w->npages);
 		HPDF_Page_BeginText(p);
 		HPDF_Page_SetFontAndSize(p, w->font, 8);
 		HPDF_Page_TextOut(p, PAGE_W - MARGIN - HPDF_Page_TextWidth(p, s), MARGIN - 20, s);
@@ -408,12 +427,13 @@ static int save(struct pw *w, struct buf *out)
 	return 0;
 }
 
-static int layout(struct pw *w, const struct certdoc *d, const char *digest, const char *url)
+static int layout(struct pw *w, const struct certdoc *d, const char *digest, const char *url,
+		  const char *revoked)
 {
-	if (put_head(w, d) != 0 || put_content(w, d) != 0 || put_sources(w, d) != 0 ||
-	    put_footer(w, d, digest, url) != 0)
+	if ((revoked && put_revoked(w, revoked) != 0) || put_head(w, d) != 0 || put_content(w, d) != 0 ||
+	    put_sources(w, d) != 0 || put_footer(w, d, digest, url) != 0)
 		return -1;
-	page_numbers(w);
+	page_numbers(w, revoked != NULL);
 	return failed(w) ? -1 : 0;
 }
 
@@ -444,7 +464,7 @@ int pdf_certificate(const struct certdoc *d, const char *digest, const struct pd
 	}
 	if (setup(&w, font, d->number, err) != 0)
 		goto out;
-	if (layout(&w, d, digest, url) != 0 || save(&w, out) != 0)
+	if (layout(&w, d, digest, url, o->revoked) != 0 || save(&w, out) != 0)
 		goto out;
 	rc = 0;
 out:

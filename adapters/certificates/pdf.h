@@ -22,7 +22,7 @@
 #include "lib/buf.h"
 
 #define PDF_DEFAULT_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-#define PDF_MAX_PAGES 4
+#define PDF_MAX_PAGES 24   /* a household of CERTDOC_SECTION_FIELDS_MAX members fits */
 /* Largest PDF written (the embedded font is most of it). */
 #define PDF_MAX_BYTES (4 * 1024 * 1024)
 
@@ -30,6 +30,8 @@ struct pdf_opts {
 	const char *font_path;     /* NULL: PDF_DEFAULT_FONT */
 	const char *verify_base;   /* the verification page, e.g. "http://127.0.0.1:8080/verify"
 				    * (certdoc_verify_url rules) */
+	const char *revoked;       /* NULL, or why and when the register says it was revoked:
+				    * printed in red above the heading, and "ОТОЗВАНА" on every page */
 };
 
 /* Renders d, whose issued XML has the digest given (CERTDOC_DIGEST_HEX form),

@@ -201,13 +201,14 @@ def test_pdf_text_and_qr(ex):
             f.write(pdf)
         text = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True,
                               check=True).stdout.decode()
-        assert "Төрөкулов Үсөн Мамытович" in text, text[:500]
+        assert "Төрөкулов Үсөн Мамытович" in text and "ОТОЗВАНА" not in text, text[:500]
         subprocess.run(["pdftoppm", "-r", "200", "-png", "-f", "1", "-l", "1", path,
                         os.path.join(tmp, "p")], check=True, capture_output=True)
         png = [f for f in os.listdir(tmp) if f.endswith(".png")][0]
         qr = subprocess.run(["zbarimg", "--quiet", "--raw", os.path.join(tmp, png)],
                             capture_output=True).stdout.decode().strip()
         assert qr == d["verify_url"], (qr, d["verify_url"])
+    assert p["status"] == "valid" and p["revoked_at"] is None and p["valid_until"], p
     # someone else may not fetch it
     st, e = call(ex, "state", PORTAL, "GET", "document/%s" % d["number"], user="21205197500417")
     assert st == 400 and "your own certificates" in e["message"], e
@@ -297,6 +298,21 @@ def test_revoke_and_tamper(ex):
     assert st == 200 and r["revoked"], r
     st, v = verify(ex, d["number"], d["digest"])
     assert v["verdict"] == "revoked" and v["revoke_reason"] == "выдана по ошибке", v
+    # its owner fetching it again is told so, and its PDF says so in red on top
+    # (before: the same answer and PDF as a valid one)
+    st, x = call(ex, "state", PORTAL, "GET", "document/%s" % d["number"], user="21205197500417")
+    assert st == 200 and x["status"] == "revoked" and x["revoke_reason"] == "выдана по ошибке", x
+    assert x["revoked_at"] and base64.b64decode(x["content_base64"]).decode() == d["document_xml"]
+    st, p = call(ex, "state", PORTAL, "GET", "document/%s?form=pdf" % d["number"], user="21205197500417")
+    assert st == 200 and p["status"] == "revoked", p
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "r.pdf")
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(p["content_base64"]))
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True,
+                              check=True).stdout.decode()
+    assert "СПРАВКА ОТОЗВАНА / REVOKED" in text and "выдана по ошибке" in text, text[:600]
+    assert text.index("ОТОЗВАНА") < text.index("Осмонов"), text[:600]
     st, e = call(ex, "municipality", CLERK, "POST", "revoke",
                  {"number": d["number"], "reason": "again"}, user="clerk-7")
     assert st == 400 and "already" in e["message"], e

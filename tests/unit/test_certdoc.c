@@ -879,7 +879,7 @@ static void test_register_rules(void **state)
 static void test_pdf(void **state)
 {
 	char digest[CERTDOC_DIGEST_HEX], path[256], cmd[1024], url[512], *text, *qr, *err = NULL;
-	struct pdf_opts o = { NULL, VERIFY_BASE };
+	struct pdf_opts o = { NULL, VERIFY_BASE, NULL };
 	struct timespec t0, t1, c0, c1;
 	struct buf xml, pdf;
 	struct certdoc *d;
@@ -941,7 +941,7 @@ static void test_pdf_limits(void **state)
 {
 	struct certdoc *d = sample("GOV", "70000050", "70000050-2026-000123", ISSUED,
 				   ISSUED + DAY);
-	struct pdf_opts o = { "/nonexistent/DejaVuSans.ttf", VERIFY_BASE };
+	struct pdf_opts o = { "/nonexistent/DejaVuSans.ttf", VERIFY_BASE, NULL };
 	char digest[CERTDOC_DIGEST_HEX], path[256], cmd[512], *text, *err = NULL;
 	struct buf pdf;
 
@@ -974,10 +974,13 @@ static void test_pdf_limits(void **state)
 	assert_null(strstr(text, "из 1"));
 	free(text);
 	buf_reset(&pdf);
-	/* 400 more: refused, not cut. */
+	/* 400 more (of three lines each): over PDF_MAX_PAGES, refused, not cut. */
 	for (int i = 0; i < 400; i++) {
 		assert_int_equal(certdoc_add_row(d, &err), 0);
-		assert_int_equal(certdoc_add_field(d, "n", "N", "x", &err), 0);
+		assert_int_equal(certdoc_add_field(d, "n", "N", "Төлөгөнов Үсөн Аңдашевич — длинная строка, "
+						   "которую надо перенести на следующую строку внутри "
+						   "страницы, и ещё раз на третью строку, чтобы страниц "
+						   "стало больше, чем их может быть в справке", &err), 0);
 	}
 	assert_int_equal(pdf_certificate(d, digest, &o, &pdf, &err), -1);
 	assert_non_null(strstr(err, "pages"));

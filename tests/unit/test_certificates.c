@@ -1355,6 +1355,76 @@ static void test_issue_every_kind(void **state)
 	}
 }
 
+/* Adds n made-up sons to the household of PIN 21205197500417 in the
+ * household register the adapter reads (n = 0: removes them). */
+static void big_household(struct th *t, int n)
+{
+	char path[256], *e = NULL;
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/household.db", t->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM persons WHERE last_name = 'Тестов'", NULL, NULL, &e),
+			 SQLITE_OK);
+	for (int i = 0; i < n; i++) {
+		char sql[512];
+
+		snprintf(sql, sizeof(sql), "INSERT INTO persons (household_id, last_name, first_name, patronymic, "
+			 "birth_date, sex, relation) SELECT household_id, 'Тестов', 'Сын%d', 'Тестович', "
+			 "'2001-01-01', 'male', 'son' FROM persons WHERE pin = '21205197500417'", i + 1);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, &e), SQLITE_OK);
+	}
+	sqlite3_free(e);
+	sqlite3_close(db);
+}
+
+/* A household of more than 64 members was a 500 (a section held at most 64
+ * fields); up to CERTDOC_SECTION_FIELDS_MAX are listed, more are refused
+ * with the reason. */
+static void test_household_many_members(void **state)
+{
+	struct th *t = the_th;
+	struct cq_run run;
+	json_t *c;
+	long long base;
+	char label[96];
+
+	(void)state;
+	th_reset(t);
+	big_household(t, 0);
+	cq_init(&run, CK_HOUSEHOLD, "21205197500417");
+	c = cq_ok(t, &run);
+	base = (long long)json_integer_value(json_object_get(facts(c), "member_count"));
+	json_decref(c);
+	big_household(t, 70);
+	cq_init(&run, CK_HOUSEHOLD, "21205197500417");
+	c = cq_ok(t, &run);
+	assert_int_equal(json_integer_value(json_object_get(facts(c), "member_count")), base + 70);
+	snprintf(label, sizeof(label), "%lld. Тестов Сын70 Тестович", base + 70);
+	assert_non_null(row_value(c, label));
+	json_decref(c);
+	/* issued, signed, and its PDF made (several pages) */
+	th_reset(t);
+	{
+		struct outcome o = issue(t, "21205197500417", "{\"kind\":\"household-composition\","
+					 "\"pin\":\"21205197500417\",\"purpose\":\"для банка\"}"), r;
+
+		check_issued(t, &o, "Осмонов Бакыт Жумабекович");
+		assert_non_null(strstr(jstr(o.data, "document_xml"), "Тестов Сын70 Тестович"));
+		r = cert_call(t, "document", "GET", CLERK, "", NULL, "number", jstr(o.data, "number"), "form", "pdf",
+			      NULL);
+		assert_int_equal(r.status, ADAPTER_OK);
+		assert_string_equal(jstr(r.data, "content_type"), "application/pdf");
+		json_decref(r.data);
+		json_decref(o.data);
+	}
+	big_household(t, CERTDOC_SECTION_FIELDS_MAX);
+	cq_init(&run, CK_HOUSEHOLD, "21205197500417");
+	cq_refused(t, &run, ADAPTER_FAILED, "more than the 500 an electronic certificate can hold");
+	big_household(t, 0);
+}
+
 /* The foreign owner without a PIN, by citizenship and document number. */
 static void test_issue_foreign_owner(void **state)
 {
@@ -2034,6 +2104,10 @@ static void test_soap_matches_wsdl(void **state)
 	r = cert_call(t, "revoke", "POST", CLERK, "clerk-7", NULL, "number", num, "reason", "выдана по ошибке", NULL);
 	soap_check(schema, "revoke", "revokeResponse", &r);
 	json_decref(r.data);
+	r = cert_call(t, "document", "GET", CLERK, "", NULL, "number", num, NULL);
+	assert_string_equal(jstr(r.data, "status"), "revoked");
+	soap_check(schema, "document.revoked", "documentResponse", &r);
+	json_decref(r.data);
 	r = verify(t, num, dig);
 	soap_check(schema, "verify.revoked", "verifyResponse", &r);
 	json_decref(r.data);
@@ -2051,6 +2125,7 @@ int main(void)
 		cmocka_unit_test(test_plans),
 		cmocka_unit_test(test_answer_set),
 		cmocka_unit_test(test_household_composition),
+		cmocka_unit_test(test_household_many_members),
 		cmocka_unit_test(test_foreign_owner_by_document),
 		cmocka_unit_test(test_residence),
 		cmocka_unit_test(test_livestock),
