@@ -92,7 +92,8 @@ int cert_request_object(const struct adapter_call *call, json_t **obj, struct ad
 		json_decref(*obj);
 		*obj = NULL;
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the body must be a JSON object with the "
-				     "fields as strings (line %d, column %d: %.80s)", e.line, e.column, e.text);
+				     "fields as strings (line %d, column %d: %.80s)", e.line, e.column,
+				     params_json_why(&e));
 		return -1;
 	}
 	return 0;

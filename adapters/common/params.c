@@ -256,3 +256,10 @@ int params_date_upto_today(const json_t *params, const char *name, const char *p
 		memcpy(out->iso, in, sizeof(out->iso));   /* parsed: exactly 10 bytes */
 	return rc == 0 && out->days <= today.days ? 0 : -1;
 }
+
+const char *params_json_why(const json_error_t *e)
+{
+	if (strstr(e->text, "JSON_ALLOW_NUL"))
+		return "a string holds the character U+0000 (\\u0000), which no field may contain";
+	return e->text;
+}

@@ -24,6 +24,10 @@
  * null, or another type). Borrowed from params. */
 const char *params_str(const json_t *params, const char *name);
 
+/* Why jansson refused a body, for a person: its own text, except where it
+ * names one of its flags ("\\u0000 is not allowed without JSON_ALLOW_NUL"). */
+const char *params_json_why(const json_error_t *e);
+
 /* Lenient: the named parameter without surrounding white space into
  * out[cap] (cap >= 1), cut to cap - 1 bytes: a validator then sees the
  * over-long value and refuses it. "" if it is not a string. */

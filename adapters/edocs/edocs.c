@@ -610,7 +610,7 @@ static int ed_raw_input(const struct adapter_call *call, json_t **raw, struct ad
 	}
 	*raw = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	if (*raw == NULL) {
-		ed_echo(err.text, 0, echo, sizeof(echo));
+		ed_echo(params_json_why(&err), 0, echo, sizeof(echo));
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the body is not valid JSON: %s "
 				     "(line %d, column %d)", echo, err.line, err.column);
 		return -1;

@@ -206,6 +206,20 @@ static const struct gc_service *find_described(struct exch *ex, const char *code
 	snprintf(id.service_code, sizeof(id.service_code), "%s", code);
 	snprintf(id.service_version, sizeof(id.service_version), "%s", version ? version : "");
 	s = gconf_service(ex->gc, &id);
+	if (!s && id.service_version[0]) {
+		/* the service is there, but not in that version: say which it is */
+		const struct gc_service *other;
+
+		id.service_version[0] = '\0';
+		if ((other = gconf_service(ex->gc, &id)) != NULL) {
+			fault_set(f, F_SPROXY, "UnknownService", "service '%s' in %s/%s/%s has no version "
+				  "'%s'; it is published %s%s%s", code, id.member_class, id.member_code,
+				  id.subsystem, version, other->id.service_version[0] ? "as version '" :
+				  "without a version (leave version out)", other->id.service_version,
+				  other->id.service_version[0] ? "'" : "");
+			return NULL;
+		}
+	}
 	if (!s) {
 		fault_set(f, F_SPROXY, "UnknownService", "no service '%s' in %s/%s/%s", code,
 			  id.member_class, id.member_code, id.subsystem);

@@ -285,6 +285,10 @@ def test_wsdl_query_errors_name_the_reason(ex):
     assert not wrong, "\n".join(map(repr, wrong))
     status, _, body = h.request("GET", ex.url("municipality", WSDL_Q + "&version=v1"))
     assert status == 200 and b"definitions" in body, (status, body[:300])
+    # a version the service is not published in: say which it is (was "no service")
+    err = rest_fault(ex, "municipality", WSDL_Q + "&version=v9", [], "Server.ServerProxy.UnknownService", "state")
+    assert ("service 'passportDataByPSN' in GOV/70000005/passport-service has no version 'v9'; it is "
+            "published as version 'v1'") in err["message"], err
 
 
 def test_rest_too_many_headers_is_the_callers(ex):

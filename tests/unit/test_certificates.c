@@ -1565,6 +1565,7 @@ static void test_issue_invalid_input(void **state)
 		{ "{\"kind\":\"household\",\"pin\":21205197500417,\"purpose\":\"x\"}", "pin must be a string" },
 		{ "[1]", "must be a JSON object" },
 		{ "{\"kind\":\"household\",\"kind\":\"livestock\"}", "must be a JSON object" },
+		{ "{\"kind\":\"household\",\"purpose\":\"a\\u0000b\"}", "a string holds the character U+0000" },
 	};
 	struct th *t = the_th;
 

@@ -889,7 +889,7 @@ static void test_body_errors(void **state)
 		{ "{\"direction\": 1}", "direction must be a string" },
 		{ "{\"direction\": [\"out\"]}", "direction must be a string" },
 		{ "{\"title\": {\"ru\": \"x\"}}", "title must be a string" },
-		{ "{\"direction\": \"out\\u0000x\"}", "the body is not valid JSON" },
+		{ "{\"direction\": \"out\\u0000x\"}", "the body is not valid JSON: a string holds the character U+0000" },
 		{ "{\"direction\": \"\xff\"}", "the body is not valid JSON" },
 	};
 	char *big;
