@@ -1,6 +1,8 @@
 /* Request parameters and dates: see params.h. */
 #include "adapters/common/params.h"
 
+#include "adapters/adapter.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,9 +13,69 @@ static int params_space(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
+/* The names asked for since params_track_begin (string literals of the
+ * services, or their callers' strings: looked at only before the call ends). */
+#define PARAMS_TRACKED_MAX 24
+static _Thread_local struct {
+	int on;
+	size_t n;
+	const char *names[PARAMS_TRACKED_MAX];
+} tracked;
+
+static void params_note(const char *name)
+{
+	if (!tracked.on || !name)
+		return;
+	for (size_t i = 0; i < tracked.n; i++)
+		if (strcmp(tracked.names[i], name) == 0)
+			return;
+	if (tracked.n < PARAMS_TRACKED_MAX)
+		tracked.names[tracked.n++] = name;
+}
+
+void params_track_begin(void)
+{
+	tracked.on = 1;
+	tracked.n = 0;
+}
+
+static int params_was_read(const char *key)
+{
+	for (size_t i = 0; i < tracked.n; i++)
+		if (strcmp(tracked.names[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+int params_unread(const json_t *params, const char *service, struct adapter_result *res)
+{
+	const char *key, *unread = NULL;
+	json_t *v;
+	char list[256] = "";
+	size_t n = 0;
+
+	tracked.on = 0;
+	json_object_foreach((json_t *)params, key, v) {
+		(void)v;
+		if (!params_was_read(key)) {
+			unread = key;
+			break;
+		}
+	}
+	if (!unread || res->status == ADAPTER_INVALID_INPUT)
+		return unread ? -1 : 0;
+	for (size_t i = 0; i < tracked.n && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", tracked.names[i]);
+	adapter_result_error(res, ADAPTER_INVALID_INPUT, "unknown parameter '%.64s'; %s reads %s",
+			     unread, service ? service : "this service", tracked.n ? list : "none");
+	return -1;
+}
+
 const char *params_str(const json_t *params, const char *name)
 {
 	const json_t *v = params ? json_object_get(params, name) : NULL;
+
+	params_note(name);
 
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
@@ -41,6 +103,7 @@ int params_get(const json_t *params, const char *name, char *out, size_t cap)
 	const char *s;
 	size_t n;
 
+	params_note(name);
 	out[0] = '\0';
 	if (v == NULL || json_is_null(v))
 		return 0;

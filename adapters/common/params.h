@@ -20,6 +20,19 @@
 
 /* ---- parameters ----------------------------------------------------------- */
 
+struct adapter_result;
+
+/* Parameters nobody read: a misspelt "onn=2010-01-01" must not be answered
+ * for today as if it were absent. Between params_track_begin() and
+ * params_unread(), on one thread, params_str and params_get (and what is
+ * built on them) note each name asked for; params_unread then refuses
+ * (ADAPTER_INVALID_INPUT, into res: "unknown parameter 'onn'; SERVICE reads
+ * on, pin") a call that carried a parameter its service never asked for,
+ * whatever the service answered, and returns -1; 0 when there was none.
+ * A service that refused the call as invalid input keeps its own reason. */
+void params_track_begin(void);
+int params_unread(const json_t *params, const char *service, struct adapter_result *res);
+
 /* params[name] if it is a JSON string, else NULL (params NULL, name absent,
  * null, or another type). Borrowed from params. */
 const char *params_str(const json_t *params, const char *name);

@@ -1,6 +1,7 @@
 /* A registry in a local SQLite file: opening, creating, refusing a foreign
  * file, statements, and "unavailable". See sqlreg.h for the contract. */
 #include "adapters/common/sqlreg.h"
+#include "adapters/common/params.h"
 #include "adapters/common/sqlseed.h"
 
 #include <errno.h>
@@ -568,8 +569,11 @@ void sqlreg_dispatch(const struct sqlreg_dispatch *d, struct sqlreg_ctx *c, cons
 		 strcmp(call->method, "POST") != 0)
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
 				     d->services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
+	else if (sqlreg_ready(c->reg, &res) == 0) {
+		params_track_begin();
 		d->handlers[i](c, call, &res);
+		params_unread(call->params, d->services[i].code, &res);
+	}
 	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
 }

@@ -507,8 +507,11 @@ static void pop_handle(void *vctx, const struct adapter_call *call, adapter_done
 				     pop_dispatch[i].code, call->method);
 	else if (!json_is_object(call->params))
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "the request has no parameters");
-	else
+	else {
+		params_track_begin();
 		pop_dispatch[i].fn(c, call, &res);
+		params_unread(call->params, pop_dispatch[i].code, &res);
+	}
 	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
 }

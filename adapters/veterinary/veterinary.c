@@ -367,8 +367,11 @@ static void vet_handle(void *vctx, const struct adapter_call *call, adapter_done
 		 strcmp(call->method, "POST") != 0)
 		adapter_result_error(&res, ADAPTER_INVALID_INPUT, "%s answers GET (REST) or POST (SOAP)",
 				     vet_services[i].code);
-	else if (sqlreg_ready(c->reg, &res) == 0)
+	else if (sqlreg_ready(c->reg, &res) == 0) {
+		params_track_begin();
 		vet_handlers[i](c, call, &res);
+		params_unread(call->params, vet_services[i].code, &res);
+	}
 	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);
 }

@@ -1087,6 +1087,8 @@ ERRORS = [
     ("length-of-service", "invalid_input", [BAKYT], {"on": "2023-02-29"},
      {"pin": BAKYT, "on": "2023-02-29"}),
     ("employee", "not_found", ["11402200500893"], {}, {"pin": "11402200500893"}),
+    # a misspelt parameter is refused, not answered as if absent (was: today's length of service)
+    ("length-of-service", "invalid_input", [BAKYT], {"onn": "2010-01-01"}, {"pin": BAKYT, "onn": "2010-01-01"}),
     ("vacancies", "invalid_input", [], {"department": "finance' OR 1=1 --"},
      {"department": "finance' OR 1=1 --"}),
     # electronic documents
@@ -1171,6 +1173,12 @@ def test_parameters_have_exactly_one_value(fx):
     st, _, body = rest_call(fx, CLERK, rest_target("GOV/70000050/social-passport", "category-status",
                                                    [BAKYT, "disability", "x"]))
     assert st == 400 and "category-status/{pin}/{category}" in json.loads(body)["message"], body
+    # a parameter the service does not read: refused naming those it reads
+    st, _, body = rest_call(fx, CLERK, rest_target("GOV/70000050/sanaripaymak-service", "family-members",
+                                                   [BAKYT], {"on": "2010-01-01"}))
+    err = json.loads(body)
+    assert st == 400 and err["error"] == "invalid_input", (st, body[:300])
+    assert err["message"] == "unknown parameter 'on'; family-members reads pin", err
     # SOAP: two <pin> elements
     svc = (INST, "GOV", "70000005", "passport-service", "passportDataByPSN", "v1")
     req = h.soap_request((INST, "GOV", "70000050", "household-register"), svc,

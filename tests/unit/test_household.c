@@ -507,6 +507,18 @@ static void test_bad_service_and_method(void **state)
 	o = call_ctx(f->ctx, "address-fact", "POST", "pin", " 21205197500417\n", NULL);
 	assert_int_equal(o.status, ADAPTER_OK);
 	json_decref(o.data);
+	/* a parameter the service does not read is refused, not ignored (a
+	 * misspelt one would be answered as if absent), whatever the answer */
+	o = call_ctx(f->ctx, "family-members", "GET", "pin", "21205197500417", "onn", "2010-01-01", NULL);
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_string_equal(o.message, "unknown parameter 'onn'; family-members reads pin");
+	o = call_ctx(f->ctx, "family-members", "GET", "pin", "21001199000999", "x", "1", NULL);   /* not found */
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_non_null(strstr(o.message, "unknown parameter 'x'"));
+	/* its own reason stays when the call is wrong anyway */
+	o = call_ctx(f->ctx, "family-members", "GET", "pn", "21205197500417", NULL);
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_null(strstr(o.message, "unknown parameter"));
 }
 
 /* A second worker on the same file reuses it: nothing is seeded twice. */
