@@ -862,7 +862,9 @@ struct sx_job {
  * shares one key operation, and the receiver verifies that signature once for
  * all of them. due (normal priority) bounds the wait: SX_BATCH_WAIT after the
  * first message, or at once when the batch is full. */
+#ifndef SX_BATCH_WAIT_US   /* -D for experiments (ops/bench) */
 #define SX_BATCH_WAIT_US 2000
+#endif
 
 struct sx_batch {
 	struct event *ev, *due;

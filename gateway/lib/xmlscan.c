@@ -56,11 +56,32 @@ static int starts(const unsigned char *p, const unsigned char *end, const char *
  * start) or a declared encoding that is not ASCII-compatible (UTF-7, EBCDIC
  * code pages, UTF-16) would hide every tag from it while libxml2 decodes
  * them. NULL when readable, else why. */
+int xmlscan_declared_encoding(const void *data, size_t len, char *enc, size_t enclen)
+{
+	const unsigned char *p = data, *decl_end, *e, *q;
+
+	enc[0] = '\0';
+	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		p += 3, len -= 3;
+	if (!starts(p, p + len, "<?xml") || !(decl_end = past(p, p + len, "?>")) || decl_end == p + len)
+		return 0;
+	if (!(e = memmem(p, (size_t)(decl_end - p), "encoding", 8)))
+		return 0;
+	for (e += 8; e < decl_end && (is_space(*e) || *e == '='); e++)
+		;
+	if (e >= decl_end || (*e != '"' && *e != '\''))
+		return 0;   /* malformed: libxml2 refuses the declaration */
+	q = memchr(e + 1, *e, (size_t)(decl_end - e - 1));
+	if (!q)
+		return 0;
+	snprintf(enc, enclen, "%.*s", (int)(q - e - 1), (const char *)e + 1);
+	return 1;
+}
+
 static const char *unreadable_encoding(const unsigned char *p, size_t len, char *enc, size_t enclen)
 {
 	static const char *const names[] = { "UTF-8", "UTF8", "US-ASCII", "ASCII", "LATIN1", "KOI8-R", "KOI8-U" };
 	static const char *const families[] = { "ISO-8859-", "ISO8859-", "WINDOWS-125", "CP125" };
-	const unsigned char *decl_end, *e, *q;
 
 	if (len >= 2 && ((p[0] == 0xfe && p[1] == 0xff) || (p[0] == 0xff && p[1] == 0xfe)))
 		return "it starts with a UTF-16 byte-order mark; messages must be UTF-8";
@@ -69,20 +90,8 @@ static const char *unreadable_encoding(const unsigned char *p, size_t len, char 
 			return "it starts with NUL bytes (UTF-16 or UTF-32?); messages must be UTF-8";
 	if (len >= 4 && p[0] == 0x4c && p[1] == 0x6f && p[2] == 0xa7 && p[3] == 0x94)
 		return "it is EBCDIC; messages must be UTF-8";
-	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-		p += 3, len -= 3;
-	if (!starts(p, p + len, "<?xml") || !(decl_end = past(p, p + len, "?>")) || decl_end == p + len)
+	if (!xmlscan_declared_encoding(p, len, enc, enclen))
 		return NULL;
-	if (!(e = memmem(p, (size_t)(decl_end - p), "encoding", 8)))
-		return NULL;
-	for (e += 8; e < decl_end && (is_space(*e) || *e == '='); e++)
-		;
-	if (e >= decl_end || (*e != '"' && *e != '\''))
-		return NULL;   /* malformed: libxml2 refuses the declaration */
-	q = memchr(e + 1, *e, (size_t)(decl_end - e - 1));
-	if (!q)
-		return NULL;
-	snprintf(enc, enclen, "%.*s", (int)(q - e - 1), (const char *)e + 1);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcasecmp(enc, names[i]) == 0)
 			return NULL;

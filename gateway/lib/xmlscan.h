@@ -25,4 +25,8 @@
  * has. */
 int xmlscan_check(const void *data, size_t len, char *why, size_t whylen);
 
+/* 1 with enc (NUL-terminated, cut to enclen) when data starts (after a UTF-8
+ * byte order mark) with an XML declaration that names an encoding; else 0. */
+int xmlscan_declared_encoding(const void *data, size_t len, char *enc, size_t enclen);
+
 #endif

@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$ROOT/ops/bench
 PY=/usr/bin/python3
-BIN=$ROOT/build/release/ailgate
+BIN=${AILGATE_BENCH_BIN:-$ROOT/build/release/ailgate}   # another binary: A/B runs of a change
 ARGS="$*"
 
 usage() {

@@ -131,6 +131,25 @@ static void test_namespaces_in_scope(void **state)
 /* What the scan cannot read, it refuses: markup that is not ASCII bytes
  * (UTF-16/32, EBCDIC, UTF-7) would hide every tag from it while libxml2
  * decodes them (an 80,000-attribute element in IBM037 took 11 s). */
+/* The encoding an XML declaration names (exchange.c: a charset named only
+ * by Content-Type is refused with what to do). */
+static void test_declared_encoding(void **state)
+{
+	char enc[16];
+
+	(void)state;
+	assert_int_equal(xmlscan_declared_encoding("<?xml version=\"1.0\" encoding='windows-1251'?><r/>", 49,
+						   enc, sizeof(enc)), 1);
+	assert_string_equal(enc, "windows-1251");
+	assert_int_equal(xmlscan_declared_encoding("\xef\xbb\xbf<?xml version=\"1.0\" encoding = \"UTF-8\"?><r/>",
+						   47, enc, sizeof(enc)), 1);
+	assert_string_equal(enc, "UTF-8");
+	assert_int_equal(xmlscan_declared_encoding("<?xml version=\"1.0\"?><r/>", 25, enc, sizeof(enc)), 0);
+	assert_string_equal(enc, "");
+	assert_int_equal(xmlscan_declared_encoding("<r encoding=\"x\"/>", 17, enc, sizeof(enc)), 0);
+	assert_int_equal(xmlscan_declared_encoding("<?xml encoding=\"x", 17, enc, sizeof(enc)), 0);
+}
+
 static void test_encodings(void **state)
 {
 	static const struct { const char *doc; size_t len; int want; } cases[] = {
@@ -232,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_attribute_limit),
 		cmocka_unit_test(test_hidden_attributes),
 		cmocka_unit_test(test_namespaces_in_scope),
+		cmocka_unit_test(test_declared_encoding),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_broken_constructs),
 		cmocka_unit_test(test_distinct_names),
