@@ -172,20 +172,70 @@ static int para(struct pw *w, float x, float width, float size, float lead, cons
 	return failed(w) ? -1 : 0;
 }
 
-/* "label" in a column, value wrapped beside it. */
+/* How many lines s takes in width (as para and lines_at set it), drawing
+ * them from the top y at x when draw is set (no page break: the caller made
+ * room). */
+static int lines_at(struct pw *w, int draw, float x, float y, float width, float size, float lead,
+		    const char *s)
+{
+	size_t len = strlen(s), pos = 0;
+	int n = 0;
+
+	while (pos < len) {
+		size_t k;
+
+		while (pos < len && s[pos] == ' ')
+			pos++;
+		if (pos == len)
+			break;
+		k = fit(w, s + pos, len - pos, width, size);
+		if (draw)
+			text_at(w, x, y - size - (float)n * lead, size, s + pos, k);
+		pos += k;
+		n++;
+	}
+	return n;
+}
+
+/* "label" in a column label_w wide, value beside it; each wraps in its own
+ * column and the pair stays on one page (a label wider than its column
+ * used to run into the value). A value taller than a page runs on. */
 static int kv(struct pw *w, float x, float label_w, float size, const char *label,
 	      const char *value)
 {
-	float lead = size * 1.35f;
+	float lead = size * 1.35f, lw = label_w - 8, vw = TEXT_W - (x - MARGIN) - label_w;
+	int nl = lines_at(w, 0, 0, 0, lw, size, lead, label), nv = lines_at(w, 0, 0, 0, vw, size, lead, value);
+	int n = nl > nv ? nl : nv;
 
-	if (ensure(w, lead) != 0)
-		return -1;
-	text_at(w, x, w->y - size, size, label, strlen(label));
-	if (!*value) {
-		w->y -= lead;
-		return failed(w) ? -1 : 0;
+	if (n < 1)
+		n = 1;
+	if ((float)n * lead > PAGE_H - MARGIN - BOTTOM) {
+		if (ensure(w, (float)nl * lead) != 0)
+			return -1;
+		lines_at(w, 1, x, w->y, lw, size, lead, label);
+		return para(w, x + label_w, vw, size, lead, value);
 	}
-	return para(w, x + label_w, TEXT_W - (x - MARGIN) - label_w, size, lead, value);
+	if (ensure(w, (float)n * lead) != 0)
+		return -1;
+	lines_at(w, 1, x, w->y, lw, size, lead, label);
+	lines_at(w, 1, x + label_w, w->y, vw, size, lead, value);
+	w->y -= (float)n * lead;
+	return failed(w) ? -1 : 0;
+}
+
+/* The label column of a section: as wide as its widest label, within
+ * [min_w, half the text width]. */
+static float label_column(struct pw *w, const struct certdoc_field *f, size_t n, float size, float min_w)
+{
+	float col = min_w;
+
+	for (size_t i = 0; i < n; i++) {
+		float lw = text_width(w, f[i].label, strlen(f[i].label), size) + 14;
+
+		if (lw > col)
+			col = lw;
+	}
+	return col < TEXT_W / 2 ? col : TEXT_W / 2;
 }
 
 static void gap(struct pw *w, float h)
@@ -255,8 +305,10 @@ static int put_content(struct pw *w, const struct certdoc *d)
 		gap(w, 10);
 		if (ensure(w, 40) != 0 || para(w, MARGIN, TEXT_W, 11.5f, 16, sec->title) != 0)
 			return -1;
+		float col = label_column(w, sec->fields, sec->nfields, 10, 170);
+
 		for (size_t i = 0; i < sec->nfields; i++)
-			if (kv(w, MARGIN + 8, 170, 10, sec->fields[i].label, sec->fields[i].value) != 0)
+			if (kv(w, MARGIN + 8, col, 10, sec->fields[i].label, sec->fields[i].value) != 0)
 				return -1;
 		for (size_t r = 0; r < sec->nrows; r++)
 			if (put_row(w, r, &sec->rows[r]) != 0)

@@ -188,6 +188,22 @@ def test_foreign_owner_by_document(ex):
     assert d["subject"]["pin"] is None and d["subject"]["document"] == "N1234567"
 
 
+def overlapping_words(pdf_path):
+    """Pairs of words on one line of the PDF whose boxes overlap
+    (pdftotext -bbox): text set over other text."""
+    html = subprocess.run(["pdftotext", "-bbox", pdf_path, "-"], capture_output=True, check=True).stdout.decode()
+    words = [(float(a), float(b), float(c), float(d), t) for a, b, c, d, t in re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', html)]
+    assert words, html[:300]
+    bad = []
+    for i, (x0, y0, x1, y1, t) in enumerate(words):
+        for (u0, v0, u1, v1, s) in words[i + 1:]:
+            same_line = min(y1, v1) - max(y0, v0) > 0.5 * min(y1 - y0, v1 - v0)
+            if same_line and min(x1, u1) - max(x0, u0) > 0.5:
+                bad.append((t, s))
+    return bad
+
+
 def test_pdf_text_and_qr(ex):
     st, d = issue(ex, "23001198800158", kind="household-composition", pin="23001198800158",
                   purpose="для банка")
@@ -202,6 +218,8 @@ def test_pdf_text_and_qr(ex):
         text = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True,
                               check=True).stdout.decode()
         assert "Төрөкулов Үсөн Мамытович" in text and "ОТОЗВАНА" not in text, text[:500]
+        # no text over other text (a long label ran into its value, a name into the relation)
+        assert not overlapping_words(path), overlapping_words(path)
         subprocess.run(["pdftoppm", "-r", "200", "-png", "-f", "1", "-l", "1", path,
                         os.path.join(tmp, "p")], check=True, capture_output=True)
         png = [f for f in os.listdir(tmp) if f.endswith(".png")][0]
