@@ -45,7 +45,7 @@ struct accesslog_record {
 	const char *client;          /* "INST/CLASS/CODE/SUB" of the caller, required */
 	const char *service;         /* "INST/CLASS/CODE/SUB/code[/version]", required */
 	const char *message_id;      /* the exchange's id, or NULL */
-	const char *purpose;         /* X-Road-Issue or the consent's purpose, or NULL */
+	const char *purpose;         /* what the person is shown (consent.c gate_purpose), or NULL */
 	long long consent_id;        /* the consent it was answered (or refused) under, 0 none */
 	enum accesslog_outcome outcome;
 	const char *reason;          /* why it was refused, or NULL */

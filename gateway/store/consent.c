@@ -1095,16 +1095,33 @@ static int gate_subject(const json_t *params, const char *name, char out[CONSENT
 	return 1;
 }
 
+/* The purpose the person is shown: under a consent, what they agreed to
+ * (the caller's X-Road-Issue beside it as its reference; it used to replace
+ * it, so "LOAN-17" stood where "Card application 3" was consented); without
+ * one, the caller's X-Road-Issue. */
+static const char *gate_purpose(const struct consent_query *q, const struct consent_decision *d, char *out,
+				size_t cap)
+{
+	int issue = q->issue && q->issue[0];
+
+	if (d && d->purpose[0] && issue && strcmp(q->issue, d->purpose) != 0) {
+		snprintf(out, cap, "%s (the caller's reference, X-Road-Issue: %s)", d->purpose, q->issue);
+		return out;
+	}
+	return d && d->purpose[0] ? d->purpose : issue ? q->issue : NULL;
+}
+
 static int gate_record(struct consent_gate *g, const struct consent_query *q, const char *subject,
 		       const struct consent_decision *d, char *why, size_t len)
 {
+	char purpose[ACCESSLOG_PURPOSE_MAX];
 	struct accesslog_record r = {
 		.subject = subject,
 		.time_ms = q->now ? (long long)q->now * 1000 : 0,
 		.client = q->client,
 		.service = q->service,
 		.message_id = q->message_id,
-		.purpose = q->issue && q->issue[0] ? q->issue : d ? d->purpose : NULL,
+		.purpose = gate_purpose(q, d, purpose, sizeof(purpose)),
 		.consent_id = d ? d->id : 0,
 		.outcome = d && !d->allowed ? ACCESSLOG_REFUSED : ACCESSLOG_ANSWERED,
 		.reason = d && !d->allowed ? d->why : NULL,

@@ -253,7 +253,9 @@ def test_e_report_lists_the_banks_queries(fx):
                         ("refused", None)], outcomes
     assert "ended on" in bank[0]["reason"] and "withdrawn on" in bank[2]["reason"], bank
     assert bank[1]["purpose"] == "Card application 3", bank[1]        # the consent's purpose
-    assert bank[4]["purpose"] == "LOAN-17", bank[4]                   # the bank's X-Road-Issue
+    # what the person consented to, with the bank's X-Road-Issue beside it (it used to replace it)
+    assert bank[4]["purpose"] == ("Mortgage application 17 (the caller's reference, X-Road-Issue: "
+                                  "LOAN-17)"), bank[4]
     assert bank[3]["service"].endswith("/family-members"), bank[3]
     # the exchange's message ids: the X-Road-Id the bank sent (REST), a UUID (the SOAP one)
     assert len([r for r in bank if r["message_id"].startswith("consent-it-")]) == 8, bank

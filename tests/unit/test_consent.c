@@ -727,8 +727,10 @@ static void test_gate(void **state)
 	assert_int_equal(gate_call(g, "pin", 1, BANK_IS, PIN, "loan file 9", t->now + 21, why), 1);
 	assert_int_equal(db_int(path, "SELECT count(*) FROM access_log WHERE outcome = 'answered' AND "
 				"consent_id = 1 AND purpose = 'mortgage application 17'"), 1);
+	/* the bank's X-Road-Issue is its reference beside what the person consented to, not instead */
 	assert_int_equal(db_int(path, "SELECT count(*) FROM access_log WHERE consent_id = 1 AND "
-				"purpose = 'loan file 9'"), 1);
+				"purpose = 'mortgage application 17 (the caller''s reference, X-Road-Issue: "
+				"loan file 9)'"), 1);
 	/* withdrawn: refused again, with the reason */
 	assert_int_equal(consent_withdraw(t->cs, id, PIN, t->now + 30, NULL, why, sizeof(why)), CONSENT_OK);
 	assert_int_equal(gate_call(g, "pin", 1, BANK_IS, PIN, NULL, t->now + 40, why), 0);
@@ -947,7 +949,8 @@ static void test_adapter_report(void **state)
 	assert_string_equal(jstr(json_array_get(rows, 1), "client"), BANK_IS);
 	assert_string_equal(jstr(json_array_get(rows, 1), "service"), FAMILY);
 	assert_string_equal(jstr(json_array_get(rows, 1), "outcome"), "answered");
-	assert_string_equal(jstr(json_array_get(rows, 1), "purpose"), "loan file 9");
+	assert_string_equal(jstr(json_array_get(rows, 1), "purpose"),
+			    "mortgage application 17 (the caller's reference, X-Road-Issue: loan file 9)");
 	assert_int_equal(jint(json_array_get(rows, 1), "consent_id"), id);
 	assert_jnull(json_array_get(rows, 1), "reason");
 	assert_string_equal(jstr(json_array_get(rows, 2), "outcome"), "refused");
