@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <hpdf.h>
+#include <hpdf_doc.h>       /* HPDF_Doc_FindFontDef: the loaded font's glyphs */
+#include <hpdf_fontdef.h>
 #include <qrencode.h>
 
 #include "proto/xrd_id.h"
@@ -30,6 +32,8 @@
 struct pw {
 	HPDF_Doc pdf;
 	HPDF_Font font;
+	HPDF_FontDef fontdef;      /* the font's glyphs: what it can draw */
+	const char *missing;       /* drawn for a character it cannot: U+FFFD, or "?" */
 	HPDF_Page pages[PDF_MAX_PAGES];
 	int npages;
 	float y;                   /* top of the next line on the current page */
@@ -81,9 +85,57 @@ static int ensure(struct pw *w, float h)
 	return new_page(w);
 }
 
+/* Bytes of the UTF-8 character at s. */
+static size_t u8len(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+
+	return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
+}
+
+static int has_glyph(const struct pw *w, unsigned long cp)
+{
+	return cp < 0x80 || (cp <= 0xffff && w->fontdef &&
+			     HPDF_TTFontDef_GetGlyphid(w->fontdef, (HPDF_UINT16)cp) != 0);
+}
+
+/* s[0..len) as it is drawn, into out[cap] (NUL-terminated; what does not fit
+ * is left off): a character the font has no glyph for (emoji, a script DejaVu
+ * Sans lacks) becomes w->missing, so the reader sees that something is
+ * there - it used to vanish. The XML keeps the text as it is. */
+static size_t shown(const struct pw *w, const char *s, size_t len, char *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		size_t n = u8len(s + i);
+		unsigned long cp = (unsigned char)s[i];
+
+		if (n > len - i)
+			n = len - i;
+		if (n > 1) {
+			cp &= 0x3fu >> (n - 1);
+			for (size_t k = 1; k < n; k++)
+				cp = cp << 6 | ((unsigned char)s[i + k] & 0x3f);
+		}
+		const char *put = has_glyph(w, cp) ? s + i : w->missing;
+		size_t plen = put == s + i ? n : strlen(w->missing);
+
+		if (o + plen >= cap)
+			break;
+		memcpy(out + o, put, plen);
+		o += plen;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static float text_width(struct pw *w, const char *s, size_t len, float size)
 {
-	HPDF_TextWidth tw = HPDF_Font_TextWidth(w->font, (const HPDF_BYTE *)s, (HPDF_UINT)len);
+	char line[TEXT_LINE_BYTES];
+	size_t n = shown(w, s, len, line, sizeof(line));
+	HPDF_TextWidth tw = HPDF_Font_TextWidth(w->font, (const HPDF_BYTE *)line, (HPDF_UINT)n);
 
 	return (float)tw.width * size / 1000.0f;
 }
@@ -93,22 +145,11 @@ static void text_at(struct pw *w, float x, float baseline, float size, const cha
 	char line[TEXT_LINE_BYTES];
 	HPDF_Page p = page(w);
 
-	if (len >= sizeof(line))
-		len = sizeof(line) - 1;
-	memcpy(line, s, len);
-	line[len] = '\0';
+	shown(w, s, len, line, sizeof(line));
 	HPDF_Page_BeginText(p);
 	HPDF_Page_SetFontAndSize(p, w->font, size);
 	HPDF_Page_TextOut(p, x, baseline, line);
 	HPDF_Page_EndText(p);
-}
-
-/* Bytes of the UTF-8 character at s. */
-static size_t u8len(const char *s)
-{
-	unsigned char c = (unsigned char)*s;
-
-	return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
 }
 
 /* How many bytes of s[0..len) fit in width: whole words if possible, else
@@ -446,12 +487,13 @@ static int setup(struct pw *w, const char *font_path, const char *number, char *
 	HPDF_SetInfoAttr(w->pdf, HPDF_INFO_CREATOR, "ailgate");
 	HPDF_SetInfoAttr(w->pdf, HPDF_INFO_TITLE, number);
 	if (!(name = HPDF_LoadTTFontFromFile(w->pdf, font_path, HPDF_TRUE)) ||
-	    !(w->font = HPDF_GetFont(w->pdf, name, "UTF-8"))) {
+	    !(w->font = HPDF_GetFont(w->pdf, name, "UTF-8")) || !(w->fontdef = HPDF_Doc_FindFontDef(w->pdf, name))) {
 		if (err && asprintf(err, "cannot load the font %s (libharu error 0x%04lX): is it a "
 				    "TrueType font?", font_path, (unsigned long)w->hpdf_err) < 0)
 			*err = NULL;
 		return -1;
 	}
+	w->missing = has_glyph(w, 0xfffd) ? "\xef\xbf\xbd" : "?";
 	return new_page(w);
 }
 

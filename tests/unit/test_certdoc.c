@@ -964,6 +964,10 @@ static void test_pdf_limits(void **state)
 						   "— длинная строка, которую надо перенести на "
 						   "следующую строку внутри страницы", &err), 0);
 	}
+	/* characters the font has no glyph for are drawn as U+FFFD, not dropped */
+	assert_int_equal(certdoc_add_row(d, &err), 0);
+	assert_int_equal(certdoc_add_field(d, "note", "Примечание", "улыбка \xF0\x9F\x99\x82 и \xE6\xBC\xA2 конец",
+					   &err), 0);
 	assert_int_equal(pdf_certificate(d, digest, &o, &pdf, &err), 0);
 	snprintf(path, sizeof(path), "%s/long.pdf", FX.dir);
 	assert_int_equal(write_file(path, pdf.data, pdf.len), 0);
@@ -972,6 +976,8 @@ static void test_pdf_limits(void **state)
 	assert_non_null(text);
 	assert_non_null(strstr(text, "стр. 2 из "));
 	assert_null(strstr(text, "из 1"));
+	if (!strstr(text, "улыбка \xEF\xBF\xBD и \xEF\xBF\xBD конец"))
+		fail_msg("missing glyphs not shown as U+FFFD: %s", strstr(text, "улыбка") ? strstr(text, "улыбка") : "(no line)");
 	free(text);
 	buf_reset(&pdf);
 	/* 400 more (of three lines each): over PDF_MAX_PAGES, refused, not cut. */
