@@ -335,7 +335,8 @@ int exch_fault_render(struct exch *ex, const struct fault *f, int rest, int want
 	snprintf(ex->fault_code, sizeof(ex->fault_code), "%s", f->code);
 	if (rest) {
 		if (rest_build_error(f, ex->reqid, want_xml, b, &ctype) < 0 ||
-		    hlist_add(h, "X-Road-Error", f->code) < 0)
+		    hlist_add(h, "X-Road-Error", f->code) < 0 ||
+		    (f->allow[0] && hlist_add(h, "Allow", f->allow) < 0))
 			return -1;
 	} else if (soap_build_fault(f, ex->reqid, b) < 0) {
 		return -1;

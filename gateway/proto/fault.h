@@ -21,6 +21,8 @@ struct fault {
 	int http_status;              /* 400 for Client.*, 500 otherwise, unless set */
 	char code[FAULT_CODE_MAX];    /* e.g. "Client.MissingHeaderField"; "" = no fault */
 	char message[FAULT_MSG_MAX];  /* for a person: what is wrong and what to do */
+	char allow[16];               /* a 405's Allow header (RFC 9110 15.5.6): the method the
+					 service answers; "" otherwise */
 };
 
 /* Sets code = prefix + reason and a printf-style message. http_status is 400

@@ -1169,6 +1169,16 @@ def test_parameters_have_exactly_one_value(fx):
         err = json.loads(body)
         assert err["type"] == code and words in err["message"], (what, err)
         assert h.header_values(hdrs, "X-Road-Error") == [code], (what, hdrs)
+        if status == 405:   # RFC 9110: a 405 names the methods the resource answers
+            assert h.header_values(hdrs, "Allow") == ["GET"], (what, hdrs)
+    # every REST operation's description declares that 405 (it did not)
+    for name in os.listdir(os.path.join(h.ROOT, "wsdl")):
+        if name.endswith(".openapi.json"):
+            doc = json.load(open(os.path.join(h.ROOT, "wsdl", name)))
+            for path, ops in doc["paths"].items():
+                for m, op in ops.items():
+                    if isinstance(op, dict) and "responses" in op:
+                        assert "405" in op["responses"], (name, path, m)
     # the service names every path parameter it takes in the message
     st, _, body = rest_call(fx, CLERK, rest_target("GOV/70000050/social-passport", "category-status",
                                                    [BAKYT, "disability", "x"]))
