@@ -24,6 +24,7 @@
 
 #include "core/acl.h"
 #include "core/log.h"
+#include "proto/mime.h"
 
 #define HIDDEN_ADDRESS "http://INTERNAL-ADDRESS-HIDDEN/"
 
@@ -437,8 +438,11 @@ static int client_entry_json(const struct xrd_id *id, const char *name, struct b
 
 void meta_list_clients(struct exch *ex)
 {
+	/* XML (X-Road's form) unless the caller weighs JSON higher (q-values:
+	 * "application/json;q=0, application/xml" is XML) */
 	const char *acc = http_req_header(ex->req, "Accept");
-	int json = acc && strstr(acc, "json");
+	int qx = mime_accept_q(acc, "application/xml"), qt = mime_accept_q(acc, "text/xml");
+	int json = mime_accept_q(acc, "application/json") > (qx > qt ? qx : qt);
 	int (*entry)(const struct xrd_id *, const char *, struct buf *) =
 		json ? client_entry_json : client_entry_xml;
 	struct buf b = BUF_INIT;

@@ -343,3 +343,74 @@ fail:
 	memset(out, 0, sizeof(*out));
 	return -1;
 }
+
+/* q=0.5 -> 500 (at most three decimals, 0..1); -1 when malformed. */
+static int accept_qvalue(const char *p, size_t n)
+{
+	int v = 0, digits = 0;
+
+	if (n == 0 || (p[0] != '0' && p[0] != '1'))
+		return -1;
+	v = (p[0] - '0') * 1000;
+	if (n == 1)
+		return v;
+	if (p[1] != '.' || n > 5)
+		return -1;
+	for (size_t i = 2; i < n; i++, digits++) {
+		if (p[i] < '0' || p[i] > '9' || (p[0] == '1' && p[i] != '0'))
+			return -1;
+		v += (p[i] - '0') * (digits == 0 ? 100 : digits == 1 ? 10 : 1);
+	}
+	return v;
+}
+
+int mime_accept_q(const char *accept, const char *type)
+{
+	const char *p = accept, *slash = strchr(type, '/');
+	size_t tlen = slash ? (size_t)(slash - type) : strlen(type);
+	int best = 0, best_rank = -1;
+
+	if (!accept || !*accept)
+		return 1000;
+	while (*p) {
+		size_t n = strcspn(p, ","), rlen;
+		const char *r = p, *semi;
+		int rank = -1, q = 1000;
+
+		while (n > 0 && (*r == ' ' || *r == '\t'))
+			r++, n--;
+		semi = memchr(r, ';', n);
+		rlen = semi ? (size_t)(semi - r) : n;
+		while (rlen > 0 && (r[rlen - 1] == ' ' || r[rlen - 1] == '\t'))
+			rlen--;
+		if (rlen == 3 && !memcmp(r, "*/*", 3))
+			rank = 0;
+		else if (rlen == tlen + 2 && !strncasecmp(r, type, tlen) && !memcmp(r + tlen, "/*", 2))
+			rank = 1;
+		else if (rlen == strlen(type) && !strncasecmp(r, type, rlen))
+			rank = 2;
+		for (const char *a = semi; rank > best_rank && a && a < r + n;) {
+			const char *next = memchr(a + 1, ';', (size_t)(r + n - a - 1)), *end = next ? next : r + n;
+			const char *v = a + 1;
+
+			while (v < end && (*v == ' ' || *v == '\t'))
+				v++;
+			if (end - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+				size_t vl = (size_t)(end - v - 2);
+
+				while (vl > 0 && (v[2 + vl - 1] == ' ' || v[2 + vl - 1] == '\t'))
+					vl--;
+				q = accept_qvalue(v + 2, vl);
+				if (q < 0)
+					q = 0;
+			}
+			a = next;
+		}
+		if (rank > best_rank) {
+			best_rank = rank;
+			best = q;
+		}
+		p += n + (p[n] == ',');
+	}
+	return best;
+}

@@ -40,6 +40,13 @@ int mime_parse_type(const char *value, struct mime_type *out) __attribute__((war
 /* 1 if the Content-Type value is multipart/related. */
 int mime_is_multipart(const char *content_type);
 
+/* The weight (0..1000, q=1 is 1000) an Accept header value gives the media
+ * type "type/subtype" (lower case): that of its most specific matching range
+ * (type/subtype over type/ * over * / *, RFC 9110 12.5.1), 0 when none
+ * matches; accept NULL or empty accepts everything (1000). A range without
+ * q is 1000; a malformed q counts as 0. */
+int mime_accept_q(const char *accept, const char *type);
+
 /* Finds the root part of a multipart/related body whose Content-Type value
  * is content_type: the part whose Content-ID equals the start parameter
  * (angle brackets ignored), or the first part when there is no start.

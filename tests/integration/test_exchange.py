@@ -313,6 +313,13 @@ def test_meta_list_clients_json(ex):
     assert ("SUBSYSTEM", "GOV", "70000073", "portal") in ids, ids
     assert all(m["id"]["xroad_instance"] == INST for m in members)
     assert len(members) == sum(gconf_counts(ex)), len(members)
+    # q-values count (RFC 9110): JSON refused by q=0 is not JSON; weighed higher, it is
+    for accept, form in (("application/json;q=0, application/xml", "text/xml"),
+                         ("text/xml;q=0.5, application/json;q=0.9", "application/json"),
+                         ("*/*", "text/xml"),
+                         ("application/json, */*;q=0.1", "application/json")):
+        status, hdrs, body = h.request("GET", ex.url("municipality", "/listClients"), headers={"Accept": accept})
+        assert status == 200 and form in hdrs["content-type"], (accept, hdrs["content-type"])
 
 
 def soap_meta(ex, gw, client, code, body=""):

@@ -190,9 +190,31 @@ static void test_many_parts_capped(void **state)
 	buf_free(&b);
 }
 
+/* Accept weights (listClients chooses JSON or XML by them). */
+static void test_accept_q(void **state)
+{
+	(void)state;
+	assert_int_equal(mime_accept_q(NULL, "application/json"), 1000);
+	assert_int_equal(mime_accept_q("", "application/json"), 1000);
+	assert_int_equal(mime_accept_q("application/json", "application/json"), 1000);
+	assert_int_equal(mime_accept_q("application/json", "application/xml"), 0);
+	assert_int_equal(mime_accept_q("application/json;q=0, application/xml", "application/json"), 0);
+	assert_int_equal(mime_accept_q("application/json;q=0, application/xml", "application/xml"), 1000);
+	assert_int_equal(mime_accept_q("text/*;q=0.3, */*;q=0.1, text/xml;q=0.7", "text/xml"), 700);
+	assert_int_equal(mime_accept_q("text/*;q=0.3, */*;q=0.1, text/xml;q=0.7", "text/plain"), 300);
+	assert_int_equal(mime_accept_q("text/*;q=0.3, */*;q=0.1, text/xml;q=0.7", "application/json"), 100);
+	assert_int_equal(mime_accept_q("Application/JSON ; charset=utf-8 ; Q=0.25", "application/json"), 250);
+	assert_int_equal(mime_accept_q("application/json;q=2", "application/json"), 0);      /* malformed */
+	assert_int_equal(mime_accept_q("application/json;q=1.5", "application/json"), 0);
+	assert_int_equal(mime_accept_q("application/json;q=0.12345", "application/json"), 0);
+	assert_int_equal(mime_accept_q("application/jsonx", "application/json"), 0);
+	assert_int_equal(mime_accept_q(",,application/json;q=0.5,", "application/json"), 500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accept_q),
 		cmocka_unit_test(test_parse_type),
 		cmocka_unit_test(test_is_multipart),
 		cmocka_unit_test(test_soap_part),
