@@ -285,6 +285,18 @@ static xmlParserCtxtPtr parser_new(const void *bytes, size_t len, const char *pr
 		fault_set(f, prefix, "InvalidXml", "message refused unparsed: %s", why);
 		return NULL;
 	}
+	{
+		/* libxml2 stops reading at a NUL and says nothing of what follows,
+		 * but the bytes signed, logged and sent on would carry it */
+		const char *nul = memchr(bytes, '\0', len);
+
+		if (nul) {
+			fault_set(f, prefix, "InvalidXml", "message refused unparsed: a NUL byte at offset %zu "
+				  "(XML has no such character; %zu bytes sent)", (size_t)(nul - (const char *)bytes),
+				  len);
+			return NULL;
+		}
+	}
 	ctxt = xmlCreateMemoryParserCtxt(bytes, (int)len);
 	if (!ctxt) {
 		fault_set(f, own_prefix(prefix), "InternalError", "out of memory parsing SOAP");
@@ -649,6 +661,25 @@ int soap_check_hash(const char *hash, const char *alg, const char *expected_b64,
 
 #define BAD_PART_FMT "unexpected %s in Envelope (expected one optional Header, then one Body)"
 
+/* Text other than white space directly in Envelope, Header or Body (SOAP
+ * 1.1 4: they hold elements): "garbage<Body>" was accepted and passed on.
+ * The one-pass answer check (on_answer_text) finds the same. */
+#define TEXT_IN_PART_FMT "text directly in %s, which holds elements only (and white space between them)"
+static int text_in(xmlNodePtr el, const char *what, const char *prefix, struct fault *f)
+{
+	for (xmlNodePtr c = el ? el->children : NULL; c; c = c->next) {
+		const xmlChar *t = c->content;
+
+		if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE)
+			continue;
+		while (t && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'))
+			t++;
+		if (t && *t)
+			return fault_set(f, prefix, "InvalidSoap", TEXT_IN_PART_FMT, what);
+	}
+	return 0;
+}
+
 static int find_parts(struct soap_msg *m, const char *prefix, struct fault *f)
 {
 	xmlNodePtr root = xmlDocGetRootElement(m->doc);
@@ -658,6 +689,8 @@ static int find_parts(struct soap_msg *m, const char *prefix, struct fault *f)
 		return fault_set(f, prefix, "InvalidSoap",
 				 "root element must be a SOAP 1.1 Envelope (" NS_SOAPENV "), not %s",
 				 root ? soap_label(root, name, sizeof(name)) : "nothing");
+	if (text_in(root, "Envelope", prefix, f) < 0)
+		return -1;
 	for (xmlNodePtr c = soap_first_el(root->children); c; c = soap_next_el(c)) {
 		if (soap_is_el(c, NS_SOAPENV, "Header") && !m->header && !m->body)
 			m->header = c;
@@ -669,6 +702,8 @@ static int find_parts(struct soap_msg *m, const char *prefix, struct fault *f)
 	}
 	if (!m->body)
 		return fault_set(f, prefix, "InvalidSoap", "Envelope has no Body");
+	if (text_in(m->header, "Header", prefix, f) < 0 || text_in(m->body, "Body", prefix, f) < 0)
+		return -1;
 	m->body_elem = soap_first_el(m->body->children);
 	m->is_fault = soap_is_el(m->body_elem, NS_SOAPENV, "Fault");
 	return 0;
@@ -870,6 +905,7 @@ struct answer {
 	int any_body, skip_deep;     /* which elements the tree builder built */
 	xmlHashTablePtr xml_ids;     /* xml:id values seen, created on the first */
 	struct fault shape;
+	int text_in[3];              /* text directly in Envelope, Header, Body (text_in()) */
 	/* X-Road headers (read_headers, check_required) */
 	struct fault hdr;
 	unsigned seen;
@@ -1309,6 +1345,12 @@ static void on_answer_text(void *ctx, const xmlChar *s, int len)
 		leaf_add(&a->leaf, (const char *)s, (size_t)len);
 	if (a->cmp_depth && a->tm.depth == a->depth)
 		tm_feed(&a->tm, (const char *)s, (size_t)len);
+	if (a->root_ok && (a->depth == 1 || (a->depth == 2 && (a->in_header || a->in_body)))) {
+		int part = a->depth == 1 ? 0 : a->in_header ? 1 : 2;
+
+		for (int i = 0; i < len && !a->text_in[part]; i++)
+			a->text_in[part] = s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n';
+	}
 }
 
 /* In the order soap_parse() and soap_check_response() would fail. */
@@ -1321,12 +1363,20 @@ static int answer_verdict(struct answer *a, xmlParserCtxtPtr ctxt, const char *e
 		return fault_set(f, F_CPROXY, "InvalidSoap", DTD_REFUSED);
 	if (!ctxt->wellFormed || !ctxt->nsWellFormed || !a->root_seen)
 		return malformed(&a->ps, F_CPROXY, f);
+	if (fault_is_set(&a->shape) && !a->root_ok) {
+		*f = a->shape;
+		return -1;
+	}
+	if (a->text_in[0])   /* in find_parts' order */
+		return fault_set(f, F_CPROXY, "InvalidSoap", TEXT_IN_PART_FMT, "Envelope");
 	if (fault_is_set(&a->shape)) {
 		*f = a->shape;
 		return -1;
 	}
 	if (!a->have_body)
 		return fault_set(f, F_CPROXY, "InvalidSoap", "Envelope has no Body");
+	if (a->text_in[1] || a->text_in[2])
+		return fault_set(f, F_CPROXY, "InvalidSoap", TEXT_IN_PART_FMT, a->text_in[1] ? "Header" : "Body");
 	if (a->is_fault)
 		return 0;
 	if (fault_is_set(&a->hdr)) {

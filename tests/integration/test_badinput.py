@@ -1005,6 +1005,30 @@ def test_second_request_in_one_body(fx):
     serving(fx)
 
 
+def test_text_in_envelope_and_nul_bytes(fx):
+    """Text directly in Envelope, Header or Body, and NUL bytes after the
+    document, were accepted, signed, logged and sent on (libxml2 stops at a
+    NUL; SOAP 1.1 parts hold elements only): refused by the municipality with
+    what is wrong, before anything is sent."""
+    cases = [(lambda b: b.replace(b"<SOAP-ENV:Body>", b"garbage<SOAP-ENV:Body>", 1), "Client.InvalidSoap",
+              'text directly in Envelope'),
+             (lambda b: b.replace(b"<SOAP-ENV:Body>", b"<SOAP-ENV:Body>x", 1), "Client.InvalidSoap",
+              'text directly in Body'),
+             (lambda b: b.replace(b"</SOAP-ENV:Header>", b"hdr</SOAP-ENV:Header>", 1), "Client.InvalidSoap",
+              'text directly in Header'),
+             (lambda b: b + b"\0\0", "Client.InvalidXml", "a NUL byte at offset"),
+             (lambda b: b.replace(b"</pin>", b"\0</pin>", 1), "Client.InvalidXml", "a NUL byte at offset")]
+    for change, code, words in cases:
+        body = change(valid())
+        status, hdrs, answer = post(fx, body)
+        _, msg, _ = U.soap_fault(fx.ex, "municipality", status, hdrs, answer, 400, {code})
+        assert words in msg, (words, msg)
+    # white space between the parts is fine
+    status, _, answer = post(fx, valid().replace(b"<SOAP-ENV:Body>", b"\n  \t<SOAP-ENV:Body>\r\n", 1))
+    assert status == 200 and b"passportDataByPSNResponse" in answer, (status, answer[:300])
+    serving(fx)
+
+
 def test_rest_huge_url(fx):
     n = fx.provider.count()
     target = ECHO + "/" + "a" * 20000
