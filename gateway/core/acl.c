@@ -41,6 +41,17 @@ static int service_lists_match(const struct gconf *g, const struct gc_service *s
 	return 0;
 }
 
+int acl_acts_for_user(const struct gconf *g, const struct xrd_id *client)
+{
+	for (size_t i = 0; g && client && i < gconf_n_groups(g); i++) {
+		const struct gc_group *gr = gconf_group_at(g, i);
+
+		if (gr->acts_for_user && list_matches(gr->members, gr->n_members, client))
+			return 1;
+	}
+	return 0;
+}
+
 int acl_allows(const struct gconf *g, const struct gc_service *svc, const struct xrd_id *client)
 {
 	size_t n;

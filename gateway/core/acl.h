@@ -11,4 +11,9 @@
 /* 1 if allowed, 0 if not. */
 int acl_allows(const struct gconf *g, const struct gc_service *svc, const struct xrd_id *client);
 
+/* 1 if client acts for a signed-in person (a member of a global group with
+ * actsForUser="true": a portal, a kiosk), so that a service about a person
+ * (subjectParam) answers it about the person its X-Road-UserId names only. */
+int acl_acts_for_user(const struct gconf *g, const struct xrd_id *client);
+
 #endif

@@ -528,9 +528,17 @@ static int read_group(struct gc_build *b, xmlNodePtr n)
 	struct gconf *g = b->g;
 	struct gc_group *gr = &g->groups[g->n_groups];
 
+	char acts[8] = "";
+
 	if (get_part(b, n, "code", 1, gr->code) != 0 ||
-	    get_attr(b, n, "description", 0, gr->description, sizeof(gr->description)) != 0)
+	    get_attr(b, n, "description", 0, gr->description, sizeof(gr->description)) != 0 ||
+	    get_attr(b, n, "actsForUser", 0, acts, sizeof(acts)) != 0)
 		return -1;
+	gr->acts_for_user = !strcmp(acts, "true") || !strcmp(acts, "1");
+	if (acts[0] && !gr->acts_for_user && strcmp(acts, "false") != 0 && strcmp(acts, "0") != 0) {
+		gc_err(b, n, n, "actsForUser must be true or false, not '%s'", acts);
+		return -1;
+	}
 	if (find_group(g, gr->code, g->n_groups)) {
 		gc_err(b, n, n, "group code used twice");
 		return -1;
@@ -1380,6 +1388,11 @@ const char *gconf_class(const struct gconf *g, size_t i)
 const struct gc_member *gconf_member_at(const struct gconf *g, size_t i)
 {
 	return i < g->n_members ? &g->members[i] : NULL;
+}
+
+const struct gc_group *gconf_group_at(const struct gconf *g, size_t i)
+{
+	return i < g->n_groups ? &g->groups[i] : NULL;
 }
 
 const struct gc_gateway *gconf_gateway_at(const struct gconf *g, size_t i)

@@ -81,6 +81,7 @@ struct gc_tsa {
 struct gc_group {
 	char code[128];
 	char description[256];
+	int acts_for_user;           /* actsForUser="true": clients acting for a signed-in person */
 	struct xrd_id *members;      /* SUBSYSTEM or MEMBER ids */
 	size_t n_members;
 };
@@ -156,5 +157,6 @@ int gconf_consent_required(const struct gc_service *svc, const struct xrd_id *cl
 
 size_t gconf_n_groups(const struct gconf *g);
 const struct gc_group *gconf_group(const struct gconf *g, const char *code);
+const struct gc_group *gconf_group_at(const struct gconf *g, size_t i);   /* NULL past the end */
 
 #endif

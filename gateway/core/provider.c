@@ -249,6 +249,8 @@ static int provider_personal(struct exch *ex, const char *client_id, const char 
 	q.service = xrd_id_format_path(&ex->service, sid, sizeof(sid));
 	q.params = params;
 	q.issue = ex->proto == EXCH_SOAP ? ex->soap.issue : ex->rest->issue;
+	if (acl_acts_for_user(ex->gc, &ex->client))
+		q.for_user = ex->proto == EXCH_SOAP ? ex->soap.user_id : ex->rest->user_id;
 	q.message_id = message_id;
 	q.consented = ex->consented;
 	switch (consent_gate_check(ex->w->consent, &q, why, sizeof(why))) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/crypto.h"
@@ -1130,6 +1131,49 @@ static int gate_record(struct consent_gate *g, const struct consent_query *q, co
 	return accesslog_record(g->al, &r, why, len);
 }
 
+/* A portal or kiosk acts for the person signed in there (X-Road-UserId:
+ * "KG" or "KGZ", an optional '-', ':' or '/', then the PIN; the PIN alone);
+ * the person asked about must be that one. */
+static int gate_user_is_subject(const char *user, const char *subject)
+{
+	if (!strncasecmp(user, "KGZ", 3))
+		user += 3;
+	else if (!strncasecmp(user, "KG", 2))
+		user += 2;
+	if (*user == '-' || *user == ':' || *user == '/')
+		user++;
+	return *user && strcasecmp(user, subject) == 0;
+}
+
+/* Refused, and recorded in the person's report as refused with the reason:
+ * such a client asked about someone else (it used to be answered: any
+ * citizen's disability status, employment, household and bills). 0, or -1
+ * when the access log cannot be written. */
+static int gate_not_the_user(struct consent_gate *g, const struct consent_query *q, const char *subject,
+			     char *why, size_t len)
+{
+	struct consent_decision *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d) {
+		why_set(why, len, "consent gate: out of memory");
+		return -1;
+	}
+	if (q->for_user[0])
+		why_set(d->why, sizeof(d->why), "X-Road-UserId '%.40s' is not the person asked about: %s acts "
+			"for the person signed in there and is answered about that person only", q->for_user,
+			q->client ? q->client : "this client");
+	else
+		why_set(d->why, sizeof(d->why), "%s acts for a person signed in there: send that person as "
+			"X-Road-UserId (KG + PIN); it is answered about that person only",
+			q->client ? q->client : "this client");
+	rc = gate_record(g, q, subject, d, why, len) == 0 ? 0 : -1;
+	if (rc == 0)
+		why_set(why, len, "%s", d->why);
+	free(d);
+	return rc;
+}
+
 int consent_gate_check(struct consent_gate *g, const struct consent_query *q, char *why, size_t len)
 {
 	char subject[CONSENT_SUBJECT_MAX + 1], label[CONSENT_MEMBER_MAX + 300];
@@ -1149,6 +1193,8 @@ int consent_gate_check(struct consent_gate *g, const struct consent_query *q, ch
 	}
 	if (q->consented)
 		q->consented[0] = '\0';
+	if (q->for_user && !gate_user_is_subject(q->for_user, subject))
+		return gate_not_the_user(g, q, subject, why, len);
 	if (!q->consent_required)
 		return gate_record(g, q, subject, NULL, why, len) == 0 ? 1 : -1;
 	if ((d = malloc(sizeof(*d))) == NULL) {

@@ -242,6 +242,9 @@ struct consent_query {
 	const char *issue;           /* X-Road-Issue, or NULL/"" */
 	const char *message_id;      /* the exchange's id */
 	time_t now;                  /* 0: the clock */
+	const char *for_user;        /* the client acts for a signed-in person (acl_acts_for_user):
+					their X-Road-UserId ("" if none sent), and the call is
+					answered only about that person; NULL: not such a client */
 	char *consented;             /* out, CONSENT_SUBJECT_MAX + 1 bytes, or NULL: the
 					person when the call is answered under their
 					consent (consent_minimise the answer), else "" */

@@ -281,3 +281,27 @@ def test_f_only_the_person_reads_it(fx):
     status, rh, body, _ = rest(fx, "bank", "GET", CONSENT + "/data-access-report/" + PIN, BANK_IS,
                                user="KG" + PIN)
     assert status == 500 and h.header_values(rh, "X-Road-Error") == [DENIED], (status, body[:300])
+
+
+def test_g_portal_and_kiosk_answered_about_their_person_only(fx):
+    """The portal and the kiosk act for the person signed in there (global
+    configuration: group citizen-facing, actsForUser="true"): a service about
+    a person answers them about that person only. Before, the portal read
+    anyone's household (and disability status, employment, bills) under
+    another person's X-Road-UserId or none. The refusal is in the report of
+    the person asked about."""
+    KIOSK = "%s/GOV/70000050/kiosk" % INST
+    for gw, client, user, why in (("state", PORTAL, "KG" + OTHER, "is not the person asked about"),
+                                  ("state", PORTAL, None, "send that person as X-Road-UserId"),
+                                  ("municipality", KIOSK, OTHER, "is not the person asked about")):
+        assert_refused(fx, rest(fx, gw, "GET", "%s/family-members/%s" % (HH, PIN), client, user=user), why)
+    for user in ("KG" + PIN, PIN, "KGZ-" + PIN):
+        assert_answered(rest(fx, "state", "GET", "%s/address-fact/%s" % (HH, PIN), PORTAL, user=user))
+    # a clerk's system does not act for one person: it asks about anyone
+    assert_answered(rest(fx, "municipality", "GET", "%s/address-fact/%s" % (HH, PIN), CLERK))
+    status, rep = portal(fx, "GET", "/data-access-report/" + PIN)
+    assert status == 200, rep
+    mine = [r for r in rep["accesses"] if r["client"] in (PORTAL, KIOSK)]
+    refused = [r for r in mine if r["outcome"] == "refused"]
+    assert len(refused) == 3 and all("X-Road-UserId" in r["reason"] for r in refused), mine
+    assert len([r for r in mine if r["outcome"] == "answered"]) == 3, mine

@@ -27,6 +27,8 @@ static const char doc[] =
 	"<member class=\"COM\" code=\"70000050\" name=\"Namesake company\"><subsystem code=\"certificates\"/></member>"
 	"<group code=\"banks\"><client>COM/60000001/bank-is</client></group>"
 	"<group code=\"municipalities\"><client>GOV/70000050</client></group>"
+	"<group code=\"citizen-facing\" actsForUser=\"true\"><client>GOV/70000073/kiosk</client></group>"
+	"<group code=\"plain\" actsForUser=\"false\"><client>GOV/70000073/portal</client></group>"
 	"<service client=\"GOV/70000005/passport-service\" code=\"personByPin\" version=\"v1\" type=\"soap\" adapter=\"p\">"
 	"<allow>GOV/70000050/certificates</allow></service>"
 	"<service client=\"GOV/70000005/passport-service\" code=\"personByPin\" version=\"v2\" type=\"soap\" adapter=\"p\">"
@@ -140,11 +142,38 @@ static void test_acl_bad_input(void **state)
 	assert_int_equal(acl_allows(g, s, &svc_as_client), 0);
 }
 
+/* actsForUser groups: their clients act for a signed-in person. */
+static void test_acts_for_user(void **state)
+{
+	struct gconf *g = *state, *bad = NULL;
+	struct xrd_id kiosk, portal, clerk;
+	char err[128], *e = NULL;
+	const char *bad_doc = strstr(doc, "actsForUser=\"true\"");
+	char *copy = strdup(doc);
+
+	assert_int_equal(xrd_id_parse_path("central-server/GOV/70000073/kiosk", &kiosk, err, sizeof(err)), 0);
+	assert_int_equal(xrd_id_parse_path("central-server/GOV/70000073/portal", &portal, err, sizeof(err)), 0);
+	assert_int_equal(xrd_id_parse_path("central-server/GOV/70000050/household-register", &clerk, err,
+					   sizeof(err)), 0);
+	assert_int_equal(acl_acts_for_user(g, &kiosk), 1);
+	assert_int_equal(acl_acts_for_user(g, &portal), 0);   /* in a group with actsForUser="false" */
+	assert_int_equal(acl_acts_for_user(g, &clerk), 0);
+	assert_int_equal(acl_acts_for_user(NULL, &kiosk), 0);
+	/* only true or false (1, 0) */
+	assert_non_null(bad_doc);
+	memcpy(copy + (bad_doc - doc), "actsForUser=\"yes!\"", 18);
+	assert_int_not_equal(gconf_load_mem(copy, strlen(copy), "acl.xml", NULL, &bad, &e), 0);
+	assert_non_null(e && strstr(e, "actsForUser must be true or false"));
+	free(e);
+	free(copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_acl_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acl_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acts_for_user, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

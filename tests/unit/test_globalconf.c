@@ -91,8 +91,10 @@ static void test_example_counts(void **state)
 	assert_null(gconf_class(g, 2));
 	assert_int_equal(gconf_n_members(g), 6);
 	assert_int_equal(gconf_n_gateways(g), 3);
-	assert_int_equal(gconf_n_groups(g), 3);
+	assert_int_equal(gconf_n_groups(g), 4);   /* banks, citizen-facing (actsForUser), municipalities, state-registries */
 	assert_int_equal(gconf_n_services(g), 14);
+	assert_int_equal(gconf_group(g, "citizen-facing")->acts_for_user, 1);
+	assert_int_equal(gconf_group(g, "banks")->acts_for_user, 0);
 	m = gconf_member_at(g, 2);
 	assert_string_equal(m->member_class, "GOV");
 	assert_string_equal(m->code, "70000050");
