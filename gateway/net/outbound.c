@@ -587,6 +587,7 @@ static int out_setopt_common(struct out_handle *h, const struct out_req *r)
 	int bad = 0;
 
 	bad |= SETOPT(e, CURLOPT_URL, r->url);
+	bad |= SETOPT(e, CURLOPT_PATH_AS_IS, 1L);   /* what was signed is what is sent: no dot segments resolved */
 	bad |= SETOPT(e, CURLOPT_PRIVATE, h);
 	bad |= SETOPT(e, CURLOPT_SHARE, h->o->share);
 	bad |= SETOPT(e, CURLOPT_ERRORBUFFER, h->errbuf);

@@ -90,6 +90,27 @@ static int read_segments(const char *p, const char *end, struct xrd_id *svc, con
 	return 0;
 }
 
+/* 1 if the segment s[0..n) is "." or ".." (either dot also as %2e): a dot
+ * segment, which an HTTP client or proxy may resolve away (RFC 3986 5.2.4) -
+ * libcurl did, after the request had been signed with it, so the provider's
+ * gateway saw another path than the one signed and refused the call as a
+ * forged signature. */
+static int dot_segment(const char *s, size_t n)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < n;) {
+		if (s[i] == '.')
+			i++;
+		else if (n - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E'))
+			i += 3;
+		else
+			return 0;
+		dots++;
+	}
+	return dots == 1 || dots == 2;
+}
+
 int rest_parse_target(const char *target, struct rest_req *out, struct fault *f)
 {
 	const char *q, *end, *rest = NULL;
@@ -105,6 +126,16 @@ int rest_parse_target(const char *target, struct rest_req *out, struct fault *f)
 		return fault_set(f, F_CLIENT, "BadRequest", R1_FORM);
 	q = memchr(target, '?', tlen);
 	end = q ? q : target + tlen;
+	for (const char *s = target + 1; s < end;) {
+		const char *e = memchr(s, '/', (size_t)(end - s));
+		size_t n = e ? (size_t)(e - s) : (size_t)(end - s);
+
+		if (dot_segment(s, n))
+			return fault_set(f, F_CLIENT, "BadRequest", "the path has a '%.*s' segment; send the "
+					 "path without dot segments (they would be resolved differently on the "
+					 "way)", (int)n, s);
+		s += n + 1;
+	}
 	if (read_segments(target + 4, end, &out->service, &rest, f) < 0) {
 		memset(&out->service, 0, sizeof(out->service));
 		return -1;

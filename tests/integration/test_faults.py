@@ -266,6 +266,21 @@ def test_rest_params_not_utf8(ex):
     assert not wrong, "\n".join(map(repr, wrong))
 
 
+def test_rest_dot_segments_refused_before_signing(ex):
+    """A path with "." or ".." segments to a service on another gateway was
+    signed as received and then sent with the dot segments resolved (libcurl),
+    so the provider's gateway refused it as a forged signature (500
+    InvalidSignatureValue, logged as tampering on both sides). Now the
+    caller's gateway refuses it at once, naming the segment."""
+    for target, seg in ((PASSPORT_REST.replace("passportDataByPSN/", "passportDataByPSN/x/../"), "'..'"),
+                        (PASSPORT_REST.replace("passportDataByPSN/", "passportDataByPSN/./"), "'.'"),
+                        (PASSPORT_REST.replace("passportDataByPSN/", "passportDataByPSN/%2e%2E/"), "'%2e%2E'")):
+        err = rest_fault(ex, "municipality", target, [HR_CLIENT], "Client.BadRequest", "municipality")
+        assert "has a %s segment" % seg in err["message"], err
+    status, _, body = h.request_raw("GET", ex.url("municipality", PASSPORT_REST), headers=[HR_CLIENT])
+    assert status == 200, body[:300]
+
+
 def test_wsdl_query_errors_name_the_reason(ex):
     """GET /wsdl blames what is wrong: a repeated parameter, bytes that are
     not UTF-8, a version that is not an identifier part; not a missing

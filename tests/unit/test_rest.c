@@ -37,6 +37,8 @@ static const struct target_ok targets_ok[] = {
 	{ "/r1/I/C/M/S/svc?q=/r1/x", "SERVICE:I/C/M/S/svc", "", "q=/r1/x" },
 	/* every allowed character */
 	{ "/r1/AZaz09'()+,-.=%3F/C/M/S/svc", "SERVICE:AZaz09'()+,-.=?/C/M/S/svc", "", "" },
+	/* three dots, or dots inside a segment, are no dot segment */
+	{ "/r1/I/C/M/S/svc/.../a..b/.x?p=..", "SERVICE:I/C/M/S/svc", "/.../a..b/.x", "p=.." },
 	/* metaservices parse like any service */
 	{ "/r1/central-server/GOV/70000005/passport-service/listMethods",
 	  "SERVICE:central-server/GOV/70000005/passport-service/listMethods", "", "" },
@@ -95,6 +97,12 @@ static const struct target_bad targets_bad[] = {
 	{ "/r1/a/b/c/s/e\"x", "Client.InvalidServiceIdentifier", "service code" },
 	{ "/r1/a/b/c/s/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	  "Client.BadRequest", "too long" },
+	/* dot segments: resolved on the way, they made signed and sent paths differ */
+	{ "/r1/a/b/c/s/e/LBD-0009/../LBD-0001", "Client.BadRequest", "a '..' segment" },
+	{ "/r1/a/b/c/s/e/./LBD-0001", "Client.BadRequest", "a '.' segment" },
+	{ "/r1/a/b/c/s/e/%2E%2e/x", "Client.BadRequest", "a '%2E%2e' segment" },
+	{ "/r1/a/b/c/s/e/.%2e", "Client.BadRequest", "a '.%2e' segment" },
+	{ "/r1/a/b/../s/e/x", "Client.BadRequest", "a '..' segment" },
 };
 
 static void test_target_bad(void **state)
