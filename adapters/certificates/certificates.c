@@ -87,13 +87,15 @@ int cert_request_object(const struct adapter_call *call, json_t **obj, struct ad
 				     "in the query string, not both");
 		return -1;
 	}
-	*obj = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES, &e);
+	*obj = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 	if (!json_is_object(*obj)) {
+		char why[160];
+
+		params_json_not_object(*obj, &e, why, sizeof(why));
 		json_decref(*obj);
 		*obj = NULL;
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the body must be a JSON object with the "
-				     "fields as strings (line %d, column %d: %.80s)", e.line, e.column,
-				     params_json_why(&e));
+				     "fields as strings (%s)", why);
 		return -1;
 	}
 	return 0;

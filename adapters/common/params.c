@@ -326,3 +326,15 @@ const char *params_json_why(const json_error_t *e)
 		return "a string holds the character U+0000 (\\u0000), which no field may contain";
 	return e->text;
 }
+
+void params_json_not_object(const json_t *v, const json_error_t *e, char *out, size_t cap)
+{
+	static const char *const kinds[] = { "an object", "an array", "a string", "a number", "a number",
+					     "true", "false", "null" };
+
+	if (v)
+		snprintf(out, cap, "it is %s", (size_t)json_typeof(v) < sizeof(kinds) / sizeof(kinds[0]) ?
+			 kinds[json_typeof(v)] : "another value");
+	else
+		snprintf(out, cap, "line %d, column %d: %.80s", e->line, e->column, params_json_why(e));
+}

@@ -41,6 +41,11 @@ const char *params_str(const json_t *params, const char *name);
  * names one of its flags ("\\u0000 is not allowed without JSON_ALLOW_NUL"). */
 const char *params_json_why(const json_error_t *e);
 
+/* Why a body parsed to v (or not: v NULL, e says why) is not a JSON object,
+ * for a person, into out[cap]: "it is an array", or the parser's reason with
+ * its position. */
+void params_json_not_object(const json_t *v, const json_error_t *e, char *out, size_t cap);
+
 /* Lenient: the named parameter without surrounding white space into
  * out[cap] (cap >= 1), cut to cap - 1 bytes: a validator then sees the
  * over-long value and refuses it. "" if it is not a string. */

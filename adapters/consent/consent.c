@@ -97,12 +97,14 @@ static int cn_input(const struct adapter_call *call, json_t **in, struct adapter
 				     "not in the query string");
 		return -1;
 	}
-	*in = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES, &err);
+	*in = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	if (*in == NULL || !json_is_object(*in)) {
+		char why[160];
+
+		params_json_not_object(*in, &err, why, sizeof(why));
 		json_decref(*in);
 		*in = NULL;
-		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the body must be a JSON object "
-				     "(line %d, column %d)", err.line, err.column);
+		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the body must be a JSON object (%s)", why);
 		return -1;
 	}
 	return 0;

@@ -1569,7 +1569,8 @@ static void test_issue_invalid_input(void **state)
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"x\",\"purpse\":\"y\"}",
 		  "unknown field 'purpse'" },
 		{ "{\"kind\":\"household\",\"pin\":21205197500417,\"purpose\":\"x\"}", "pin must be a string" },
-		{ "[1]", "must be a JSON object" },
+		{ "[1]", "must be a JSON object with the fields as strings (it is an array)" },
+		{ "\"x\"", "(it is a string)" },
 		{ "{\"kind\":\"household\",\"kind\":\"livestock\"}", "must be a JSON object" },
 		{ "{\"kind\":\"household\",\"purpose\":\"a\\u0000b\"}", "a string holds the character U+0000" },
 	};

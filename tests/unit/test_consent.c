@@ -908,6 +908,10 @@ static void test_adapter_flow(void **state)
 	snprintf(body, sizeof(body), "{\"consent_id\": 999, \"pin\": \"%s\"}", PIN);
 	o = acall(a, "consent-withdraw", "POST", PORTAL, "KG" PIN, body, NULL);
 	assert_int_equal(o.status, ADAPTER_NOT_FOUND);
+	/* a body that is JSON but no object says what it is (it said "line -1, column -1") */
+	o = acall(a, "consent-withdraw", "POST", PORTAL, "KG" PIN, "[1]", NULL);
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_string_equal(o.message, "the body must be a JSON object (it is an array)");
 }
 
 /* The gate records the bank's queries in the same data_dir; the person
