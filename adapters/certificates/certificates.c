@@ -139,10 +139,30 @@ int cert_is_clerk(const struct cert_ctx *c, const char *client)
 	return 0;
 }
 
+/* Characters that change how the text around them is shown without being
+ * seen: zero-width ones, direction marks and overrides (U+202E showed a
+ * signed purpose reversed on the verification page), the BOM. */
+static int invisible_format(const char *s)
+{
+	static const char *const seqs[] = {
+		"\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", "\xe2\x80\x8f", /* 200B-200F */
+		"\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", /* 202A-202E */
+		"\xe2\x81\xa0", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* 2060, 2066-2069 */
+		"\xef\xbb\xbf", "\xd8\x9c",                                                 /* FEFF, 061C */
+	};
+
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
+		if (strstr(s, seqs[i]))
+			return 1;
+	return 0;
+}
+
 int cert_text_ok(const char *s)
 {
-	/* the document's rule, and one line: no U+2028 / U+2029 either */
-	return certdoc_text_ok(s) && !strstr(s, "\xe2\x80\xa8") && !strstr(s, "\xe2\x80\xa9");
+	/* the document's rule, and one line: no U+2028 / U+2029 either, and
+	 * nothing invisible that changes what a reader sees */
+	return certdoc_text_ok(s) && !strstr(s, "\xe2\x80\xa8") && !strstr(s, "\xe2\x80\xa9") &&
+	       !invisible_format(s);
 }
 
 void cert_copy(char *dst, size_t cap, const char *src)
@@ -989,7 +1009,8 @@ static int job_parse(struct job *j, const struct adapter_call *call, struct adap
 		params_trimmed(obj, "reason", j->reason, sizeof(j->reason));
 		if (!j->reason[0] || strlen(j->reason) > CERT_REASON_MAX || !cert_text_ok(j->reason)) {
 			adapter_result_error(res, ADAPTER_INVALID_INPUT, "reason must say why the certificate is "
-					     "revoked (1-%d bytes of text on one line)", CERT_REASON_MAX);
+					     "revoked (1-%d bytes of text on one line, no invisible or "
+					     "direction-changing characters)", CERT_REASON_MAX);
 			break;
 		}
 		rc = want_number(j, obj, "number", res);

@@ -235,7 +235,8 @@ static int parse_purpose(const struct adapter_call *call, const json_t *obj, cha
 	cert_param(call, obj, "purpose", out, cap);
 	if (!out[0] || strlen(out) >= cap - 1 || !cert_text_ok(out)) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "purpose must say what the certificate is "
-				     "for (1-%zu bytes of text on one line), e.g. \"для банка\"", cap - 2);
+				     "for (1-%zu bytes of text on one line, no invisible or direction-changing "
+				     "characters), e.g. \"для банка\"", cap - 2);
 		return -1;
 	}
 	return 0;

@@ -1551,6 +1551,12 @@ static void test_issue_invalid_input(void **state)
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\ufffeb\"}", "purpose must say" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\uffffb\"}", "purpose must say" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u2028b\"}", "purpose must say" },
+		/* invisible, direction-changing: U+202E showed the signed purpose reversed */
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"\\u202eакнаб ялд\"}",
+		  "no invisible or direction-changing characters" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u200bb\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\ufeffb\"}", "purpose must say" },
+		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"purpose\":\"a\\u2066b\\u2069\"}", "purpose must say" },
 		{ "{\"kind\":\"household\",\"pin\":\"2120519750041\",\"purpose\":\"x\"}", "PIN must be 14 digits" },
 		{ "{\"kind\":\"household\",\"purpose\":\"x\"}", "the person is missing" },
 		{ "{\"kind\":\"household\",\"pin\":\"21205197500417\",\"document\":\"N1\",\"purpose\":\"x\"}",
