@@ -851,6 +851,37 @@ static int apply_defaults(struct cfg_parse *p)
 	return 0;
 }
 
+/* Two listeners on one port: with SO_REUSEPORT the kernel splits the
+ * connections between them, so plain HTTP landed on the TLS listener at
+ * random. The same port with the same host, or with a wildcard host on
+ * either side, is one port (port 0: each gets its own). */
+static int same_listener(const char *a, const char *b)
+{
+	char ha[256], hb[256];
+	int pa, pb;
+
+	if (!a[0] || !b[0] || config_split_hostport(a, ha, sizeof(ha), &pa) != 0 ||
+	    config_split_hostport(b, hb, sizeof(hb), &pb) != 0 || pa != pb || pa == 0)
+		return 0;
+	return !strcmp(ha, hb) || !ha[0] || !hb[0] || !strcmp(ha, "0.0.0.0") || !strcmp(hb, "0.0.0.0") ||
+	       !strcmp(ha, "::") || !strcmp(hb, "::") || !strcmp(ha, "*") || !strcmp(hb, "*");
+}
+
+static void check_listeners(struct cfg_parse *p)
+{
+	const struct config *c = p->cfg;
+	const struct { const char *sec, *key, *v; } l[] = {
+		{ "client", "listen", c->client_listen }, { "client", "tls_listen", c->client_tls_listen },
+		{ "server", "listen", c->server_listen },
+	};
+
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = i + 1; k < 3; k++)
+			if (same_listener(l[i].v, l[k].v))
+				cfg_error(p, 0, l[k].sec, l[k].key, "%s is also [%s] %s: each listener needs a port "
+					  "of its own", l[k].v, l[i].sec, l[i].key);
+}
+
 static void check_required(struct cfg_parse *p)
 {
 	const struct config *c = p->cfg;
@@ -862,6 +893,7 @@ static void check_required(struct cfg_parse *p)
 		cfg_error(p, 0, "client", "tls_listen", "needs tls_cert and tls_key in [client]");
 	if (!c->server_tls_cert[0] != !c->server_tls_key[0])
 		cfg_error(p, 0, "server", "tls_cert", "tls_cert and tls_key go together");
+	check_listeners(p);
 }
 
 /* Reads the whole file (capped) and fills p->dir with its absolute directory. */

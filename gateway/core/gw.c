@@ -450,9 +450,10 @@ static void crowd_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* serve --check: each listen address could be listened on (bound for a
- * moment, never listening). Not while this data_dir's gateway runs
- * (GW_CHECK_LIVE): it holds them, and that is as it should be. */
+/* serve --check and the start: each listen address could be listened on
+ * (bound for a moment without SO_REUSEPORT, never listening). Not while
+ * this data_dir's gateway runs (GW_CHECK_LIVE): it holds them, and that is
+ * as it should be. */
 static int probe_listeners(struct gw *g, char **err)
 {
 	const char *addrs[] = { g->cfg->client_listen, g->client_tls ? g->cfg->client_tls_listen : NULL,
@@ -490,6 +491,13 @@ static int worker_init(struct gw *g, struct worker *w, int index, char **err)
 		if (probe_listeners(g, err) < 0)
 			return -1;
 	} else {
+		/* The workers share their ports (SO_REUSEPORT), and so would another
+		 * process that set it too: a second gateway with its own data_dir
+		 * started on a running one's ports, and the kernel split the
+		 * traffic between two message logs and replay windows. Each port is
+		 * first bound alone, which fails while anyone listens there. */
+		if (index == 0 && probe_listeners(g, err) < 0)
+			return -1;
 		w->client_http = listen_on(g, w, g->cfg->client_listen, NULL, exch_client_handler, 0,
 					   &g->client_port, err);
 		if (!w->client_http)

@@ -608,6 +608,21 @@ def test_second_serve_of_one_gateway_refused(fx):
     r = subprocess.run([binary(), "serve", "--check", "--config", cfg], capture_output=True, text=True,
                        timeout=20)
     assert r.returncode == 0, r.stderr
+    # the same ports with another data_dir (a copied configuration): it started,
+    # and the kernel split the traffic between two message logs; now refused
+    other = os.path.join(fx.ex.dir, "other-data")
+    os.makedirs(other, exist_ok=True)
+    text = re.sub(r"(?m)^data_dir = .*$", "data_dir = " + other, open(cfg).read())
+    copy = os.path.join(os.path.dirname(cfg), "same-ports.ini")
+    with open(copy, "w") as f:
+        f.write(text)
+    try:
+        r = subprocess.run([binary(), "serve", "--config", copy], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and ":%d: Address already in use" % fx.port in r.stderr, (r.returncode,
+                                                                                           r.stderr[-600:])
+    finally:
+        os.unlink(copy)
+    serving(fx)
 
 
 def test_check_beside_running_gateway(fx):

@@ -304,6 +304,12 @@ static void test_errors(void **state)
 		  "t.ini:10: [limits] max_body: indented line would continue the previous value" },
 		{ GW CL "tls_listen = 127.0.0.1:8443\n" SV, "t.ini: [client] tls_listen: needs tls_cert and tls_key" },
 		{ BASE "tls_cert = a.pem\n", "t.ini: [server] tls_cert: tls_cert and tls_key go together" },
+		/* one port for two listeners: the kernel split connections between them */
+		{ GW CL "[server]\nlisten = 127.0.0.1:8080\n",
+		  "t.ini: [server] listen: 127.0.0.1:8080 is also [client] listen: each listener needs a port" },
+		{ GW CL "[server]\nlisten = 0.0.0.0:8080\n", "[server] listen: 0.0.0.0:8080 is also [client] listen" },
+		{ GW CL "tls_listen = 127.0.0.1:5500\ntls_cert = a.pem\ntls_key = b.pem\n" SV,
+		  "[server] listen: 127.0.0.1:5500 is also [client] tls_listen" },
 		{ BASE "[adapter.bad name]\nx = 1\n", "t.ini:9: [adapter.bad name] x: adapter name must be" },
 		{ BASE "[adapter.household]\ndb = a\ndb = b\n", "t.ini:10: [adapter.household] db: given twice" },
 	};
