@@ -45,7 +45,6 @@ enum cfg_type { CFG_STRING, CFG_PATH, CFG_INT, CFG_UINT, CFG_SIZE, CFG_BOOL, CFG
 		CFG_HOSTPORT, CFG_REPEAT, CFG_SOURCE, CFG_STORE };
 
 #define CFG_REQUIRED 1u   /* must appear in the file */
-#define CFG_RELOAD 2u     /* takes effect on reload; otherwise needs a restart */
 
 struct cfg_parse;
 
@@ -98,15 +97,15 @@ static const struct cfg_key cfg_keys[] = {
 	  "this gateway's code in the global configuration (<gateway code=...>)" },
 	{ "gateway", "workers", CFG_INT, FLD(workers), "1", 1, 64, 0, NULL, NULL,
 	  "worker threads, each with its own event loop" },
-	{ "gateway", "log_level", CFG_ENUM, FLD(log_level), "info", 0, 0, CFG_RELOAD,
+	{ "gateway", "log_level", CFG_ENUM, FLD(log_level), "info", 0, 0, 0,
 	  log_level_names, NULL, "error, warn, info or debug" },
 	{ "gateway", "data_dir", CFG_PATH, FLD(data_dir), ".", 0, 0, 0, NULL, NULL,
 	  "directory for the message log, the OCSP cache and adapter data" },
-	{ "gateway", "globalconf", CFG_PATH, FLD(globalconf), NULL, 0, 0, CFG_REQUIRED | CFG_RELOAD,
+	{ "gateway", "globalconf", CFG_PATH, FLD(globalconf), NULL, 0, 0, CFG_REQUIRED,
 	  NULL, NULL, "the global configuration (XML)" },
 	{ "gateway", "globalconf_xsd", CFG_PATH, FLD(globalconf_xsd), CFG_XSD_DEFAULT, 0, 0,
-	  CFG_RELOAD, NULL, NULL, "schema the global configuration is validated against" },
-	{ "gateway", "wsdl_dir", CFG_PATH, FLD(wsdl_dir), CFG_SHARE_DIR "/wsdl", 0, 0, CFG_RELOAD,
+	  0, NULL, NULL, "schema the global configuration is validated against" },
+	{ "gateway", "wsdl_dir", CFG_PATH, FLD(wsdl_dir), CFG_SHARE_DIR "/wsdl", 0, 0, 0,
 	  NULL, NULL, "directory of the service descriptions (WSDL, OpenAPI)" },
 
 	{ "client", "listen", CFG_HOSTPORT, FLD(client_listen), NULL, 0, 0, CFG_REQUIRED, NULL, NULL,
@@ -132,11 +131,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ "server", "tls_ca", CFG_PATH, FLD(server_tls_ca), "", 0, 0, 0, NULL, NULL,
 	  "CA(s) that issue gateway authentication certificates" },
 
-	{ "limits", "max_body", CFG_SIZE, FLD(max_body), "10M", KB, GB, CFG_RELOAD, NULL, NULL,
+	{ "limits", "max_body", CFG_SIZE, FLD(max_body), "10M", KB, GB, 0, NULL, NULL,
 	  "largest request or response body accepted" },
-	{ "limits", "max_head", CFG_SIZE, FLD(max_head), "64K", KB, MB, CFG_RELOAD, NULL, NULL,
+	{ "limits", "max_head", CFG_SIZE, FLD(max_head), "64K", KB, MB, 0, NULL, NULL,
 	  "largest request line plus headers" },
-	{ "limits", "max_headers", CFG_UINT, FLD(max_headers), "100", 8, 1000, CFG_RELOAD, NULL, NULL,
+	{ "limits", "max_headers", CFG_UINT, FLD(max_headers), "100", 8, 1000, 0, NULL, NULL,
 	  "most header fields in one message" },
 	{ "limits", "max_conns", CFG_UINT, FLD(max_conns), "1024", 1, 100000, 0, NULL, NULL,
 	  "most open connections per listener; at the limit one is closed for a new one (the longest with no "
@@ -144,13 +143,13 @@ static const struct cfg_key cfg_keys[] = {
 	  "then the longest kept alive between requests), and only when every one has a request under way "
 	  "is the newcomer refused" },
 	{ "limits", "header_timeout_ms", CFG_UINT, FLD(header_timeout_ms), "10000", 100, MS_MAX,
-	  CFG_RELOAD, NULL, NULL, "time allowed to receive the request head" },
+	  0, NULL, NULL, "time allowed to receive the request head" },
 	{ "limits", "body_timeout_ms", CFG_UINT, FLD(body_timeout_ms), "30000", 100, MS_MAX,
-	  CFG_RELOAD, NULL, NULL, "time allowed between body reads" },
+	  0, NULL, NULL, "time allowed between body reads" },
 	{ "limits", "idle_timeout_ms", CFG_UINT, FLD(idle_timeout_ms), "60000", 100, MS_MAX,
-	  CFG_RELOAD, NULL, NULL, "keep-alive connection idle time" },
+	  0, NULL, NULL, "keep-alive connection idle time" },
 	{ "limits", "write_timeout_ms", CFG_UINT, FLD(write_timeout_ms), "30000", 100, MS_MAX,
-	  CFG_RELOAD, NULL, NULL, "time allowed for a blocked write" },
+	  0, NULL, NULL, "time allowed for a blocked write" },
 
 	{ "signing", "member_key", CFG_REPEAT, 0, 0, NULL, 0, 0, 0, NULL, add_member_key,
 	  "repeatable: \"CLASS/CODE /path/sign.key /path/sign-fullchain.pem\": the signing key "
@@ -214,10 +213,10 @@ static const struct cfg_key cfg_keys[] = {
 	  600000, 0, NULL, NULL, "time allowed for one download of the source" },
 
 	{ "outbound", "connect_timeout_ms", CFG_UINT, FLD(connect_timeout_ms), "5000", 100, 600000,
-	  CFG_RELOAD, NULL, NULL, "connect (and TLS handshake) timeout towards gateways and providers" },
-	{ "outbound", "timeout_ms", CFG_UINT, FLD(timeout_ms), "30000", 100, MS_MAX, CFG_RELOAD,
+	  0, NULL, NULL, "connect (and TLS handshake) timeout towards gateways and providers" },
+	{ "outbound", "timeout_ms", CFG_UINT, FLD(timeout_ms), "30000", 100, MS_MAX, 0,
 	  NULL, NULL, "whole-request timeout towards gateways and providers" },
-	{ "outbound", "max_response", CFG_SIZE, FLD(max_response), "10M", KB, GB, CFG_RELOAD, NULL,
+	{ "outbound", "max_response", CFG_SIZE, FLD(max_response), "10M", KB, GB, 0, NULL,
 	  NULL, "largest response accepted from a gateway or provider" },
 };
 
@@ -1083,14 +1082,15 @@ int config_reload_check(const struct config *old, const struct config *cur, char
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
 
-		if ((k->flags & CFG_RELOAD) || field_equal(k, old, cur))
+		if (field_equal(k, old, cur))
 			continue;
 		rc |= buf_printf(&b, "%s[%s] %s", n++ ? ", " : "", k->section, k->key);
 	}
 	if (!adapters_equal(old, cur))
 		rc |= buf_printf(&b, "%s[adapter.*]", n++ ? ", " : "");
 	if (n)
-		rc |= buf_puts(&b, ": changed, takes effect only after a restart");
+		rc |= buf_puts(&b, ": changed since the gateway started; it reads its local configuration at "
+			       "start only (SIGHUP re-reads the global configuration): restart it to apply");
 	(void)rc;   /* the 4 KiB cap only shortens the list */
 	if (n && err)
 		*err = buf_steal(&b, NULL);
@@ -1126,8 +1126,7 @@ void config_print_keys(FILE *out)
 			fputs(", required", out);
 		else if (k->def)
 			fprintf(out, ", default \"%s\"", k->def);
-		fprintf(out, ", %s)\n    %s\n", (k->flags & CFG_RELOAD) ? "reloadable" : "restart",
-			k->help);
+		fprintf(out, ")\n    %s\n", k->help);
 	}
 	fputs("[adapter.NAME] KEY  (string)\n    free-form settings handed to adapter NAME\n", out);
 }

@@ -1,5 +1,5 @@
 /* Local configuration: one INI file per gateway, read through a declarative
- * table (key, type, default, bounds, reloadable, help). Every error names the
+ * table (key, type, default, bounds, help). Every error names the
  * file, line and key. `ailgate config keys` prints the table.
  *
  * Sections and keys (see config/ailgate.ini for the annotated example):
@@ -137,9 +137,11 @@ void config_free(struct config **cfg);
 /* The value of key in [adapter.NAME], or NULL. */
 const char *config_adapter_get(const struct config *cfg, const char *adapter, const char *key);
 
-/* For a reload: 0 if every key that differs between old and cur is marked
- * reloadable in the table, else -1 with *err (caller frees) listing the keys
- * that need a restart ("[client] listen, [adapter.*]: changed, ..."). */
+/* The gateway reads its local configuration at start only (SIGHUP re-reads
+ * the global configuration): 0 if cur (the file read again) is the same as
+ * old (the one in force), else -1 with *err (caller frees) listing the keys
+ * that changed ("[limits] max_body, [adapter.*]: changed since the gateway
+ * started; ... restart it to apply"). */
 int config_reload_check(const struct config *old, const struct config *cur, char **err)
 	__attribute__((warn_unused_result));
 

@@ -690,6 +690,26 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* SIGHUP: the local file is not applied (only the global configuration
+ * is reloaded), but an operator who edited it and sent SIGHUP is told what
+ * waits for a restart, or that the file no longer loads - before, nothing
+ * was said and "reloadable" keys were silently not reloaded. */
+static void local_config_changed(struct gw *g)
+{
+	struct config *cur = NULL;
+	char *err = NULL, q[1024];
+
+	if (config_load(g->cfg->path, &cur, &err) < 0) {
+		log_warn("event=config_reload ok=0 file=%s why=%s", g->cfg->path,
+			 log_quote(err ? err : "cannot be read", q, sizeof(q)));
+	} else if (config_reload_check(g->cfg, cur, &err) < 0) {
+		log_warn("event=config_reload ok=0 file=%s why=%s", g->cfg->path,
+			 log_quote(err ? err : "changed", q, sizeof(q)));
+	}
+	free(err);
+	config_free(&cur);
+}
+
 int gw_run(struct gw *g)
 {
 	sigset_t set;
@@ -725,6 +745,7 @@ int gw_run(struct gw *g)
 				gcf_kick(g->gc_fetch);   /* reads the source now, even if unchanged */
 			else
 				gw_reload_gconf(g);
+			local_config_changed(g);
 			continue;
 		}
 		break;

@@ -116,6 +116,45 @@ def test_reload_applies_and_bad_file_keeps_last_good(ex):
         assert ex.alive(gw), gw
 
 
+def test_sighup_names_local_changes_that_wait_for_a_restart(ex):
+    """The local file is read at start only. An operator who edited it and
+    sent SIGHUP was told nothing (and `config keys` called max_body and
+    log_level "reloadable"): now the gateway names each changed key, or says
+    why the file no longer loads, and keeps serving as configured."""
+    cfg = ex.config_path("state")
+    with open(cfg) as f:
+        orig = f.read()
+
+    def hup_line():
+        off = len(ex.log("state"))
+        ex.procs["state"].send_signal(signal.SIGHUP)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            new = ex.log("state")[off:]
+            if "event=globalconf_reload " in new:
+                time.sleep(0.2)
+                return [l for l in ex.log("state")[off:].splitlines() if "event=config_reload" in l]
+            time.sleep(0.05)
+        raise AssertionError("no reload line")
+    try:
+        assert hup_line() == []   # unchanged: nothing said
+        with open(cfg, "w") as f:
+            f.write(re.sub(r"(?m)^max_body = .*$", "max_body = 1K", orig.replace("log_level = info",
+                                                                                "log_level = debug")))
+        lines = hup_line()
+        assert len(lines) == 1 and "ok=0" in lines[0], lines
+        assert "[gateway] log_level, [limits] max_body: changed since the gateway started" in lines[0], lines
+        with open(cfg, "w") as f:
+            f.write(orig + "\n[limits]\nmax_bdy = 1K\n")
+        lines = hup_line()
+        assert len(lines) == 1 and "unknown key (did you mean 'max_body'?)" in lines[0], lines
+    finally:
+        with open(cfg, "w") as f:
+            f.write(orig)
+    st, body = ask(ex)
+    assert st == 200 and b"requestHash" in body, body[:300]
+
+
 def test_reload_refuses_an_expired_file(ex):
     path = os.path.join(ex.dir, "globalconf.xml")
     with open(path, encoding="utf-8") as f:
