@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "lib/osutil.h"
 #include "lib/buf.h"
@@ -893,6 +894,13 @@ static void check_required(struct cfg_parse *p)
 	if (!c->server_tls_cert[0] != !c->server_tls_key[0])
 		cfg_error(p, 0, "server", "tls_cert", "tls_cert and tls_key go together");
 	check_listeners(p);
+	/* retention that cannot work was silently off, or failed every run */
+	if (c->retention_days && !c->archive_dir[0])
+		cfg_error(p, 0, "msglog", "retention_days", "needs archive_dir: where records older than %u "
+			  "days go", c->retention_days);
+	else if (c->retention_days && access(c->archive_dir, W_OK | X_OK) != 0)
+		cfg_error(p, 0, "msglog", "archive_dir", "%s: %s (records older than retention_days = %u are "
+			  "archived there)", c->archive_dir, strerror(errno), c->retention_days);
 }
 
 /* Reads the whole file (capped) and fills p->dir with its absolute directory. */

@@ -568,8 +568,8 @@ void meta_health(struct exch *ex)
 		ok &= err == NULL;
 	}
 	{
-		struct sx_check sc[5];
-		size_t nsc = sx_health(g, sc, 5);
+		struct sx_check sc[6];
+		size_t nsc = sx_health(g, sc, 6);
 		for (size_t i = 0; i < nsc; i++) {
 			if (sc[i].warning >= 0) {
 				rc |= health_warning(&checks, sc[i].name, sc[i].warning, sc[i].detail);

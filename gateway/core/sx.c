@@ -133,6 +133,21 @@ static int check_log(const struct msglog_config *mc, const char *path, char **er
 	return 0;
 }
 
+/* Retention, from the stamper's thread: each archive file written, and each
+ * run that could not archive (retried every archive_interval_ms; /health
+ * warns meanwhile). */
+static void archive_note(void *arg, int failed, const char *what)
+{
+	char q[700];
+
+	(void)arg;
+	if (failed)
+		log_error("event=msglog_archive ok=0 why=%s hint=\"records older than [msglog] retention_days stay "
+			  "in the live log until this is fixed\"", log_quote(what, q, sizeof(q)));
+	else
+		log_info("event=msglog_archive ok=1 file=%s", log_quote(what, q, sizeof(q)));
+}
+
 static int open_log(struct gw *g, struct sx_state *s, char **err)
 {
 	const struct config *c = g->cfg;
@@ -171,6 +186,7 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 		mc.archive_dir = c->archive_dir;
 		mc.retention_days = c->retention_days;
 		mc.archive_chunk = c->archive_file_records;
+		mc.archive_note = archive_note;
 	}
 	if (tsa_from_gconf(g, s, &mc, err) < 0)
 		return -1;
@@ -1385,7 +1401,7 @@ size_t sx_health(struct gw *g, struct sx_check *out, size_t max)
 		msglog_get_stats(s->log, &st);
 		out[n].ok = msglog_is_healthy(s->log, why, sizeof(why));
 		snprintf(out[n].detail, sizeof(out[n].detail),
-			 "%s; %llu records, %llu time stamps (TSA %s), %lld waiting for a stamp",
+			 "%s; %llu records and %llu time stamps since start (TSA %s), %lld waiting for a stamp",
 			 out[n].ok ? "writing" : why, (unsigned long long)st.records,
 			 (unsigned long long)st.stamps, s->tsa_name[0] ? s->tsa_name : "none",
 			 (long long)msglog_unstamped(s->log));
@@ -1396,6 +1412,18 @@ size_t sx_health(struct gw *g, struct sx_check *out, size_t max)
 			out[n].ok = 1;
 			out[n].warning = msglog_commit_health(&st, g->cfg->msglog_slow_commit_ms, out[n].detail,
 							      sizeof(out[n].detail));
+		}
+		/* Retention that cannot archive: a warning (answers go on; the
+		 * live log keeps growing) */
+		if (n + 1 < max) {
+			int w = msglog_retention_health(s->log, out[n + 1].detail, sizeof(out[n + 1].detail));
+
+			if (w >= 0) {
+				n++;
+				snprintf(out[n].name, sizeof(out[n].name), "msglog_retention");
+				out[n].ok = 1;
+				out[n].warning = w;
+			}
 		}
 	}
 	n++;

@@ -1107,6 +1107,25 @@ int msglog_is_healthy(struct msglog *log, char *why, size_t why_len)
 	return ok;
 }
 
+int msglog_retention_health(struct msglog *log, char *out, size_t cap)
+{
+	int rc;
+
+	if (!log->archive_dir || !log->cfg.retention_days)
+		return -1;
+	pthread_mutex_lock(&log->hmu);
+	rc = log->archive_err[0] != '\0';
+	if (rc)
+		snprintf(out, cap, "records older than %u days cannot be archived into %s, so they stay in the live "
+			 "log: %s (%llu failed runs since start)", log->cfg.retention_days, log->archive_dir,
+			 log->archive_err, (unsigned long long)log->n_archive_fail);
+	else
+		snprintf(out, cap, "records older than %u days go to %s; %llu archive file(s) written since start",
+			 log->cfg.retention_days, log->archive_dir, (unsigned long long)log->n_archive_files);
+	pthread_mutex_unlock(&log->hmu);
+	return rc;
+}
+
 int64_t msglog_unstamped(struct msglog *log)
 {
 	int64_t n;

@@ -268,6 +268,10 @@ struct msglog_config {
 	 * records older than retention_days every archive_interval_ms. */
 	const char *archive_dir;
 	unsigned retention_days;
+	/* Told (on the stamper's thread) of each archive file written and each
+	 * retention run that failed, for the operator's log; NULL: nobody. */
+	void (*archive_note)(void *arg, int failed, const char *what);
+	void *archive_note_arg;
 	unsigned archive_interval_ms;    /* (3600000) */
 	unsigned archive_chunk;          /* records per archive file, rounded to whole
 					    batches (20000): each file's records leave
@@ -408,6 +412,11 @@ struct msglog_stats {
 };
 #define MSGLOG_RECENT_S 60
 void msglog_get_stats(struct msglog *log, struct msglog_stats *st);
+
+/* Retention for /health: 1 (a warning) with why in out when the last run
+ * could not archive (the live log keeps its old records meanwhile), else 0
+ * with what it did; -1 when no retention is configured. */
+int msglog_retention_health(struct msglog *log, char *out, size_t cap);
 
 /* The commits of the last minute in words for /health ("N commits in the
  * last 60 s, R records each; a commit took A ms on average, the longest

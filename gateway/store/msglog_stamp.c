@@ -93,7 +93,7 @@ static long archive_files(struct msglog *log, int64_t before_ms, const char *dir
 static void run_retention(struct msglog *log)
 {
 	int64_t now = msglog_now_ms();
-	char *e = NULL;
+	char *e = NULL, *path = NULL;
 	long n;
 
 	if (!log->archive_dir || !log->cfg.retention_days || now < log->next_archive_ms)
@@ -103,13 +103,21 @@ static void run_retention(struct msglog *log)
 	 * takes the next file. A failure is retried next interval; traffic
 	 * does not depend on it. */
 	n = archive_files(log, now - (int64_t)log->cfg.retention_days * 86400000, log->archive_dir, 1,
-			  NULL, &e);
+			  &path, &e);
 	log->next_archive_ms = n > 0 ? now : now + log->cfg.archive_interval_ms;
+	pthread_mutex_lock(&log->hmu);
 	if (n < 0) {
-		pthread_mutex_lock(&log->hmu);
 		log->n_archive_fail++;
-		pthread_mutex_unlock(&log->hmu);
+		snprintf(log->archive_err, sizeof(log->archive_err), "%s", e ? e : "archive failed");
+	} else {
+		log->archive_err[0] = '\0';
 	}
+	pthread_mutex_unlock(&log->hmu);
+	/* a failure used to be counted and nothing said: the live log grew
+	 * while the operator believed retention worked */
+	if (log->cfg.archive_note && (n < 0 || (n > 0 && path)))
+		log->cfg.archive_note(log->cfg.archive_note_arg, n < 0, n < 0 ? (e ? e : "archive failed") : path);
+	free(path);
 	free(e);
 }
 

@@ -304,6 +304,10 @@ static void test_errors(void **state)
 		  "t.ini:10: [limits] max_body: indented line would continue the previous value" },
 		{ GW CL "tls_listen = 127.0.0.1:8443\n" SV, "t.ini: [client] tls_listen: needs tls_cert and tls_key" },
 		{ BASE "tls_cert = a.pem\n", "t.ini: [server] tls_cert: tls_cert and tls_key go together" },
+		/* retention that could not work: silently off, or failing every run */
+		{ BASE "[msglog]\nretention_days = 30\n", "t.ini: [msglog] retention_days: needs archive_dir" },
+		{ BASE "[msglog]\nretention_days = 30\narchive_dir = /nonexistent/archive\n",
+		  "t.ini: [msglog] archive_dir: /nonexistent/archive: No such file or directory (records older" },
 		/* one port for two listeners: the kernel split connections between them */
 		{ GW CL "[server]\nlisten = 127.0.0.1:8080\n",
 		  "t.ini: [server] listen: 127.0.0.1:8080 is also [client] listen: each listener needs a port" },

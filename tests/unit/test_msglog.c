@@ -1305,6 +1305,88 @@ static void test_retention(void **state)
 	assert_true(ml_count_rows(db, "SELECT COUNT(*) FROM records WHERE time_ms < " "strftime('%s','now') * 1000 - 86400000") == 0);
 }
 
+struct notes {
+	pthread_mutex_t mu;
+	int failed, written;
+	char last[400];
+};
+
+static void note_cb(void *arg, int failed, const char *what)
+{
+	struct notes *n = arg;
+
+	pthread_mutex_lock(&n->mu);
+	if (failed)
+		n->failed++;
+	else
+		n->written++;
+	snprintf(n->last, sizeof(n->last), "%s", what);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static int notes_of(struct notes *n, int failed)
+{
+	int v;
+
+	pthread_mutex_lock(&n->mu);
+	v = failed ? n->failed : n->written;
+	pthread_mutex_unlock(&n->mu);
+	return v;
+}
+
+/* A retention run that cannot archive (its directory is missing) was
+ * counted and nothing said: now the operator's hook hears of it, /health's
+ * check warns with the reason, and both clear when it works again. */
+static void test_retention_failure_told(void **state)
+{
+	char d[320], db[400], arch[400], why[600];
+	struct msglog_config c;
+	struct msglog *log;
+	struct notes n = { PTHREAD_MUTEX_INITIALIZER, 0, 0, "" };
+	int64_t old = (int64_t)time(NULL) * 1000 - 2 * 86400000LL;
+	int i;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);   /* not made yet */
+	cfg_init(&c, db, 1);
+	c.ts_interval_ms = 50;
+	c.archive_dir = arch;
+	c.retention_days = 1;
+	c.archive_interval_ms = 100;
+	c.archive_chunk = 2;
+	c.archive_note = note_cb;
+	c.archive_note_arg = &n;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), 0);
+	assert_int_equal(ml_append_n(log, 1, 3, old, 0), 3);
+	assert_int_equal(ml_stamp_all(log), 0);
+	for (i = 0; i < 300 && !notes_of(&n, 1); i++)
+		sleep_ms(10);
+	assert_true(notes_of(&n, 1) > 0);
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "cannot be archived into"));
+	assert_non_null(strstr(why, arch));
+	/* the directory comes: the next run archives, says so, the warning goes */
+	assert_int_equal(mkdir(arch, 0700), 0);
+	for (i = 0; i < 300 && !notes_of(&n, 0); i++)
+		sleep_ms(10);
+	assert_true(notes_of(&n, 0) > 0);
+	pthread_mutex_lock(&n.mu);
+	assert_non_null(strstr(n.last, arch));
+	pthread_mutex_unlock(&n.mu);
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "archive file(s) written since start"));
+	msglog_close(log);
+	/* without retention there is nothing to report */
+	snprintf(db, sizeof(db), "%s/log2.db", d);
+	cfg_init(&c, db, 0);
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), -1);
+	msglog_close(log);
+}
+
 /* --------------------------------------------------------------- replay */
 
 static void test_replay_window(void **state)
@@ -3551,6 +3633,7 @@ int main(void)
 		cmocka_unit_test(test_archive_chunks),
 		cmocka_unit_test(test_archive_leftover),
 		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_retention_failure_told),
 		cmocka_unit_test(test_replay_window),
 		cmocka_unit_test(test_replay_overflow),
 		cmocka_unit_test(test_replay_snapshot),
