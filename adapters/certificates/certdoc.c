@@ -1123,3 +1123,33 @@ int certdoc_parse(const char *xml, size_t len, struct certdoc **out, char **err)
 	xmlFreeDoc(doc);
 	return rc;
 }
+
+/* certdoc.h. */
+int certdoc_as_issued(struct buf *out, size_t from)
+{
+	size_t n = out->len - from, i = 0, k = 0;
+	char *s;
+
+	if (!out->data || n == 0)
+		return 0;
+	s = out->data + from;
+
+	if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+		i = 3;
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	for (; i < n; i++) {
+		if (s[i] == '\r') {
+			s[k++] = '\n';
+			if (i + 1 < n && s[i + 1] == '\n')
+				i++;
+		} else {
+			s[k++] = s[i];
+		}
+	}
+	while (k > 0 && (s[k - 1] == ' ' || s[k - 1] == '\t' || s[k - 1] == '\n'))
+		k--;
+	out->len = from + k;
+	out->data[out->len] = '\0';
+	return k > 0 ? buf_append(out, "\n", 1) : 0;
+}

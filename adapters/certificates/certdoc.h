@@ -196,6 +196,15 @@ int certdoc_parse(const char *xml, size_t len, struct certdoc **out, char **err)
 int certdoc_text_ok(const char *s);
 /* The document digest (see CERTDOC_DIGEST_HEX) of len bytes. */
 void certdoc_digest(const void *xml, size_t len, char out[CERTDOC_DIGEST_HEX]);
+
+/* A copy of a certificate as the issued file has it: UTF-8 without a byte
+ * order mark, LF line ends, no leading blanks, one final LF (certdoc_build).
+ * Browsers send a textarea's line ends as CRLF, editors add a BOM or drop
+ * the final line end; none of this is under the signature, but the
+ * register's digest is of the file's exact bytes, so a genuine certificate
+ * so copied read as changed. out->data[from..] is put back in that form in
+ * place. 0, or -1 (out's cap). */
+int certdoc_as_issued(struct buf *out, size_t from);
 /* 1 if s is 64 hex digits (lower case or upper; folded to lower in place). */
 int certdoc_digest_ok(char *s);
 

@@ -935,6 +935,8 @@ static int want_upload(struct job *j, const struct adapter_call *call, struct ad
 	char *b64;
 
 	buf_init(&j->upload, DOCSIGN_XML_MAX);
+	if (n >= 3 && !memcmp(b, "\xEF\xBB\xBF", 3))
+		b += 3, n -= 3;   /* a byte order mark (Windows editors): the XML after it */
 	while (n > 0 && (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n'))
 		b++, n--;
 	if (n > 0 && *b == '<') {

@@ -622,6 +622,26 @@ static int check_upload(const char *xml, size_t len, const struct docreg_check_o
 	return 0;
 }
 
+/* The signature holds and the number is ours, but the bytes are not the
+ * registered file's: a copy that gained a byte order mark, CRLF line ends
+ * or lost its final line end (editors, mail) - all outside the signed
+ * content - read as "tampered" to a bank. When the file put back in the
+ * issued form (certdoc_as_issued) has the registered digest, it is that
+ * document, and its digest is taken. */
+static void as_issued_digest(const char *xml, size_t len, struct docreg_check *out)
+{
+	struct buf b;
+	char dg[CERTDOC_DIGEST_HEX];
+
+	buf_init(&b, len + 16);
+	if (buf_append(&b, xml, len) == 0 && certdoc_as_issued(&b, 0) == 0 && b.len) {
+		certdoc_digest(b.data, b.len, dg);
+		if (strcmp(dg, out->entry.digest) == 0)
+			memcpy(out->digest, dg, sizeof(dg));
+	}
+	buf_free(&b);
+}
+
 int docreg_check_xml(struct docreg *r, const char *xml, size_t len,
 		     const struct docreg_check_opts *o, struct docreg_check *out, char **err)
 {
@@ -639,6 +659,8 @@ int docreg_check_xml(struct docreg *r, const char *xml, size_t len,
 	} else if (rc == 0) {
 		certdoc_digest(xml, len, out->digest);
 		rc = find(r, d->number, out, err);
+		if (rc == DOCREG_OK && out->found && strcmp(out->entry.digest, out->digest) != 0)
+			as_issued_digest(xml, len, out);
 		if (rc == DOCREG_OK)
 			verdict_of(out, d->number, o->now ? o->now : time(NULL));
 	} else {

@@ -413,42 +413,6 @@ static int multipart_fields(const char *boundary, const char *body, size_t len,
 	return -1;
 }
 
-/* Text pasted into the form, as the issued file had it. Browsers send a
- * textarea's line ends as CRLF (HTML: "normalize newlines"), and a copy
- * gains or loses a byte order mark, leading blanks and the final line end;
- * none of this is under the signature, but the register's digest is of the
- * file's exact bytes, so a genuine certificate pasted in read as changed.
- * Issued documents are UTF-8 without a BOM, LF line ends, one final LF
- * (certdoc_build): the paste from out->data[from] is put back in that form. */
-static int paste_as_issued(struct buf *out, size_t from)
-{
-	size_t n = out->len - from, i = 0, k = 0;
-	char *s;
-
-	if (!out->data || n == 0)
-		return 0;
-	s = out->data + from;
-
-	if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
-		i = 3;
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
-		i++;
-	for (; i < n; i++) {
-		if (s[i] == '\r') {
-			s[k++] = '\n';
-			if (i + 1 < n && s[i + 1] == '\n')
-				i++;
-		} else {
-			s[k++] = s[i];
-		}
-	}
-	while (k > 0 && (s[k - 1] == ' ' || s[k - 1] == '\t' || s[k - 1] == '\n'))
-		k--;
-	out->len = from + k;
-	out->data[out->len] = '\0';
-	return k > 0 ? buf_append(out, "\n", 1) : 0;
-}
-
 static int posted_multipart(const struct mime_type *mt, const char *body, size_t len,
 			    struct buf *out, char *why, size_t whylen)
 {
@@ -471,7 +435,7 @@ static int posted_multipart(const struct mime_type *mt, const char *body, size_t
 		snprintf(why, whylen, "the uploaded document is too large");
 		return -1;
 	}
-	if (f == &text && paste_as_issued(out, out->len - f->len) != 0) {
+	if (f == &text && certdoc_as_issued(out, out->len - f->len) != 0) {
 		snprintf(why, whylen, "the uploaded document is too large");
 		return -1;
 	}
@@ -501,7 +465,7 @@ int verify_page_posted_xml(const char *content_type, const char *body, size_t le
 		return -1;
 	}
 	rc = form_value(body ? body : "", body ? len : 0, "xml_text", out);
-	if (rc == 1 && paste_as_issued(out, old) != 0)
+	if (rc == 1 && certdoc_as_issued(out, old) != 0)
 		rc = -1;
 	if (rc == 1 && out->len > old)
 		return 0;

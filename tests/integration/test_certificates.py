@@ -301,6 +301,15 @@ def test_revoke_and_tamper(ex):
     assert st == 200 and v["verdict"] == "tampered", v
     st, v = call(ex, "bank", BANK, "POST", "verify-document", d["document_xml"], ctype="application/xml")
     assert st == 200 and v["verdict"] == "valid", v
+    # the same file saved by an editor: a byte order mark, CRLF, the final line end lost -
+    # outside the signed content; it read as "not XML" (BOM) or "tampered"
+    for copy in ("\ufeff" + d["document_xml"], d["document_xml"].rstrip("\n"),
+                 d["document_xml"].replace("\n", "\r\n")):
+        st, v = call(ex, "bank", BANK, "POST", "verify-document", copy, ctype="application/xml")
+        assert st == 200 and v["verdict"] == "valid" and v["digest"] == d["digest"], (copy[:20], v)
+        st, v = call(ex, "bank", BANK, "POST", "verify-document",
+                     {"document_base64": base64.b64encode(copy.encode()).decode()})
+        assert st == 200 and v["verdict"] == "valid", v
     # the portal may not revoke (access rights); the clerk's system may
     st, e = call(ex, "state", PORTAL, "POST", "revoke", {"number": d["number"], "reason": "x"},
                  user="21205197500417")
