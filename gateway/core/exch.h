@@ -95,6 +95,7 @@ struct exch {
 	const struct gc_service *svc;   /* NULL for metaservices */
 	const char *meta;               /* metaservice name, or NULL */
 	char peer[128];                 /* provider gateway (client side) / caller gateway (server side) */
+	char from[64];                  /* the connection's remote address, "IP:port" (the request line's from=) */
 	int local;                      /* client side: the provider is this gateway */
 
 	struct out_handle *out;         /* outbound call in flight */

@@ -194,6 +194,12 @@ struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side s
 	ex->body = http_req_body(req, &len);
 	ex->body_len = len;
 	snprintf(ex->method, sizeof(ex->method), "%s", http_req_method(req));
+	{
+		/* which system sent it: the request line names it even for a
+		 * request refused before anyone is identified */
+		const char *from = http_req_peer_addr(req);
+		snprintf(ex->from, sizeof(ex->from), "%s", from && *from ? from : "-");
+	}
 	const char *host = http_req_header(req, "Host");
 	snprintf(ex->http_host, sizeof(ex->http_host), "%s", host ? host : "localhost");
 	http_req_on_abort(req, exch_on_abort, ex);
@@ -271,7 +277,7 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 	 * quoted for the same reason; reqid, side and proto are ours. */
 	log_info("event=request reqid=%s side=%s proto=%s method=%s client=%s service=%s "
 		 "msgid=%s peer=%s status=%ld fault=%s bytes_in=%zu bytes_out=%zu dur_ms=%.2f "
-		 "sign_ms=%s remote_ms=%s logwait_ms=%s%s",
+		 "sign_ms=%s remote_ms=%s logwait_ms=%s from=%s%s",
 		 ex->reqid, ex->side == EXCH_CLIENT_SIDE ? "client" : "server",
 		 proto_name(ex->proto), log_quote(ex->method, q_method, sizeof(q_method)),
 		 log_quote(cl, q_cl, sizeof(q_cl)), log_quote(sv, q_sv, sizeof(q_sv)),
@@ -279,7 +285,7 @@ void exch_finish(struct exch *ex, long status, const struct http_hdr *hdrs, size
 		 log_quote(ex->peer[0] ? ex->peer : (ex->local ? "local" : "-"), q_peer, sizeof(q_peer)),
 		 status, log_quote(fault_code ? fault_code : "-", q_fault, sizeof(q_fault)), ex->body_len,
 		 len, ms_since(&ex->t0), ms_text(ex->sign_ms, t_sign), ms_text(ex->remote_ms, t_remote),
-		 ms_text(ex->logwait_ms, t_log), ex->aborted ? " aborted=1" : "");
+		 ms_text(ex->logwait_ms, t_log), ex->from[0] ? ex->from : "-", ex->aborted ? " aborted=1" : "");
 	if (ex->req) {
 		http_req_respond(ex->req, (int)status, hdrs, n, body, len);
 		ex->req = NULL;

@@ -277,6 +277,8 @@ def test_rest_dot_segments_refused_before_signing(ex):
                         (PASSPORT_REST.replace("passportDataByPSN/", "passportDataByPSN/%2e%2E/"), "'%2e%2E'")):
         err = rest_fault(ex, "municipality", target, [HR_CLIENT], "Client.BadRequest", "municipality")
         assert "has a %s segment" % seg in err["message"], err
+        # the request line names the connection it came from, so the system can be found
+        assert re.search(r" from=127\.0\.0\.1:\d+( |$)", err["line"]), err["line"]
     status, _, body = h.request_raw("GET", ex.url("municipality", PASSPORT_REST), headers=[HR_CLIENT])
     assert status == 200, body[:300]
 
