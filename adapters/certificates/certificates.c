@@ -627,7 +627,7 @@ static void document_work(void *arg)
 		return job_reg_failed(j, rc, err);
 	if (!owner_may_read(j, &e))
 		return job_error(j, ADAPTER_INVALID_INPUT, "you can only fetch your own certificates: "
-				 "certificate %s is not about the user named by the portal (X-Road-UserId)",
+				 "certificate %s is not about the user signed in (X-Road-UserId)",
 				 j->number);
 	buf_init(&xml, DOCSIGN_XML_MAX);
 	buf_init(&pdf, PDF_MAX_BYTES);

@@ -257,15 +257,15 @@ static int issue_parse(struct issue *is, const struct adapter_call *call, struct
 		goto out;
 	k = compose_kind_info(is->rq.kind);
 	if (!is->rq.subject.pin[0] && !k->by_document) {
-		adapter_result_error(res, ADAPTER_INVALID_INPUT, "a %s certificate needs a PIN: %s keeps "
+		adapter_result_error(res, ADAPTER_INVALID_INPUT, "the %s certificate needs a PIN: %s keeps "
 				     "people by PIN only", k->code, is->rq.kind == CK_EMPLOYMENT ?
 				     "the personnel register" : "the social passport");
 		goto out;
 	}
 	if (!cert_user_is_subject(call->user_id, &is->rq.subject)) {
 		adapter_result_error(res, ADAPTER_INVALID_INPUT, "you can only request certificates about "
-				     "yourself: the request is about %s %s, but the user named by the portal "
-				     "(X-Road-UserId) is %s", is->rq.subject.pin[0] ? "PIN" : "document",
+				     "yourself: the request is about %s %s, but the user signed in (X-Road-UserId) "
+				     "is %s", is->rq.subject.pin[0] ? "PIN" : "document",
 				     is->rq.subject.pin[0] ? is->rq.subject.pin : is->rq.subject.document,
 				     call->user_id && call->user_id[0] ? "someone else" : "missing");
 		goto out;
