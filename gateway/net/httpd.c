@@ -64,6 +64,8 @@
 #define LISTEN_BACKLOG 1024
 #define KEEP_ARENA 16384u            /* request storage kept between requests */
 #define SLOW_HEAD_S 2                /* a head unfinished this long may be closed for room */
+#define SLOW_BODY_S 4                /* a body arriving this long ... */
+#define SLOW_BODY_BPS 1024           /* ... at less than this many bytes a second, too */
 
 enum conn_state {
 	ST_HEAD,      /* reading request line and headers */
@@ -110,6 +112,7 @@ struct httpd_conn {
 	unsigned peer_eof : 1;
 	unsigned handshaken : 1;     /* TLS: the handshake is done (a verified peer) */
 	time_t head_since;           /* when this head began (accept, or its first byte) */
+	time_t body_since;           /* when its body began (ST_BODY) */
 	size_t scan_off;             /* input bytes already searched for EOL */
 	size_t head_used;
 	enum body_mode body_mode;
@@ -623,6 +626,7 @@ static int conn_head_done(struct httpd_conn *c)
 		return -1;
 	}
 	c->st = ST_BODY;
+	c->body_since = httpd_now(c->h);
 	evtimer_add(c->timer, c->h->tv_body);
 	return 1;
 }
@@ -1034,11 +1038,14 @@ static int conn_unused(struct httpd_conn *c)
  * without a byte of a request (on TLS: without finishing its handshake,
  * which only a peer with an approved certificate can), then one whose head
  * has been arriving for SLOW_HEAD_S or more (a byte now and then keeps no
- * place), then the longest kept alive between requests. Never one with
+ * place), then one whose body has been arriving for SLOW_BODY_S or more at
+ * under SLOW_BODY_BPS (the same, after a whole head: it used to keep its
+ * place, and a few such clients locked everyone out with 503), then the
+ * longest kept alive between requests. Never one with
  * bytes waiting unread in its socket. 0 when one was closed. */
 static int conn_make_room(struct httpd *h)
 {
-	struct httpd_conn *c, *last = NULL, *pick = NULL, *slow = NULL, *idle = NULL;
+	struct httpd_conn *c, *last = NULL, *pick = NULL, *slow = NULL, *slow_body = NULL, *idle = NULL;
 	time_t now = httpd_now(h);
 
 	for (c = h->conns; c; c = c->next)   /* newest first */
@@ -1050,6 +1057,11 @@ static int conn_make_room(struct httpd *h)
 			 * sends its head at once) - closed before kept-alive ones. */
 			if (!slow && c->st == ST_HEAD && now - c->head_since >= SLOW_HEAD_S)
 				slow = c;
+			/* The same for a body trickling in (the body timeout counts
+			 * between reads): under SLOW_BODY_BPS for SLOW_BODY_S. */
+			if (!slow_body && c->st == ST_BODY && now - c->body_since >= SLOW_BODY_S &&
+			    c->req.body_len < (size_t)(now - c->body_since) * SLOW_BODY_BPS)
+				slow_body = c;
 			continue;
 		}
 		/* Bytes in the socket we have not read yet (accepted in the same
@@ -1064,7 +1076,7 @@ static int conn_make_room(struct httpd *h)
 			idle = c;
 		}
 	}
-	if (!(c = pick ? pick : slow ? slow : idle))
+	if (!(c = pick ? pick : slow ? slow : slow_body ? slow_body : idle))
 		return -1;
 	conn_close(c, "closed to make room for a new connection");
 	h->crowd.reused++;

@@ -1462,6 +1462,50 @@ static void test_max_conns(void **state)
 	fx_done(&fx);
 }
 
+static void cl_max_conns_slow_body(struct fx *fx)
+{
+	static const char get[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char post[] = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4000\r\n\r\n0123456789";
+	struct cl *a, *b, *d;
+	struct resp r;
+
+	/* Both slots in the middle of a body: at first nothing can be closed */
+	a = cl_open(fx);
+	CHECK(fx, a && !cl_send(a, post));
+	sleep_ms(50);
+	b = cl_open(fx);
+	CHECK(fx, b && !cl_send(b, post));
+	sleep_ms(100);
+	d = cl_open(fx);
+	CHECK(fx, d && !cl_response(d, &r, 0) && r.status == 503);
+	cl_free(fx, d);
+	/* ... but a body trickling in (10 bytes in 4 s and more) keeps no
+	 * place: it locked everyone out before; the oldest (a) is closed */
+	for (int i = 0; i < 9; i++) {
+		sleep_ms(500);
+		CHECK(fx, !cl_send(a, "x") && !cl_send(b, "x"));
+	}
+	d = cl_open(fx);
+	CHECK(fx, d && !cl_send(d, get) && !cl_response(d, &r, 0) && r.status == 200);
+	CHECK(fx, cl_closed(a));
+	cl_free(fx, a);
+	cl_free(fx, b);
+	cl_free(fx, d);
+}
+
+static void test_max_conns_slow_body(void **state)
+{
+	struct httpd_limits lim = test_limits;
+	struct fx fx;
+
+	lim.max_conns = 2;
+	lim.body_timeout_ms = 10000;   /* a byte every 0.5 s keeps it (between reads) */
+	fx_init(&fx, &lim, NULL, 1);
+	fx_run(&fx, cl_max_conns_slow_body);
+	assert_int_equal(atomic_load(&fx.handled), 1);   /* d */
+	fx_done(&fx);
+}
+
 /* The loop thread stops here (on 'R') until the client has set a scene in
  * the kernel - connections and bytes it has not seen - so that one pass of
  * the loop then accepts them all before reading any. */
@@ -1889,6 +1933,7 @@ int main(void)
 		cmocka_unit_test(test_silent_and_idle),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_max_conns),
+		cmocka_unit_test(test_max_conns_slow_body),
 		cmocka_unit_test(test_max_conns_input_waiting),
 		cmocka_unit_test(test_write_timeout),
 		cmocka_unit_test(test_async_respond),
