@@ -191,19 +191,21 @@ static size_t fit(struct pw *w, const char *s, size_t len, float width, float si
 	return i;
 }
 
+/* The next line of s[0..len) in width: *pos moves past the blanks before
+ * it; its length is returned, 0 at the end. */
+static size_t next_line(struct pw *w, const char *s, size_t len, size_t *pos, float width, float size)
+{
+	while (*pos < len && s[*pos] == ' ')
+		(*pos)++;
+	return *pos < len ? fit(w, s + *pos, len - *pos, width, size) : 0;
+}
+
 /* A wrapped paragraph at x, width wide; lead is the line height. */
 static int para(struct pw *w, float x, float width, float size, float lead, const char *s)
 {
-	size_t len = strlen(s), pos = 0;
+	size_t len = strlen(s), pos = 0, n;
 
-	while (pos < len && !failed(w)) {
-		size_t n;
-
-		while (pos < len && s[pos] == ' ')
-			pos++;
-		if (pos == len)
-			break;
-		n = fit(w, s + pos, len - pos, width, size);
+	while (!failed(w) && (n = next_line(w, s, len, &pos, width, size)) > 0) {
 		if (ensure(w, lead) != 0)
 			return -1;
 		text_at(w, x, w->y - size, size, s + pos, n);
@@ -219,17 +221,10 @@ static int para(struct pw *w, float x, float width, float size, float lead, cons
 static int lines_at(struct pw *w, int draw, float x, float y, float width, float size, float lead,
 		    const char *s)
 {
-	size_t len = strlen(s), pos = 0;
+	size_t len = strlen(s), pos = 0, k;
 	int n = 0;
 
-	while (pos < len) {
-		size_t k;
-
-		while (pos < len && s[pos] == ' ')
-			pos++;
-		if (pos == len)
-			break;
-		k = fit(w, s + pos, len - pos, width, size);
+	while ((k = next_line(w, s, len, &pos, width, size)) > 0) {
 		if (draw)
 			text_at(w, x, y - size - (float)n * lead, size, s + pos, k);
 		pos += k;
