@@ -13,13 +13,14 @@ static int params_space(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-/* The names asked for since params_track_begin (string literals of the
- * services, or their callers' strings: looked at only before the call ends). */
+/* The names asked for since params_track_begin (copied: a name may live in
+ * a caller's buffer). */
 #define PARAMS_TRACKED_MAX 24
+#define PARAMS_NAME_MAX 64
 static _Thread_local struct {
 	int on;
 	size_t n;
-	const char *names[PARAMS_TRACKED_MAX];
+	char names[PARAMS_TRACKED_MAX][PARAMS_NAME_MAX];
 } tracked;
 
 static void params_note(const char *name)
@@ -30,7 +31,7 @@ static void params_note(const char *name)
 		if (strcmp(tracked.names[i], name) == 0)
 			return;
 	if (tracked.n < PARAMS_TRACKED_MAX)
-		tracked.names[tracked.n++] = name;
+		snprintf(tracked.names[tracked.n++], PARAMS_NAME_MAX, "%s", name);
 }
 
 void params_track_begin(void)
