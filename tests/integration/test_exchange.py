@@ -164,7 +164,8 @@ def test_soap_in_process_portal_on_state(ex):
     """GOV/70000073/portal is a client of the state gateway, which also hosts
     passport-service: the call stays inside the gateway (peer=local)."""
     msg_id = "5e1f7a2c-0d4b-4c8e-9b1a-1a2b3c4d5e03"
-    req = h.soap_request(PORTAL, PASSPORT, "<pin>%s</pin>" % PIN, msg_id=msg_id)
+    # the portal acts for the person signed in there: it asks about that person (test_consent.py)
+    req = h.soap_request(PORTAL, PASSPORT, "<pin>%s</pin>" % PIN, msg_id=msg_id, user_id="KG" + PIN)
     status, _, body = soap_post(ex, "state", req)
     assert status == 200, (status, body[:600])
     check_soap_echo(req, body)
