@@ -343,17 +343,19 @@ const char *worker_adapter_error(const struct worker *w, const char *name)
 /* Adapters bound to services this gateway provides. */
 static int adapter_used(struct gw *g, const char *name)
 {
-	const struct gc_gateway *self = gconf_gateway(g->gc, g->cfg->gateway_code);
+	struct gconf *gc = gw_gconf(g);   /* a reference: SIGHUP's check runs beside updates */
+	const struct gc_gateway *self = gc ? gconf_gateway(gc, g->cfg->gateway_code) : NULL;
+	int used = 0;
 
-	for (size_t i = 0; self && i < gconf_n_services(g->gc); i++) {
-		const struct gc_service *s = gconf_service_at(g->gc, i);
+	for (size_t i = 0; self && !used && i < gconf_n_services(gc); i++) {
+		const struct gc_service *s = gconf_service_at(gc, i);
 		struct xrd_id owner;
 		xrd_id_service_owner(&s->id, &owner);
-		if (s->binding == GC_BIND_ADAPTER && !strcmp(s->adapter, name) &&
-		    gconf_gateway_hosts(self, &owner))
-			return 1;
+		used = s->binding == GC_BIND_ADAPTER && !strcmp(s->adapter, name) &&
+		       gconf_gateway_hosts(self, &owner);
 	}
-	return 0;
+	gconf_unref(&gc);
+	return used;
 }
 
 static int adapter_used_cb(const char *name, void *g)
@@ -699,9 +701,11 @@ static void local_config_changed(struct gw *g)
 	struct config *cur = NULL;
 	char *err = NULL, q[1024];
 
-	if (config_load(g->cfg->path, &cur, &err) < 0) {
-		log_warn("event=config_reload ok=0 file=%s why=%s", g->cfg->path,
-			 log_quote(err ? err : "cannot be read", q, sizeof(q)));
+	if (config_load(g->cfg->path, &cur, &err) < 0 ||
+	    host_check_adapters(cur, adapter_used_cb, g, &err) < 0) {
+		/* a restart would fail on it: say so, not "restart to apply" */
+		log_warn("event=config_reload ok=0 file=%s why=%s hint=\"a restart with this file would fail\"",
+			 g->cfg->path, log_quote(err ? err : "cannot be read", q, sizeof(q)));
 	} else if (config_reload_check(g->cfg, cur, &err) < 0) {
 		log_warn("event=config_reload ok=0 file=%s why=%s", g->cfg->path,
 			 log_quote(err ? err : "changed", q, sizeof(q)));

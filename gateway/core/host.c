@@ -32,10 +32,25 @@ static void host_log(void *ctx, enum adapter_log_level lvl, const char *reqid, c
 		 reqid ? reqid : "-", msg);
 }
 
+#define HOST_ASKED_MAX 64
+
+struct host_asked {
+	size_t n;
+	char keys[HOST_ASKED_MAX][64];
+};
+
 static const char *host_config(void *ctx, const char *key)
 {
 	struct adapter_host_ctx *h = ctx;
 
+	if (h->asked && key && h->asked->n < HOST_ASKED_MAX) {
+		size_t i = 0;
+
+		while (i < h->asked->n && strcmp(h->asked->keys[i], key) != 0)
+			i++;
+		if (i == h->asked->n)
+			snprintf(h->asked->keys[h->asked->n++], sizeof(h->asked->keys[0]), "%s", key);
+	}
 	return config_adapter_get(h->cfg, h->name, key);
 }
 
@@ -316,6 +331,7 @@ void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g
 	hc->w = w;
 	hc->cfg = g->cfg;
 	hc->name = name;
+	hc->asked = NULL;
 	h->ctx = hc;
 	h->log = host_log;
 	h->config = host_config;
@@ -326,9 +342,36 @@ void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g
 
 /* ---- checking the configuration ---------------------------------------- */
 
+/* A key of [adapter.NAME] the adapter never asked for while checking: a
+ * misspelling ("valid_dayz") fell back to the default without a word. */
+static int host_unread_key(const struct config *cfg, const char *name, const struct host_asked *asked,
+			   char **err)
+{
+	for (size_t i = 0; i < cfg->n_adapter_kv; i++) {
+		const struct cfg_adapter_kv *kv = &cfg->adapter_kv[i];
+		char list[512] = "";
+		size_t k, n = 0;
+
+		if (strcmp(kv->adapter, name) != 0)
+			continue;
+		for (k = 0; k < asked->n && strcmp(asked->keys[k], kv->key) != 0; k++)
+			;
+		if (k < asked->n)
+			continue;
+		for (k = 0; k < asked->n && n < sizeof(list); k++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", k ? ", " : "", asked->keys[k]);
+		if (asprintf(err, "[adapter.%s] %s: not a key the adapter reads with this configuration (a "
+			     "misspelling?); it reads %s", name, kv->key, asked->n ? list : "none") < 0)
+			*err = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int host_check_one(const struct config *cfg, const struct adapter_ops *a, char **err)
 {
-	struct adapter_host_ctx hc = { NULL, NULL, cfg, a->name };
+	struct host_asked asked = { 0 };
+	struct adapter_host_ctx hc = { NULL, NULL, cfg, a->name, &asked };
 	struct adapter_host h = {
 		.ctx = &hc, .log = host_log, .config = host_config, .data_dir = cfg->data_dir,
 		.check_only = 1,
@@ -343,7 +386,7 @@ static int host_check_one(const struct config *cfg, const struct adapter_ops *a,
 		return -1;
 	}
 	a->free(ctx);
-	return 0;
+	return host_unread_key(cfg, a->name, &asked, err);
 }
 
 int host_check_adapters(const struct config *cfg, int (*used)(const char *name, void *arg), void *arg,

@@ -725,6 +725,9 @@ def test_adapter_config_mistakes_found_by_check(fx):
          "sign_cert belongs to member GOV/70000005, but the certificates are issued by GOV/70000050"),
         (text + "\n[adapter.certificatez]\nvalid_days = 30\n",
          "[adapter.certificatez]: no adapter of that name is built in (there are: "),
+        # a misspelt key fell back to the default without a word
+        (text.replace("[adapter.certificates]\n", "[adapter.certificates]\nvalid_dayz = 3\n"),
+         "[adapter.certificates] valid_dayz: not a key the adapter reads with this configuration"),
     ]
     bad = os.path.join(os.path.dirname(cfg), "adapter-mistake.ini")
     try:

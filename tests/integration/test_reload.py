@@ -148,6 +148,12 @@ def test_sighup_names_local_changes_that_wait_for_a_restart(ex):
             f.write(orig + "\n[limits]\nmax_bdy = 1K\n")
         lines = hup_line()
         assert len(lines) == 1 and "unknown key (did you mean 'max_body'?)" in lines[0], lines
+        # an adapter section a restart would refuse: said so, not "restart to apply"
+        with open(cfg, "w") as f:
+            f.write(orig + "\n[adapter.population]\nbusy_timeout_ms = lots\n")
+        lines = hup_line()
+        assert len(lines) == 1 and "busy_timeout_ms" in lines[0] and "a restart with this file would fail" \
+            in lines[0], lines
     finally:
         with open(cfg, "w") as f:
             f.write(orig)
