@@ -139,21 +139,47 @@ int cert_is_clerk(const struct cert_ctx *c, const char *client)
 	return 0;
 }
 
-/* Characters that change how the text around them is shown without being
- * seen: zero-width ones, direction marks and overrides (U+202E showed a
- * signed purpose reversed on the verification page), the BOM. */
-static int invisible_format(const char *s)
+/* Characters that are not seen but change what a reader sees, or hide
+ * text: Unicode's format characters (general category Cf - soft hyphen,
+ * zero-width ones, direction marks and overrides, invisible operators,
+ * tags, the BOM ...), the Mongolian vowel separator and variation
+ * selectors. U+202E showed a signed purpose reversed on the verification
+ * page; tag characters can carry text nobody sees. */
+static int invisible_cp(unsigned long c)
 {
-	static const char *const seqs[] = {
-		"\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", "\xe2\x80\x8f", /* 200B-200F */
-		"\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", /* 202A-202E */
-		"\xe2\x81\xa0", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* 2060, 2066-2069 */
-		"\xef\xbb\xbf", "\xd8\x9c",                                                 /* FEFF, 061C */
+	static const unsigned long r[][2] = {
+		{ 0xAD, 0xAD }, { 0x600, 0x605 }, { 0x61C, 0x61C }, { 0x6DD, 0x6DD }, { 0x70F, 0x70F },
+		{ 0x890, 0x891 }, { 0x8E2, 0x8E2 }, { 0x180B, 0x180F }, { 0x200B, 0x200F },
+		{ 0x202A, 0x202E }, { 0x2060, 0x206F }, { 0xFE00, 0xFE0F }, { 0xFEFF, 0xFEFF },
+		{ 0xFFF9, 0xFFFB }, { 0x110BD, 0x110BD }, { 0x110CD, 0x110CD }, { 0x13430, 0x1343F },
+		{ 0x1BCA0, 0x1BCA3 }, { 0x1D173, 0x1D17A }, { 0xE0000, 0xE0FFF },
 	};
 
-	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
-		if (strstr(s, seqs[i]))
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (c >= r[i][0] && c <= r[i][1])
 			return 1;
+	return 0;
+}
+
+/* s is valid UTF-8 here (certdoc_text_ok ran first). */
+static int invisible_format(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned long c = *p;
+		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+
+		if (n > 1) {
+			c &= 0x3Fu >> (n - 1);
+			for (size_t k = 1; k < n && p[k]; k++)
+				c = c << 6 | (p[k] & 0x3F);
+		}
+		if (invisible_cp(c))
+			return 1;
+		for (size_t k = 0; k < n && *p; k++)
+			p++;
+	}
 	return 0;
 }
 

@@ -653,6 +653,13 @@ int docreg_check_xml(struct docreg *r, const char *xml, size_t len,
 		*err = NULL;
 	if (!o || !o->trust)
 		return fail(err, "document verification is not configured (no trust store)");
+	/* a byte order mark or blank lines in front of the XML declaration (an
+	 * editor's, a mail's): not XML as they stand, "tampered" to a bank; what
+	 * follows them is the document (the REST body was trimmed so already) */
+	if (len >= 3 && !memcmp(xml, "\xEF\xBB\xBF", 3))
+		xml += 3, len -= 3;
+	while (len > 0 && (*xml == ' ' || *xml == '\t' || *xml == '\r' || *xml == '\n'))
+		xml++, len--;
 	rc = check_upload(xml, len, o, out, &d, err);
 	if (rc < 0) {
 		rc = DOCREG_ERROR;

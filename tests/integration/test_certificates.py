@@ -304,7 +304,7 @@ def test_revoke_and_tamper(ex):
     # the same file saved by an editor: a byte order mark, CRLF, the final line end lost -
     # outside the signed content; it read as "not XML" (BOM) or "tampered"
     for copy in ("\ufeff" + d["document_xml"], d["document_xml"].rstrip("\n"),
-                 d["document_xml"].replace("\n", "\r\n")):
+                 d["document_xml"].replace("\n", "\r\n"), "\r\n" + d["document_xml"]):
         st, v = call(ex, "bank", BANK, "POST", "verify-document", copy, ctype="application/xml")
         assert st == 200 and v["verdict"] == "valid" and v["digest"] == d["digest"], (copy[:20], v)
         st, v = call(ex, "bank", BANK, "POST", "verify-document",
