@@ -1137,7 +1137,15 @@ static void ed_handle(void *vctx, const struct adapter_call *call, adapter_done_
 				     strcmp(ed_services[i].method, "GET") == 0 ?
 				     "GET (REST) or POST (SOAP)" : "POST");
 	} else if (sqlreg_ready(c->reg, &res) == 0) {
+		/* the read services take parameters (register-document checks its own
+		 * fields): one they never read is refused, not answered as absent */
+		int track = strcmp(ed_services[i].method, "GET") == 0;
+
+		if (track)
+			params_track_begin();
 		ed_handlers[i](c, call, &res);
+		if (track)
+			params_unread(call->params, ed_services[i].code, &res);
 	}
 	sqlreg_call_end(c->reg, call->service_code, &res);
 	done(&res, arg);

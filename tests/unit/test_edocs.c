@@ -798,6 +798,10 @@ static void test_execution_status(void **state)
 		assert_string_equal(jstr(o.data, "on"), today);
 	}
 	json_decref(o.data);
+	/* a misspelt parameter is refused, not answered for today */
+	o = call_ctx(f->ctx, "execution-status", "GET", NULL, "date", "2026-03-01", NULL);
+	assert_int_equal(o.status, ADAPTER_INVALID_INPUT);
+	assert_string_equal(o.message, "unknown parameter 'date'; execution-status reads on");
 	{
 		char tomorrow[11];
 
