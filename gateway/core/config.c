@@ -21,6 +21,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "lib/osutil.h"
 #include "lib/buf.h"
 #include "proto/xrd_id.h"
@@ -855,6 +858,30 @@ static int apply_defaults(struct cfg_parse *p)
  * connections between them, so plain HTTP landed on the TLS listener at
  * random. The same port with the same host, or with a wildcard host on
  * either side, is one port (port 0: each gets its own). */
+static int wildcard_host(const char *h)
+{
+	return !h[0] || !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "*");
+}
+
+/* 1 if hosts a and b name a common address ("localhost" and "127.0.0.1"
+ * do: names are resolved as the listener will be). */
+static int same_host(const char *a, const char *b)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ra = NULL, *rb = NULL;
+	int same = !strcmp(a, b);
+
+	if (!same && getaddrinfo(a, NULL, &hints, &ra) == 0 && getaddrinfo(b, NULL, &hints, &rb) == 0)
+		for (const struct addrinfo *x = ra; x && !same; x = x->ai_next)
+			for (const struct addrinfo *y = rb; y && !same; y = y->ai_next)
+				same = x->ai_family == y->ai_family && x->ai_addrlen == y->ai_addrlen &&
+				       !memcmp(x->ai_addr, y->ai_addr, x->ai_addrlen);
+	if (ra)
+		freeaddrinfo(ra);
+	if (rb)
+		freeaddrinfo(rb);
+	return same;
+}
+
 static int same_listener(const char *a, const char *b)
 {
 	char ha[256], hb[256];
@@ -863,8 +890,7 @@ static int same_listener(const char *a, const char *b)
 	if (!a[0] || !b[0] || config_split_hostport(a, ha, sizeof(ha), &pa) != 0 ||
 	    config_split_hostport(b, hb, sizeof(hb), &pb) != 0 || pa != pb || pa == 0)
 		return 0;
-	return !strcmp(ha, hb) || !ha[0] || !hb[0] || !strcmp(ha, "0.0.0.0") || !strcmp(hb, "0.0.0.0") ||
-	       !strcmp(ha, "::") || !strcmp(hb, "::") || !strcmp(ha, "*") || !strcmp(hb, "*");
+	return wildcard_host(ha) || wildcard_host(hb) || same_host(ha, hb);
 }
 
 static void check_listeners(struct cfg_parse *p)

@@ -318,7 +318,9 @@ static void call_adapter(struct exch *ex)
 			fault_set(&f, F_CLIENT, "InvalidHttpMethod", "service '%s' answers %s, not %s", as->code,
 				  as->method, ex->method);
 			f.http_status = 405;
-			snprintf(f.allow, sizeof(f.allow), "%s", as->method);
+			/* a GET service answers HEAD too */
+			snprintf(f.allow, sizeof(f.allow), "%s%s", as->method,
+				 strcmp(as->method, "GET") == 0 ? ", HEAD" : "");
 			goto refuse;
 		}
 		if (rest_params(ex, as, params, why, sizeof(why)) < 0) {

@@ -312,6 +312,7 @@ static void test_errors(void **state)
 		{ GW CL "[server]\nlisten = 127.0.0.1:8080\n",
 		  "t.ini: [server] listen: 127.0.0.1:8080 is also [client] listen: each listener needs a port" },
 		{ GW CL "[server]\nlisten = 0.0.0.0:8080\n", "[server] listen: 0.0.0.0:8080 is also [client] listen" },
+		{ GW CL "[server]\nlisten = localhost:8080\n", "[server] listen: localhost:8080 is also [client] listen" },
 		{ GW CL "tls_listen = 127.0.0.1:5500\ntls_cert = a.pem\ntls_key = b.pem\n" SV,
 		  "[server] listen: 127.0.0.1:5500 is also [client] tls_listen" },
 		{ BASE "[adapter.bad name]\nx = 1\n", "t.ini:9: [adapter.bad name] x: adapter name must be" },
