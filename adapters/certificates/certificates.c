@@ -165,21 +165,12 @@ static int invisible_cp(unsigned long c)
 static int invisible_format(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned long c;
+	size_t n;
 
-	while (*p) {
-		unsigned long c = *p;
-		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-
-		if (n > 1) {
-			c &= 0x3Fu >> (n - 1);
-			for (size_t k = 1; k < n && p[k]; k++)
-				c = c << 6 | (p[k] & 0x3F);
-		}
-		if (invisible_cp(c))
+	for (; *p; p += n ? n : 1)
+		if ((n = utf8_xml_char(p, &c)) != 0 && invisible_cp(c))
 			return 1;
-		for (size_t k = 0; k < n && *p; k++)
-			p++;
-	}
 	return 0;
 }
 

@@ -108,17 +108,13 @@ static size_t shown(const struct pw *w, const char *s, size_t len, char *out, si
 	size_t i = 0, o = 0;
 
 	while (i < len) {
-		size_t n = u8len(s + i);
-		unsigned long cp = (unsigned char)s[i];
+		unsigned long cp;
+		size_t n = utf8_xml_char((const unsigned char *)s + i, &cp);
+		int drawn = n && n <= len - i && has_glyph(w, cp);
 
-		if (n > len - i)
-			n = len - i;
-		if (n > 1) {
-			cp &= 0x3fu >> (n - 1);
-			for (size_t k = 1; k < n; k++)
-				cp = cp << 6 | ((unsigned char)s[i + k] & 0x3f);
-		}
-		const char *put = has_glyph(w, cp) ? s + i : w->missing;
+		if (!n || n > len - i)
+			n = 1;   /* not a character (the text is checked: not met) */
+		const char *put = drawn ? s + i : w->missing;
 		size_t plen = put == s + i ? n : strlen(w->missing);
 
 		if (o + plen >= cap)

@@ -2,6 +2,7 @@
 #include "adapters/common/params.h"
 
 #include "adapters/adapter.h"
+#include "lib/names.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,60 +16,42 @@ static int params_space(char ch)
 
 /* The names asked for since params_track_begin (copied: a name may live in
  * a caller's buffer). */
-#define PARAMS_TRACKED_MAX 24
-#define PARAMS_NAME_MAX 64
 static _Thread_local struct {
 	int on;
-	size_t n;
-	char names[PARAMS_TRACKED_MAX][PARAMS_NAME_MAX];
+	struct names asked;
 } tracked;
 
 static void params_note(const char *name)
 {
-	if (!tracked.on || !name)
-		return;
-	for (size_t i = 0; i < tracked.n; i++)
-		if (strcmp(tracked.names[i], name) == 0)
-			return;
-	if (tracked.n < PARAMS_TRACKED_MAX)
-		snprintf(tracked.names[tracked.n++], PARAMS_NAME_MAX, "%s", name);
+	if (tracked.on)
+		names_add(&tracked.asked, name);
 }
 
 void params_track_begin(void)
 {
 	tracked.on = 1;
-	tracked.n = 0;
-}
-
-static int params_was_read(const char *key)
-{
-	for (size_t i = 0; i < tracked.n; i++)
-		if (strcmp(tracked.names[i], key) == 0)
-			return 1;
-	return 0;
+	tracked.asked.n = 0;
 }
 
 int params_unread(const json_t *params, const char *service, struct adapter_result *res)
 {
 	const char *key, *unread = NULL;
 	json_t *v;
-	char list[256] = "";
-	size_t n = 0;
+	char list[256];
 
 	tracked.on = 0;
 	json_object_foreach((json_t *)params, key, v) {
 		(void)v;
-		if (!params_was_read(key)) {
+		if (!names_has(&tracked.asked, key)) {
 			unread = key;
 			break;
 		}
 	}
 	if (!unread || res->status == ADAPTER_INVALID_INPUT)
 		return unread ? -1 : 0;
-	for (size_t i = 0; i < tracked.n && n < sizeof(list); i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", tracked.names[i]);
+	names_join(&tracked.asked, list, sizeof(list));
 	adapter_result_error(res, ADAPTER_INVALID_INPUT, "unknown parameter '%.64s'; %s reads %s",
-			     unread, service ? service : "this service", tracked.n ? list : "none");
+			     unread, service ? service : "this service", list);
 	return -1;
 }
 

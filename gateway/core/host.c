@@ -13,6 +13,7 @@
 #include "core/gw.h"
 #include "core/log.h"
 #include "lib/crypto.h"
+#include "lib/names.h"
 #include "proto/rest.h"
 
 /* ---- log and config ---------------------------------------------------- */
@@ -32,25 +33,12 @@ static void host_log(void *ctx, enum adapter_log_level lvl, const char *reqid, c
 		 reqid ? reqid : "-", msg);
 }
 
-#define HOST_ASKED_MAX 64
-
-struct host_asked {
-	size_t n;
-	char keys[HOST_ASKED_MAX][64];
-};
-
 static const char *host_config(void *ctx, const char *key)
 {
 	struct adapter_host_ctx *h = ctx;
 
-	if (h->asked && key && h->asked->n < HOST_ASKED_MAX) {
-		size_t i = 0;
-
-		while (i < h->asked->n && strcmp(h->asked->keys[i], key) != 0)
-			i++;
-		if (i == h->asked->n)
-			snprintf(h->asked->keys[h->asked->n++], sizeof(h->asked->keys[0]), "%s", key);
-	}
+	if (h->asked)
+		names_add(h->asked, key);
 	return config_adapter_get(h->cfg, h->name, key);
 }
 
@@ -344,24 +332,18 @@ void host_init(struct adapter_host *h, struct adapter_host_ctx *hc, struct gw *g
 
 /* A key of [adapter.NAME] the adapter never asked for while checking: a
  * misspelling ("valid_dayz") fell back to the default without a word. */
-static int host_unread_key(const struct config *cfg, const char *name, const struct host_asked *asked,
+static int host_unread_key(const struct config *cfg, const char *name, const struct names *asked,
 			   char **err)
 {
 	for (size_t i = 0; i < cfg->n_adapter_kv; i++) {
 		const struct cfg_adapter_kv *kv = &cfg->adapter_kv[i];
-		char list[512] = "";
-		size_t k, n = 0;
+		char list[512];
 
-		if (strcmp(kv->adapter, name) != 0)
+		if (strcmp(kv->adapter, name) != 0 || names_has(asked, kv->key))
 			continue;
-		for (k = 0; k < asked->n && strcmp(asked->keys[k], kv->key) != 0; k++)
-			;
-		if (k < asked->n)
-			continue;
-		for (k = 0; k < asked->n && n < sizeof(list); k++)
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", k ? ", " : "", asked->keys[k]);
+		names_join(asked, list, sizeof(list));
 		if (asprintf(err, "[adapter.%s] %s: not a key the adapter reads with this configuration (a "
-			     "misspelling?); it reads %s", name, kv->key, asked->n ? list : "none") < 0)
+			     "misspelling?); it reads %s", name, kv->key, list) < 0)
 			*err = NULL;
 		return -1;
 	}
@@ -370,7 +352,7 @@ static int host_unread_key(const struct config *cfg, const char *name, const str
 
 static int host_check_one(const struct config *cfg, const struct adapter_ops *a, char **err)
 {
-	struct host_asked asked = { 0 };
+	struct names asked = { 0 };
 	struct adapter_host_ctx hc = { NULL, NULL, cfg, a->name, &asked };
 	struct adapter_host h = {
 		.ctx = &hc, .log = host_log, .config = host_config, .data_dir = cfg->data_dir,
@@ -387,6 +369,14 @@ static int host_check_one(const struct config *cfg, const struct adapter_ops *a,
 	}
 	a->free(ctx);
 	return host_unread_key(cfg, a->name, &asked, err);
+}
+
+static int has_section(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_adapter_kv; i++)
+		if (strcmp(cfg->adapter_kv[i].adapter, name) == 0)
+			return 1;
+	return 0;
 }
 
 int host_check_adapters(const struct config *cfg, int (*used)(const char *name, void *arg), void *arg,
@@ -408,12 +398,8 @@ int host_check_adapters(const struct config *cfg, int (*used)(const char *name, 
 		}
 	for (size_t k = 0; k < adapter_count(); k++) {
 		const struct adapter_ops *a = adapter_at(k);
-		int want = 0;
+		int want = used ? used(a->name, arg) : has_section(cfg, a->name);
 
-		for (size_t i = 0; i < cfg->n_adapter_kv && !want && !used; i++)
-			want = strcmp(cfg->adapter_kv[i].adapter, a->name) == 0;
-		if (used)
-			want = used(a->name, arg);
 		if (want && host_check_one(cfg, a, err) != 0)
 			return -1;
 	}

@@ -14,14 +14,14 @@ struct worker;
 
 struct config;
 
-struct host_asked;
+struct names;
 
 struct adapter_host_ctx {
 	struct gw *gw;                  /* NULL when only checking */
 	struct worker *w;
 	const struct config *cfg;       /* where [adapter.NAME] is read */
 	const char *name;
-	struct host_asked *asked;       /* checking: the keys the adapter asked for; else NULL */
+	struct names *asked;            /* checking: the keys the adapter asked for; else NULL */
 };
 
 /* Fills h (and hc, which h->ctx points to) for adapter name on worker w. */

@@ -88,10 +88,18 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 size_t utf8_xml_len(const unsigned char *s)
 {
+	unsigned long cp;
+
+	return utf8_xml_char(s, &cp);
+}
+
+size_t utf8_xml_char(const unsigned char *s, unsigned long *cp_out)
+{
 	unsigned c = s[0];
 	size_t n;
 	unsigned cp;
 
+	*cp_out = c;
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xc2 && c <= 0xdf)
@@ -110,6 +118,7 @@ size_t utf8_xml_len(const unsigned char *s)
 	if ((n == 3 && (cp < 0x800 || cp == 0xfffe || cp == 0xffff)) ||
 	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cp_out = cp;
 	return n;
 }
 

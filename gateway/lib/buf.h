@@ -43,6 +43,9 @@ int buf_xml_escape_n(struct buf *b, const char *s, size_t len) __attribute__((wa
  * U+10FFFF, U+FFFE or U+FFFF; control bytes are the caller's to judge), else
  * 0. s must be NUL-terminated. */
 size_t utf8_xml_len(const unsigned char *s);
+/* The same, with the character's code point in *cp (when 0 is returned, *cp
+ * is the first byte). */
+size_t utf8_xml_char(const unsigned char *s, unsigned long *cp);
 /* 1 if s is UTF-8 that jansson takes as a string (U+FFFE and U+FFFF
  * included, which XML refuses and JSON does not), else 0. */
 int utf8_json_ok(const char *s);
