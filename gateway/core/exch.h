@@ -107,7 +107,10 @@ struct exch {
 	exch_provider_done_fn provider_done;
 	int aborted;                    /* the caller went away */
 	char fault_code[FAULT_CODE_MAX];/* fault this exchange ended with, for the log line */
-	int adapter_pending;            /* an adapter has not called back yet */
+	int adapter_pending;            /* an adapter has not called back yet (or the call waits
+					   for its access-log record: provider.c, parked) */
+	struct exch *parked_next;       /* provider.c: the worker's calls waiting for that record */
+	json_t *parked_params;          /* their parameters (owned), NULL when not parked */
 	char consented[CONSENT_SUBJECT_MAX + 1]; /* the person whose consent allowed this call
 					   (consent_query.consented), "" if none */
 	/* If set, called with the checked answer instead of relaying it as is. */
@@ -182,6 +185,9 @@ void provider_dispatch(struct exch *ex);
 int provider_rest_headers(struct exch *ex, struct hlist *h) __attribute__((warn_unused_result));
 /* Converts a fault into a provider response and hands it to provider_done. */
 void provider_fault(struct exch *ex, const struct fault *f);
+/* A stopping worker: the calls waiting for their access-log record end
+ * (their records are written when the access log is closed). */
+void provider_parked_free(struct worker *w);
 
 /* Metaservices (meta.c). */
 int meta_is_soap(const char *service_code);

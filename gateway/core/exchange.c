@@ -209,6 +209,7 @@ struct exch *exch_alloc(struct worker *w, struct http_req *req, enum exch_side s
 static void exch_free(struct exch *ex)
 {
 	abandoned_unlink(ex);   /* never expected to be on it: the list holds exchanges with a call */
+	json_decref(ex->parked_params);   /* NULL unless a worker stopped with the call parked */
 	hlist_clear(&ex->held_hdrs);
 	free(ex->held_body);
 	soap_msg_free(&ex->soap);

@@ -429,6 +429,45 @@ static struct httpd *listen_on(struct gw *g, struct worker *w, const char *addr,
 /* One line a second at most while a listener is at max_conns: how many
  * unused connections it closed to make room and how many it turned away
  * (every one had a request under way). */
+int worker_turn_init(struct worker_turn *t, struct event_base *base, void (*cb)(int, short, void *), void *arg)
+{
+	if (!(t->idle = evtimer_new(base, cb, arg)) || !(t->due = evtimer_new(base, cb, arg)) ||
+	    event_priority_set(t->idle, WORKER_PRIO_IDLE) < 0) {
+		worker_turn_free(t);
+		return -1;
+	}
+	return 0;
+}
+
+int worker_turn_queued(struct worker_turn *t, size_t n, size_t max, unsigned wait_us)
+{
+	static const struct timeval now = { 0, 0 };
+	const struct timeval wait = { (time_t)(wait_us / 1000000), (suseconds_t)(wait_us % 1000000) };
+
+	if (n == 1 && (evtimer_add(t->idle, &now) < 0 || evtimer_add(t->due, &wait) < 0))
+		return -1;
+	if (n >= max && evtimer_add(t->due, &now) < 0)
+		return -1;
+	return 0;
+}
+
+void worker_turn_taken(struct worker_turn *t)
+{
+	if (t->idle)
+		evtimer_del(t->idle);
+	if (t->due)
+		evtimer_del(t->due);
+}
+
+void worker_turn_free(struct worker_turn *t)
+{
+	if (t->idle)
+		event_free(t->idle);
+	if (t->due)
+		event_free(t->due);
+	t->idle = t->due = NULL;
+}
+
 static void crowd_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -777,6 +816,7 @@ static void worker_free(struct worker *w)
 	if (w->server)
 		httpd_free(w->server);
 	exch_cancel_abandoned(w);
+	provider_parked_free(w);
 	if (w->out)
 		outbound_free(w->out);
 	for (size_t i = 0; w->adapter_ctx && i < adapter_count(); i++)

@@ -35,6 +35,25 @@ struct is_cert {
  * until the loop has nothing else ready (the batch signature, core/sx.c). */
 enum { WORKER_PRIO_NORMAL = 1, WORKER_PRIO_IDLE = 2, WORKER_PRIOS = 3 };
 
+/* Work done once for all that was queued meanwhile (the batch signature,
+ * core/sx.c; the access-log records of calls about a person,
+ * core/provider.c): its callback runs when the worker's loop has nothing
+ * else ready (idle, at WORKER_PRIO_IDLE), at the latest wait_us after the
+ * first item was queued (due, normal priority: a loop that is never idle
+ * under load still gets there), or at once when max items wait. */
+struct worker_turn {
+	struct event *idle, *due;
+};
+/* 0, or -1 out of memory (t is then empty; worker_turn_free is still fine). */
+int worker_turn_init(struct worker_turn *t, struct event_base *base, void (*cb)(int, short, void *), void *arg)
+	__attribute__((warn_unused_result));
+/* After the n-th item (n >= 1) was queued: arms the turn. 0, or -1. */
+int worker_turn_queued(struct worker_turn *t, size_t n, size_t max, unsigned wait_us)
+	__attribute__((warn_unused_result));
+/* The callback's first call: neither event stays armed. */
+void worker_turn_taken(struct worker_turn *t);
+void worker_turn_free(struct worker_turn *t);
+
 struct worker {
 	struct gw *gw;
 	int index;
@@ -47,6 +66,7 @@ struct worker {
 	char **adapter_err;             /* why it failed, or NULL */
 	void *adapter_slots;            /* host tables handed to the adapters (gw.c) */
 	struct consent_gate *consent;   /* consents + access log of data_dir (store/consent.h) */
+	struct provider_parked *parked; /* calls waiting for this turn's access-log write (provider.c) */
 	pthread_t thread;
 	unsigned long served;           /* requests answered (this worker) */
 	struct sx_batch *sign_batch;    /* messages waiting for this turn's signature (core/sx.c) */

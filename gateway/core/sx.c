@@ -873,17 +873,17 @@ struct sx_job {
 	size_t body_len;
 };
 
-/* The batch is signed when the worker's loop has nothing else ready (ev, at
- * WORKER_PRIO_IDLE): under load everything that arrives while the loop is busy
- * shares one key operation, and the receiver verifies that signature once for
- * all of them. due (normal priority) bounds the wait: SX_BATCH_WAIT after the
- * first message, or at once when the batch is full. */
+/* The batch is signed in the worker's next turn (worker_turn, core/gw.h):
+ * under load everything that arrives while the loop is busy shares one key
+ * operation, and the receiver verifies that signature once for all of them;
+ * the wait is bounded by SX_BATCH_WAIT_US after the first message, or none
+ * when the batch is full. */
 #ifndef SX_BATCH_WAIT_US   /* -D for experiments (ops/bench) */
 #define SX_BATCH_WAIT_US 2000
 #endif
 
 struct sx_batch {
-	struct event *ev, *due;
+	struct worker_turn turn;
 	struct sx_job *head, **tail;
 	size_t n;
 	struct carried_memo memo[CARRIED_MEMO_MAX];
@@ -1000,8 +1000,7 @@ static void batch_flush(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Signing may queue more (a local exchange's answer): those start anew. */
-	evtimer_del(b->ev);
-	evtimer_del(b->due);
+	worker_turn_taken(&b->turn);
 	b->head = NULL;
 	b->tail = &b->head;
 	b->n = 0;
@@ -1032,12 +1031,7 @@ static struct sx_batch *batch_of(struct worker *w)
 
 	if (b)
 		return b;
-	if (!(b = calloc(1, sizeof(*b))) || !(b->ev = evtimer_new(w->base, batch_flush, w)) ||
-	    !(b->due = evtimer_new(w->base, batch_flush, w)) || event_priority_set(b->ev, WORKER_PRIO_IDLE) < 0) {
-		if (b && b->ev)
-			event_free(b->ev);
-		if (b && b->due)
-			event_free(b->due);
+	if (!(b = calloc(1, sizeof(*b))) || worker_turn_init(&b->turn, w->base, batch_flush, w) < 0) {
 		free(b);
 		return NULL;
 	}
@@ -1050,11 +1044,9 @@ static int batch_add(struct sx_job *j, struct fault *f, const char *prefix)
 {
 	struct worker *w = j->ex->w;
 	struct sx_batch *b = batch_of(w);
-	static const struct timeval now = { 0, 0 }, wait = { 0, SX_BATCH_WAIT_US };
 	size_t max = w->gw->cfg->sign_batch_max ? w->gw->cfg->sign_batch_max : 1;
 
-	if (!b || (b->n == 0 && (evtimer_add(b->ev, &now) < 0 || evtimer_add(b->due, &wait) < 0)) ||
-	    (b->n + 1 >= max && evtimer_add(b->due, &now) < 0))
+	if (!b || worker_turn_queued(&b->turn, b->n + 1, max, SX_BATCH_WAIT_US) < 0)
 		return fault_set(f, prefix, "InternalError", "cannot queue the message for signing");
 	*b->tail = j;
 	b->tail = &j->next;
@@ -1099,8 +1091,7 @@ static void batch_free(struct worker *w)
 		job_free(j);
 		exch_release(ex);
 	}
-	event_free(b->ev);
-	event_free(b->due);
+	worker_turn_free(&b->turn);
 	memo_free(b->memo);
 	free(b);
 	w->sign_batch = NULL;

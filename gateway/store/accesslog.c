@@ -36,10 +36,22 @@ static const char *const al_sql[AL_COUNT] = {
 		" ORDER BY time_ms DESC, id DESC LIMIT ?4",
 };
 
+/* A record taken by accesslog_add, waiting for accesslog_flush: its texts
+ * cut to their columns' caps and packed behind it. */
+struct al_row {
+	struct al_row *next;
+	long long time_ms, consent_id;
+	enum accesslog_outcome outcome;
+	const char *text[6];         /* subject, client, service, message id, purpose, reason */
+	char data[];
+};
+
 struct accesslog {
 	char *path;
 	sqlite3 *db;                 /* NULL while closed */
 	sqlite3_stmt *st[AL_COUNT];
+	struct al_row *head, **tail; /* accesslog_add's rows, oldest first */
+	size_t n_pending;
 };
 
 static void al_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -235,6 +247,8 @@ int accesslog_open(const char *path, struct accesslog **out, char **err)
 		return -1;
 	}
 	log = calloc(1, sizeof(*log));
+	if (log)
+		log->tail = &log->head;
 	if (log == NULL || (log->path = strdup(path)) == NULL) {
 		free(log);
 		if (err)
@@ -247,10 +261,25 @@ int accesslog_open(const char *path, struct accesslog **out, char **err)
 	return 0;
 }
 
+static void al_drop_pending(struct accesslog *log)
+{
+	while (log->head) {
+		struct al_row *r = log->head;
+		log->head = r->next;
+		free(r);
+	}
+	log->tail = &log->head;
+	log->n_pending = 0;
+}
+
 void accesslog_close(struct accesslog **log)
 {
 	if (log == NULL || *log == NULL)
 		return;
+	if ((*log)->n_pending && accesslog_flush(*log, NULL, 0) != 0)
+		fprintf(stderr, "access log %s: %zu records not written at close\n", (*log)->path,
+			(*log)->n_pending);   /* flush dropped them; the caller had answered errors */
+	al_drop_pending(*log);
 	al_close_db(*log);
 	free((*log)->path);
 	free(*log);
@@ -270,14 +299,6 @@ static int al_fail(struct accesslog *log, sqlite3_stmt *st, const char *what, ch
 	return -1;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *s, size_t cap)
-{
-	char buf[ACCESSLOG_PURPOSE_MAX];
-
-	accesslog_copy_utf8(buf, cap < sizeof(buf) ? cap : sizeof(buf), s);
-	return sqlite3_bind_text(st, i, buf, -1, SQLITE_TRANSIENT);
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -286,41 +307,152 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int al_bind_record(sqlite3_stmt *st, const struct accesslog_record *r)
+/* The texts of a record as stored: cut to their caps (UTF-8 safe). */
+struct al_texts {
+	char subject[ACCESSLOG_SUBJECT_MAX + 1];
+	char client[ACCESSLOG_ID_MAX], service[ACCESSLOG_ID_MAX];
+	char message_id[ACCESSLOG_MSGID_MAX];
+	char purpose[ACCESSLOG_PURPOSE_MAX];
+	char reason[ACCESSLOG_REASON_MAX];
+};
+
+static int al_check(const struct accesslog_record *r, char *why, size_t len)
 {
-	int rc = sqlite3_bind_text(st, 1, r->subject, -1, SQLITE_TRANSIENT);
-
-	rc |= sqlite3_bind_int64(st, 2, r->time_ms ? r->time_ms : now_ms());
-	rc |= bind_text(st, 3, r->client, ACCESSLOG_ID_MAX);
-	rc |= bind_text(st, 4, r->service, ACCESSLOG_ID_MAX);
-	rc |= bind_text(st, 5, r->message_id, ACCESSLOG_MSGID_MAX);
-	rc |= bind_text(st, 6, r->purpose, ACCESSLOG_PURPOSE_MAX);
-	rc |= r->consent_id > 0 ? sqlite3_bind_int64(st, 7, r->consent_id) : sqlite3_bind_null(st, 7);
-	rc |= sqlite3_bind_text(st, 8, r->outcome == ACCESSLOG_REFUSED ? "refused" : "answered", -1,
-				SQLITE_STATIC);
-	rc |= bind_text(st, 9, r->outcome == ACCESSLOG_REFUSED ? r->reason : "", ACCESSLOG_REASON_MAX);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-int accesslog_record(struct accesslog *log, const struct accesslog_record *r, char *why, size_t len)
-{
-	sqlite3_stmt *st;
-
 	if (r->subject == NULL || r->subject[0] == '\0' || strlen(r->subject) > ACCESSLOG_SUBJECT_MAX ||
 	    r->client == NULL || r->client[0] == '\0' || r->service == NULL || r->service[0] == '\0') {
 		al_why(why, len, "access log: a record needs a subject of 1-%d bytes, a client and a "
 		       "service", ACCESSLOG_SUBJECT_MAX);
 		return -1;
 	}
-	if (al_ready(log, why, len) != 0)
-		return -1;
-	st = log->st[AL_INSERT];
+	return 0;
+}
+
+/* r as a row to insert (time now if not given), texts copied. NULL: out of memory. */
+static struct al_row *al_row_new(const struct accesslog_record *r)
+{
+	struct al_texts *t = malloc(sizeof(*t));
+	const char *src[6];
+	size_t n[6], total = 0;
+	struct al_row *row = NULL;
+	char *p;
+
+	if (t == NULL)
+		return NULL;
+	accesslog_copy_utf8(t->subject, sizeof(t->subject), r->subject);
+	accesslog_copy_utf8(t->client, sizeof(t->client), r->client);
+	accesslog_copy_utf8(t->service, sizeof(t->service), r->service);
+	accesslog_copy_utf8(t->message_id, sizeof(t->message_id), r->message_id);
+	accesslog_copy_utf8(t->purpose, sizeof(t->purpose), r->purpose);
+	accesslog_copy_utf8(t->reason, sizeof(t->reason), r->outcome == ACCESSLOG_REFUSED ? r->reason : "");
+	src[0] = t->subject, src[1] = t->client, src[2] = t->service;
+	src[3] = t->message_id, src[4] = t->purpose, src[5] = t->reason;
+	for (int i = 0; i < 6; i++)
+		total += (n[i] = strlen(src[i]) + 1);
+	if ((row = malloc(sizeof(*row) + total)) != NULL) {
+		row->next = NULL;
+		row->time_ms = r->time_ms ? r->time_ms : now_ms();
+		row->consent_id = r->consent_id > 0 ? r->consent_id : 0;
+		row->outcome = r->outcome == ACCESSLOG_REFUSED ? ACCESSLOG_REFUSED : ACCESSLOG_ANSWERED;
+		for (int i = 0, off = 0; i < 6; off += (int)n[i], i++) {
+			p = row->data + off;
+			memcpy(p, src[i], n[i]);
+			row->text[i] = p;
+		}
+	}
+	free(t);
+	return row;
+}
+
+static int al_insert(struct accesslog *log, const struct al_row *row)
+{
+	sqlite3_stmt *st = log->st[AL_INSERT];
+	int rc;
+
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (al_bind_record(st, r) != 0 || sqlite3_step(st) != SQLITE_DONE)
-		return al_fail(log, st, "record an access", why, len);
+	rc = sqlite3_bind_int64(st, 2, row->time_ms);
+	for (int i = 0; i < 5; i++)   /* subject, client, service, message id, purpose: ?1 ?3 ?4 ?5 ?6 */
+		rc |= sqlite3_bind_text(st, i == 0 ? 1 : i + 2, row->text[i], -1, SQLITE_STATIC);
+	rc |= row->consent_id > 0 ? sqlite3_bind_int64(st, 7, row->consent_id) : sqlite3_bind_null(st, 7);
+	rc |= sqlite3_bind_text(st, 8, row->outcome == ACCESSLOG_REFUSED ? "refused" : "answered", -1,
+				SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 9, row->text[5], -1, SQLITE_STATIC);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		return -1;
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return 0;
+}
+
+int accesslog_record(struct accesslog *log, const struct accesslog_record *r, char *why, size_t len)
+{
+	struct al_row *row;
+	int rc;
+
+	if (al_check(r, why, len) != 0 || al_ready(log, why, len) != 0)
+		return -1;
+	if ((row = al_row_new(r)) == NULL) {
+		al_why(why, len, "access log: out of memory");
+		return -1;
+	}
+	rc = al_insert(log, row) == 0 ? 0 : al_fail(log, log->st[AL_INSERT], "record an access", why, len);
+	free(row);
+	return rc;
+}
+
+int accesslog_add(struct accesslog *log, const struct accesslog_record *r, char *why, size_t len)
+{
+	struct al_row *row;
+
+	if (al_check(r, why, len) != 0)
+		return -1;
+	if (log->n_pending >= ACCESSLOG_PENDING_MAX) {
+		al_why(why, len, "access log %s: %d records wait to be written; flush first", log->path,
+		       ACCESSLOG_PENDING_MAX);
+		return -1;
+	}
+	if ((row = al_row_new(r)) == NULL) {
+		al_why(why, len, "access log: out of memory");
+		return -1;
+	}
+	*log->tail = row;
+	log->tail = &row->next;
+	log->n_pending++;
+	return 0;
+}
+
+size_t accesslog_pending(const struct accesslog *log)
+{
+	return log ? log->n_pending : 0;
+}
+
+int accesslog_flush(struct accesslog *log, char *why, size_t len)
+{
+	const char *what = "begin a transaction";
+	int rc = -1;
+
+	if (log->n_pending == 0)
+		return 0;
+	if (al_ready(log, why, len) != 0)
+		goto out;
+	if (sqlite3_exec(log->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	what = "record an access";
+	for (const struct al_row *row = log->head; row; row = row->next)
+		if (al_insert(log, row) != 0)
+			goto fail;
+	what = "commit";
+	if (sqlite3_exec(log->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	al_fail(log, log->st[AL_INSERT], what, why, len);
+	if (log->db && !sqlite3_get_autocommit(log->db))
+		sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	al_drop_pending(log);
+	return rc;
 }
 
 static void col_copy(char *out, size_t cap, sqlite3_stmt *st, int i)

@@ -14,10 +14,13 @@
  * data-access-report/{pin} (adapters/consent).
  *
  * Storage: an SQLite file (<data_dir>/accesslog.db), WAL, synchronous=NORMAL:
- * a record is one prepared INSERT in its own transaction, which in WAL mode
- * appends to the WAL without an fsync, so it is cheap enough for the event
- * loop (a power cut may lose the last records; a crash of the process does
- * not). Several connections (one per worker thread and the adapter's) share
+ * accesslog_record is one prepared INSERT in its own transaction, which in
+ * WAL mode appends to the WAL without an fsync (a power cut may lose the last
+ * records; a crash of the process does not). Under load the pipeline takes
+ * the records of one event-loop turn with accesslog_add and writes them in
+ * one transaction (accesslog_flush) before any of those calls reaches its
+ * service: a record per transaction cost ~15 % of the signed exchange's
+ * throughput (ops/bench/RESULTS.md). Several connections (one per worker thread and the adapter's) share
  * the file; a writer waits at most busy_ms for another writer's lock. The
  * API names no SQLite type, so a PostgreSQL version can implement the same
  * calls. */
@@ -35,6 +38,7 @@
 #define ACCESSLOG_REASON_MAX 512        /* refusal reason; longer is cut */
 #define ACCESSLOG_REPORT_MAX 1000       /* rows of one report */
 #define ACCESSLOG_BUSY_MS 500           /* callers run on an event loop: short waits */
+#define ACCESSLOG_PENDING_MAX 1024      /* records accesslog_add holds for one flush */
 
 enum accesslog_outcome { ACCESSLOG_ANSWERED = 0, ACCESSLOG_REFUSED = 1 };
 
@@ -84,6 +88,25 @@ void accesslog_close(struct accesslog **log);
  * record is never lost because a client sent a long issue. */
 int accesslog_record(struct accesslog *log, const struct accesslog_record *r, char *why,
 		     size_t whylen) __attribute__((warn_unused_result));
+
+/* Takes one record to be written by the next accesslog_flush (the time is
+ * taken now when r->time_ms is 0; the texts are copied). 0, or -1 with why:
+ * the checks of accesslog_record, out of memory, or ACCESSLOG_PENDING_MAX
+ * records already waiting. Records still waiting at accesslog_close are
+ * flushed then. */
+int accesslog_add(struct accesslog *log, const struct accesslog_record *r, char *why, size_t whylen)
+	__attribute__((warn_unused_result));
+
+/* Writes every record accesslog_add took, in one transaction: 0 when all
+ * are stored (or none waited), or -1 with why when none is - the records
+ * are dropped either way, so a caller that gets -1 must not answer the
+ * queries they describe (their callers get an error instead, as with a
+ * failed accesslog_record). accesslog_record does not write waiting
+ * records. */
+int accesslog_flush(struct accesslog *log, char *why, size_t whylen) __attribute__((warn_unused_result));
+
+/* Records accesslog_add holds (0 for NULL). */
+size_t accesslog_pending(const struct accesslog *log);
 
 /* Called once per row, newest first. Return 0 to go on, non-zero to stop. */
 typedef int (*accesslog_row_fn)(const struct accesslog_entry *e, void *arg);

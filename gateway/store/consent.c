@@ -1128,6 +1128,14 @@ static int gate_record(struct consent_gate *g, const struct consent_query *q, co
 		.reason = d && !d->allowed ? d->why : NULL,
 	};
 
+	/* an answered query's record may wait for the caller's flush; a refusal
+	 * is written before it is told */
+	if (q->deferred && r.outcome == ACCESSLOG_ANSWERED) {
+		if (accesslog_add(g->al, &r, why, len) != 0)
+			return -1;
+		*q->deferred = 1;
+		return 0;
+	}
 	return accesslog_record(g->al, &r, why, len);
 }
 
@@ -1174,6 +1182,11 @@ static int gate_not_the_user(struct consent_gate *g, const struct consent_query 
 	return rc;
 }
 
+int consent_gate_flush(struct consent_gate *g, char *why, size_t len)
+{
+	return g->al ? accesslog_flush(g->al, why, len) : 0;
+}
+
 int consent_gate_check(struct consent_gate *g, const struct consent_query *q, char *why, size_t len)
 {
 	char subject[CONSENT_SUBJECT_MAX + 1], label[CONSENT_MEMBER_MAX + 300];
@@ -1193,6 +1206,8 @@ int consent_gate_check(struct consent_gate *g, const struct consent_query *q, ch
 	}
 	if (q->consented)
 		q->consented[0] = '\0';
+	if (q->deferred)
+		*q->deferred = 0;
 	if (q->for_user && !gate_user_is_subject(q->for_user, subject))
 		return gate_not_the_user(g, q, subject, why, len);
 	if (!q->consent_required)

@@ -248,6 +248,9 @@ struct consent_query {
 	char *consented;             /* out, CONSENT_SUBJECT_MAX + 1 bytes, or NULL: the
 					person when the call is answered under their
 					consent (consent_minimise the answer), else "" */
+	int *deferred;               /* out, or NULL: set to 1 when the call's "answered" record
+					was taken to be written by consent_gate_flush (the caller
+					must flush before the service is called), else 0 */
 };
 
 /* The pipeline's check, after access rights and before the service is
@@ -268,6 +271,12 @@ struct consent_query {
  * database error (Server.ServerProxy.DatabaseError). */
 int consent_gate_check(struct consent_gate *g, const struct consent_query *q, char *why, size_t whylen)
 	__attribute__((warn_unused_result));
+
+/* Writes the records consent_gate_check deferred (consent_query.deferred),
+ * in one transaction: 0, or -1 with why (the operator's reason) when they
+ * could not be written - none of those calls may then be answered (a
+ * DatabaseError for each, as for -1 from the check). */
+int consent_gate_flush(struct consent_gate *g, char *why, size_t whylen) __attribute__((warn_unused_result));
 
 /* A consent covers one person. An answer given under the consent of
  * subject (consent_query.consented) that also describes other people - a

@@ -24,6 +24,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 
 import harness as h
 
@@ -306,3 +307,88 @@ def test_g_portal_and_kiosk_answered_about_their_person_only(fx):
     refused = [r for r in mine if r["outcome"] == "refused"]
     assert len(refused) == 2 and all("X-Road-UserId" in r["reason"] for r in refused), mine
     assert len([r for r in mine if r["outcome"] == "answered"]) == 3, mine
+
+
+def test_h_unwritable_access_log_answers_nothing(fx):
+    """A query about a person is answered only once its record is written. The
+    records of the queries of one event-loop turn are written together, in one
+    transaction, before those queries reach the service (gateway/core/provider.c,
+    "parked"). While another process holds the access log's write lock longer
+    than the gateway waits (500 ms), each query of a burst gets
+    Server.ServerProxy.DatabaseError and no data, and none is recorded; once
+    the lock is gone, each query of a burst is answered and recorded."""
+    import threading
+    al = os.path.join(fx.ex.dir, "data", "municipality", "accesslog.db")
+    target = fx.ex.url("municipality", "%s/address-fact/%s" % (HH, PIN))
+
+    def burst(tag, n=6):
+        out = [None] * n
+
+        def one(i):
+            hdrs = [("X-Road-Client", CLERK), ("X-Road-Id", "%s-%d" % (tag, i)),
+                    ("X-Road-Issue", "%s-%d" % (tag, i))]
+            out[i] = h.request_raw("GET", target, None, headers=hdrs)
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        return out
+
+    offset = os.path.getsize(fx.ex.logs["municipality"])
+    lock = sqlite3.connect(al, isolation_level=None, timeout=5)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        for status, rh, body in burst("locked"):
+            assert status == 500, (status, body[:400])
+            assert h.header_values(rh, "X-Road-Error") == ["Server.ServerProxy.DatabaseError"], rh
+            assert "access log cannot be used now" in json.loads(body)["message"], body[:400]
+            assert PIN.encode() not in body and b"LBD-0001" not in body, body[:400]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    logged = fx.ex.log_since("municipality", offset)
+    assert "event=consent ok=0 calls=" in logged and "locked" in logged, logged[-2000:]
+    for status, rh, body in burst("after"):
+        assert status == 200, (status, body[:400])
+        assert json.loads(body)["pin"] == PIN, body[:400]
+    status, rep = portal(fx, "GET", "/data-access-report/" + PIN)
+    assert status == 200, rep
+    ids = sorted(r["message_id"] for r in rep["accesses"] if r["client"] == CLERK)
+    assert [i for i in ids if i.startswith("locked-")] == [], ids
+    assert [i for i in ids if i.startswith("after-")] == ["after-%d" % i for i in range(6)], ids
+    for r in rep["accesses"]:
+        if r["message_id"].startswith("after-"):
+            assert r["purpose"] == r["message_id"] and r["outcome"] == "answered", r
+
+
+def test_i_callers_leaving_while_their_record_waits(fx):
+    """Callers that close their connection (here: send the query, then shut
+    their side at once, which the gateway takes as leaving) while their
+    query waits for its access-log record: each exchange ends as aborted,
+    the gateway goes on serving (under ASan in the test run: no leak, no
+    use after free)."""
+    import socket
+    port = fx.ex.port("municipality")
+    offset = os.path.getsize(fx.ex.logs["municipality"])
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(("GET %s/address-fact/%s HTTP/1.1\r\nHost: x\r\nX-Road-Client: %s\r\n"
+                   "X-Road-Id: gone-%d\r\n\r\n" % (HH, PIN, CLERK, i)).encode())
+        s.shutdown(socket.SHUT_WR)
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        logged = fx.ex.log_since("municipality", offset)
+        if logged.count("event=request ") >= 20:
+            break
+        time.sleep(0.1)
+    assert logged.count("event=request ") >= 20, logged[-3000:]
+    assert "event=aborted" in logged, logged[-3000:]
+    assert fx.ex.alive("municipality")
+    assert_answered(rest(fx, "municipality", "GET", "%s/address-fact/%s" % (HH, PIN), CLERK))

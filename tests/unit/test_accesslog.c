@@ -3,7 +3,10 @@
  * person's rows), optional fields, cutting over-long texts on a UTF-8
  * boundary, injection-shaped input stored verbatim and harmless, refusal of
  * a foreign file, an unavailable directory that comes back, and two handles
- * writing the same file from two threads. */
+ * writing the same file from two threads. The pipeline's way under load:
+ * records taken with accesslog_add and written together by accesslog_flush
+ * (the same rows as one by one; none when the write fails, and the failure
+ * said; the cap; written at close). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -374,6 +377,114 @@ static void test_two_writers(void **state)
 	assert_int_equal(db_int(t->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
 
+static void add(struct accesslog *log, const char *subject, long long ms, const char *msgid,
+		const char *purpose)
+{
+	struct accesslog_record r = { subject, ms, CLERK, FAMILY, msgid, purpose, 0, ACCESSLOG_ANSWERED,
+				      "not kept: answered" };
+	char why[512] = "";
+
+	if (accesslog_add(log, &r, why, sizeof(why)) != 0)
+		fail_msg("add: %s", why);
+}
+
+/* Taken, then written in one transaction: nothing is in the file before the
+ * flush, every row after it as accesslog_record would have written it. */
+static void test_add_then_flush(void **state)
+{
+	struct t *t = *state;
+	char long_purpose[ACCESSLOG_PURPOSE_MAX + 100], why[512] = "";
+	struct rows *r;
+
+	memset(long_purpose, 'x', sizeof(long_purpose) - 1);
+	long_purpose[sizeof(long_purpose) - 1] = '\0';
+	add(t->log, PIN, 1000, "m-1", "certificate 2026/115");
+	add(t->log, OTHER, 2000, "m-2", NULL);
+	add(t->log, PIN, 3000, "m-3", long_purpose);
+	assert_int_equal(accesslog_pending(t->log), 3);
+	assert_int_equal(db_count(t->path, "access_log"), 0);
+	/* a record written one by one does not take the waiting ones with it */
+	rec(t->log, PIN, 500, BANK, ADDRESS, NULL, 0, ACCESSLOG_REFUSED, "no consent");
+	assert_int_equal(db_count(t->path, "access_log"), 1);
+	assert_int_equal(accesslog_pending(t->log), 3);
+	assert_int_equal(accesslog_flush(t->log, why, sizeof(why)), 0);
+	assert_int_equal(accesslog_pending(t->log), 0);
+	assert_int_equal(db_count(t->path, "access_log"), 4);
+	r = report(t->log, PIN, 0, 10000, 0, NULL);
+	assert_int_equal(r->n, 3);
+	assert_string_equal(r->e[0].message_id, "m-3");
+	assert_int_equal(strlen(r->e[0].purpose), ACCESSLOG_PURPOSE_MAX - 1);   /* cut as one by one */
+	assert_string_equal(r->e[1].message_id, "m-1");
+	assert_string_equal(r->e[1].purpose, "certificate 2026/115");
+	assert_string_equal(r->e[1].client, CLERK);
+	assert_string_equal(r->e[1].service, FAMILY);
+	assert_int_equal(r->e[1].outcome, ACCESSLOG_ANSWERED);
+	assert_string_equal(r->e[1].reason, "");
+	assert_int_equal(r->e[1].consent_id, 0);
+	assert_string_equal(r->e[2].reason, "no consent");
+	assert_int_equal(report(t->log, OTHER, 0, 10000, 0, NULL)->n, 1);
+	/* nothing waiting: a flush is a no-op */
+	assert_int_equal(accesslog_flush(t->log, why, sizeof(why)), 0);
+	assert_int_equal(db_count(t->path, "access_log"), 4);
+	/* the checks of a record apply when it is taken */
+	{
+		struct accesslog_record bad = { "", 1, CLERK, FAMILY, NULL, NULL, 0, ACCESSLOG_ANSWERED, NULL };
+		assert_int_equal(accesslog_add(t->log, &bad, why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "subject"));
+		assert_int_equal(accesslog_pending(t->log), 0);
+	}
+}
+
+/* Another connection holds the file's write lock past the busy wait: the
+ * flush fails saying why, and none of its rows is written then or later
+ * (their callers answered an error). */
+static void test_flush_fails_writes_none(void **state)
+{
+	struct t *t = *state;
+	sqlite3 *other = NULL;
+	char why[512] = "";
+
+	assert_int_equal(db_count(t->path, "access_log"), 0);
+	assert_int_equal(sqlite3_open(t->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	add(t->log, PIN, 1000, "m-1", NULL);
+	add(t->log, PIN, 2000, "m-2", NULL);
+	assert_int_equal(accesslog_flush(t->log, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, t->path));
+	assert_non_null(strstr(why, "locked"));
+	assert_int_equal(accesslog_pending(t->log), 0);
+	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(accesslog_flush(t->log, why, sizeof(why)), 0);
+	add(t->log, PIN, 3000, "m-3", NULL);
+	assert_int_equal(accesslog_flush(t->log, why, sizeof(why)), 0);
+	{
+		struct rows *r = report(t->log, PIN, 0, 10000, 0, NULL);
+		assert_int_equal(r->n, 1);
+		assert_string_equal(r->e[0].message_id, "m-3");
+	}
+}
+
+/* At most ACCESSLOG_PENDING_MAX wait; the next is refused with the reason;
+ * what waits at close is written. */
+static void test_cap_and_close(void **state)
+{
+	struct t *t = *state;
+	struct accesslog_record r = { PIN, 1, CLERK, FAMILY, NULL, NULL, 0, ACCESSLOG_ANSWERED, NULL };
+	char why[512] = "";
+
+	for (int i = 0; i < ACCESSLOG_PENDING_MAX; i++)
+		assert_int_equal(accesslog_add(t->log, &r, why, sizeof(why)), 0);
+	assert_int_equal(accesslog_add(t->log, &r, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "wait to be written"));
+	assert_int_equal(accesslog_pending(t->log), ACCESSLOG_PENDING_MAX);
+	assert_int_equal(db_count(t->path, "access_log"), 0);
+	accesslog_close(&t->log);
+	assert_null(t->log);
+	assert_int_equal(db_count(t->path, "access_log"), ACCESSLOG_PENDING_MAX);
+	assert_int_equal(accesslog_pending(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +497,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup_log, teardown_log),
 		cmocka_unit_test_setup_teardown(test_unavailable_then_back, setup_log, teardown_log),
 		cmocka_unit_test_setup_teardown(test_two_writers, setup_log, teardown_log),
+		cmocka_unit_test_setup_teardown(test_add_then_flush, setup_log, teardown_log),
+		cmocka_unit_test_setup_teardown(test_flush_fails_writes_none, setup_log, teardown_log),
+		cmocka_unit_test_setup_teardown(test_cap_and_close, setup_log, teardown_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
