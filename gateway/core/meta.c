@@ -646,7 +646,13 @@ void meta_verify_page(struct exch *ex)
 		return;
 	}
 	if (strcmp(ex->method, "GET") != 0 && strcmp(ex->method, "POST") != 0) {
-		reply(ex, 405, "text/plain; charset=utf-8", "GET or POST\n", 12);
+		/* RFC 9110 15.5.6: a 405 names the methods the resource answers */
+		struct http_hdr h[2] = { { "Content-Type", "text/plain; charset=utf-8" }, { "Allow", "GET, POST" } };
+		char msg[200];
+		int n = snprintf(msg, sizeof(msg), "/verify answers GET (the link of a certificate's QR code) and "
+				 "POST (the page's upload form), not %.40s\n", ex->method);
+
+		exch_finish(ex, 405, h, 2, msg, n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : strlen(msg), NULL);
 		return;
 	}
 	params = json_object();

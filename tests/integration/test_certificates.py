@@ -375,6 +375,10 @@ def test_public_verify_page_from_the_qr_address(ex):
     status, _, posted = h.request("POST", ex.url("municipality", "/verify"), b"",
                                   {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200 and b"<form" in posted and d["number"].encode() not in posted, posted[:300]
+    # another method: 405 naming the two it answers (it came without Allow)
+    status, hdrs, other = h.request("PUT", ex.url("municipality", "/verify"), b"x")
+    assert status == 405 and hdrs.get("allow") == "GET, POST", (status, hdrs)
+    assert b"not PUT" in other and b"upload form" in other, other
     # the certificate's text without its signature, pasted into the form: not
     # called a forgery, and nothing of the register shown (it was "Tampered with")
     st, doc = issue(ex, "21205197500417", kind="place-of-residence", pin="21205197500417", purpose="для суда")
