@@ -183,6 +183,11 @@ static const struct cfg_key cfg_keys[] = {
 	  86400000LL, 0, NULL, NULL,
 	  "when a record has waited this long for a time stamp (TSA unreachable), new exchanges are "
 	  "refused with LoggingFailed.TimestamperFailed until the TSA answers again" },
+	{ "msglog", "anchor_interval_ms", CFG_UINT, FLD(anchor_interval_ms), "60000", 0, 86400000LL, 0, NULL,
+	  NULL,
+	  "at most this often, after a time stamp, the log says its newest stamped record "
+	  "(event=msglog_anchor anchor=ID:HASH; also /health msglog_anchor): kept off this machine, "
+	  "it lets ailgate log verify --anchor tell a log whose newest records were cut; 0 = never" },
 	{ "msglog", "archive_dir", CFG_PATH, FLD(archive_dir), "", 0, 0, 0, NULL, NULL,
 	  "where records older than retention_days are archived (files ailgate log verify checks)" },
 	{ "msglog", "retention_days", CFG_UINT, FLD(retention_days), "0", 0, 36500, 0, NULL, NULL,

@@ -102,6 +102,7 @@ struct config {
 	int msglog_compress;         /* SQLite log: bodies and documents compressed, default on */
 	unsigned msglog_slow_commit_ms; /* /health warns above this commit time, default 500 */
 	unsigned ts_max_unstamped_ms;/* refuse exchanges when records wait longer, default 600000 */
+	unsigned anchor_interval_ms; /* event=msglog_anchor at most this often, default 60000; 0 = off */
 	char archive_dir[CFG_PATH_MAX];
 	unsigned retention_days;     /* 0 = keep everything in the live log */
 	unsigned archive_file_records; /* records per archive file, default 20000 */

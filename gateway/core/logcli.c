@@ -13,7 +13,7 @@
 
 static const char usage_log[] =
 	"usage: ailgate log verify [--tsa-ca PEM] [--tsa-cert PEM] [--sign-trust PEM]\n"
-	"                          [--require-stamped] FILE...\n"
+	"                          [--require-stamped] [--anchor ID:HASH] FILE...\n"
 	"       ailgate log export --db FILE (--message-id ID | --from T --to T) --out DIR\n"
 	"                          [--tsa-ca PEM] [--sign-trust PEM] [--sign-chain PEM]\n"
 	"\n"
@@ -28,13 +28,18 @@ static const char usage_log[] =
 	"        copied in (certificates only). Exit 0 records exported, 1 none or a\n"
 	"        failure (nothing is left in DIR), 2 bad usage.\n"
 	"--tsa-cert PEM  the TSA's own certificate, when its tokens do not carry it.\n"
+	"--anchor ID:HASH  a record id and its hash kept off this machine (the gateway's\n"
+	"        event=msglog_anchor log lines, /health's msglog_anchor, the last line of an\n"
+	"        earlier verify): a log that ends before that record was cut (FAIL (cut)),\n"
+	"        one that holds it with another hash was rewritten (FAIL (anchor)).\n"
 	"\n"
 	"FILE may also be a log in PostgreSQL: its postgresql:// URI.\n";
 
 /* Options of log verify that take a value. */
 static int needs_value(const char *a)
 {
-	return !strcmp(a, "--tsa-ca") || !strcmp(a, "--tsa-cert") || !strcmp(a, "--sign-trust");
+	return !strcmp(a, "--tsa-ca") || !strcmp(a, "--tsa-cert") || !strcmp(a, "--sign-trust") ||
+	       !strcmp(a, "--anchor");
 }
 
 /* The signature hook: a record's signature document against its body. */
@@ -124,6 +129,15 @@ static int log_verify(int argc, char **argv)
 			o.tsa_cert_pem = argv[++i];
 		else if (!strcmp(a, "--require-stamped"))
 			o.require_stamped = 1;
+		else if (!strcmp(a, "--anchor")) {
+			if (o.anchor_id || logverify_anchor_parse(argv[++i], &o.anchor_id, o.anchor_hash) < 0) {
+				fprintf(stderr, "ailgate log verify: --anchor takes one ID:HASH, a record id and "
+						"the 64 hex digits of its hash, as event=msglog_anchor gives them "
+						"(got '%.80s')\n", o.anchor_id ? "a second --anchor" : argv[i]);
+				X509_STORE_free(trust);
+				return 2;
+			}
+		}
 		else if (!strcmp(a, "--sign-trust")) {
 			if (trust) {
 				fprintf(stderr, "ailgate log verify: --sign-trust given twice; put every anchor "

@@ -133,6 +133,19 @@ static int check_log(const struct msglog_config *mc, const char *path, char **er
 	return 0;
 }
 
+/* The newest stamped record, from the stamping thread: operators keep these
+ * lines off the machine (syslog, journald forwarding), and any one of them
+ * lets `ailgate log verify --anchor` tell a log whose end was cut. */
+static void anchor_note(void *arg, int64_t id, const unsigned char hash[MSGLOG_HASH_LEN], int64_t time_ms)
+{
+	char hx[2 * MSGLOG_HASH_LEN + 1];
+
+	(void)arg;
+	(void)time_ms;
+	hex_encode(hash, MSGLOG_HASH_LEN, hx);
+	log_info("event=msglog_anchor anchor=%lld:%s", (long long)id, hx);
+}
+
 /* Retention, from the stamper's thread: each archive file written, and each
  * run that could not archive (retried every archive_interval_ms; /health
  * warns meanwhile). */
@@ -182,6 +195,8 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 	mc.replay_window_ms = c->replay_window_s * 1000u;
 	mc.max_body = c->max_body > c->max_response ? c->max_body : c->max_response;
 	mc.max_body += 64 * 1024;   /* REST: the canonical head comes on top */
+	mc.anchor_note = anchor_note;
+	mc.anchor_interval_ms = c->anchor_interval_ms;
 	if (c->archive_dir[0] && c->retention_days) {
 		mc.archive_dir = c->archive_dir;
 		mc.retention_days = c->retention_days;
@@ -1403,6 +1418,23 @@ size_t sx_health(struct gw *g, struct sx_check *out, size_t max)
 			out[n].ok = 1;
 			out[n].warning = msglog_commit_health(&st, g->cfg->msglog_slow_commit_ms, out[n].detail,
 							      sizeof(out[n].detail));
+		}
+		if (n + 1 < max) {
+			int64_t aid, at;
+			unsigned char ah[MSGLOG_HASH_LEN];
+			char hx[2 * MSGLOG_HASH_LEN + 1];
+
+			n++;
+			snprintf(out[n].name, sizeof(out[n].name), "msglog_anchor");
+			out[n].ok = 1;
+			if (msglog_anchor(s->log, &aid, ah, &at) == 0) {
+				hex_encode(ah, MSGLOG_HASH_LEN, hx);
+				snprintf(out[n].detail, sizeof(out[n].detail), "newest stamped record %lld:%s - keep it off "
+					 "this machine: ailgate log verify --anchor %lld:%s tells a log cut or rewritten "
+					 "before it", (long long)aid, hx, (long long)aid, hx);
+			} else {
+				snprintf(out[n].detail, sizeof(out[n].detail), "no record stamped yet");
+			}
 		}
 		/* Retention that cannot archive: a warning (answers go on; the
 		 * live log keeps growing) */

@@ -41,11 +41,12 @@ struct vstate {
 	 * checks: a forged last record is then named, not its batch. */
 	const struct vstamp *pend;
 	unsigned char pend_hash[MSGLOG_HASH_LEN];
+	int anchor_seen;                 /* opts->anchor_id met with its hash */
 };
 
 static const char *const NAMES[] = {
 	"ok", "missing", "inserted", "link", "field", "body", "hash", "signature",
-	"stamp", "stamp-gap", "unstamped", "file-link", "io",
+	"stamp", "stamp-gap", "unstamped", "file-link", "io", "cut", "anchor",
 };
 
 const char *logverify_problem_name(enum logverify_problem p)
@@ -154,8 +155,47 @@ static int check_batch(struct vstate *v, const struct vstamp *s, const unsigned 
 	if (rc == 0) {
 		v->res->bad_batch = 0;
 		v->res->batches++;
+		v->res->head_id = s->last_id;
+		memcpy(v->res->head_hash, h, MSGLOG_HASH_LEN);
 	}
 	return rc;
+}
+
+/* ------------------------------------------------------------- anchor */
+
+int logverify_anchor_parse(const char *s, int64_t *id, unsigned char hash[MSGLOG_HASH_LEN])
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	long long n = 0;
+
+	if (!colon || colon == s || colon - s > 18 || strlen(colon + 1) != 2 * MSGLOG_HASH_LEN)
+		return -1;
+	for (const char *p = s; p < colon; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	if (n <= 0 || hex_decode(colon + 1, hash, MSGLOG_HASH_LEN) != 0)
+		return -1;
+	*id = n;
+	return 0;
+}
+
+/* The anchor's record (checked, hash h): the same, or the log was rewritten. */
+static int anchor_met(struct vstate *v, int64_t id, const unsigned char *h)
+{
+	char a[2 * MSGLOG_HASH_LEN + 1], b[2 * MSGLOG_HASH_LEN + 1];
+
+	if (!v->o->anchor_id || id != v->o->anchor_id)
+		return 0;
+	if (memcmp(h, v->o->anchor_hash, MSGLOG_HASH_LEN) == 0) {
+		v->anchor_seen = 1;
+		return 0;
+	}
+	hex32(v->o->anchor_hash, a);
+	hex32(h, b);
+	return fail(v, LOGVERIFY_ANCHOR, id, "record %lld has hash %s, the anchor kept elsewhere says %s: "
+		    "the log was rewritten up to this record (and restamped)", (long long)id, b, a);
 }
 
 /* Stamp bookkeeping for record r (already checked). */
@@ -293,6 +333,8 @@ static int check_row(const struct msglog_row *r, void *arg)
 	memcpy(v->prev, r->hash, MSGLOG_HASH_LEN);
 	v->expect_id = r->id + 1;
 	v->last_seen = r->id;
+	if (anchor_met(v, r->id, r->hash))
+		return 1;
 	return stamp_step(v, r);
 }
 
@@ -310,7 +352,11 @@ static int check_base(struct vstate *v, size_t idx, const struct msglog_chain_st
 		if (v->report && st->base_id)
 			fprintf(v->report, "%s: continues after record %lld (hash %s), archived\n",
 				v->path, (long long)st->base_id, a);
-		return 0;
+		if (v->o->anchor_id && v->o->anchor_id < st->base_id)
+			return fail(v, LOGVERIFY_ANCHOR, v->o->anchor_id, "the anchor's record %lld is not "
+				    "in these files (the first continues after record %lld): give the archive "
+				    "file that holds it too", (long long)v->o->anchor_id, (long long)st->base_id);
+		return st->base_id ? anchor_met(v, st->base_id, st->base_hash) : 0;
 	}
 	if (st->base_id != v->expect_id - 1 || memcmp(st->base_hash, v->prev, MSGLOG_HASH_LEN))
 		return fail(v, LOGVERIFY_FILE_LINK, st->base_id + 1, "%s does not continue the "
@@ -385,6 +431,17 @@ static void report_end(struct vstate *v)
 			v->trust ? ", every time-stamp token verified" : " (tokens NOT verified: no TSA CA given)",
 			(long long)r->unstamped,
 			v->o->sig_verify ? "; signatures verified" : "; signatures not checked");
+		if (v->o->anchor_id)
+			fprintf(v->report, "anchor: record %lld is in the log with the hash kept elsewhere\n",
+				(long long)v->o->anchor_id);
+		if (r->head_id) {
+			char hx[2 * MSGLOG_HASH_LEN + 1];
+
+			hex32(r->head_hash, hx);
+			fprintf(v->report, "newest stamped record: %lld:%s (keep it off this machine; "
+				"--anchor %lld:%s tells a later check whether the log was cut before it)\n",
+				(long long)r->head_id, hx, (long long)r->head_id, hx);
+		}
 		return;
 	}
 	if (r->problem == LOGVERIFY_IO && r->bad_id == 0)   /* nothing of it read: no record to name */
@@ -419,6 +476,11 @@ int logverify_run(const char *const *paths, size_t npaths, const struct logverif
 		v.path = msglog_target_display(paths[i], v.shown, sizeof(v.shown));
 		rc = verify_file(&v, i);
 	}
+	if (rc == 0 && npaths && v.o->anchor_id && !v.anchor_seen)
+		fail(&v, LOGVERIFY_CUT, v.expect_id, "the log ends at record %lld, but the anchor kept "
+		     "elsewhere names record %lld: records %lld to %lld at least were removed from its end",
+		     (long long)(v.expect_id - 1), (long long)v.o->anchor_id, (long long)v.expect_id,
+		     (long long)v.o->anchor_id);
 	report_end(&v);
 	tsa_trust_free(v.trust);
 	free(v.st);

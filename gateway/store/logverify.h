@@ -28,6 +28,14 @@ struct logverify_opts {
 	int require_stamped;             /* records after the last batch fail */
 	int64_t skew_ms;                 /* clock tolerance for token times
 					    (0: 300000) */
+	/* An anchor kept elsewhere: a record id and its hash as the gateway
+	 * gave them earlier (event=msglog_anchor log lines, /health's
+	 * msglog_anchor, an earlier verify's report). The files must hold that
+	 * record with that hash: a log that ends before it was cut
+	 * (LOGVERIFY_CUT), one whose record differs was rewritten
+	 * (LOGVERIFY_ANCHOR). 0: none. */
+	int64_t anchor_id;
+	unsigned char anchor_hash[MSGLOG_HASH_LEN];
 };
 
 enum logverify_problem {
@@ -49,6 +57,10 @@ enum logverify_problem {
 	LOGVERIFY_FILE_LINK,     /* a file does not continue the previous one;
 				    bad_id: its first record */
 	LOGVERIFY_IO,            /* a file could not be read (bad_id 0) */
+	LOGVERIFY_CUT,           /* anchor_id is past the files' end: bad_id is the
+				    first record removed from the end */
+	LOGVERIFY_ANCHOR,        /* bad_id = anchor_id holds another hash, or is
+				    not in the files (archived: give that file too) */
 };
 
 struct logverify_result {
@@ -59,7 +71,15 @@ struct logverify_result {
 	int64_t records;                 /* records checked */
 	int64_t batches;                 /* batch tokens checked */
 	int64_t unstamped;               /* records after the last batch */
+	/* The newest stamped record checked and its hash (0: none): the anchor
+	 * to keep for the next check (the report prints it). */
+	int64_t head_id;
+	unsigned char head_hash[MSGLOG_HASH_LEN];
 };
+
+/* "ID:HEX" (HEX the 64 hex digits of a record's hash) into id and hash. 0,
+ * or -1 when malformed. */
+int logverify_anchor_parse(const char *s, int64_t *id, unsigned char hash[MSGLOG_HASH_LEN]);
 
 /* What is wrong with r on its own - damage its backend found in the stored
  * form, an impossible field, a body that does not match its digest,

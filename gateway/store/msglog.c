@@ -775,6 +775,10 @@ static int load_state(struct msglog *log, char **err)
 	memcpy(log->tip, st.last_hash, MSGLOG_HASH_LEN);
 	log->committed_last = st.last_id;
 	log->stamped_last = st.last_stamped_id;
+	if (st.last_id && st.last_id == st.last_stamped_id) {
+		log->anchor_id = st.last_id;
+		memcpy(log->anchor_hash, st.last_hash, MSGLOG_HASH_LEN);
+	}
 	/* A backlog found at start waits from now: the restart is the grace. */
 	if (log->tsa && st.last_id > st.last_stamped_id)
 		log->unstamped_since = msglog_mono_ms();
@@ -1122,6 +1126,21 @@ int msglog_retention_health(struct msglog *log, char *out, size_t cap)
 	else
 		snprintf(out, cap, "records older than %u days go to %s; %llu archive file(s) written since start",
 			 log->cfg.retention_days, log->archive_dir, (unsigned long long)log->n_archive_files);
+	pthread_mutex_unlock(&log->hmu);
+	return rc;
+}
+
+int msglog_anchor(struct msglog *log, int64_t *id, unsigned char hash[MSGLOG_HASH_LEN], int64_t *time_ms)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&log->hmu);
+	if (log->anchor_id) {
+		*id = log->anchor_id;
+		memcpy(hash, log->anchor_hash, MSGLOG_HASH_LEN);
+		*time_ms = log->anchor_time_ms;
+		rc = 0;
+	}
 	pthread_mutex_unlock(&log->hmu);
 	return rc;
 }

@@ -272,6 +272,13 @@ struct msglog_config {
 	 * retention run that failed, for the operator's log; NULL: nobody. */
 	void (*archive_note)(void *arg, int failed, const char *what);
 	void *archive_note_arg;
+	/* Told (on the stamping thread) of the newest stamped record - its id
+	 * and hash, which the operator keeps off this machine, so that a log
+	 * cut after it is told by `ailgate log verify --anchor` - after a stamp,
+	 * at most every anchor_interval_ms (0: never); NULL: nobody. */
+	void (*anchor_note)(void *arg, int64_t id, const unsigned char hash[MSGLOG_HASH_LEN], int64_t time_ms);
+	void *anchor_note_arg;
+	unsigned anchor_interval_ms;
 	unsigned archive_interval_ms;    /* (3600000) */
 	unsigned archive_chunk;          /* records per archive file, rounded to whole
 					    batches (20000): each file's records leave
@@ -428,6 +435,10 @@ int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *
 void msglog_stamp_now(struct msglog *log);
 /* Number of records committed but not yet stamped. */
 int64_t msglog_unstamped(struct msglog *log);
+/* The newest stamped record known (this run's stamps, or at start a log
+ * whose last record is stamped): 0 with its id, hash and the stamp's time
+ * (0 when found at start), -1 when none is known yet. */
+int msglog_anchor(struct msglog *log, int64_t *id, unsigned char hash[MSGLOG_HASH_LEN], int64_t *time_ms);
 
 /* Where msglog_open got the replay window from. */
 enum msglog_replay_from {

@@ -59,6 +59,10 @@ struct msglog {
 	char archive_err[300];           /* the last retention run's failure; "" after a success */
 	int64_t committed_last;          /* highest committed id */
 	int64_t stamped_last;            /* highest stamped id */
+	/* The anchor: the newest stamped record (id 0: none known yet), its
+	 * hash, the stamp's time; and when cfg.anchor_note was last called. */
+	int64_t anchor_id, anchor_time_ms, anchor_noted_ms;
+	unsigned char anchor_hash[MSGLOG_HASH_LEN];
 	int64_t unstamped_since;         /* monotonic ms since a record waits; 0: none */
 	uint64_t n_records, n_commits, n_stamps, n_stamp_fail, n_archive_fail, n_archive_files;
 	struct msglog_recent recent[MSGLOG_RECENT_S];   /* the last seconds' commits */

@@ -17,16 +17,34 @@
 
 /* ---------------------------------------------------------- stamping */
 
-static void health_stamped(struct msglog *log, int64_t last_id, int64_t t0, int stamped)
+/* s: the batch just stored, NULL when there was nothing to stamp. */
+static void health_stamped(struct msglog *log, int64_t last_id, int64_t t0, const struct msglog_stamp *s)
 {
+	int64_t now = msglog_mono_ms(), id = 0, time_ms = 0;
+	unsigned char hash[MSGLOG_HASH_LEN];
+
 	pthread_mutex_lock(&log->hmu);
-	log->n_stamps += (uint64_t)stamped;
+	log->n_stamps += s != NULL;
 	if (last_id > log->stamped_last)
 		log->stamped_last = last_id;
+	if (s) {
+		log->anchor_id = s->last_id;
+		memcpy(log->anchor_hash, s->root, MSGLOG_HASH_LEN);
+		log->anchor_time_ms = s->time_ms;
+		if (log->cfg.anchor_note && log->cfg.anchor_interval_ms &&
+		    (!log->anchor_noted_ms || now - log->anchor_noted_ms >= (int64_t)log->cfg.anchor_interval_ms)) {
+			log->anchor_noted_ms = now;
+			id = s->last_id;
+			memcpy(hash, s->root, MSGLOG_HASH_LEN);
+			time_ms = s->time_ms;
+		}
+	}
 	log->ts_err[0] = 0;
 	/* What the writer committed after our snapshot has waited since t0 at most. */
 	log->unstamped_since = log->committed_last > log->stamped_last ? t0 : 0;
 	pthread_mutex_unlock(&log->hmu);
+	if (id)
+		log->cfg.anchor_note(log->cfg.anchor_note_arg, id, hash, time_ms);
 }
 
 static void health_ts_failed(struct msglog *log, const char *why)
@@ -62,7 +80,7 @@ int msglog_stamp_pending(struct msglog *log, void *conn, char **err)
 	if (log->ops->state(conn, &st, err) < 0)
 		goto out;
 	if (st.last_id <= st.last_stamped_id) {
-		health_stamped(log, st.last_id, t0, 0);
+		health_stamped(log, st.last_id, t0, NULL);
 		rc = 0;
 		goto out;
 	}
@@ -75,7 +93,7 @@ int msglog_stamp_pending(struct msglog *log, void *conn, char **err)
 	s.token = der;
 	if (store_stamp(log, conn, &s, err) < 0)
 		goto out;
-	health_stamped(log, st.last_id, t0, 1);
+	health_stamped(log, st.last_id, t0, &s);
 	rc = 0;
 out:
 	if (rc < 0)

@@ -386,6 +386,52 @@ def test_e_log_verify_finds_every_tampering(ex):
     assert rc == 0, out
 
 
+
+def test_e2_anchor_tells_a_cut_tail(ex):
+    """Deleting the newest batches together with their time stamps leaves a
+    shorter log that verifies; with the anchor the gateway gave out earlier -
+    its event=msglog_anchor log line, /health's msglog_anchor - kept off the
+    machine, log verify --anchor names the cut (and a rewritten record)."""
+    clerk_soap(ex, ex.pins[0])
+    wait_stamped(ex, "state")
+    st, _, body = h.request("GET", ex.url("state", "/health"))
+    checks = {c["name"]: c for c in json.loads(body)["checks"]}
+    m = re.search(r"newest stamped record (\d+):([0-9a-f]{64})", checks["msglog_anchor"]["detail"])
+    assert m, checks["msglog_anchor"]
+    anchor = "%s:%s" % (m.group(1), m.group(2))
+    lines = re.findall(r"event=msglog_anchor anchor=(\d+):([0-9a-f]{64})", ex.log("state"))
+    assert lines, ex.log("state")[-2000:]   # the first stamp is told at once
+    db = sqlite3.connect(db_path(ex, "state"))
+    for lid, lhash in lines:   # each line names a record as it is in the log
+        assert db.execute("SELECT lower(hex(hash)) FROM records WHERE id = ?", (int(lid),)).fetchone()[0] == lhash
+    stamps = [r[0] for r in db.execute("SELECT last_id FROM timestamps ORDER BY last_id")]
+    db.close()
+    keep = stamps[-2] if len(stamps) > 1 else 0
+    cut = "DELETE FROM records WHERE id > %d; DELETE FROM timestamps WHERE last_id > %d;" % (keep, keep)
+    rc, out = tamper(ex, "cut-tail", cut)
+    assert rc == 0, out   # the limit of a hash chain on its own
+    assert "newest stamped record: " in out or keep == 0, out
+
+    def verify_anchored(name, sql, anchor_text):
+        src = os.path.join(ex.dir, "tamper-%s.db" % name)
+        tamper(ex, name, sql)
+        return subprocess.run([h.binary(), "log", "verify", "--anchor", anchor_text,
+                               "--tsa-ca", os.path.join(ex.pki, "ca", "root", "cert.pem"), src],
+                              capture_output=True, text=True, timeout=60)
+    r = verify_anchored("cut-anchored", cut, anchor)
+    assert r.returncode == 1 and re.search(r"^FAIL \(cut\): first bad record %d: the log ends at record %d"
+                                           % (keep + 1, keep), r.stdout, re.M), r.stdout + r.stderr
+    r = verify_anchored("untouched-anchored", "SELECT 1;", anchor)
+    assert r.returncode == 0 and "anchor: record %s is in the log" % m.group(1) in r.stdout, r.stdout + r.stderr
+    # the anchor's record rewritten (and its successors' links with it): named
+    wrong = "%s:%s" % (m.group(1), ("0" if m.group(2)[0] != "0" else "1") + m.group(2)[1:])
+    r = verify_anchored("rewritten", "SELECT 1;", wrong)
+    assert r.returncode == 1 and "FAIL (anchor): first bad record %s" % m.group(1) in r.stdout, r.stdout
+    r = subprocess.run([h.binary(), "log", "verify", "--anchor", "12:beef", db_path(ex, "state")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "64 hex digits" in r.stderr, r.stderr
+
+
 # ---- what the provider's gateway refuses ---------------------------------------
 
 def peer_post(ex, gw_to, body, headers, as_gw="municipality", target="/"):

@@ -221,6 +221,37 @@ static void test_verify_options(void **state)
 	assert_int_equal(run(3, novalue), 2);
 	if (access(cert, R_OK) == 0)
 		assert_int_equal(run(6, twice), 2);   /* and nothing leaks (ASan build) */
+	{
+		/* --anchor ID:HASH: the record held with that hash passes; an id past
+		 * the end is a cut log (1); malformed or given twice: usage (2) */
+		char good[120] = "", past[120], wrong[120];
+		const char *a_good[] = { "verify", "--anchor", good, db };
+		const char *a_past[] = { "verify", "--anchor", past, db };
+		const char *a_wrong[] = { "verify", "--anchor", wrong, db };
+		const char *a_bad[] = { "verify", "--anchor", "4:abc", db };
+		const char *a_twice[] = { "verify", "--anchor", good, "--anchor", good, db };
+		const char *a_none[] = { "verify", db, "--anchor" };
+		sqlite3 *h;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(h, "SELECT lower(hex(hash)) FROM records WHERE id = 4", -1, &st,
+						    NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		snprintf(good, sizeof(good), "4:%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+		snprintf(past, sizeof(past), "9:%s", good + 2);
+		snprintf(wrong, sizeof(wrong), "4:%s", good + 2);
+		wrong[2] = wrong[2] == '0' ? '1' : '0';
+		assert_int_equal(strlen(good), 66);
+		assert_int_equal(run(4, a_good), 0);
+		assert_int_equal(run(4, a_past), 1);
+		assert_int_equal(run(4, a_wrong), 1);
+		assert_int_equal(run(4, a_bad), 2);
+		assert_int_equal(run(6, a_twice), 2);
+		assert_int_equal(run(3, a_none), 2);
+	}
 }
 
 /* An auditor's read-only copy, in a directory the reader cannot write,

@@ -680,6 +680,128 @@ static void test_batches_stamped(void **state)
 	assert_int_equal(res.unstamped, 0);
 }
 
+/* The anchor: the stamper tells the newest stamped record (at most every
+ * anchor_interval_ms), msglog_anchor has it (also at the next start), the
+ * verifier's report ends with it; with it kept elsewhere, log verify tells a
+ * log whose newest batches were cut together with their stamps - which
+ * verifies without it - and one rewritten up to it. */
+struct anchor_notes {
+	int n;
+	int64_t id[8];
+	unsigned char hash[8][MSGLOG_HASH_LEN];
+};
+
+static void note_anchor(void *arg, int64_t id, const unsigned char hash[MSGLOG_HASH_LEN], int64_t time_ms)
+{
+	struct anchor_notes *nt = arg;
+
+	assert_true(time_ms > 0);
+	if (nt->n < 8) {
+		nt->id[nt->n] = id;
+		memcpy(nt->hash[nt->n], hash, MSGLOG_HASH_LEN);
+		nt->n++;
+	}
+}
+
+static int verify_anchored(const char *db, int64_t id, const unsigned char *hash, struct logverify_result *res)
+{
+	struct logverify_opts o = { .tsa_ca_pem = E.trust, .tsa_cert_pem = E.tsa_cert, .anchor_id = id };
+
+	memcpy(o.anchor_hash, hash, MSGLOG_HASH_LEN);
+	return logverify_run(&db, 1, &o, NULL, res);
+}
+
+static void test_anchor(void **state)
+{
+	char d[320], db[400], cut[420], hx[2 * MSGLOG_HASH_LEN + 1], text[200];
+	unsigned char h[MSGLOG_HASH_LEN], wrong[MSGLOG_HASH_LEN];
+	struct anchor_notes nt = { 0 };
+	struct msglog_config c;
+	struct logverify_result res;
+	struct msglog *log;
+	int64_t id = 0, t = 0;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/a.db", d);
+	cfg_init(&c, db, 1);
+	c.anchor_note = note_anchor;
+	c.anchor_note_arg = &nt;
+	c.anchor_interval_ms = 1;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(msglog_anchor(log, &id, h, &t), -1);   /* nothing stamped yet */
+	assert_int_equal(ml_append_n(log, 1, 5, 0, 0), 5);
+	assert_int_equal(ml_stamp_all(log), 0);
+	usleep(2000);
+	assert_int_equal(ml_append_n(log, 6, 5, 0, 0), 10);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(msglog_anchor(log, &id, h, &t), 0);
+	assert_int_equal(id, 10);
+	assert_true(t > 0);
+	msglog_close(log);
+	assert_int_equal(nt.n, 2);
+	assert_int_equal(nt.id[0], 5);
+	assert_int_equal(nt.id[1], 10);
+	assert_memory_equal(nt.hash[1], h, MSGLOG_HASH_LEN);
+	/* the hash is record 10's, and the verifier reports it as the head */
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM timestamps WHERE last_id = 10"), 1);
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.head_id, 10);
+	assert_memory_equal(res.head_hash, h, MSGLOG_HASH_LEN);
+	/* at the next start (its last record stamped): known at once */
+	assert_non_null(log = ml_open(&c));
+	id = 0;
+	assert_int_equal(msglog_anchor(log, &id, h, &t), 0);
+	assert_int_equal(id, 10);
+	assert_memory_equal(nt.hash[1], h, MSGLOG_HASH_LEN);
+	msglog_close(log);
+
+	/* the newest batch cut with its stamp: verifies alone, not with the anchor */
+	snprintf(cut, sizeof(cut), "%s/cut.db", d);
+	assert_int_equal(sh("cp '%s' '%s'", db, cut), 0);
+	assert_int_equal(ml_exec_sql(cut, "DELETE FROM records WHERE id > 5; DELETE FROM timestamps WHERE "
+				     "first_id = 6"), 0);
+	assert_int_equal(verify1(cut, &res), 0);
+	assert_int_equal(res.head_id, 5);
+	assert_int_equal(verify_anchored(cut, 10, nt.hash[1], &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_CUT);
+	assert_int_equal(res.bad_id, 6);
+	assert_non_null(strstr(res.detail, "ends at record 5"));
+	/* an older anchor it still holds: fine */
+	assert_int_equal(verify_anchored(cut, 5, nt.hash[0], &res), 0);
+	assert_int_equal(verify_anchored(db, 5, nt.hash[0], &res), 0);
+	assert_int_equal(verify_anchored(db, 10, nt.hash[1], &res), 0);
+	/* the record is there with another hash: rewritten */
+	memcpy(wrong, nt.hash[1], MSGLOG_HASH_LEN);
+	wrong[0] ^= 1;
+	assert_int_equal(verify_anchored(db, 10, wrong, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_ANCHOR);
+	assert_int_equal(res.bad_id, 10);
+	assert_string_equal(logverify_problem_name(LOGVERIFY_CUT), "cut");
+	assert_string_equal(logverify_problem_name(LOGVERIFY_ANCHOR), "anchor");
+
+	/* "ID:HASH" as the log line and /health give it */
+	hex_encode(nt.hash[1], MSGLOG_HASH_LEN, hx);
+	snprintf(text, sizeof(text), "10:%s", hx);
+	assert_int_equal(logverify_anchor_parse(text, &id, h), 0);
+	assert_int_equal(id, 10);
+	assert_memory_equal(h, nt.hash[1], MSGLOG_HASH_LEN);
+	{
+		/* prefix + the hash (from offset skip) + suffix */
+		static const struct { const char *pre; int skip; const char *post; } bad[] = {
+			{ "", 64, "" }, { "10", 64, "" }, { "10:", 64, "" }, { ":", 0, "" }, { "0:", 0, "" },
+			{ "-1:", 0, "" }, { "x:", 0, "" }, { "10:", 0, "0" }, { "10 :", 0, "" }, { "10:zz", 2, "" },
+			{ "10:", 1, "" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char b[200];
+			snprintf(b, sizeof(b), "%s%s%s", bad[i].pre, hx + bad[i].skip, bad[i].post);
+			if (logverify_anchor_parse(b, &id, h) != -1)
+				fail_msg("accepted '%s'", b);
+		}
+	}
+}
+
 static void test_ts_sync(void **state)
 {
 	char d[320], db[400];
@@ -3614,6 +3736,7 @@ int main(void)
 		cmocka_unit_test(test_append_refused),
 		cmocka_unit_test(test_reopen_continues),
 		cmocka_unit_test(test_batches_stamped),
+		cmocka_unit_test(test_anchor),
 		cmocka_unit_test(test_ts_sync),
 		cmocka_unit_test(test_tsa_outage_and_recovery),
 		cmocka_unit_test(test_ts_sync_outage),
