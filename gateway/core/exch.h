@@ -185,8 +185,9 @@ void provider_dispatch(struct exch *ex);
 int provider_rest_headers(struct exch *ex, struct hlist *h) __attribute__((warn_unused_result));
 /* Converts a fault into a provider response and hands it to provider_done. */
 void provider_fault(struct exch *ex, const struct fault *f);
-/* A stopping worker: the calls waiting for their access-log record end
- * (their records are written when the access log is closed). */
+/* A stopping worker: the calls waiting for their access-log record are
+ * released (their services never called, their records dropped); one whose
+ * message-log record is still pending is left to the process's exit. */
 void provider_parked_free(struct worker *w);
 
 /* Metaservices (meta.c). */

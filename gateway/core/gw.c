@@ -426,9 +426,6 @@ static struct httpd *listen_on(struct gw *g, struct worker *w, const char *addr,
 	return h;
 }
 
-/* One line a second at most while a listener is at max_conns: how many
- * unused connections it closed to make room and how many it turned away
- * (every one had a request under way). */
 int worker_turn_init(struct worker_turn *t, struct event_base *base, void (*cb)(int, short, void *), void *arg)
 {
 	if (!(t->idle = evtimer_new(base, cb, arg)) || !(t->due = evtimer_new(base, cb, arg)) ||
@@ -446,7 +443,9 @@ int worker_turn_queued(struct worker_turn *t, size_t n, size_t max, unsigned wai
 
 	if (n == 1 && (evtimer_add(t->idle, &now) < 0 || evtimer_add(t->due, &wait) < 0))
 		return -1;
-	if (n >= max && evtimer_add(t->due, &now) < 0)
+	/* at max only: adding it again with each item past max would push a
+	 * pending timer back while a burst keeps coming */
+	if (n == max && evtimer_add(t->due, &now) < 0)
 		return -1;
 	return 0;
 }
@@ -468,6 +467,9 @@ void worker_turn_free(struct worker_turn *t)
 	t->idle = t->due = NULL;
 }
 
+/* One line a second at most while a listener is at max_conns: how many
+ * unused connections it closed to make room and how many it turned away
+ * (every one had a request under way). */
 static void crowd_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;

@@ -309,6 +309,9 @@ static void adapter_go(struct exch *ex, json_t *params)
 #define PROVIDER_PARK_WAIT_US 1000
 #endif
 #define PROVIDER_PARK_MAX 256     /* written at once when this many wait */
+#if PROVIDER_PARK_MAX >= ACCESSLOG_PENDING_MAX
+#error "a full batch of parked calls must fit in the access log's pending records"
+#endif
 
 struct provider_parked {
 	struct worker_turn turn;
@@ -378,9 +381,13 @@ static void provider_park(struct exch *ex, json_t *params)
 		*p->tail = ex;
 		p->tail = &ex->parked_next;
 		p->n++;
-		if (worker_turn_queued(&p->turn, p->n, PROVIDER_PARK_MAX, PROVIDER_PARK_WAIT_US) == 0)
+		/* A full batch is written now: a burst that keeps the loop busy
+		 * would otherwise grow it past what the access log holds
+		 * (ACCESSLOG_PENDING_MAX) before the turn comes. */
+		if (p->n < PROVIDER_PARK_MAX &&
+		    worker_turn_queued(&p->turn, p->n, PROVIDER_PARK_MAX, PROVIDER_PARK_WAIT_US) == 0)
 			return;
-		parked_turn(-1, 0, w);   /* cannot wait for the turn: write now */
+		parked_turn(-1, 0, w);
 		return;
 	}
 	/* out of memory for the list: this call alone, now */
@@ -398,6 +405,9 @@ void provider_parked_free(struct worker *w)
 
 	if (!p)
 		return;
+	/* their services were never called: no "answered" records for them */
+	if (p->head)
+		consent_gate_discard(w->consent);
 	while (p->head) {
 		struct exch *ex = p->head;
 		p->head = ex->parked_next;

@@ -75,6 +75,24 @@ static void al_why(char *why, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The turn, waited for as long as SQLite's own busy wait at most: 0, or -1
+ * with why. */
+static int al_lock(struct accesslog *log, char *why, size_t len)
+{
+	struct timespec until;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)(ACCESSLOG_BUSY_MS % 1000) * 1000000L;
+	until.tv_sec += ACCESSLOG_BUSY_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	if ((rc = pthread_mutex_timedlock(&al_write_lock, &until)) == 0)
+		return 0;
+	al_why(why, len, "access log %s: another worker's write has held it for %d ms (%s)", log->path,
+	       ACCESSLOG_BUSY_MS, strerror(rc));
+	return -1;
+}
+
 /* ---- the shared opener ---------------------------------------------------- */
 
 int accesslog_db_broken(int rc)
@@ -285,9 +303,13 @@ void accesslog_close(struct accesslog **log)
 {
 	if (log == NULL || *log == NULL)
 		return;
-	if ((*log)->n_pending && accesslog_flush(*log, NULL, 0) != 0)
-		fprintf(stderr, "access log %s: %zu records not written at close\n", (*log)->path,
-			(*log)->n_pending);   /* flush dropped them; the caller had answered errors */
+	{
+		size_t n = (*log)->n_pending;
+		char why[512];
+
+		if (n && accesslog_flush(*log, why, sizeof(why)) != 0)
+			fprintf(stderr, "%s (%zu records waiting at close are lost)\n", why, n);
+	}
 	al_drop_pending(*log);
 	al_close_db(*log);
 	free((*log)->path);
@@ -404,7 +426,10 @@ int accesslog_record(struct accesslog *log, const struct accesslog_record *r, ch
 		al_why(why, len, "access log: out of memory");
 		return -1;
 	}
-	pthread_mutex_lock(&al_write_lock);
+	if (al_lock(log, why, len) != 0) {
+		free(row);
+		return -1;
+	}
 	rc = al_insert(log, row) == 0 ? 0 : al_fail(log, log->st[AL_INSERT], "record an access", why, len);
 	pthread_mutex_unlock(&al_write_lock);
 	free(row);
@@ -418,8 +443,8 @@ int accesslog_add(struct accesslog *log, const struct accesslog_record *r, char 
 	if (al_check(r, why, len) != 0)
 		return -1;
 	if (log->n_pending >= ACCESSLOG_PENDING_MAX) {
-		al_why(why, len, "access log %s: %d records wait to be written; flush first", log->path,
-		       ACCESSLOG_PENDING_MAX);
+		al_why(why, len, "access log %s: %d records already wait for their write (the gateway "
+		       "writes them in batches); this query is not answered", log->path, ACCESSLOG_PENDING_MAX);
 		return -1;
 	}
 	if ((row = al_row_new(r)) == NULL) {
@@ -430,6 +455,12 @@ int accesslog_add(struct accesslog *log, const struct accesslog_record *r, char 
 	log->tail = &row->next;
 	log->n_pending++;
 	return 0;
+}
+
+void accesslog_discard(struct accesslog *log)
+{
+	if (log)
+		al_drop_pending(log);
 }
 
 size_t accesslog_pending(const struct accesslog *log)
@@ -444,9 +475,8 @@ int accesslog_flush(struct accesslog *log, char *why, size_t len)
 
 	if (log->n_pending == 0)
 		return 0;
-	if (al_ready(log, why, len) != 0)
+	if (al_ready(log, why, len) != 0 || al_lock(log, why, len) != 0)
 		goto out;
-	pthread_mutex_lock(&al_write_lock);
 	if (sqlite3_exec(log->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	what = "record an access";

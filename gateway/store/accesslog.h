@@ -105,6 +105,9 @@ int accesslog_add(struct accesslog *log, const struct accesslog_record *r, char 
  * records. */
 int accesslog_flush(struct accesslog *log, char *why, size_t whylen) __attribute__((warn_unused_result));
 
+/* Drops the records accesslog_add holds, unwritten. */
+void accesslog_discard(struct accesslog *log);
+
 /* Records accesslog_add holds (0 for NULL). */
 size_t accesslog_pending(const struct accesslog *log);
 

@@ -1187,6 +1187,12 @@ int consent_gate_flush(struct consent_gate *g, char *why, size_t len)
 	return g->al ? accesslog_flush(g->al, why, len) : 0;
 }
 
+void consent_gate_discard(struct consent_gate *g)
+{
+	if (g && g->al)
+		accesslog_discard(g->al);
+}
+
 int consent_gate_check(struct consent_gate *g, const struct consent_query *q, char *why, size_t len)
 {
 	char subject[CONSENT_SUBJECT_MAX + 1], label[CONSENT_MEMBER_MAX + 300];

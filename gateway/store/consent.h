@@ -277,6 +277,9 @@ int consent_gate_check(struct consent_gate *g, const struct consent_query *q, ch
  * could not be written - none of those calls may then be answered (a
  * DatabaseError for each, as for -1 from the check). */
 int consent_gate_flush(struct consent_gate *g, char *why, size_t whylen) __attribute__((warn_unused_result));
+/* Drops the deferred records unwritten: their calls were never passed to
+ * their services (a stopping worker). */
+void consent_gate_discard(struct consent_gate *g);
 
 /* A consent covers one person. An answer given under the consent of
  * subject (consent_query.consented) that also describes other people - a

@@ -37,6 +37,7 @@ CLERK = "%s/GOV/70000050/household-register" % INST
 HH = "/r1/%s/GOV/70000050/sanaripaymak-service" % INST
 CONSENT = "/r1/%s/GOV/70000050/consent" % INST
 DENIED = "Server.ServerProxy.AccessDenied"
+BURST = 1100   # test_j: queries about a person arriving in one event-loop turn
 
 
 class Fixture:
@@ -49,6 +50,9 @@ def setup():
     fx.otp = os.path.join(fx.tmp, "otp.jsonl")
     fx.ex = h.Exchange("consent", 28700, 28710, tls_port=28743, extra_ini={
         "municipality": "[adapter.consent]\notp_channel = file:%s\n" % fx.otp})
+    # test_j opens more connections at once than the default max_conns
+    import badinput_util
+    badinput_util.set_ini(os.path.join(fx.ex.dir, "municipality.ini"), "max_conns", BURST + 100)
     try:
         fx.ex.start()
     except Exception:
@@ -392,3 +396,57 @@ def test_i_callers_leaving_while_their_record_waits(fx):
     assert "event=aborted" in logged, logged[-3000:]
     assert fx.ex.alive("municipality")
     assert_answered(rest(fx, "municipality", "GET", "%s/address-fact/%s" % (HH, PIN), CLERK))
+
+
+def test_j_a_burst_of_queries_all_recorded_and_answered(fx):
+    """More queries about a person than one write takes (256) and than the
+    access log holds waiting (1024) arrive in one event-loop turn (the
+    gateway stopped while they are sent on 1100 open connections): each is
+    answered and recorded. (Before, a burst kept pushing its write back and
+    the queries past 1024 got DatabaseError with the database healthy.)"""
+    import resource
+    import signal
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < BURST + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, BURST + 400), hard))
+    port = fx.ex.port("municipality")
+    socks = []
+    pid = fx.ex.procs["municipality"].pid
+    try:
+        for i in range(BURST):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=60))
+        time.sleep(0.5)   # every connection accepted before the burst
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for i, s in enumerate(socks):
+                s.sendall(("GET %s/address-fact/%s HTTP/1.1\r\nHost: x\r\nX-Road-Client: %s\r\n"
+                           "X-Road-Id: burst-%d\r\n\r\n" % (HH, PIN, CLERK, i)).encode())
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        statuses = {}
+        for s in socks:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < n:
+                chunk = s.recv(65536)
+                assert chunk, head
+                body += chunk
+            st = int(head.split(b" ", 2)[1])
+            statuses[st] = statuses.get(st, 0) + 1
+            if st != 200 and statuses[st] == 1:
+                print("first non-200:", head.decode(errors="replace"), body[:300])
+    finally:
+        for s in socks:
+            s.close()
+    assert statuses == {200: BURST}, statuses
+    db = sqlite3.connect(os.path.join(fx.ex.dir, "data", "municipality", "accesslog.db"))
+    n = db.execute("SELECT count(*) FROM access_log WHERE message_id LIKE 'burst-%' AND outcome = "
+                   "'answered'").fetchone()[0]
+    db.close()
+    assert n == BURST, n

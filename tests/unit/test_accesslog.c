@@ -476,7 +476,7 @@ static void test_cap_and_close(void **state)
 	for (int i = 0; i < ACCESSLOG_PENDING_MAX; i++)
 		assert_int_equal(accesslog_add(t->log, &r, why, sizeof(why)), 0);
 	assert_int_equal(accesslog_add(t->log, &r, why, sizeof(why)), -1);
-	assert_non_null(strstr(why, "wait to be written"));
+	assert_non_null(strstr(why, "already wait for their write"));
 	assert_int_equal(accesslog_pending(t->log), ACCESSLOG_PENDING_MAX);
 	assert_int_equal(db_count(t->path, "access_log"), 0);
 	accesslog_close(&t->log);
