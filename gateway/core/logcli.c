@@ -20,7 +20,8 @@ static const char usage_log[] =
 	"verify  checks message-log files offline (archives msglog-FIRST-LAST.db in the\n"
 	"        order of their records, whatever order they are named in; the live log last):\n"
 	"        the hash chain, every batch's RFC 3161 token against the TSA CA, and with\n"
-	"        --sign-trust each record's member signature; names the first bad record.\n"
+	"        --sign-trust each record's member signature and that it signed the record's\n"
+	"        client, service, message id and kind; names the first bad record.\n"
 	"        Exit 0 all good, 1 a problem found, 2 a file cannot be read.\n"
 	"export  writes the records of a message or a time range (T: whole seconds since\n"
 	"        the epoch, both ends included) as files a third party checks with xmlsec1\n"
@@ -42,7 +43,38 @@ static int needs_value(const char *a)
 	       !strcmp(a, "--anchor");
 }
 
-/* The signature hook: a record's signature document against its body. */
+/* A signature that verifies binds the identifiers it names, not the log's
+ * columns beside it: those must say the same (an auditor changed a
+ * record's message id, service, direction - and its hash - and "signatures
+ * verified" stood). 0, or -1 with *why. */
+static int signed_as_logged(const struct msglog_row *r, const struct sig_result *res, char **why)
+{
+	char cl[XRD_ID_TEXT_MAX], sv[XRD_ID_TEXT_MAX];
+	const char *what = NULL, *signed_v = NULL, *logged = NULL;
+
+	xrd_id_format_path(&res->client_id, cl, sizeof(cl));
+	xrd_id_format_path(&res->service_id, sv, sizeof(sv));
+	if ((res->kind == SIG_REQUEST) != (r->dir == MSGLOG_REQUEST))
+		what = "kind", signed_v = res->kind == SIG_REQUEST ? "request" : "response",
+		logged = r->dir == MSGLOG_REQUEST ? "request" : "response";
+	else if (strcmp(cl, r->client_id ? r->client_id : "") != 0)
+		what = "client", signed_v = cl, logged = r->client_id;
+	else if (strcmp(sv, r->service_id ? r->service_id : "") != 0)
+		what = "service", signed_v = sv, logged = r->service_id;
+	else if (strcmp(res->message_id, r->message_id ? r->message_id : "") != 0)
+		what = "message id", signed_v = res->message_id, logged = r->message_id;
+	else if (r->dir == MSGLOG_RESPONSE && strcmp(res->request_hash, r->request_hash ? r->request_hash : "") != 0)
+		what = "request hash", signed_v = res->request_hash, logged = r->request_hash;
+	if (!what)
+		return 0;
+	if (asprintf(why, "the signed %s is '%.300s', the record says '%.300s'", what, signed_v,
+		     logged ? logged : "") < 0)
+		*why = NULL;
+	return -1;
+}
+
+/* The signature hook: a record's signature document against its body, and
+ * the identifiers it signed against the record's. */
 static int sig_hook(const struct msglog_row *r, void *arg, char **why)
 {
 	struct sig_verify_opts o = { .max_skew_s = 0 };
@@ -60,9 +92,11 @@ static int sig_hook(const struct msglog_row *r, void *arg, char **why)
 	else
 		rc = sig_verify_digest((const char *)r->sigdoc, r->sigdoc_len, r->body_sha256, arg, &o, &res,
 				       &f);
-	sig_result_free(&res);
-	if (rc < 0 && asprintf(why, "%s: %s", f.code, f.message) < 0)
+	if (rc == 0)
+		rc = signed_as_logged(r, &res, why);
+	else if (asprintf(why, "%s: %s", f.code, f.message) < 0)
 		*why = NULL;
+	sig_result_free(&res);
 	return rc < 0 ? -1 : 0;
 }
 

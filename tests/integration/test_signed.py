@@ -387,6 +387,49 @@ def test_e_log_verify_finds_every_tampering(ex):
 
 
 
+def test_e1_signed_identifiers_against_the_record(ex):
+    """A record whose message id, service or direction column was changed -
+    its hash recomputed, as one who holds the file can - verified with
+    "signatures verified" before: the signature binds the identifiers in
+    the signed document, and log verify --sign-trust now compares them with
+    the record's. The record's canonical encoding comes from an export
+    (meta.json: canon, prev_hash), so the forger's hash is exactly right."""
+    import hashlib
+    msg_id, status, _, _ = clerk_soap(ex, ex.pins[2])
+    assert status == 200
+    wait_stamped(ex, "state")
+    db = sqlite3.connect(db_path(ex, "state"))
+    rid = db.execute("SELECT max(id) FROM records").fetchone()[0]
+    mid = db.execute("SELECT message_id FROM records WHERE id = ?", (rid,)).fetchone()[0]
+    db.close()
+    out = os.path.join(ex.dir, "export-e1")
+    r = subprocess.run([h.binary(), "log", "export", "--db", db_path(ex, "state"), "--message-id", mid,
+                        "--out", out], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    meta = json.load(open(os.path.join(out, "records", str(rid), "meta.json")))
+    canon = bytes.fromhex(meta["canon"])
+    fields, i = [], 0
+    while i < len(canon):
+        n = int.from_bytes(canon[i:i + 4], "big")
+        fields.append(canon[i + 4:i + 4 + n])
+        i += 4 + n
+    k = fields.index(mid.encode())
+    fields[k] = b"forged-" + mid.encode()
+    forged = b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+    new_hash = hashlib.sha256(bytes.fromhex(meta["prev_hash"]) + forged).digest()
+    # the newest record, its stamp gone (what is after the last stamp the chain alone protects)
+    sql = ("DELETE FROM timestamps WHERE last_id >= %d; UPDATE records SET message_id = 'forged-%s', "
+           "hash = X'%s' WHERE id = %d;" % (rid, mid, new_hash.hex(), rid))
+    rc, out_text = tamper(ex, "forged-id", sql)
+    assert rc == 1 and re.search(r"^FAIL \(signature\): first bad record %d: .*the signed message id is '%s', "
+                                 r"the record says 'forged-%s'" % (rid, re.escape(mid), re.escape(mid)),
+                                 out_text, re.M), out_text
+    # without the signature check the forged record passes: the chain alone cannot tell
+    copy = os.path.join(ex.dir, "tamper-forged-id.db")
+    r = subprocess.run([h.binary(), "log", "verify", copy], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_e2_anchor_tells_a_cut_tail(ex):
     """Deleting the newest batches together with their time stamps leaves a
     shorter log that verifies; with the anchor the gateway gave out earlier -
