@@ -1411,6 +1411,22 @@ size_t sx_health(struct gw *g, struct sx_check *out, size_t max)
 			 out[n].ok ? "writing" : why, (unsigned long long)st.records,
 			 (unsigned long long)st.stamps, s->tsa_name[0] ? s->tsa_name : "none",
 			 (long long)msglog_unstamped(s->log));
+		/* A failing TSA (or this gateway's clock ahead of it): a warning at
+		 * once, not only when ts_max_unstamped_ms has run out. */
+		if (s->tsa_name[0] && n + 1 < max) {
+			char tserr[200];
+
+			n++;
+			snprintf(out[n].name, sizeof(out[n].name), "msglog_stamping");
+			out[n].ok = 1;
+			out[n].warning = msglog_stamp_error(s->log, tserr, sizeof(tserr));
+			if (out[n].warning)
+				snprintf(out[n].detail, sizeof(out[n].detail), "the last request for a time stamp "
+					 "failed: %s", tserr);
+			else
+				snprintf(out[n].detail, sizeof(out[n].detail), "the last request for a time stamp "
+					 "was answered");
+		}
 		/* What the disk costs every answer: a warning, not a failure. */
 		if (n + 1 < max) {
 			n++;

@@ -10,7 +10,7 @@
 #include "store/msglog_int.h"
 #include "store/tsa.h"
 
-#define DEFAULT_SKEW_MS 300000
+#define DEFAULT_SKEW_MS MSGLOG_CLOCK_SKEW_MS
 
 struct vstamp {
 	int64_t id, first_id, last_id, time_ms;

@@ -530,7 +530,7 @@ static void set_status(struct pending *p, enum msglog_status st, const char *msg
 	}
 }
 
-static void health_db(struct msglog *log, const char *err, int64_t last_id)
+static void health_db(struct msglog *log, const char *err, int64_t last_id, int64_t newest_ms)
 {
 	pthread_mutex_lock(&log->hmu);
 	if (err) {
@@ -555,6 +555,8 @@ static void health_db(struct msglog *log, const char *err, int64_t last_id)
 		log->n_records += added;
 		log->n_commits++;
 		log->committed_last = last_id;
+		if (newest_ms > log->newest_time_ms)
+			log->newest_time_ms = newest_ms;
 		if (log->tsa && !log->unstamped_since && last_id > log->stamped_last)
 			log->unstamped_since = msglog_mono_ms();
 	}
@@ -616,11 +618,18 @@ static int commit_group(struct msglog *log, struct pending *batch)
 
 	if (insert_group(log, batch, &err) < 0) {
 		set_status(batch, MSGLOG_ERR_DB, err ? err : "message log: database error");
-		health_db(log, err ? err : "database error", 0);
+		health_db(log, err ? err : "database error", 0, 0);
 		free(err);
 		return -1;
 	}
-	health_db(log, NULL, log->next_id - 1);
+	{
+		int64_t newest = 0;
+
+		for (const struct pending *p = batch; p; p = p->next)
+			if (p->row.time_ms > newest)
+				newest = p->row.time_ms;
+		health_db(log, NULL, log->next_id - 1, newest);
+	}
 	if (log->cfg.ts_sync && log->tsa && msglog_stamp_pending(log, log->wconn, &err) < 0) {
 		set_status(batch, MSGLOG_ERR_STAMP, err ? err : "time-stamping failed");
 		free(err);
@@ -645,7 +654,7 @@ static int probe_store(struct msglog *log)
 		log->ops->rollback(log->wconn);
 	}
 	if (rc < 0) {
-		health_db(log, err ? err : "database error", 0);
+		health_db(log, err ? err : "database error", 0, 0);
 	} else {
 		pthread_mutex_lock(&log->hmu);
 		log->db_failed = 0;
@@ -1126,6 +1135,18 @@ int msglog_retention_health(struct msglog *log, char *out, size_t cap)
 	else
 		snprintf(out, cap, "records older than %u days go to %s; %llu archive file(s) written since start",
 			 log->cfg.retention_days, log->archive_dir, (unsigned long long)log->n_archive_files);
+	pthread_mutex_unlock(&log->hmu);
+	return rc;
+}
+
+int msglog_stamp_error(struct msglog *log, char *out, size_t cap)
+{
+	int rc;
+
+	pthread_mutex_lock(&log->hmu);
+	rc = log->ts_err[0] != '\0';
+	if (cap)
+		snprintf(out, cap, "%s", rc ? log->ts_err : "");
 	pthread_mutex_unlock(&log->hmu);
 	return rc;
 }

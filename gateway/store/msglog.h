@@ -144,6 +144,12 @@ struct msglog_filter {
 /* Where the chain stands in one store. base_* is the record before the
  * first one held (0 and zeros for a fresh log; after archiving, the last
  * archived record). last_id is base_id and last_hash base_hash when empty. */
+/* How far a batch's time-stamp token may be behind its newest record (and
+ * ahead of the verifier's clock): log verify's default tolerance, which the
+ * stamper applies too - a gateway clock ahead of the TSA by more would
+ * write stamps no verifier accepts. */
+#define MSGLOG_CLOCK_SKEW_MS 300000
+
 struct msglog_chain_state {
 	int64_t base_id;
 	unsigned char base_hash[MSGLOG_HASH_LEN];
@@ -435,6 +441,10 @@ int msglog_commit_health(const struct msglog_stats *st, unsigned slow_ms, char *
 void msglog_stamp_now(struct msglog *log);
 /* Number of records committed but not yet stamped. */
 int64_t msglog_unstamped(struct msglog *log);
+/* 1 with the reason in out when the last request for a time stamp failed
+ * (TSA unreachable, a refused token, this gateway's clock ahead of the
+ * TSA's), else 0. */
+int msglog_stamp_error(struct msglog *log, char *out, size_t cap);
 /* The newest stamped record known (this run's stamps, or at start a log
  * whose last record is stamped): 0 with its id, hash and the stamp's time
  * (0 when found at start), -1 when none is known yet. */

@@ -58,6 +58,7 @@ struct msglog {
 	char ts_err[200];
 	char archive_err[300];           /* the last retention run's failure; "" after a success */
 	int64_t committed_last;          /* highest committed id */
+	int64_t newest_time_ms;          /* the newest time of a record committed since start */
 	int64_t stamped_last;            /* highest stamped id */
 	/* The anchor: the newest stamped record (id 0: none known yet), its
 	 * hash, the stamp's time; and when cfg.anchor_note was last called. */

@@ -71,7 +71,7 @@ int msglog_stamp_pending(struct msglog *log, void *conn, char **err)
 	struct msglog_chain_state st;
 	struct msglog_stamp s = { 0 };
 	unsigned char *der = NULL;
-	int64_t t0 = msglog_mono_ms();
+	int64_t t0 = msglog_mono_ms(), newest;
 	int rc = -1;
 
 	if (!log->tsa)
@@ -84,9 +84,21 @@ int msglog_stamp_pending(struct msglog *log, void *conn, char **err)
 		rc = 0;
 		goto out;
 	}
+	pthread_mutex_lock(&log->hmu);
+	newest = log->newest_time_ms;
+	pthread_mutex_unlock(&log->hmu);
 	if (tsa_stamp(log->tsa, st.last_hash, MSGLOG_HASH_LEN, &der, &s.token_len, &s.time_ms,
 		      err) < 0)
 		goto out;
+	/* What log verify would refuse is not stored: the records wait (and the
+	 * gateway fails closed after ts_max_unstamped_ms) with the reason. */
+	if (s.time_ms + MSGLOG_CLOCK_SKEW_MS < newest) {
+		msglog_set_err(err, "the TSA's time is %lld s behind this gateway's newest record: this "
+			       "gateway's clock is ahead (a token more than %d s behind its records does not "
+			       "verify); set the clock right (NTP) - records wait for a stamp meanwhile",
+			       (long long)((newest - s.time_ms) / 1000), MSGLOG_CLOCK_SKEW_MS / 1000);
+		goto out;
+	}
 	s.first_id = st.last_stamped_id + 1;
 	s.last_id = st.last_id;
 	memcpy(s.root, st.last_hash, MSGLOG_HASH_LEN);

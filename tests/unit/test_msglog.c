@@ -828,6 +828,42 @@ static void test_ts_sync(void **state)
 
 /* TSA down: appends go on, health fails after ts_max_unstamped_ms with a
  * reason; TSA back: healthy again by itself, backlog stamped. */
+/* This gateway's clock ahead of the TSA's by more than log verify allows:
+ * the stamper does not store a token no verifier would accept (it used to,
+ * and the log failed verification from that batch on with /health all
+ * green); the records wait, with the reason in msglog_stamp_error. */
+static void test_clock_ahead_of_tsa(void **state)
+{
+	char d[320], db[400], why[400] = "";
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	int64_t ahead = msglog_now_ms() + 15 * 60 * 1000;
+	int i;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	cfg_init(&c, db, 1);
+	c.ts_interval_ms = 50;
+	c.ts_retry_max_ms = 100;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(msglog_stamp_error(log, why, sizeof(why)), 0);
+	assert_int_equal(ml_append_n(log, 1, 3, ahead, 0), 3);   /* as a clock 15 min ahead writes them */
+	msglog_stamp_now(log);
+	for (i = 0; i < 300 && !msglog_stamp_error(log, why, sizeof(why)); i++)
+		sleep_ms(10);
+	assert_int_equal(msglog_stamp_error(log, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "clock is ahead"));
+	assert_non_null(strstr(why, "899 s behind") ? "" : strstr(why, "900 s behind"));
+	assert_int_equal(msglog_unstamped(log), 3);
+	msglog_close(log);
+	/* nothing stamped: the log verifies, its records unstamped */
+	assert_int_equal(verify1(db, &res), 0);
+	assert_int_equal(res.batches, 0);
+	assert_int_equal(res.unstamped, 3);
+}
+
 static void test_tsa_outage_and_recovery(void **state)
 {
 	char d[320], db[400], why[400];
@@ -854,6 +890,8 @@ static void test_tsa_outage_and_recovery(void **state)
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 0);
 	assert_non_null(strstr(why, "without a time stamp"));
 	assert_non_null(strstr(why, "503"));
+	assert_int_equal(msglog_stamp_error(log, why, sizeof(why)), 1);   /* said before too */
+	assert_non_null(strstr(why, "503"));
 	assert_int_equal(msglog_unstamped(log), 3);
 	msglog_get_stats(log, &st);
 	assert_true(st.stamp_failures >= 2);   /* it kept retrying */
@@ -866,6 +904,7 @@ static void test_tsa_outage_and_recovery(void **state)
 		sleep_ms(10);
 	assert_int_equal(msglog_is_healthy(log, why, sizeof(why)), 1);
 	assert_int_equal(msglog_unstamped(log), 0);
+	assert_int_equal(msglog_stamp_error(log, why, sizeof(why)), 0);
 	msglog_close(log);
 	assert_int_equal(verify(&(const char *){ db }, 1, 1, &res), 0);
 	assert_int_equal(res.records, 5);
@@ -3737,6 +3776,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_continues),
 		cmocka_unit_test(test_batches_stamped),
 		cmocka_unit_test(test_anchor),
+		cmocka_unit_test(test_clock_ahead_of_tsa),
 		cmocka_unit_test(test_ts_sync),
 		cmocka_unit_test(test_tsa_outage_and_recovery),
 		cmocka_unit_test(test_ts_sync_outage),
