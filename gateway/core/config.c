@@ -1044,10 +1044,12 @@ static int add_metadata_only(struct cfg_parse *p, const char *value, char *msg, 
 	struct config *cfg = p->cfg;
 	struct cfg_subsystem *n;
 	struct xrd_id id;
-	char perr[128];
+	char perr[128] = "";
 
 	if (xrd_id_parse_path(value, &id, perr, sizeof(perr)) != 0 || id.type != XRD_SUBSYSTEM) {
-		snprintf(msg, msglen, "expected INST/CLASS/CODE/SUB: %s", perr[0] ? perr : value);
+		/* a member's id parses: perr says nothing then (it printed stack bytes) */
+		snprintf(msg, msglen, "expected INST/CLASS/CODE/SUB (a subsystem): %s",
+			 perr[0] ? perr : "this names a member, not one of its subsystems");
 		return -1;
 	}
 	if (!(n = repeat_grow((void **)&cfg->metadata_only, cfg->n_metadata_only, sizeof(*n), msg, msglen)))

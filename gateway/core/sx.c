@@ -173,6 +173,17 @@ static int open_log(struct gw *g, struct sx_state *s, char **err)
 			 "(development only)\"");
 		return 0;
 	}
+	/* A misspelt subsystem would have its bodies logged in full, silently. */
+	for (size_t i = 0; i < c->n_metadata_only; i++) {
+		struct xrd_id id;
+		char e[128];
+
+		if (xrd_id_parse_path(c->metadata_only[i].id, &id, e, sizeof(e)) != 0 ||
+		    !gconf_client_exists(g->gc, &id))
+			return errf(err, "%s: [msglog] metadata_only %s: global configuration has no such "
+				    "subsystem (a misspelt id would have its exchanges logged with their bodies)",
+				    c->path, c->metadata_only[i].id);
+	}
 	msglog_config_defaults(&mc);
 	if (c->msglog_path[0])
 		snprintf(path, sizeof(path), "%s", c->msglog_path);

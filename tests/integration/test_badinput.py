@@ -625,6 +625,34 @@ def test_second_serve_of_one_gateway_refused(fx):
     serving(fx)
 
 
+def test_metadata_only_names_a_known_subsystem(fx):
+    """`[msglog] metadata_only` with a misspelt subsystem passed `serve --check`
+    and the start, and that subsystem's exchanges were logged with their bodies
+    (what metadata-only exists to prevent); a subsystem global configuration
+    does not know is refused, naming it."""
+    from harness import binary
+    cfg = fx.ex.config_path("municipality")
+    copy = os.path.join(os.path.dirname(cfg), "metadata-typo.ini")
+    with open(copy, "w") as f:
+        f.write(open(cfg).read() + "[msglog]\nmetadata_only = central-server/COM/60000001/bank-iss\n"
+                if "[msglog]" not in open(cfg).read() else
+                re.sub(r"(?m)^\[msglog\]$", "[msglog]\nmetadata_only = central-server/COM/60000001/bank-iss",
+                       open(cfg).read()))
+    try:
+        r = subprocess.run([binary(), "serve", "--check", "--config", copy], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode != 0 and "metadata_only central-server/COM/60000001/bank-iss: global configuration " \
+            "has no such subsystem" in r.stderr, (r.returncode, r.stderr[-600:])
+        good = open(copy).read().replace("bank-iss", "bank-is")
+        with open(copy, "w") as f:
+            f.write(good)
+        r = subprocess.run([binary(), "serve", "--check", "--config", copy], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 0, r.stderr[-600:]
+    finally:
+        os.unlink(copy)
+
+
 def test_check_beside_running_gateway(fx):
     """`serve --check` is what an operator runs before restarting a live
     gateway. Before, it listened on the running gateway's ports for a moment

@@ -293,6 +293,10 @@ static void test_errors(void **state)
 		  "t.ini:6: [client] is_cert: expected \"INST/CLASS/CODE/SUB /path/cert.pem\"" },
 		{ GW CL "is_cert = central-server/GOV/7000_0050/certificates a.pem\n" SV,
 		  "t.ini:6: [client] is_cert: bad client id 'central-server/GOV/7000_0050/certificates'" },
+		/* metadata_only names a subsystem; a member's id said garbage (stack bytes) */
+		{ BASE "[msglog]\nmetadata_only = central-server/COM/60000001\n",
+		  "t.ini:9: [msglog] metadata_only: expected INST/CLASS/CODE/SUB (a subsystem): this names a "
+		  "member, not one of its subsystems" },
 		/* enum */
 		{ GW "log_level = verbose\n" CL SV,
 		  "t.ini:4: [gateway] log_level: 'verbose' is not one of error, warn, info, debug" },
