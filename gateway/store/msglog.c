@@ -975,6 +975,7 @@ void msglog_close_why(struct msglog *log, char *why, size_t why_len)
 	if (log->tsa && log->sconn) {
 		char *e = NULL;
 
+		log->anchor_noted_ms = 0;   /* the last anchor is told at a stop, whenever the one before was */
 		(void)msglog_stamp_pending(log, log->sconn, &e);
 		free(e);
 	}
