@@ -100,13 +100,14 @@ static int sig_hook(const struct msglog_row *r, void *arg, char **why)
 	return rc < 0 ? -1 : 0;
 }
 
-/* Archives (msglog-FIRST-LAST.db) by their first record, then the rest
- * (the live log, a postgresql:// URI) in the order given: a shell glob
- * sorts msglog-1763-... before msglog-851-..., and the chain check would
- * call that a gap. */
+/* The files in the order of their records: by the record each continues
+ * after (its base, read from the file; a shell glob sorts msglog-1763-...
+ * before msglog-851-..., and the chain check would call that a gap). An
+ * archive named for other records than it holds is said; a file whose base
+ * cannot be read keeps its place (its verification says why). */
 struct vpath {
 	const char *p;
-	long long first;
+	long long base;
 	size_t i;
 };
 
@@ -114,21 +115,45 @@ static int vpath_cmp(const void *a, const void *b)
 {
 	const struct vpath *x = a, *y = b;
 
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
+	if (x->base != y->base)
+		return x->base < y->base ? -1 : 1;
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-static void archives_first(const char **paths, size_t n)
+static long long file_base(const char *target)
+{
+	const struct msglog_backend_ops *ops = msglog_backend_for(target);
+	struct msglog_chain_state st;
+	void *conn = NULL;
+	char *e = NULL;
+	long long base = -1;
+
+	if (ops->open(target, MSGLOG_OPEN_READONLY, &conn, &e) == 0 && ops->state(conn, &st, &e) == 0)
+		base = (long long)st.base_id;
+	if (conn)
+		ops->close(conn);
+	free(e);
+	return base;
+}
+
+static void files_in_order(const char **paths, size_t n)
 {
 	struct vpath v[256];
 	long long a, b;
+	char shown[1024];
 
 	for (size_t i = 0; i < n && i < 256; i++) {
-		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+		const char *name = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+		long long base = file_base(paths[i]);
+
 		v[i].p = paths[i];
 		v[i].i = i;
-		v[i].first = strncmp(paths[i], "postgres", 8) != 0 && msglog_archive_name(base, &a, &b) ? a : LLONG_MAX;
+		v[i].base = base >= 0 ? base : (i ? v[i - 1].base : -1);
+		if (base >= 0 && strncmp(paths[i], "postgres", 8) != 0 && msglog_archive_name(name, &a, &b) &&
+		    a != base + 1)
+			printf("note: %s is named for records %lld..%lld but continues after record %lld (renamed?); "
+			       "checked where its records belong\n",
+			       msglog_target_display(paths[i], shown, sizeof(shown)), a, b, base);
 	}
 	qsort(v, n, sizeof(v[0]), vpath_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -204,7 +229,7 @@ static int log_verify(int argc, char **argv)
 		o.sig_verify = sig_hook;
 		o.sig_arg = trust;
 	}
-	archives_first(paths, n);
+	files_in_order(paths, n);
 	rc = logverify_run(paths, n, &o, stdout, &res);
 	X509_STORE_free(trust);
 	return rc < 0 ? 2 : rc;

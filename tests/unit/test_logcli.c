@@ -254,6 +254,38 @@ static void test_verify_options(void **state)
 	}
 }
 
+/* Files are taken in the order of their records, read from each (the
+ * record it continues after), not of their names: an archive and the live
+ * log with names that sort the other way round, and given that way, verify
+ * (they used to fail: "does not continue the previous file"). Made from
+ * the test log: records 1..3 (base 0) and 4..5 (base 3, record 3's hash). */
+static void test_verify_orders_files_by_content(void **state)
+{
+	char a[160], b[160], sql[400];
+	const char *args[] = { "verify", a, b };
+	sqlite3 *h;
+
+	(void)state;
+	snprintf(a, sizeof(a), "%s/evidence-a.db", dir);   /* holds 4..5: the later one */
+	snprintf(b, sizeof(b), "%s/evidence-b.db", dir);   /* holds 1..3 */
+	assert_int_equal(sh("cp '%s' '%s' && cp '%s' '%s'", db, a, db, b), 0);
+	assert_int_equal(sqlite3_open(a, &h), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES ('base_hash', (SELECT hash FROM records "
+		 "WHERE id = 3)); INSERT OR REPLACE INTO meta VALUES ('base_id', 3); DELETE FROM records WHERE "
+		 "id <= 3");
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(sqlite3_open(b, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "DELETE FROM records WHERE id > 3", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(run(3, args), 0);
+	args[1] = b;
+	args[2] = a;
+	assert_int_equal(run(3, args), 0);
+	/* the later part alone still says where it starts */
+	assert_int_equal(run(2, (const char *[]){ "verify", a }), 0);
+}
+
 /* An auditor's read-only copy, in a directory the reader cannot write,
  * verifies and exports (before: "attempt to write a readonly database" -
  * SQLite could not make the WAL's -shm file). As root the check runs as
@@ -335,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_export_copies_certificates_only),
 		cmocka_unit_test(test_export_selection_strict),
 		cmocka_unit_test(test_verify_options),
+		cmocka_unit_test(test_verify_orders_files_by_content),
 		cmocka_unit_test(test_read_only_copy),
 		cmocka_unit_test(test_usage_and_io_errors),
 		cmocka_unit_test(test_export_writes_readme),
