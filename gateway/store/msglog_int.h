@@ -56,7 +56,7 @@ struct msglog {
 	int store_lost;                 /* housekeeping found the store's files gone (MSGLOG_STORE_LOST) */
 	char store_err[300];
 	char ts_err[200];
-	char archive_err[300];           /* the last retention run's failure; "" after a success */
+	char archive_err[512];           /* the last retention run's failure; "" after a success */
 	int64_t committed_last;          /* highest committed id */
 	int64_t newest_time_ms;          /* the newest time of a record committed since start */
 	int64_t stamped_last;            /* highest stamped id */

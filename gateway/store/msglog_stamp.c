@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/crypto.h"
+#include "store/logverify.h"
 #include "store/msglog_int.h"
 
 /* ---------------------------------------------------------- stamping */
@@ -424,40 +425,118 @@ static int copy_hash(const struct msglog_row *r, void *arg)
 	return 0;
 }
 
-static int count_row(const struct msglog_row *r, void *arg)
+/* A leftover file's records, read one by one: each must be whole (what the
+ * verifier checks of a record alone: logverify_row_problem, packed frames
+ * included) and link to the one before, from the file's base on, ids
+ * contiguous. The first failure is said in why. */
+struct leftcheck {
+	int64_t base, expect;
+	unsigned char prev[MSGLOG_HASH_LEN];
+	char why[256];
+};
+
+static int left_row(const struct msglog_row *r, void *arg)
 {
-	(void)r;
-	++*(int64_t *)arg;
+	struct leftcheck *k = arg;
+
+	if (r->id != k->expect) {
+		snprintf(k->why, sizeof(k->why), "record %lld is %s", (long long)k->expect,
+			 r->id > k->expect ? "missing" : "there twice");
+		return 1;
+	}
+	if (logverify_row_problem(r, k->why, sizeof(k->why)) != LOGVERIFY_OK)
+		return 1;
+	if (memcmp(r->prev_hash, k->prev, MSGLOG_HASH_LEN) != 0) {
+		snprintf(k->why, sizeof(k->why), "record %lld does not link to %s %lld", (long long)r->id,
+			 r->id == k->base + 1 ? "the file's base, record" : "record", (long long)(r->id - 1));
+		return 1;
+	}
+	memcpy(k->prev, r->hash, MSGLOG_HASH_LEN);
+	k->expect++;
 	return 0;
 }
 
-/* The leftover file holds records [first, end] of the live log: the same
- * base, every record (their count; the verifier checks the chain), and the
- * same last record (its hash), or it is not used. 0 with last_hash, or -1. */
+/* The time stamps of records [first, end], folded into one digest (each
+ * stamp's ids, time, root and token's SHA-256, chained), and their count. */
+struct stampfold {
+	int64_t end, n;
+	unsigned char acc[MSGLOG_HASH_LEN];
+	int all;            /* fold every stamp, not only those ending by end */
+};
+
+static int fold_stamp(const struct msglog_stamp *s, void *arg)
+{
+	struct stampfold *f = arg;
+	unsigned char b[3 * 8 + 3 * MSGLOG_HASH_LEN], *p = b;
+	int64_t v[3] = { s->first_id, s->last_id, s->time_ms };
+
+	if (!f->all && s->last_id > f->end)
+		return 0;
+	memcpy(p, f->acc, MSGLOG_HASH_LEN);
+	p += MSGLOG_HASH_LEN;
+	for (int i = 0; i < 3; i++)
+		for (int j = 7; j >= 0; j--)
+			*p++ = (unsigned char)((uint64_t)v[i] >> (8 * j));
+	memcpy(p, s->root, MSGLOG_HASH_LEN);
+	p += MSGLOG_HASH_LEN;
+	if (sha256(s->token ? s->token : (const unsigned char *)"", s->token_len, p) < 0 ||
+	    sha256(b, sizeof(b), f->acc) < 0)
+		return -1;
+	f->n++;
+	return 0;
+}
+
+/* The leftover file holds records [first, end] of the live log, whole: the
+ * same base, every record whole and linked to the one before from that base
+ * on (so, ending at the live record <end>'s hash, the live log's records),
+ * and the live log's time stamps of those records, or it is not used
+ * (README.md, "Archive and retention": nothing is cut, the run fails and
+ * says why until the operator moves the file away). 0 with last_hash, or
+ * -1. */
 static int leftover_matches(struct msglog *log, void *src, const struct msglog_chain_state *st,
 			    const char *path, int64_t end, unsigned char last_hash[MSGLOG_HASH_LEN], char **err)
 {
-	struct msglog_filter f = { .from_id = end, .to_id = end }, all = { 0 };
+	struct msglog_filter f = { .from_id = end, .to_id = end }, all = { .with_body = 1 };
 	struct msglog_chain_state ast;
+	struct stampfold lf = { end, 0, { 0 }, 0 }, af = { end, 0, { 0 }, 1 };
+	struct leftcheck k = { 0, 0, { 0 }, "" };
 	unsigned char live[MSGLOG_HASH_LEN] = { 0 };
-	int64_t n = 0;
+	char *e = NULL;
 	void *a = NULL;
 	int rc;
 
-	if (msglog_sqlite_ops.open(path, MSGLOG_OPEN_READONLY, &a, err) < 0)
+	if (log->ops->iterate(src, &f, copy_hash, live, err) < 0 ||
+	    log->ops->iterate_stamps(src, st->first_id, end, 1, fold_stamp, &lf, err) < 0)
 		return -1;
-	rc = msglog_sqlite_ops.state(a, &ast, err);
-	if (rc == 0)
-		rc = msglog_sqlite_ops.iterate(a, &all, count_row, &n, err);
+	if (msglog_sqlite_ops.open(path, MSGLOG_OPEN_READONLY, &a, &e) < 0 ||
+	    msglog_sqlite_ops.state(a, &ast, &e) < 0) {
+		snprintf(k.why, sizeof(k.why), "it cannot be read: %s", e ? e : "?");
+	} else if (ast.base_id != st->base_id || memcmp(ast.base_hash, st->base_hash, MSGLOG_HASH_LEN) != 0 ||
+		   ast.first_id != st->first_id || ast.last_id != end) {
+		snprintf(k.why, sizeof(k.why), "its base or first or last record differ");
+	} else {
+		k.base = ast.base_id;
+		k.expect = ast.base_id + 1;
+		memcpy(k.prev, ast.base_hash, MSGLOG_HASH_LEN);
+		rc = msglog_sqlite_ops.iterate(a, &all, left_row, &k, &e);
+		if (rc < 0 && !k.why[0])
+			snprintf(k.why, sizeof(k.why), "it cannot be read: %s", e ? e : "?");
+		else if (rc == 0 && (k.expect != end + 1 || memcmp(k.prev, live, MSGLOG_HASH_LEN) != 0))
+			snprintf(k.why, sizeof(k.why), "its records end at %lld with another hash than the live "
+				 "log's record %lld", (long long)(k.expect - 1), (long long)end);
+		else if (rc == 0 && (msglog_sqlite_ops.iterate_stamps(a, 0, 0, 1, fold_stamp, &af, &e) < 0))
+			snprintf(k.why, sizeof(k.why), "its time stamps cannot be read: %s", e ? e : "?");
+		else if (rc == 0 && (af.n != lf.n || memcmp(af.acc, lf.acc, MSGLOG_HASH_LEN) != 0))
+			snprintf(k.why, sizeof(k.why), "its time stamps (%lld) are not the live log's of these "
+				 "records (%lld)", (long long)af.n, (long long)lf.n);
+	}
 	msglog_sqlite_ops.close(a);
-	if (rc < 0 || log->ops->iterate(src, &f, copy_hash, live, err) < 0)
-		return -1;
-	if (ast.base_id != st->base_id || memcmp(ast.base_hash, st->base_hash, MSGLOG_HASH_LEN) != 0 ||
-	    ast.first_id != st->first_id || n != end - st->first_id + 1 || ast.last_id != end ||
-	    memcmp(ast.last_hash, live, MSGLOG_HASH_LEN) != 0) {
-		msglog_set_err(err, "message log: archive %s is not the live log's records %lld-%lld (its base, "
-			       "record count or last record differ); move it away", path, (long long)st->first_id,
-			       (long long)end);
+	free(e);
+	if (k.why[0]) {
+		msglog_set_err(err, "message log: archive %s, left by an earlier run, is not the live log's records "
+			       "%lld-%lld: %s; nothing cut. Move it away (e.g. rename it to *.bad): the next run "
+			       "then archives these records again", path, (long long)st->first_id, (long long)end,
+			       k.why);
 		return -1;
 	}
 	memcpy(last_hash, live, MSGLOG_HASH_LEN);

@@ -1548,6 +1548,185 @@ static void test_retention_failure_told(void **state)
 	msglog_close(log);
 }
 
+/* Zeroes n bytes of path from the first place where needle is followed by
+ * a byte other than next_not (a record's row, not the same bytes in a
+ * packing dictionary's sample). 0, or -1 when not found. */
+static int zero_after(const char *path, const char *needle, char next_not, size_t n)
+{
+	FILE *f = fopen(path, "r+b");
+	long size, off = -1;
+	char *b = NULL;
+	size_t l = strlen(needle);
+	int rc = -1;
+
+	if (!f || fseek(f, 0, SEEK_END) < 0 || (size = ftell(f)) <= 0 || !(b = malloc((size_t)size)))
+		goto out;
+	rewind(f);
+	if (fread(b, 1, (size_t)size, f) != (size_t)size)
+		goto out;
+	for (long i = 0; off < 0 && i + (long)l + 1 < size; i++)
+		if (memcmp(b + i, needle, l) == 0 && b[i + (long)l] != next_not)
+			off = i;
+	if (off < 0 || off + (long)n > size)
+		goto out;
+	memset(b + off, 0, n);
+	if (fseek(f, off, SEEK_SET) == 0 && fwrite(b + off, 1, n, f) == n)
+		rc = 0;
+out:
+	if (f)
+		fclose(f);
+	free(b);
+	return rc;
+}
+
+static int lo_field(const char *f) { return ml_exec_sql(f, "UPDATE records SET reqid = 'x' WHERE id = 5"); }
+static int lo_rot(const char *f) { return zero_after(f, "record 3</Body></Envelope>", '<', 64); }
+static int lo_frame(const char *f) { return flip_blob(f, "records", "sigdoc", 11, 6); }
+static int lo_stamp(const char *f) { return ml_exec_sql(f, "DELETE FROM timestamps WHERE id = 2"); }
+/* Record 5 replaced by a well-formed one (its own hash right, linking to 4):
+ * record 6 no longer links to it. */
+static int forge_hash(const struct msglog_row *r, void *arg)
+{
+	struct msglog_row f = *r;
+
+	f.message_id = "forged";
+	return msglog_row_hash(&f, arg);
+}
+
+static int lo_forged(const char *f)
+{
+	struct msglog_filter flt = { .from_id = 5, .to_id = 5, .with_body = 1 };
+	unsigned char h[32];
+	void *conn = NULL;
+	char *err = NULL, sql[200], hx[65];
+	int rc;
+
+	if (msglog_sqlite_ops.open(f, MSGLOG_OPEN_READONLY, &conn, &err) < 0)
+		return -1;
+	rc = msglog_sqlite_ops.iterate(conn, &flt, forge_hash, h, &err);
+	msglog_sqlite_ops.close(conn);
+	free(err);
+	if (rc != 0)
+		return -1;
+	for (int i = 0; i < 32; i++)
+		snprintf(hx + 2 * i, 3, "%02x", h[i]);
+	snprintf(sql, sizeof(sql), "UPDATE records SET message_id = 'forged', hash = x'%s' WHERE id = 5", hx);
+	return ml_exec_sql(f, sql);
+}
+
+/* A leftover file that is not whole - bit rot, an edited field, a packed
+ * frame that no longer gives its bytes, a time stamp gone, a record replaced
+ * by one whose own hash is right - was cut against as long
+ * as its base, count and last hash held, and the live records went with it
+ * (the auditor: ok=1, then the file failed verification). Now each record
+ * is checked alone and linked from the base on, and the stamps compared:
+ * the run fails naming what is wrong, nothing is cut, the file stays (the
+ * operator moves it away), retention says so (archive_note, /health) at
+ * every run, and the file whole again is cut against. */
+static void test_archive_leftover_damaged(void **state)
+{
+	static const struct {
+		const char *name;
+		int (*damage)(const char *f);
+		const char *says;
+	} cases[] = {
+		{ "an edited field", lo_field, "record 5: contents do not match its hash" },
+		{ "64 bytes zeroed", lo_rot, "record 3: body does not match its SHA-256" },
+		{ "a byte of a packed frame", lo_frame, "record 11: its packed frame" },
+		{ "a time stamp deleted", lo_stamp, "its time stamps (1) are not the live log's of these records (2)" },
+		{ "a record replaced, its hash right", lo_forged, "record 6 does not link to record 5" },
+	};
+	char d[320], db[400], copy[420], arch[400], f1[480], keep[480], *path = NULL, *err = NULL, why[600];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct notes n = { PTHREAD_MUTEX_INITIALIZER, 0, 0, "" };
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	const char *both[2];
+	size_t i;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(copy, sizeof(copy), "%s/copy.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	snprintf(f1, sizeof(f1), "%s/msglog-1-12.db", arch);
+	snprintf(keep, sizeof(keep), "%s/whole.db", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	c.pack = 1;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(ml_append_n(log, 1, 6, old, 0), 6);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(ml_append_n(log, 7, 6, old, 0), 12);
+	assert_int_equal(ml_stamp_all(log), 0);
+	msglog_close(log);
+	/* The interrupted run: the file written (from a copy), never cut. */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	c.path = copy;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 12);
+	msglog_close(log);
+	assert_int_equal(ml_count_rows(f1, "SELECT COUNT(*) FROM records WHERE packed IS NOT NULL AND id = 11"), 1);
+	assert_int_equal(sh("cp '%s' '%s'", f1, keep), 0);
+
+	c.path = db;
+	assert_non_null(log = ml_open(&c));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(sh("cp '%s' '%s'", keep, f1), 0);
+		assert_int_equal(cases[i].damage(f1), 0);
+		both[0] = f1;   /* the damage is real: the file alone fails */
+		assert_int_equal(verify(both, 1, 1, &res), 1);
+		if (msglog_archive(log, now - 86400000LL, arch, &path, &err) != -1 || !err ||
+		    !strstr(err, "is not the live log's records 1-12") || !strstr(err, cases[i].says) ||
+		    !strstr(err, "nothing cut"))
+			fail_msg("%s: %s", cases[i].name, err ? err : "(no error: cut against it)");
+		assert_null(path);
+		free(err);
+		err = NULL;
+		assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 12);   /* nothing cut */
+		assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM timestamps"), 2);
+		assert_int_equal(dir_count(arch, ".db"), 1);                               /* left where it is */
+	}
+	msglog_close(log);
+
+	/* Retention meets it: every run fails and says so, /health warns. */
+	cfg_init(&c, db, 1);
+	c.pack = 1;
+	c.ts_interval_ms = 50;
+	c.archive_dir = arch;
+	c.retention_days = 1;
+	c.archive_interval_ms = 100;
+	c.archive_note = note_cb;
+	c.archive_note_arg = &n;
+	assert_int_equal(sh("cp '%s' '%s'", keep, f1), 0);
+	assert_int_equal(lo_field(f1), 0);
+	assert_non_null(log = ml_open(&c));
+	for (i = 0; i < 500 && notes_of(&n, 1) < 2; i++)
+		sleep_ms(10);
+	assert_true(notes_of(&n, 1) >= 2);
+	assert_int_equal(notes_of(&n, 0), 0);
+	pthread_mutex_lock(&n.mu);
+	assert_non_null(strstr(n.last, "record 5: contents do not match its hash"));
+	pthread_mutex_unlock(&n.mu);
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "record 5"));
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 12);
+	/* the operator puts the file whole back: the next run cuts against it */
+	assert_int_equal(sh("cp '%s' '%s'", keep, f1), 0);
+	for (i = 0; i < 500 && !notes_of(&n, 0); i++)
+		sleep_ms(10);
+	assert_int_equal(notes_of(&n, 0), 1);
+	assert_int_equal(msglog_retention_health(log, why, sizeof(why)), 0);
+	msglog_close(log);
+	assert_int_equal(dir_count(arch, ".db"), 1);
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 0);
+	both[0] = f1;
+	both[1] = db;
+	assert_int_equal(verify(both, 2, 1, &res), 0);
+	assert_int_equal(res.records, 12);
+}
+
 /* --------------------------------------------------------------- replay */
 
 static void test_replay_window(void **state)
@@ -3795,6 +3974,7 @@ int main(void)
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_archive_chunks),
 		cmocka_unit_test(test_archive_leftover),
+		cmocka_unit_test(test_archive_leftover_damaged),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_retention_failure_told),
 		cmocka_unit_test(test_replay_window),
