@@ -37,6 +37,9 @@ struct vstate {
 	size_t nst, si, cap;
 	int64_t batch_max_time;
 	int64_t last_seen;               /* last record id of this file */
+	int all_stamped;                 /* this file may hold no unstamped record: 2 an
+					    archive, 1 not the last file given, else 0 */
+	size_t nfiles;
 	/* A batch is checked once the record after it has passed its own
 	 * checks: a forged last record is then named, not its batch. */
 	const struct vstamp *pend;
@@ -205,6 +208,14 @@ static int stamp_step(struct vstate *v, const struct msglog_row *r)
 
 	if (v->si >= v->nst) {
 		v->res->unstamped++;
+		/* Only the live log has records not yet stamped: archiving
+		 * takes stamped batches only. An archive's stamps deleted from
+		 * its end would otherwise read as "not yet stamped". */
+		if (v->all_stamped)
+			return fail(v, LOGVERIFY_UNSTAMPED, r->id, "record %lld has no time stamp, but %s is %s: "
+				    "an archive holds stamped records only (its time stamps from this record "
+				    "on were removed)", (long long)r->id, v->path,
+				    v->all_stamped > 1 ? "an archive file" : "not the last file given");
 		if (v->o->require_stamped)
 			return fail(v, LOGVERIFY_UNSTAMPED, r->id, "record %lld has no time stamp",
 				    (long long)r->id);
@@ -395,6 +406,7 @@ static int verify_file(struct vstate *v, size_t idx)
 		rc = -1;
 		goto out;
 	}
+	v->all_stamped = st.archive ? 2 : idx + 1 < v->nfiles;
 	/* Batches first: records committed meanwhile only add unstamped ones. */
 	rc = check_base(v, idx, &st);
 	if (!rc && v->ops->iterate_stamps(v->conn, 0, 0, 0, load_stamp, v, &e) != 0) {
@@ -466,6 +478,7 @@ int logverify_run(const char *const *paths, size_t npaths, const struct logverif
 	v.report = report;
 	v.now = msglog_now_ms();
 	v.skew = v.o->skew_ms ? v.o->skew_ms : DEFAULT_SKEW_MS;
+	v.nfiles = npaths;
 	if ((v.o->tsa_ca_pem || v.o->tsa_cert_pem) &&
 	    !(v.trust = tsa_trust_new(v.o->tsa_ca_pem, v.o->tsa_cert_pem, &e))) {
 		fail(&v, LOGVERIFY_IO, 0, "TSA trust: %s", e ? e : "cannot load");

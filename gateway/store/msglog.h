@@ -157,6 +157,8 @@ struct msglog_chain_state {
 	int64_t last_id;
 	unsigned char last_hash[MSGLOG_HASH_LEN];
 	int64_t last_stamped_id;         /* base_id when nothing held is stamped */
+	int archive;                     /* an archive file (msglog_archive made it): every
+					    record it holds is stamped */
 };
 
 /* Callbacks for iterations: return 0 to go on, anything else stops the

@@ -854,6 +854,7 @@ static int read_hash(struct sqconn *c, const char *sql, int64_t arg,
 static int sq_state(void *conn, struct msglog_chain_state *s, char **err)
 {
 	struct sqconn *c = conn;
+	int64_t kind = 0;
 
 	memset(s, 0, sizeof(*s));
 	if (query_int(c, "SELECT value FROM meta WHERE key='base_id'", 0, 0, &s->base_id, err) < 0 ||
@@ -861,8 +862,10 @@ static int sq_state(void *conn, struct msglog_chain_state *s, char **err)
 	    query_int(c, "SELECT MIN(id) FROM records", 0, 0, &s->first_id, err) < 0 ||
 	    query_int(c, "SELECT MAX(id) FROM records", 0, 0, &s->last_id, err) < 0 ||
 	    query_int(c, "SELECT MAX(last_id) FROM timestamps", 0, s->base_id,
-		      &s->last_stamped_id, err) < 0)
+		      &s->last_stamped_id, err) < 0 ||
+	    query_int(c, "SELECT COUNT(*) FROM meta WHERE key='kind' AND value='archive'", 0, 0, &kind, err) < 0)
 		return -1;
+	s->archive = kind > 0;
 	if (s->last_id == 0) {
 		s->last_id = s->base_id;
 		memcpy(s->last_hash, s->base_hash, MSGLOG_HASH_LEN);

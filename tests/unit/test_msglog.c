@@ -1353,6 +1353,89 @@ static void test_archive_chunks(void **state)
 	free(path);
 }
 
+/* Archives hold stamped records only: an archive whose time stamps were
+ * deleted from its end read as "records not yet stamped", OK, where the same
+ * deletion inside one file is a stamp-gap. Now any file but the last given,
+ * and any archive file alone, fails naming its first unstamped record; the
+ * live log's newest records are still allowed to wait for their stamp. */
+static void test_archive_unstamped_named(void **state)
+{
+	char d[320], db[400], arch[400], f1[480], f2[480], bad[480], report[1024];
+	struct msglog_config c;
+	struct msglog *log;
+	struct logverify_result res;
+	struct logverify_opts o = { .tsa_ca_pem = E.trust };
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+	const char *all[3];
+	FILE *rf;
+	char *err = NULL;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	snprintf(f1, sizeof(f1), "%s/msglog-1-4.db", arch);
+	snprintf(f2, sizeof(f2), "%s/msglog-5-6.db", arch);
+	snprintf(bad, sizeof(bad), "%s/msglog-5-6.db", d);   /* the tampered copy */
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	c.archive_chunk = 4;
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(ml_append_n(log, 1, 2, old, 0), 2);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(ml_append_n(log, 3, 2, old, 0), 4);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(ml_append_n(log, 5, 2, old, 0), 6);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(ml_append_n(log, 7, 3, 0, 0), 9);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 6);
+	msglog_close(log);
+	cfg_init(&c, db, 0);   /* (a close stamps what is pending) */
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(ml_append_n(log, 10, 1, 0, 0), 10);   /* not yet stamped: allowed in the live log */
+	msglog_close(log);
+	all[0] = f1;
+	all[1] = f2;
+	all[2] = db;
+	assert_int_equal(verify(all, 3, 0, &res), 0);
+	assert_int_equal(res.unstamped, 1);
+
+	/* every stamp of the middle file deleted */
+	assert_int_equal(sh("cp '%s' '%s'", f2, bad), 0);
+	assert_int_equal(ml_exec_sql(bad, "DELETE FROM timestamps"), 0);
+	all[1] = bad;
+	rf = fmemopen(report, sizeof(report) - 1, "w");
+	assert_int_equal(logverify_run(all, 3, &o, rf, &res), 1);
+	fclose(rf);
+	assert_int_equal(res.problem, LOGVERIFY_UNSTAMPED);
+	assert_int_equal(res.bad_id, 5);
+	assert_non_null(strstr(report, "FAIL (unstamped): first bad record 5"));
+	assert_non_null(strstr(res.detail, "is an archive file"));
+	/* alone too: its meta says it is an archive */
+	assert_int_equal(verify(&all[1], 1, 0, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_UNSTAMPED);
+	assert_int_equal(res.bad_id, 5);
+	/* a file that is not an archive but comes before another one */
+	assert_int_equal(ml_exec_sql(bad, "DELETE FROM meta WHERE key = 'kind'"), 0);
+	assert_int_equal(verify(all, 3, 0, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_UNSTAMPED);
+	assert_int_equal(res.bad_id, 5);
+	assert_non_null(strstr(res.detail, "not the last file given"));
+	assert_int_equal(verify(&all[1], 1, 0, &res), 0);   /* alone and last: not yet stamped */
+	assert_int_equal(res.unstamped, 2);
+
+	/* the newest stamp of the first file deleted: the rest of it is not covered */
+	snprintf(bad, sizeof(bad), "%s/msglog-1-4.db", d);
+	assert_int_equal(sh("cp '%s' '%s'", f1, bad), 0);
+	assert_int_equal(ml_exec_sql(bad, "DELETE FROM timestamps WHERE last_id = 4"), 0);
+	all[0] = bad;
+	all[1] = f2;
+	assert_int_equal(verify(all, 3, 0, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_UNSTAMPED);
+	assert_int_equal(res.bad_id, 3);
+}
+
 /* A file renamed into place whose records were never cut (a crash between
  * the two): the next run cuts them against that file instead of writing a
  * second, overlapping one; a file of that name that is not these records is
@@ -3973,6 +4056,7 @@ int main(void)
 		cmocka_unit_test(test_signature_hook),
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_archive_chunks),
+		cmocka_unit_test(test_archive_unstamped_named),
 		cmocka_unit_test(test_archive_leftover),
 		cmocka_unit_test(test_archive_leftover_damaged),
 		cmocka_unit_test(test_retention),
