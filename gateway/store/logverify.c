@@ -306,6 +306,10 @@ static int check_link(struct vstate *v, const struct msglog_row *r)
 			    "links to record %lld", (long long)(r->id - 1), (long long)r->id,
 			    (long long)(r->id - 2));
 	hex32(v->prev, a);
+	if (!v->last_seen)   /* a file's first record: what it must link to is the file's base */
+		return fail(v, LOGVERIFY_FILE_LINK, r->id, "%s: record %lld does not link to the file's base "
+			    "(record %lld, hash %s): the base or the record was altered", v->path,
+			    (long long)r->id, (long long)(r->id - 1), a);
 	return fail(v, LOGVERIFY_LINK, r->id, "record %lld does not link to record %lld (expected "
 		    "prev_hash %s): reordered, replaced or altered", (long long)r->id,
 		    (long long)(r->id - 1), a);
@@ -319,6 +323,14 @@ static int check_row(const struct msglog_row *r, void *arg)
 	enum logverify_problem p;
 	char *why = NULL, why_row[256];
 
+	if (r->id < v->expect_id)   /* ids come in order: only a file's first record */
+		return fail(v, LOGVERIFY_FILE_LINK, r->id, "%s: the file's base says it continues after record "
+			    "%lld, its first record is %lld", v->path, (long long)(v->expect_id - 1),
+			    (long long)r->id);
+	if (r->id > v->expect_id && !v->last_seen)
+		return fail(v, LOGVERIFY_MISSING, v->expect_id, "record %lld is missing: %s's base says it "
+			    "continues after record %lld, its first record is %lld", (long long)v->expect_id,
+			    v->path, (long long)(v->expect_id - 1), (long long)r->id);
 	if (r->id > v->expect_id)
 		return fail(v, LOGVERIFY_MISSING, v->expect_id, "record %lld is missing (next is %lld)",
 			    (long long)v->expect_id, (long long)r->id);

@@ -1126,6 +1126,18 @@ static int t_time(const char *db)
 	return ml_exec_sql(db, "UPDATE records SET time_ms = time_ms + 1 WHERE id = 9");
 }
 
+static int t_base_id(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE meta SET value = '5' WHERE key = 'base_id'");
+}
+
+static int t_base_hash(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE meta SET value = zeroblob(31) || x'01' WHERE key = 'base_hash'");
+}
+
+static int t_delete_first(const char *db) { return ml_exec_sql(db, "DELETE FROM records WHERE id = 1"); }
+
 static void test_tampering_named(void **state)
 {
 	static const struct {
@@ -1133,22 +1145,31 @@ static void test_tampering_named(void **state)
 		int (*tamper)(const char *db);
 		enum logverify_problem problem;
 		int64_t bad_id;
+		const char *says;        /* in the detail, when set */
 	} cases[] = {
-		{ "flipped byte in a body", t_body, LOGVERIFY_BODY, 5 },
-		{ "deleted record", t_delete, LOGVERIFY_MISSING, 5 },
-		{ "deleted last record", t_delete_last, LOGVERIFY_MISSING, 10 },
-		{ "inserted well-formed record", t_insert, LOGVERIFY_INSERTED, 5 },
-		{ "inserted copy", t_insert_copy, LOGVERIFY_INSERTED, 5 },
-		{ "two records reordered", t_reorder, LOGVERIFY_LINK, 6 },
-		{ "token of another batch", t_token_replaced, LOGVERIFY_STAMP, 1 },
-		{ "altered token", t_token, LOGVERIFY_STAMP, 6 },
-		{ "altered batch root", t_root, LOGVERIFY_STAMP, 6 },
-		{ "altered stamp time", t_stamp_time, LOGVERIFY_STAMP, 1 },
-		{ "deleted stamp", t_stamp_deleted, LOGVERIFY_STAMP_GAP, 1 },
-		{ "altered client id", t_field, LOGVERIFY_HASH, 3 },
-		{ "altered signature document", t_sigdoc, LOGVERIFY_HASH, 8 },
-		{ "dropped body", t_body_dropped, LOGVERIFY_BODY, 4 },
-		{ "altered time", t_time, LOGVERIFY_HASH, 9 },
+		{ "flipped byte in a body", t_body, LOGVERIFY_BODY, 5, NULL },
+		{ "deleted record", t_delete, LOGVERIFY_MISSING, 5, NULL },
+		{ "deleted last record", t_delete_last, LOGVERIFY_MISSING, 10, NULL },
+		{ "inserted well-formed record", t_insert, LOGVERIFY_INSERTED, 5, NULL },
+		{ "inserted copy", t_insert_copy, LOGVERIFY_INSERTED, 5, NULL },
+		{ "two records reordered", t_reorder, LOGVERIFY_LINK, 6, NULL },
+		{ "token of another batch", t_token_replaced, LOGVERIFY_STAMP, 1, NULL },
+		{ "altered token", t_token, LOGVERIFY_STAMP, 6, NULL },
+		{ "altered batch root", t_root, LOGVERIFY_STAMP, 6, NULL },
+		{ "altered stamp time", t_stamp_time, LOGVERIFY_STAMP, 1, NULL },
+		{ "deleted stamp", t_stamp_deleted, LOGVERIFY_STAMP_GAP, 1, NULL },
+		{ "altered client id", t_field, LOGVERIFY_HASH, 3, NULL },
+		{ "altered signature document", t_sigdoc, LOGVERIFY_HASH, 8, NULL },
+		{ "dropped body", t_body_dropped, LOGVERIFY_BODY, 4, NULL },
+		{ "altered time", t_time, LOGVERIFY_HASH, 9, NULL },
+		/* the base is named, not "continues after record 5 ... OK" or "record 1
+		 * does not link to record 0" */
+		{ "base id altered", t_base_id, LOGVERIFY_FILE_LINK, 1,
+		  "the file's base says it continues after record 5, its first record is 1" },
+		{ "base hash altered", t_base_hash, LOGVERIFY_FILE_LINK, 1,
+		  "record 1 does not link to the file's base (record 0, hash 00000000" },
+		{ "deleted first record", t_delete_first, LOGVERIFY_MISSING, 1,
+		  "base says it continues after record 0, its first record is 2" },
 	};
 	char d[320], db[400];
 	size_t i;
@@ -1168,7 +1189,8 @@ static void test_tampering_named(void **state)
 		assert_int_equal(cases[i].tamper(db), 0);
 		rc = logverify_run(&p, 1, &o, rf, &res);
 		fclose(rf);
-		if (rc != 1 || res.problem != cases[i].problem || res.bad_id != cases[i].bad_id)
+		if (rc != 1 || res.problem != cases[i].problem || res.bad_id != cases[i].bad_id ||
+		    (cases[i].says && !strstr(res.detail, cases[i].says)))
 			fail_msg("%s: rc %d, %s at %lld, want %s at %lld: %s", cases[i].name, rc,
 				 logverify_problem_name(res.problem), (long long)res.bad_id,
 				 logverify_problem_name(cases[i].problem), (long long)cases[i].bad_id,
