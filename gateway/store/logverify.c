@@ -249,6 +249,8 @@ enum logverify_problem logverify_row_problem(const struct msglog_row *r, char *w
 
 	if (r->stored_damage)
 		return snprintf(why, len, "record %lld: %s", id, r->stored_damage), LOGVERIFY_HASH;
+	if (r->stored_field)
+		return snprintf(why, len, "record %lld: %s", id, r->stored_field), LOGVERIFY_FIELD;
 	if ((r->dir != MSGLOG_REQUEST && r->dir != MSGLOG_RESPONSE) ||
 	    (r->side != MSGLOG_CLIENT && r->side != MSGLOG_SERVER) ||
 	    (r->body_mode != MSGLOG_BODY_FULL && r->body_mode != MSGLOG_BODY_DIGEST))

@@ -98,6 +98,11 @@ struct msglog_row {
 	 * The row then holds the stored bytes (they fail its digests); the
 	 * verifier says this first. */
 	const char *stored_damage;
+	/* Read side: a stored value that contradicts what is stored beside it
+	 * (a body_len that is not the stored body's length; the row then says
+	 * the stored body's length), said for a person, or NULL. The verifier
+	 * names the record a field problem. Valid as long as the row. */
+	const char *stored_field;
 };
 
 /* One batch time stamp: an RFC 3161 TimeStampResp (DER) over root, which is

@@ -737,7 +737,8 @@ static int pg_insert_stamp(void *conn, const struct msglog_stamp *s, char **err)
  * million records does not hold them all in memory. */
 #define PG_FETCH 500
 
-static void read_row(const PGresult *res, int i, struct msglog_row *r)
+/* why: room for the row's stored_field. */
+static void read_row(const PGresult *res, int i, struct msglog_row *r, char *why, size_t why_cap)
 {
 	size_t n = 0;
 
@@ -753,8 +754,12 @@ static void read_row(const PGresult *res, int i, struct msglog_row *r)
 	r->body_mode = (int)get_i64(res, i, 8);
 	r->body = PQgetisnull(res, i, 9) ? NULL : get_blob(res, i, 9, &n);
 	r->body_len = (size_t)get_i64(res, i, 10);
-	if (r->body && n != r->body_len)
+	if (r->body && n != r->body_len) {
+		snprintf(why, why_cap, "body_len %lld is not the stored body's length (%zu bytes)",
+			 (long long)get_i64(res, i, 10), n);
+		r->stored_field = why;
 		r->body_len = n;   /* what is there is what gets checked */
+	}
 	(void)get_hash(res, i, 11, r->body_sha256);
 	r->sigdoc = get_blob(res, i, 12, &r->sigdoc_len);
 	r->ocsp = get_blob(res, i, 13, &r->ocsp_len);
@@ -813,6 +818,7 @@ struct row_cb {
 	msglog_row_fn fn;
 	void *arg;
 	int ids_only;   /* requests_since: time_ms, side, client_id, message_id */
+	char why[120];  /* a row's stored_field */
 };
 
 static int each_row(const PGresult *res, int i, void *arg)
@@ -828,7 +834,7 @@ static int each_row(const PGresult *res, int i, void *arg)
 		r.client_id = PQgetvalue(res, i, 2);
 		r.message_id = PQgetvalue(res, i, 3);
 	} else {
-		read_row(res, i, &r);
+		read_row(res, i, &r, cb->why, sizeof(cb->why));
 	}
 	return cb->fn(&r, cb->arg);
 }
@@ -837,7 +843,7 @@ static int pg_iterate(void *conn, const struct msglog_filter *f, msglog_row_fn f
 {
 	struct pgconn *c = conn;
 	struct params p = { .n = 0 };
-	struct row_cb cb = { fn, arg, 0 };
+	struct row_cb cb = { fn, arg, 0, "" };
 	char cols[300], where[400] = "", sql[1024];
 	size_t w = 0;
 
@@ -952,7 +958,7 @@ static int pg_seen(void *conn, int side, const char *client_id, const char *mess
 static int pg_requests_since(void *conn, int64_t since_ms, msglog_row_fn fn, void *arg, char **err)
 {
 	struct params p = { .n = 0 };
-	struct row_cb cb = { fn, arg, 1 };
+	struct row_cb cb = { fn, arg, 1, "" };
 
 	p_i64(&p, since_ms);
 	p_i64(&p, MSGLOG_REQUEST);

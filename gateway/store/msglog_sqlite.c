@@ -101,6 +101,7 @@ struct sqconn {
 	struct buf pdoc;                 /* insert: a record's frame */
 	struct buf udoc;                 /* read: what it holds */
 	int iter_body;                   /* the iteration reads bodies */
+	char field_why[120];             /* read: the row's stored_field */
 	struct ocsp_known known[OCSP_KNOWN];
 	unsigned known_next;
 	struct sigb_known sigb[SIGB_KNOWN];
@@ -1047,8 +1048,16 @@ static int read_row(struct sqconn *c, sqlite3_stmt *st, struct msglog_row *r)
 	else if (!r->body)
 		r->body = (const unsigned char *)"";   /* stored, empty */
 	r->body_len = (size_t)sqlite3_column_int64(st, 10);
-	if (r->body && n != r->body_len)
+	if (r->body && n != r->body_len) {
+		/* A packed row's body column is empty (its frame holds the body):
+		 * unpack_row checks its body_len. Anything else says two lengths. */
+		if (sqlite3_column_type(st, 20) == SQLITE_NULL) {
+			snprintf(c->field_why, sizeof(c->field_why), "body_len %lld is not the stored body's "
+				 "length (%zu bytes)", (long long)sqlite3_column_int64(st, 10), n);
+			r->stored_field = c->field_why;
+		}
 		r->body_len = n;   /* what is there is what gets checked */
+	}
 	(void)col_hash(st, 11, r->body_sha256);
 	r->sigdoc = col_blob(st, 12, &r->sigdoc_len);
 	r->ocsp = col_blob(st, 13, &r->ocsp_len);

@@ -287,17 +287,17 @@ struct copyctx {
 static int copy_row(const struct msglog_row *r, void *arg)
 {
 	struct copyctx *c = arg;
-	unsigned char h[MSGLOG_HASH_LEN], bd[MSGLOG_HASH_LEN];
+	char why[256];
 
-	/* Only a record that matches its own hash goes into an archive (and
-	 * then out of the live log): one read back wrong - damaged on disk, a
-	 * packed frame that no longer gives its bytes - stops the run with its
-	 * id and nothing is cut, instead of being copied away for good. */
-	if (msglog_row_hash(r, h) < 0 || memcmp(h, r->hash, MSGLOG_HASH_LEN) != 0 ||
-	    (r->body && (sha256(r->body, r->body_len, bd) < 0 ||
-			 memcmp(bd, r->body_sha256, MSGLOG_HASH_LEN) != 0))) {
-		msglog_set_err(c->err, "message log: record %lld does not match its hash, not archived "
-			       "(ailgate log verify names what is wrong)", (long long)r->id);
+	/* Only a record that is whole - what the verifier checks of a record
+	 * alone: its own hash, its body's digest, its fields - goes into an
+	 * archive (and then out of the live log): one read back wrong -
+	 * damaged on disk, a packed frame that no longer gives its bytes, a
+	 * body_len that is not its body's - stops the run with its id and
+	 * nothing is cut, instead of being copied away for good. */
+	if (logverify_row_problem(r, why, sizeof(why)) != LOGVERIFY_OK) {
+		msglog_set_err(c->err, "message log: record %lld is not archived, nothing cut: %s (ailgate log "
+			       "verify names what is wrong)", (long long)r->id, why);
 		return -1;
 	}
 	if (c->ops->insert(c->dst, r, c->err) < 0)

@@ -1138,6 +1138,16 @@ static int t_base_hash(const char *db)
 
 static int t_delete_first(const char *db) { return ml_exec_sql(db, "DELETE FROM records WHERE id = 1"); }
 
+static int t_body_len(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE records SET body_len = body_len + 1 WHERE id = 6");
+}
+
+static int t_body_len_huge(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE records SET body_len = 4611686018427387904 WHERE id = 7");
+}
+
 static void test_tampering_named(void **state)
 {
 	static const struct {
@@ -1170,6 +1180,10 @@ static void test_tampering_named(void **state)
 		  "record 1 does not link to the file's base (record 0, hash 00000000" },
 		{ "deleted first record", t_delete_first, LOGVERIFY_MISSING, 1,
 		  "base says it continues after record 0, its first record is 2" },
+		/* the stored body's length was taken for body_len: either verified */
+		{ "body_len + 1", t_body_len, LOGVERIFY_FIELD, 6,
+		  "record 6: body_len 43 is not the stored body's length (42 bytes)" },
+		{ "body_len 2^62", t_body_len_huge, LOGVERIFY_FIELD, 7, "body_len 4611686018427387904" },
 	};
 	char d[320], db[400];
 	size_t i;
@@ -1458,6 +1472,38 @@ static void test_archive_unstamped_named(void **state)
 	assert_int_equal(res.bad_id, 3);
 }
 
+/* The archiver copies only records the verifier's checks of a record alone
+ * pass: a body_len that is not the stored body's length was copied with the
+ * right length (the evidence of the edit gone with the live record). */
+static void test_archive_refuses_field(void **state)
+{
+	char d[320], db[400], arch[400], *err = NULL;
+	struct msglog_config c;
+	struct msglog *log;
+	int64_t now = (int64_t)time(NULL) * 1000, old = now - 3 * 86400000LL;
+
+	(void)state;
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(arch, sizeof(arch), "%s/archive", d);
+	mkdir(arch, 0700);
+	cfg_init(&c, db, 1);
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(ml_append_n(log, 1, 4, old, 0), 4);
+	assert_int_equal(ml_stamp_all(log), 0);
+	assert_int_equal(ml_exec_sql(db, "UPDATE records SET body_len = body_len + 1 WHERE id = 2"), 0);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "record 2 is not archived, nothing cut: record 2: body_len"));
+	free(err);
+	err = NULL;
+	assert_int_equal(ml_count_rows(db, "SELECT COUNT(*) FROM records"), 4);
+	assert_int_equal(dir_count(arch, ".db"), 0);
+	assert_int_equal(ml_exec_sql(db, "UPDATE records SET body_len = body_len - 1 WHERE id = 2"), 0);
+	assert_int_equal(msglog_archive(log, now - 86400000LL, arch, NULL, &err), 4);
+	msglog_close(log);
+}
+
 /* A file renamed into place whose records were never cut (a crash between
  * the two): the next run cuts them against that file instead of writing a
  * second, overlapping one; a file of that name that is not these records is
@@ -1736,7 +1782,7 @@ static void test_archive_leftover_damaged(void **state)
 		const char *says;
 	} cases[] = {
 		{ "an edited field", lo_field, "record 5: contents do not match its hash" },
-		{ "64 bytes zeroed", lo_rot, "record 3: body does not match its SHA-256" },
+		{ "64 bytes zeroed", lo_rot, "record 3: body" },
 		{ "a byte of a packed frame", lo_frame, "record 11: its packed frame" },
 		{ "a time stamp deleted", lo_stamp, "its time stamps (1) are not the live log's of these records (2)" },
 		{ "a record replaced, its hash right", lo_forged, "record 6 does not link to record 5" },
@@ -4079,6 +4125,7 @@ int main(void)
 		cmocka_unit_test(test_archive_across_boundary),
 		cmocka_unit_test(test_archive_chunks),
 		cmocka_unit_test(test_archive_unstamped_named),
+		cmocka_unit_test(test_archive_refuses_field),
 		cmocka_unit_test(test_archive_leftover),
 		cmocka_unit_test(test_archive_leftover_damaged),
 		cmocka_unit_test(test_retention),

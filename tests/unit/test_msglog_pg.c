@@ -184,6 +184,15 @@ static void test_pg_chain_verified(void **state)
 	assert_int_equal(pg_exec("UPDATE msglog_records SET body = '<Envelope><Body>record 4</Body></Envelope>'::bytea"
 				 " WHERE id = 4"), 0);
 	assert_int_equal(verify(p, 1, &res), 0);   /* put back as it was */
+	/* a body_len that is not the stored body's length (the stored one was
+	 * taken and the log verified) */
+	assert_int_equal(pg_exec("UPDATE msglog_records SET body_len = body_len + 1 WHERE id = 4"), 0);
+	assert_int_equal(verify(p, 1, &res), 1);
+	assert_int_equal(res.problem, LOGVERIFY_FIELD);
+	assert_int_equal(res.bad_id, 4);
+	assert_non_null(strstr(res.detail, "body_len"));
+	assert_int_equal(pg_exec("UPDATE msglog_records SET body_len = body_len - 1 WHERE id = 4"), 0);
+	assert_int_equal(verify(p, 1, &res), 0);
 	assert_int_equal(pg_exec("DELETE FROM msglog_records WHERE id = 7"), 0);
 	assert_int_equal(verify(p, 1, &res), 1);
 	assert_int_equal(res.bad_id, 7);
