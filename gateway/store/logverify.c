@@ -49,7 +49,7 @@ struct vstate {
 
 static const char *const NAMES[] = {
 	"ok", "missing", "inserted", "link", "field", "body", "hash", "signature",
-	"stamp", "stamp-gap", "unstamped", "file-link", "io", "cut", "anchor",
+	"stamp", "stamp-gap", "unstamped", "file-link", "io", "cut", "anchor", "meta",
 };
 
 const char *logverify_problem_name(enum logverify_problem p)
@@ -415,9 +415,18 @@ static int verify_file(struct vstate *v, size_t idx)
 	v->pend = NULL;
 	v->ops = msglog_backend_for(v->target);
 	if (v->ops->open(v->target, MSGLOG_OPEN_READONLY, &v->conn, &e) < 0 ||
-	    v->ops->state(v->conn, &st, &e) < 0) {
-		fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot open");
+	    ((rc = v->ops->state(v->conn, &st, &e)) < 0 && rc != MSGLOG_STORE_DAMAGED)) {
+		/* (the reason may start with the file's name already) */
+		if (e && !strncmp(e, v->path, strlen(v->path)))
+			fail(v, LOGVERIFY_IO, 0, "%s", e);
+		else
+			fail(v, LOGVERIFY_IO, 0, "%s: %s", v->path, e ? e : "cannot open");
 		rc = -1;
+		goto out;
+	}
+	if (rc == MSGLOG_STORE_DAMAGED) {   /* read, but not whole: a problem found, not an I/O error */
+		fail(v, LOGVERIFY_META, idx ? v->expect_id : st.first_id, "%s: %s", v->path, e ? e : "damaged");
+		rc = 1;
 		goto out;
 	}
 	v->all_stamped = st.archive ? 2 : idx + 1 < v->nfiles;
@@ -472,6 +481,8 @@ static void report_end(struct vstate *v)
 	}
 	if (r->problem == LOGVERIFY_IO && r->bad_id == 0)   /* nothing of it read: no record to name */
 		fprintf(v->report, "FAIL (io): cannot read: %s\n", r->detail);
+	else if (r->bad_id == 0)
+		fprintf(v->report, "FAIL (%s): %s\n", logverify_problem_name(r->problem), r->detail);
 	else
 		fprintf(v->report, "FAIL (%s): first bad record %lld: %s\n", logverify_problem_name(r->problem),
 			(long long)r->bad_id, r->detail);

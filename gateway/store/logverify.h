@@ -61,6 +61,9 @@ enum logverify_problem {
 				    first record removed from the end */
 	LOGVERIFY_ANCHOR,        /* bad_id = anchor_id holds another hash, or is
 				    not in the files (archived: give that file too) */
+	LOGVERIFY_META,          /* a file's own bookkeeping is missing or malformed:
+				    one of the log's tables, its base (meta base_id,
+				    base_hash); bad_id: its first record (0: none) */
 };
 
 struct logverify_result {
@@ -94,7 +97,7 @@ const char *logverify_problem_name(enum logverify_problem p);
  * each must continue the chain of the one before). Writes a short report to
  * report (may be NULL) and fills res. Returns 0 when everything checks, 1
  * when a problem was found (res names the first bad record), -1 when a file
- * could not be read. */
+ * could not be read (or is no message log at all). */
 int logverify_run(const char *const *paths, size_t npaths, const struct logverify_opts *opts,
 		  FILE *report, struct logverify_result *res) __attribute__((warn_unused_result));
 

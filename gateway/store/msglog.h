@@ -223,6 +223,11 @@ struct msglog_backend_ops {
 };
 
 #define MSGLOG_STORE_LOST (-2)
+/* state(): the store's own bookkeeping - one of its tables, the base's meta
+ * rows - is missing or malformed (damaged or edited, not unreadable), with
+ * err saying what; first_id and last_id filled when the records could be
+ * read. */
+#define MSGLOG_STORE_DAMAGED (-3)
 
 /* While the last write failed, the writer tries the backend's probe this
  * often when no record comes, so that the log reports itself healthy again

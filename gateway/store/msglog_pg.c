@@ -692,13 +692,13 @@ static int pg_state(void *conn, struct msglog_chain_state *s, char **err)
 	if ((rows = PQntuples(res)) != 1) {
 		PQclear(res);
 		pg_err(err, NULL, "postgresql: msglog_base holds %d rows, not 1", rows);
-		return -1;
+		return MSGLOG_STORE_DAMAGED;
 	}
 	s->base_id = get_i64(res, 0, 0);
 	if (get_hash(res, 0, 1, s->base_hash) < 0) {   /* as SQLite's: a chain cannot go on from it */
 		PQclear(res);
 		pg_err(err, NULL, "postgresql: msglog_base.base_hash is not a 32-byte hash");
-		return -1;
+		return MSGLOG_STORE_DAMAGED;
 	}
 	PQclear(res);
 	if (query_i64(c, "SELECT MIN(id) FROM msglog_records", NULL, 0, &s->first_id, err) < 0 ||

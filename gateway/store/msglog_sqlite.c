@@ -311,6 +311,34 @@ oom:
 	return -1;
 }
 
+/* A file that is no SQLite database, or (read-only) that holds none of the
+ * log's tables, is said to be no message log - not as the first query's
+ * failure ("sqlite: SELECT value FROM meta ...: file is not a database"). */
+static int sq_is_log(struct sqconn *c, const char *path, int readonly, char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+	int code = SQLITE_OK;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+			       " AND name IN ('records', 'meta', 'timestamps')", -1, &st, NULL) != SQLITE_OK)
+		code = sqlite3_errcode(c->db);
+	else if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else
+		code = sqlite3_errcode(c->db);
+	if (n < 0 && (code & 0xff) != SQLITE_NOTADB) {
+		sq_err(err, c->db, "cannot read %s", path);
+	} else if ((n < 0 || (n == 0 && readonly)) && err) {
+		free(*err);
+		if (asprintf(err, "%s is not an ailgate message log (%s)", path, n < 0 ? "file is not a database" :
+			     "it has none of the log's tables: records, meta, timestamps") < 0)
+			*err = NULL;
+	}
+	sqlite3_finalize(st);
+	return n < 0 || (n == 0 && readonly) ? -1 : 0;
+}
+
 static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 {
 	struct sqconn *c = calloc(1, sizeof(*c));
@@ -342,6 +370,8 @@ static int sq_open(const char *path, unsigned flags, void **conn, char **err)
 	}
 	sqlite3_busy_timeout(c->db, SQL_BUSY_MS);
 	if ((flags & MSGLOG_OPEN_READONLY) && sq_readable_or_immutable(c, path, oflags, err) < 0)
+		goto fail;
+	if (sq_is_log(c, path, (flags & MSGLOG_OPEN_READONLY) != 0, err) < 0)
 		goto fail;
 	if (!(flags & MSGLOG_OPEN_READONLY)) {
 		if (exec(c, (flags & MSGLOG_OPEN_ARCHIVE) ? "PRAGMA journal_mode=DELETE"
@@ -800,7 +830,7 @@ static int query_int(struct sqconn *c, const char *sql, int64_t arg, int64_t dfl
 	int rc;
 
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		sq_err(err, c->db, "sqlite: %.40s", sql);
+		sq_err(err, c->db, "sqlite: %s", sql);
 		return -1;
 	}
 	if (sqlite3_bind_parameter_count(st) > 0)
@@ -811,7 +841,7 @@ static int query_int(struct sqconn *c, const char *sql, int64_t arg, int64_t dfl
 	else
 		*out = dflt;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sq_err(err, c->db, "sqlite: %.40s", sql);
+		sq_err(err, c->db, "sqlite: %s", sql);
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -832,6 +862,21 @@ static int col_hash(sqlite3_stmt *st, int i, unsigned char out[MSGLOG_HASH_LEN])
 	return 0;
 }
 
+static int damaged(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int damaged(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		free(*err);
+		va_start(ap, fmt);
+		if (vasprintf(err, fmt, ap) < 0)
+			*err = NULL;
+		va_end(ap);
+	}
+	return MSGLOG_STORE_DAMAGED;
+}
+
 static int read_hash(struct sqconn *c, const char *sql, int64_t arg,
 		     unsigned char out[MSGLOG_HASH_LEN], char **err)
 {
@@ -839,31 +884,126 @@ static int read_hash(struct sqconn *c, const char *sql, int64_t arg,
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		sq_err(err, c->db, "sqlite: %.40s", sql);
+		sq_err(err, c->db, "sqlite: %s", sql);
 		return -1;
 	}
 	if (sqlite3_bind_parameter_count(st) > 0)
 		sqlite3_bind_int64(st, 1, arg);
-	if (sqlite3_step(st) == SQLITE_ROW && col_hash(st, 0, out) == 0)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && col_hash(st, 0, out) == 0)
 		rc = 0;
-	else
-		sq_err(err, c->db, "sqlite: no 32-byte hash from %.40s", sql);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {   /* no SQLite error to say */
+		(void)damaged(err, "the hash of record %lld is not a 32-byte hash", (long long)arg);
+		rc = -1;
+	} else {
+		sq_err(err, c->db, "sqlite: %s", sql);
+		rc = -1;
+	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
+static int has_table(struct sqconn *c, const char *name, char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: reading the schema");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sq_err(err, c->db, "sqlite: reading the schema");
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The meta row key: 0 with the value's column read into *st (the caller
+ * finalizes it), MSGLOG_STORE_DAMAGED when the row is missing, -1. */
+static int meta_row(struct sqconn *c, const char *key, sqlite3_stmt **st, char **err)
+{
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = ?", -1, st, NULL) != SQLITE_OK) {
+		sq_err(err, c->db, "sqlite: reading meta %s", key);
+		return -1;
+	}
+	sqlite3_bind_text(*st, 1, key, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(*st)) == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return damaged(err, "its meta table has no %s row", key);
+	sq_err(err, c->db, "sqlite: reading meta %s", key);
+	return -1;
+}
+
+/* The file's base from its meta rows (SCHEMA writes both into every log and
+ * archive): a row missing or malformed is damage, said as such. */
+static int read_base(struct sqconn *c, struct msglog_chain_state *s, char **err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_row(c, "base_id", &st, err)) == 0) {
+		int type = sqlite3_column_type(st, 0);   /* before a conversion changes it */
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		char *end = NULL;
+		long long v = 0;
+
+		if (type == SQLITE_INTEGER)
+			v = sqlite3_column_int64(st, 0);
+		else if (type == SQLITE_TEXT && t && *t) {
+			errno = 0;
+			v = strtoll(t, &end, 10);
+			if (errno || *end)
+				v = -1;
+		} else {
+			v = -1;
+		}
+		if (v < 0)
+			rc = damaged(err, "its meta base_id is not a record id (%.40s)", t ? t : "NULL");
+		s->base_id = v;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == 0 && (rc = meta_row(c, "base_hash", &st, err)) == 0) {
+		const void *h = sqlite3_column_blob(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+
+		if (!h || n != MSGLOG_HASH_LEN)
+			rc = damaged(err, "its meta base_hash is %d bytes, not a 32-byte hash", n);
+		else
+			memcpy(s->base_hash, h, MSGLOG_HASH_LEN);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* MSGLOG_STORE_DAMAGED when the file's own bookkeeping is missing or
+ * malformed - a table of the log, the base's meta rows - with what
+ * (first_id and last_id filled when records could be read). */
 static int sq_state(void *conn, struct msglog_chain_state *s, char **err)
 {
+	static const char *const tables[] = { "records", "meta", "timestamps" };
 	struct sqconn *c = conn;
 	int64_t kind = 0;
+	int rc;
 
 	memset(s, 0, sizeof(*s));
-	if (query_int(c, "SELECT value FROM meta WHERE key='base_id'", 0, 0, &s->base_id, err) < 0 ||
-	    read_hash(c, "SELECT value FROM meta WHERE key='base_hash'", 0, s->base_hash, err) < 0 ||
-	    query_int(c, "SELECT MIN(id) FROM records", 0, 0, &s->first_id, err) < 0 ||
-	    query_int(c, "SELECT MAX(id) FROM records", 0, 0, &s->last_id, err) < 0 ||
-	    query_int(c, "SELECT MAX(last_id) FROM timestamps", 0, s->base_id,
-		      &s->last_stamped_id, err) < 0 ||
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		if ((rc = has_table(c, tables[i], err)) < 0)
+			return -1;
+		if (rc == 0)
+			return damaged(err, "its %s table is missing", tables[i]);
+		if (i == 0 && (query_int(c, "SELECT MIN(id) FROM records", 0, 0, &s->first_id, err) < 0 ||
+			       query_int(c, "SELECT MAX(id) FROM records", 0, 0, &s->last_id, err) < 0))
+			return -1;
+	}
+	if ((rc = read_base(c, s, err)) != 0)
+		return rc;
+	if (query_int(c, "SELECT MAX(last_id) FROM timestamps", 0, s->base_id, &s->last_stamped_id, err) < 0 ||
 	    query_int(c, "SELECT COUNT(*) FROM meta WHERE key='kind' AND value='archive'", 0, 0, &kind, err) < 0)
 		return -1;
 	s->archive = kind > 0;

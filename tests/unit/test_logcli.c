@@ -120,6 +120,78 @@ static void test_usage_and_io_errors(void **state)
 	assert_int_equal(run(3, exp), 2);
 }
 
+/* verify's first line and exit code for file */
+static int verify_line(const char *file, char *line, size_t cap)
+{
+	const char *argv[] = { "verify", file };
+	char path[200];
+	FILE *saved = stdout, *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/out.txt", dir);
+	stdout = fopen(path, "w");
+	rc = logcli_main(2, (char **)argv);
+	fclose(stdout);
+	stdout = saved;
+	line[0] = '\0';
+	f = fopen(path, "r");
+	if (!f || !fgets(line, (int)cap, f))
+		line[0] = '\0';
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* A file that is no log is said to be none (it said "sqlite: SELECT value
+ * FROM meta WHERE key='base_i: file is not a database"); a log whose meta
+ * was edited or a table dropped is a problem found, exit 1, saying what (it
+ * was "cannot read", exit 2, with the query cut short). */
+static void test_verify_not_a_log_and_meta(void **state)
+{
+	static const struct {
+		const char *sql, *says;
+	} meta[] = {
+		{ "UPDATE meta SET value = x'0102' WHERE key = 'base_hash'",
+		  "FAIL (meta): first bad record 1: " },
+		{ "UPDATE meta SET value = x'0102' WHERE key = 'base_hash'",
+		  "its meta base_hash is 2 bytes, not a 32-byte hash" },
+		{ "DROP TABLE meta", "its meta table is missing" },
+		{ "DROP TABLE records", "its records table is missing" },
+	};
+	char text[160], other[160], copy[160], line[600], cmd[400];
+	sqlite3 *h;
+	FILE *f;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s/passwd", dir);
+	assert_non_null(f = fopen(text, "w"));
+	fputs("root:x:0:0:root:/root:/bin/bash\n", f);
+	fclose(f);
+	assert_int_equal(verify_line(text, line, sizeof(line)), 2);
+	assert_non_null(strstr(line, "FAIL (io): cannot read: "));
+	assert_non_null(strstr(line, "/passwd is not an ailgate message log (file is not a database)"));
+	assert_null(strstr(line, "SELECT"));
+
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	assert_int_equal(sqlite3_open(other, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(verify_line(other, line, sizeof(line)), 2);
+	assert_non_null(strstr(line, "/other.db is not an ailgate message log (it has none of the log's tables"));
+
+	snprintf(copy, sizeof(copy), "%s/meta.db", dir);
+	for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", db, copy);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(sqlite3_open(copy, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(h, meta[i].sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+		assert_int_equal(verify_line(copy, line, sizeof(line)), 1);
+		if (!strstr(line, meta[i].says))
+			fail_msg("%s: %s", meta[i].sql, line);
+	}
+}
+
 static void test_export_writes_readme(void **state)
 {
 	char out[160], readme[200];
@@ -370,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_verify_orders_files_by_content),
 		cmocka_unit_test(test_read_only_copy),
 		cmocka_unit_test(test_usage_and_io_errors),
+		cmocka_unit_test(test_verify_not_a_log_and_meta),
 		cmocka_unit_test(test_export_writes_readme),
 		cmocka_unit_test(test_export_refuses_damaged),
 		cmocka_unit_test(test_verify_good_then_tampered),

@@ -1138,6 +1138,19 @@ static int t_base_hash(const char *db)
 
 static int t_delete_first(const char *db) { return ml_exec_sql(db, "DELETE FROM records WHERE id = 1"); }
 
+static int t_meta_hash(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE meta SET value = x'0102' WHERE key = 'base_hash'");
+}
+
+static int t_meta_dropped(const char *db) { return ml_exec_sql(db, "DROP TABLE meta"); }
+static int t_stamps_dropped(const char *db) { return ml_exec_sql(db, "DROP TABLE timestamps"); }
+static int t_meta_no_base(const char *db) { return ml_exec_sql(db, "DELETE FROM meta WHERE key = 'base_id'"); }
+static int t_meta_base_text(const char *db)
+{
+	return ml_exec_sql(db, "UPDATE meta SET value = 'five' WHERE key = 'base_id'");
+}
+
 static int t_body_len(const char *db)
 {
 	return ml_exec_sql(db, "UPDATE records SET body_len = body_len + 1 WHERE id = 6");
@@ -1184,6 +1197,15 @@ static void test_tampering_named(void **state)
 		{ "body_len + 1", t_body_len, LOGVERIFY_FIELD, 6,
 		  "record 6: body_len 43 is not the stored body's length (42 bytes)" },
 		{ "body_len 2^62", t_body_len_huge, LOGVERIFY_FIELD, 7, "body_len 4611686018427387904" },
+		/* the file's own bookkeeping: a problem found (exit 1), not "cannot
+		 * read" (exit 2) with a truncated query */
+		{ "base hash of 2 bytes", t_meta_hash, LOGVERIFY_META, 1,
+		  "its meta base_hash is 2 bytes, not a 32-byte hash" },
+		{ "meta table dropped", t_meta_dropped, LOGVERIFY_META, 1, "its meta table is missing" },
+		{ "timestamps table dropped", t_stamps_dropped, LOGVERIFY_META, 1, "its timestamps table is missing" },
+		{ "base_id row deleted", t_meta_no_base, LOGVERIFY_META, 1, "its meta table has no base_id row" },
+		{ "base_id not a number", t_meta_base_text, LOGVERIFY_META, 1,
+		  "its meta base_id is not a record id (five)" },
 	};
 	char d[320], db[400];
 	size_t i;

@@ -255,6 +255,14 @@ static void test_pg_damaged_chain_state(void **state)
 		assert_non_null(strstr(err, damage[i][1]));
 		free(err);
 		err = NULL;
+		if (i == 0) {   /* verify: a problem found (exit 1), not "cannot read" */
+			struct logverify_result res;
+			const char *p[1] = { E.dsn };
+
+			assert_int_equal(verify(p, 1, &res), 1);
+			assert_int_equal(res.problem, LOGVERIFY_META);
+			assert_non_null(strstr(res.detail, damage[i][1]));
+		}
 		assert_int_equal(pg_exec(undo[i]), 0);
 		assert_non_null(log = ml_open(&c));   /* whole again */
 		msglog_close(log);
