@@ -21,6 +21,10 @@
 #include "store/logverify.h"
 #include "store/msglog_int.h"
 
+/* EXPORT_CHECK_PY: export_check.py, the checker a third party runs, written as
+ * check.py (CMakeLists.txt makes the header from the script). */
+#include "store/export_check_py.h"
+
 struct xstamp {
 	int64_t id, first_id, last_id, time_ms;
 	int used;
@@ -37,64 +41,6 @@ struct xctx {
 	long n;
 	char **err;
 };
-
-/* The checker a third party runs; also written as check.py. It parses the
- * canonical encoding (README.md of gateway/store) rather than trusting
- * meta.json, so a changed body or field shows. */
-static const char CHECK_PY[] =
-	"#!/usr/bin/env python3\n"
-	"# Checks this export: each record's body digest and hash, each batch's\n"
-	"# chain up to the stamped root. Time-stamp tokens: see README.txt.\n"
-	"import base64, glob, hashlib, json, os, re, sys\n"
-	"os.chdir(os.path.dirname(os.path.abspath(__file__)))\n"
-	"def in_batch(sig):\n"
-	"    # A batch signature (gateway/trust/README-sign.md): the message's fields\n"
-	"    # (the document before BatchProof, stored in canonical form) folded with\n"
-	"    # its path (RFC 9162 2.1.3.2) must give the Root that xmlsec1 checks.\n"
-	"    i = sig.find(b'<sm:BatchProof')\n"
-	"    if i < 0:\n"
-	"        return True\n"
-	"    r = hashlib.sha256(sig[:i] + b'</sm:SignedMessage>').digest()\n"
-	"    fn = int(re.search(rb'<sm:BatchProof Index=\"([0-9]+)\">', sig).group(1))\n"
-	"    root = re.search(rb'<sm:Root Algorithm=\"[^\"]+\" Count=\"([0-9]+)\">([^<]+)</sm:Root>', sig)\n"
-	"    sn = int(root.group(1)) - 1\n"
-	"    for p in [base64.b64decode(n) for n in re.findall(rb'<sm:Node>([^<]+)</sm:Node>', sig)]:\n"
-	"        if sn == 0:\n"
-	"            return False\n"
-	"        if fn & 1 or fn == sn:\n"
-	"            r = hashlib.sha256(b'\\x01' + p + r).digest()\n"
-	"            while not fn & 1 and fn:\n"
-	"                fn >>= 1; sn >>= 1\n"
-	"        else:\n"
-	"            r = hashlib.sha256(b'\\x01' + r + p).digest()\n"
-	"        fn >>= 1; sn >>= 1\n"
-	"    return sn == 0 and r == base64.b64decode(root.group(2))\n"
-	"def fields(canon):\n"
-	"    out, i = [], 0\n"
-	"    while i < len(canon):\n"
-	"        n = int.from_bytes(canon[i:i + 4], 'big'); out.append(canon[i + 4:i + 4 + n]); i += 4 + n\n"
-	"    return out\n"
-	"bad = 0\n"
-	"for m in sorted(glob.glob('records/*/meta.json')):\n"
-	"    meta = json.load(open(m)); d = os.path.dirname(m)\n"
-	"    canon = bytes.fromhex(meta['canon']); f = fields(canon)\n"
-	"    ok = f[0] == b'ailgate-msglog-1' and int.from_bytes(f[1], 'big') == meta['id']\n"
-	"    if os.path.exists(d + '/body.bin'):\n"
-	"        ok = ok and hashlib.sha256(open(d + '/body.bin', 'rb').read()).digest() == f[11]\n"
-	"    sig = open(d + '/signature.xml', 'rb').read() if os.path.exists(d + '/signature.xml') else b''\n"
-	"    ok = ok and hashlib.sha256(sig).digest() == f[12] and in_batch(sig)\n"
-	"    h = hashlib.sha256(bytes.fromhex(meta['prev_hash']) + canon).hexdigest()\n"
-	"    ok = ok and h == meta['hash']\n"
-	"    print(('OK   ' if ok else 'BAD  ') + m); bad += not ok\n"
-	"for c in sorted(glob.glob('batches/*/chain.json')):\n"
-	"    chain = json.load(open(c))['chain']; prev = bytes.fromhex(chain[0]['prev_hash']); ok = True\n"
-	"    for e in chain:\n"
-	"        ok = ok and bytes.fromhex(e['prev_hash']) == prev\n"
-	"        prev = hashlib.sha256(prev + bytes.fromhex(e['canon'])).digest()\n"
-	"        ok = ok and prev.hex() == e['hash']\n"
-	"    ok = ok and prev == open(os.path.dirname(c) + '/root.bin', 'rb').read()\n"
-	"    print(('OK   ' if ok else 'BAD  ') + c); bad += not ok\n"
-	"sys.exit(1 if bad else 0)\n";
 
 static int mkdir_p(const char *path)
 {
@@ -409,7 +355,7 @@ static int write_readme(struct xctx *x)
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);
 	if (rc == 0)
-		rc = write_file(x, "check.py", CHECK_PY, sizeof(CHECK_PY) - 1);
+		rc = write_file(x, "check.py", EXPORT_CHECK_PY, sizeof(EXPORT_CHECK_PY));
 	buf_free(&b);
 	return rc;
 }
