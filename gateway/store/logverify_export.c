@@ -271,18 +271,28 @@ static json_t *meta_json(const struct msglog_row *r, const struct xstamp *s)
 	return j;
 }
 
+/* Whether the signature document signs a body digest (a SignedMessage). */
+static int signs_body(const struct msglog_row *r)
+{
+	static const char tag[] = "<sm:BodyDigest ";
+
+	return r->sigdoc_len && memmem(r->sigdoc, r->sigdoc_len, tag, sizeof(tag) - 1) != NULL;
+}
+
 static int record_cmds(struct xctx *x, const struct msglog_row *r, const char *dir)
 {
 	int rc = 0;
 
-	if (r->body)
-		rc |= buf_printf(&x->cmds, "sha256sum %s/body.bin   # = body_sha256 in %s/meta.json\n",
-				 dir, dir);
 	if (r->sigdoc_len)
 		rc |= buf_printf(&x->cmds, "xmlsec1 --verify --trusted-pem sign-trust.pem %s"
 				 "--id-attr:Id SignedProperties --id-attr:Id urn:ailgate:signed-message:1:Batch "
 				 "%s/signature.xml\n",
 				 x->sel->sign_chain_pem ? "--untrusted-pem sign-chain.pem " : "", dir);
+	/* The body against what the member signed, not against meta.json. */
+	if (r->body && signs_body(r))
+		rc |= buf_printf(&x->cmds, "test \"$(openssl dgst -sha256 -binary %s/body.bin | base64)\" = "
+				 "\"$(grep -o '<sm:BodyDigest [^>]*>[^<]*' %s/signature.xml | cut -d'>' -f2)\" "
+				 "&& echo '%s/body.bin: the signed body'\n", dir, dir, dir);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -347,10 +357,19 @@ static int write_readme(struct xctx *x)
 		"batch's last record is what its token stamps, so the token fixes every record of the\n"
 		"batch (and before it) in time.\n\n"
 		"Check it (from this directory):\n\n"
-		"  python3 check.py     # body digests, record hashes, chains up to each root.bin\n\n"
-		"then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
-		"the exchange's global configuration), each body digest, each signature\n"
-		"(sign-trust.pem: the signing CA's root; sign-chain.pem: its intermediates):\n\n%s",
+		"  python3 check.py\n\n"
+		"check.py (Python 3's standard library only) recomputes every hash: each batch's\n"
+		"chain.json up to root.bin; each record's hash from its canon, found in the chain of\n"
+		"its batch (so the batch's token covers it); every readable field of meta.json\n"
+		"against canon; body.bin, signature.xml and the OCSP data against their digests in\n"
+		"canon, and the body's digest against the <sm:BodyDigest> the member signed (for a\n"
+		"batch signature also the message's path up to the signed Root). It prints OK, BAD\n"
+		"(with the reasons) or UNSTAMPED for each batch and record, and exits 0 only when\n"
+		"every record is OK; a missing file is BAD.\n\n"
+		"Then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
+		"the exchange's global configuration), each signature (sign-trust.pem: the signing\n"
+		"CA's root; sign-chain.pem: its intermediates) and each body against the signed\n"
+		"<sm:BodyDigest> of its signature.xml:\n\n%s",
 		x->n, x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);

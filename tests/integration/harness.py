@@ -326,8 +326,8 @@ UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 def check_export(out, n_records):
     """What a third party does with a `log export` directory: each record's
     signature.xml through `xmlsec1 --verify`, each batch token through
-    `openssl ts -verify`, then the export's own check.py; n_records records
-    expected. Returns the signature files."""
+    `openssl ts -verify`, the export's own check.py, then every command its
+    README.txt gives; n_records records expected. Returns the signature files."""
     sigs = sorted(glob.glob(os.path.join(out, "records", "*", "signature.xml")))
     tokens = glob.glob(os.path.join(out, "batches", "*", "token.tsr"))
     assert len(sigs) == n_records and tokens, (sigs, tokens)
@@ -344,7 +344,20 @@ def check_export(out, n_records):
         assert v.returncode == 0 and "OK" in v.stdout, (t, v.stdout, v.stderr)
     c = subprocess.run(["/usr/bin/python3", os.path.join(out, "check.py")], capture_output=True, text=True)
     assert c.returncode == 0, c.stdout + c.stderr
+    for cmd in readme_commands(out):
+        r = subprocess.run(cmd, shell=True, cwd=out, capture_output=True, text=True)
+        assert r.returncode == 0, (cmd, r.stdout, r.stderr)
     return sigs
+
+
+README_TOOLS = ("openssl ", "xmlsec1 ", "python3 ", "sha256sum ", "test ", "TZ=UTC xmlsec1 ")
+
+
+def readme_commands(out):
+    """The command lines an export's README.txt gives (those that start with a
+    tool), without their trailing comments."""
+    with open(os.path.join(out, "README.txt")) as f:
+        return [line.strip().split("  #")[0] for line in f if line.strip().startswith(README_TOOLS)]
 
 
 def soap_fault(body):

@@ -179,6 +179,24 @@ def test_d_logs_verify_and_export_checks_with_xmlsec1_and_openssl(ex):
                             "--untrusted-pem", os.path.join(out, "sign-chain.pem"),
                             "--id-attr:Id", "SignedProperties", bad], capture_output=True, text=True)
         assert v.returncode != 0, "xmlsec1 accepted a changed signature document"
+    # The auditor's forgery (finding 1): text appended to a body, meta.json rewritten to
+    # match (canon's length and SHA-256, body_len, body_sha256, hash). xmlsec1 and openssl ts
+    # pass as before; check.py and the README's command for that body (against the signed
+    # BodyDigest) do not.
+    forged = out + "-forged"
+    shutil.copytree(out, forged)
+    rid = sorted(os.listdir(os.path.join(forged, "records")), key=int)[0]
+    subprocess.run(["/usr/bin/python3", os.path.join(h.ROOT, "tests", "integration", "export_tamper.py"), forged,
+                    "forge-body", rid], check=True)
+    c = subprocess.run(["/usr/bin/python3", os.path.join(forged, "check.py")], capture_output=True, text=True)
+    assert c.returncode == 1 and re.search(r"^BAD +records/%s: .*BodyDigest> differs.*chain.json holds" % rid,
+                                           c.stdout, re.M), c.stdout
+    failed = [cmd for cmd in h.readme_commands(forged)
+              if subprocess.run(cmd, shell=True, cwd=forged, capture_output=True).returncode != 0]
+    assert len(failed) == 2 and failed[0] == "python3 check.py" and "records/%s/body.bin" % rid in failed[1], failed
+    shutil.rmtree(os.path.join(forged, "batches"))
+    c = subprocess.run(["/usr/bin/python3", os.path.join(forged, "check.py")], capture_output=True, text=True)
+    assert c.returncode == 1 and "batches/" in c.stdout, c.stdout
 
 
 def leaf_by_xmllint(doc):

@@ -6,9 +6,9 @@
  * once, refused when torn, tampered, of another log state or window, with
  * the database reload's answers either way), offline verification naming the first
  * bad record for each kind of tampering (the SQLite file edited directly),
- * export checked with openssl, xmlsec1 and the export's own check.py, and
- * the shared OCSP data and Batch elements (real batch documents from
- * sig_sign_batch) stored once, read back byte for byte, kept through
+ * export by message id after a schema change (the export itself:
+ * test_logexport.c), and the shared OCSP data and Batch elements (real
+ * batch documents from sig_sign_batch) stored once, read back byte for byte, kept through
  * archiving and retention as long as a record uses them.
  *
  * MSGLOG_BENCH=N also runs a benchmark: N records with group commit and
@@ -1937,78 +1937,6 @@ static void test_replay_window(void **state)
 	assert_null(err);
 }
 
-/* --------------------------------------------------------------- export */
-
-static const char SIG_TEMPLATE[] =
-	"<?xml version=\"1.0\"?>\n<doc xmlns=\"urn:test\"><data>%s</data>"
-	"<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo>"
-	"<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
-	"<SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
-	"<Reference URI=\"\"><Transforms><Transform "
-	"Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/></Transforms>"
-	"<DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><DigestValue/>"
-	"</Reference></SignedInfo><SignatureValue/><KeyInfo><X509Data><X509Certificate/>"
-	"</X509Data></KeyInfo></Signature></doc>\n";
-
-/* A real XML-DSig made with xmlsec1 and the member's signing key. */
-static char *make_sigdoc(const char *d, const char *what, size_t *len)
-{
-	char tmpl[400], out[400];
-	FILE *f;
-	char *buf = NULL;
-	long n;
-
-	snprintf(tmpl, sizeof(tmpl), "%s/tmpl.xml", d);
-	snprintf(out, sizeof(out), "%s/signed.xml", d);
-	if (!(f = fopen(tmpl, "w")))
-		return NULL;
-	fprintf(f, SIG_TEMPLATE, what);
-	fclose(f);
-	if (sh("xmlsec1 --sign --privkey-pem '%s/members/GOV_70000050/sign.key,%s/members/GOV_70000050/"
-	       "sign.pem' --output '%s' '%s' >/dev/null 2>&1", E.pki, E.pki, out, tmpl) != 0)
-		return NULL;
-	if (!(f = fopen(out, "rb")))
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	if (n > 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-/* Runs every command line of README.txt that starts with one of the tools. */
-static int run_readme(const char *out, int *ran)
-{
-	char p[512], line[1024];
-	FILE *f;
-	int fails = 0;
-
-	snprintf(p, sizeof(p), "%s/README.txt", out);
-	if (!(f = fopen(p, "r")))
-		return -1;
-	*ran = 0;
-	while (fgets(line, sizeof(line), f)) {
-		const char *l = line + strspn(line, " ");
-
-		if (strncmp(l, "openssl ", 8) && strncmp(l, "xmlsec1 ", 8) && strncmp(l, "python3 ", 8) &&
-		    strncmp(l, "sha256sum ", 10))
-			continue;
-		line[strcspn(line, "\n#")] = 0;   /* the comment would swallow the redirection */
-		(*ran)++;
-		if (sh("cd '%s' && %s >/dev/null 2>&1", out, l) != 0) {
-			print_message("README command failed: %s\n", l);
-			fails++;
-		}
-	}
-	fclose(f);
-	return fails;
-}
-
 /* Appends records 1..n (request and response of msg-1 .. msg-n/2) at
  * t0 + i and waits for all of them. */
 static void fill_timed(struct msglog *log, int n, int64_t t0)
@@ -2490,75 +2418,6 @@ static void test_replay_snapshot_overflow(void **state)
 	assert_int_equal(msglog_claim(log, MSGLOG_SERVER, CLIENT, "msg-new", &err), 1);
 	msglog_close(log);
 	assert_null(err);
-}
-
-static void test_export_third_party(void **state)
-{
-	char d[320], db[400], out[400], out2[400], chain[420];
-	struct msglog_config c;
-	struct msglog *log;
-	struct logverify_export_sel sel = { 0 };
-	char *err = NULL, *sig;
-	size_t siglen = 0;
-	int i, ran = 0;
-
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
-	snprintf(out, sizeof(out), "%s/export", d);
-	snprintf(out2, sizeof(out2), "%s/export-range", d);
-	snprintf(chain, sizeof(chain), "%s/ca/sign/cert.pem", E.pki);
-	assert_non_null(sig = make_sigdoc(d, "exchange 2", &siglen));
-	cfg_init(&c, db, 1);
-	assert_non_null(log = ml_open(&c));
-	for (i = 1; i <= 6; i++) {
-		struct msglog_rec r;
-		struct ml_recbuf b;
-		int64_t id;
-
-		ml_make_rec(&r, &b, i);
-		r.sigdoc = sig;              /* a real signature document */
-		r.sigdoc_len = siglen;
-		if (i == 4)
-			r.body_mode = MSGLOG_BODY_DIGEST;
-		assert_int_equal(msglog_append_sync(log, &r, &id, NULL, &err), 0);
-		if (i == 2 || i == 6)
-			assert_int_equal(ml_stamp_all(log), 0);
-	}
-	msglog_close(log);
-
-	sel.message_id = "msg-2";
-	sel.tsa_ca_pem = E.trust;
-	sel.sign_trust_pem = E.trust;
-	sel.sign_chain_pem = chain;
-	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
-	assert_null(err);
-	assert_int_equal(sh("test -f '%s/records/3/body.bin' && test ! -e '%s/records/4/body.bin' && "
-			    "test -f '%s/records/4/signature.xml' && test -f '%s/batches/3-6/token.tsr'"
-			    " && test -f '%s/batches/3-6/root.bin' && test -f '%s/tsa-ca.pem'",
-			    out, out, out, out, out, out), 0);
-	/* Every command the README gives succeeds. */
-	assert_int_equal(run_readme(out, &ran), 0);
-	assert_true(ran >= 5);   /* openssl, 2x xmlsec1, sha256sum, python3 */
-	/* ... and fails on a changed byte. */
-	assert_int_equal(sh("cd '%s' && sed -i 's/record 3/record 9/' records/3/body.bin && "
-			    "python3 check.py >/dev/null", out), 1);
-	assert_int_not_equal(sh("cd '%s' && sed -i 's/exchange 2/exchange 9/' records/4/signature.xml"
-				" && xmlsec1 --verify --trusted-pem sign-trust.pem --untrusted-pem "
-				"sign-chain.pem records/4/signature.xml >/dev/null 2>&1", out), 0);
-	assert_int_not_equal(sh("cd '%s' && printf x >> batches/3-6/root.bin && openssl ts -verify "
-				"-data batches/3-6/root.bin -in batches/3-6/token.tsr -CAfile tsa-ca.pem"
-				" >/dev/null 2>&1", out), 0);
-
-	/* By time: everything; into a non-empty directory: refused. */
-	sel.message_id = NULL;
-	sel.from_ms = 1;
-	sel.to_ms = (int64_t)time(NULL) * 1000 + 60000;
-	assert_int_equal(logverify_export(db, &sel, out2, &err), 6);
-	assert_int_equal(run_readme(out2, &ran), 0);
-	assert_int_equal(logverify_export(db, &sel, out2, &err), -1);
-	assert_non_null(err);
-	free(err);
-	free(sig);
 }
 
 /* The writer leaves WAL checkpoints to the stamper thread, which makes a
@@ -4161,7 +4020,6 @@ int main(void)
 		cmocka_unit_test(test_replay_snapshot_ghosts_grown),
 		cmocka_unit_test(test_replay_snapshot_expired),
 		cmocka_unit_test(test_replay_snapshot_overflow),
-		cmocka_unit_test(test_export_third_party),
 	};
 
 	if (rb && atoi(rb) > 0)

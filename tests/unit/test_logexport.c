@@ -1,0 +1,351 @@
+/* Tests for store/logverify_export: `ailgate log export` as a third party
+ * (a court expert) receives it - checked with the export's own check.py,
+ * xmlsec1 and openssl and nothing else, by running every command its
+ * README.txt gives - and the forgeries an auditor made of such a package
+ * (tests/integration/export_tamper.py), each of which must fail a check.
+ *
+ * The log is written through the msglog API with real SignedMessage
+ * documents (sig_sign, the member key of a development PKI made by
+ * certs/mkpki.sh) and stamped by a real TSA (tests/integration/tsa_server.py
+ * running `openssl ts -reply` on 127.0.0.1). AILGATE_KEEP_TMP=1 keeps the
+ * test's directory (/tmp/test_logexport.*). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proc_test.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "lib/buf.h"
+#include "store/logverify.h"
+#include "store/msglog.h"
+#include "trust/keys.h"
+#include "trust/sign.h"
+
+#define CLIENT "central-server/GOV/70000050/household-register"
+#define SERVICE "central-server/GOV/70000005/population/getPerson/v1"
+
+#include "msglog_test.h"
+
+static struct {
+	char dir[256];
+	char pki[320];
+	char down[320];
+	char url[64];
+	char tsa_cert[400], trust[400], sign_ca[400], tamper[400];
+	pid_t srv;
+	int ntmp;
+} E;
+
+/* ---------------------------------------------------------- environment */
+
+static void newdir(char *out, size_t n)
+{
+	snprintf(out, n, "%s/t%d", E.dir, ++E.ntmp);
+	mkdir(out, 0700);
+}
+
+static int group_setup(void **state)
+{
+	char pf[320], tsa_dir[400], *err = NULL;
+	int port = 0;
+
+	snprintf(E.dir, sizeof(E.dir), "/tmp/test_logexport.XXXXXX");
+	if (!mkdtemp(E.dir))
+		return -1;
+	snprintf(E.pki, sizeof(E.pki), "%s/pki", E.dir);
+	snprintf(E.down, sizeof(E.down), "%s/tsa-down", E.dir);
+	snprintf(pf, sizeof(pf), "%s/tsa-port", E.dir);
+	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", E.pki);
+	snprintf(E.tsa_cert, sizeof(E.tsa_cert), "%s/tsa/tsa.pem", E.pki);
+	snprintf(E.trust, sizeof(E.trust), "%s/ca/trust.pem", E.pki);
+	snprintf(E.sign_ca, sizeof(E.sign_ca), "%s/ca/sign/cert.pem", E.pki);
+	snprintf(E.tamper, sizeof(E.tamper), "%s/tests/integration/export_tamper.py", srcdir());
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
+	       ">/dev/null 2>&1", srcdir(), E.pki) != 0)
+		return -1;
+	if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    sig_global_init(&err) != 0) {
+		free(err);
+		return -1;
+	}
+	if ((E.srv = start_tsa(tsa_dir, pf, E.down, &port)) < 0)
+		return -1;
+	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	stop_tsa(E.srv);
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	sig_global_shutdown();
+	if (*E.dir && !getenv("AILGATE_KEEP_TMP"))
+		sh("rm -rf '%s'", E.dir);
+	return 0;
+}
+
+/* ------------------------------------------------------------- the log */
+
+/* The member's signing key: GOV/70000050's, or cert (with the sign CA after
+ * it) for the same key. */
+static struct signing_key *member_key(const char *cert)
+{
+	char key[400], chain[400], *err = NULL;
+	struct signing_key *k = NULL;
+
+	snprintf(key, sizeof(key), "%s/members/GOV_70000050/sign.key", E.pki);
+	snprintf(chain, sizeof(chain), "%s/members/GOV_70000050/sign-fullchain.pem", E.pki);
+	if (keys_load_pem(key, cert ? cert : chain, cert ? E.sign_ca : NULL, &k, &err) != 0)
+		print_message("keys_load_pem: %s\n", err ? err : "?");
+	free(err);
+	return k;
+}
+
+/* Appends record i of the test exchange (ml_make_rec: msg-(i+1)/2, odd i
+ * requests) at t_ms with a real SignedMessage over its body, as the gateway
+ * logs it; digest: metadata-only. Its id, or -1. */
+static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, int64_t t_ms, int digest)
+{
+	struct msglog_rec r;
+	struct ml_recbuf b;
+	struct sig_meta m = { 0 };
+	struct buf doc;
+	char *err = NULL;
+	int64_t id = -1;
+
+	ml_make_rec(&r, &b, i);
+	r.time_ms = t_ms;
+	if (digest)
+		r.body_mode = MSGLOG_BODY_DIGEST;
+	m.kind = r.dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE;
+	m.client = "SUBSYSTEM:" CLIENT;
+	m.service = "SERVICE:" SERVICE;
+	m.message_id = r.message_id;
+	m.time.tv_sec = (time_t)(t_ms / 1000);
+	m.time.tv_nsec = (long)(t_ms % 1000) * 1000000;
+	m.request_hash = r.dir == MSGLOG_RESPONSE ? r.request_hash : NULL;
+	m.content_type = "text/xml; charset=utf-8";
+	buf_init(&doc, 64 * 1024);
+	if (sig_sign(k, &m, r.body, r.body_len, &doc, &err) != 0) {
+		print_message("sig_sign: %s\n", err ? err : "?");
+		goto out;
+	}
+	r.sigdoc = doc.data;
+	r.sigdoc_len = doc.len;
+	if (msglog_append_sync(log, &r, &id, NULL, &err) < 0) {
+		print_message("append: %s\n", err ? err : "?");
+		id = -1;
+	}
+out:
+	free(err);
+	buf_free(&doc);
+	return id;
+}
+
+/* db: records 1..6 (msg-1 .. msg-3, record 4 metadata-only) signed with k
+ * at t0 + i, stamped after 2 and after 6: batches 1-2 and 3-6. */
+static void make_log(const char *db, struct signing_key *k, int64_t t0)
+{
+	struct msglog_config c;
+	struct msglog *log;
+
+	msglog_config_defaults(&c);
+	c.path = db;
+	ml_tsa_cfg(&c, E.url, E.tsa_cert, E.trust);
+	assert_non_null(log = ml_open(&c));
+	for (int i = 1; i <= 6; i++) {
+		assert_int_equal(append_signed(log, k, i, t0 + i, i == 4), i);
+		if (i == 2 || i == 6)
+			assert_int_equal(ml_stamp_all(log), 0);
+	}
+	msglog_close(log);
+}
+
+/* ------------------------------------------------------- the third party */
+
+/* Runs every command line of README.txt that starts with one of the tools
+ * (or a test of one); the number that failed, -1 without README.txt. */
+static int run_readme(const char *out, int *ran)
+{
+	static const char *const tools[] = { "openssl ", "xmlsec1 ", "python3 ", "sha256sum ", "test ",
+					     "TZ=UTC xmlsec1 " };
+	char p[512], line[2048];
+	FILE *f;
+	int fails = 0;
+
+	snprintf(p, sizeof(p), "%s/README.txt", out);
+	if (!(f = fopen(p, "r")))
+		return -1;
+	*ran = 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *l = line + strspn(line, " ");
+		size_t i;
+
+		for (i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+			if (strncmp(l, tools[i], strlen(tools[i])) == 0)
+				break;
+		if (i == sizeof(tools) / sizeof(tools[0]))
+			continue;
+		line[strcspn(line, "\n#")] = 0;   /* the comment would swallow the redirection */
+		(*ran)++;
+		if (sh("cd '%s' && %s >/dev/null 2>&1", out, l) != 0) {
+			print_message("README command failed: %s\n", l);
+			fails++;
+		}
+	}
+	fclose(f);
+	return fails;
+}
+
+/* check.py's exit status in dir. */
+static int check_py(const char *dir)
+{
+	return sh("cd '%s' && python3 check.py >/dev/null 2>&1", dir);
+}
+
+/* A fresh copy of the export out as out-NAME, changed by the shell command
+ * what (run in it); its path in copy. */
+static void tampered(const char *out, const char *name, char *copy, size_t n, const char *what)
+{
+	snprintf(copy, n, "%s-%s", out, name);
+	assert_int_equal(sh("rm -rf '%s' && cp -r '%s' '%s' && cd '%s' && %s", copy, out, copy, copy, what), 0);
+}
+
+/* msg-2 (records 3 and 4; 4 metadata-only, in batch 3-6): every command of
+ * the README succeeds and check.py says OK; a changed byte of a body, a
+ * signature document or a stamped root fails. By time: every record. */
+static void test_export_third_party(void **state)
+{
+	char d[320], db[400], out[400], out2[400], copy[460], *err = NULL;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel sel = { 0 };
+	int ran = 0;
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	snprintf(out2, sizeof(out2), "%s/export-range", d);
+	make_log(db, k, msglog_now_ms() - 60000);
+	keys_free(&k);
+
+	sel.message_id = "msg-2";
+	sel.tsa_ca_pem = E.trust;
+	sel.sign_trust_pem = E.trust;
+	sel.sign_chain_pem = E.sign_ca;
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+	assert_int_equal(sh("test -f '%s/records/3/body.bin' && test ! -e '%s/records/4/body.bin' && "
+			    "test -f '%s/records/4/signature.xml' && test -f '%s/batches/3-6/token.tsr'"
+			    " && test -f '%s/batches/3-6/root.bin' && test -f '%s/tsa-ca.pem'",
+			    out, out, out, out, out, out), 0);
+	/* Every command the README gives succeeds. */
+	assert_int_equal(run_readme(out, &ran), 0);
+	assert_true(ran >= 5);   /* python3, 2x xmlsec1, the body of 3, openssl ts */
+	assert_int_equal(check_py(out), 0);
+	/* ... and fails on a changed byte. */
+	tampered(out, "body", copy, sizeof(copy), "sed -i 's/record 3/record 9/' records/3/body.bin");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "sig", copy, sizeof(copy), "sed -i 's/msg-2/msg-9/' records/4/signature.xml");
+	assert_int_not_equal(sh("cd '%s' && xmlsec1 --verify --trusted-pem sign-trust.pem --untrusted-pem "
+				"sign-chain.pem --id-attr:Id SignedProperties records/4/signature.xml "
+				">/dev/null 2>&1", copy), 0);
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "root", copy, sizeof(copy), "printf x >> batches/3-6/root.bin");
+	assert_int_not_equal(sh("cd '%s' && openssl ts -verify -data batches/3-6/root.bin -in "
+				"batches/3-6/token.tsr -CAfile tsa-ca.pem >/dev/null 2>&1", copy), 0);
+	assert_int_equal(check_py(copy), 1);
+
+	/* By time: everything; into a non-empty directory: refused. */
+	sel.message_id = NULL;
+	sel.from_ms = 1;
+	sel.to_ms = (int64_t)time(NULL) * 1000 + 60000;
+	assert_int_equal(logverify_export(db, &sel, out2, &err), 6);
+	assert_int_equal(run_readme(out2, &ran), 0);
+	assert_int_equal(check_py(out2), 0);
+	assert_int_equal(logverify_export(db, &sel, out2, &err), -1);
+	assert_non_null(err);
+	free(err);
+}
+
+/* The auditor's forgeries of an export (finding 1), each of which used to
+ * pass check.py: a body with text appended and meta.json rewritten to match
+ * (canon fields 10 and 11, body_len, body_sha256, hash) - sha256sum, xmlsec1
+ * and openssl ts still pass, so the README's body command (against the
+ * signed BodyDigest) and check.py (the hash is not in the stamped chain)
+ * must catch it; a readable field of meta.json that canon does not hold; a
+ * deleted body.bin; the batches/ folder deleted. Without its batch and with
+ * meta.json saying so, a record is UNSTAMPED (exit 2), never OK. */
+static void test_export_forgeries_fail(void **state)
+{
+	char d[320], db[400], out[400], copy[460], cmd[600], *err = NULL;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel sel = { .message_id = "msg-2" };
+	int ran = 0;
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	make_log(db, k, msglog_now_ms() - 60000);
+	keys_free(&k);
+	sel.tsa_ca_pem = E.trust;
+	sel.sign_trust_pem = E.trust;
+	sel.sign_chain_pem = E.sign_ca;
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_int_equal(check_py(out), 0);
+
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . forge-body 3", E.tamper);
+	tampered(out, "forged", copy, sizeof(copy), cmd);
+	assert_int_equal(check_py(copy), 1);
+	assert_int_equal(run_readme(copy, &ran), 2);   /* check.py and the body's command, only they */
+	assert_int_equal(sh("cd '%s' && xmlsec1 --verify --trusted-pem sign-trust.pem --untrusted-pem "
+			    "sign-chain.pem --id-attr:Id SignedProperties records/3/signature.xml >/dev/null 2>&1 && "
+			    "openssl ts -verify -data batches/3-6/root.bin -in batches/3-6/token.tsr -CAfile tsa-ca.pem "
+			    ">/dev/null 2>&1 && python3 check.py | grep -q '^BAD *records/3: .*BodyDigest> differs.*"
+			    "not the one batches/3-6/chain.json holds'", copy), 0);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 3 client_id '\"central-server/COM/1/x\"'", E.tamper);
+	tampered(out, "client", copy, sizeof(copy), cmd);
+	assert_int_equal(check_py(copy), 1);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 4 time_ms 1000", E.tamper);
+	tampered(out, "time", copy, sizeof(copy), cmd);
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "nobody", copy, sizeof(copy), "rm records/3/body.bin");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "nobatches", copy, sizeof(copy), "rm -r batches");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "nosig", copy, sizeof(copy), "rm records/4/signature.xml");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "ocsp", copy, sizeof(copy), "printf garbage > records/3/ocsp.der");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "norecords", copy, sizeof(copy), "rm -r records");
+	assert_int_equal(check_py(copy), 1);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . unstamp && rm -r batches", E.tamper);
+	tampered(out, "unstamped", copy, sizeof(copy), cmd);
+	assert_int_equal(check_py(copy), 2);
+	assert_int_equal(sh("cd '%s' && python3 check.py | grep -c '^UNSTAMPED' | grep -qx 2", copy), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_export_third_party),
+		cmocka_unit_test(test_export_forgeries_fail),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
