@@ -3,6 +3,7 @@
  * and a short python3 script (README.txt in the export says how). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "lib/crypto.h"
 #include "store/logverify.h"
 #include "store/msglog_int.h"
+#include "store/tsa.h"
 
 /* EXPORT_CHECK_PY: export_check.py, the checker a third party runs, written as
  * check.py (CMakeLists.txt makes the header from the script). */
@@ -27,8 +29,14 @@
 
 struct xstamp {
 	int64_t id, first_id, last_id, time_ms;
+	unsigned char root[MSGLOG_HASH_LEN];
+	int64_t gen_ms;                  /* the token's genTime, once checked */
 	int used;
 };
+
+/* How far a token's genTime may be before the records it stamps, or after
+ * now, as log verify allows (logverify.c, DEFAULT_SKEW_MS). */
+#define EXPORT_SKEW_MS 300000
 
 struct xctx {
 	const struct msglog_backend_ops *ops;
@@ -39,6 +47,8 @@ struct xctx {
 	size_t nst, cap;
 	struct buf cmds;                 /* per-item commands for README.txt */
 	long n;
+	int64_t min_id, max_id;          /* of the records exported */
+	struct tsa_trust *tsa;           /* from sel->tsa_ca_pem, or NULL */
 	char **err;
 };
 
@@ -151,7 +161,9 @@ static int load_xstamp(const struct msglog_stamp *s, void *arg)
 		x->st = n;
 		x->cap = cap;
 	}
-	x->st[x->nst] = (struct xstamp){ s->id, s->first_id, s->last_id, s->time_ms, 0 };
+	x->st[x->nst] = (struct xstamp){ .id = s->id, .first_id = s->first_id, .last_id = s->last_id,
+					 .time_ms = s->time_ms };
+	memcpy(x->st[x->nst].root, s->root, MSGLOG_HASH_LEN);
 	x->nst++;
 	return 0;
 }
@@ -244,6 +256,143 @@ static int export_batch(struct xctx *x, const struct xstamp *s)
 			  "-CAfile tsa-ca.pem\n", dir, dir) < 0 ? -1 : 0;
 }
 
+/* -------------------------------------------------------- the log around */
+
+/* What a third party's checks would find wrong with the log around the
+ * records, the export finds first and refuses (a package that fails its own
+ * checks proves nothing): the records from the first exported one's batch
+ * to the last one's (or to the last exported record when no batch covers
+ * it yet) must all be there, each sound and linked to the one before; each
+ * batch among them must end at its stored root, with a token that verifies
+ * (against --tsa-ca, or at least against the certificate it carries) at a
+ * plausible time; and no record may lack a batch while later ones have one.
+ * The same checks as log verify, over that span only. */
+struct span {
+	struct xctx *x;
+	int64_t expect;                  /* the next record id */
+	unsigned char prev[MSGLOG_HASH_LEN];
+	int have_prev;
+	int64_t batch_max_time;          /* the newest record of the current batch */
+};
+
+static int damaged(struct xctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int damaged(struct xctx *x, const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	msglog_set_err(x->err, "%s - the log is damaged or was changed; nothing exported ('ailgate log "
+		       "verify' names the first bad record)", why);
+	return -1;
+}
+
+struct tokget {
+	int64_t id;
+	unsigned char *der;
+	size_t len;
+};
+
+static int token_get(const struct msglog_stamp *s, void *arg)
+{
+	struct tokget *t = arg;
+
+	if (s->id != t->id || t->der || !s->token_len || s->token_len > TSA_MAX_RESPONSE)
+		return 0;
+	if (!(t->der = malloc(s->token_len)))
+		return -1;
+	memcpy(t->der, s->token, s->token_len);
+	t->len = s->token_len;
+	return 0;
+}
+
+/* Batch s ends at a record whose hash is h (checked): its root, token and time. */
+static int span_batch(struct span *sp, struct xstamp *s, const unsigned char *h)
+{
+	struct xctx *x = sp->x;
+	struct tokget t = { s->id, NULL, 0 };
+	char *e = NULL;
+	int64_t gen = 0, now = msglog_now_ms();
+	int rc = -1;
+
+	if (memcmp(s->root, h, MSGLOG_HASH_LEN) != 0)
+		return damaged(x, "batch %lld (records %lld..%lld): its stored root is not the hash of record %lld",
+			       (long long)s->id, (long long)s->first_id, (long long)s->last_id, (long long)s->last_id);
+	if (x->ops->iterate_stamps(x->conn, s->first_id, s->first_id, 1, token_get, &t, &e) != 0 || !t.der)
+		damaged(x, "batch %lld (records %lld..%lld): its time stamp token is missing or unreadable%s%s",
+			(long long)s->id, (long long)s->first_id, (long long)s->last_id, e ? ": " : "", e ? e : "");
+	else if ((x->tsa ? tsa_verify(x->tsa, t.der, t.len, h, MSGLOG_HASH_LEN, &gen, &e)
+			 : tsa_verify_carried(t.der, t.len, h, MSGLOG_HASH_LEN, &gen, &e)) < 0)
+		damaged(x, "batch %lld (records %lld..%lld): its time stamp token does not verify%s: %s",
+			(long long)s->id, (long long)s->first_id, (long long)s->last_id,
+			x->tsa ? " against --tsa-ca" : "", e ? e : "?");
+	else if (gen + EXPORT_SKEW_MS < sp->batch_max_time || gen > now + EXPORT_SKEW_MS ||
+		 llabs(gen - s->time_ms) > 1000)
+		damaged(x, "batch %lld (records %lld..%lld): its token's time %lld is not plausible (records up "
+			"to %lld, stored %lld)", (long long)s->id, (long long)s->first_id, (long long)s->last_id,
+			(long long)gen, (long long)sp->batch_max_time, (long long)s->time_ms);
+	else {
+		s->gen_ms = gen;
+		rc = 0;
+	}
+	free(t.der);
+	free(e);
+	return rc;
+}
+
+static int span_row(const struct msglog_row *r, void *arg)
+{
+	struct span *sp = arg;
+	struct xctx *x = sp->x;
+	struct xstamp *s = batch_of(x, r->id);
+	char why[256];
+
+	if (r->id != sp->expect)
+		return damaged(x, "record %lld is missing (the next one there is %lld)", (long long)sp->expect,
+			       (long long)r->id);
+	if (logverify_row_problem(r, why, sizeof(why)) != LOGVERIFY_OK)
+		return damaged(x, "%s", why);
+	if (sp->have_prev && memcmp(r->prev_hash, sp->prev, MSGLOG_HASH_LEN) != 0)
+		return damaged(x, "record %lld does not link to record %lld", (long long)r->id,
+			       (long long)(r->id - 1));
+	if (!s && x->nst && x->st[x->nst - 1].first_id > r->id)
+		return damaged(x, "record %lld is not covered by a time stamp, but later records are",
+			       (long long)r->id);
+	if (s && (r->id == s->first_id || r->time_ms > sp->batch_max_time))
+		sp->batch_max_time = r->time_ms;
+	if (s && r->id == s->last_id && span_batch(sp, s, r->hash) < 0)
+		return -1;
+	memcpy(sp->prev, r->hash, MSGLOG_HASH_LEN);
+	sp->have_prev = 1;
+	sp->expect = r->id + 1;
+	return 0;
+}
+
+static int check_span(struct xctx *x)
+{
+	struct xstamp *a = batch_of(x, x->min_id), *b = batch_of(x, x->max_id);
+	struct span sp = { .x = x };
+	struct msglog_filter f = { .from_id = a ? a->first_id : x->min_id,
+				   .to_id = b ? b->last_id : x->max_id, .with_body = 1 };
+	size_t i;
+
+	for (i = 0; i < x->nst; i++) {
+		if (x->st[i].last_id < x->st[i].first_id || (i && x->st[i].first_id <= x->st[i - 1].last_id))
+			return damaged(x, "batch %lld (records %lld..%lld) overlaps another or is empty",
+				       (long long)x->st[i].id, (long long)x->st[i].first_id,
+				       (long long)x->st[i].last_id);
+	}
+	sp.expect = f.from_id;
+	if (x->ops->iterate(x->conn, &f, span_row, &sp, x->err) != 0)
+		return -1;
+	if (sp.expect != f.to_id + 1)
+		return damaged(x, "record %lld is missing (%s)", (long long)sp.expect,
+			       b ? "its batch stamps records up to it" : "an exported record comes after it");
+	return 0;
+}
+
 /* -------------------------------------------------------------- records */
 
 static json_t *meta_json(const struct msglog_row *r, const struct xstamp *s)
@@ -330,6 +479,10 @@ static int export_row(const struct msglog_row *r, void *arg)
 		return -1;
 	if (s)
 		s->used = 1;
+	if (!x->n || r->id < x->min_id)
+		x->min_id = r->id;
+	if (!x->n || r->id > x->max_id)
+		x->max_id = r->id;
 	x->n++;
 	return record_cmds(x, r, dir);
 }
@@ -465,6 +618,8 @@ static int export_all(struct xctx *x)
 	if (x->ops->iterate_stamps(x->conn, 0, 0, 0, load_xstamp, x, x->err) != 0 ||
 	    x->ops->iterate(x->conn, &f, export_row, x, x->err) != 0)
 		return -1;
+	if (x->n && check_span(x) < 0)
+		return -1;
 	for (i = 0; i < x->nst; i++) {
 		if (x->st[i].used && export_batch(x, &x->st[i]) < 0)
 			return -1;
@@ -494,6 +649,8 @@ long logverify_export(const char *db, struct logverify_export_sel *sel, const ch
 	    empty_or_new(out_dir, &made, &e) < 0)
 		goto out;
 	started = 1;
+	if (sel->tsa_ca_pem && !(x.tsa = tsa_trust_new(sel->tsa_ca_pem, NULL, &e)))
+		goto out;
 	if (x.ops->open(db, MSGLOG_OPEN_READONLY, &x.conn, &e) < 0)
 		goto out;
 	if (export_all(&x) < 0) {
@@ -511,6 +668,7 @@ out:
 		x.ops->close(x.conn);
 	if (rc <= 0 && started)
 		export_undo(out_dir, made);     /* nothing exported: nothing written */
+	tsa_trust_free(x.tsa);
 	free(x.st);
 	buf_free(&x.cmds);
 	return rc;

@@ -260,12 +260,12 @@ static TS_RESP *parse_resp(const unsigned char *der, size_t len, char **err)
 	return resp;
 }
 
-int tsa_verify(const struct tsa_trust *t, const unsigned char *der, size_t der_len,
-	       const void *data, size_t len, int64_t *gen_time_ms, char **err)
+/* resp against SHA-256(data), with t. */
+static int verify_data(const struct tsa_trust *t, TS_RESP *resp, const void *data, size_t len,
+		       int64_t *gen_time_ms, char **err)
 {
 	unsigned char *md = OPENSSL_malloc(32);
 	TS_VERIFY_CTX *ctx = TS_VERIFY_CTX_new();
-	TS_RESP *resp = NULL;
 	int rc = -1;
 
 	if (!md || !ctx) {
@@ -279,12 +279,40 @@ int tsa_verify(const struct tsa_trust *t, const unsigned char *der, size_t der_l
 	TS_VERIFY_CTX_set_flags(ctx, TS_VFY_IMPRINT);
 	TS_VERIFY_CTX_set_imprint(ctx, md, 32);   /* ctx owns md */
 	md = NULL;
-	if (!(resp = parse_resp(der, der_len, err)))
-		goto out;
 	rc = verify_resp(t, ctx, resp, gen_time_ms, err);
 out:
 	OPENSSL_free(md);
 	TS_VERIFY_CTX_free(ctx);
+	return rc;
+}
+
+int tsa_verify(const struct tsa_trust *t, const unsigned char *der, size_t der_len,
+	       const void *data, size_t len, int64_t *gen_time_ms, char **err)
+{
+	TS_RESP *resp = parse_resp(der, der_len, err);
+	int rc = resp ? verify_data(t, resp, data, len, gen_time_ms, err) : -1;
+
+	TS_RESP_free(resp);
+	return rc;
+}
+
+int tsa_verify_carried(const unsigned char *der, size_t der_len, const void *data, size_t len,
+		       int64_t *gen_time_ms, char **err)
+{
+	TS_RESP *resp = parse_resp(der, der_len, err);
+	PKCS7 *token = resp ? TS_RESP_get_token(resp) : NULL;
+	STACK_OF(X509) *signers = token ? PKCS7_get0_signers(token, NULL, 0) : NULL;
+	struct tsa_trust t = { 0 };
+	int rc = -1;
+
+	if (resp && (!signers || sk_X509_num(signers) != 1)) {
+		set_err(err, "time stamp token does not carry its signer's certificate");
+		ERR_clear_error();
+	} else if (resp) {
+		t.anchors = signers;   /* borrowed: the token's own certificate */
+		rc = verify_data(&t, resp, data, len, gen_time_ms, err);
+	}
+	sk_X509_free(signers);
 	TS_RESP_free(resp);
 	return rc;
 }

@@ -56,4 +56,10 @@ int tsa_verify(const struct tsa_trust *t, const unsigned char *resp, size_t resp
 	       const void *data, size_t len, int64_t *gen_time_ms, char **err)
 	__attribute__((warn_unused_result));
 
+/* The same checks with the certificate the token carries as the anchor: its
+ * signature, imprint and form hold, whoever signed it (for a token no TSA
+ * CA was given for). 0 with *gen_time_ms set, or -1 with *err. */
+int tsa_verify_carried(const unsigned char *resp, size_t resp_len, const void *data, size_t len,
+		       int64_t *gen_time_ms, char **err) __attribute__((warn_unused_result));
+
 #endif

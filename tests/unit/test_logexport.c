@@ -340,11 +340,100 @@ static void test_export_forgeries_fail(void **state)
 	assert_int_equal(sh("cd '%s' && python3 check.py | grep -c '^UNSTAMPED' | grep -qx 2", copy), 0);
 }
 
+/* export's error for sel into a fresh directory under d (which must stay
+ * unmade): -1 expected; the message, caller frees. */
+static char *export_refused(const char *db, struct logverify_export_sel *sel, const char *d, const char *name)
+{
+	char out[460], *err = NULL;
+
+	snprintf(out, sizeof(out), "%s/%s", d, name);
+	assert_int_equal(logverify_export(db, sel, out, &err), -1);
+	assert_non_null(err);
+	assert_int_not_equal(access(out, F_OK), 0);   /* nothing left behind */
+	print_message("refused: %s\n", err);
+	return err;
+}
+
+/* Finding 6: a record deleted inside the exported span, and a token whose
+ * signature is broken, exported with rc 0 (check.py later said BAD, or
+ * nothing did), while a changed byte was refused. Now every one is refused
+ * with the reason, by message id and by time, with or without --tsa-ca. */
+static void test_export_refuses_broken_log(void **state)
+{
+	char d[320], db[400], copy[420], *err = NULL;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel by_msg = { .message_id = "msg-2", .tsa_ca_pem = E.trust };
+	struct logverify_export_sel by_time = { .from_ms = 1, .to_ms = (int64_t)time(NULL) * 1000 + 60000 };
+	struct logverify_export_sel first = { .message_id = "msg-1", .tsa_ca_pem = E.trust };
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(copy, sizeof(copy), "%s/copy.db", d);
+	make_log(db, k, msglog_now_ms() - 60000);
+	keys_free(&k);
+
+	/* record 5 (msg-3's request) deleted: msg-2 shares its batch 3-6 */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(ml_exec_sql(copy, "DELETE FROM records WHERE id = 5"), 0);
+	err = export_refused(copy, &by_msg, d, "x1");
+	assert_non_null(strstr(err, "record 5 is missing"));
+	assert_non_null(strstr(err, "nothing exported"));
+	free(err);
+	err = export_refused(copy, &by_time, d, "x2");
+	assert_non_null(strstr(err, "record 5 is missing"));
+	free(err);
+	/* the last record of the batch: known from the batch */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(ml_exec_sql(copy, "DELETE FROM records WHERE id = 6"), 0);
+	err = export_refused(copy, &by_msg, d, "x3");
+	assert_non_null(strstr(err, "record 6 is missing"));
+	free(err);
+
+	/* the last byte of batch 3-6's token (its signature) changed: refused with
+	 * and without --tsa-ca; the other batch's records still export */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(ml_exec_sql(copy, "UPDATE timestamps SET token = substr(token, 1, length(token) - 1) || "
+				     "CASE WHEN substr(token, -1) = X'01' THEN X'02' ELSE X'01' END "
+				     "WHERE first_id = 3"), 0);
+	err = export_refused(copy, &by_msg, d, "x4");
+	assert_non_null(strstr(err, "batch 2 (records 3..6): its time stamp token does not verify against --tsa-ca"));
+	free(err);
+	by_msg.tsa_ca_pem = NULL;
+	err = export_refused(copy, &by_msg, d, "x5");
+	assert_non_null(strstr(err, "batch 2 (records 3..6): its time stamp token does not verify: "));
+	free(err);
+	err = export_refused(copy, &by_time, d, "x6");
+	free(err);
+	{
+		char out[460];
+
+		snprintf(out, sizeof(out), "%s/first", d);
+		assert_int_equal(logverify_export(copy, &first, out, &err), 2);
+		assert_null(err);
+		assert_int_equal(check_py(out), 0);
+	}
+	/* a stamp deleted: its records are not covered, later ones are */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(ml_exec_sql(copy, "DELETE FROM timestamps WHERE first_id = 1"), 0);
+	first.tsa_ca_pem = NULL;
+	err = export_refused(copy, &first, d, "x7");
+	assert_non_null(strstr(err, "record 1 is not covered by a time stamp, but later records are"));
+	free(err);
+	/* a stored root changed */
+	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
+	assert_int_equal(ml_exec_sql(copy, "UPDATE timestamps SET root = zeroblob(32) WHERE first_id = 3"), 0);
+	err = export_refused(copy, &by_msg, d, "x8");
+	assert_non_null(strstr(err, "its stored root is not the hash of record 6"));
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_export_third_party),
 		cmocka_unit_test(test_export_forgeries_fail),
+		cmocka_unit_test(test_export_refuses_broken_log),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
