@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -146,6 +147,18 @@ static json_t *hexj(const unsigned char *p, size_t n)
 	return j;
 }
 
+/* t_ms as "YYYY-MM-DD HH:MM:SS" in UTC (sep 'T': ISO 8601 without the zone),
+ * whole seconds: what xmlsec1 --verification-time takes. */
+static void utc_text(int64_t t_ms, char *out, size_t len, char sep)
+{
+	time_t t = (time_t)(t_ms >= 0 ? t_ms / 1000 : (t_ms - 999) / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(out, len, "1970-01-01 00:00:00");
+	out[10] = sep;
+}
+
 /* -------------------------------------------------------------- batches */
 
 static int load_xstamp(const struct msglog_stamp *s, void *arg)
@@ -234,7 +247,7 @@ static int export_batch(struct xctx *x, const struct xstamp *s)
 {
 	struct msglog_filter f = { .from_id = s->first_id, .to_id = s->last_id };
 	struct chainctx c = { json_array(), { 0 } };
-	char dir[128], rel[192];
+	char dir[128], rel[192], when[32];
 	struct tokout t = { x, s, dir, 0 };
 
 	snprintf(dir, sizeof(dir), "batches/%lld-%lld", (long long)s->first_id, (long long)s->last_id);
@@ -252,8 +265,12 @@ static int export_batch(struct xctx *x, const struct xstamp *s)
 					 (json_int_t)s->first_id, "last_id", (json_int_t)s->last_id,
 					 "time_ms", (json_int_t)s->time_ms, "chain", c.arr)) < 0)
 		return -1;
-	return buf_printf(&x->cmds, "openssl ts -verify -data %s/root.bin -in %s/token.tsr "
-			  "-CAfile tsa-ca.pem\n", dir, dir) < 0 ? -1 : 0;
+	/* As of the token's genTime (check_span checked it), as log verify does:
+	 * today the TSA's certificate may have expired. */
+	utc_text(s->gen_ms, when, sizeof(when), 'T');
+	return buf_printf(&x->cmds, "openssl ts -verify -attime %lld -data %s/root.bin -in %s/token.tsr "
+			  "-CAfile tsa-ca.pem   # as of its genTime, %sZ\n", (long long)(s->gen_ms / 1000), dir, dir,
+			  when) < 0 ? -1 : 0;
 }
 
 /* -------------------------------------------------------- the log around */
@@ -430,12 +447,16 @@ static int signs_body(const struct msglog_row *r)
 
 static int record_cmds(struct xctx *x, const struct msglog_row *r, const char *dir)
 {
+	char when[32];
 	int rc = 0;
 
+	/* As of the record's time, as log verify does: the member's certificate
+	 * may have expired since. xmlsec1 reads the time as local time. */
+	utc_text(r->time_ms, when, sizeof(when), ' ');
 	if (r->sigdoc_len)
-		rc |= buf_printf(&x->cmds, "xmlsec1 --verify --trusted-pem sign-trust.pem %s"
-				 "--id-attr:Id SignedProperties --id-attr:Id urn:ailgate:signed-message:1:Batch "
-				 "%s/signature.xml\n",
+		rc |= buf_printf(&x->cmds, "TZ=UTC xmlsec1 --verify --verification-time \"%s\" --trusted-pem "
+				 "sign-trust.pem %s--id-attr:Id SignedProperties --id-attr:Id "
+				 "urn:ailgate:signed-message:1:Batch %s/signature.xml\n", when,
 				 x->sel->sign_chain_pem ? "--untrusted-pem sign-chain.pem " : "", dir);
 	/* The body against what the member signed, not against meta.json. */
 	if (r->body && signs_body(r))
@@ -522,7 +543,11 @@ static int write_readme(struct xctx *x)
 		"Then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
 		"the exchange's global configuration), each signature (sign-trust.pem: the signing\n"
 		"CA's root; sign-chain.pem: its intermediates) and each body against the signed\n"
-		"<sm:BodyDigest> of its signature.xml:\n\n%s",
+		"<sm:BodyDigest> of its signature.xml. Certificates expire (a member's and the TSA's\n"
+		"after some years), so each is checked as of the time it was used, as 'ailgate log\n"
+		"verify' does: a token as of its genTime (-attime, seconds since 1970 UTC), a\n"
+		"signature as of its record's time (--verification-time, which xmlsec1 reads as local\n"
+		"time: hence TZ=UTC). The commands give the same answer years later.\n\n%s",
 		x->n, x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);

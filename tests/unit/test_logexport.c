@@ -240,7 +240,7 @@ static void test_export_third_party(void **state)
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	snprintf(out, sizeof(out), "%s/export", d);
 	snprintf(out2, sizeof(out2), "%s/export-range", d);
-	make_log(db, k, msglog_now_ms() - 60000);
+	make_log(db, k, msglog_now_ms());
 	keys_free(&k);
 
 	sel.message_id = "msg-2";
@@ -301,7 +301,7 @@ static void test_export_forgeries_fail(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	snprintf(out, sizeof(out), "%s/export", d);
-	make_log(db, k, msglog_now_ms() - 60000);
+	make_log(db, k, msglog_now_ms());
 	keys_free(&k);
 	sel.tsa_ca_pem = E.trust;
 	sel.sign_trust_pem = E.trust;
@@ -370,7 +370,7 @@ static void test_export_refuses_broken_log(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	snprintf(copy, sizeof(copy), "%s/copy.db", d);
-	make_log(db, k, msglog_now_ms() - 60000);
+	make_log(db, k, msglog_now_ms());
 	keys_free(&k);
 
 	/* record 5 (msg-3's request) deleted: msg-2 shares its batch 3-6 */
@@ -428,12 +428,102 @@ static void test_export_refuses_broken_log(void **state)
 	free(err);
 }
 
+/* Finding 2: the README's commands failed "years later", once the member's
+ * or the TSA's certificate had expired, while log verify checks as of the
+ * record's time and the token's genTime. Here both have expired by the
+ * time of the export: the member's certificate and the TSA's are valid
+ * for 3 seconds from now, the records signed and stamped in them. Every
+ * README command passes; the same commands without the times fail. */
+static void test_export_commands_after_expiry(void **state)
+{
+	char d[320], db[400], out[400], tsa2[400], pf[420], down[420], url[64], cert[420], start[32], end[32];
+	char *err = NULL;
+	struct logverify_export_sel sel = { .message_id = "msg-2", .tsa_ca_pem = E.trust };
+	struct signing_key *k;
+	struct msglog_config c;
+	struct msglog *log;
+	time_t t_start = time(NULL), t_end = t_start + 3;
+	int64_t t0 = (int64_t)t_start * 1000 + 100, gen = 0;
+	struct tm tm;
+	pid_t srv;
+	int port = 0, ran = 0;
+
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	snprintf(cert, sizeof(cert), "%s/member-short.pem", d);
+	snprintf(tsa2, sizeof(tsa2), "%s/tsa", d);
+	snprintf(pf, sizeof(pf), "%s/tsa-port", d);
+	snprintf(down, sizeof(down), "%s/tsa-down", d);
+	gmtime_r(&t_start, &tm);
+	strftime(start, sizeof(start), "%Y%m%d%H%M%SZ", &tm);
+	gmtime_r(&t_end, &tm);
+	strftime(end, sizeof(end), "%Y%m%d%H%M%SZ", &tm);
+	sel.sign_trust_pem = E.trust;
+	sel.sign_chain_pem = E.sign_ca;
+	/* the member's key, certified for 3 seconds */
+	assert_int_equal(sh("cd '%s' && openssl req -new -config '%s/ca/sign/ca.cnf' -key '%s/members/GOV_70000050/sign.key'"
+			    " -subj '/C=KG/O=test/serialNumber=GOV\\/70000050/CN=70000050' -out m.csr && openssl ca -batch "
+			    "-config '%s/ca/sign/ca.cnf' -extensions v3_sign -startdate %s -enddate %s -notext -in m.csr "
+			    "-out '%s' >/dev/null 2>&1", d, E.pki, E.pki, E.pki, start, end, cert), 0);
+	/* a TSA whose certificate ends then too */
+	assert_int_equal(sh("cp -r '%s/tsa' '%s' && sed -i 's|^dir = .*|dir = %s|' '%s/tsa.cnf' && cd '%s' && "
+			    "openssl req -new -config '%s/ca/root/ca.cnf' -key tsa.key -subj '/CN=short-lived TSA' "
+			    "-out tsa.csr && openssl ca -batch -config '%s/ca/root/ca.cnf' -extensions v3_tsa "
+			    "-startdate %s -enddate %s -notext -in tsa.csr -out tsa.pem >/dev/null 2>&1",
+			    E.pki, tsa2, tsa2, tsa2, tsa2, E.pki, E.pki, start, end), 0);
+	assert_true((srv = start_tsa(tsa2, pf, down, &port)) > 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	snprintf(pf, sizeof(pf), "%s/tsa.pem", tsa2);
+	assert_non_null(k = member_key(cert));
+	msglog_config_defaults(&c);
+	c.path = db;
+	ml_tsa_cfg(&c, url, pf, E.trust);
+	assert_non_null(log = ml_open(&c));
+	for (int i = 1; i <= 4; i++)
+		assert_int_equal(append_signed(log, k, i, t0 + i, 0), i);
+	assert_int_equal(ml_stamp_all(log), 0);
+	msglog_close(log);
+	keys_free(&k);
+	stop_tsa(srv);
+	gen = ml_count_rows(db, "SELECT time_ms FROM timestamps");
+	if (gen / 1000 >= (int64_t)t_end)
+		skip();   /* too slow a machine: stamped after the TSA's certificate ended */
+	while (time(NULL) <= t_end)
+		sleep_ms(200);
+
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+	{
+		char when[32];
+		time_t t = (time_t)(t0 / 1000);
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		assert_int_equal(sh("grep -q -- '^TZ=UTC xmlsec1 --verify --verification-time \"%s\" .* records/3/signature.xml$' "
+				    "'%s/README.txt'", when, out), 0);
+	}
+	assert_int_equal(sh("grep -q -- '^openssl ts -verify -attime %lld -data batches/1-4/root.bin' '%s/README.txt'",
+			    (long long)(gen / 1000), out), 0);
+	assert_int_equal(run_readme(out, &ran), 0);
+	assert_true(ran >= 6);   /* python3, 2x xmlsec1, 2 bodies, openssl ts */
+	/* what the README gave before: as of today */
+	assert_int_not_equal(sh("cd '%s' && xmlsec1 --verify --trusted-pem sign-trust.pem --untrusted-pem sign-chain.pem "
+				"--id-attr:Id SignedProperties records/3/signature.xml >/dev/null 2>&1", out), 0);
+	assert_int_not_equal(sh("cd '%s' && openssl ts -verify -data batches/1-4/root.bin -in batches/1-4/token.tsr "
+				"-CAfile tsa-ca.pem >/dev/null 2>&1", out), 0);
+	/* the time is UTC whatever the reader's zone: in UTC+6 it still passes */
+	assert_int_equal(sh("cd '%s' && export TZ=Asia/Bishkek && eval \"$(grep '^TZ=UTC xmlsec1 .*records/3/' README.txt)\" "
+			    ">/dev/null 2>&1", out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_export_third_party),
 		cmocka_unit_test(test_export_forgeries_fail),
 		cmocka_unit_test(test_export_refuses_broken_log),
+		cmocka_unit_test(test_export_commands_after_expiry),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
