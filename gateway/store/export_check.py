@@ -172,16 +172,49 @@ def check_body(d, r, problems):
         problems.append('body.bin is not the logged body (length or SHA-256 differs from canon)')
 
 
+def one_der(b):
+    """Whether b is exactly one DER SEQUENCE (its length as its header says)."""
+    if len(b) < 2 or b[0] != 0x30:
+        return False
+    n, i = b[1], 2
+    if n & 0x80:
+        i = 2 + (n & 0x7f)
+        n = int.from_bytes(b[2:i], 'big')
+    return i + n == len(b)
+
+
 def check_ocsp(d, r, problems):
-    path = d + '/ocsp.der'
+    """ocsp-<i>.der: the responses that travelled with the message; their base64 with
+    commas between is the logged OCSP data, canon field 13 its SHA-256 (ocsp.txt, when
+    there, holds the logged bytes: the responses are then its items)."""
+    ders = sorted(glob.glob(d + '/ocsp-*.der'), key=lambda p: int(re.sub(r'[^0-9]', '', os.path.basename(p)) or 0))
+    txt = d + '/ocsp.txt'
     if r['ocsp_sha256'] == EMPTY:
-        if os.path.exists(path) and os.path.getsize(path):
-            problems.append('ocsp.der is there, but the record was logged without OCSP data')
+        if ders or os.path.exists(txt):
+            problems.append('OCSP files are there, but the record was logged without OCSP data')
         return
-    if not os.path.isfile(path):
-        problems.append('ocsp.der is missing')
-    elif hashlib.sha256(read(path)).digest() != r['ocsp_sha256']:
-        problems.append('ocsp.der is not the logged OCSP data (its SHA-256 differs from canon)')
+    if [os.path.basename(p) for p in ders] != ['ocsp-%d.der' % i for i in range(len(ders))]:
+        problems.append('the OCSP responses are not ocsp-0.der, ocsp-1.der, ... without a gap')
+    items = [read(p) for p in ders]
+    for p, der in zip(ders, items):
+        if not one_der(der):
+            problems.append('%s is not one DER structure' % os.path.basename(p))
+    if os.path.exists(txt):
+        text = read(txt)
+        if hashlib.sha256(text).digest() != r['ocsp_sha256']:
+            problems.append('ocsp.txt is not the logged OCSP data (its SHA-256 differs from canon)')
+        elif items:
+            try:
+                logged = [base64.b64decode(x.strip(b' \t'), validate=True) for x in text.split(b',')]
+            except ValueError:
+                logged = None
+            if logged != items:
+                problems.append('ocsp-*.der are not the responses ocsp.txt holds')
+    elif not items:
+        problems.append('the OCSP data (ocsp-0.der, ...) is missing')
+    elif hashlib.sha256(b','.join(base64.b64encode(x) for x in items)).digest() != r['ocsp_sha256']:
+        problems.append('ocsp-*.der are not the logged OCSP responses (their base64, comma-separated, '
+                        'does not give canon\'s SHA-256)')
 
 
 def check_batch(d):

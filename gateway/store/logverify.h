@@ -125,13 +125,19 @@ struct logverify_export_sel {
  *   records/<id>/meta.json       every field, digests and hashes in hex
  *   records/<id>/body.bin        the body, when it was logged
  *   records/<id>/signature.xml   the signature document, when present
- *   records/<id>/ocsp.der        the OCSP data, when present
+ *   records/<id>/ocsp-<i>.der    the OCSP responses carried, DER, when present
+ *   records/<id>/ocsp.txt        the OCSP data as logged, when it is not exactly
+ *                                the responses' base64 with commas between
  *   batches/<first>-<last>/token.tsr   the RFC 3161 TimeStampResp
  *   batches/<first>-<last>/root.bin    the 32 bytes it stamps
  *   batches/<first>-<last>/chain.json  each record's prev_hash, canonical
  *                                      encoding and hash, linking a record
  *                                      to the root
- *   README.txt                   the exact commands a third party runs
+ *   check.py, README.txt         the checker and the exact commands a third
+ *                                party runs (gateway/store/README.md, "Export")
+ * The records around the selected ones are checked first as log verify
+ * would (each present, sound, linked; each batch's root and token): a log
+ * the package would fail is refused.
  * Returns the number of records exported, or -1 with *err (caller frees).
  * With 0 or -1 out_dir is left as it was found (removed if it was made). */
 long logverify_export(const char *db, struct logverify_export_sel *sel, const char *out_dir,

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -50,6 +51,8 @@ struct xctx {
 	long n;
 	int64_t min_id, max_id;          /* of the records exported */
 	struct tsa_trust *tsa;           /* from sel->tsa_ca_pem, or NULL */
+	X509_STORE *sign_trust;          /* from sel->sign_trust_pem, or NULL */
+	STACK_OF(X509) *sign_chain;      /* from sel->sign_chain_pem, or NULL */
 	char **err;
 };
 
@@ -410,6 +413,158 @@ static int check_span(struct xctx *x)
 	return 0;
 }
 
+/* ----------------------------------------------------------------- OCSP */
+
+/* A record's OCSP data is what travelled with its message: the carried form
+ * of trust/ocsp.h, base64 of each DER OCSPResponse separated by commas
+ * (canon field 13 is the SHA-256 of those bytes). Each response is written
+ * as records/<id>/ocsp-<i>.der, DER that openssl ocsp -respin reads; when
+ * the data is not exactly that form (spaces around a comma, or not
+ * responses at all), the logged bytes go to ocsp.txt as well, so that
+ * check.py still ties them to canon. At most this many responses. */
+#define OCSP_FILES_MAX 16
+
+struct ocsp_items {
+	size_t n;
+	unsigned char *der[OCSP_FILES_MAX];
+	size_t len[OCSP_FILES_MAX];
+	int exact;                       /* the data is their base64, comma-separated */
+};
+
+static void ocsp_items_free(struct ocsp_items *it)
+{
+	for (size_t i = 0; i < it->n; i++)
+		free(it->der[i]);
+	it->n = 0;
+}
+
+/* One DER OCSPResponse, and nothing after it. */
+static int is_ocsp_response(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *r = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+	int ok = r && p == der + len;
+
+	OCSP_RESPONSE_free(r);
+	ERR_clear_error();
+	return ok;
+}
+
+/* 0 with it filled, or -1 (it empty) when the data is not carried responses. */
+static int ocsp_split(const unsigned char *data, size_t len, struct ocsp_items *it)
+{
+	const char *p = (const char *)data, *end = p + len;
+
+	memset(it, 0, sizeof(*it));
+	it->exact = 1;
+	while (p <= end) {
+		const char *c = memchr(p, ',', (size_t)(end - p)), *e = c ? c : end, *a = p, *b = e;
+		long n;
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		it->exact &= a == p && b == e;
+		if (it->n == OCSP_FILES_MAX || a == b || !(it->der[it->n] = malloc((size_t)(b - a))))
+			goto bad;
+		n = b64_decode(a, (size_t)(b - a), it->der[it->n], (size_t)(b - a));
+		it->len[it->n] = n > 0 ? (size_t)n : 0;
+		it->n++;
+		if (n <= 0 || !is_ocsp_response(it->der[it->n - 1], (size_t)n))
+			goto bad;
+		p = e + 1;
+	}
+	return 0;
+bad:
+	ocsp_items_free(it);
+	return -1;
+}
+
+/* Whether a response verifies as openssl ocsp -respin -CAfile sign-trust.pem
+ * -verify_other sign-chain.pem -attime at checks it. */
+static int ocsp_verifies(struct xctx *x, const unsigned char *der, size_t len, int64_t at)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *r;
+	OCSP_BASICRESP *b;
+	int ok;
+
+	if (!x->sign_trust)
+		return 0;
+	r = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+	b = r ? OCSP_response_get1_basic(r) : NULL;
+	X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(x->sign_trust), (time_t)at);
+	ok = b && OCSP_basic_verify(b, x->sign_chain, x->sign_trust, 0) > 0;
+	OCSP_BASICRESP_free(b);
+	OCSP_RESPONSE_free(r);
+	ERR_clear_error();
+	return ok;
+}
+
+static int write_ocsp(struct xctx *x, const struct msglog_row *r, const char *dir)
+{
+	struct ocsp_items it;
+	char rel[160];
+	int rc = 0, carried;
+
+	if (!r->ocsp_len)
+		return 0;
+	carried = ocsp_split(r->ocsp, r->ocsp_len, &it) == 0;
+	if (!carried || !it.exact) {
+		snprintf(rel, sizeof(rel), "%s/ocsp.txt", dir);
+		rc = write_file(x, rel, r->ocsp, r->ocsp_len);
+	}
+	for (size_t i = 0; rc == 0 && i < it.n; i++) {
+		snprintf(rel, sizeof(rel), "%s/ocsp-%zu.der", dir, i);
+		rc = write_file(x, rel, it.der[i], it.len[i]);
+		/* As of the record's time: the responder's certificate expires too. */
+		if (rc == 0 && ocsp_verifies(x, it.der[i], it.len[i], r->time_ms / 1000))
+			rc = buf_printf(&x->cmds, "openssl ocsp -respin %s -resp_text -CAfile sign-trust.pem%s "
+					"-attime %lld   # its responder's signature, as of the record's time\n", rel,
+					x->sel->sign_chain_pem ? " -verify_other sign-chain.pem" : "",
+					(long long)(r->time_ms / 1000));
+		else if (rc == 0)
+			rc = buf_printf(&x->cmds, "openssl ocsp -respin %s -resp_text -noverify   # its content: "
+					"its responder's CA is not in %s\n", rel, x->sign_trust ?
+					"sign-trust.pem and sign-chain.pem (another CA's, e.g. for the gateway's TLS "
+					"certificate)" : "this export (no sign-trust.pem)");
+	}
+	ocsp_items_free(&it);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The anchors and intermediates the OCSP responses are checked against, as
+ * openssl ocsp will with sign-trust.pem and sign-chain.pem. */
+static int load_sign_trust(struct xctx *x)
+{
+	FILE *f;
+	X509 *c;
+
+	if (!x->sel->sign_trust_pem)
+		return 0;
+	if (!(x->sign_trust = X509_STORE_new()) ||
+	    X509_STORE_load_file(x->sign_trust, x->sel->sign_trust_pem) != 1) {
+		msglog_set_err(x->err, "export: --sign-trust %s: cannot load it", x->sel->sign_trust_pem);
+		return -1;
+	}
+	if (!x->sel->sign_chain_pem)
+		return 0;
+	if (!(x->sign_chain = sk_X509_new_null()) || !(f = fopen(x->sel->sign_chain_pem, "r"))) {
+		msglog_set_err(x->err, "export: --sign-chain %s: cannot load it", x->sel->sign_chain_pem);
+		return -1;
+	}
+	while ((c = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		if (!sk_X509_push(x->sign_chain, c)) {
+			X509_free(c);
+			break;
+		}
+	}
+	ERR_clear_error();
+	fclose(f);
+	return 0;
+}
+
 /* -------------------------------------------------------------- records */
 
 static json_t *meta_json(const struct msglog_row *r, const struct xstamp *s)
@@ -495,9 +650,6 @@ static int export_row(const struct msglog_row *r, void *arg)
 	snprintf(rel, sizeof(rel), "%s/signature.xml", dir);
 	if (r->sigdoc_len && write_file(x, rel, r->sigdoc, r->sigdoc_len) < 0)
 		return -1;
-	snprintf(rel, sizeof(rel), "%s/ocsp.der", dir);
-	if (r->ocsp_len && write_file(x, rel, r->ocsp, r->ocsp_len) < 0)
-		return -1;
 	if (s)
 		s->used = 1;
 	if (!x->n || r->id < x->min_id)
@@ -505,7 +657,7 @@ static int export_row(const struct msglog_row *r, void *arg)
 	if (!x->n || r->id > x->max_id)
 		x->max_id = r->id;
 	x->n++;
-	return record_cmds(x, r, dir);
+	return record_cmds(x, r, dir) < 0 || write_ocsp(x, r, dir) < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------- the whole */
@@ -520,7 +672,10 @@ static int write_readme(struct xctx *x)
 		"%ld record(s) from the message log, with the RFC 3161 time stamps of their batches.\n\n"
 		"records/<id>/      meta.json (every field; digests and hashes in hex; `canon` is the\n"
 		"                   record's canonical encoding), body.bin (when the body was logged),\n"
-		"                   signature.xml (the signature document), ocsp.der (OCSP data)\n"
+		"                   signature.xml (the signature document), ocsp-0.der, ocsp-1.der ...\n"
+		"                   (the OCSP responses that travelled with the message, DER; ocsp.txt:\n"
+		"                   the OCSP data as logged, when it is not exactly their base64 with\n"
+		"                   commas between)\n"
 		"batches/<a>-<b>/   token.tsr (RFC 3161 TimeStampResp), root.bin (the 32 bytes it\n"
 		"                   stamps: the hash of record <b>), chain.json (records a..b)\n\n"
 		"A record's hash is SHA-256(prev_hash || canon); canon is a sequence of fields, each\n"
@@ -547,7 +702,11 @@ static int write_readme(struct xctx *x)
 		"after some years), so each is checked as of the time it was used, as 'ailgate log\n"
 		"verify' does: a token as of its genTime (-attime, seconds since 1970 UTC), a\n"
 		"signature as of its record's time (--verification-time, which xmlsec1 reads as local\n"
-		"time: hence TZ=UTC). The commands give the same answer years later.\n\n%s",
+		"time: hence TZ=UTC). The commands give the same answer years later. openssl ocsp\n"
+		"shows each OCSP response that travelled with a message (the status of the signing\n"
+		"certificate, and of the sending gateway's TLS certificate) and, where its responder's\n"
+		"CA is in sign-trust.pem and sign-chain.pem, checks its signature as of the record's\n"
+		"time.\n\n%s",
 		x->n, x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);
@@ -674,7 +833,7 @@ long logverify_export(const char *db, struct logverify_export_sel *sel, const ch
 	    empty_or_new(out_dir, &made, &e) < 0)
 		goto out;
 	started = 1;
-	if (sel->tsa_ca_pem && !(x.tsa = tsa_trust_new(sel->tsa_ca_pem, NULL, &e)))
+	if ((sel->tsa_ca_pem && !(x.tsa = tsa_trust_new(sel->tsa_ca_pem, NULL, &e))) || load_sign_trust(&x) < 0)
 		goto out;
 	if (x.ops->open(db, MSGLOG_OPEN_READONLY, &x.conn, &e) < 0)
 		goto out;
@@ -694,6 +853,8 @@ out:
 	if (rc <= 0 && started)
 		export_undo(out_dir, made);     /* nothing exported: nothing written */
 	tsa_trust_free(x.tsa);
+	X509_STORE_free(x.sign_trust);
+	sk_X509_pop_free(x.sign_chain, X509_free);
 	free(x.st);
 	buf_free(&x.cmds);
 	return rc;

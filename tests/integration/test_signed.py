@@ -197,6 +197,17 @@ def test_d_logs_verify_and_export_checks_with_xmlsec1_and_openssl(ex):
     shutil.rmtree(os.path.join(forged, "batches"))
     c = subprocess.run(["/usr/bin/python3", os.path.join(forged, "check.py")], capture_output=True, text=True)
     assert c.returncode == 1 and "batches/" in c.stdout, c.stdout
+    # The OCSP responses that travelled with each message: real DER (finding 3), the member's
+    # verified by the README's openssl ocsp command as of the record's time (check_export ran
+    # them all), tied to canon by check.py.
+    readme = open(os.path.join(out, "README.txt")).read()
+    assert re.search(r"^openssl ocsp -respin records/%s/ocsp-0\.der -resp_text -CAfile sign-trust\.pem "
+                     r"-verify_other sign-chain\.pem -attime [0-9]+ " % rid, readme, re.M), readme
+    ocsp = os.path.join(out + "-ocsp", "records", rid, "ocsp-0.der")
+    shutil.copytree(out, out + "-ocsp")
+    open(ocsp, "ab").write(b"\0")
+    c = subprocess.run(["/usr/bin/python3", os.path.join(out + "-ocsp", "check.py")], capture_output=True, text=True)
+    assert c.returncode == 1 and re.search(r"^BAD +records/%s: .*ocsp-0\.der" % rid, c.stdout, re.M), c.stdout
 
 
 def leaf_by_xmllint(doc):

@@ -45,6 +45,7 @@ static struct {
 	char down[320];
 	char url[64];
 	char tsa_cert[400], trust[400], sign_ca[400], tamper[400];
+	char ocsp[8192];                 /* carried OCSP data: the member's and the gateway's */
 	pid_t srv;
 	int ntmp;
 } E;
@@ -55,6 +56,36 @@ static void newdir(char *out, size_t n)
 {
 	snprintf(out, n, "%s/t%d", E.dir, ++E.ntmp);
 	mkdir(out, 0700);
+}
+
+/* E.ocsp: what travels with a message (trust/ocsp.h's carried form, base64
+ * of each DER response, comma-separated): a GOOD response for the member's
+ * signing certificate by the sign CA's responder, and one for gateway a's
+ * TLS certificate by the auth CA's, made offline by openssl ocsp. */
+static int make_ocsp(void)
+{
+	static const char *const what[2][3] = { { "sign", "members/GOV_70000050/sign.pem", "m" },
+						 { "auth", "gw/a/auth.pem", "a" } };
+	FILE *f;
+	size_t n;
+
+	for (int i = 0; i < 2; i++) {
+		if (sh("cd '%s' && openssl ocsp -issuer ca/%s/cert.pem -cert %s -reqout %s.req -no_nonce >/dev/null 2>&1 && "
+		       "openssl ocsp -index ca/%s/index.txt -rsigner ocsp/%s/ocsp.pem -rkey ocsp/%s/ocsp.key -CA "
+		       "ca/%s/cert.pem -reqin %s.req -respout %s.resp -ndays 1 >/dev/null 2>&1 && base64 -w0 %s.resp "
+		       "%s ocsp.txt", E.pki, what[i][0], what[i][1], what[i][2], what[i][0], what[i][0], what[i][0],
+		       what[i][0], what[i][2], what[i][2], what[i][2], i ? ">>" : ">") != 0)
+			return -1;
+		if (!i && sh("printf , >> '%s/ocsp.txt'", E.pki) != 0)
+			return -1;
+	}
+	snprintf(E.ocsp, sizeof(E.ocsp), "%s/ocsp.txt", E.pki);
+	if (!(f = fopen(E.ocsp, "r")))
+		return -1;
+	n = fread(E.ocsp, 1, sizeof(E.ocsp) - 1, f);
+	fclose(f);
+	E.ocsp[n] = 0;
+	return n > 100 && n < sizeof(E.ocsp) - 1 ? 0 : -1;
 }
 
 static int group_setup(void **state)
@@ -84,7 +115,7 @@ static int group_setup(void **state)
 	if ((E.srv = start_tsa(tsa_dir, pf, E.down, &port)) < 0)
 		return -1;
 	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
-	return 0;
+	return make_ocsp();
 }
 
 static int group_teardown(void **state)
@@ -116,9 +147,11 @@ static struct signing_key *member_key(const char *cert)
 }
 
 /* Appends record i of the test exchange (ml_make_rec: msg-(i+1)/2, odd i
- * requests) at t_ms with a real SignedMessage over its body, as the gateway
- * logs it; digest: metadata-only. Its id, or -1. */
-static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, int64_t t_ms, int digest)
+ * requests) at t_ms with a real SignedMessage over its body and OCSP data
+ * ocsp (NULL: E.ocsp, real responses), as the gateway logs it; digest:
+ * metadata-only. Its id, or -1. */
+static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, int64_t t_ms, int digest,
+			     const char *ocsp)
 {
 	struct msglog_rec r;
 	struct ml_recbuf b;
@@ -129,6 +162,8 @@ static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, i
 
 	ml_make_rec(&r, &b, i);
 	r.time_ms = t_ms;
+	r.ocsp = ocsp ? ocsp : E.ocsp;
+	r.ocsp_len = strlen(r.ocsp);
 	if (digest)
 		r.body_mode = MSGLOG_BODY_DIGEST;
 	m.kind = r.dir == MSGLOG_REQUEST ? SIG_REQUEST : SIG_RESPONSE;
@@ -168,7 +203,7 @@ static void make_log(const char *db, struct signing_key *k, int64_t t0)
 	ml_tsa_cfg(&c, E.url, E.tsa_cert, E.trust);
 	assert_non_null(log = ml_open(&c));
 	for (int i = 1; i <= 6; i++) {
-		assert_int_equal(append_signed(log, k, i, t0 + i, i == 4), i);
+		assert_int_equal(append_signed(log, k, i, t0 + i, i == 4, NULL), i);
 		if (i == 2 || i == 6)
 			assert_int_equal(ml_stamp_all(log), 0);
 	}
@@ -330,7 +365,9 @@ static void test_export_forgeries_fail(void **state)
 	assert_int_equal(check_py(copy), 1);
 	tampered(out, "nosig", copy, sizeof(copy), "rm records/4/signature.xml");
 	assert_int_equal(check_py(copy), 1);
-	tampered(out, "ocsp", copy, sizeof(copy), "printf garbage > records/3/ocsp.der");
+	tampered(out, "ocsp", copy, sizeof(copy), "printf garbage > records/3/ocsp-0.der");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "ocsp1", copy, sizeof(copy), "rm records/3/ocsp-1.der");
 	assert_int_equal(check_py(copy), 1);
 	tampered(out, "norecords", copy, sizeof(copy), "rm -r records");
 	assert_int_equal(check_py(copy), 1);
@@ -481,7 +518,7 @@ static void test_export_commands_after_expiry(void **state)
 	ml_tsa_cfg(&c, url, pf, E.trust);
 	assert_non_null(log = ml_open(&c));
 	for (int i = 1; i <= 4; i++)
-		assert_int_equal(append_signed(log, k, i, t0 + i, 0), i);
+		assert_int_equal(append_signed(log, k, i, t0 + i, 0, NULL), i);
 	assert_int_equal(ml_stamp_all(log), 0);
 	msglog_close(log);
 	keys_free(&k);
@@ -517,6 +554,77 @@ static void test_export_commands_after_expiry(void **state)
 			    ">/dev/null 2>&1", out), 0);
 }
 
+/* Finding 3: ocsp.der was the carried base64 text, not DER (openssl ocsp
+ * -respin said "wrong tag"), check.py ignored canon field 13, and README.txt
+ * gave no OCSP command. Now each response is ocsp-<i>.der, real DER: the
+ * README's openssl ocsp commands pass (the member's response verified
+ * against sign-trust.pem and sign-chain.pem as of the record's time, the
+ * gateway's, of another CA, shown), and check.py ties the files to canon:
+ * garbage, a swap or a missing file fail. Data not exactly in the carried
+ * form is kept as logged in ocsp.txt too: spaces around the comma (still
+ * split into DER files), text that is no response (ocsp.txt only). */
+static void test_export_ocsp_der(void **state)
+{
+	char d[320], db[400], out[400], copy[460], spaced[8200], *err = NULL, *comma;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel sel = { .message_id = "msg-2", .tsa_ca_pem = E.trust, .sign_trust_pem = E.trust,
+					    .sign_chain_pem = E.sign_ca };
+	struct msglog_config c;
+	struct msglog *log;
+	int64_t t0 = msglog_now_ms();
+	int ran = 0;
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	assert_non_null(comma = strchr(E.ocsp, ','));
+	snprintf(spaced, sizeof(spaced), "%.*s , %s", (int)(comma - E.ocsp), E.ocsp, comma + 1);
+	msglog_config_defaults(&c);
+	c.path = db;
+	ml_tsa_cfg(&c, E.url, E.tsa_cert, E.trust);
+	assert_non_null(log = ml_open(&c));
+	assert_int_equal(append_signed(log, k, 1, t0 + 1, 0, NULL), 1);
+	assert_int_equal(append_signed(log, k, 2, t0 + 2, 0, spaced), 2);
+	assert_int_equal(append_signed(log, k, 3, t0 + 3, 0, "ocsp-3"), 3);
+	assert_int_equal(append_signed(log, k, 4, t0 + 4, 0, ""), 4);
+	assert_int_equal(ml_stamp_all(log), 0);
+	msglog_close(log);
+	keys_free(&k);
+	sel.message_id = NULL;
+	sel.from_ms = 1;
+	sel.to_ms = t0 + 60000;
+	assert_int_equal(logverify_export(db, &sel, out, &err), 4);
+	assert_null(err);
+	assert_int_equal(sh("cd '%s/records' && ls 1 | grep -c ocsp | grep -qx 2 && test -f 1/ocsp-0.der && test -f 1/ocsp-1.der"
+			    " && test -f 2/ocsp.txt && test -f 2/ocsp-1.der && ls 3 | grep ocsp | grep -qx ocsp.txt && "
+			    "! ls 4 | grep -q ocsp && openssl ocsp -respin 1/ocsp-0.der -resp_text -noverify 2>/dev/null | "
+			    "grep -q 'Cert Status: good'", out), 0);
+	assert_int_equal(sh("grep -q '^openssl ocsp -respin records/1/ocsp-0.der -resp_text -CAfile sign-trust.pem "
+			    "-verify_other sign-chain.pem -attime %lld ' '%s/README.txt' && grep -q '^openssl ocsp -respin "
+			    "records/1/ocsp-1.der -resp_text -noverify ' '%s/README.txt'", (long long)((t0 + 1) / 1000), out,
+			    out), 0);
+	assert_int_equal(run_readme(out, &ran), 0);
+	assert_true(ran >= 1 + 4 + 4 + 1 + 4);   /* check.py, xmlsec1, bodies, openssl ts, 4 responses */
+	assert_int_equal(check_py(out), 0);
+
+	tampered(out, "garbage", copy, sizeof(copy), "printf garbage > records/1/ocsp-0.der");
+	assert_int_equal(check_py(copy), 1);
+	assert_int_not_equal(sh("cd '%s' && $(grep '^openssl ocsp -respin records/1/ocsp-0.der' README.txt | "
+				"sed 's/  #.*//') >/dev/null 2>&1", copy), 0);
+	tampered(out, "swap", copy, sizeof(copy), "cd records/1 && mv ocsp-0.der x && mv ocsp-1.der ocsp-0.der && "
+		 "mv x ocsp-1.der");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "gone", copy, sizeof(copy), "rm records/1/ocsp-1.der");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "txt", copy, sizeof(copy), "printf ocsp-9 > records/3/ocsp.txt");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "txtder", copy, sizeof(copy), "cp records/1/ocsp-0.der records/2/ocsp-1.der");
+	assert_int_equal(check_py(copy), 1);
+	tampered(out, "extra", copy, sizeof(copy), "cp records/1/ocsp-0.der records/4/ocsp-0.der");
+	assert_int_equal(check_py(copy), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -524,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_export_forgeries_fail),
 		cmocka_unit_test(test_export_refuses_broken_log),
 		cmocka_unit_test(test_export_commands_after_expiry),
+		cmocka_unit_test(test_export_ocsp_der),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
