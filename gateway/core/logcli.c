@@ -25,10 +25,12 @@ static const char usage_log[] =
 	"        Exit 0 all good, 1 a problem found (a damaged meta table too), 2 a file\n"
 	"        cannot be read or is no message log.\n"
 	"export  writes the records of a message or a time range (T: whole seconds since\n"
-	"        the epoch, both ends included) as files a third party checks with xmlsec1\n"
-	"        and openssl ts; DIR/README.txt lists the commands. The PEM files are\n"
-	"        copied in (certificates only). Exit 0 records exported, 1 none or a\n"
-	"        failure (nothing is left in DIR), 2 bad usage.\n"
+	"        the epoch, both ends included) as files a third party checks with the\n"
+	"        export's check.py, xmlsec1 and openssl; DIR/README.txt lists the commands\n"
+	"        and the records no time stamp covers yet (a warning names their number).\n"
+	"        The PEM files are copied in (certificates only). The log around the records\n"
+	"        is checked first: a damaged log is refused. Exit 0 records exported, 1 none\n"
+	"        or a failure (nothing is left in DIR), 2 bad usage.\n"
 	"--tsa-cert PEM  the TSA's own certificate, when its tokens do not carry it.\n"
 	"--anchor ID:HASH  a record id and its hash kept off this machine (the gateway's\n"
 	"        event=msglog_anchor log lines, /health's msglog_anchor, the last line of an\n"
@@ -320,8 +322,9 @@ static int log_export(int argc, char **argv)
 	}
 	printf("%ld record(s) exported to %s; see %s/README.txt\n", n, out, out);
 	if (sel.unstamped)
-		printf("warning: %ld of them no time stamp covers yet (meta.json \"batch\": null): export again "
-		       "after the gateway's next batch stamp to have them covered\n", sel.unstamped);
+		fprintf(stderr, "ailgate log export: warning: %ld of them no time stamp covers yet (%s/README.txt "
+			"names them, check.py reports them UNSTAMPED): export again after the gateway's next "
+			"batch stamp to have them covered\n", sel.unstamped, out);
 	return 0;
 }
 

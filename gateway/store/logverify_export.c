@@ -40,6 +40,13 @@ struct xstamp {
  * now, as log verify allows (logverify.c, DEFAULT_SKEW_MS). */
 #define EXPORT_SKEW_MS 300000
 
+/* Record ids as ranges, "1-4, 7", for README.txt. */
+struct idlist {
+	struct buf text;
+	int64_t first, last;
+	long n;
+};
+
 struct xctx {
 	const struct msglog_backend_ops *ops;
 	void *conn;
@@ -50,6 +57,7 @@ struct xctx {
 	struct buf cmds;                 /* per-item commands for README.txt */
 	long n;
 	int64_t min_id, max_id;          /* of the records exported */
+	struct idlist stamped, unstamped; /* their ids, for README.txt */
 	struct tsa_trust *tsa;           /* from sel->tsa_ca_pem, or NULL */
 	X509_STORE *sign_trust;          /* from sel->sign_trust_pem, or NULL */
 	STACK_OF(X509) *sign_chain;      /* from sel->sign_chain_pem, or NULL */
@@ -148,6 +156,30 @@ static json_t *hexj(const unsigned char *p, size_t n)
 	j = json_string(h);
 	free(h);
 	return j;
+}
+
+static int idlist_flush(struct idlist *l)
+{
+	if (!l->n)
+		return 0;
+	if (l->first == l->last)
+		return buf_printf(&l->text, "%s%lld", l->text.len ? ", " : "", (long long)l->first);
+	return buf_printf(&l->text, "%s%lld-%lld", l->text.len ? ", " : "", (long long)l->first, (long long)l->last);
+}
+
+/* ids come in increasing order */
+static int idlist_add(struct idlist *l, int64_t id)
+{
+	int rc = 0;
+
+	if (l->n && id == l->last + 1) {
+		l->last = id;
+	} else {
+		rc = idlist_flush(l);
+		l->first = l->last = id;
+	}
+	l->n++;
+	return rc;
 }
 
 /* t_ms as "YYYY-MM-DD HH:MM:SS" in UTC (sep 'T': ISO 8601 without the zone),
@@ -271,9 +303,10 @@ static int export_batch(struct xctx *x, const struct xstamp *s)
 	/* As of the token's genTime (check_span checked it), as log verify does:
 	 * today the TSA's certificate may have expired. */
 	utc_text(s->gen_ms, when, sizeof(when), 'T');
-	return buf_printf(&x->cmds, "openssl ts -verify -attime %lld -data %s/root.bin -in %s/token.tsr "
-			  "-CAfile tsa-ca.pem   # as of its genTime, %sZ\n", (long long)(s->gen_ms / 1000), dir, dir,
-			  when) < 0 ? -1 : 0;
+	return buf_printf(&x->cmds, "\n%s, the time stamp of records %lld..%lld (genTime %sZ):\n"
+			  "openssl ts -verify -attime %lld -data %s/root.bin -in %s/token.tsr -CAfile tsa-ca.pem\n",
+			  dir, (long long)s->first_id, (long long)s->last_id, when, (long long)(s->gen_ms / 1000),
+			  dir, dir) < 0 ? -1 : 0;
 }
 
 /* -------------------------------------------------------- the log around */
@@ -600,11 +633,20 @@ static int signs_body(const struct msglog_row *r)
 	return r->sigdoc_len && memmem(r->sigdoc, r->sigdoc_len, tag, sizeof(tag) - 1) != NULL;
 }
 
-static int record_cmds(struct xctx *x, const struct msglog_row *r, const char *dir)
+static int record_cmds(struct xctx *x, const struct msglog_row *r, const struct xstamp *s, const char *dir)
 {
 	char when[32];
 	int rc = 0;
 
+	utc_text(r->time_ms, when, sizeof(when), 'T');
+	if (s)
+		rc |= buf_printf(&x->cmds, "\n%s, the %s of %s.%03dZ, covered by the time stamp of batches/%lld-%lld:\n",
+				 dir, r->dir == MSGLOG_REQUEST ? "request" : "response", when,
+				 (int)((r->time_ms % 1000 + 1000) % 1000), (long long)s->first_id, (long long)s->last_id);
+	else
+		rc |= buf_printf(&x->cmds, "\n%s, the %s of %s.%03dZ, NOT covered by a time stamp:\n", dir,
+				 r->dir == MSGLOG_REQUEST ? "request" : "response", when,
+				 (int)((r->time_ms % 1000 + 1000) % 1000));
 	/* As of the record's time, as log verify does: the member's certificate
 	 * may have expired since. xmlsec1 reads the time as local time. */
 	utc_text(r->time_ms, when, sizeof(when), ' ');
@@ -644,6 +686,8 @@ static int export_row(const struct msglog_row *r, void *arg)
 	if (write_json(x, rel, meta_json(r, s)) < 0)
 		return -1;
 	x->sel->unstamped += !s;
+	if (idlist_add(s ? &x->stamped : &x->unstamped, r->id) < 0)
+		return -1;
 	snprintf(rel, sizeof(rel), "%s/body.bin", dir);
 	if (r->body && write_file(x, rel, r->body, r->body_len) < 0)
 		return -1;
@@ -657,19 +701,43 @@ static int export_row(const struct msglog_row *r, void *arg)
 	if (!x->n || r->id > x->max_id)
 		x->max_id = r->id;
 	x->n++;
-	return record_cmds(x, r, dir) < 0 || write_ocsp(x, r, dir) < 0 ? -1 : 0;
+	return record_cmds(x, r, s, dir) < 0 || write_ocsp(x, r, dir) < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------- the whole */
+
+/* What is covered by a time stamp and what is not, said first. */
+static int readme_coverage(struct xctx *x, struct buf *b)
+{
+	struct idlist *st = &x->stamped, *un = &x->unstamped;
+
+	if (buf_printf(b, "%ld record(s) from the message log.\n\n", x->n) < 0)
+		return -1;
+	if (st->n && buf_printf(b, "Covered by the RFC 3161 time stamp of their batch (batches/): record(s) "
+				"%s.\n\n", st->text.data) < 0)
+		return -1;
+	if (!un->n)
+		return 0;
+	if (buf_printf(b, st->n ? "NOT covered by a time stamp: record(s) %s.\n" :
+			  "NONE of them is covered by a time stamp (record(s) %s).\n", un->text.data) < 0)
+		return -1;
+	return buf_printf(b,
+		"They were logged after the last batch was stamped (meta.json \"batch\": null). Their\n"
+		"hashes link to the records before them, but no token stamps them: nothing in this\n"
+		"export fixes them in time or shows that they were not changed or added later.\n"
+		"check.py reports them UNSTAMPED and exits 2. Export them again after the gateway's\n"
+		"next batch stamp to have them covered.\n\n") < 0 ? -1 : 0;
+}
 
 static int write_readme(struct xctx *x)
 {
 	struct buf b = BUF_INIT;
 	int rc;
 
-	rc = buf_printf(&b,
-		"ailgate message log export\n==========================\n\n"
-		"%ld record(s) from the message log, with the RFC 3161 time stamps of their batches.\n\n"
+	rc = idlist_flush(&x->stamped) < 0 || idlist_flush(&x->unstamped) < 0 ? -1 : 0;
+	rc |= buf_printf(&b, "ailgate message log export\n==========================\n\n");
+	rc |= readme_coverage(x, &b);
+	rc |= buf_printf(&b,
 		"records/<id>/      meta.json (every field; digests and hashes in hex; `canon` is the\n"
 		"                   record's canonical encoding), body.bin (when the body was logged),\n"
 		"                   signature.xml (the signature document), ocsp-0.der, ocsp-1.der ...\n"
@@ -677,7 +745,7 @@ static int write_readme(struct xctx *x)
 		"                   the OCSP data as logged, when it is not exactly their base64 with\n"
 		"                   commas between)\n"
 		"batches/<a>-<b>/   token.tsr (RFC 3161 TimeStampResp), root.bin (the 32 bytes it\n"
-		"                   stamps: the hash of record <b>), chain.json (records a..b)\n\n"
+		"                   stamps: the hash of record <b>), chain.json (records a..b)%s\n\n"
 		"A record's hash is SHA-256(prev_hash || canon); canon is a sequence of fields, each\n"
 		"a 4-byte big-endian length and its bytes: tag \"ailgate-msglog-1\", id, time_ms (8-byte\n"
 		"big-endian each), direction, side (1 byte), reqid, message_id, client_id, service_id,\n"
@@ -694,7 +762,7 @@ static int write_readme(struct xctx *x)
 		"canon, and the body's digest against the <sm:BodyDigest> the member signed (for a\n"
 		"batch signature also the message's path up to the signed Root). It prints OK, BAD\n"
 		"(with the reasons) or UNSTAMPED for each batch and record, and exits 0 only when\n"
-		"every record is OK; a missing file is BAD.\n\n"
+		"every record is OK (1: something BAD; 2: records UNSTAMPED); a missing file is BAD.\n\n"
 		"Then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
 		"the exchange's global configuration), each signature (sign-trust.pem: the signing\n"
 		"CA's root; sign-chain.pem: its intermediates) and each body against the signed\n"
@@ -706,8 +774,9 @@ static int write_readme(struct xctx *x)
 		"shows each OCSP response that travelled with a message (the status of the signing\n"
 		"certificate, and of the sending gateway's TLS certificate) and, where its responder's\n"
 		"CA is in sign-trust.pem and sign-chain.pem, checks its signature as of the record's\n"
-		"time.\n\n%s",
-		x->n, x->cmds.data ? x->cmds.data : "");
+		"time.\n%s",
+		x->stamped.n ? "" : "\n                   (none here: no record of this export is stamped)",
+		x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);
 	if (rc == 0)
@@ -826,6 +895,8 @@ long logverify_export(const char *db, struct logverify_export_sel *sel, const ch
 	int made = 0, started = 0;
 
 	buf_init(&x.cmds, 64 << 20);
+	buf_init(&x.stamped.text, 16 << 20);
+	buf_init(&x.unstamped.text, 16 << 20);
 	sel->unstamped = 0;
 	if ((sel->tsa_ca_pem && certs_only("--tsa-ca", sel->tsa_ca_pem, &e) < 0) ||
 	    (sel->sign_trust_pem && certs_only("--sign-trust", sel->sign_trust_pem, &e) < 0) ||
@@ -857,5 +928,7 @@ out:
 	sk_X509_pop_free(x.sign_chain, X509_free);
 	free(x.st);
 	buf_free(&x.cmds);
+	buf_free(&x.stamped.text);
+	buf_free(&x.unstamped.text);
 	return rc;
 }

@@ -192,19 +192,42 @@ static void test_verify_not_a_log_and_meta(void **state)
 	}
 }
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* logcli_main with stderr into the file errpath. */
+static int run_err(int argc, const char **argv, const char *errpath)
+{
+	int saved = dup(2), fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc;
+
+	assert_true(saved >= 0 && fd >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	close(fd);
+	rc = run(argc, argv);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	return rc;
+}
+
+/* The log has no time stamp: the export says so where a third party reads
+ * it (README.txt, check.py's UNSTAMPED), and the command warns on stderr. */
 static void test_export_writes_readme(void **state)
 {
-	char out[160], readme[200];
+	char out[160], readme[200], errpath[200];
 	const char *exp[] = { "export", "--db", db, "--message-id", "msg-1", "--out", out };
 
 	(void)state;
 	snprintf(out, sizeof(out), "%s/export", dir);
 	snprintf(readme, sizeof(readme), "%s/README.txt", out);
-	assert_int_equal(run(7, exp), 0);
+	snprintf(errpath, sizeof(errpath), "%s/export.err", dir);
+	assert_int_equal(run_err(7, exp, errpath), 0);
 	assert_int_equal(access(readme, R_OK), 0);
+	assert_int_equal(sh("grep -q '^NONE of them is covered by a time stamp (record(s) 2)' %s && grep -q "
+			    "'warning: 1 of them no time stamp covers yet (.*README.txt names them' %s", readme, errpath), 0);
+	assert_int_equal(sh("cd %s && python3 check.py | grep -q '^UNSTAMPED *records/2'; test $? = 0 && "
+			    "python3 check.py >/dev/null; test $? = 2", out), 0);
 }
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int sh(const char *fmt, ...)
 {

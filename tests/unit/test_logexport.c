@@ -625,6 +625,74 @@ static void test_export_ocsp_der(void **state)
 	assert_int_equal(check_py(copy), 1);
 }
 
+/* Finding 4: an export made while nothing (or not everything) was stamped
+ * looked stamped - README.txt said "with the RFC 3161 time stamps of their
+ * batches", check.py printed OK, only stdout warned. Now README.txt names
+ * the records no time stamp covers and says what that means, and check.py
+ * reports them UNSTAMPED (exit 2), the stamped ones OK. */
+static void test_export_unstamped_said(void **state)
+{
+	char d[320], db[400], db2[400], out[400], out2[400], *err = NULL;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel sel = { .from_ms = 1, .tsa_ca_pem = E.trust, .sign_trust_pem = E.trust,
+					    .sign_chain_pem = E.sign_ca };
+	struct msglog_config c;
+	struct msglog *log;
+	int64_t t0 = msglog_now_ms();
+	int ran = 0;
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(db2, sizeof(db2), "%s/nothing-stamped.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	snprintf(out2, sizeof(out2), "%s/export-none", d);
+	sel.to_ms = t0 + 60000;
+	msglog_config_defaults(&c);
+	c.path = db;
+	ml_tsa_cfg(&c, E.url, E.tsa_cert, E.trust);
+	assert_non_null(log = ml_open(&c));
+	for (int i = 1; i <= 2; i++)
+		assert_int_equal(append_signed(log, k, i, t0 + i, 0, NULL), i);
+	assert_int_equal(ml_stamp_all(log), 0);
+	msglog_close(log);
+	msglog_config_defaults(&c);   /* then without a TSA (a close stamps what it can) */
+	c.path = db;
+	assert_non_null(log = ml_open(&c));
+	for (int i = 3; i <= 4; i++)
+		assert_int_equal(append_signed(log, k, i, t0 + i, 0, NULL), i);
+	msglog_close(log);
+	c.path = db2;                 /* nothing stamped at all */
+	assert_non_null(log = ml_open(&c));
+	for (int i = 1; i <= 2; i++)
+		assert_int_equal(append_signed(log, k, i, t0 + i, 0, NULL), i);
+	msglog_close(log);
+	keys_free(&k);
+
+	assert_int_equal(logverify_export(db, &sel, out, &err), 4);
+	assert_null(err);
+	assert_int_equal(sel.unstamped, 2);
+	assert_int_equal(sh("cd '%s' && grep -q '^Covered by the RFC 3161 time stamp of their batch (batches/): "
+			    "record(s) 1-2\\.$' README.txt && grep -q '^NOT covered by a time stamp: record(s) 3-4\\.$' "
+			    "README.txt && grep -q '^records/3, the request of .*, NOT covered by a time stamp:$' README.txt "
+			    "&& grep -q '^records/2, the response of .*, covered by the time stamp of batches/1-2:$' README.txt"
+			    " && ! grep -q 'time stamps of their batches' README.txt", out), 0);
+	assert_int_equal(check_py(out), 2);
+	assert_int_equal(sh("cd '%s' && python3 check.py | grep -E '^(OK|UNSTAMPED|BAD) +records/' | awk '{print $1 \" \" $2}' | "
+			    "tr -d : | tr '\\n' ';' | grep -qx 'OK records/1;OK records/2;UNSTAMPED records/3;"
+			    "UNSTAMPED records/4;'", out), 0);
+	assert_int_equal(run_readme(out, &ran), 1);   /* check.py's exit 2; every other command passes */
+
+	assert_int_equal(logverify_export(db2, &sel, out2, &err), 2);
+	assert_null(err);
+	assert_int_equal(sel.unstamped, 2);
+	assert_int_equal(sh("cd '%s' && test ! -e batches && grep -q '^NONE of them is covered by a time stamp "
+			    "(record(s) 1-2)\\.$' README.txt && ! grep -q '^Covered by' README.txt && "
+			    "! grep -q '^openssl ts' README.txt", out2), 0);
+	assert_int_equal(check_py(out2), 2);
+	assert_int_equal(sh("cd '%s' && python3 check.py | grep -c '^UNSTAMPED' | grep -qx 2", out2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_export_refuses_broken_log),
 		cmocka_unit_test(test_export_commands_after_expiry),
 		cmocka_unit_test(test_export_ocsp_der),
+		cmocka_unit_test(test_export_unstamped_said),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
