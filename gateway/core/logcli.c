@@ -16,6 +16,7 @@ static const char usage_log[] =
 	"                          [--require-stamped] [--anchor ID:HASH] FILE...\n"
 	"       ailgate log export --db FILE (--message-id ID | --from T --to T) --out DIR\n"
 	"                          [--tsa-ca PEM] [--sign-trust PEM] [--sign-chain PEM]\n"
+	"       (each option once)\n"
 	"\n"
 	"verify  checks message-log files offline (archives msglog-FIRST-LAST.db in the\n"
 	"        order of their records, whatever order they are named in; the live log last):\n"
@@ -38,6 +39,19 @@ static const char usage_log[] =
 	"        one that holds it with another hash was rewritten (FAIL (anchor)).\n"
 	"\n"
 	"FILE may also be a log in PostgreSQL: its postgresql:// URI.\n";
+
+/* An option's value, once: a second one is a usage error (before, the last
+ * one won without a word - an export of another log than the one meant). */
+static int take_once(const char *cmd, const char *opt, const char **slot, const char *v)
+{
+	if (*slot) {
+		fprintf(stderr, "ailgate log %s: %s given twice ('%.200s', then '%.200s'); give it once\n\n%s", cmd,
+			opt, *slot, v, usage_log);
+		return -1;
+	}
+	*slot = v;
+	return 0;
+}
 
 /* Options of log verify that take a value. */
 static int needs_value(const char *a)
@@ -185,11 +199,14 @@ static int log_verify(int argc, char **argv)
 			X509_STORE_free(trust);
 			return 2;
 		}
-		if (!strcmp(a, "--tsa-ca"))
-			o.tsa_ca_pem = argv[++i];
-		else if (!strcmp(a, "--tsa-cert"))
-			o.tsa_cert_pem = argv[++i];
-		else if (!strcmp(a, "--require-stamped"))
+		if (!strcmp(a, "--tsa-ca") || !strcmp(a, "--tsa-cert")) {
+			const char **slot = !strcmp(a, "--tsa-ca") ? &o.tsa_ca_pem : &o.tsa_cert_pem;
+
+			if (take_once("verify", a, slot, argv[++i]) < 0) {
+				X509_STORE_free(trust);
+				return 2;
+			}
+		} else if (!strcmp(a, "--require-stamped"))
 			o.require_stamped = 1;
 		else if (!strcmp(a, "--anchor")) {
 			if (o.anchor_id || logverify_anchor_parse(argv[++i], &o.anchor_id, o.anchor_hash) < 0) {
@@ -254,36 +271,32 @@ static int log_export(int argc, char **argv)
 	char *err = NULL;
 	long n;
 
+	const struct { const char *name; const char **slot; } opts[] = {
+		{ "--db", &db }, { "--out", &out }, { "--message-id", &sel.message_id }, { "--from", &from },
+		{ "--to", &to }, { "--tsa-ca", &sel.tsa_ca_pem }, { "--sign-trust", &sel.sign_trust_pem },
+		{ "--sign-chain", &sel.sign_chain_pem },
+	};
+
 	for (int i = 0; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		size_t k;
+
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_log, stdout);
 			return 0;
+		}
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]) && strcmp(a, opts[k].name); k++)
+			;
+		if (k == sizeof(opts) / sizeof(opts[0])) {
+			fprintf(stderr, "ailgate log export: unknown option '%s'\n\n%s", a, usage_log);
+			return 2;
 		}
 		if (!v) {
 			fprintf(stderr, "ailgate log export: %s needs a value\n\n%s", a, usage_log);
 			return 2;
 		}
-		if (!strcmp(a, "--db"))
-			db = v;
-		else if (!strcmp(a, "--out"))
-			out = v;
-		else if (!strcmp(a, "--message-id"))
-			sel.message_id = v;
-		else if (!strcmp(a, "--from"))
-			from = v;
-		else if (!strcmp(a, "--to"))
-			to = v;
-		else if (!strcmp(a, "--tsa-ca"))
-			sel.tsa_ca_pem = v;
-		else if (!strcmp(a, "--sign-trust"))
-			sel.sign_trust_pem = v;
-		else if (!strcmp(a, "--sign-chain"))
-			sel.sign_chain_pem = v;
-		else {
-			fprintf(stderr, "ailgate log export: unknown option '%s'\n\n%s", a, usage_log);
+		if (take_once("export", a, opts[k].slot, v) < 0)
 			return 2;
-		}
 	}
 	if (!db || !out || !(sel.message_id ? !from && !to : from && to)) {
 		fprintf(stderr, "ailgate log export: give --db, --out and either --message-id or both --from "

@@ -639,14 +639,13 @@ static int record_cmds(struct xctx *x, const struct msglog_row *r, const struct 
 	int rc = 0;
 
 	utc_text(r->time_ms, when, sizeof(when), 'T');
+	rc |= buf_printf(&x->cmds, "\n%s, the %s of %s.%03dZ, ", dir, r->dir == MSGLOG_REQUEST ? "request" : "response",
+			 when, (int)((r->time_ms % 1000 + 1000) % 1000));
 	if (s)
-		rc |= buf_printf(&x->cmds, "\n%s, the %s of %s.%03dZ, covered by the time stamp of batches/%lld-%lld:\n",
-				 dir, r->dir == MSGLOG_REQUEST ? "request" : "response", when,
-				 (int)((r->time_ms % 1000 + 1000) % 1000), (long long)s->first_id, (long long)s->last_id);
+		rc |= buf_printf(&x->cmds, "covered by the time stamp of batches/%lld-%lld:\n", (long long)s->first_id,
+				 (long long)s->last_id);
 	else
-		rc |= buf_printf(&x->cmds, "\n%s, the %s of %s.%03dZ, NOT covered by a time stamp:\n", dir,
-				 r->dir == MSGLOG_REQUEST ? "request" : "response", when,
-				 (int)((r->time_ms % 1000 + 1000) % 1000));
+		rc |= buf_printf(&x->cmds, "NOT covered by a time stamp:\n");
 	/* As of the record's time, as log verify does: the member's certificate
 	 * may have expired since. xmlsec1 reads the time as local time. */
 	utc_text(r->time_ms, when, sizeof(when), ' ');
@@ -729,12 +728,39 @@ static int readme_coverage(struct xctx *x, struct buf *b)
 		"next batch stamp to have them covered.\n\n") < 0 ? -1 : 0;
 }
 
+/* The certificates the commands need: each either in this export, or said
+ * plainly to be missing, with where to get it. */
+static int readme_anchors(struct xctx *x, struct buf *b)
+{
+	const struct logverify_export_sel *sel = x->sel;
+	int rc = 0;
+
+	if (sel->tsa_ca_pem)
+		rc |= buf_printf(b, "tsa-ca.pem: the TSA's CA certificate(s), the anchor of the time stamps.\n");
+	else
+		rc |= buf_printf(b, "tsa-ca.pem is NOT in this export (it was made without --tsa-ca): put the TSA's\n"
+				 "CA certificate, from the exchange's global configuration, here as tsa-ca.pem\n"
+				 "before the openssl ts commands.\n");
+	if (sel->sign_trust_pem)
+		rc |= buf_printf(b, "sign-trust.pem: the root of the members' signing CA, the anchor of the\n"
+				 "signatures (xmlsec1 reads one certificate from it).\n");
+	else
+		rc |= buf_printf(b, "sign-trust.pem is NOT in this export (it was made without --sign-trust): put\n"
+				 "the root certificate of the members' signing CA, from the exchange's global\n"
+				 "configuration, here as sign-trust.pem before the xmlsec1 commands.\n");
+	if (sel->sign_chain_pem)
+		rc |= buf_printf(b, "sign-chain.pem: the intermediate CA certificate between that root and the\n"
+				 "members' certificates.\n");
+	return buf_printf(b, "\n") < 0 || rc < 0 ? -1 : 0;
+}
+
 static int write_readme(struct xctx *x)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, anchors = BUF_INIT;
 	int rc;
 
 	rc = idlist_flush(&x->stamped) < 0 || idlist_flush(&x->unstamped) < 0 ? -1 : 0;
+	rc |= readme_anchors(x, &anchors);
 	rc |= buf_printf(&b, "ailgate message log export\n==========================\n\n");
 	rc |= readme_coverage(x, &b);
 	rc |= buf_printf(&b,
@@ -763,25 +789,28 @@ static int write_readme(struct xctx *x)
 		"batch signature also the message's path up to the signed Root). It prints OK, BAD\n"
 		"(with the reasons) or UNSTAMPED for each batch and record, and exits 0 only when\n"
 		"every record is OK (1: something BAD; 2: records UNSTAMPED); a missing file is BAD.\n\n"
-		"Then each time stamp (tsa-ca.pem: the TSA's CA, if it was not included, get it from\n"
-		"the exchange's global configuration), each signature (sign-trust.pem: the signing\n"
-		"CA's root; sign-chain.pem: its intermediates) and each body against the signed\n"
+		"%s"
+		"Then each time stamp, each signature and each body against the signed\n"
 		"<sm:BodyDigest> of its signature.xml. Certificates expire (a member's and the TSA's\n"
 		"after some years), so each is checked as of the time it was used, as 'ailgate log\n"
 		"verify' does: a token as of its genTime (-attime, seconds since 1970 UTC), a\n"
 		"signature as of its record's time (--verification-time, which xmlsec1 reads as local\n"
 		"time: hence TZ=UTC). The commands give the same answer years later. openssl ocsp\n"
 		"shows each OCSP response that travelled with a message (the status of the signing\n"
-		"certificate, and of the sending gateway's TLS certificate) and, where its responder's\n"
-		"CA is in sign-trust.pem and sign-chain.pem, checks its signature as of the record's\n"
-		"time.\n%s",
+		"certificate, and of the sending gateway's TLS certificate)%s\n%s",
 		x->stamped.n ? "" : "\n                   (none here: no record of this export is stamped)",
+		anchors.data ? anchors.data : "",
+		!x->sign_trust ? ", without checking its signature\n(no sign-trust.pem was given to check it against)." :
+		x->sign_chain ? " and, where its responder's\nCA is in sign-trust.pem and sign-chain.pem, checks its "
+				"signature as of the record's\ntime." :
+		" and, where its responder's\nCA is in sign-trust.pem, checks its signature as of the record's time.",
 		x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);
 	if (rc == 0)
 		rc = write_file(x, "check.py", EXPORT_CHECK_PY, sizeof(EXPORT_CHECK_PY));
 	buf_free(&b);
+	buf_free(&anchors);
 	return rc;
 }
 

@@ -473,6 +473,57 @@ static void test_export_refuses_damaged(void **state)
 	assert_int_equal(sh("test -f %s/README.txt && rm -rf %s", out, out), 0);
 }
 
+/* Finding 5: an option given twice silently took the last value (--db twice:
+ * the export of another log than the one meant); now a usage error (2)
+ * naming it, before anything is written. */
+static void test_repeated_options_refused(void **state)
+{
+	char out[160], errpath[200];
+	const char *twice[][11] = {
+		{ "export", "--db", db, "--db", "/nonexistent.db", "--message-id", "msg-1", "--out", out, "--to", "1" },
+		{ "export", "--db", db, "--message-id", "msg-1", "--out", out, "--out", out, "--from", "1" },
+		{ "export", "--tsa-ca", db, "--db", db, "--message-id", "msg-1", "--out", out, "--tsa-ca", db },
+	};
+	const char *v_twice[] = { "verify", "--tsa-ca", db, "--tsa-ca", db, db };
+	const char *v_cert_twice[] = { "verify", "--tsa-cert", db, "--tsa-cert", db, db };
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/export-twice", dir);
+	snprintf(errpath, sizeof(errpath), "%s/twice.err", dir);
+	for (size_t i = 0; i < sizeof(twice) / sizeof(twice[0]); i++) {
+		assert_int_equal(run_err(i == 2 ? 11 : 9, twice[i], errpath), 2);
+		assert_int_not_equal(access(out, F_OK), 0);
+		assert_int_equal(sh("grep -q '^ailgate log export: %s given twice' %s", i == 0 ? "--db" : i == 1 ? "--out" :
+				    "--tsa-ca", errpath), 0);
+	}
+	assert_int_equal(run_err(6, v_twice, errpath), 2);
+	assert_int_equal(sh("grep -q '^ailgate log verify: --tsa-ca given twice' %s", errpath), 0);
+	assert_int_equal(run_err(6, v_cert_twice, errpath), 2);
+}
+
+/* Finding 5: without --sign-trust README.txt still told the reader to use
+ * sign-trust.pem, which was not there. Now it says which certificates are
+ * in the export and, for those that are not, that they are not and where
+ * to get them. */
+static void test_export_says_missing_anchors(void **state)
+{
+	char out[160], cert[160];
+	const char *exp[] = { "export", "--db", db, "--message-id", "msg-1", "--out", out, "--tsa-ca", cert };
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/export-anchors", dir);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	assert_int_equal(sh("cd %s && test -f cert.pem || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			    "-nodes -subj /CN=t -days 1 -keyout key.pem -out cert.pem 2>/dev/null", dir), 0);
+	assert_int_equal(run(7, exp), 0);
+	assert_int_equal(sh("cd %s && grep -q '^tsa-ca.pem is NOT in this export' README.txt && grep -q "
+			    "'^sign-trust.pem is NOT in this export' README.txt && ! grep -q 'sign-trust.pem: the' README.txt && "
+			    "test ! -e sign-trust.pem && rm -rf %s", out, out), 0);
+	assert_int_equal(run(9, exp), 0);
+	assert_int_equal(sh("cd %s && grep -q '^tsa-ca.pem: the TSA' README.txt && ! grep -q 'tsa-ca.pem is NOT' README.txt"
+			    " && grep -q '^sign-trust.pem is NOT in this export' README.txt && rm -rf %s", out, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +537,8 @@ int main(void)
 		cmocka_unit_test(test_export_writes_readme),
 		cmocka_unit_test(test_export_refuses_damaged),
 		cmocka_unit_test(test_verify_good_then_tampered),
+		cmocka_unit_test(test_repeated_options_refused),
+		cmocka_unit_test(test_export_says_missing_anchors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

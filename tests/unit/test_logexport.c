@@ -693,6 +693,35 @@ static void test_export_unstamped_said(void **state)
 	assert_int_equal(sh("cd '%s' && python3 check.py | grep -c '^UNSTAMPED' | grep -qx 2", out2), 0);
 }
 
+/* Finding 5: made without --tsa-ca, --sign-trust and --sign-chain, README.txt
+ * told the reader to use sign-trust.pem, which was not there. Now it says
+ * which certificates are not in the export and where they come from; put
+ * there as it says, every command passes (the OCSP responses shown, not
+ * verified). */
+static void test_export_without_anchors(void **state)
+{
+	char d[320], db[400], out[400], *err = NULL;
+	struct signing_key *k = member_key(NULL);
+	struct logverify_export_sel sel = { .message_id = "msg-2" };
+	int ran = 0;
+
+	assert_non_null(k);
+	newdir(d, sizeof(d));
+	snprintf(db, sizeof(db), "%s/log.db", d);
+	snprintf(out, sizeof(out), "%s/export", d);
+	make_log(db, k, msglog_now_ms());
+	keys_free(&k);
+	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
+	assert_null(err);
+	assert_int_equal(sh("cd '%s' && ls *.pem 2>/dev/null | wc -l | grep -qx 0 && grep -q '^tsa-ca.pem is NOT in this "
+			    "export' README.txt && grep -q '^sign-trust.pem is NOT in this export' README.txt && ! grep -q "
+			    "'sign-trust.pem: \\|sign-chain' README.txt && grep -q '^openssl ocsp .*ocsp-0.der -resp_text "
+			    "-noverify ' README.txt", out), 0);
+	assert_int_equal(sh("cp '%s' '%s/tsa-ca.pem' && cp '%s' '%s/sign-trust.pem'", E.trust, out, E.trust, out), 0);
+	assert_int_equal(run_readme(out, &ran), 0);
+	assert_true(ran >= 5 + 2);   /* check.py, 2x xmlsec1, a body, openssl ts, the OCSP responses of 3 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_export_commands_after_expiry),
 		cmocka_unit_test(test_export_ocsp_der),
 		cmocka_unit_test(test_export_unstamped_said),
+		cmocka_unit_test(test_export_without_anchors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
