@@ -3,9 +3,9 @@
  * and a short python3 script (README.txt in the export says how). */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -559,9 +559,9 @@ static int write_ocsp(struct xctx *x, const struct msglog_row *r, const char *di
 					(long long)(r->time_ms / 1000));
 		else if (rc == 0)
 			rc = buf_printf(&x->cmds, "openssl ocsp -respin %s -resp_text -noverify   # its content: "
-					"its responder's CA is not in %s\n", rel, x->sign_trust ?
-					"sign-trust.pem and sign-chain.pem (another CA's, e.g. for the gateway's TLS "
-					"certificate)" : "this export (no sign-trust.pem)");
+					"its responder's CA is not in %s\n", rel, !x->sign_trust ? "this export (no "
+					"sign-trust.pem)" : x->sign_chain ? "sign-trust.pem and sign-chain.pem (another "
+					"CA's, e.g. for the gateway's TLS certificate)" : "sign-trust.pem");
 	}
 	ocsp_items_free(&it);
 	return rc < 0 ? -1 : 0;
@@ -757,6 +757,10 @@ static int readme_anchors(struct xctx *x, struct buf *b)
 static int write_readme(struct xctx *x)
 {
 	struct buf b = BUF_INIT, anchors = BUF_INIT;
+	const char *ocsp_check = !x->sign_trust ?
+		", without checking its signature\n(no sign-trust.pem was given to check it against)." :
+		" and, where its responder's\nCA is in this export's certificates, checks its signature as of the "
+		"record's time.";
 	int rc;
 
 	rc = idlist_flush(&x->stamped) < 0 || idlist_flush(&x->unstamped) < 0 ? -1 : 0;
@@ -799,12 +803,7 @@ static int write_readme(struct xctx *x)
 		"shows each OCSP response that travelled with a message (the status of the signing\n"
 		"certificate, and of the sending gateway's TLS certificate)%s\n%s",
 		x->stamped.n ? "" : "\n                   (none here: no record of this export is stamped)",
-		anchors.data ? anchors.data : "",
-		!x->sign_trust ? ", without checking its signature\n(no sign-trust.pem was given to check it against)." :
-		x->sign_chain ? " and, where its responder's\nCA is in sign-trust.pem and sign-chain.pem, checks its "
-				"signature as of the record's\ntime." :
-		" and, where its responder's\nCA is in sign-trust.pem, checks its signature as of the record's time.",
-		x->cmds.data ? x->cmds.data : "");
+		anchors.data ? anchors.data : "", ocsp_check, x->cmds.data ? x->cmds.data : "");
 	if (rc == 0)
 		rc = write_file(x, "README.txt", b.data, b.len);
 	if (rc == 0)
