@@ -124,10 +124,26 @@ static int fetch_token(const struct msglog_stamp *s, void *arg)
 	return 0;
 }
 
+int logverify_token(const struct msglog_backend_ops *ops, void *conn, int64_t stamp_id, int64_t first_id,
+		    unsigned char **der, size_t *len, char **err)
+{
+	struct tokfetch t = { stamp_id, NULL, 0 };
+
+	*der = NULL;
+	*len = 0;
+	if (ops->iterate_stamps(conn, first_id, first_id, 1, fetch_token, &t, err) != 0 || !t.der) {
+		free(t.der);
+		return -1;
+	}
+	*der = t.der;
+	*len = t.len;
+	return 0;
+}
+
 /* Batch s ends at the record whose (verified) hash is h. */
 static int check_batch(struct vstate *v, const struct vstamp *s, const unsigned char *h)
 {
-	struct tokfetch t = { s->id, NULL, 0 };
+	struct tokfetch t = { s->id, NULL, 0 };   /* der and len only */
 	int64_t gen = 0;
 	char *e = NULL;
 	int rc = 0;
@@ -138,8 +154,7 @@ static int check_batch(struct vstate *v, const struct vstamp *s, const unsigned 
 			    "root is not the hash of record %lld", (long long)s->id,
 			    (long long)s->first_id, (long long)s->last_id, (long long)s->last_id);
 	if (v->trust) {
-		if (v->ops->iterate_stamps(v->conn, s->first_id, s->first_id, 1, fetch_token, &t, &e) < 0 ||
-		    !t.der) {
+		if (logverify_token(v->ops, v->conn, s->id, s->first_id, &t.der, &t.len, &e) < 0) {
 			rc = fail(v, LOGVERIFY_STAMP, s->first_id, "batch %lld: token missing or unreadable",
 				  (long long)s->id);
 		} else if (tsa_verify(v->trust, t.der, t.len, h, MSGLOG_HASH_LEN, &gen, &e) < 0) {

@@ -90,6 +90,12 @@ int logverify_anchor_parse(const char *s, int64_t *id, unsigned char hash[MSGLOG
  * nothing. The verifier's first checks of each record; log export refuses
  * a record that fails them. */
 enum logverify_problem logverify_row_problem(const struct msglog_row *r, char *why, size_t len);
+/* The time-stamp token (DER, caller frees) of stamp stamp_id, the batch
+ * that starts at record first_id, from an open log connection. 0, or -1
+ * when it is missing, empty, over TSA_MAX_RESPONSE or unreadable (*err may
+ * say why). */
+int logverify_token(const struct msglog_backend_ops *ops, void *conn, int64_t stamp_id, int64_t first_id,
+		    unsigned char **der, size_t *len, char **err) __attribute__((warn_unused_result));
 /* Short name of a problem ("body", "missing", ...). */
 const char *logverify_problem_name(enum logverify_problem p);
 

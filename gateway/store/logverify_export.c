@@ -342,30 +342,11 @@ static int damaged(struct xctx *x, const char *fmt, ...)
 	return -1;
 }
 
-struct tokget {
-	int64_t id;
-	unsigned char *der;
-	size_t len;
-};
-
-static int token_get(const struct msglog_stamp *s, void *arg)
-{
-	struct tokget *t = arg;
-
-	if (s->id != t->id || t->der || !s->token_len || s->token_len > TSA_MAX_RESPONSE)
-		return 0;
-	if (!(t->der = malloc(s->token_len)))
-		return -1;
-	memcpy(t->der, s->token, s->token_len);
-	t->len = s->token_len;
-	return 0;
-}
-
 /* Batch s ends at a record whose hash is h (checked): its root, token and time. */
 static int span_batch(struct span *sp, struct xstamp *s, const unsigned char *h)
 {
 	struct xctx *x = sp->x;
-	struct tokget t = { s->id, NULL, 0 };
+	struct { unsigned char *der; size_t len; } t = { NULL, 0 };
 	char *e = NULL;
 	int64_t gen = 0, now = msglog_now_ms();
 	int rc = -1;
@@ -373,7 +354,7 @@ static int span_batch(struct span *sp, struct xstamp *s, const unsigned char *h)
 	if (memcmp(s->root, h, MSGLOG_HASH_LEN) != 0)
 		return damaged(x, "batch %lld (records %lld..%lld): its stored root is not the hash of record %lld",
 			       (long long)s->id, (long long)s->first_id, (long long)s->last_id, (long long)s->last_id);
-	if (x->ops->iterate_stamps(x->conn, s->first_id, s->first_id, 1, token_get, &t, &e) != 0 || !t.der)
+	if (logverify_token(x->ops, x->conn, s->id, s->first_id, &t.der, &t.len, &e) < 0)
 		damaged(x, "batch %lld (records %lld..%lld): its time stamp token is missing or unreadable%s%s",
 			(long long)s->id, (long long)s->first_id, (long long)s->last_id, e ? ": " : "", e ? e : "");
 	else if ((x->tsa ? tsa_verify(x->tsa, t.der, t.len, h, MSGLOG_HASH_LEN, &gen, &e)
