@@ -18,13 +18,72 @@
  *   ml_append_n   records from..from+n-1 appended one at a time, each waited
  *                 for, at time_ms (0: now); with digest_every k > 0 every
  *                 k-th record in the metadata-only mode (no body stored);
- *                 the last id, or -1 */
+ *                 the last id, or -1
+ *   ml_env_start  the group's environment: a mkdtemp directory /tmp/NAME.XXXXXX,
+ *                 a development PKI in it (certs/mkpki.sh: gateway a, member
+ *                 GOV/70000050) and a TSA (tests/integration/tsa_server.py,
+ *                 down while the file e->down exists); 0, or -1
+ *   ml_env_stop   stops the TSA and removes the directory (kept with
+ *                 AILGATE_KEEP_TMP set)
+ *   ml_env_newdir a fresh directory under it */
 #ifndef AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 #define AILGATE_TESTS_UNIT_MSGLOG_TEST_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
+
+struct ml_env {
+	char dir[256];
+	char pki[320];
+	char down[320];                  /* the TSA answers 503 while this file exists */
+	char url[64];                    /* the TSA's */
+	char tsa_cert[400], trust[400];  /* its certificate; the PKI's trust anchors */
+	pid_t srv;
+	int ntmp;
+};
+
+static inline int ml_env_start(struct ml_env *e, const char *name)
+{
+	char pf[320], tsa_dir[400];
+	int port = 0;
+
+	snprintf(e->dir, sizeof(e->dir), "/tmp/%s.XXXXXX", name);
+	if (!mkdtemp(e->dir)) {
+		e->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(e->pki, sizeof(e->pki), "%s/pki", e->dir);
+	snprintf(e->down, sizeof(e->down), "%s/tsa-down", e->dir);
+	snprintf(pf, sizeof(pf), "%s/tsa-port", e->dir);
+	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", e->pki);
+	snprintf(e->tsa_cert, sizeof(e->tsa_cert), "%s/tsa/tsa.pem", e->pki);
+	snprintf(e->trust, sizeof(e->trust), "%s/ca/trust.pem", e->pki);
+	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
+	       ">/dev/null 2>&1", srcdir(), e->pki) != 0)
+		return -1;
+	if ((e->srv = start_tsa(tsa_dir, pf, e->down, &port)) < 0)
+		return -1;
+	snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d/", port);
+	return 0;
+}
+
+static inline void ml_env_stop(struct ml_env *e)
+{
+	stop_tsa(e->srv);
+	if (e->dir[0] && !getenv("AILGATE_KEEP_TMP"))
+		sh("rm -rf '%s'", e->dir);
+}
+
+static inline void ml_env_newdir(struct ml_env *e, char *out, size_t n)
+{
+	snprintf(out, n, "%s/t%d", e->dir, ++e->ntmp);
+	mkdir(out, 0700);
+}
 
 static inline void ml_tsa_cfg(struct msglog_config *c, const char *url, const char *cert, const char *trust)
 {

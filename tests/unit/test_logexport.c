@@ -39,26 +39,20 @@
 
 #include "msglog_test.h"
 
+static struct ml_env E;
 static struct {
-	char dir[256];
-	char pki[320];
-	char down[320];
-	char url[64];
-	char tsa_cert[400], trust[400], sign_ca[400], tamper[400];
+	char sign_ca[400], tamper[400];
 	char ocsp[8192];                 /* carried OCSP data: the member's and the gateway's */
-	pid_t srv;
-	int ntmp;
-} E;
+} X;
 
 /* ---------------------------------------------------------- environment */
 
 static void newdir(char *out, size_t n)
 {
-	snprintf(out, n, "%s/t%d", E.dir, ++E.ntmp);
-	mkdir(out, 0700);
+	ml_env_newdir(&E, out, n);
 }
 
-/* E.ocsp: what travels with a message (trust/ocsp.h's carried form, base64
+/* X.ocsp: what travels with a message (trust/ocsp.h's carried form, base64
  * of each DER response, comma-separated): a GOOD response for the member's
  * signing certificate by the sign CA's responder, and one for gateway a's
  * TLS certificate by the auth CA's, made offline by openssl ocsp. */
@@ -79,53 +73,37 @@ static int make_ocsp(void)
 		if (!i && sh("printf , >> '%s/ocsp.txt'", E.pki) != 0)
 			return -1;
 	}
-	snprintf(E.ocsp, sizeof(E.ocsp), "%s/ocsp.txt", E.pki);
-	if (!(f = fopen(E.ocsp, "r")))
+	snprintf(X.ocsp, sizeof(X.ocsp), "%s/ocsp.txt", E.pki);
+	if (!(f = fopen(X.ocsp, "r")))
 		return -1;
-	n = fread(E.ocsp, 1, sizeof(E.ocsp) - 1, f);
+	n = fread(X.ocsp, 1, sizeof(X.ocsp) - 1, f);
 	fclose(f);
-	E.ocsp[n] = 0;
-	return n > 100 && n < sizeof(E.ocsp) - 1 ? 0 : -1;
+	X.ocsp[n] = 0;
+	return n > 100 && n < sizeof(X.ocsp) - 1 ? 0 : -1;
 }
 
 static int group_setup(void **state)
 {
-	char pf[320], tsa_dir[400], *err = NULL;
-	int port = 0;
+	char *err = NULL;
 
-	snprintf(E.dir, sizeof(E.dir), "/tmp/test_logexport.XXXXXX");
-	if (!mkdtemp(E.dir))
+	if (ml_env_start(&E, "test_logexport") != 0)
 		return -1;
-	snprintf(E.pki, sizeof(E.pki), "%s/pki", E.dir);
-	snprintf(E.down, sizeof(E.down), "%s/tsa-down", E.dir);
-	snprintf(pf, sizeof(pf), "%s/tsa-port", E.dir);
-	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", E.pki);
-	snprintf(E.tsa_cert, sizeof(E.tsa_cert), "%s/tsa/tsa.pem", E.pki);
-	snprintf(E.trust, sizeof(E.trust), "%s/ca/trust.pem", E.pki);
-	snprintf(E.sign_ca, sizeof(E.sign_ca), "%s/ca/sign/cert.pem", E.pki);
-	snprintf(E.tamper, sizeof(E.tamper), "%s/tests/integration/export_tamper.py", srcdir());
-	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
-	       ">/dev/null 2>&1", srcdir(), E.pki) != 0)
-		return -1;
+	snprintf(X.sign_ca, sizeof(X.sign_ca), "%s/ca/sign/cert.pem", E.pki);
+	snprintf(X.tamper, sizeof(X.tamper), "%s/tests/integration/export_tamper.py", srcdir());
 	if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    sig_global_init(&err) != 0) {
 		free(err);
 		return -1;
 	}
-	if ((E.srv = start_tsa(tsa_dir, pf, E.down, &port)) < 0)
-		return -1;
-	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
 	return make_ocsp();
 }
 
 static int group_teardown(void **state)
 {
-	stop_tsa(E.srv);
+	ml_env_stop(&E);
 	curl_global_cleanup();
 	libevent_global_shutdown();
 	sig_global_shutdown();
-	if (*E.dir && !getenv("AILGATE_KEEP_TMP"))
-		sh("rm -rf '%s'", E.dir);
 	return 0;
 }
 
@@ -140,7 +118,7 @@ static struct signing_key *member_key(const char *cert)
 
 	snprintf(key, sizeof(key), "%s/members/GOV_70000050/sign.key", E.pki);
 	snprintf(chain, sizeof(chain), "%s/members/GOV_70000050/sign-fullchain.pem", E.pki);
-	if (keys_load_pem(key, cert ? cert : chain, cert ? E.sign_ca : NULL, &k, &err) != 0)
+	if (keys_load_pem(key, cert ? cert : chain, cert ? X.sign_ca : NULL, &k, &err) != 0)
 		print_message("keys_load_pem: %s\n", err ? err : "?");
 	free(err);
 	return k;
@@ -148,7 +126,7 @@ static struct signing_key *member_key(const char *cert)
 
 /* Appends record i of the test exchange (ml_make_rec: msg-(i+1)/2, odd i
  * requests) at t_ms with a real SignedMessage over its body and OCSP data
- * ocsp (NULL: E.ocsp, real responses), as the gateway logs it; digest:
+ * ocsp (NULL: X.ocsp, real responses), as the gateway logs it; digest:
  * metadata-only. Its id, or -1. */
 static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, int64_t t_ms, int digest,
 			     const char *ocsp)
@@ -162,7 +140,7 @@ static int64_t append_signed(struct msglog *log, struct signing_key *k, int i, i
 
 	ml_make_rec(&r, &b, i);
 	r.time_ms = t_ms;
-	r.ocsp = ocsp ? ocsp : E.ocsp;
+	r.ocsp = ocsp ? ocsp : X.ocsp;
 	r.ocsp_len = strlen(r.ocsp);
 	if (digest)
 		r.body_mode = MSGLOG_BODY_DIGEST;
@@ -208,6 +186,19 @@ static void make_log(const char *db, struct signing_key *k, int64_t t0)
 			assert_int_equal(ml_stamp_all(log), 0);
 	}
 	msglog_close(log);
+}
+
+/* A fresh directory d holding make_log's log as d/log.db, signed now with
+ * the member's own key. */
+static void fresh_log(char *d, size_t dn, char *db, size_t dbn)
+{
+	struct signing_key *k = member_key(NULL);
+
+	assert_non_null(k);
+	newdir(d, dn);
+	snprintf(db, dbn, "%s/log.db", d);
+	make_log(db, k, msglog_now_ms());
+	keys_free(&k);
 }
 
 /* ------------------------------------------------------- the third party */
@@ -266,22 +257,17 @@ static void tampered(const char *out, const char *name, char *copy, size_t n, co
 static void test_export_third_party(void **state)
 {
 	char d[320], db[400], out[400], out2[400], copy[460], *err = NULL;
-	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel sel = { 0 };
 	int ran = 0;
 
-	assert_non_null(k);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_log(d, sizeof(d), db, sizeof(db));
 	snprintf(out, sizeof(out), "%s/export", d);
 	snprintf(out2, sizeof(out2), "%s/export-range", d);
-	make_log(db, k, msglog_now_ms());
-	keys_free(&k);
 
 	sel.message_id = "msg-2";
 	sel.tsa_ca_pem = E.trust;
 	sel.sign_trust_pem = E.trust;
-	sel.sign_chain_pem = E.sign_ca;
+	sel.sign_chain_pem = X.sign_ca;
 	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
 	assert_null(err);
 	assert_int_equal(sh("test -f '%s/records/3/body.bin' && test ! -e '%s/records/4/body.bin' && "
@@ -328,23 +314,18 @@ static void test_export_third_party(void **state)
 static void test_export_forgeries_fail(void **state)
 {
 	char d[320], db[400], out[400], copy[460], cmd[600], *err = NULL;
-	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel sel = { .message_id = "msg-2" };
 	int ran = 0;
 
-	assert_non_null(k);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_log(d, sizeof(d), db, sizeof(db));
 	snprintf(out, sizeof(out), "%s/export", d);
-	make_log(db, k, msglog_now_ms());
-	keys_free(&k);
 	sel.tsa_ca_pem = E.trust;
 	sel.sign_trust_pem = E.trust;
-	sel.sign_chain_pem = E.sign_ca;
+	sel.sign_chain_pem = X.sign_ca;
 	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
 	assert_int_equal(check_py(out), 0);
 
-	snprintf(cmd, sizeof(cmd), "python3 '%s' . forge-body 3", E.tamper);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . forge-body 3", X.tamper);
 	tampered(out, "forged", copy, sizeof(copy), cmd);
 	assert_int_equal(check_py(copy), 1);
 	assert_int_equal(run_readme(copy, &ran), 2);   /* check.py and the body's command, only they */
@@ -353,10 +334,10 @@ static void test_export_forgeries_fail(void **state)
 			    "openssl ts -verify -data batches/3-6/root.bin -in batches/3-6/token.tsr -CAfile tsa-ca.pem "
 			    ">/dev/null 2>&1 && python3 check.py | grep -q '^BAD *records/3: .*BodyDigest> differs.*"
 			    "not the one batches/3-6/chain.json holds'", copy), 0);
-	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 3 client_id '\"central-server/COM/1/x\"'", E.tamper);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 3 client_id '\"central-server/COM/1/x\"'", X.tamper);
 	tampered(out, "client", copy, sizeof(copy), cmd);
 	assert_int_equal(check_py(copy), 1);
-	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 4 time_ms 1000", E.tamper);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . set-meta 4 time_ms 1000", X.tamper);
 	tampered(out, "time", copy, sizeof(copy), cmd);
 	assert_int_equal(check_py(copy), 1);
 	tampered(out, "nobody", copy, sizeof(copy), "rm records/3/body.bin");
@@ -371,7 +352,7 @@ static void test_export_forgeries_fail(void **state)
 	assert_int_equal(check_py(copy), 1);
 	tampered(out, "norecords", copy, sizeof(copy), "rm -r records");
 	assert_int_equal(check_py(copy), 1);
-	snprintf(cmd, sizeof(cmd), "python3 '%s' . unstamp && rm -r batches", E.tamper);
+	snprintf(cmd, sizeof(cmd), "python3 '%s' . unstamp && rm -r batches", X.tamper);
 	tampered(out, "unstamped", copy, sizeof(copy), cmd);
 	assert_int_equal(check_py(copy), 2);
 	assert_int_equal(sh("cd '%s' && python3 check.py | grep -c '^UNSTAMPED' | grep -qx 2", copy), 0);
@@ -398,17 +379,12 @@ static char *export_refused(const char *db, struct logverify_export_sel *sel, co
 static void test_export_refuses_broken_log(void **state)
 {
 	char d[320], db[400], copy[420], *err = NULL;
-	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel by_msg = { .message_id = "msg-2", .tsa_ca_pem = E.trust };
 	struct logverify_export_sel by_time = { .from_ms = 1, .to_ms = (int64_t)time(NULL) * 1000 + 60000 };
 	struct logverify_export_sel first = { .message_id = "msg-1", .tsa_ca_pem = E.trust };
 
-	assert_non_null(k);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_log(d, sizeof(d), db, sizeof(db));
 	snprintf(copy, sizeof(copy), "%s/copy.db", d);
-	make_log(db, k, msglog_now_ms());
-	keys_free(&k);
 
 	/* record 5 (msg-3's request) deleted: msg-2 shares its batch 3-6 */
 	assert_int_equal(sh("cp '%s' '%s'", db, copy), 0);
@@ -497,7 +473,7 @@ static void test_export_commands_after_expiry(void **state)
 	gmtime_r(&t_end, &tm);
 	strftime(end, sizeof(end), "%Y%m%d%H%M%SZ", &tm);
 	sel.sign_trust_pem = E.trust;
-	sel.sign_chain_pem = E.sign_ca;
+	sel.sign_chain_pem = X.sign_ca;
 	/* the member's key, certified for 3 seconds */
 	assert_int_equal(sh("cd '%s' && openssl req -new -config '%s/ca/sign/ca.cnf' -key '%s/members/GOV_70000050/sign.key'"
 			    " -subj '/C=KG/O=test/serialNumber=GOV\\/70000050/CN=70000050' -out m.csr && openssl ca -batch "
@@ -568,7 +544,7 @@ static void test_export_ocsp_der(void **state)
 	char d[320], db[400], out[400], copy[460], spaced[8200], *err = NULL, *comma;
 	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel sel = { .message_id = "msg-2", .tsa_ca_pem = E.trust, .sign_trust_pem = E.trust,
-					    .sign_chain_pem = E.sign_ca };
+					    .sign_chain_pem = X.sign_ca };
 	struct msglog_config c;
 	struct msglog *log;
 	int64_t t0 = msglog_now_ms();
@@ -578,8 +554,8 @@ static void test_export_ocsp_der(void **state)
 	newdir(d, sizeof(d));
 	snprintf(db, sizeof(db), "%s/log.db", d);
 	snprintf(out, sizeof(out), "%s/export", d);
-	assert_non_null(comma = strchr(E.ocsp, ','));
-	snprintf(spaced, sizeof(spaced), "%.*s , %s", (int)(comma - E.ocsp), E.ocsp, comma + 1);
+	assert_non_null(comma = strchr(X.ocsp, ','));
+	snprintf(spaced, sizeof(spaced), "%.*s , %s", (int)(comma - X.ocsp), X.ocsp, comma + 1);
 	msglog_config_defaults(&c);
 	c.path = db;
 	ml_tsa_cfg(&c, E.url, E.tsa_cert, E.trust);
@@ -635,7 +611,7 @@ static void test_export_unstamped_said(void **state)
 	char d[320], db[400], db2[400], out[400], out2[400], *err = NULL;
 	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel sel = { .from_ms = 1, .tsa_ca_pem = E.trust, .sign_trust_pem = E.trust,
-					    .sign_chain_pem = E.sign_ca };
+					    .sign_chain_pem = X.sign_ca };
 	struct msglog_config c;
 	struct msglog *log;
 	int64_t t0 = msglog_now_ms();
@@ -701,16 +677,11 @@ static void test_export_unstamped_said(void **state)
 static void test_export_without_anchors(void **state)
 {
 	char d[320], db[400], out[400], *err = NULL;
-	struct signing_key *k = member_key(NULL);
 	struct logverify_export_sel sel = { .message_id = "msg-2" };
 	int ran = 0;
 
-	assert_non_null(k);
-	newdir(d, sizeof(d));
-	snprintf(db, sizeof(db), "%s/log.db", d);
+	fresh_log(d, sizeof(d), db, sizeof(db));
 	snprintf(out, sizeof(out), "%s/export", d);
-	make_log(db, k, msglog_now_ms());
-	keys_free(&k);
 	assert_int_equal(logverify_export(db, &sel, out, &err), 2);
 	assert_null(err);
 	assert_int_equal(sh("cd '%s' && ls *.pem 2>/dev/null | wc -l | grep -qx 0 && grep -q '^tsa-ca.pem is NOT in this "

@@ -76,24 +76,15 @@
 
 #include "msglog_test.h"
 
-static struct {
-	char dir[256];
-	char pki[320];
-	char down[320];
-	char url[64];
-	char tsa_cert[400], trust[400];
-	char tamper_src[400];            /* a closed, stamped log of 10 records */
-	pid_t srv;
-	int ntmp;
-} E;
+static struct ml_env E;
+static char tamper_src[400];             /* a closed, stamped log of 10 records */
 
 /* ---------------------------------------------------------- environment */
 
 /* A fresh directory under the group's mkdtemp directory. */
 static void newdir(char *out, size_t n)
 {
-	snprintf(out, n, "%s/t%d", E.dir, ++E.ntmp);
-	mkdir(out, 0700);
+	ml_env_newdir(&E, out, n);
 }
 
 static void cfg_init(struct msglog_config *c, const char *db, int with_tsa)
@@ -128,8 +119,8 @@ static int make_tamper_src(void)
 	int rc = -1;
 
 	newdir(d, sizeof(d));
-	snprintf(E.tamper_src, sizeof(E.tamper_src), "%s/src.db", d);
-	cfg_init(&c, E.tamper_src, 1);
+	snprintf(tamper_src, sizeof(tamper_src), "%s/src.db", d);
+	cfg_init(&c, tamper_src, 1);
 	if (!(log = ml_open(&c)))
 		return -1;
 	if (ml_append_n(log, 1, 5, 0, 0) == 5 && ml_stamp_all(log) == 0 && ml_append_n(log, 6, 5, 0, 0) == 10 &&
@@ -141,37 +132,18 @@ static int make_tamper_src(void)
 
 static int group_setup(void **state)
 {
-	char pf[320], tsa_dir[400];
-	int port = 0;
-
-	snprintf(E.dir, sizeof(E.dir), "/tmp/test_msglog.XXXXXX");
-	if (!mkdtemp(E.dir))
+	if (ml_env_start(&E, "test_msglog") != 0 || evthread_use_pthreads() < 0 ||
+	    curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	snprintf(E.pki, sizeof(E.pki), "%s/pki", E.dir);
-	snprintf(E.down, sizeof(E.down), "%s/tsa-down", E.dir);
-	snprintf(pf, sizeof(pf), "%s/tsa-port", E.dir);
-	snprintf(tsa_dir, sizeof(tsa_dir), "%s/tsa", E.pki);
-	snprintf(E.tsa_cert, sizeof(E.tsa_cert), "%s/tsa/tsa.pem", E.pki);
-	snprintf(E.trust, sizeof(E.trust), "%s/ca/trust.pem", E.pki);
-	if (sh("'%s/certs/mkpki.sh' '%s' --gateways a --members GOV/70000050 --clients '' "
-	       ">/dev/null 2>&1", srcdir(), E.pki) != 0)
-		return -1;
-	if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -1;
-	if ((E.srv = start_tsa(tsa_dir, pf, E.down, &port)) < 0)
-		return -1;
-	snprintf(E.url, sizeof(E.url), "http://127.0.0.1:%d/", port);
 	return make_tamper_src();
 }
 
 static int group_teardown(void **state)
 {
-	stop_tsa(E.srv);
+	ml_env_stop(&E);
 	curl_global_cleanup();
 	libevent_global_shutdown();
 	sig_global_shutdown();
-	if (*E.dir)
-		sh("rm -rf '%s'", E.dir);
 	return 0;
 }
 
@@ -664,7 +636,7 @@ static void test_reopen_continues(void **state)
 static void test_batches_stamped(void **state)
 {
 	struct logverify_result res;
-	const char *p = E.tamper_src;
+	const char *p = tamper_src;
 
 	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps"), 2);
 	assert_int_equal(ml_count_rows(p, "SELECT COUNT(*) FROM timestamps WHERE first_id = 1 AND "
@@ -1220,7 +1192,7 @@ static void test_tampering_named(void **state)
 		int rc;
 
 		snprintf(db, sizeof(db), "%s/case%zu.db", d, i);
-		assert_int_equal(sh("cp '%s' '%s'", E.tamper_src, db), 0);
+		assert_int_equal(sh("cp '%s' '%s'", tamper_src, db), 0);
 		assert_int_equal(verify1(db, &res), 0);
 		assert_int_equal(cases[i].tamper(db), 0);
 		rc = logverify_run(&p, 1, &o, rf, &res);
@@ -1249,7 +1221,7 @@ static void test_signature_hook(void **state)
 {
 	struct logverify_result res;
 	struct logverify_opts o = { .sig_verify = refuse_3 };
-	const char *p = E.tamper_src;
+	const char *p = tamper_src;
 	int calls = 0;
 
 	o.sig_arg = &calls;
